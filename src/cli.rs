@@ -1,0 +1,260 @@
+//! Command-line definitions. Parsing only: every command's behaviour lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::departure::DepartureType;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  done (verify: no drift; evidence verify: valid)
+  1  runtime failure
+  2  bad usage, invalid runbook or input
+  3  departure incomplete (steps failed or still pending)
+  4  verify found drift (access came back)
+  5  evidence invalid (bad signature, broken chain, tampered)
+
+Start here:
+  offboard demo                         a whole departure against the built-in sandbox
+  offboard runbook check offboard.toml  validate your runbook
+  offboard plan alice@corp.example      see what would happen, with no side effects";
+
+/// Take a person out of an organisation safely: cut access everywhere, track every manual
+/// task to a named owner, and leave signed evidence an auditor can check years later.
+#[derive(Debug, Parser)]
+#[command(name = "offboard", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Where departures, journals, evidence and the signing key live
+    /// [default: ~/.local/state/offboard]
+    #[arg(long, global = true, env = "OFFBOARD_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// The OpenSSH Ed25519 private key that signs evidence
+    /// [default: <state-dir>/keys/offboard_ed25519, created on first use]
+    #[arg(long, global = true, env = "OFFBOARD_SIGNING_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout (human text and progress go to stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors and the final result
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (repeat for debug logs)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to use colours (NO_COLOR is honoured)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan, then run a departure: automated steps concurrently, manual steps as a checklist
+    #[command(after_help = "Example:\n  offboard start alice@corp.example -r offboard.toml --type involuntary --set manager=bob@corp.example")]
+    Start(StartArgs),
+
+    /// Show what `start` would do, with no side effects and no network
+    #[command(after_help = "Example:\n  offboard plan alice@corp.example -r offboard.toml --type voluntary")]
+    Plan(PlanArgs),
+
+    /// Record a manual step done later, by its owner, and re-sign the evidence
+    #[command(after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\"")]
+    Confirm(ConfirmArgs),
+
+    /// List departures, or show one departure's lanes and steps
+    #[command(after_help = "Examples:\n  offboard status\n  offboard status alice@corp.example")]
+    Status(StatusArgs),
+
+    /// Re-run every automated step's check against the live systems and report drift
+    #[command(after_help = "Examples:\n  offboard verify alice@corp.example\n  offboard verify ./20261123-alice-corp-example-3f9a.json\n\nExit 0: every revocation holds; 4: access came back; 3: a check could not run.")]
+    Verify(VerifyArgs),
+
+    /// Check or show a signed evidence file
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+
+    /// Validate a runbook or print its JSON Schema
+    #[command(subcommand)]
+    Runbook(RunbookCommand),
+
+    /// Make or show the evidence signing key
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
+    /// Run a whole departure against the built-in sandbox (no accounts, no credentials)
+    #[command(after_help = "Example:\n  offboard demo\n  offboard demo --non-interactive   # manual steps stay pending, exit 3")]
+    Demo(DemoArgs),
+
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  offboard completions bash > /etc/bash_completion.d/offboard")]
+    Completions {
+        /// The shell to generate for
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunbookArg {
+    /// The runbook (TOML) [default: $OFFBOARD_RUNBOOK, else ./offboard.toml]
+    #[arg(short, long, env = "OFFBOARD_RUNBOOK", value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DepartureInput {
+    /// The person leaving: an email address or a login
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    #[command(flatten)]
+    pub runbook: RunbookArg,
+
+    /// Kind of departure; involuntary cuts access before anything could alert the person
+    #[arg(long = "type", value_enum, default_value_t = DepartureType::Voluntary)]
+    pub departure_type: DepartureType,
+
+    /// When the departure takes effect (RFC 3339, e.g. 2026-11-30T17:00:00Z) [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub effective_at: Option<String>,
+
+    /// A departure fact the runbook declares under [inputs] (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// The PSA / service desk ticket this departure belongs to
+    #[arg(long, value_name = "ID")]
+    pub ticket: Option<String>,
+
+    /// Block every destructive step (delete user, wipe data); the evidence records each one
+    #[arg(long)]
+    pub legal_hold: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub input: DepartureInput,
+
+    /// Do not prompt: manual steps stay pending with their owner and deadline (exit 3)
+    #[arg(long)]
+    pub non_interactive: bool,
+
+    /// Show the plan and stop (same as `offboard plan`)
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: DepartureInput,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Departure id, or the user whose latest departure is meant
+    pub departure: String,
+    /// The manual step's id
+    pub step: String,
+    /// A note recorded with the confirmation
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// A field the step asks for (repeatable)
+    #[arg(long = "field", value_name = "KEY=VALUE")]
+    pub fields: Vec<String>,
+    /// Record the step as not applicable, with this reason, instead of done
+    #[arg(long, value_name = "REASON")]
+    pub not_applicable: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Departure id, or the user whose latest departure is meant; omit to list all
+    pub departure: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Departure id, user, or path to an evidence file
+    pub target: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Check an evidence file's signature and journal chain, offline (exit 0 valid, 5 invalid)
+    #[command(after_help = "Example:\n  offboard evidence verify 20261123-alice-corp-example-3f9a.json --allowed-signers allowed_signers")]
+    Verify {
+        /// The evidence file (`<id>.json`; its signature is `<id>.json.sig` beside it)
+        file: PathBuf,
+        /// OpenSSH allowed_signers file naming the keys you trust
+        /// [default: the public half of the local signing key]
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+    },
+    /// Render an evidence file for a human
+    #[command(after_help = "Example:\n  offboard evidence show 20261123-alice-corp-example-3f9a.json")]
+    Show {
+        /// The evidence file
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunbookCommand {
+    /// Validate a runbook; errors point at file:line:column with a hint
+    #[command(after_help = "Example:\n  offboard runbook check runbooks/okta-google.toml")]
+    Check {
+        /// The runbook (TOML)
+        file: PathBuf,
+    },
+    /// Print the runbook JSON Schema (for editor completion, e.g. taplo)
+    #[command(after_help = "Example:\n  offboard runbook schema > offboard.schema.json")]
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an OpenSSH Ed25519 signing key (0600) and print its public line
+    #[command(after_help = "Example:\n  offboard keys generate\n  offboard --key ~/.ssh/offboard_ed25519 keys generate")]
+    Generate {
+        /// Replace an existing key
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the signing key's public line and an allowed_signers line for auditors
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The person to offboard in the sandbox
+    #[arg(long, default_value = "alice@example.com", value_name = "USER")]
+    pub user: String,
+    /// Kind of departure
+    #[arg(long = "type", value_enum, default_value_t = DepartureType::Involuntary)]
+    pub departure_type: DepartureType,
+    /// Do not prompt: manual steps stay pending (exit 3)
+    #[arg(long)]
+    pub non_interactive: bool,
+}

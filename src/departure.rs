@@ -1,0 +1,381 @@
+//! A departure: its facts, its frozen plan, and the state of every step as replayed from the
+//! journal. Nothing here does I/O; the journal is the only source of truth and this module is
+//! the one place that interprets it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::journal::{Event, Record};
+use crate::providers::RequestLine;
+use crate::runbook::{Lane, Phase, SystemDef};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DepartureType {
+    Voluntary,
+    Involuntary,
+}
+
+impl DepartureType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepartureType::Voluntary => "voluntary",
+            DepartureType::Involuntary => "involuntary",
+        }
+    }
+}
+
+/// Everything known at start, frozen into the journal's first event: later commands (resume,
+/// confirm, verify) work from this, not from a runbook file that may have changed since.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DepartureFacts {
+    pub id: String,
+    /// The identifier given to `start`.
+    pub user: String,
+    /// That identifier, when it is an email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(rename = "type")]
+    pub departure_type: DepartureType,
+    pub effective_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    pub legal_hold: bool,
+    /// Values of the runbook's declared `[inputs]`.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    pub runbook: RunbookRef,
+    /// Systems as configured (secret *references* only, never values).
+    pub systems: BTreeMap<String, SystemDef>,
+    pub steps: Vec<PlannedStep>,
+    pub tool: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunbookRef {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// One step of the plan, fully resolved: templates rendered, conditions applied, deadline
+/// computed, requests described.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    pub id: String,
+    pub lane: Lane,
+    pub phase: Phase,
+    /// Position in the run order: steps in the same wave may run concurrently.
+    pub wave: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<AutomatedStep>,
+    /// The rendered instruction for a manual step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Could alert the person (held back until every `cut` step is done when involuntary).
+    #[serde(default)]
+    pub alerts_user: bool,
+    /// Blocked by legal hold: recorded, never run.
+    #[serde(default)]
+    pub held: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutomatedStep {
+    pub system: String,
+    pub kind: String,
+    pub action: String,
+    /// How the person is known in that system.
+    pub login: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub destructive: bool,
+    /// The API requests apply will make (method + URL; never a secret).
+    pub requests: Vec<RequestLine>,
+}
+
+impl PlannedStep {
+    pub fn is_manual(&self) -> bool {
+        self.automated.is_none()
+    }
+
+    pub fn deadline_time(&self) -> Option<DateTime<Utc>> {
+        self.deadline
+            .as_deref()
+            .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+/// A person's answer to a manual step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Done,
+    NotYet,
+    NotApplicable,
+}
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not started, or a manual step not yet confirmed.
+    Pending,
+    /// Apply began and has not been recorded as finished (a crash, or running now).
+    InFlight,
+    /// Applied, but the check did not confirm it.
+    Unconfirmed,
+    Done,
+    NotApplicable,
+    Failed,
+    /// Not run: legal hold or a dependency not done.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::InFlight => "in flight",
+            Status::Unconfirmed => "unconfirmed",
+            Status::Done => "done",
+            Status::NotApplicable => "n/a",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Counts as finished for the departure's completeness.
+    pub fn is_settled(self) -> bool {
+        matches!(self, Status::Done | Status::NotApplicable)
+    }
+}
+
+/// A step's replayed state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepState {
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    pub attempts: u32,
+    pub retries: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppliedSummary {
+    pub changed: bool,
+    pub summary: String,
+    pub requests: Vec<crate::providers::RequestRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckSummary {
+    pub revoked: bool,
+    pub observed: String,
+    pub at: String,
+    pub context: String,
+}
+
+impl StepState {
+    pub fn status(&self) -> Status {
+        self.status.unwrap_or(Status::Pending)
+    }
+}
+
+/// The whole departure, replayed.
+#[derive(Debug, Clone)]
+pub struct DepartureState {
+    pub facts: DepartureFacts,
+    pub steps: BTreeMap<String, StepState>,
+    pub started_at: String,
+    pub last_event_at: String,
+    /// The latest `verify` result, if any.
+    pub last_verify: Option<(String, usize, usize, usize)>,
+    pub evidence_revision: u32,
+}
+
+pub fn facts(events: &[Event]) -> Option<&DepartureFacts> {
+    events.iter().find_map(|e| match &e.record {
+        Record::DepartureStarted(f) => Some(f.as_ref()),
+        _ => None,
+    })
+}
+
+impl DepartureState {
+    /// Replay a journal. `None` when the journal has no `departure_started` event.
+    pub fn replay(events: &[Event]) -> Option<DepartureState> {
+        let facts = facts(events)?.clone();
+        let mut steps: BTreeMap<String, StepState> = facts
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), StepState::default()))
+            .collect();
+        let mut last_verify = None;
+        let mut evidence_revision = 0;
+        for e in events {
+            if let Record::VerifyFinished {
+                holding,
+                drift,
+                errors,
+            } = &e.record
+            {
+                last_verify = Some((e.ts.clone(), *holding, *drift, *errors));
+            }
+            if let Record::EvidenceWritten { revision, .. } = &e.record {
+                evidence_revision = *revision;
+            }
+            let Some(step) = e.step.as_deref().and_then(|id| steps.get_mut(id)) else {
+                continue;
+            };
+            match &e.record {
+                Record::ApplyStarted { attempt } => {
+                    step.status = Some(Status::InFlight);
+                    step.attempts = *attempt;
+                    step.started_at.get_or_insert_with(|| e.ts.clone());
+                    step.actor = Some(e.actor.clone());
+                    step.error = None;
+                }
+                Record::Retried(_) => step.retries += 1,
+                Record::Applied {
+                    changed,
+                    summary,
+                    requests,
+                } => {
+                    step.status = Some(Status::Unconfirmed);
+                    step.applied = Some(AppliedSummary {
+                        changed: *changed,
+                        summary: summary.clone(),
+                        requests: requests.clone(),
+                    });
+                }
+                Record::Checked {
+                    revoked,
+                    observed,
+                    context,
+                } => {
+                    step.check = Some(CheckSummary {
+                        revoked: *revoked,
+                        observed: observed.clone(),
+                        at: e.ts.clone(),
+                        context: context.clone(),
+                    });
+                    // A verify re-check does not change the step's run status; it is reported
+                    // as drift instead.
+                    if context != "verify" {
+                        step.status = Some(if *revoked {
+                            Status::Done
+                        } else {
+                            Status::Unconfirmed
+                        });
+                        step.finished_at = Some(e.ts.clone());
+                    }
+                }
+                Record::Failed { error, phase } => {
+                    if phase != "verify" {
+                        step.status = Some(Status::Failed);
+                        step.finished_at = Some(e.ts.clone());
+                    }
+                    step.error = Some(error.clone());
+                }
+                Record::Skipped { reason } => {
+                    step.status = Some(Status::Skipped);
+                    step.reason = Some(reason.clone());
+                }
+                Record::Answered {
+                    answer,
+                    note,
+                    fields,
+                } => {
+                    step.status = Some(match answer {
+                        Answer::Done => Status::Done,
+                        Answer::NotYet => Status::Pending,
+                        Answer::NotApplicable => Status::NotApplicable,
+                    });
+                    step.actor = Some(e.actor.clone());
+                    step.note = note.clone();
+                    if *answer == Answer::NotApplicable {
+                        step.reason = note.clone();
+                    }
+                    step.fields.extend(fields.clone());
+                    if *answer != Answer::NotYet {
+                        step.finished_at = Some(e.ts.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(DepartureState {
+            started_at: events.first().map(|e| e.ts.clone()).unwrap_or_default(),
+            last_event_at: events.last().map(|e| e.ts.clone()).unwrap_or_default(),
+            facts,
+            steps,
+            last_verify,
+            evidence_revision,
+        })
+    }
+
+    pub fn step(&self, id: &str) -> Option<(&PlannedStep, &StepState)> {
+        let planned = self.facts.steps.iter().find(|s| s.id == id)?;
+        Some((planned, &self.steps[id]))
+    }
+
+    /// Planned steps in run order, with their state.
+    pub fn ordered(&self) -> impl Iterator<Item = (&PlannedStep, &StepState)> {
+        self.facts.steps.iter().map(|s| (s, &self.steps[&s.id]))
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.steps.values().all(|s| s.status().is_settled())
+    }
+
+    pub fn counts(&self) -> BTreeMap<Status, usize> {
+        let mut m = BTreeMap::new();
+        for s in self.steps.values() {
+            *m.entry(s.status()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Steps past their deadline and not settled, at `now`.
+    pub fn overdue(&self, now: DateTime<Utc>) -> Vec<&PlannedStep> {
+        self.ordered()
+            .filter(|(p, s)| {
+                !s.status().is_settled() && p.deadline_time().is_some_and(|d| d < now)
+            })
+            .map(|(p, _)| p)
+            .collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! The evidence signing key (OpenSSH Ed25519).

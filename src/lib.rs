@@ -1,0 +1,21 @@
+//! offboard: take a person out of an organisation safely.
+//!
+//! The binary (`main.rs`) parses arguments and hands them to [`run`]; every subcommand lives in
+//! [`commands`], over the library modules below.
+
+pub mod cli;
+pub mod commands;
+pub mod departure;
+pub mod engine;
+pub mod evidence;
+pub mod exit;
+pub mod journal;
+pub mod keys;
+pub mod plan;
+pub mod providers;
+pub mod runbook;
+pub mod secrets;
+pub mod state;
+pub mod ui;
+
+pub use commands::run;

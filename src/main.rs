@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(offboard::run(std::env::args_os()));
+}

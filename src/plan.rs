@@ -1,0 +1,1 @@
+//! Departure + runbook → an ordered, validated plan. No I/O.

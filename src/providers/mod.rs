@@ -1,0 +1,202 @@
+//! Providers: one file per system kind, each implementing [`Provider`] and publishing a
+//! [`KindSpec`]. The engine, journal and evidence never name a provider; adding one is a new
+//! file here plus one line in [`KINDS`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+pub mod http;
+pub mod sandbox;
+pub mod scim;
+
+/// Every kind offboard knows. One line per provider.
+pub static KINDS: &[&KindSpec] = &[&scim::KIND, &sandbox::KIND];
+
+pub fn find_kind(name: &str) -> Option<&'static KindSpec> {
+    KINDS.iter().copied().find(|k| k.name == name)
+}
+
+/// What a kind offers, for validation, planning and documentation.
+pub struct KindSpec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub actions: &'static [ActionSpec],
+    /// Kind-specific settings allowed beside the common system keys.
+    pub settings: &'static [SettingSpec],
+    /// `base_url` must be set.
+    pub needs_base_url: bool,
+    /// `token` must be set.
+    pub needs_token: bool,
+    /// Build a provider for one configured system. Must not do I/O: `plan` calls it with no
+    /// secret to describe requests.
+    pub connect: fn(&SystemConfig) -> anyhow::Result<Arc<dyn Provider>>,
+}
+
+impl KindSpec {
+    pub fn action(&self, name: &str) -> Option<&'static ActionSpec> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+}
+
+pub struct ActionSpec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Deletes or wipes something: blocked by legal hold.
+    pub destructive: bool,
+    /// Could alert the person: held back until every `cut` step is done when involuntary.
+    pub alerts_user: bool,
+    /// Parameters the action accepts under `params`.
+    pub params: &'static [SettingSpec],
+}
+
+pub struct SettingSpec {
+    pub name: &'static str,
+    pub ty: SettingType,
+    pub required: bool,
+    pub summary: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingType {
+    String,
+    Integer,
+    Bool,
+    StringList,
+    /// A secret reference (`{ env = … }` / `{ file = … }` / `{ command = […] }`), never inline.
+    Secret,
+}
+
+/// A configured system, ready to connect: secrets resolved (or absent, for planning).
+#[derive(Clone)]
+pub struct SystemConfig {
+    /// The system's name in the runbook.
+    pub name: String,
+    pub kind: String,
+    pub base_url: Option<String>,
+    pub token: Option<SecretString>,
+    pub settings: BTreeMap<String, toml::Value>,
+    /// Secret settings (kind-specific `Secret` settings), resolved.
+    pub secrets: BTreeMap<String, SecretString>,
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    /// The state dir, for providers that keep local state (the sandbox).
+    pub state_dir: PathBuf,
+}
+
+/// One call of an action for one person.
+#[derive(Debug, Clone)]
+pub struct StepCall<'a> {
+    pub step_id: &'a str,
+    pub action: &'a str,
+    /// How the person is known in this system.
+    pub login: &'a str,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// A request as shown in a plan: method and URL (placeholders in braces), never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLine {
+    pub method: String,
+    pub url: String,
+}
+
+impl std::fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.url)
+    }
+}
+
+/// A request as made: method, URL (no query secrets), final status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub url: String,
+    pub status: u16,
+}
+
+/// A transient failure that is being retried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryNote {
+    pub attempt: u32,
+    pub reason: String,
+    pub wait_ms: u64,
+}
+
+/// The result of applying an action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyOutcome {
+    /// False when the change was already in place (idempotent apply).
+    pub changed: bool,
+    /// One line for humans, e.g. "deactivated user 2819c223 (active: true → false)".
+    pub summary: String,
+    pub requests: Vec<RequestRecord>,
+}
+
+/// The result of checking an action against the live state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckOutcome {
+    /// The revocation holds.
+    pub revoked: bool,
+    /// What was seen, e.g. "active=false" or "404 (user deleted)".
+    pub observed: String,
+}
+
+/// Why a provider call failed. The message is the provider's own, made readable, and never
+/// contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying later (budget exhausted, timeouts, 5xx, 429).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying will not help: fix the configuration or permissions.
+    #[error("{0}")]
+    Permanent(String),
+    /// The person does not exist in this system.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Hooks the engine gives a provider call.
+#[derive(Clone)]
+pub struct CallCtx {
+    on_retry: Arc<dyn Fn(RetryNote) + Send + Sync>,
+}
+
+impl CallCtx {
+    pub fn new(on_retry: impl Fn(RetryNote) + Send + Sync + 'static) -> CallCtx {
+        CallCtx {
+            on_retry: Arc::new(on_retry),
+        }
+    }
+
+    /// A context that drops retry notes (tests, planning).
+    pub fn silent() -> CallCtx {
+        CallCtx::new(|_| {})
+    }
+
+    /// Tell the engine a transient failure is being retried (journaled).
+    pub fn retrying(&self, note: RetryNote) {
+        (self.on_retry)(note)
+    }
+}
+
+/// A connected system.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The requests `apply` will make, for the plan. No I/O.
+    fn describe(&self, call: &StepCall<'_>) -> Vec<RequestLine>;
+
+    /// Make the change. Idempotent: applying twice is not an error (`changed: false`).
+    async fn apply(&self, call: &StepCall<'_>, ctx: &CallCtx)
+    -> Result<ApplyOutcome, ProviderError>;
+
+    /// Read the live state and say whether the revocation holds.
+    async fn check(&self, call: &StepCall<'_>, ctx: &CallCtx)
+    -> Result<CheckOutcome, ProviderError>;
+}

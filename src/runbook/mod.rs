@@ -1,0 +1,249 @@
+//! The runbook: an organisation's systems and offboarding steps, in TOML.
+//!
+//! `model` (this file) is the shape, shared by deserialization and the JSON Schema;
+//! `load` reads a file with spans and validates it into a [`Runbook`]; `template` renders
+//! `{{ user.email }}`-style variables; `diag` renders errors as `file:line:column` snippets.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub mod diag;
+pub mod load;
+pub mod template;
+
+pub use diag::{Diagnostic, RunbookError};
+pub use load::{Runbook, load_file, load_str};
+
+/// The whole runbook file.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "offboard runbook")]
+pub struct RunbookFile {
+    /// About this runbook.
+    pub runbook: RunbookMeta,
+    /// Departure facts the runbook needs (e.g. `manager`, `asset_tag`), available to templates as
+    /// `user.<name>`, set with `--set name=value` or asked for at `start`.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputDef>,
+    /// Where access lives: one entry per system, keyed by a name steps refer to.
+    #[serde(default)]
+    pub systems: BTreeMap<String, SystemDef>,
+    /// What to do, in order of declaration within each phase.
+    #[serde(default, rename = "step")]
+    pub steps: Vec<StepDef>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookMeta {
+    /// A human name, recorded in the evidence.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Block every destructive step for every departure run with this runbook.
+    #[serde(default)]
+    pub legal_hold: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputDef {
+    /// The question asked at `start` when the value is missing and a terminal is attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// `start` refuses to run without it.
+    #[serde(default)]
+    pub required: bool,
+    /// Used when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// A system: where some of the person's access lives.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct SystemDef {
+    /// The provider kind (`scim`, `sandbox`, …); see `runbooks/README.md` for each kind's actions.
+    pub kind: String,
+    /// The API's base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The API credential, by reference only: `{ env = "VAR" }`, `{ file = "path" }` or
+    /// `{ command = ["prog", "arg"] }`. Never inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretRef>,
+    /// At most this many requests in flight to this system at once (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub max_concurrency: Option<u32>,
+    /// How the person is known in this system (a template; default `{{ user.email }}`, else
+    /// `{{ user.id }}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Per-request timeout in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Settings specific to the kind (documented per kind).
+    #[serde(flatten)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+/// A reference to a secret. The value is read only when a step runs, and never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SecretRef {
+    /// Read from an environment variable.
+    Env { env: String },
+    /// Read from a file (first line, trimmed).
+    File { file: String },
+    /// The standard output of a command (e.g. `["pass", "show", "okta"]`), trimmed.
+    Command { command: Vec<String> },
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env { env } => write!(f, "env {env}"),
+            SecretRef::File { file } => write!(f, "file {file}"),
+            SecretRef::Command { command } => write!(f, "command {}", command.join(" ")),
+        }
+    }
+}
+
+/// The lanes work is grouped in.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    It,
+    Saas,
+    Facilities,
+    Finance,
+    Manager,
+    Security,
+    Custom,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::It => "it",
+            Lane::Saas => "saas",
+            Lane::Facilities => "facilities",
+            Lane::Finance => "finance",
+            Lane::Manager => "manager",
+            Lane::Security => "security",
+            Lane::Custom => "custom",
+        }
+    }
+}
+
+/// Phases run in this order: `cut` (access) before `recover` before `handoff` before `close`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Cut,
+    Recover,
+    Handoff,
+    Close,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::Cut, Phase::Recover, Phase::Handoff, Phase::Close];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Cut => "cut",
+            Phase::Recover => "recover",
+            Phase::Handoff => "handoff",
+            Phase::Close => "close",
+        }
+    }
+}
+
+/// One value or a list of values.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn contains(&self, v: &str) -> bool {
+        match self {
+            OneOrMany::One(s) => s == v,
+            OneOrMany::Many(list) => list.iter().any(|s| s == v),
+        }
+    }
+}
+
+/// A step: automated (`system` + `action`) or manual (`manual` text).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// Unique within the runbook; letters, digits, `-` and `_`.
+    pub id: String,
+    pub lane: Lane,
+    /// The system an automated step acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The action, one of the system kind's actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Parameters of the action (documented per action), e.g. `{ groups = ["vpn"] }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub params: BTreeMap<String, toml::Value>,
+    /// The instruction for a manual step (a template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<String>,
+    /// What the confirmer of a manual step must record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Conditions on the departure: `type` and declared inputs, each a value or a list of values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub when: BTreeMap<String, OneOrMany>,
+    /// Default: `cut` for automated steps, `recover` for manual ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Steps (ids) that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Who is responsible (an email or team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `effective`, or `effective+<N><m|h|d|w>`, e.g. `effective+7d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// Who hears about it when the deadline passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<String>,
+    /// This step could alert the person (e.g. an email to them). Involuntary departures hold it
+    /// back until every `cut` step is done. Actions that alert are marked so by their kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_user: Option<bool>,
+    /// Free text shown in the plan and the evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl StepDef {
+    pub fn is_manual(&self) -> bool {
+        self.system.is_none()
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase.unwrap_or(if self.is_manual() {
+            Phase::Recover
+        } else {
+            Phase::Cut
+        })
+    }
+}

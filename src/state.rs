@@ -1,0 +1,339 @@
+//! The state directory: where departures, journals, evidence, keys and sandbox systems live,
+//! and the careful file writes every one of them goes through.
+//!
+//! ```text
+//! <state>/                      0700
+//!   keys/offboard_ed25519       0600 (and .pub)
+//!   departures/<id>/            0700
+//!     journal.jsonl             0600, append-only
+//!     lock                      0600, held while a process drives the departure
+//!     <id>.json, <id>.json.sig  0600, the latest signed evidence revision
+//!     <id>.rev<N>.json(.sig)    earlier revisions
+//!   sandbox/<system>.json       0600, the simulated systems' live state
+//! ```
+//!
+//! Departure ids are built only from characters `[a-z0-9-]`; user identifiers never reach a path.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use crate::journal::{self, Event, JOURNAL_FILE};
+
+/// The resolved state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// `--state-dir`, else `$XDG_STATE_HOME/offboard`, else `~/.local/state/offboard`.
+    pub fn resolve(explicit: Option<&Path>) -> Result<StateDir> {
+        let root = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                use etcetera::BaseStrategy;
+                let base = etcetera::choose_base_strategy()
+                    .context("finding the home directory for the default state dir; pass --state-dir")?;
+                base.state_dir()
+                    .unwrap_or_else(|| base.home_dir().join(".local/state"))
+                    .join("offboard")
+            }
+        };
+        Ok(StateDir { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Create the directory (0700) if needed.
+    pub fn ensure(&self) -> Result<()> {
+        create_private_dir(&self.root)
+    }
+
+    pub fn departures_dir(&self) -> PathBuf {
+        self.root.join("departures")
+    }
+
+    pub fn departure_dir(&self, id: &str) -> PathBuf {
+        debug_assert!(is_valid_id(id));
+        self.departures_dir().join(id)
+    }
+
+    pub fn journal_path(&self, id: &str) -> PathBuf {
+        self.departure_dir(id).join(JOURNAL_FILE)
+    }
+
+    pub fn default_key_path(&self) -> PathBuf {
+        self.root.join("keys").join("offboard_ed25519")
+    }
+
+    pub fn sandbox_dir(&self) -> PathBuf {
+        self.root.join("sandbox")
+    }
+
+    /// All departure ids, newest first (ids start with the date and time).
+    pub fn departure_ids(&self) -> Result<Vec<String>> {
+        let dir = self.departures_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+            if let Some(name) = entry.file_name().to_str()
+                && is_valid_id(name)
+                && entry.path().join(JOURNAL_FILE).exists()
+            {
+                ids.push(name.to_string());
+            }
+        }
+        ids.sort();
+        ids.reverse();
+        Ok(ids)
+    }
+
+    /// Resolve a `<DEPARTURE>` argument: a departure id, or a user whose latest departure is
+    /// meant.
+    pub fn find_departure(&self, wanted: &str) -> Result<Option<(String, Vec<Event>)>> {
+        if is_valid_id(wanted) && self.journal_path(wanted).exists() {
+            let events = journal::Journal::read(&self.journal_path(wanted))?;
+            return Ok(Some((wanted.to_string(), events)));
+        }
+        for id in self.departure_ids()? {
+            let events = match journal::Journal::read(&self.journal_path(&id)) {
+                Ok(e) => e,
+                Err(_) => continue,
+            };
+            if let Some(facts) = crate::departure::facts(&events)
+                && (facts.user == wanted || facts.user.eq_ignore_ascii_case(wanted))
+            {
+                return Ok(Some((id, events)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A departure id: `<yyyymmddThhmmss>-<slug of the user>-<4 hex>`, only `[a-z0-9-]`.
+pub fn new_departure_id(user: &str, at: DateTime<Utc>) -> String {
+    let mut slug = String::new();
+    for c in user.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+        if slug.len() >= 32 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    let slug = if slug.is_empty() { "user" } else { slug };
+    let suffix: u16 = rand::thread_rng().r#gen();
+    format!("{}-{slug}-{suffix:04x}", at.format("%Y%m%dt%H%M%S"))
+}
+
+/// Whether a string is a well-formed departure id (and so safe as a path component).
+pub fn is_valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 80
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+/// Create a directory and its missing parents; the leaf is made 0700.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+    }
+    let meta = fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("{} exists and is not a directory", dir.display());
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (0700)", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Create a new file, mode 0600, failing if it exists.
+pub fn create_private_file(path: &Path) -> Result<File> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// fsync a file's directory so a create or rename is durable.
+pub fn fsync_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing directory {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// Write a file atomically: a 0600 temp file beside it, written, fsync'd, renamed over the
+/// target, and the directory fsync'd. Readers see the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_private_dir(parent)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("file");
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        fsync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// An exclusive lock on one departure, held for as long as this value lives. The lock file
+/// records who holds it; the OS releases the lock when the process dies, so a stale file from a
+/// killed process never blocks anyone.
+pub struct DepartureLock {
+    _file: File,
+}
+
+impl DepartureLock {
+    pub fn acquire(dir: &Path) -> Result<DepartureLock> {
+        create_private_dir(dir)?;
+        let path = dir.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("opening lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                let who = if holder.is_empty() {
+                    "another process".to_string()
+                } else {
+                    holder.to_string()
+                };
+                return Err(anyhow::Error::new(crate::exit::CliError::new(
+                    crate::exit::Exit::Failure,
+                    anyhow::anyhow!(
+                        "departure {} is being run by {who}",
+                        dir.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+                    ),
+                ))
+                .context("the departure is locked"));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let info = format!(
+            "pid {} on host {host} since {}\n",
+            std::process::id(),
+            journal::timestamp(journal::now())
+        );
+        file.set_len(0)
+            .and_then(|_| file.write_all(info.as_bytes()))
+            .and_then(|_| file.sync_data())
+            .with_context(|| format!("writing lock {}", path.display()))?;
+        Ok(DepartureLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_path_safe_whatever_the_user() {
+        let t = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for user in [
+            "alice@corp.example",
+            "../../etc/passwd",
+            "a/b\\c",
+            "%2e%2e",
+            "\"quoted\" name",
+            "line\nbreak",
+            "ünïcödé",
+            "",
+            &"x".repeat(10_000),
+        ] {
+            let id = new_departure_id(user, t);
+            assert!(is_valid_id(&id), "{id:?} from {user:?}");
+            assert!(id.starts_with("20261123t100000-"), "{id}");
+            assert!(id.len() <= 60);
+        }
+        assert!(new_departure_id("alice@corp.example", t).contains("-alice-corp-example-"));
+    }
+
+    #[test]
+    fn atomic_write_is_private_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/evidence.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = fs::metadata(p.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dmode, 0o700);
+        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn second_lock_on_a_departure_fails_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("20261123t100000-alice-0001");
+        let _held = DepartureLock::acquire(&d).unwrap();
+        let err = DepartureLock::acquire(&d).err().unwrap();
+        let msg = format!("{:#}", err);
+        assert!(msg.contains("is being run by pid"), "{msg}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Progress of a run: bars on a terminal, plain lines otherwise.

@@ -1,0 +1,1 @@
+//! The interactive checklist for manual steps.
