@@ -1,18 +1,110 @@
-//! One module per subcommand; `run` parses and dispatches.
+//! One module per subcommand, each with an `exec` over the library; `run` parses, dispatches and
+//! maps errors to exit statuses.
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::exit::{CliError, Exit};
+use crate::state::StateDir;
+use crate::ui::Printer;
 
+pub mod confirm;
+pub mod demo;
+pub mod evidence;
+pub mod keys;
+pub mod plan;
+pub mod runbook;
+pub mod start;
+pub mod status;
+pub mod verify;
+
+/// What every command gets.
+pub struct Ctx {
+    pub printer: Printer,
+    pub global: GlobalArgs,
+    pub state: StateDir,
+}
+
+/// Parse `args`, run the command, and return the process exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let _cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            return if e.use_stderr() { Exit::Usage.code() } else { 0 };
         }
     };
-    1
+    let printer = Printer::new(&cli.global);
+    init_logging(&cli.global);
+    let state = match StateDir::resolve(cli.global.state_dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            printer.error(&e, &[]);
+            return Exit::Usage.code();
+        }
+    };
+    let ctx = Ctx {
+        printer,
+        global: cli.global,
+        state,
+    };
+    match dispatch(&ctx, cli.command) {
+        Ok(exit) => exit.code(),
+        Err(err) => report(&ctx.printer, err).code(),
+    }
+}
+
+fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
+    match command {
+        Command::Start(args) => start::exec(ctx, args),
+        Command::Plan(args) => plan::exec(ctx, args),
+        Command::Confirm(args) => confirm::exec(ctx, args),
+        Command::Status(args) => status::exec(ctx, args),
+        Command::Verify(args) => verify::exec(ctx, args),
+        Command::Evidence(cmd) => evidence::exec(ctx, cmd),
+        Command::Runbook(cmd) => runbook::exec(ctx, cmd),
+        Command::Keys(cmd) => keys::exec(ctx, cmd),
+        Command::Demo(args) => demo::exec(ctx, args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "offboard", &mut std::io::stdout());
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// Print an error the way a person at 2 a.m. needs it, and choose the exit status.
+fn report(printer: &Printer, err: anyhow::Error) -> Exit {
+    if let Some(cli) = err.downcast_ref::<CliError>() {
+        if cli.rendered {
+            eprint!("{:#}", cli.error);
+        } else {
+            printer.error(&cli.error, &cli.hints);
+        }
+        return cli.exit;
+    }
+    // A CliError deeper in the chain (wrapped with context) still decides the status.
+    let exit = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<CliError>().map(|c| c.exit))
+        .unwrap_or(Exit::Failure);
+    printer.error(&err, &[]);
+    exit
+}
+
+fn init_logging(g: &GlobalArgs) {
+    let default = match g.verbose {
+        0 => "warn",
+        1 => "offboard=info",
+        _ => "offboard=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OFFBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
