@@ -1,1 +1,392 @@
-//! Departure + runbook → an ordered, validated plan. No I/O.
+//! Departure + runbook → an ordered, validated plan (the frozen [`DepartureFacts`]). No I/O and
+//! no network: providers only describe the requests they would make.
+//!
+//! Order: phases run `cut` → `recover` → `handoff` → `close`. Within a phase, steps are placed in
+//! *waves* by their `after` dependencies; steps in one wave may run concurrently. For an
+//! involuntary departure, every step that could alert the person waits for a wave after all
+//! other `cut` steps, so nothing tips them off before access is gone.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::departure::{AutomatedStep, DepartureFacts, DepartureType, PlannedStep, RunbookRef};
+use crate::providers::{self, StepCall, SystemConfig};
+use crate::runbook::{Phase, Runbook, StepDef, SystemDef};
+
+/// What the operator asked for.
+#[derive(Debug, Clone)]
+pub struct DepartureRequest {
+    pub id: String,
+    pub user: String,
+    pub departure_type: DepartureType,
+    pub effective_at: DateTime<Utc>,
+    pub inputs: BTreeMap<String, String>,
+    pub ticket: Option<String>,
+    pub legal_hold: bool,
+}
+
+/// Whether the identifier looks like an email address (and so is `user.email`).
+pub fn as_email(user: &str) -> Option<&str> {
+    let (local, domain) = user.split_once('@')?;
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !user.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(user)
+}
+
+/// The template variables for this departure. Declared inputs that were not given render as
+/// `<name not given>`, so a manual instruction still reads sensibly.
+pub fn variables(req: &DepartureRequest, declared: &[&str]) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    vars.insert("user.id".to_string(), req.user.clone());
+    if let Some(email) = as_email(&req.user) {
+        vars.insert("user.email".to_string(), email.to_string());
+    }
+    vars.insert("departure.id".to_string(), req.id.clone());
+    vars.insert(
+        "departure.type".to_string(),
+        req.departure_type.as_str().to_string(),
+    );
+    vars.insert(
+        "departure.effective_at".to_string(),
+        crate::journal::timestamp(req.effective_at),
+    );
+    for name in declared {
+        vars.insert(format!("user.{name}"), format!("<{name} not given>"));
+    }
+    for (k, v) in &req.inputs {
+        vars.insert(format!("user.{k}"), v.clone());
+    }
+    vars
+}
+
+fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String> {
+    crate::runbook::template::render_map(template, vars)
+}
+
+/// Whether a step's `when` conditions hold for this departure.
+pub fn applies(step: &StepDef, req: &DepartureRequest) -> bool {
+    step.when.iter().all(|(key, wanted)| {
+        if key == "type" {
+            wanted.contains(req.departure_type.as_str())
+        } else {
+            req.inputs.get(key).is_some_and(|v| wanted.contains(v))
+        }
+    })
+}
+
+/// `effective`, `effective+<N><m|h|d|w>`.
+pub fn deadline(spec: &str, effective: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let spec = spec.trim();
+    let Some(rest) = spec.strip_prefix("effective") else {
+        bail!("deadline {spec:?} must start with `effective`, e.g. effective+7d");
+    };
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Ok(effective);
+    }
+    let Some(amount) = rest.strip_prefix('+') else {
+        bail!("deadline {spec:?}: expected `+<N><m|h|d|w>` after `effective`");
+    };
+    let amount = amount.trim();
+    let (digits, unit) = amount.split_at(amount.len().saturating_sub(1));
+    let n: i64 = digits
+        .parse()
+        .with_context(|| format!("deadline {spec:?}: {digits:?} is not a whole number"))?;
+    let d = match unit {
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
+        _ => bail!("deadline {spec:?}: unit must be m, h, d or w"),
+    }
+    .with_context(|| format!("deadline {spec:?} is too far away"))?;
+    effective
+        .checked_add_signed(d)
+        .with_context(|| format!("deadline {spec:?} is too far away"))
+}
+
+/// The system's settings with no secret, for planning and for the journal.
+pub fn system_config(name: &str, def: &SystemDef, state_dir: &Path) -> SystemConfig {
+    SystemConfig {
+        name: name.to_string(),
+        kind: def.kind.clone(),
+        base_url: def.base_url.clone(),
+        token: None,
+        settings: def.settings.clone(),
+        secrets: BTreeMap::new(),
+        timeout: std::time::Duration::from_secs(def.timeout_secs.unwrap_or(30)),
+        max_concurrency: def.max_concurrency.unwrap_or(4).clamp(1, 64) as usize,
+        state_dir: state_dir.to_path_buf(),
+    }
+}
+
+/// How the person is known in a system.
+pub fn login_template(def: &SystemDef, vars: &BTreeMap<String, String>) -> String {
+    match &def.user {
+        Some(t) => t.clone(),
+        None if vars.contains_key("user.email") => "{{ user.email }}".into(),
+        None => "{{ user.id }}".into(),
+    }
+}
+
+pub fn params_json(step: &StepDef) -> serde_json::Map<String, serde_json::Value> {
+    step.params
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// Build the plan for one departure.
+pub fn build(
+    runbook: &Runbook,
+    req: &DepartureRequest,
+    state_dir: &Path,
+) -> Result<DepartureFacts> {
+    let rb = &runbook.file;
+    let declared: Vec<&str> = rb.inputs.keys().map(String::as_str).collect();
+    let vars = variables(req, &declared);
+    let legal_hold = req.legal_hold || rb.runbook.legal_hold;
+
+    let included: Vec<&StepDef> = rb.steps.iter().filter(|s| applies(s, req)).collect();
+    let mut steps = Vec::with_capacity(included.len());
+    for s in &included {
+        steps.push(
+            plan_step(s, runbook, req, &vars, legal_hold, state_dir)
+                .with_context(|| format!("planning step {}", s.id))?,
+        );
+    }
+    assign_waves(&mut steps, req.departure_type)?;
+    steps.sort_by_key(|s| s.wave);
+
+    Ok(DepartureFacts {
+        id: req.id.clone(),
+        user: req.user.clone(),
+        email: as_email(&req.user).map(str::to_string),
+        departure_type: req.departure_type,
+        effective_at: crate::journal::timestamp(req.effective_at),
+        ticket: req.ticket.clone(),
+        legal_hold,
+        inputs: req.inputs.clone(),
+        runbook: RunbookRef {
+            name: rb.runbook.name.clone(),
+            path: runbook.path.display().to_string(),
+            sha256: runbook.sha256.clone(),
+        },
+        systems: rb.systems.clone(),
+        steps,
+        tool: format!("offboard {}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+fn plan_step(
+    s: &StepDef,
+    runbook: &Runbook,
+    req: &DepartureRequest,
+    vars: &BTreeMap<String, String>,
+    legal_hold: bool,
+    state_dir: &Path,
+) -> Result<PlannedStep> {
+    let mut automated = None;
+    let mut alerts_user = s.alerts_user.unwrap_or(false);
+    let mut destructive = false;
+    if let (Some(system), Some(action)) = (&s.system, &s.action) {
+        let def = runbook
+            .file
+            .systems
+            .get(system)
+            .with_context(|| format!("system {system} is not declared"))?;
+        let kind = providers::find_kind(&def.kind)
+            .with_context(|| format!("unknown system kind {}", def.kind))?;
+        let spec = kind
+            .action(action)
+            .with_context(|| format!("kind {} has no action {action}", def.kind))?;
+        destructive = spec.destructive;
+        alerts_user = s.alerts_user.unwrap_or(spec.alerts_user);
+        let login = render(&login_template(def, vars), vars)
+            .with_context(|| format!("rendering `user` of system {system}"))?;
+        let params = params_json(s);
+        let provider = (kind.connect)(&system_config(system, def, state_dir))
+            .with_context(|| format!("configuring system {system}"))?;
+        let requests = provider.describe(&StepCall {
+            step_id: &s.id,
+            action,
+            login: &login,
+            params: &params,
+        });
+        automated = Some(AutomatedStep {
+            system: system.clone(),
+            kind: def.kind.clone(),
+            action: action.clone(),
+            login,
+            params,
+            destructive,
+            requests,
+        });
+    }
+    let manual = match &s.manual {
+        Some(t) => Some(render(t, vars).context("rendering `manual`")?),
+        None => None,
+    };
+    let deadline = match &s.deadline {
+        Some(d) => Some(crate::journal::timestamp(deadline(d, req.effective_at)?)),
+        None => None,
+    };
+    Ok(PlannedStep {
+        id: s.id.clone(),
+        lane: s.lane,
+        phase: s.phase(),
+        wave: 0,
+        description: s.description.clone(),
+        automated,
+        manual,
+        fields: s.fields.clone(),
+        owner: s.owner.clone(),
+        deadline,
+        escalate_to: s.escalate_to.clone(),
+        after: s.after.clone(),
+        alerts_user,
+        held: legal_hold && destructive,
+    })
+}
+
+/// Place steps in waves: phase by phase, each step one wave after the latest of its
+/// dependencies; for involuntary departures, alerting steps after every other `cut` step.
+fn assign_waves(steps: &mut [PlannedStep], ty: DepartureType) -> Result<()> {
+    let index: HashMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
+    // Dependencies on steps excluded by `when` are dropped: they will not run at all.
+    for s in steps.iter_mut() {
+        s.after.retain(|d| index.contains_key(d));
+    }
+    for s in steps.iter() {
+        for d in &s.after {
+            let dep = &steps[index[d]];
+            if dep.phase > s.phase {
+                bail!(
+                    "step {} (phase {}) runs after {} (phase {}), but phases run cut → recover → handoff → close; move one of them",
+                    s.id,
+                    s.phase.as_str(),
+                    dep.id,
+                    dep.phase.as_str()
+                );
+            }
+        }
+    }
+    let mut level: HashMap<usize, u32> = HashMap::new();
+    fn depth(
+        i: usize,
+        steps: &[PlannedStep],
+        index: &HashMap<String, usize>,
+        level: &mut HashMap<usize, u32>,
+        visiting: &mut Vec<usize>,
+    ) -> Result<u32> {
+        if let Some(l) = level.get(&i) {
+            return Ok(*l);
+        }
+        if visiting.contains(&i) {
+            bail!(
+                "steps depend on each other in a cycle through {}",
+                steps[i].id
+            );
+        }
+        visiting.push(i);
+        let mut l = 0;
+        for d in &steps[i].after {
+            let j = index[d];
+            if steps[j].phase == steps[i].phase {
+                l = l.max(depth(j, steps, index, level, visiting)? + 1);
+            }
+        }
+        visiting.pop();
+        level.insert(i, l);
+        Ok(l)
+    }
+    for i in 0..steps.len() {
+        depth(i, steps, &index, &mut level, &mut Vec::new())?;
+    }
+    let mut base = 0u32;
+    for phase in Phase::ALL {
+        let members: Vec<usize> = (0..steps.len())
+            .filter(|&i| steps[i].phase == phase)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let held: Vec<bool> = (0..steps.len())
+            .map(|i| {
+                phase == Phase::Cut && ty == DepartureType::Involuntary && steps[i].alerts_user
+            })
+            .collect();
+        let hold_back = |i: usize| held[i];
+        let top = members
+            .iter()
+            .filter(|&&i| !hold_back(i))
+            .map(|i| level[i])
+            .max()
+            .map_or(0, |m| m + 1);
+        let mut max_wave = base;
+        for &i in &members {
+            let w = if hold_back(i) {
+                base + top + level[&i]
+            } else {
+                base + level[&i]
+            };
+            steps[i].wave = w;
+            max_wave = max_wave.max(w);
+        }
+        base = max_wave + 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn deadlines() {
+        let e = t("2026-11-23T10:00:00Z");
+        assert_eq!(deadline("effective", e).unwrap(), e);
+        assert_eq!(deadline("effective+0h", e).unwrap(), e);
+        assert_eq!(
+            deadline("effective+7d", e).unwrap(),
+            t("2026-11-30T10:00:00Z")
+        );
+        assert_eq!(
+            deadline("effective + 2w", e).unwrap(),
+            t("2026-12-07T10:00:00Z")
+        );
+        assert_eq!(
+            deadline("effective+90m", e).unwrap(),
+            t("2026-11-23T11:30:00Z")
+        );
+        assert!(deadline("tomorrow", e).is_err());
+        assert!(deadline("effective+7y", e).is_err());
+        assert!(deadline("effective+99999999999999d", e).is_err());
+    }
+
+    #[test]
+    fn email_detection() {
+        assert_eq!(as_email("alice@corp.example"), Some("alice@corp.example"));
+        assert_eq!(as_email("alice"), None);
+        assert_eq!(as_email("a@b@c"), None);
+        assert_eq!(as_email("a b@c"), None);
+    }
+}

@@ -1,10 +1,62 @@
-//! `offboard demo`.
+//! `offboard demo`: a whole departure against the built-in sandbox.
+
+use std::path::Path;
 
 use crate::cli::DemoArgs;
-use crate::exit::Exit;
+use crate::exit::{CliError, Exit};
 
-use super::Ctx;
+use super::{Ctx, common};
 
-pub fn exec(_ctx: &Ctx, _args: DemoArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("not built yet")
+/// The runbook the demo runs (also in `runbooks/demo.toml`).
+pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
+
+pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
+    let p = &ctx.printer;
+    let runbook = crate::runbook::load_str(
+        Path::new("builtin:runbooks/demo.toml"),
+        DEMO_RUNBOOK.to_string(),
+    )
+    .map_err(|e| common::invalid_runbook(ctx, e))?;
+    let interactive = !args.non_interactive && common::stdin_is_terminal();
+    p.info(p.bold("offboard demo"));
+    p.info(format!(
+        "A {} departure of {} against the sandbox: a simulated identity provider, SaaS app, MDM, vault and mail server, kept in {}. Nothing real is touched.",
+        args.departure_type.as_str(),
+        crate::ui::safe(&args.user),
+        ctx.state.sandbox_dir().display()
+    ));
+    if !interactive {
+        p.info("No terminal (or --non-interactive): manual steps stay pending with their owner and deadline.");
+    }
+    let input = crate::cli::DepartureInput {
+        user: args.user.clone(),
+        runbook: crate::cli::RunbookArg { runbook: None },
+        departure_type: args.departure_type,
+        effective_at: None,
+        set: vec![
+            "manager=manager@example.com".into(),
+            "asset_tag=LT-0042".into(),
+        ],
+        ticket: Some("DEMO-1".into()),
+        legal_hold: false,
+    };
+    let req = common::departure_request(ctx, &input, &runbook, false)?;
+    let facts = crate::plan::build(&runbook, &req, ctx.state.root())
+        .map_err(|e| CliError::new(Exit::Usage, e))?;
+    let id = facts.id.clone();
+    let exit = common::start_departure(ctx, facts, interactive, "demo")?;
+    p.info("");
+    p.info(p.bold("Next, try:"));
+    p.info(format!("  offboard status {id}"));
+    p.info(format!(
+        "  offboard verify {id}            # re-check that access is still revoked"
+    ));
+    p.info(format!(
+        "  offboard evidence verify {}",
+        ctx.state
+            .departure_dir(&id)
+            .join(format!("{id}.json"))
+            .display()
+    ));
+    Ok(exit)
 }

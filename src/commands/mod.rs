@@ -10,11 +10,13 @@ use crate::exit::{CliError, Exit};
 use crate::state::StateDir;
 use crate::ui::Printer;
 
+pub mod common;
 pub mod confirm;
 pub mod demo;
 pub mod evidence;
 pub mod keys;
 pub mod plan;
+pub mod resume;
 pub mod runbook;
 pub mod start;
 pub mod status;
@@ -33,7 +35,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Exit::Usage.code() } else { 0 };
+            return if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            };
         }
     };
     let printer = Printer::new(&cli.global);
@@ -60,6 +66,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Start(args) => start::exec(ctx, args),
         Command::Plan(args) => plan::exec(ctx, args),
+        Command::Resume(args) => resume::exec(ctx, args),
         Command::Confirm(args) => confirm::exec(ctx, args),
         Command::Status(args) => status::exec(ctx, args),
         Command::Verify(args) => verify::exec(ctx, args),
@@ -68,7 +75,12 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Keys(cmd) => keys::exec(ctx, cmd),
         Command::Demo(args) => demo::exec(ctx, args),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "offboard", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "offboard",
+                &mut std::io::stdout(),
+            );
             Ok(Exit::Ok)
         }
     }

@@ -1,10 +1,142 @@
-//! `offboard plan`.
+//! `offboard plan`: what `start` would do, with no side effects and no network.
 
-use crate::cli::PlanArgs;
-use crate::exit::Exit;
+use std::collections::BTreeMap;
 
-use super::Ctx;
+use crate::cli::{DepartureInput, PlanArgs};
+use crate::departure::{DepartureFacts, PlannedStep};
+use crate::exit::{CliError, Exit};
+use crate::ui::safe;
 
-pub fn exec(_ctx: &Ctx, _args: PlanArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("not built yet")
+use super::{Ctx, common};
+
+pub fn exec(ctx: &Ctx, args: PlanArgs) -> anyhow::Result<Exit> {
+    show(ctx, &args.input)
+}
+
+pub fn show(ctx: &Ctx, input: &DepartureInput) -> anyhow::Result<Exit> {
+    let runbook = common::load_runbook(ctx, input.runbook.runbook.as_deref())?;
+    let req = common::departure_request(ctx, input, &runbook, false)?;
+    let facts = crate::plan::build(&runbook, &req, ctx.state.root())
+        .map_err(|e| CliError::new(Exit::Usage, e))?;
+    ctx.printer.result(render(ctx, &facts));
+    ctx.printer
+        .json_result(&serde_json::json!({ "plan": facts }));
+    Ok(Exit::Ok)
+}
+
+fn render(ctx: &Ctx, facts: &DepartureFacts) -> String {
+    let p = &ctx.printer;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "{} {} ({}), runbook \"{}\" ({})",
+        p.bold("Plan for"),
+        safe(&facts.user),
+        facts.departure_type.as_str(),
+        safe(&facts.runbook.name),
+        safe(&facts.runbook.path)
+    ));
+    line(format!(
+        "effective {} · legal hold {} · {} step(s); nothing has been done",
+        crate::ui::table::short(&facts.effective_at),
+        if facts.legal_hold { "ON" } else { "off" },
+        facts.steps.len()
+    ));
+    let mut waves: BTreeMap<u32, Vec<&PlannedStep>> = BTreeMap::new();
+    for s in &facts.steps {
+        waves.entry(s.wave).or_default().push(s);
+    }
+    for (n, (_, steps)) in waves.iter().enumerate() {
+        let mut steps = steps.clone();
+        steps.sort_by_key(|s| s.lane);
+        let phase = steps[0].phase.as_str();
+        let auto = steps.iter().filter(|s| !s.is_manual()).count();
+        let mut heading = format!("{phase} · wave {}", n + 1);
+        if auto > 1 {
+            heading.push_str(&format!(" · {auto} automated steps run concurrently"));
+        }
+        if steps.iter().any(|s| s.alerts_user)
+            && facts.departure_type.as_str() == "involuntary"
+            && phase == "cut"
+        {
+            heading.push_str(" · held back until access is cut (could alert the person)");
+        }
+        line(String::new());
+        line(p.bold(&heading));
+        for s in steps {
+            let owner = s
+                .owner
+                .as_deref()
+                .map(|o| format!(" · owner {}", safe(o)))
+                .unwrap_or_default();
+            let due = s
+                .deadline
+                .as_deref()
+                .map(|d| format!(" · due {}", crate::ui::table::short(d)))
+                .unwrap_or_default();
+            match &s.automated {
+                Some(a) => {
+                    let mut flags = Vec::new();
+                    if s.held {
+                        flags.push(p.yellow("BLOCKED by legal hold"));
+                    } else if a.destructive {
+                        flags.push(p.yellow("destructive"));
+                    }
+                    if s.alerts_user {
+                        flags.push(p.yellow("may alert the person"));
+                    }
+                    let flags = if flags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", flags.join(", "))
+                    };
+                    line(format!(
+                        "  {:<10} {:<24} {}.{} as {}{flags}{owner}{due}",
+                        s.lane.as_str(),
+                        safe(&s.id),
+                        safe(&a.system),
+                        a.action,
+                        safe(&a.login)
+                    ));
+                    for r in &a.requests {
+                        line(format!(
+                            "  {:<10} {:<24}   {} {}",
+                            "",
+                            "",
+                            p.dim("→"),
+                            safe(&r.to_string())
+                        ));
+                    }
+                }
+                None => {
+                    line(format!(
+                        "  {:<10} {:<24} manual: {}{owner}{due}",
+                        s.lane.as_str(),
+                        safe(&s.id),
+                        safe(s.manual.as_deref().unwrap_or(""))
+                    ));
+                    if !s.fields.is_empty() {
+                        line(format!(
+                            "  {:<10} {:<24}   asks for: {}",
+                            "",
+                            "",
+                            s.fields.join(", ")
+                        ));
+                    }
+                }
+            }
+            if !s.after.is_empty() {
+                line(format!(
+                    "  {:<10} {:<24}   after: {}",
+                    "",
+                    "",
+                    s.after.join(", ")
+                ));
+            }
+        }
+    }
+    out
 }

@@ -1,10 +1,90 @@
-//! `offboard status`.
+//! `offboard status`: departures, or one departure's lanes and steps.
 
 use crate::cli::StatusArgs;
+use crate::departure::DepartureState;
 use crate::exit::Exit;
+use crate::journal::{self, Journal};
+use crate::ui::{safe, table};
 
-use super::Ctx;
+use super::{Ctx, common};
 
-pub fn exec(_ctx: &Ctx, _args: StatusArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("not built yet")
+pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
+    let p = &ctx.printer;
+    let now = journal::now();
+    let Some(wanted) = args.departure else {
+        let mut states = Vec::new();
+        for id in ctx.state.departure_ids()? {
+            match Journal::read(&ctx.state.journal_path(&id)) {
+                Ok(events) => states.extend(DepartureState::replay(&events)),
+                Err(e) => p.warn(format!("{id}: {e:#}")),
+            }
+        }
+        if states.is_empty() {
+            p.result(format!("No departures in {}.", ctx.state.root().display()));
+            p.info("Start one with `offboard start USER -r RUNBOOK`, or try `offboard demo`.");
+        } else {
+            p.result(table::departures(p, &states, now));
+        }
+        p.json_result(&serde_json::json!({
+            "departures": states.iter().map(|s| serde_json::json!({
+                "id": s.facts.id,
+                "user": s.facts.user,
+                "type": s.facts.departure_type,
+                "started_at": s.started_at,
+                "complete": s.is_complete(),
+                "overdue": s.overdue(now).iter().map(|p| &p.id).collect::<Vec<_>>(),
+                "counts": s.counts().iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+            })).collect::<Vec<_>>()
+        }));
+        return Ok(Exit::Ok);
+    };
+    let (_, events) = common::find_departure(ctx, &wanted)?;
+    let state = DepartureState::replay(&events).ok_or_else(|| {
+        anyhow::anyhow!("the journal of {} has no departure facts", safe(&wanted))
+    })?;
+    let f = &state.facts;
+    p.result(format!(
+        "{} {} · {} ({}) · runbook \"{}\" · effective {}{}",
+        p.bold("Departure"),
+        f.id,
+        safe(&f.user),
+        f.departure_type.as_str(),
+        safe(&f.runbook.name),
+        table::short(&f.effective_at),
+        f.ticket
+            .as_deref()
+            .map(|t| format!(" · ticket {}", safe(t)))
+            .unwrap_or_default()
+    ));
+    p.result(table::steps(p, &state, now));
+    if let Some((at, holding, drift, errors)) = &state.last_verify {
+        p.result(format!(
+            "Last verify {}: {holding} holding, {drift} drift, {errors} could not run",
+            table::short(at)
+        ));
+    }
+    let overdue = state.overdue(now);
+    if !overdue.is_empty() {
+        p.result(
+            p.red(&format!(
+                "{} step(s) overdue: {}",
+                overdue.len(),
+                overdue
+                    .iter()
+                    .map(|s| format!("{} ({})", s.id, s.owner.as_deref().unwrap_or("no owner")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
+    }
+    p.json_result(&serde_json::json!({
+        "departure": f,
+        "complete": state.is_complete(),
+        "steps": common::steps_json(&state),
+    }));
+    Ok(if state.is_complete() {
+        Exit::Ok
+    } else {
+        Exit::Incomplete
+    })
 }

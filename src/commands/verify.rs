@@ -1,10 +1,103 @@
-//! `offboard verify`.
+//! `offboard verify`: re-run every automated step's check against the live systems.
+
+use std::path::Path;
+
+use anyhow::Context;
 
 use crate::cli::VerifyArgs;
-use crate::exit::Exit;
+use crate::exit::{CliError, Exit};
+use crate::ui::{progress::Progress, safe};
 
-use super::Ctx;
+use crate::engine::Reporter;
 
-pub fn exec(_ctx: &Ctx, _args: VerifyArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("not built yet")
+use super::{Ctx, common};
+
+pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
+    let id = departure_of(ctx, &args.target)?;
+    let key = common::signing_key(ctx)?;
+    let driving = common::Driving::open(ctx, &id)?;
+    let state = driving.state();
+    let p = &ctx.printer;
+    p.info(format!(
+        "{} departure {id} ({}): re-checking every automated step against the live systems",
+        p.bold("Verifying"),
+        safe(&state.facts.user)
+    ));
+    let engine = crate::engine::Engine::connect(
+        driving.journal.clone(),
+        &state.facts,
+        ctx.state.root(),
+        "verify",
+    );
+    let progress = Progress::new(p);
+    let items = common::runtime()?.block_on(engine.verify(&progress))?;
+    progress.pause();
+    let sealed = driving.seal(ctx, &key)?;
+    let drift: Vec<&str> = items
+        .iter()
+        .filter(|i| matches!(&i.result, Ok(c) if !c.revoked))
+        .map(|i| i.step.as_str())
+        .collect();
+    let errors: Vec<&str> = items
+        .iter()
+        .filter(|i| i.result.is_err())
+        .map(|i| i.step.as_str())
+        .collect();
+    let holding = items.len() - drift.len() - errors.len();
+    let exit = if !drift.is_empty() {
+        p.result(p.red(&format!("DRIFT: access came back for {}", drift.join(", "))));
+        Exit::Drift
+    } else if !errors.is_empty() {
+        p.result(p.yellow(&format!(
+            "{} check(s) could not run: {}",
+            errors.len(),
+            errors.join(", ")
+        )));
+        Exit::Incomplete
+    } else {
+        p.result(p.green(&format!("All {holding} revocation(s) hold.")));
+        Exit::Ok
+    };
+    p.result(format!(
+        "Evidence revision {}: {}",
+        sealed.revision,
+        sealed.json_path.display()
+    ));
+    p.json_result(&serde_json::json!({
+        "departure": id,
+        "holding": holding,
+        "drift": drift,
+        "errors": errors,
+        "checks": items.iter().map(|i| match &i.result {
+            Ok(c) => serde_json::json!({"step": i.step, "revoked": c.revoked, "observed": c.observed}),
+            Err(e) => serde_json::json!({"step": i.step, "error": e}),
+        }).collect::<Vec<_>>(),
+        "evidence": sealed.json_path,
+        "revision": sealed.revision,
+    }));
+    Ok(exit)
+}
+
+/// A departure id or user, or an evidence file naming one.
+fn departure_of(ctx: &Ctx, target: &str) -> anyhow::Result<String> {
+    let path = Path::new(target);
+    if path.is_file() {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            CliError::usage(format!("{} is not an evidence file: {e}", path.display()))
+        })?;
+        let id = v
+            .pointer("/predicate/departure/id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| CliError::usage(format!("{} names no departure", path.display())))?;
+        return Ok(common::find_departure(ctx, id)
+            .map_err(|e| {
+                anyhow::Error::new(
+                    CliError::usage(format!("{e:#}"))
+                        .hint("verify re-checks from the departure's journal; point --state-dir at the state dir that ran it"),
+                )
+            })?
+            .0);
+    }
+    Ok(common::find_departure(ctx, target)?.0)
 }

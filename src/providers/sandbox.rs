@@ -1,8 +1,20 @@
-//! The sandbox: simulated systems, in-process.
+//! The sandbox: simulated systems, in-process, for `offboard demo` and for trying a runbook
+//! without accounts. One sandbox system can play every part (identity provider, SaaS app, MDM,
+//! vault, mail); its live state is `<state>/sandbox/<system>.json`.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use super::{ActionSpec, KindSpec, Provider, SettingSpec, SettingType, SystemConfig};
+use async_trait::async_trait;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
+    RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
+};
 
 pub static KIND: KindSpec = KindSpec {
     name: "sandbox",
@@ -19,8 +31,304 @@ pub static KIND: KindSpec = KindSpec {
     connect,
 };
 
-fn connect(_cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
-    anyhow::bail!("sandbox: not built yet")
+fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
+    let latency_ms = match cfg.settings.get("latency_ms") {
+        Some(v) => v
+            .as_integer()
+            .filter(|n| (0..=60_000).contains(n))
+            .ok_or_else(|| {
+                anyhow::anyhow!("latency_ms must be a number of milliseconds (0 to 60000)")
+            })? as u64,
+        None => 300,
+    };
+    let file_name: String = cfg
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(Arc::new(Sandbox {
+        name: cfg.name.clone(),
+        path: cfg
+            .state_dir
+            .join("sandbox")
+            .join(format!("{file_name}.json")),
+        latency: Duration::from_millis(latency_ms),
+    }))
+}
+
+/// One simulated system. Its live state is a JSON file in the state dir, so that `verify` in a
+/// later process sees what `start` did, and a test (or a curious user) can change it behind the
+/// tool's back to see drift detected.
+struct Sandbox {
+    name: String,
+    path: PathBuf,
+    latency: Duration,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct World {
+    #[serde(default)]
+    users: BTreeMap<String, Person>,
+    #[serde(default)]
+    secrets: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Person {
+    status: String,
+    sessions: u32,
+    mfa_factors: u32,
+    seat: bool,
+    device_locked: bool,
+    device_wiped: bool,
+    notice_sent: bool,
+}
+
+impl Default for Person {
+    /// Everyone the sandbox has not seen yet exists, fully active: that is who is leaving.
+    fn default() -> Self {
+        Person {
+            status: "active".into(),
+            sessions: 3,
+            mfa_factors: 2,
+            seat: true,
+            device_locked: false,
+            device_wiped: false,
+            notice_sent: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Secret {
+    version: u64,
+    /// The version written when rotating for a person: the check wants at least this one.
+    #[serde(default)]
+    rotated_for: BTreeMap<String, u64>,
+}
+
+/// What a URL path segment may carry unencoded (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Serializes reads and writes of one sandbox file within the process.
+static WORLD_LOCK: Mutex<()> = Mutex::new(());
+
+impl Sandbox {
+    fn url(&self, tail: &str) -> String {
+        format!("sandbox://{}/{tail}", self.name)
+    }
+
+    fn user_path(login: &str) -> String {
+        utf8_percent_encode(login, SEGMENT).to_string()
+    }
+
+    fn load(&self) -> Result<World, ProviderError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                ProviderError::Permanent(format!(
+                    "sandbox state {} is not valid: {e}",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(World::default()),
+            Err(e) => Err(ProviderError::Permanent(format!(
+                "reading sandbox state {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    fn save(&self, world: &World) -> Result<(), ProviderError> {
+        let bytes = serde_json::to_vec_pretty(world).expect("sandbox state serializes");
+        crate::state::write_atomic(&self.path, &bytes)
+            .map_err(|e| ProviderError::Permanent(format!("{e:#}")))
+    }
+
+    /// Read-modify-write the world under the lock.
+    fn with_world<T>(
+        &self,
+        f: impl FnOnce(&mut World) -> Result<(T, bool), ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let _guard = WORLD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let mut world = self.load()?;
+        let (out, dirty) = f(&mut world)?;
+        if dirty {
+            self.save(&world)?;
+        }
+        Ok(out)
+    }
+
+    fn secret_path(call: &StepCall<'_>) -> Result<String, ProviderError> {
+        call.params
+            .get("path")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::Permanent("rotate_secret needs params.path".into()))
+    }
+}
+
+fn unknown(action: &str) -> ProviderError {
+    ProviderError::Permanent(format!("the sandbox has no action {action:?}"))
+}
+
+#[async_trait]
+impl Provider for Sandbox {
+    fn describe(&self, call: &StepCall<'_>) -> Vec<RequestLine> {
+        let user = Self::user_path(call.login);
+        let (method, tail) = match call.action {
+            "suspend_user" => ("POST", format!("users/{user}/suspend")),
+            "revoke_sessions" => ("DELETE", format!("users/{user}/sessions")),
+            "reset_mfa" => ("DELETE", format!("users/{user}/factors")),
+            "remove_seat" => ("DELETE", format!("seats/{user}")),
+            "lock_device" => ("POST", format!("devices?owner={user}/lock")),
+            "wipe_device" => ("POST", format!("devices?owner={user}/wipe")),
+            "rotate_secret" => {
+                let path = Self::secret_path(call).unwrap_or_default();
+                ("PUT", format!("secrets/{}", Self::user_path(&path)))
+            }
+            "delete_user" => ("DELETE", format!("users/{user}")),
+            "send_notice" => ("POST", format!("mail/{user}/notice")),
+            other => ("?", other.to_string()),
+        };
+        vec![RequestLine {
+            method: method.into(),
+            url: self.url(&tail),
+        }]
+    }
+
+    async fn apply(
+        &self,
+        call: &StepCall<'_>,
+        _ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let login = call.login.to_string();
+        let (changed, summary) = self.with_world(|w| {
+            if call.action == "rotate_secret" {
+                let path = Self::secret_path(call)?;
+                let secret = w.secrets.entry(path.clone()).or_insert(Secret {
+                    version: 1,
+                    ..Secret::default()
+                });
+                let before = secret.version;
+                secret.version += 1;
+                secret.rotated_for.insert(login.clone(), secret.version);
+                let s = format!("wrote version {} of {path} (was {before})", secret.version);
+                return Ok(((true, s), true));
+            }
+            let p = w.users.entry(login.clone()).or_default();
+            if p.status == "deleted" && call.action != "delete_user" {
+                return Ok(((false, "user already deleted".to_string()), false));
+            }
+            let r = match call.action {
+                "suspend_user" => flip(&mut p.status, "suspended", "status"),
+                "revoke_sessions" => count_to_zero(&mut p.sessions, "sessions"),
+                "reset_mfa" => count_to_zero(&mut p.mfa_factors, "MFA factors"),
+                "remove_seat" => set_flag(&mut p.seat, false, "seat assigned"),
+                "lock_device" => set_flag(&mut p.device_locked, true, "device locked"),
+                "wipe_device" => set_flag(&mut p.device_wiped, true, "device wiped"),
+                "delete_user" => flip(&mut p.status, "deleted", "status"),
+                "send_notice" => set_flag(&mut p.notice_sent, true, "notice sent"),
+                other => return Err(unknown(other)),
+            };
+            Ok((r.clone(), r.0))
+        })?;
+        Ok(ApplyOutcome {
+            changed,
+            summary,
+            requests: self
+                .describe(call)
+                .into_iter()
+                .map(|r| RequestRecord {
+                    method: r.method,
+                    url: r.url,
+                    status: if changed { 200 } else { 304 },
+                })
+                .collect(),
+        })
+    }
+
+    async fn check(
+        &self,
+        call: &StepCall<'_>,
+        _ctx: &CallCtx,
+    ) -> Result<CheckOutcome, ProviderError> {
+        tokio::time::sleep(self.latency / 2).await;
+        let login = call.login.to_string();
+        self.with_world(|w| {
+            if call.action == "rotate_secret" {
+                let path = Self::secret_path(call)?;
+                let s = w.secrets.get(&path).cloned().unwrap_or_default();
+                let wanted = s.rotated_for.get(&login).copied();
+                let revoked = wanted.is_some_and(|v| s.version >= v);
+                let observed = match wanted {
+                    Some(v) => format!("{path} at version {} (rotated to {v})", s.version),
+                    None => format!("{path} at version {}, never rotated", s.version),
+                };
+                return Ok((CheckOutcome { revoked, observed }, false));
+            }
+            let p = w.users.get(&login).cloned().unwrap_or_default();
+            let deleted = p.status == "deleted";
+            let (revoked, observed) = match call.action {
+                "suspend_user" => (p.status != "active", format!("status={}", p.status)),
+                "revoke_sessions" => (
+                    deleted || p.sessions == 0,
+                    format!("sessions={}", p.sessions),
+                ),
+                "reset_mfa" => (
+                    deleted || p.mfa_factors == 0,
+                    format!("mfa_factors={}", p.mfa_factors),
+                ),
+                "remove_seat" => (!p.seat, format!("seat={}", p.seat)),
+                "lock_device" => (
+                    p.device_locked || p.device_wiped,
+                    format!("locked={}", p.device_locked),
+                ),
+                "wipe_device" => (p.device_wiped, format!("wiped={}", p.device_wiped)),
+                "delete_user" => (deleted, format!("status={}", p.status)),
+                "send_notice" => (p.notice_sent, format!("notice_sent={}", p.notice_sent)),
+                other => return Err(unknown(other)),
+            };
+            Ok((CheckOutcome { revoked, observed }, false))
+        })
+    }
+}
+
+fn flip(field: &mut String, to: &str, what: &str) -> (bool, String) {
+    if field == to {
+        (false, format!("{what} already {to}"))
+    } else {
+        let from = std::mem::replace(field, to.to_string());
+        (true, format!("{what}: {from} → {to}"))
+    }
+}
+
+fn count_to_zero(n: &mut u32, what: &str) -> (bool, String) {
+    if *n == 0 {
+        (false, format!("no {what} left"))
+    } else {
+        let before = std::mem::take(n);
+        (true, format!("{what}: {before} → 0"))
+    }
+}
+
+fn set_flag(flag: &mut bool, to: bool, what: &str) -> (bool, String) {
+    if *flag == to {
+        (false, format!("{what} already {to}"))
+    } else {
+        *flag = to;
+        (true, format!("{what}: {} → {to}", !to))
+    }
 }
 
 const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
@@ -34,14 +342,32 @@ const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
 }
 
 static ACTIONS: [ActionSpec; 9] = [
-    action("suspend_user", "identity provider: suspend the account; check reads its status"),
-    action("revoke_sessions", "identity provider: end every session; check counts live sessions"),
-    action("reset_mfa", "identity provider: remove every MFA factor; check counts factors"),
-    action("remove_seat", "SaaS: take back the licence seat; check reads the seat"),
-    action("lock_device", "MDM: lock the person's devices; check reads the lock state"),
+    action(
+        "suspend_user",
+        "identity provider: suspend the account; check reads its status",
+    ),
+    action(
+        "revoke_sessions",
+        "identity provider: end every session; check counts live sessions",
+    ),
+    action(
+        "reset_mfa",
+        "identity provider: remove every MFA factor; check counts factors",
+    ),
+    action(
+        "remove_seat",
+        "SaaS: take back the licence seat; check reads the seat",
+    ),
+    action(
+        "lock_device",
+        "MDM: lock the person's devices; check reads the lock state",
+    ),
     ActionSpec {
         destructive: true,
-        ..action("wipe_device", "MDM: erase the person's devices; check reads the wipe state")
+        ..action(
+            "wipe_device",
+            "MDM: erase the person's devices; check reads the wipe state",
+        )
     },
     ActionSpec {
         params: &[SettingSpec {
@@ -50,14 +376,23 @@ static ACTIONS: [ActionSpec; 9] = [
             required: true,
             summary: "the shared secret to rotate",
         }],
-        ..action("rotate_secret", "vault: write a new version of a shared secret the person knew")
+        ..action(
+            "rotate_secret",
+            "vault: write a new version of a shared secret the person knew",
+        )
     },
     ActionSpec {
         destructive: true,
-        ..action("delete_user", "identity provider: delete the account; check expects it gone")
+        ..action(
+            "delete_user",
+            "identity provider: delete the account; check expects it gone",
+        )
     },
     ActionSpec {
         alerts_user: true,
-        ..action("send_notice", "mail: send the person their end-of-access notice")
+        ..action(
+            "send_notice",
+            "mail: send the person their end-of-access notice",
+        )
     },
 ];

@@ -30,3 +30,10 @@ impl std::fmt::Display for RunbookError {
 }
 
 impl std::error::Error for RunbookError {}
+
+impl RunbookError {
+    /// Temporary plain rendering; replaced by the snippet renderer.
+    pub fn render(&self, _color: bool) -> String {
+        self.to_string()
+    }
+}
