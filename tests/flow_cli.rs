@@ -1,0 +1,428 @@
+//! A whole departure through the CLI, against sandbox systems: plan, start, status, confirm,
+//! verify (with drift), legal hold, failures, JSON output.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const RUNBOOK: &str = r#"
+[runbook]
+name = "Test leaver"
+
+[inputs]
+manager = { prompt = "Manager", required = true }
+asset_tag = { prompt = "Asset tag" }
+
+[systems.idp]
+kind = "sandbox"
+latency_ms = 20
+
+[systems.saas]
+kind = "sandbox"
+latency_ms = 20
+max_concurrency = 1
+
+[systems.mail]
+kind = "sandbox"
+latency_ms = 0
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+owner = "it@corp.example"
+deadline = "effective"
+
+[[step]]
+id = "idp-sessions"
+lane = "it"
+system = "idp"
+action = "revoke_sessions"
+
+[[step]]
+id = "saas-seat"
+lane = "saas"
+system = "saas"
+action = "remove_seat"
+
+[[step]]
+id = "saas-delete"
+lane = "saas"
+system = "saas"
+action = "delete_user"
+phase = "close"
+when = { type = "involuntary" }
+
+[[step]]
+id = "notice"
+lane = "it"
+system = "mail"
+action = "send_notice"
+
+[[step]]
+id = "laptop"
+lane = "facilities"
+manual = "Collect laptop {{ user.asset_tag }} from {{ user.email }}"
+fields = ["tracking_number"]
+owner = "facilities@corp.example"
+deadline = "effective+7d"
+
+[[step]]
+id = "payroll"
+lane = "finance"
+manual = "Stop payroll; tell {{ user.manager }}"
+phase = "close"
+owner = "payroll@corp.example"
+"#;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(env.runbook(), RUNBOOK).unwrap();
+        env
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn runbook(&self) -> PathBuf {
+        self.dir.path().join("offboard.toml")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("offboard").unwrap();
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("OFFBOARD_STATE_DIR", self.state())
+            .env("OFFBOARD_ACTOR", "tester@corp.example")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn start(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd()
+            .args(["--json", "start", "alice@corp.example", "--non-interactive", "--set", "manager=bob@corp.example"])
+            .args(extra)
+            .assert()
+    }
+
+    fn journal(&self, id: &str) -> Vec<Value> {
+        let p = self.state().join("departures").join(id).join("journal.jsonl");
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn sandbox(&self, system: &str) -> (PathBuf, Value) {
+        let p = self.state().join("sandbox").join(format!("{system}.json"));
+        let v = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        (p, v)
+    }
+}
+
+fn json_out(a: &assert_cmd::assert::Assert) -> Value {
+    serde_json::from_slice(&a.get_output().stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&a.get_output().stdout)
+        )
+    })
+}
+
+fn statuses(v: &Value) -> Vec<(String, String)> {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn plan_shows_every_step_and_request_without_side_effects() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["plan", "alice@corp.example", "--type", "involuntary", "--set", "manager=bob@corp.example"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for needle in [
+        "idp-suspend",
+        "POST sandbox://idp/users/alice%40corp.example/suspend",
+        "saas-delete",
+        "held back until access is cut",
+        "manual: Collect laptop <asset_tag not given> from alice@corp.example",
+        "asks for: tracking_number",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    assert!(!env.state().join("departures").exists(), "plan must not create departures");
+    assert!(!env.state().join("sandbox").exists(), "plan must not touch systems");
+
+    // Voluntary: the involuntary-only step is left out, and nothing is held back.
+    let out = env
+        .cmd()
+        .args(["--json", "plan", "alice@corp.example", "--set", "manager=bob@corp.example"])
+        .assert()
+        .success();
+    let v = json_out(&out);
+    let ids: Vec<&str> = v["plan"]["steps"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&"saas-delete"), "{ids:?}");
+    assert_eq!(ids.len(), 6);
+}
+
+#[test]
+fn plan_refuses_bad_input_with_hints() {
+    let env = Env::new();
+    env.cmd()
+        .args(["plan", "alice@corp.example"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--set manager=VALUE"));
+    env.cmd()
+        .args(["plan", "alice@corp.example", "--set", "manager=b", "--set", "shoe_size=9"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("declared inputs: asset_tag, manager"));
+    env.cmd()
+        .args(["plan", "alice@corp.example", "--set", "manager=b", "--effective-at", "friday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("RFC 3339"));
+    env.cmd()
+        .args(["plan", "alice@corp.example", "-r", "missing.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("offboard demo"));
+}
+
+#[test]
+fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
+    let env = Env::new();
+    let out = env.start(&["--type", "involuntary"]).code(3);
+    let v = json_out(&out);
+    let id = v["departure"].as_str().unwrap().to_string();
+    assert_eq!(v["complete"], false);
+    let st = statuses(&v);
+    for (step, want) in [
+        ("idp-suspend", "done"),
+        ("idp-sessions", "done"),
+        ("saas-seat", "done"),
+        ("saas-delete", "done"),
+        ("notice", "done"),
+        ("laptop", "pending"),
+        ("payroll", "pending"),
+    ] {
+        assert!(st.contains(&(step.to_string(), want.to_string())), "{step} not {want}: {st:?}");
+    }
+    let evidence = PathBuf::from(v["evidence"].as_str().unwrap());
+    assert!(evidence.exists());
+    assert!(Path::new(&format!("{}.sig", evidence.display())).exists());
+
+    // The live systems changed.
+    let (_, idp) = env.sandbox("idp");
+    assert_eq!(idp["users"]["alice@corp.example"]["status"], "suspended");
+    assert_eq!(idp["users"]["alice@corp.example"]["sessions"], 0);
+
+    // Involuntary: the notice that could alert the person is applied only after every other
+    // cut step has been checked.
+    let events = env.journal(&id);
+    let pos = |kind: &str, step: &str| {
+        events
+            .iter()
+            .position(|e| e["kind"] == kind && e["step"] == step)
+            .unwrap_or_else(|| panic!("no {kind} for {step}"))
+    };
+    let notice = pos("apply_started", "notice");
+    for s in ["idp-suspend", "idp-sessions", "saas-seat"] {
+        assert!(pos("checked", s) < notice, "{s} checked after the notice was sent");
+    }
+    // close phase after cut
+    assert!(pos("apply_started", "saas-delete") > pos("checked", "notice"));
+
+    // status: one departure, open steps, exit 3
+    env.cmd().args(["status"]).assert().success().stdout(predicate::str::contains(&id));
+    env.cmd()
+        .args(["status", "alice@corp.example"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("pending").and(predicate::str::contains("facilities@corp.example")));
+
+    // confirm: fields are enforced
+    env.cmd()
+        .args(["confirm", &id, "laptop"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--field tracking_number="));
+    env.cmd()
+        .args(["confirm", &id, "laptop", "--field", "colour=red"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("it asks for: tracking_number"));
+    env.cmd()
+        .args(["confirm", &id, "idp-suspend"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("automated step"));
+    env.cmd()
+        .args(["confirm", "alice@corp.example", "laptop", "--field", "tracking_number=1Z999", "--note", "courier"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("revision 2"));
+    let out = env
+        .cmd()
+        .args(["--json", "confirm", &id, "payroll", "--not-applicable", "contractor, invoiced"])
+        .assert()
+        .success();
+    let v = json_out(&out);
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["revision"], 3);
+
+    let out = env.cmd().args(["--json", "status", &id]).assert().success();
+    let v = json_out(&out);
+    let laptop = v["steps"].as_array().unwrap().iter().find(|s| s["id"] == "laptop").unwrap();
+    assert_eq!(laptop["state"]["fields"]["tracking_number"], "1Z999");
+    assert_eq!(laptop["state"]["actor"], "tester@corp.example");
+
+    // The evidence verifies offline.
+    env.cmd().args(["evidence", "verify"]).arg(&evidence).assert().success();
+}
+
+#[test]
+fn verify_reports_drift_when_access_comes_back() {
+    let env = Env::new();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+
+    let out = env.cmd().args(["--json", "verify", &id]).assert().code(0);
+    let v = json_out(&out);
+    assert_eq!(v["holding"], 4);
+    assert_eq!(v["revision"], 2);
+
+    // Someone re-enables the account behind the tool's back.
+    let (path, mut idp) = env.sandbox("idp");
+    idp["users"]["alice@corp.example"]["status"] = "active".into();
+    std::fs::write(&path, serde_json::to_vec(&idp).unwrap()).unwrap();
+
+    let out = env.cmd().args(["--json", "verify", "alice@corp.example"]).assert().code(4);
+    let v = json_out(&out);
+    assert_eq!(v["drift"], serde_json::json!(["idp-suspend"]));
+    let events = env.journal(&id);
+    let last_check = events
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "checked" && e["step"] == "idp-suspend")
+        .unwrap();
+    assert_eq!(last_check["data"]["context"], "verify");
+    assert_eq!(last_check["data"]["revoked"], false);
+    assert!(events.iter().any(|e| e["kind"] == "verify_finished" && e["data"]["drift"] == 1));
+
+    // verify also takes the evidence file.
+    let evidence = env.state().join("departures").join(&id).join(format!("{id}.json"));
+    env.cmd().arg("verify").arg(&evidence).assert().code(4);
+}
+
+#[test]
+fn legal_hold_blocks_destructive_steps_and_records_them() {
+    let env = Env::new();
+    let v = json_out(&env.start(&["--type", "involuntary", "--legal-hold"]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    assert!(statuses(&v).contains(&("saas-delete".into(), "skipped".into())));
+    let (_, saas) = env.sandbox("saas");
+    assert_ne!(saas["users"]["alice@corp.example"]["status"], "deleted");
+    let events = env.journal(&id);
+    assert!(events.iter().any(|e| e["kind"] == "skipped"
+        && e["step"] == "saas-delete"
+        && e["data"]["reason"].as_str().unwrap().contains("legal hold")));
+}
+
+#[test]
+fn a_system_that_cannot_be_reached_fails_its_steps_and_the_rest_go_on() {
+    let env = Env::new();
+    let rb = RUNBOOK.to_string()
+        + r#"
+[systems.app]
+kind = "scim"
+base_url = "http://127.0.0.1:9/scim/v2"
+token = { env = "OFFBOARD_TEST_MISSING_TOKEN" }
+
+[[step]]
+id = "app-deactivate"
+lane = "saas"
+system = "app"
+action = "deactivate_user"
+"#;
+    std::fs::write(env.runbook(), rb).unwrap();
+    let out = env.start(&[]).code(3);
+    let v = json_out(&out);
+    let st = statuses(&v);
+    assert!(st.contains(&("app-deactivate".into(), "failed".into())), "{st:?}");
+    assert!(st.contains(&("idp-suspend".into(), "done".into())), "{st:?}");
+    let app = v["steps"].as_array().unwrap().iter().find(|s| s["id"] == "app-deactivate").unwrap();
+    let err = app["state"]["error"].as_str().unwrap();
+    assert!(err.contains("OFFBOARD_TEST_MISSING_TOKEN"), "{err}");
+}
+
+#[test]
+fn hostile_user_identifiers_stay_inside_the_state_dir() {
+    let env = Env::new();
+    for user in ["../../etc/passwd", "a/b", "x\ny", "\"q\" %2F ünï"] {
+        let out = env
+            .cmd()
+            .args(["--json", "start", user, "--non-interactive", "--set", "manager=m"])
+            .assert()
+            .code(3);
+        let v = json_out(&out);
+        let id = v["departure"].as_str().unwrap();
+        assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{id}");
+        let evidence = PathBuf::from(v["evidence"].as_str().unwrap());
+        assert!(evidence.starts_with(env.state().join("departures")), "{}", evidence.display());
+    }
+    // Nothing was written outside the state dir and the runbook.
+    let mut entries: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["offboard.toml", "state"]);
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let env = Env::new();
+    for cmd in [
+        vec!["--help"],
+        vec!["start", "--help"],
+        vec!["plan", "--help"],
+        vec!["confirm", "--help"],
+        vec!["status", "--help"],
+        vec!["verify", "--help"],
+        vec!["resume", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        env.cmd()
+            .args(&cmd)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example"));
+    }
+    let out = env.cmd().arg("--help").assert().success();
+    insta::assert_snapshot!("help", String::from_utf8_lossy(&out.get_output().stdout));
+    let out = env.cmd().args(["start", "--help"]).assert().success();
+    insta::assert_snapshot!("start_help", String::from_utf8_lossy(&out.get_output().stdout));
+}

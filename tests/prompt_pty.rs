@@ -1,0 +1,108 @@
+//! The interactive checklist, answered through a real pseudo-terminal as a person would.
+
+use std::time::Duration;
+
+use expectrl::{Eof, Session};
+
+const RUNBOOK: &str = r#"
+[runbook]
+name = "PTY leaver"
+
+[inputs]
+asset_tag = { prompt = "Laptop asset tag", required = true }
+
+[systems.idp]
+kind = "sandbox"
+latency_ms = 10
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+
+[[step]]
+id = "laptop"
+lane = "facilities"
+manual = "Collect laptop {{ user.asset_tag }}"
+fields = ["tracking_number"]
+owner = "facilities@corp.example"
+
+[[step]]
+id = "payroll"
+lane = "finance"
+manual = "Stop payroll"
+phase = "close"
+"#;
+
+const DOWN: &str = "\x1b[B";
+
+#[test]
+fn a_person_answers_the_checklist_at_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("offboard.toml");
+    std::fs::write(&runbook, RUNBOOK).unwrap();
+    let state = dir.path().join("state");
+
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
+    cmd.arg("start")
+        .arg("alice@corp.example")
+        .arg("-r")
+        .arg(&runbook)
+        .env("OFFBOARD_STATE_DIR", &state)
+        .env("OFFBOARD_ACTOR", "pty-tester@corp.example")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut s = Session::spawn(cmd).expect("spawn in a PTY");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+
+    // A missing required input is asked for.
+    s.expect("Laptop asset tag").unwrap();
+    s.send("LT-7\r").unwrap();
+
+    // The automated step runs, then the first manual step is shown with its instruction.
+    s.expect("Manual step 1/2").unwrap();
+    s.expect("Collect laptop LT-7").unwrap();
+    s.expect("Status").unwrap();
+    s.send("\r").unwrap(); // done (the default)
+    s.expect("tracking_number").unwrap();
+    s.send("1Z999\r").unwrap();
+    s.expect("Note (optional)").unwrap();
+    s.send("returned by courier\r").unwrap();
+
+    s.expect("Manual step 2/2").unwrap();
+    s.expect("Status").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send("\r").unwrap(); // not applicable
+    s.expect("Why is it not applicable?").unwrap();
+    s.send("contractor, invoiced\r").unwrap();
+
+    s.expect("Complete").unwrap();
+    s.expect(Eof).unwrap();
+    let status = s.get_process_mut().wait().unwrap();
+    assert_eq!(
+        format!("{status:?}"),
+        format!("{:?}", expectrl::WaitStatus::Exited(s.get_process().pid(), 0))
+    );
+
+    // What the person answered is in the journal.
+    let departures = state.join("departures");
+    let id = std::fs::read_dir(&departures).unwrap().next().unwrap().unwrap().file_name();
+    let journal = std::fs::read_to_string(departures.join(id).join("journal.jsonl")).unwrap();
+    let answered: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "answered")
+        .collect();
+    assert_eq!(answered.len(), 2, "{journal}");
+    assert_eq!(answered[0]["step"], "laptop");
+    assert_eq!(answered[0]["data"]["answer"], "done");
+    assert_eq!(answered[0]["data"]["fields"]["tracking_number"], "1Z999");
+    assert_eq!(answered[0]["data"]["note"], "returned by courier");
+    assert_eq!(answered[0]["actor"], "pty-tester@corp.example");
+    assert_eq!(answered[1]["step"], "payroll");
+    assert_eq!(answered[1]["data"]["answer"], "not_applicable");
+    assert_eq!(answered[1]["data"]["note"], "contractor, invoiced");
+    assert!(journal.contains("\"asset_tag\":\"LT-7\""));
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`.ci/run`) and as the README tells you to run it.
+#
+# It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
+# OpenSSH accepts our evidence signatures), Python (for the real scim2-server from PyPI). Then:
+# formatting, clippy with warnings denied, every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "tests/run.sh: please install: ${need_apt[*]} (or run as root)" >&2
+    exit 1
+  fi
+fi
+
+echo "==> real test servers"
+bash tests/servers/install-scim.sh
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "==> cargo test"
+cargo test --locked --all-targets
