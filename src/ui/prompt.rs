@@ -76,7 +76,7 @@ impl Prompter for Checklist {
         ];
         let pick = Select::with_theme(self.theme.as_ref())
             .with_prompt("Status")
-            .items(&choices)
+            .items(choices)
             .default(0)
             .interact_opt()
             .context("reading the answer from the terminal")?;
