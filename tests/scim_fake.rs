@@ -489,9 +489,9 @@ async fn retry_after_beyond_the_cap_fails_transient_without_waiting() {
 async fn a_timeout_is_retried() {
     let fake = FakeScim::start(TOKEN).await;
     fake.add_user("pia", true);
-    fake.fail_next(1, Fault::Slow(Duration::from_secs(3)));
+    fake.fail_next(1, Fault::Slow(Duration::from_secs(5)));
     let mut cfg = system_config(&fake.base_url, Some(TOKEN));
-    cfg.timeout = Duration::from_millis(300);
+    cfg.timeout = Duration::from_millis(1000);
     let p = ScimProvider::new(&cfg).unwrap().with_retry(RetryPolicy {
         max_attempts: 3,
         base: Duration::from_millis(5),
