@@ -1,2 +1,766 @@
 //! The HTTP client every REST provider shares: auth, timeouts, retries with backoff and jitter,
 //! `Retry-After` and rate-limit headers, readable provider errors.
+//!
+//! A provider builds one [`HttpClient`] in `connect` (no I/O happens there), builds URLs with
+//! [`HttpClient::endpoint`] / [`with_query`] (every piece of user input percent-encoded, never
+//! concatenated raw), and sends [`Request`]s with [`HttpClient::send`]:
+//!
+//! - 2xx (and any status the request [allows](Request::allow)) come back as an [`HttpResponse`]
+//!   with a [`RequestRecord`] for the journal;
+//! - connection errors, timeouts, 429, 500, 502, 503 and 504 are retried under a [`RetryPolicy`]
+//!   (exponential backoff with full jitter; `Retry-After` and rate-limit reset headers win), each
+//!   retry reported through [`CallCtx::retrying`]; when the budget runs out the error is
+//!   [`ProviderError::Transient`];
+//! - other statuses fail at once: 404 as [`ProviderError::NotFound`], the rest as
+//!   [`ProviderError::Permanent`], with the provider's own message extracted by its
+//!   [`ErrorParser`].
+//!
+//! Messages name the method and the URL path only (never the host's query or a header) and any
+//! occurrence of the token is redacted as a last line of defence.
+//!
+//! Retries are a small loop rather than `backon`: the wait often comes from the server
+//! (`Retry-After`, reset epochs) rather than from the backoff schedule, the decision depends on
+//! the response, and each wait must be reported to the engine; a loop says all of that plainly.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use rand::Rng;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use super::{CallCtx, ProviderError, RequestRecord, RetryNote, SystemConfig};
+
+/// Characters left as they are in a path segment or a query component: RFC 3986 unreserved.
+/// Everything else (space, quotes, `/`, `%`, `?`, `#`, `&`, `=`, `+`, non-ASCII…) is encoded.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encode one path segment or query component (RFC 3986; space is `%20`, never `+`).
+pub fn encode_component(s: &str) -> String {
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// `url` with its query replaced by `pairs`, each key and value percent-encoded.
+pub fn with_query(mut url: Url, pairs: &[(&str, &str)]) -> Url {
+    if pairs.is_empty() {
+        url.set_query(None);
+        return url;
+    }
+    let q = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    url.set_query(Some(&q));
+    url
+}
+
+/// Turns an error response body into the provider's message, e.g. SCIM's `detail`. `None` when
+/// the body says nothing useful; the client then falls back to a short excerpt of the body.
+pub type ErrorParser = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
+
+/// How hard to retry transient failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first one included.
+    pub max_attempts: u32,
+    /// First backoff ceiling; doubles per attempt (full jitter: the wait is uniform in 0..=ceiling).
+    pub base: Duration,
+    /// Longest single wait. A server asking for longer makes the call fail as transient.
+    pub max_wait: Duration,
+    /// Longest total waiting across the retries of one request.
+    pub max_total: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(500),
+            max_wait: Duration::from_secs(60),
+            max_total: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff ceiling before attempt `attempt + 1` (attempt is 1-based, the one that failed).
+    fn ceiling(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max_wait)
+    }
+}
+
+/// One request to send. Cheap to clone: it is rebuilt for each attempt.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    body: Option<(HeaderValue, Vec<u8>)>,
+    allowed: Vec<StatusCode>,
+    record_query: bool,
+}
+
+impl Request {
+    pub fn new(method: Method, url: Url) -> Request {
+        Request {
+            method,
+            url,
+            body: None,
+            allowed: Vec::new(),
+            record_query: true,
+        }
+    }
+
+    pub fn get(url: Url) -> Request {
+        Request::new(Method::GET, url)
+    }
+
+    pub fn delete(url: Url) -> Request {
+        Request::new(Method::DELETE, url)
+    }
+
+    pub fn patch(url: Url) -> Request {
+        Request::new(Method::PATCH, url)
+    }
+
+    pub fn post(url: Url) -> Request {
+        Request::new(Method::POST, url)
+    }
+
+    /// A JSON body with the given media type (e.g. `application/scim+json`).
+    pub fn json(mut self, value: &serde_json::Value, content_type: &'static str) -> Request {
+        let bytes = serde_json::to_vec(value).expect("a JSON value always serialises");
+        self.body = Some((HeaderValue::from_static(content_type), bytes));
+        self
+    }
+
+    /// Hand this non-2xx status back as a response instead of an error (e.g. 404 on a check).
+    pub fn allow(mut self, status: StatusCode) -> Request {
+        self.allowed.push(status);
+        self
+    }
+
+    /// Leave the query out of the journal record (for APIs that put secrets in queries).
+    pub fn redact_query(mut self) -> Request {
+        self.record_query = false;
+        self
+    }
+
+    /// Safe to resend after it may have reached the server (timeouts, resets mid-response).
+    fn idempotent(&self) -> bool {
+        self.method != Method::POST
+    }
+
+    fn record_url(&self) -> String {
+        let mut u = self.url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_fragment(None);
+        if !self.record_query {
+            u.set_query(None);
+        }
+        u.to_string()
+    }
+}
+
+/// A response: status, headers, body, and the record of the request for the journal.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub record: RequestRecord,
+    what: String,
+}
+
+impl HttpResponse {
+    /// Parse the body as JSON. An empty body or bad JSON is a permanent error.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProviderError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ProviderError::Permanent(format!(
+                "{}: {} answered a body that is not the expected JSON: {e}",
+                self.what, self.status
+            ))
+        })
+    }
+}
+
+/// The shared client. One per configured system.
+pub struct HttpClient {
+    client: reqwest::Client,
+    system: String,
+    base_url: Url,
+    token: Option<SecretString>,
+    auth_scheme: &'static str,
+    accept: HeaderValue,
+    retry: RetryPolicy,
+    timeout: Duration,
+    error_parser: ErrorParser,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("system", &self.system)
+            .field("base_url", &self.base_url.as_str())
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// Build from a system's configuration. No I/O. `base_url` must be set and be http(s); the
+    /// token may be absent (planning), in which case [`send`](Self::send) fails as permanent.
+    pub fn new(cfg: &SystemConfig) -> anyhow::Result<HttpClient> {
+        let raw = cfg
+            .base_url
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("system `{}`: base_url is required", cfg.name))?;
+        let base_url = Url::parse(raw).map_err(|e| {
+            anyhow::anyhow!("system `{}`: base_url `{raw}` is not a URL: {e}", cfg.name)
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            anyhow::bail!(
+                "system `{}`: base_url `{raw}` must be an http:// or https:// URL",
+                cfg.name
+            );
+        }
+        if !base_url.username().is_empty() || base_url.password().is_some() {
+            anyhow::bail!(
+                "system `{}`: base_url must not carry credentials; use `token`",
+                cfg.name
+            );
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("offboard/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(cfg.timeout)
+            .build()
+            .map_err(|e| anyhow::anyhow!("system `{}`: building the HTTP client: {e}", cfg.name))?;
+        Ok(HttpClient {
+            client,
+            system: cfg.name.clone(),
+            base_url,
+            token: cfg.token.clone(),
+            auth_scheme: "Bearer",
+            accept: HeaderValue::from_static("application/scim+json, application/json"),
+            retry: RetryPolicy::default(),
+            timeout: cfg.timeout,
+            error_parser: Arc::new(|_| None),
+        })
+    }
+
+    /// The `Accept` header (default `application/scim+json, application/json`).
+    pub fn with_accept(mut self, accept: &'static str) -> HttpClient {
+        self.accept = HeaderValue::from_static(accept);
+        self
+    }
+
+    /// The `Authorization` scheme put before the token (default `Bearer`; Okta uses `SSWS`).
+    pub fn with_auth_scheme(mut self, scheme: &'static str) -> HttpClient {
+        self.auth_scheme = scheme;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> HttpClient {
+        self.retry = retry;
+        self
+    }
+
+    pub fn with_error_parser(
+        mut self,
+        parser: impl Fn(&[u8]) -> Option<String> + Send + Sync + 'static,
+    ) -> HttpClient {
+        self.error_parser = Arc::new(parser);
+        self
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// `base_url` followed by `segments`, each percent-encoded as one path segment (a `/` in a
+    /// segment becomes `%2F`). Empty, `.` and `..` segments are refused: no URL can carry them.
+    pub fn endpoint(&self, segments: &[&str]) -> Result<Url, ProviderError> {
+        let mut path = self.base_url.path().trim_end_matches('/').to_string();
+        for seg in segments {
+            if seg.is_empty() || *seg == "." || *seg == ".." {
+                return Err(ProviderError::Permanent(format!(
+                    "system `{}`: refusing to put {seg:?} in a URL path",
+                    self.system
+                )));
+            }
+            path.push('/');
+            path.push_str(&encode_component(seg));
+        }
+        let mut url = self.base_url.clone();
+        url.set_path(&path);
+        url.set_query(None);
+        url.set_fragment(None);
+        Ok(url)
+    }
+
+    /// Send `req`, retrying transient failures; see the module docs for what comes back.
+    pub async fn send(&self, req: Request, ctx: &CallCtx) -> Result<HttpResponse, ProviderError> {
+        let what = format!("{} {}", req.method, req.url.path());
+        let Some(token) = &self.token else {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: no token configured, cannot call {what}",
+                self.system
+            )));
+        };
+        let mut auth =
+            HeaderValue::from_str(&format!("{} {}", self.auth_scheme, token.expose_secret()))
+                .map_err(|_| {
+                    ProviderError::Permanent(format!(
+                        "system `{}`: the token contains characters not allowed in an HTTP header",
+                        self.system
+                    ))
+                })?;
+        auth.set_sensitive(true);
+
+        let mut attempt: u32 = 0;
+        let mut waited = Duration::ZERO;
+        loop {
+            attempt += 1;
+            let failure = match self.attempt(&req, &auth).await {
+                Ok((status, headers, body)) => {
+                    if status.is_success() || req.allowed.contains(&status) {
+                        return Ok(HttpResponse {
+                            status,
+                            headers,
+                            body,
+                            record: RequestRecord {
+                                method: req.method.to_string(),
+                                url: req.record_url(),
+                                status: status.as_u16(),
+                            },
+                            what,
+                        });
+                    }
+                    if !is_retryable_status(status, req.idempotent()) {
+                        return Err(self.fail(&what, status, &body));
+                    }
+                    let hint = server_wait(status, &headers);
+                    let reason = match hint {
+                        Some(w) => format!(
+                            "{} (server asks to wait {} s)",
+                            status_text(status),
+                            secs(w)
+                        ),
+                        None => status_text(status),
+                    };
+                    Failure {
+                        reason,
+                        hint,
+                        final_detail: self.provider_message(&body),
+                    }
+                }
+                Err(e) => {
+                    let (reason, retry) = describe_transport_error(&e, self.timeout);
+                    if !retry || (!req.idempotent() && !e.is_connect()) {
+                        return Err(self.transient(&what, &reason));
+                    }
+                    Failure {
+                        reason,
+                        hint: None,
+                        final_detail: None,
+                    }
+                }
+            };
+
+            let give_up = |why: String| {
+                let mut msg = format!("{why}; last error: {}", failure.reason);
+                if let Some(d) = &failure.final_detail {
+                    msg.push_str(": ");
+                    msg.push_str(d);
+                }
+                Err(self.transient(&what, &msg))
+            };
+            if attempt >= self.retry.max_attempts {
+                return give_up(format!("gave up after {attempt} attempts"));
+            }
+            let wait = match failure.hint {
+                Some(w) if w > self.retry.max_wait => {
+                    return give_up(format!(
+                        "the server asks to wait {} s, longer than the {} s limit",
+                        secs(w),
+                        secs(self.retry.max_wait)
+                    ));
+                }
+                Some(w) => w,
+                None => jitter(self.retry.ceiling(attempt)),
+            };
+            if waited + wait > self.retry.max_total {
+                return give_up(format!(
+                    "retry budget of {} s used up after {attempt} attempts",
+                    secs(self.retry.max_total)
+                ));
+            }
+            ctx.retrying(RetryNote {
+                attempt,
+                reason: self.redact(&failure.reason),
+                wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            });
+            tracing::debug!(system = %self.system, %what, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
+            waited += wait;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &Request,
+        auth: &HeaderValue,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
+        let mut b = self
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .timeout(self.timeout)
+            .header(header::AUTHORIZATION, auth.clone())
+            .header(header::ACCEPT, self.accept.clone());
+        if let Some((ct, bytes)) = &req.body {
+            b = b
+                .header(header::CONTENT_TYPE, ct.clone())
+                .body(bytes.clone());
+        }
+        let resp = b.send().await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?.to_vec();
+        Ok((status, headers, body))
+    }
+
+    fn fail(&self, what: &str, status: StatusCode, body: &[u8]) -> ProviderError {
+        let detail = self.provider_message(body);
+        let with_detail = |s: String| match &detail {
+            Some(d) => format!("{s} (server said: {d})"),
+            None => s,
+        };
+        let head = format!("system `{}`: {what} → {}", self.system, status_text(status));
+        let msg = match status {
+            StatusCode::UNAUTHORIZED => with_detail(format!(
+                "{head}: the token was rejected; check the token reference for system `{}` \
+                 (expired, revoked, or for another tenant?)",
+                self.system
+            )),
+            StatusCode::FORBIDDEN => with_detail(format!(
+                "{head}: the token lacks permission for this call; grant the API client the \
+                 needed scope or role"
+            )),
+            _ => match &detail {
+                Some(d) => format!("{head}: {d}"),
+                None => head,
+            },
+        };
+        let msg = self.redact(&msg);
+        if status == StatusCode::NOT_FOUND {
+            ProviderError::NotFound(msg)
+        } else {
+            ProviderError::Permanent(msg)
+        }
+    }
+
+    fn transient(&self, what: &str, reason: &str) -> ProviderError {
+        ProviderError::Transient(
+            self.redact(&format!("system `{}`: {what}: {reason}", self.system)),
+        )
+    }
+
+    /// The provider's message from an error body, or a short excerpt of a text body.
+    fn provider_message(&self, body: &[u8]) -> Option<String> {
+        let msg = (self.error_parser)(body).or_else(|| generic_message(body))?;
+        Some(self.redact(&one_line(&msg, 300)))
+    }
+
+    /// Never let the token through, whatever a server echoes back.
+    fn redact(&self, s: &str) -> String {
+        match &self.token {
+            Some(t) if t.expose_secret().len() >= 4 && s.contains(t.expose_secret()) => {
+                s.replace(t.expose_secret(), "[redacted]")
+            }
+            _ => s.to_string(),
+        }
+    }
+}
+
+struct Failure {
+    reason: String,
+    hint: Option<Duration>,
+    final_detail: Option<String>,
+}
+
+fn is_retryable_status(status: StatusCode, idempotent: bool) -> bool {
+    match status.as_u16() {
+        429 | 503 => true,
+        500 | 502 | 504 => idempotent,
+        _ => false,
+    }
+}
+
+/// The wait a server asks for: `Retry-After` (seconds or HTTP-date) on any retryable status;
+/// on 429 also an epoch-seconds rate-limit reset header.
+fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(v) = text("retry-after") {
+        if let Ok(n) = v.parse::<u64>() {
+            return Some(Duration::from_secs(n));
+        }
+        if let Ok(when) = httpdate::parse_http_date(v) {
+            return Some(
+                when.duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO),
+            );
+        }
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        for name in ["x-rate-limit-reset", "x-ratelimit-reset"] {
+            if let Some(epoch) = text(name).and_then(|v| v.parse::<u64>().ok()) {
+                let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
+                // A reset second has passed once the clock reaches the next one.
+                return Some(
+                    when.duration_since(SystemTime::now())
+                        .map(|d| d + Duration::from_secs(1))
+                        .unwrap_or(Duration::ZERO),
+                );
+            }
+        }
+    }
+    None
+}
+
+fn jitter(ceiling: Duration) -> Duration {
+    let max = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=max))
+}
+
+fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> (String, bool) {
+    if e.is_builder() {
+        return ("could not build the request".to_string(), false);
+    }
+    if e.is_timeout() {
+        return (
+            format!("no answer within {} s (timed out)", secs(timeout)),
+            true,
+        );
+    }
+    let kind = if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the connection broke while reading the answer"
+    } else {
+        "the connection failed"
+    };
+    // The innermost cause says what happened (refused, reset, DNS…); none of them hold a URL,
+    // and the URL of reqwest's own error is dropped.
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let root = cause.to_string();
+    let shown = e.to_string();
+    let detail = if std::ptr::addr_eq(cause, e as &dyn std::error::Error) || root == shown {
+        String::new()
+    } else {
+        format!(": {root}")
+    };
+    (format!("{kind}{detail}"), true)
+}
+
+fn generic_message(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        for key in [
+            "detail",
+            "message",
+            "error_description",
+            "errorSummary",
+            "error",
+        ] {
+            match v.get(key) {
+                Some(serde_json::Value::String(s)) if !s.is_empty() => return Some(s.clone()),
+                Some(serde_json::Value::Object(o)) => {
+                    if let Some(serde_json::Value::String(s)) = o.get("message") {
+                        return Some(s.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('<') {
+        None
+    } else {
+        Some(text.to_string())
+    }
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let flat = flat.trim();
+    if flat.chars().count() > max {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        flat.to_string()
+    }
+}
+
+fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(r) => format!("{} {r}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", d.as_secs())
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_encoded_per_rfc3986() {
+        assert_eq!(
+            encode_component(r#"userName eq "a\"b""#),
+            "userName%20eq%20%22a%5C%22b%22"
+        );
+        assert_eq!(
+            encode_component("../x%2F/é+&="),
+            "..%2Fx%252F%2F%C3%A9%2B%26%3D"
+        );
+    }
+
+    #[test]
+    fn backoff_ceiling_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base: Duration::from_millis(100),
+            max_wait: Duration::from_millis(500),
+            max_total: Duration::from_secs(10),
+        };
+        assert_eq!(p.ceiling(1), Duration::from_millis(100));
+        assert_eq!(p.ceiling(2), Duration::from_millis(200));
+        assert_eq!(p.ceiling(3), Duration::from_millis(400));
+        assert_eq!(p.ceiling(4), Duration::from_millis(500));
+        assert_eq!(p.ceiling(40), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn retry_after_and_reset_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(
+            server_wait(StatusCode::SERVICE_UNAVAILABLE, &h),
+            Some(Duration::from_secs(7))
+        );
+
+        let later = SystemTime::now() + Duration::from_secs(30);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
+        );
+        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h).unwrap();
+        assert!(
+            w > Duration::from_secs(27) && w <= Duration::from_secs(30),
+            "{w:?}"
+        );
+
+        let past = SystemTime::now() - Duration::from_secs(30);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_str(&httpdate::fmt_http_date(past)).unwrap(),
+        );
+        assert_eq!(
+            server_wait(StatusCode::TOO_MANY_REQUESTS, &h),
+            Some(Duration::ZERO)
+        );
+
+        let reset = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 10;
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-rate-limit-reset",
+            HeaderValue::from_str(&reset.to_string()).unwrap(),
+        );
+        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h).unwrap();
+        assert!(
+            w > Duration::from_secs(9) && w <= Duration::from_secs(11),
+            "{w:?}"
+        );
+        // A reset header on something other than 429 is not a wait instruction.
+        assert_eq!(server_wait(StatusCode::SERVICE_UNAVAILABLE, &h), None);
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [429, 500, 502, 503, 504] {
+            assert!(
+                is_retryable_status(StatusCode::from_u16(s).unwrap(), true),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 404, 409, 412, 501] {
+            assert!(
+                !is_retryable_status(StatusCode::from_u16(s).unwrap(), true),
+                "{s}"
+            );
+        }
+        assert!(!is_retryable_status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            false
+        ));
+        assert!(is_retryable_status(StatusCode::TOO_MANY_REQUESTS, false));
+    }
+
+    #[test]
+    fn messages_are_one_short_line() {
+        assert_eq!(one_line("a\nb\tc", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(
+            generic_message(br#"{"message":"nope"}"#).as_deref(),
+            Some("nope")
+        );
+        assert_eq!(generic_message(b"<html>oops</html>"), None);
+    }
+}

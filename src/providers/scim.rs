@@ -1,8 +1,27 @@
 //! Generic SCIM 2.0 (RFC 7643 / 7644).
+//!
+//! The person is found with `GET {base}/Users?filter=<user_attribute> eq "<login>"` (the login a
+//! JSON string literal, the whole query percent-encoded), then:
+//! - `deactivate_user`: `PATCH {base}/Users/{id}` with a PatchOp `replace active=false`
+//!   (200 with the resource and 204 without are both accepted); check reads `active` from
+//!   `GET {base}/Users/{id}`, and a deleted user counts as revoked;
+//! - `delete_user`: `DELETE {base}/Users/{id}` (a user already gone is `changed: false`); check
+//!   expects the filter to find nobody, or `GET {base}/Users/{id}` to answer 404.
+//!
+//! Reads by id are the proof: some services answer filters from a search index that lags.
 
 use std::sync::Arc;
 
-use super::{ActionSpec, KindSpec, Provider, SettingSpec, SettingType, SystemConfig};
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use url::Url;
+
+use super::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
+use super::{
+    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
+    RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
+};
 
 pub static KIND: KindSpec = KindSpec {
     name: "scim",
@@ -34,6 +53,573 @@ pub static KIND: KindSpec = KindSpec {
     connect,
 };
 
-fn connect(_cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
-    anyhow::bail!("scim: not built yet")
+const SCIM_JSON: &str = "application/scim+json";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
+    Ok(Arc::new(ScimProvider::new(cfg)?))
+}
+
+/// A connected SCIM service provider.
+#[derive(Debug)]
+pub struct ScimProvider {
+    http: HttpClient,
+    system: String,
+    user_attribute: String,
+}
+
+impl ScimProvider {
+    /// Build from the system's configuration. No I/O; works without a token (planning).
+    pub fn new(cfg: &SystemConfig) -> anyhow::Result<ScimProvider> {
+        let user_attribute = match cfg.settings.get("user_attribute") {
+            None => "userName".to_string(),
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(other) => anyhow::bail!(
+                "system `{}`: user_attribute must be a string, not {}",
+                cfg.name,
+                other.type_str()
+            ),
+        };
+        if !is_attribute_path(&user_attribute) {
+            anyhow::bail!(
+                "system `{}`: user_attribute `{user_attribute}` is not a SCIM attribute name \
+                 (letters, digits, `_`, `-`, `$`, `.` sub-attributes, or a schema URN prefix)",
+                cfg.name
+            );
+        }
+        let http = HttpClient::new(cfg)?
+            .with_accept("application/scim+json, application/json")
+            .with_error_parser(scim_error_message);
+        Ok(ScimProvider {
+            http,
+            system: cfg.name.clone(),
+            user_attribute,
+        })
+    }
+
+    /// Replace the retry policy (tests use tiny budgets).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> ScimProvider {
+        self.http = self.http.with_retry(retry);
+        self
+    }
+
+    /// The filter that finds the person: `<attr> eq "<login>"`, the login a JSON string literal
+    /// (so `"` and `\` are escaped as RFC 7644 §3.4.2.2 asks, and control characters too).
+    pub fn filter_for(&self, login: &str) -> String {
+        let literal = serde_json::to_string(login).expect("a string always serialises");
+        format!("{} eq {literal}", self.user_attribute)
+    }
+
+    fn users_url(&self) -> Result<Url, ProviderError> {
+        self.http.endpoint(&["Users"])
+    }
+
+    fn find_url(&self, login: &str) -> Result<Url, ProviderError> {
+        Ok(with_query(
+            self.users_url()?,
+            &[("filter", &self.filter_for(login))],
+        ))
+    }
+
+    fn user_url(&self, id: &str) -> Result<Url, ProviderError> {
+        self.http.endpoint(&["Users", id])
+    }
+
+    fn check_login(&self, login: &str) -> Result<(), ProviderError> {
+        if login.trim().is_empty() {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: the login to look up is empty",
+                self.system
+            )));
+        }
+        Ok(())
+    }
+
+    /// Find the person by filter. `Ok(None)` when nobody matches.
+    async fn find(
+        &self,
+        login: &str,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Option<User>, ProviderError> {
+        self.check_login(login)?;
+        let url = self.find_url(login)?;
+        let resp = self
+            .http
+            .send(Request::get(url).allow(StatusCode::NOT_FOUND), ctx)
+            .await?;
+        records.push(resp.record.clone());
+        if resp.status == StatusCode::NOT_FOUND {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: GET {} answered 404: is base_url the SCIM root (e.g. \
+                 https://host/scim/v2)?",
+                self.system,
+                self.users_url()?.path()
+            )));
+        }
+        let list: Value = resp.json()?;
+        let total = match list.get("totalResults") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| self.bad_answer(&resp, "a ListResponse without a numeric totalResults"))?;
+        let resources = match list.get("Resources") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => {
+                return Err(self.bad_answer(&resp, "a ListResponse whose Resources is not a list"));
+            }
+        };
+        if total > 1 || resources.len() > 1 {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: the filter {} is ambiguous: {} users match; refusing to guess",
+                self.system,
+                self.filter_for(login),
+                total.max(resources.len() as u64)
+            )));
+        }
+        if total == 0 {
+            return Ok(None);
+        }
+        let Some(resource) = resources.into_iter().next() else {
+            return Err(self.bad_answer(&resp, "totalResults 1 but no Resources"));
+        };
+        let user = User::from_resource(&resource)
+            .ok_or_else(|| self.bad_answer(&resp, "a user without an id"))?;
+        self.ensure_match(login, &resource)?;
+        Ok(Some(user))
+    }
+
+    /// A server that ignores filters would hand back someone else: refuse when the returned
+    /// resource visibly has another value for the attribute.
+    fn ensure_match(&self, login: &str, resource: &Value) -> Result<(), ProviderError> {
+        if self.user_attribute.contains(['.', ':']) {
+            return Ok(());
+        }
+        let Some(obj) = resource.as_object() else {
+            return Ok(());
+        };
+        let value = obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&self.user_attribute))
+            .and_then(|(_, v)| v.as_str());
+        match value {
+            Some(v)
+                if !v.eq_ignore_ascii_case(login) && v.to_lowercase() != login.to_lowercase() =>
+            {
+                Err(ProviderError::Permanent(format!(
+                    "system `{}`: asked for {} {login:?} but the server returned {v:?}; it may \
+                     not support filtering, refusing to touch that user",
+                    self.system, self.user_attribute
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `GET /Users/{id}`: `None` on 404.
+    async fn get_user(
+        &self,
+        id: &str,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Option<User>, ProviderError> {
+        let resp = self
+            .http
+            .send(
+                Request::get(self.user_url(id)?).allow(StatusCode::NOT_FOUND),
+                ctx,
+            )
+            .await?;
+        records.push(resp.record.clone());
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let v: Value = resp.json()?;
+        Ok(Some(User::from_resource(&v).ok_or_else(|| {
+            self.bad_answer(&resp, "a user without an id")
+        })?))
+    }
+
+    fn bad_answer(&self, resp: &HttpResponse, what: &str) -> ProviderError {
+        ProviderError::Permanent(format!(
+            "system `{}`: {} {} answered {what}",
+            self.system,
+            resp.record.method,
+            Url::parse(&resp.record.url)
+                .map(|u| u.path().to_string())
+                .unwrap_or_default()
+        ))
+    }
+
+    fn not_found(&self, login: &str) -> ProviderError {
+        ProviderError::NotFound(format!(
+            "system `{}`: no SCIM user with {} {login:?}",
+            self.system, self.user_attribute
+        ))
+    }
+
+    async fn deactivate(&self, login: &str, ctx: &CallCtx) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let user = self
+            .find(login, ctx, &mut records)
+            .await?
+            .ok_or_else(|| self.not_found(login))?;
+        if user.active == Some(false) {
+            // The filter may come from a lagging index: confirm by id before doing nothing.
+            match self.get_user(&user.id, ctx, &mut records).await? {
+                Some(u) if u.active == Some(false) => {
+                    return Ok(ApplyOutcome {
+                        changed: false,
+                        summary: format!("SCIM user {} already inactive (active=false)", user.id),
+                        requests: records,
+                    });
+                }
+                Some(_) => {}
+                None => return Err(self.not_found(login)),
+            }
+        }
+        let body = json!({
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "active", "value": false}],
+        });
+        let resp = self
+            .http
+            .send(
+                Request::patch(self.user_url(&user.id)?).json(&body, SCIM_JSON),
+                ctx,
+            )
+            .await?;
+        records.push(resp.record.clone());
+        if resp.status != StatusCode::NO_CONTENT && !resp.body.is_empty() {
+            let v: Value = resp.json()?;
+            if let Some(u) = User::from_resource(&v)
+                && u.active == Some(true)
+            {
+                return Err(ProviderError::Permanent(format!(
+                    "system `{}`: PATCH {} was accepted but the user still reports active=true",
+                    self.system,
+                    self.user_url(&user.id)?.path()
+                )));
+            }
+        }
+        let before = match user.active {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "not reported",
+        };
+        Ok(ApplyOutcome {
+            changed: true,
+            summary: format!(
+                "deactivated SCIM user {} (active: {before} → false)",
+                user.id
+            ),
+            requests: records,
+        })
+    }
+
+    async fn delete(&self, login: &str, ctx: &CallCtx) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let Some(user) = self.find(login, ctx, &mut records).await? else {
+            return Ok(ApplyOutcome {
+                changed: false,
+                summary: format!(
+                    "no SCIM user with {} {login:?}: already deleted",
+                    self.user_attribute
+                ),
+                requests: records,
+            });
+        };
+        let resp = self
+            .http
+            .send(
+                Request::delete(self.user_url(&user.id)?).allow(StatusCode::NOT_FOUND),
+                ctx,
+            )
+            .await?;
+        records.push(resp.record.clone());
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(ApplyOutcome {
+                changed: false,
+                summary: format!("SCIM user {} already deleted (404)", user.id),
+                requests: records,
+            });
+        }
+        Ok(ApplyOutcome {
+            changed: true,
+            summary: format!("deleted SCIM user {}", user.id),
+            requests: records,
+        })
+    }
+
+    async fn check_inactive(
+        &self,
+        login: &str,
+        ctx: &CallCtx,
+    ) -> Result<CheckOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let Some(found) = self.find(login, ctx, &mut records).await? else {
+            return Ok(gone());
+        };
+        let Some(user) = self.get_user(&found.id, ctx, &mut records).await? else {
+            return Ok(gone());
+        };
+        match user.active {
+            Some(false) => Ok(CheckOutcome {
+                revoked: true,
+                observed: "active=false".into(),
+            }),
+            Some(true) => Ok(CheckOutcome {
+                revoked: false,
+                observed: "active=true".into(),
+            }),
+            None => Err(ProviderError::Permanent(format!(
+                "system `{}`: GET {} does not report `active`; cannot tell whether the user is \
+                 deactivated",
+                self.system,
+                self.user_url(&user.id)?.path()
+            ))),
+        }
+    }
+
+    async fn check_deleted(
+        &self,
+        login: &str,
+        ctx: &CallCtx,
+    ) -> Result<CheckOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let Some(found) = self.find(login, ctx, &mut records).await? else {
+            return Ok(gone());
+        };
+        match self.get_user(&found.id, ctx, &mut records).await? {
+            None => Ok(gone()),
+            Some(u) => Ok(CheckOutcome {
+                revoked: false,
+                observed: format!(
+                    "user still exists (id {}, active={})",
+                    u.id,
+                    u.active
+                        .map_or("not reported".to_string(), |a| a.to_string())
+                ),
+            }),
+        }
+    }
+
+    fn unknown_action(&self, action: &str) -> ProviderError {
+        ProviderError::Permanent(format!(
+            "system `{}`: the scim kind has no action `{action}`",
+            self.system
+        ))
+    }
+}
+
+fn gone() -> CheckOutcome {
+    CheckOutcome {
+        revoked: true,
+        observed: "user not found (deleted)".into(),
+    }
+}
+
+#[async_trait]
+impl Provider for ScimProvider {
+    fn describe(&self, call: &StepCall<'_>) -> Vec<RequestLine> {
+        let find = match self.find_url(call.login) {
+            Ok(u) => u.to_string(),
+            Err(_) => return Vec::new(),
+        };
+        let by_id = match self.users_url() {
+            Ok(u) => format!("{u}/{{id}}"),
+            Err(_) => return Vec::new(),
+        };
+        let line = |method: &str, url: &str| RequestLine {
+            method: method.into(),
+            url: url.into(),
+        };
+        match call.action {
+            "deactivate_user" => vec![line("GET", &find), line("PATCH", &by_id)],
+            "delete_user" => vec![line("GET", &find), line("DELETE", &by_id)],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn apply(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "deactivate_user" => self.deactivate(call.login, ctx).await,
+            "delete_user" => self.delete(call.login, ctx).await,
+            other => Err(self.unknown_action(other)),
+        }
+    }
+
+    async fn check(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<CheckOutcome, ProviderError> {
+        match call.action {
+            "deactivate_user" => self.check_inactive(call.login, ctx).await,
+            "delete_user" => self.check_deleted(call.login, ctx).await,
+            other => Err(self.unknown_action(other)),
+        }
+    }
+}
+
+/// What offboard reads of a SCIM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct User {
+    id: String,
+    active: Option<bool>,
+}
+
+impl User {
+    fn from_resource(v: &Value) -> Option<User> {
+        let obj = v.as_object()?;
+        let id = obj.get("id")?.as_str()?.to_string();
+        // Attribute names are case-insensitive; some services send "False" strings.
+        let active = obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("active"))
+            .and_then(|(_, v)| match v {
+                Value::Bool(b) => Some(*b),
+                Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+                Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+                _ => None,
+            });
+        Some(User { id, active })
+    }
+}
+
+/// `scimType: detail` from a SCIM error body (`status` is a string there, and is not needed).
+pub fn scim_error_message(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let is_error = v
+        .get("schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|x| x.as_str() == Some(ERROR_SCHEMA)));
+    let detail = v.get("detail").and_then(Value::as_str).map(str::trim);
+    let scim_type = v.get("scimType").and_then(Value::as_str).map(str::trim);
+    if !is_error && detail.is_none() {
+        return None;
+    }
+    match (scim_type, detail) {
+        (Some(t), Some(d)) if !t.is_empty() && !d.is_empty() => Some(format!("{t}: {d}")),
+        (_, Some(d)) if !d.is_empty() => Some(d.to_string()),
+        (Some(t), _) if !t.is_empty() => Some(t.to_string()),
+        _ => None,
+    }
+}
+
+/// `userName`, `emails.value`, `urn:…:enterpriseUser:employeeNumber`: safe to put unquoted in a
+/// filter.
+fn is_attribute_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | '.' | ':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn cfg(base: &str) -> SystemConfig {
+        SystemConfig {
+            name: "hr".into(),
+            kind: "scim".into(),
+            base_url: Some(base.into()),
+            token: None,
+            settings: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            timeout: Duration::from_secs(5),
+            max_concurrency: 4,
+            state_dir: std::env::temp_dir(),
+        }
+    }
+
+    fn call<'a>(
+        action: &'a str,
+        login: &'a str,
+        params: &'a serde_json::Map<String, Value>,
+    ) -> StepCall<'a> {
+        StepCall {
+            step_id: "s",
+            action,
+            login,
+            params,
+        }
+    }
+
+    #[test]
+    fn describe_without_token_and_encoded() {
+        let p = (KIND.connect)(&cfg("https://x/scim/v2/")).unwrap();
+        let params = serde_json::Map::new();
+        let lines: Vec<String> = p
+            .describe(&call("deactivate_user", "alice@corp", &params))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "GET https://x/scim/v2/Users?filter=userName%20eq%20%22alice%40corp%22",
+                "PATCH https://x/scim/v2/Users/{id}",
+            ]
+        );
+        let lines = p.describe(&call("delete_user", r#"a"b\c"#, &params));
+        assert_eq!(
+            lines[0].url,
+            "https://x/scim/v2/Users?filter=userName%20eq%20%22a%5C%22b%5C%5Cc%22"
+        );
+        assert_eq!(lines[1].to_string(), "DELETE https://x/scim/v2/Users/{id}");
+    }
+
+    #[tokio::test]
+    async fn no_token_is_a_clear_permanent_error() {
+        let p = (KIND.connect)(&cfg("http://127.0.0.1:9/scim/v2")).unwrap();
+        let params = serde_json::Map::new();
+        let err = p
+            .apply(
+                &call("deactivate_user", "alice", &params),
+                &CallCtx::silent(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::Permanent(m) if m.contains("no token")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let mut c = cfg("https://x/scim/v2");
+        c.settings.insert(
+            "user_attribute".into(),
+            toml::Value::String("userName eq \"x\" or".into()),
+        );
+        assert!((KIND.connect)(&c).is_err());
+        assert!((KIND.connect)(&cfg("ftp://x/")).is_err());
+        let mut c = cfg("https://x/scim/v2");
+        c.base_url = None;
+        assert!((KIND.connect)(&c).is_err());
+    }
+
+    #[test]
+    fn scim_errors_read_well() {
+        let body = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400","scimType":"invalidFilter","detail":"bad filter"}"#;
+        assert_eq!(
+            scim_error_message(body).as_deref(),
+            Some("invalidFilter: bad filter")
+        );
+        let body = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"404","detail":"gone"}"#;
+        assert_eq!(scim_error_message(body).as_deref(), Some("gone"));
+        assert_eq!(scim_error_message(b"not json"), None);
+    }
 }

@@ -1,0 +1,538 @@
+//! An in-memory SCIM 2.0 service provider that behaves like RFC 7644 where offboard cares:
+//! bearer auth, `GET /Users?filter=<attr> eq "<value>"` (a real little parser: JSON string
+//! literals with escapes, case-insensitive attribute and operator names), ListResponse with a
+//! 1-based `startIndex`, PATCH with a PatchOp (answering 200 with the resource or 204), DELETE
+//! (204, then 404), `GET /Users/{id}`, SCIM error bodies whose `status` is a string. Knobs inject
+//! faults into the next requests, and every request is recorded as received.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub const PREFIX: &str = "/scim/v2";
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// A request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// The raw path, still percent-encoded, exactly as sent.
+    pub raw_path: String,
+    /// The raw query, still percent-encoded.
+    pub raw_query: Option<String>,
+    /// The `filter` parameter, decoded.
+    pub filter: Option<String>,
+    pub body: Option<Value>,
+    pub content_type: Option<String>,
+    pub accept: Option<String>,
+    pub user_agent: Option<String>,
+    /// An `Authorization` header was present (its value is never kept).
+    pub has_auth: bool,
+}
+
+/// What the next requests answer instead of the real thing.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// 429 with `Retry-After: <secs>`.
+    TooMany { retry_after: u64 },
+    /// 503 with no hint.
+    Unavailable,
+    /// 500.
+    ServerError,
+    /// Any status with a SCIM error body.
+    Error {
+        status: u16,
+        scim_type: Option<&'static str>,
+        detail: &'static str,
+    },
+    /// Answer after a delay (to provoke client timeouts).
+    Slow(Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchReply {
+    /// 200 with the resource.
+    Resource,
+    /// 204, no body (what scim2-server does).
+    NoContent,
+}
+
+struct State {
+    token: String,
+    users: BTreeMap<String, Value>,
+    next_id: u64,
+    version: u64,
+    requests: Vec<Recorded>,
+    faults: VecDeque<Option<Fault>>,
+    patch_reply: PatchReply,
+    echo_auth_in_errors: bool,
+}
+
+/// A running fake. The server task ends when the test's runtime does.
+#[derive(Clone)]
+pub struct FakeScim {
+    pub base_url: String,
+    pub token: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeScim {
+    /// Start on 127.0.0.1 with a free port. The base URL is the SCIM root (`…/scim/v2`).
+    pub async fn start(token: &str) -> FakeScim {
+        let state = Arc::new(Mutex::new(State {
+            token: token.to_string(),
+            users: BTreeMap::new(),
+            next_id: 1,
+            version: 1,
+            requests: Vec::new(),
+            faults: VecDeque::new(),
+            patch_reply: PatchReply::Resource,
+            echo_auth_in_errors: false,
+        }));
+        let st = state.clone();
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let st = st.clone();
+                async move { handle(st, method, uri, headers, body).await }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeScim {
+            base_url: format!("http://{addr}{PREFIX}"),
+            token: token.to_string(),
+            state,
+        }
+    }
+
+    /// Add a user; returns its id.
+    pub fn add_user(&self, user_name: &str, active: bool) -> String {
+        let n = {
+            let mut s = self.state.lock().unwrap();
+            s.next_id += 1;
+            s.next_id - 1
+        };
+        self.add_user_with_id(&format!("u{n:04}-{}", n * 7919), user_name, active)
+    }
+
+    /// Add a user with a chosen id (ids are opaque strings to a client).
+    pub fn add_user_with_id(&self, id: &str, user_name: &str, active: bool) -> String {
+        let id = id.to_string();
+        let mut s = self.state.lock().unwrap();
+        s.version += 1;
+        let v = json!({
+            "schemas": [USER_SCHEMA],
+            "id": id,
+            "userName": user_name,
+            "active": active,
+            "meta": {"resourceType": "User", "version": format!("W/\"{}\"", s.version)},
+        });
+        s.users.insert(id.clone(), v);
+        id
+    }
+
+    /// Change `active` behind the tool's back.
+    pub fn set_active(&self, id: &str, active: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.users.get_mut(id).expect("no such user")["active"] = json!(active);
+    }
+
+    pub fn user(&self, id: &str) -> Option<Value> {
+        self.state.lock().unwrap().users.get(id).cloned()
+    }
+
+    pub fn remove_user(&self, id: &str) {
+        self.state.lock().unwrap().users.remove(id);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn count(&self, method: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.lock().unwrap().requests.clear();
+    }
+
+    /// The next `n` requests answer `fault`.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        let mut s = self.state.lock().unwrap();
+        for _ in 0..n {
+            s.faults.push_back(Some(fault.clone()));
+        }
+    }
+
+    /// Let `pass` requests through, then answer `fault` once.
+    pub fn fail_after(&self, pass: usize, fault: Fault) {
+        let mut s = self.state.lock().unwrap();
+        for _ in 0..pass {
+            s.faults.push_back(None);
+        }
+        s.faults.push_back(Some(fault));
+    }
+
+    pub fn patch_reply(&self, reply: PatchReply) {
+        self.state.lock().unwrap().patch_reply = reply;
+    }
+
+    /// A careless server that echoes the Authorization header in its 401 detail.
+    pub fn echo_auth_in_errors(&self) {
+        self.state.lock().unwrap().echo_auth_in_errors = true;
+    }
+}
+
+fn scim_error(status: u16, scim_type: Option<&str>, detail: &str) -> Response {
+    let mut body =
+        json!({"schemas": [ERROR_SCHEMA], "status": status.to_string(), "detail": detail});
+    if let Some(t) = scim_type {
+        body["scimType"] = json!(t);
+    }
+    scim_json(StatusCode::from_u16(status).unwrap(), &body)
+}
+
+fn scim_json(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/scim+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(
+    st: Arc<Mutex<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let text = |h: header::HeaderName| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let raw_query = uri.query().map(str::to_string);
+    let params: Vec<(String, String)> = raw_query
+        .as_deref()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let auth = text(header::AUTHORIZATION);
+    let fault = {
+        let mut s = st.lock().unwrap();
+        s.requests.push(Recorded {
+            method: method.to_string(),
+            raw_path: uri.path().to_string(),
+            raw_query: raw_query.clone(),
+            filter: param("filter"),
+            body: serde_json::from_slice(&body).ok(),
+            content_type: text(header::CONTENT_TYPE),
+            accept: text(header::ACCEPT),
+            user_agent: text(header::USER_AGENT),
+            has_auth: auth.is_some(),
+        });
+        s.faults.pop_front().flatten()
+    };
+    match fault {
+        None => {}
+        Some(Fault::TooMany { retry_after }) => {
+            let mut r = scim_error(429, None, "too many requests");
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                retry_after.to_string().parse().unwrap(),
+            );
+            return r;
+        }
+        Some(Fault::Unavailable) => return scim_error(503, None, "service unavailable"),
+        Some(Fault::ServerError) => return scim_error(500, None, "internal error"),
+        Some(Fault::Error {
+            status,
+            scim_type,
+            detail,
+        }) => return scim_error(status, scim_type, detail),
+        Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+    }
+
+    let mut s = st.lock().unwrap();
+    let expected = format!("Bearer {}", s.token);
+    if auth.as_deref() != Some(expected.as_str()) {
+        let detail = if s.echo_auth_in_errors {
+            format!("bad credentials: {}", auth.unwrap_or_default())
+        } else {
+            "Authorization failure. The authorization header is invalid or missing".to_string()
+        };
+        let mut r = scim_error(401, None, &detail);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"SCIM\"".parse().unwrap(),
+        );
+        return r;
+    }
+
+    let Some(rest) = uri.path().strip_prefix(PREFIX) else {
+        return scim_error(404, None, "not a SCIM endpoint");
+    };
+    let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match (method.as_str(), segs.as_slice()) {
+        ("GET", ["Users"]) => list_users(&s, param("filter"), param("startIndex"), param("count")),
+        (m, ["Users", raw_id]) => {
+            let id = percent_encoding::percent_decode_str(raw_id)
+                .decode_utf8_lossy()
+                .to_string();
+            if !s.users.contains_key(&id) {
+                return scim_error(404, None, &format!("Resource {id} not found"));
+            }
+            match m {
+                "GET" => scim_json(StatusCode::OK, &s.users[&id]),
+                "DELETE" => {
+                    s.users.remove(&id);
+                    StatusCode::NO_CONTENT.into_response()
+                }
+                "PATCH" => patch_user(&mut s, &id, &headers, &body),
+                _ => scim_error(405, None, "method not allowed"),
+            }
+        }
+        _ => scim_error(404, None, "no such endpoint"),
+    }
+}
+
+fn list_users(
+    s: &State,
+    filter: Option<String>,
+    start: Option<String>,
+    count: Option<String>,
+) -> Response {
+    let matches: Vec<&Value> = match filter {
+        None => s.users.values().collect(),
+        Some(f) => match parse_filter(&f) {
+            Err(e) => return scim_error(400, Some("invalidFilter"), &e),
+            Ok((attr, value)) => s
+                .users
+                .values()
+                .filter(|u| {
+                    let field = u.as_object().and_then(|o| {
+                        o.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(&attr))
+                            .and_then(|(_, v)| v.as_str())
+                    });
+                    match field {
+                        // userName is caseExact=false (RFC 7643 §4.1.1); others compare exactly.
+                        Some(v) if attr.eq_ignore_ascii_case("userName") => {
+                            v.to_lowercase() == value.to_lowercase()
+                        }
+                        Some(v) => v == value,
+                        None => false,
+                    }
+                })
+                .collect(),
+        },
+    };
+    let start: usize = start.and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let count: usize = count.and_then(|v| v.parse().ok()).unwrap_or(100);
+    let page: Vec<Value> = matches
+        .iter()
+        .skip(start - 1)
+        .take(count)
+        .map(|v| (*v).clone())
+        .collect();
+    let mut body = json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": matches.len(),
+        "startIndex": start,
+        "itemsPerPage": page.len(),
+    });
+    // Some servers leave Resources out when nothing matches; so does this one.
+    if !page.is_empty() {
+        body["Resources"] = Value::Array(page);
+    }
+    scim_json(StatusCode::OK, &body)
+}
+
+/// `<attrPath> eq <JSON string>`; names are case-insensitive. Only what offboard sends is
+/// supported: other operators and `and`/`or`/`not` are refused as invalidFilter.
+pub fn parse_filter(f: &str) -> Result<(String, String), String> {
+    let f = f.trim();
+    let (attr, rest) = f
+        .split_once(' ')
+        .ok_or_else(|| format!("invalid filter {f:?}: expected `attr op value`"))?;
+    let valid_attr = attr.starts_with(|c: char| c.is_ascii_alphabetic())
+        && attr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | '.' | ':'));
+    if !valid_attr {
+        return Err(format!("invalid attribute path {attr:?}"));
+    }
+    let rest = rest.trim_start();
+    let (op, value) = rest
+        .split_once(' ')
+        .ok_or_else(|| format!("invalid filter {f:?}: missing value"))?;
+    if !op.eq_ignore_ascii_case("eq") {
+        return Err(format!("operator {op:?} is not supported here"));
+    }
+    let value = value.trim();
+    // The value must be exactly one JSON string literal: find its closing quote.
+    if !value.starts_with('"') {
+        return Err(format!("expected a quoted string, got {value:?}"));
+    }
+    let mut end = None;
+    let mut escaped = false;
+    for (i, c) in value.char_indices().skip(1) {
+        match (escaped, c) {
+            (true, _) => escaped = false,
+            (false, '\\') => escaped = true,
+            (false, '"') => {
+                end = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let end = end.ok_or_else(|| "unterminated string".to_string())?;
+    if end + 1 != value.len() {
+        return Err(format!(
+            "unexpected text after the value: {:?}",
+            &value[end + 1..]
+        ));
+    }
+    let decoded: String =
+        serde_json::from_str(&value[..=end]).map_err(|e| format!("bad string literal: {e}"))?;
+    Ok((attr.to_string(), decoded))
+}
+
+fn patch_user(s: &mut State, id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(ct.starts_with("application/scim+json") || ct.starts_with("application/json")) {
+        return scim_error(415, None, "expected application/scim+json");
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return scim_error(400, Some("invalidSyntax"), "body is not JSON");
+    };
+    let has_schema = req["schemas"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x == PATCH_SCHEMA));
+    if !has_schema {
+        return scim_error(
+            400,
+            Some("invalidSyntax"),
+            "schemas must hold the PatchOp URN",
+        );
+    }
+    let Some(ops) = req["Operations"].as_array().filter(|o| !o.is_empty()) else {
+        return scim_error(
+            400,
+            Some("invalidSyntax"),
+            "Operations must be a non-empty list",
+        );
+    };
+    let mut user = s.users[id].clone();
+    for op in ops {
+        let name = op["op"].as_str().unwrap_or("").to_ascii_lowercase();
+        if !matches!(name.as_str(), "add" | "replace" | "remove") {
+            return scim_error(
+                400,
+                Some("invalidSyntax"),
+                "op must be add, replace or remove",
+            );
+        }
+        let as_bool = |v: &Value| match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(t) if t.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(t) if t.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        };
+        match op["path"].as_str() {
+            Some(p) if p.eq_ignore_ascii_case("active") => {
+                if name == "remove" {
+                    return scim_error(400, Some("mutability"), "active cannot be removed");
+                }
+                let Some(b) = as_bool(&op["value"]) else {
+                    return scim_error(400, Some("invalidValue"), "active must be a boolean");
+                };
+                user["active"] = json!(b);
+            }
+            Some(p) if p.eq_ignore_ascii_case("id") => {
+                return scim_error(400, Some("mutability"), "id is read-only");
+            }
+            Some(p) => return scim_error(400, Some("invalidPath"), &format!("unknown path {p}")),
+            None => match op["value"].get("active").and_then(as_bool) {
+                Some(b) if name != "remove" => user["active"] = json!(b),
+                _ => return scim_error(400, Some("noTarget"), "no path and no active value"),
+            },
+        }
+    }
+    s.version += 1;
+    user["meta"]["version"] = json!(format!("W/\"{}\"", s.version));
+    s.users.insert(id.to_string(), user.clone());
+    match s.patch_reply {
+        PatchReply::Resource => scim_json(StatusCode::OK, &user),
+        PatchReply::NoContent => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// A `SystemConfig` for a SCIM system at `base_url`.
+pub fn system_config(base_url: &str, token: Option<&str>) -> offboard::providers::SystemConfig {
+    offboard::providers::SystemConfig {
+        name: "hr-scim".into(),
+        kind: "scim".into(),
+        base_url: Some(base_url.into()),
+        token: token.map(|t| secrecy::SecretString::from(t.to_string())),
+        settings: Default::default(),
+        secrets: Default::default(),
+        timeout: Duration::from_secs(10),
+        max_concurrency: 4,
+        state_dir: std::env::temp_dir(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_filter;
+
+    #[test]
+    fn filter_parser() {
+        assert_eq!(
+            parse_filter(r#"userName eq "a\"b\\c""#).unwrap(),
+            ("userName".into(), "a\"b\\c".into())
+        );
+        assert_eq!(
+            parse_filter(r#"USERNAME EQ "x\ny""#).unwrap(),
+            ("USERNAME".into(), "x\ny".into())
+        );
+        assert!(parse_filter(r#"userName eq "a"b""#).is_err());
+        assert!(parse_filter(r#"userName eq "a" or userName pr"#).is_err());
+        assert!(parse_filter(r#"userName eq "unterminated"#).is_err());
+        assert!(parse_filter(r#"userName co "x""#).is_err());
+        assert!(parse_filter(r#"user"Name eq "x""#).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests. Each test binary compiles all of them and uses some.
+#![allow(dead_code)]
+
+pub mod fake_scim;

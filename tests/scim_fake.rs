@@ -1,0 +1,636 @@
+//! The scim provider against an in-process fake that behaves like RFC 7644.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::fake_scim::{FakeScim, Fault, PatchReply, parse_filter, system_config};
+use offboard::providers::http::RetryPolicy;
+use offboard::providers::scim::ScimProvider;
+use offboard::providers::{CallCtx, Provider, ProviderError, RetryNote, StepCall};
+use serde_json::json;
+
+const TOKEN: &str = "tok-3f9a1c77e2";
+
+fn provider(fake: &FakeScim) -> ScimProvider {
+    ScimProvider::new(&system_config(&fake.base_url, Some(TOKEN)))
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(5),
+            max_wait: Duration::from_secs(5),
+            max_total: Duration::from_secs(10),
+        })
+}
+
+fn call<'a>(action: &'a str, login: &'a str) -> StepCall<'a> {
+    static NO_PARAMS: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>> =
+        std::sync::OnceLock::new();
+    StepCall {
+        step_id: "step",
+        action,
+        login,
+        params: NO_PARAMS.get_or_init(Default::default),
+    }
+}
+
+/// A context that keeps the retry notes.
+fn recording_ctx() -> (CallCtx, Arc<Mutex<Vec<RetryNote>>>) {
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let n = notes.clone();
+    (
+        CallCtx::new(move |note| n.lock().unwrap().push(note)),
+        notes,
+    )
+}
+
+fn message(e: &ProviderError) -> &str {
+    match e {
+        ProviderError::Transient(m) | ProviderError::Permanent(m) | ProviderError::NotFound(m) => m,
+    }
+}
+
+#[tokio::test]
+async fn deactivate_with_200_and_resource() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("alice@corp.test", true);
+    fake.add_user("bob@corp.test", true);
+    let p = provider(&fake);
+
+    let out = p
+        .apply(
+            &call("deactivate_user", "alice@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(
+        out.summary,
+        format!("deactivated SCIM user {id} (active: true → false)")
+    );
+    assert_eq!(fake.user(&id).unwrap()["active"], json!(false));
+
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:#?}");
+    assert_eq!(reqs[0].method, "GET");
+    assert_eq!(reqs[0].raw_path, "/scim/v2/Users");
+    assert_eq!(
+        reqs[0].raw_query.as_deref(),
+        Some("filter=userName%20eq%20%22alice%40corp.test%22")
+    );
+    assert_eq!(reqs[1].method, "PATCH");
+    assert_eq!(reqs[1].raw_path, format!("/scim/v2/Users/{id}"));
+    assert_eq!(
+        reqs[1].body,
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}],
+        }))
+    );
+    assert_eq!(
+        reqs[1].content_type.as_deref(),
+        Some("application/scim+json")
+    );
+    for r in &reqs {
+        assert!(r.has_auth);
+        assert_eq!(
+            r.accept.as_deref(),
+            Some("application/scim+json, application/json")
+        );
+        assert!(r.user_agent.as_deref().unwrap().starts_with("offboard/"));
+    }
+    // The journal records: method, full URL (the filter is no secret), final status.
+    assert_eq!(out.requests.len(), 2);
+    assert_eq!(out.requests[0].method, "GET");
+    assert_eq!(
+        out.requests[0].url,
+        format!(
+            "{}/Users?filter=userName%20eq%20%22alice%40corp.test%22",
+            fake.base_url
+        )
+    );
+    assert_eq!(out.requests[0].status, 200);
+    assert_eq!(out.requests[1].method, "PATCH");
+    assert_eq!(out.requests[1].url, format!("{}/Users/{id}", fake.base_url));
+    assert_eq!(out.requests[1].status, 200);
+
+    let chk = p
+        .check(
+            &call("deactivate_user", "alice@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(chk.revoked);
+    assert_eq!(chk.observed, "active=false");
+    // bob was not touched.
+    let bob = fake
+        .requests()
+        .iter()
+        .filter(|r| r.raw_path.contains("bob"))
+        .count();
+    assert_eq!(bob, 0);
+}
+
+#[tokio::test]
+async fn deactivate_with_204_no_body() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.patch_reply(PatchReply::NoContent);
+    let id = fake.add_user("carol", true);
+    let p = provider(&fake);
+    let out = p
+        .apply(&call("deactivate_user", "carol"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(out.requests[1].status, 204);
+    assert_eq!(fake.user(&id).unwrap()["active"], json!(false));
+}
+
+#[tokio::test]
+async fn reapply_is_idempotent_and_sends_no_second_patch() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("dave", true);
+    let p = provider(&fake);
+    assert!(
+        p.apply(&call("deactivate_user", "dave"), &CallCtx::silent())
+            .await
+            .unwrap()
+            .changed
+    );
+    let again = p
+        .apply(&call("deactivate_user", "dave"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert!(
+        again.summary.contains("already inactive"),
+        "{}",
+        again.summary
+    );
+    assert!(again.summary.contains(&id));
+    assert_eq!(fake.count("PATCH"), 1);
+}
+
+#[tokio::test]
+async fn check_detects_drift() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("erin", true);
+    let p = provider(&fake);
+    p.apply(&call("deactivate_user", "erin"), &CallCtx::silent())
+        .await
+        .unwrap();
+    fake.set_active(&id, true);
+    let chk = p
+        .check(&call("deactivate_user", "erin"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.revoked);
+    assert_eq!(chk.observed, "active=true");
+    // The check reads the user by id: the proof RFC 7644 gives.
+    let last = fake.requests().pop().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.raw_path),
+        ("GET", format!("/scim/v2/Users/{id}"))
+    );
+    // And re-applying fixes it.
+    assert!(
+        p.apply(&call("deactivate_user", "erin"), &CallCtx::silent())
+            .await
+            .unwrap()
+            .changed
+    );
+}
+
+#[tokio::test]
+async fn delete_then_check() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("frank", true);
+    let p = provider(&fake);
+
+    let chk = p
+        .check(&call("delete_user", "frank"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.revoked);
+    assert!(chk.observed.contains("still exists"), "{}", chk.observed);
+
+    let out = p
+        .apply(&call("delete_user", "frank"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(out.summary, format!("deleted SCIM user {id}"));
+    assert_eq!(out.requests[1].method, "DELETE");
+    assert_eq!(out.requests[1].status, 204);
+    assert!(fake.user(&id).is_none());
+
+    for action in ["delete_user", "deactivate_user"] {
+        let chk = p
+            .check(&call(action, "frank"), &CallCtx::silent())
+            .await
+            .unwrap();
+        assert!(chk.revoked, "{action}");
+        assert_eq!(chk.observed, "user not found (deleted)");
+    }
+    let again = p
+        .apply(&call("delete_user", "frank"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert_eq!(fake.count("DELETE"), 1);
+}
+
+#[tokio::test]
+async fn a_404_by_id_counts_as_deleted() {
+    // The filter still finds the user (a lagging index) but the resource is gone: 404.
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("gina", false);
+    let p = provider(&fake);
+    fake.fail_after(
+        1,
+        Fault::Error {
+            status: 404,
+            scim_type: None,
+            detail: "Resource not found",
+        },
+    );
+    let chk = p
+        .check(&call("deactivate_user", "gina"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(chk.revoked);
+    assert_eq!(chk.observed, "user not found (deleted)");
+
+    fake.fail_after(
+        1,
+        Fault::Error {
+            status: 404,
+            scim_type: None,
+            detail: "Resource not found",
+        },
+    );
+    let out = p
+        .apply(&call("delete_user", "gina"), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!out.changed, "{out:?}");
+    assert_eq!(out.requests[1].status, 404);
+}
+
+#[tokio::test]
+async fn unknown_user_is_not_found() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("someone-else", true);
+    let p = provider(&fake);
+    let err = p
+        .apply(
+            &call("deactivate_user", "ghost@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    assert!(message(&err).contains("\"ghost@corp.test\""), "{err}");
+    assert!(message(&err).contains("userName"), "{err}");
+    assert_eq!(fake.count("PATCH"), 0);
+}
+
+#[tokio::test]
+async fn ambiguous_match_is_refused() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("Twin", true);
+    fake.add_user("twin", true); // userName is case-insensitive: both match
+    let p = provider(&fake);
+    let err = p
+        .apply(&call("deactivate_user", "twin"), &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(message(&err).contains("ambiguous"), "{err}");
+    assert_eq!(fake.count("PATCH"), 0);
+}
+
+#[tokio::test]
+async fn rejected_token_is_readable_and_never_echoed() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("hank", true);
+    fake.echo_auth_in_errors();
+    let wrong = "wrong-token-5d2b8e";
+    let p = ScimProvider::new(&system_config(&fake.base_url, Some(wrong))).unwrap();
+    let err = p
+        .apply(&call("deactivate_user", "hank"), &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    let m = message(&err);
+    assert!(m.contains("401"), "{m}");
+    assert!(m.contains("token was rejected"), "{m}");
+    assert!(m.contains("GET /scim/v2/Users"), "{m}");
+    assert!(!m.contains(wrong), "token leaked: {m}");
+    assert!(!m.contains("127.0.0.1"), "host in message: {m}");
+    assert!(!format!("{err:?}").contains(wrong));
+    assert!(!format!("{p:?}").contains(wrong));
+    assert_eq!(fake.requests().len(), 1, "401 must not be retried");
+}
+
+#[tokio::test]
+async fn forbidden_says_permission() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("ivy", true);
+    fake.fail_next(
+        1,
+        Fault::Error {
+            status: 403,
+            scim_type: None,
+            detail: "client lacks scope scim:write",
+        },
+    );
+    let err = provider(&fake)
+        .apply(&call("deactivate_user", "ivy"), &CallCtx::silent())
+        .await
+        .unwrap_err();
+    let m = message(&err);
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(m.contains("lacks permission"), "{m}");
+    assert!(m.contains("client lacks scope scim:write"), "{m}");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn scim_400_detail_is_surfaced() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("jane", true);
+    // The find passes, the PATCH is refused.
+    fake.fail_after(
+        1,
+        Fault::Error {
+            status: 400,
+            scim_type: Some("mutability"),
+            detail: "active is managed by the HR feed",
+        },
+    );
+    let err = provider(&fake)
+        .apply(&call("deactivate_user", "jane"), &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    let m = message(&err);
+    assert!(m.contains("PATCH /scim/v2/Users/"), "{m}");
+    assert!(m.contains("400 Bad Request"), "{m}");
+    assert!(
+        m.contains("mutability: active is managed by the HR feed"),
+        "{m}"
+    );
+    assert_eq!(fake.count("PATCH"), 1, "400 must not be retried");
+}
+
+#[tokio::test]
+async fn wrong_base_url_is_not_mistaken_for_a_deleted_user() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("kim", false);
+    let base = fake.base_url.replace("/scim/v2", "/nope");
+    let p = ScimProvider::new(&system_config(&base, Some(TOKEN))).unwrap();
+    let err = p
+        .check(&call("deactivate_user", "kim"), &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(message(&err).contains("base_url"), "{err}");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_then_success() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("liam", true);
+    fake.fail_next(2, Fault::TooMany { retry_after: 1 });
+    let (ctx, notes) = recording_ctx();
+    let started = tokio::time::Instant::now();
+    let out = provider(&fake)
+        .apply(&call("deactivate_user", "liam"), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(fake.user(&id).unwrap()["active"], json!(false));
+    let notes = notes.lock().unwrap().clone();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    for (i, n) in notes.iter().enumerate() {
+        assert_eq!(n.attempt, i as u32 + 1);
+        assert_eq!(n.wait_ms, 1000);
+        assert!(n.reason.contains("429"), "{}", n.reason);
+    }
+    assert_eq!(fake.count("GET"), 3);
+    // The journal has one record per request made, with its final status.
+    assert_eq!(out.requests[0].status, 200);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_within_budget_then_transient() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("mia", true);
+    fake.fail_next(100, Fault::Unavailable);
+    let (ctx, notes) = recording_ctx();
+    let err = provider(&fake)
+        .apply(&call("deactivate_user", "mia"), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
+    let m = message(&err);
+    assert!(m.contains("gave up after 4 attempts"), "{m}");
+    assert!(m.contains("503"), "{m}");
+    assert_eq!(fake.requests().len(), 4);
+    let notes = notes.lock().unwrap().clone();
+    assert_eq!(notes.len(), 3);
+    // Full jitter under a doubling ceiling: 5, 10, 20 ms.
+    for (i, n) in notes.iter().enumerate() {
+        assert!(n.wait_ms <= 5 << i, "{n:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_500_then_success() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("noah", true);
+    fake.fail_after(1, Fault::ServerError); // the PATCH fails once
+    let (ctx, notes) = recording_ctx();
+    let out = provider(&fake)
+        .apply(&call("deactivate_user", "noah"), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(fake.count("PATCH"), 2);
+    assert_eq!(notes.lock().unwrap().len(), 1);
+    assert_eq!(out.requests.last().unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn retry_after_beyond_the_cap_fails_transient_without_waiting() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("olga", true);
+    fake.fail_next(1, Fault::TooMany { retry_after: 3600 });
+    let started = tokio::time::Instant::now();
+    let err = provider(&fake)
+        .apply(&call("deactivate_user", "olga"), &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
+    assert!(message(&err).contains("3600"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("pia", true);
+    fake.fail_next(1, Fault::Slow(Duration::from_secs(5)));
+    let mut cfg = system_config(&fake.base_url, Some(TOKEN));
+    cfg.timeout = Duration::from_millis(1000);
+    let p = ScimProvider::new(&cfg).unwrap().with_retry(RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(5),
+        max_wait: Duration::from_secs(1),
+        max_total: Duration::from_secs(2),
+    });
+    let (ctx, notes) = recording_ctx();
+    let out = p
+        .apply(&call("deactivate_user", "pia"), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    let notes = notes.lock().unwrap().clone();
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].reason.contains("timed out"), "{notes:?}");
+    assert!(!notes[0].reason.contains("127.0.0.1"), "{notes:?}");
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient_and_readable() {
+    // A port nobody listens on: bind one, learn it, drop it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/scim/v2");
+    let p = ScimProvider::new(&system_config(&base, Some(TOKEN)))
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_attempts: 2,
+            base: Duration::from_millis(1),
+            max_wait: Duration::from_millis(10),
+            max_total: Duration::from_millis(50),
+        });
+    let (ctx, notes) = recording_ctx();
+    let err = p
+        .apply(&call("deactivate_user", "q"), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
+    assert!(message(&err).contains("could not connect"), "{err}");
+    assert!(!message(&err).contains(&port.to_string()), "{err}");
+    assert_eq!(notes.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn hostile_logins_are_escaped_and_encoded() {
+    let hostile = [
+        r#"a"b\c"#,
+        "../x",
+        "%2F",
+        "a b",
+        "zoë.ümlaut@例え.jp",
+        "line\nbreak",
+        "x&filter=userName pr",
+        "q?#frag",
+    ];
+    let fake = FakeScim::start(TOKEN).await;
+    let p = provider(&fake);
+    for login in hostile {
+        fake.clear_requests();
+        let id = fake.add_user(login, true);
+        let out = p
+            .apply(&call("deactivate_user", login), &CallCtx::silent())
+            .await
+            .unwrap_or_else(|e| panic!("{login:?}: {e}"));
+        assert!(out.changed, "{login:?}");
+        assert_eq!(fake.user(&id).unwrap()["active"], json!(false), "{login:?}");
+
+        let get = &fake.requests()[0];
+        let filter = get.filter.as_deref().unwrap();
+        assert_eq!(
+            filter,
+            format!("userName eq {}", serde_json::to_string(login).unwrap()),
+            "{login:?}"
+        );
+        assert_eq!(parse_filter(filter).unwrap().1, login, "{login:?}");
+        let raw = get.raw_query.as_deref().unwrap();
+        assert!(raw.starts_with("filter="), "{raw}");
+        let value = &raw["filter=".len()..];
+        for bad in [' ', '"', '\\', '\n', '/', '&', '?', '#', '+', '='] {
+            assert!(
+                !value.contains(bad),
+                "{login:?}: {bad:?} unencoded in {raw}"
+            );
+        }
+        assert!(value.is_ascii(), "{raw}");
+        assert_eq!(get.raw_path, "/scim/v2/Users");
+        let chk = p
+            .check(&call("deactivate_user", login), &CallCtx::silent())
+            .await
+            .unwrap();
+        assert!(chk.revoked, "{login:?}");
+    }
+}
+
+#[tokio::test]
+async fn hostile_ids_stay_one_path_segment() {
+    let fake = FakeScim::start(TOKEN).await;
+    let p = provider(&fake);
+    for (i, id) in ["a/b", "../admin", "x y%2F", "é?#"].iter().enumerate() {
+        let login = format!("user{i}");
+        fake.add_user_with_id(id, &login, true);
+        fake.clear_requests();
+        p.apply(&call("deactivate_user", &login), &CallCtx::silent())
+            .await
+            .unwrap_or_else(|e| panic!("{id:?}: {e}"));
+        assert_eq!(fake.user(id).unwrap()["active"], json!(false), "{id:?}");
+        let patch = fake
+            .requests()
+            .into_iter()
+            .find(|r| r.method == "PATCH")
+            .unwrap();
+        let seg = patch.raw_path.strip_prefix("/scim/v2/Users/").unwrap();
+        assert!(!seg.contains('/'), "{}", patch.raw_path);
+        assert_eq!(
+            percent_encoding::percent_decode_str(seg)
+                .decode_utf8()
+                .unwrap(),
+            *id
+        );
+    }
+}
+
+#[tokio::test]
+async fn describe_matches_what_apply_sends() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user(r#"we"ird\ one"#, true);
+    let p = provider(&fake);
+    let c = call("deactivate_user", r#"we"ird\ one"#);
+    let lines = p.describe(&c);
+    let out = p.apply(&c, &CallCtx::silent()).await.unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].method, out.requests[0].method);
+    assert_eq!(lines[0].url, out.requests[0].url);
+    assert_eq!(lines[1].method, "PATCH");
+    assert_eq!(lines[1].url.replace("{id}", &id), out.requests[1].url);
+    // No I/O and no token needed to describe.
+    let planning = ScimProvider::new(&system_config(&fake.base_url, None)).unwrap();
+    assert_eq!(planning.describe(&c), lines);
+}

@@ -1,0 +1,311 @@
+//! The scim provider against the real scim2-server (PyPI, pinned in
+//! tests/servers/install-scim.sh), started on a free loopback port for this test.
+//!
+//! Without the venv the test is skipped with a message, except under CI (env `CI` set), where it
+//! fails: CI must run tests/servers/install-scim.sh first.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use offboard::providers::http::RetryPolicy;
+use offboard::providers::scim::ScimProvider;
+use offboard::providers::{CallCtx, Provider, ProviderError, StepCall, SystemConfig};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "real-scim-test-token-91c4";
+
+fn venv() -> PathBuf {
+    let cache = std::env::var_os("OFFBOARD_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/offboard-tests")
+        });
+    cache.join("scim2-server")
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/servers")
+        .join(name)
+}
+
+/// Stops the server (only its recorded PID) when the test ends, panics included.
+struct Server {
+    state: tempfile::TempDir,
+    base_url: String,
+}
+
+impl Server {
+    fn start() -> Option<Server> {
+        if !venv().join("bin/scim2-server").exists() {
+            let msg = "scim2-server is not installed: run tests/servers/install-scim.sh";
+            if std::env::var_os("CI").is_some() {
+                panic!("{msg}");
+            }
+            eprintln!("skipped: {msg}");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let state = tempfile::tempdir().unwrap();
+        let out = Command::new("bash")
+            .arg(script("start-scim.sh"))
+            .arg(port.to_string())
+            .arg(state.path())
+            .env("SCIM_TOKEN", TOKEN)
+            .output()
+            .expect("running start-scim.sh");
+        // Make the guard first so a half-started server is stopped too.
+        let server = Server {
+            state,
+            base_url: format!("http://127.0.0.1:{port}/v2"),
+        };
+        assert!(
+            out.status.success(),
+            "start-scim.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+        Some(server)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script("stop-scim.sh"))
+            .arg(self.state.path())
+            .status();
+    }
+}
+
+fn config(base_url: &str) -> SystemConfig {
+    SystemConfig {
+        name: "real-scim".into(),
+        kind: "scim".into(),
+        base_url: Some(base_url.into()),
+        token: Some(secrecy::SecretString::from(TOKEN.to_string())),
+        settings: Default::default(),
+        secrets: Default::default(),
+        timeout: Duration::from_secs(10),
+        max_concurrency: 4,
+        state_dir: std::env::temp_dir(),
+    }
+}
+
+fn call<'a>(
+    action: &'a str,
+    login: &'a str,
+    params: &'a serde_json::Map<String, Value>,
+) -> StepCall<'a> {
+    StepCall {
+        step_id: "step",
+        action,
+        login,
+        params,
+    }
+}
+
+/// Direct access to the server, as an admin would have, to set the scene.
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Admin {
+    async fn create_user(&self, user_name: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/Users", self.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json")
+            .json(&json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name,
+                "active": true,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "creating {user_name:?}");
+        let v: Value = resp.json().await.unwrap();
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    async fn get_user(&self, id: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}/Users/{id}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn set_active(&self, id: &str, active: bool) {
+        let resp = self
+            .http
+            .patch(format!("{}/Users/{id}", self.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json")
+            .json(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": active}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+}
+
+fn quick_retries(p: ScimProvider) -> ScimProvider {
+    p.with_retry(RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(50),
+        max_wait: Duration::from_secs(2),
+        max_total: Duration::from_secs(5),
+    })
+}
+
+#[tokio::test]
+async fn real_scim2_server() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+    };
+    let p = quick_retries(ScimProvider::new(&config(&server.base_url)).unwrap());
+    let params = serde_json::Map::new();
+    let ctx = CallCtx::silent();
+
+    // Deactivate: scim2-server answers the PATCH with 204.
+    let login = "alice@corp.test";
+    let id = admin.create_user(login).await;
+    let bystander = admin.create_user("bob@corp.test").await;
+    let out = p
+        .apply(&call("deactivate_user", login, &params), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert_eq!(
+        out.summary,
+        format!("deactivated SCIM user {id} (active: true → false)")
+    );
+    assert_eq!(out.requests.len(), 2);
+    assert_eq!(
+        (out.requests[1].method.as_str(), out.requests[1].status),
+        ("PATCH", 204)
+    );
+    assert_eq!(admin.get_user(&id).await.1["active"], json!(false));
+    assert_eq!(admin.get_user(&bystander).await.1["active"], json!(true));
+
+    // Check, then an idempotent re-apply.
+    let chk = p
+        .check(&call("deactivate_user", login, &params), &ctx)
+        .await
+        .unwrap();
+    assert!(chk.revoked);
+    assert_eq!(chk.observed, "active=false");
+    let again = p
+        .apply(&call("deactivate_user", login, &params), &ctx)
+        .await
+        .unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(
+        again.requests.iter().all(|r| r.method == "GET"),
+        "{again:?}"
+    );
+
+    // Drift: someone turns the account back on.
+    admin.set_active(&id, true).await;
+    let chk = p
+        .check(&call("deactivate_user", login, &params), &ctx)
+        .await
+        .unwrap();
+    assert!(!chk.revoked);
+    assert_eq!(chk.observed, "active=true");
+
+    // Delete, check (the filter finds nobody, the id answers 404), delete again.
+    let chk = p
+        .check(&call("delete_user", login, &params), &ctx)
+        .await
+        .unwrap();
+    assert!(!chk.revoked);
+    let out = p
+        .apply(&call("delete_user", login, &params), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(out.requests[1].status, 204);
+    assert_eq!(admin.get_user(&id).await.0, 404);
+    for action in ["delete_user", "deactivate_user"] {
+        let chk = p.check(&call(action, login, &params), &ctx).await.unwrap();
+        assert!(chk.revoked, "{action}");
+        assert_eq!(chk.observed, "user not found (deleted)");
+    }
+    let again = p
+        .apply(&call("delete_user", login, &params), &ctx)
+        .await
+        .unwrap();
+    assert!(!again.changed);
+
+    // Unknown user, and a rejected token.
+    let err = p
+        .apply(&call("deactivate_user", "nobody@corp.test", &params), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    let mut bad = config(&server.base_url);
+    bad.token = Some(secrecy::SecretString::from("not-the-token".to_string()));
+    let err = ScimProvider::new(&bad)
+        .unwrap()
+        .apply(&call("deactivate_user", "bob@corp.test", &params), &ctx)
+        .await
+        .unwrap_err();
+    let m = err.to_string();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(m.contains("401") && m.contains("token was rejected"), "{m}");
+    assert!(!m.contains("not-the-token"), "{m}");
+
+    // Hostile logins round-trip through the real filter parser.
+    for login in [
+        r#"a"b\c"#,
+        "../x",
+        "%2F",
+        "with space",
+        "zoë.ümlaut@例え.jp",
+        "line\nbreak",
+        "x&filter=userName pr",
+    ] {
+        let id = admin.create_user(login).await;
+        let out = p
+            .apply(&call("deactivate_user", login, &params), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{login:?}: {e}"));
+        assert!(out.changed, "{login:?}");
+        assert!(out.summary.contains(&id), "{login:?}: {}", out.summary);
+        assert_eq!(
+            admin.get_user(&id).await.1["active"],
+            json!(false),
+            "{login:?}"
+        );
+        let chk = p
+            .check(&call("deactivate_user", login, &params), &ctx)
+            .await
+            .unwrap();
+        assert!(chk.revoked, "{login:?}");
+        assert_eq!(admin.get_user(&bystander).await.1["active"], json!(true));
+    }
+    drop(server);
+}
