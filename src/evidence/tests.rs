@@ -349,6 +349,12 @@ fn allowed_signers_namespace_restriction_is_honoured() {
     assert_eq!(v.principal.as_deref(), Some("auditor,offboard"));
 }
 
+type TamperCase = (
+    &'static str,
+    Box<dyn Fn(&mut Value)>,
+    Box<dyn Fn(&EvidenceError) -> bool>,
+);
+
 /// The chain check catches changes to the events even when the file is properly signed by the
 /// trusted key (so it does not rely on the signature).
 #[test]
@@ -360,11 +366,7 @@ fn chain_tampering_is_caught_even_when_re_signed_by_the_trusted_key() {
     let dir = f.root.join("tamper");
     let path = lone_copy(&s, &dir);
 
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&mut Value)>,
-        Box<dyn Fn(&EvidenceError) -> bool>,
-    )> = vec![
+    let cases: Vec<TamperCase> = vec![
         (
             "altered",
             Box::new(|v| events_mut(v)[4]["data"]["observed"] = json!("active=true")),
