@@ -1,0 +1,463 @@
+//! Checking an evidence file offline: signature, statement shape, chain, subject digest, and the
+//! journal beside it when there is one.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use ssh_key::{HashAlg, PublicKey, SshSig};
+
+use super::{AllowedSigners, NAMESPACE, PREDICATE_TYPE, STATEMENT_TYPE, SUBJECT_NAME, sig_path};
+use crate::journal::{self, ChainError, Event, Record, canonical_json};
+
+/// Whose signatures to accept.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Keys listed in an OpenSSH allowed_signers file (with their `namespaces` restriction).
+    AllowedSigners(AllowedSigners),
+    /// Any of these public keys.
+    Keys(Vec<PublicKey>),
+    /// The key the evidence names in `predicate.signer`: proves the file was not changed since
+    /// it was signed (integrity), not who signed it (authenticity).
+    EmbeddedOnly,
+}
+
+/// A valid evidence file.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub departure_id: String,
+    pub revision: u32,
+    pub signer_fingerprint: String,
+    /// The matching allowed_signers principals (comma-separated), when trust came from such a file.
+    pub principal: Option<String>,
+    pub events: Vec<Event>,
+    /// How far the signature can be trusted, for the person reading the result.
+    pub trust_note: String,
+    /// Whether a journal beside the file was compared with the embedded events.
+    pub journal_checked: bool,
+}
+
+/// Why an evidence file is not valid: what is wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("not JSON at line {line}, column {column}: {reason}")]
+    NotJson {
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("the signature file {} is missing (evidence is signed into `<file>.sig` beside it)", path.display())]
+    MissingSignature { path: PathBuf },
+    #[error("cannot read the signature {}: {source}", path.display())]
+    ReadSignature {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not an OpenSSH signature (-----BEGIN SSH SIGNATURE-----): {reason}", path.display())]
+    SignatureFormat { path: PathBuf, reason: String },
+    #[error(
+        "the signature's namespace is {found:?}, expected {NAMESPACE:?} (it was made for something else)"
+    )]
+    WrongNamespace { found: String },
+    #[error(
+        "the signature does not match the file's bytes (the file or the signature was changed): {reason}"
+    )]
+    BadSignature { reason: String },
+    #[error("the signing key {fingerprint} is not in {}", file.display())]
+    UntrustedSigner { fingerprint: String, file: PathBuf },
+    #[error("the signing key {fingerprint} is in {} (line {line}) but not allowed to sign in namespace {NAMESPACE:?}", file.display())]
+    NamespaceNotAllowed {
+        fingerprint: String,
+        file: PathBuf,
+        line: usize,
+    },
+    #[error("the signing key {fingerprint} is not one of the trusted keys")]
+    UntrustedKey { fingerprint: String },
+    #[error(
+        "predicate.signer.public_key names key {named}, but the signature was made by {actual}"
+    )]
+    SignerMismatch { named: String, actual: String },
+    #[error("{field} is {found:?}, expected {expected:?} (not offboard evidence)")]
+    WrongType {
+        field: &'static str,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("{field} is missing or not {what}")]
+    Missing {
+        field: &'static str,
+        what: &'static str,
+    },
+    #[error("predicate.events[{index}] (journal line {}): {source}", index + 1)]
+    Chain { index: usize, source: ChainError },
+    #[error("predicate.events is empty: there is no journal to attest")]
+    NoEvents,
+    #[error("predicate.chain.{field} is {claimed}, but the embedded events give {actual}")]
+    ChainSummaryMismatch {
+        field: &'static str,
+        claimed: String,
+        actual: String,
+    },
+    #[error(
+        "subject[0].digest.sha256 is {claimed}, but the embedded events' journal bytes hash to {actual}"
+    )]
+    SubjectDigestMismatch { claimed: String, actual: String },
+    #[error(
+        "predicate.departure.id is {claimed:?}, but the embedded departure_started event says {actual:?}"
+    )]
+    DepartureMismatch { claimed: String, actual: String },
+    #[error("the journal beside it ({}) differs from the embedded events at line {line}", journal.display())]
+    JournalDiverges { journal: PathBuf, line: usize },
+    #[error("the journal beside it ({}) has {found} complete lines, fewer than the {expected} events embedded", journal.display())]
+    JournalShorter {
+        journal: PathBuf,
+        found: usize,
+        expected: usize,
+    },
+    #[error("the journal beside it ({}) records revision {revision} with sha256 {recorded}, but this file's sha256 is {actual}", journal.display())]
+    JournalRecordsOtherFile {
+        journal: PathBuf,
+        revision: u32,
+        recorded: String,
+        actual: String,
+    },
+    #[error("{}:{line}: {reason}", file.display())]
+    AllowedSigners {
+        file: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+fn fingerprint(key: &ssh_key::public::KeyData) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// The base64 body of an armored block, without line breaks.
+fn armor_body(text: &[u8]) -> Vec<u8> {
+    text.split(|&b| b == b'\n')
+        .filter(|l| !l.starts_with(b"-----"))
+        .flat_map(|l| l.iter().copied().filter(|b| !b.is_ascii_whitespace()))
+        .collect()
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// Check an evidence file and its signature. See the module docs for the order of checks.
+pub fn verify(path: &Path, trusted: Trust) -> Result<Verified, EvidenceError> {
+    // 1. Readable JSON.
+    let bytes = std::fs::read(path).map_err(|source| EvidenceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let statement: Value = serde_json::from_slice(&bytes).map_err(|e| EvidenceError::NotJson {
+        line: e.line(),
+        column: e.column(),
+        reason: e.to_string(),
+    })?;
+
+    // 2. The signature: present, well-formed, right namespace, over these bytes, by a trusted key.
+    let sig_file = sig_path(path);
+    let sig_text = match std::fs::read(&sig_file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(EvidenceError::MissingSignature { path: sig_file });
+        }
+        Err(source) => {
+            return Err(EvidenceError::ReadSignature {
+                path: sig_file,
+                source,
+            });
+        }
+    };
+    let sig = SshSig::from_pem(&sig_text).map_err(|e| EvidenceError::SignatureFormat {
+        path: sig_file.clone(),
+        reason: e.to_string(),
+    })?;
+    // The decoder tolerates some malformed fields (e.g. a wrong length prefix); insist that the
+    // file is exactly the canonical encoding of what was decoded, so any change is an error.
+    let canonical =
+        sig.to_pem(ssh_key::LineEnding::LF)
+            .map_err(|e| EvidenceError::SignatureFormat {
+                path: sig_file.clone(),
+                reason: e.to_string(),
+            })?;
+    if armor_body(&sig_text) != armor_body(canonical.as_bytes()) {
+        return Err(EvidenceError::SignatureFormat {
+            path: sig_file,
+            reason: "its encoding is not canonical (the signature file was altered)".into(),
+        });
+    }
+    if sig.namespace() != NAMESPACE {
+        return Err(EvidenceError::WrongNamespace {
+            found: sig.namespace().to_string(),
+        });
+    }
+    let signer = PublicKey::new(sig.public_key().clone(), "");
+    signer
+        .verify(NAMESPACE, &bytes, &sig)
+        .map_err(|e| EvidenceError::BadSignature {
+            reason: e.to_string(),
+        })?;
+    let signer_fingerprint = fingerprint(sig.public_key());
+
+    let named = str_at(&statement, "/predicate/signer/public_key");
+    let named_key = named.and_then(|n| PublicKey::from_openssh(n).ok());
+    if let Some(n) = named {
+        match &named_key {
+            Some(k) if k.key_data() == sig.public_key() => {}
+            Some(k) => {
+                return Err(EvidenceError::SignerMismatch {
+                    named: fingerprint(k.key_data()),
+                    actual: signer_fingerprint,
+                });
+            }
+            None => {
+                return Err(EvidenceError::SignerMismatch {
+                    named: n.chars().take(80).collect(),
+                    actual: signer_fingerprint,
+                });
+            }
+        }
+    }
+
+    let (principal, trust_note) = match &trusted {
+        Trust::AllowedSigners(list) => {
+            let matching: Vec<_> = list
+                .entries
+                .iter()
+                .filter(|e| !e.cert_authority && e.key.key_data() == sig.public_key())
+                .collect();
+            if matching.is_empty() {
+                return Err(EvidenceError::UntrustedSigner {
+                    fingerprint: signer_fingerprint,
+                    file: list.source.clone(),
+                });
+            }
+            match matching.iter().find(|e| e.allows_namespace(NAMESPACE)) {
+                Some(e) => (
+                    Some(e.principals.join(",")),
+                    format!("trusted by {} line {}", list.source.display(), e.line),
+                ),
+                None => {
+                    return Err(EvidenceError::NamespaceNotAllowed {
+                        fingerprint: signer_fingerprint,
+                        file: list.source.clone(),
+                        line: matching[0].line,
+                    });
+                }
+            }
+        }
+        Trust::Keys(keys) => {
+            if !keys.iter().any(|k| k.key_data() == sig.public_key()) {
+                return Err(EvidenceError::UntrustedKey {
+                    fingerprint: signer_fingerprint,
+                });
+            }
+            (None, "the local signing key".to_string())
+        }
+        Trust::EmbeddedOnly => {
+            if named_key.is_none() {
+                return Err(EvidenceError::Missing {
+                    field: "predicate.signer.public_key",
+                    what: "an OpenSSH public key",
+                });
+            }
+            (
+                None,
+                "integrity only: checked against the key named in the file itself, which proves \
+                 it was not changed since signing but not who signed it; pass --allowed-signers \
+                 to check authenticity"
+                    .to_string(),
+            )
+        }
+    };
+
+    // 3. The statement's type.
+    let ty = str_at(&statement, "/_type").unwrap_or_default();
+    if ty != STATEMENT_TYPE {
+        return Err(EvidenceError::WrongType {
+            field: "_type",
+            found: ty.to_string(),
+            expected: STATEMENT_TYPE,
+        });
+    }
+    let pt = str_at(&statement, "/predicateType").unwrap_or_default();
+    if pt != PREDICATE_TYPE {
+        return Err(EvidenceError::WrongType {
+            field: "predicateType",
+            found: pt.to_string(),
+            expected: PREDICATE_TYPE,
+        });
+    }
+
+    // 4. The embedded events form an intact chain, each in the journal's canonical form.
+    let raw_events = statement
+        .pointer("/predicate/events")
+        .and_then(Value::as_array)
+        .ok_or(EvidenceError::Missing {
+            field: "predicate.events",
+            what: "an array",
+        })?;
+    if raw_events.is_empty() {
+        return Err(EvidenceError::NoEvents);
+    }
+    let mut events: Vec<Event> = Vec::with_capacity(raw_events.len());
+    for (index, raw) in raw_events.iter().enumerate() {
+        let line = index + 1;
+        let event: Event =
+            serde_json::from_value(raw.clone()).map_err(|e| EvidenceError::Chain {
+                index,
+                source: ChainError::Malformed {
+                    line,
+                    reason: e.to_string(),
+                },
+            })?;
+        journal::check_event(&event, events.last(), line)
+            .map_err(|source| EvidenceError::Chain { index, source })?;
+        // Members the event type does not know would be dropped by parsing: the embedded object
+        // must be exactly the event as the journal stores it.
+        if event.line() != canonical_json(raw) {
+            return Err(EvidenceError::Chain {
+                index,
+                source: ChainError::NotCanonical { line },
+            });
+        }
+        events.push(event);
+    }
+
+    // 5. The chain summary matches.
+    let head = &events.last().expect("not empty").hash;
+    let claimed_head = str_at(&statement, "/predicate/chain/head").unwrap_or_default();
+    if claimed_head != head {
+        return Err(EvidenceError::ChainSummaryMismatch {
+            field: "head",
+            claimed: claimed_head.to_string(),
+            actual: head.clone(),
+        });
+    }
+    let claimed_len = statement
+        .pointer("/predicate/chain/length")
+        .and_then(Value::as_u64);
+    if claimed_len != Some(events.len() as u64) {
+        return Err(EvidenceError::ChainSummaryMismatch {
+            field: "length",
+            claimed: claimed_len.map_or("missing".into(), |n| n.to_string()),
+            actual: events.len().to_string(),
+        });
+    }
+
+    // 6. The subject digest pins the journal bytes.
+    let journal_bytes = journal::journal_bytes(&events);
+    let digest = journal::sha256_hex(&journal_bytes);
+    let name = str_at(&statement, "/subject/0/name").unwrap_or_default();
+    if name != SUBJECT_NAME {
+        return Err(EvidenceError::WrongType {
+            field: "subject[0].name",
+            found: name.to_string(),
+            expected: SUBJECT_NAME,
+        });
+    }
+    let claimed = str_at(&statement, "/subject/0/digest/sha256").unwrap_or_default();
+    if claimed != digest {
+        return Err(EvidenceError::SubjectDigestMismatch {
+            claimed: claimed.to_string(),
+            actual: digest,
+        });
+    }
+
+    // The departure named is the one the events started.
+    let actual_id = crate::departure::facts(&events)
+        .map(|f| f.id.clone())
+        .ok_or(EvidenceError::Missing {
+            field: "predicate.events",
+            what: "a journal with a departure_started event",
+        })?;
+    let claimed_id = str_at(&statement, "/predicate/departure/id").unwrap_or_default();
+    if claimed_id != actual_id {
+        return Err(EvidenceError::DepartureMismatch {
+            claimed: claimed_id.to_string(),
+            actual: actual_id,
+        });
+    }
+    let revision = statement
+        .pointer("/predicate/revision")
+        .and_then(Value::as_u64)
+        .and_then(|r| u32::try_from(r).ok())
+        .ok_or(EvidenceError::Missing {
+            field: "predicate.revision",
+            what: "a number",
+        })?;
+
+    // 7. A journal beside the file starts with exactly the embedded events.
+    let journal_path = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(journal::JOURNAL_FILE);
+    let mut journal_checked = false;
+    if let Ok(on_disk) = std::fs::read(&journal_path) {
+        journal_checked = true;
+        let disk_lines: Vec<&[u8]> = on_disk
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|l| l.ends_with(b"\n"))
+            .collect();
+        let ours: Vec<&[u8]> = journal_bytes.split_inclusive(|&b| b == b'\n').collect();
+        for (i, line) in ours.iter().enumerate() {
+            match disk_lines.get(i) {
+                Some(d) if d == line => {}
+                Some(_) => {
+                    return Err(EvidenceError::JournalDiverges {
+                        journal: journal_path,
+                        line: i + 1,
+                    });
+                }
+                None => {
+                    return Err(EvidenceError::JournalShorter {
+                        journal: journal_path,
+                        found: disk_lines.len(),
+                        expected: ours.len(),
+                    });
+                }
+            }
+        }
+        // If the journal recorded writing this revision, it recorded these bytes.
+        let actual = journal::sha256_hex(&bytes);
+        for d in &disk_lines[ours.len()..] {
+            let Ok(ev) = serde_json::from_slice::<Event>(d) else {
+                continue;
+            };
+            if let Record::EvidenceWritten {
+                revision: r,
+                sha256,
+                ..
+            } = &ev.record
+                && *r == revision
+                && *sha256 != actual
+            {
+                return Err(EvidenceError::JournalRecordsOtherFile {
+                    journal: journal_path,
+                    revision,
+                    recorded: sha256.clone(),
+                    actual,
+                });
+            }
+        }
+    }
+
+    Ok(Verified {
+        departure_id: actual_id,
+        revision,
+        signer_fingerprint,
+        principal,
+        events,
+        trust_note,
+        journal_checked,
+    })
+}
