@@ -212,8 +212,9 @@ fn plan_step(
             .with_context(|| format!("kind {} has no action {action}", def.kind))?;
         destructive = spec.destructive;
         alerts_user = s.alerts_user.unwrap_or(spec.alerts_user);
-        let login = render(&login_template(def, vars), vars)
-            .with_context(|| format!("rendering `user` of system {system}"))?;
+        let login = render(&login_template(def, vars), vars).with_context(|| {
+            format!("system {system} needs to know how the person is known there (`user`)")
+        })?;
         let params = params_json(s);
         let provider = (kind.connect)(&system_config(system, def, state_dir))
             .with_context(|| format!("configuring system {system}"))?;
@@ -234,7 +235,14 @@ fn plan_step(
         });
     }
     let manual = match &s.manual {
-        Some(t) => Some(render(t, vars).context("rendering `manual`")?),
+        Some(t) => {
+            // Instructions for people still read sensibly when the user has no email address;
+            // a system login that needs one (above) is an error instead.
+            let mut vars = vars.clone();
+            vars.entry("user.email".into())
+                .or_insert_with(|| "<no email address>".into());
+            Some(render(t, &vars).context("rendering `manual`")?)
+        }
         None => None,
     };
     let deadline = match &s.deadline {

@@ -405,8 +405,12 @@ fn hostile_user_identifiers_stay_inside_the_state_dir() {
 #[test]
 fn help_teaches_with_examples() {
     let env = Env::new();
+    env.cmd()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("offboard demo").and(predicate::str::contains("Exit codes")));
     for cmd in [
-        vec!["--help"],
         vec!["start", "--help"],
         vec!["plan", "--help"],
         vec!["confirm", "--help"],

@@ -9,12 +9,15 @@ use crate::departure::{DepartureState, Status};
 
 fn new_table(printer: &Printer, header: &[&str]) -> Table {
     let mut t = Table::new();
+    // On a terminal, wrap to its width; in a pipe or a log, never cut an id in half.
+    let arrangement = if printer.stderr_tty {
+        ContentArrangement::Dynamic
+    } else {
+        ContentArrangement::Disabled
+    };
     t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_content_arrangement(arrangement)
         .set_header(header.iter().map(|h| printer.bold(h)));
-    if !printer.stderr_tty {
-        t.set_width(120);
-    }
     t
 }
 
