@@ -71,17 +71,14 @@ impl RunbookError {
         };
         let mut out = String::new();
         for d in &self.diagnostics {
-            let mut group = Level::ERROR.primary_title(d.message.as_str());
+            let title = Level::ERROR.primary_title(d.message.as_str());
             let group = match clamp(&self.source, d.span.as_ref()) {
-                Some(span) => {
-                    group = group.element(
-                        Snippet::source(self.source.as_str())
-                            .path(self.path.as_str())
-                            .annotation(AnnotationKind::Primary.span(span)),
-                    );
-                    group
-                }
-                None => group.element(Origin::path(self.path.as_str())),
+                Some(span) => title.element(
+                    Snippet::source(self.source.as_str())
+                        .path(self.path.as_str())
+                        .annotation(AnnotationKind::Primary.span(span)),
+                ),
+                None => title.element(Origin::path(self.path.as_str())),
             };
             let group = match &d.hint {
                 Some(h) => group.element(Level::HELP.message(h.as_str())),

@@ -1,8 +1,26 @@
 //! Reading a runbook with spans and validating it.
+//!
+//! Validation walks the parsed TOML tree (which keeps the span of every key and value) rather
+//! than the deserialized model, so that every problem — in any table, including the
+//! kind-specific settings serde flattens away — is reported at once, at the exact key or value.
+//! Only a runbook with no diagnostics is deserialized into [`RunbookFile`].
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::{RunbookError, RunbookFile};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::template::{self, BUILTIN_VARS, TemplateError};
+use super::{Diagnostic, RunbookError, RunbookFile};
+use crate::providers::{self, KindSpec, SettingSpec, SettingType};
+
+/// Larger files are refused before parsing.
+pub const MAX_RUNBOOK_BYTES: usize = 2 * 1024 * 1024;
+/// Arrays and inline tables nested deeper than this are refused before parsing.
+const MAX_NESTING: usize = 64;
 
 /// A loaded, validated runbook.
 #[derive(Debug, Clone)]
@@ -14,34 +32,1235 @@ pub struct Runbook {
     pub sha256: String,
 }
 
+impl Runbook {
+    /// How many steps are automated and how many manual.
+    pub fn step_counts(&self) -> (usize, usize) {
+        let manual = self.file.steps.iter().filter(|s| s.is_manual()).count();
+        (self.file.steps.len() - manual, manual)
+    }
+}
+
+/// Read and validate a runbook file.
 pub fn load_file(path: &Path) -> Result<Runbook, RunbookError> {
-    let source = std::fs::read_to_string(path).map_err(|e| RunbookError {
+    let fail = |message: String, hint: Option<String>| RunbookError {
         path: path.display().to_string(),
         source: String::new(),
-        diagnostics: vec![super::Diagnostic {
-            message: format!("cannot read runbook: {e}"),
+        diagnostics: vec![Diagnostic {
+            message,
             span: None,
-            hint: None,
+            hint,
         }],
+    };
+    let file = std::fs::File::open(path).map_err(|e| {
+        fail(
+            format!("cannot read runbook: {e}"),
+            Some("pass the path of a runbook TOML file, e.g. `runbooks/demo.toml`".into()),
+        )
+    })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RUNBOOK_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read runbook: {e}"), None))?;
+    if bytes.len() > MAX_RUNBOOK_BYTES {
+        return Err(fail(too_large(), Some(too_large_hint())));
+    }
+    let source = String::from_utf8(bytes).map_err(|e| {
+        fail(
+            format!(
+                "runbook is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            Some("save the file as UTF-8".into()),
+        )
     })?;
     load_str(path, source)
 }
 
+fn too_large() -> String {
+    format!(
+        "runbook is too large (the limit is {} MiB)",
+        MAX_RUNBOOK_BYTES / (1024 * 1024)
+    )
+}
+
+fn too_large_hint() -> String {
+    "a runbook declares systems and steps; check that this is the right file".into()
+}
+
+/// Validate `source` (read from `path`, which is used in messages) into a [`Runbook`].
 pub fn load_str(path: &Path, source: String) -> Result<Runbook, RunbookError> {
-    let file: RunbookFile = toml::from_str(&source).map_err(|e| RunbookError {
-        path: path.display().to_string(),
-        source: source.clone(),
-        diagnostics: vec![super::Diagnostic {
-            message: e.message().to_string(),
+    match validate(&source) {
+        Ok(file) => {
+            let sha256 = crate::journal::sha256_hex(source.as_bytes());
+            Ok(Runbook {
+                file,
+                path: path.to_path_buf(),
+                source,
+                sha256,
+            })
+        }
+        Err(mut diagnostics) => {
+            diagnostics.sort_by_key(|d| d.span.as_ref().map_or((0, 0), |s| (s.start, s.end)));
+            Err(RunbookError {
+                path: path.display().to_string(),
+                source,
+                diagnostics,
+            })
+        }
+    }
+}
+
+fn validate(source: &str) -> Result<RunbookFile, Vec<Diagnostic>> {
+    if source.len() > MAX_RUNBOOK_BYTES {
+        return Err(vec![Diagnostic::new(too_large(), None).hint(too_large_hint())]);
+    }
+    if let Some(at) = too_deep(source) {
+        return Err(vec![
+            Diagnostic::at(
+                format!("arrays or tables nested more than {MAX_NESTING} deep"),
+                at..at + 1,
+            )
+            .hint("a runbook never needs deep nesting; check that this is the right file"),
+        ]);
+    }
+    let doc = DeTable::parse(source).map_err(|e| {
+        vec![Diagnostic {
+            message: format!("invalid TOML: {}", e.message().trim_end()),
+            span: e.span(),
+            hint: Some("fix the TOML syntax (https://toml.io)".into()),
+        }]
+    })?;
+    let mut check = Check::new(source);
+    check.document(doc.get_ref());
+    if !check.diags.is_empty() {
+        return Err(check.diags);
+    }
+    // The tree check covers everything the model accepts; this is a safety net.
+    toml::from_str::<RunbookFile>(source).map_err(|e| {
+        vec![Diagnostic {
+            message: e.message().trim_end().to_string(),
             span: e.span(),
             hint: None,
-        }],
-    })?;
-    let sha256 = crate::journal::sha256_hex(source.as_bytes());
-    Ok(Runbook {
-        file,
-        path: path.to_path_buf(),
-        source,
-        sha256,
+        }]
     })
+}
+
+/// The offset of the first `[` or `{` nested deeper than [`MAX_NESTING`], skipping strings and
+/// comments. A cheap guard so that hostile input cannot exhaust the stack.
+fn too_deep(source: &str) -> Option<usize> {
+    let b = source.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            q @ (b'"' | b'\'') => {
+                let triple = b[i..].starts_with(&[q, q, q]);
+                i += if triple { 3 } else { 1 };
+                while i < b.len() {
+                    if q == b'"' && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if !triple && b[i] == b'\n' {
+                        break;
+                    }
+                    if b[i] == q && (!triple || b[i..].starts_with(&[q, q, q])) {
+                        i += if triple { 2 } else { 0 };
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+type Val<'i> = Spanned<DeValue<'i>>;
+
+const TOP_KEYS: &[&str] = &["runbook", "inputs", "systems", "step"];
+const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
+const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
+const SYSTEM_KEYS: &[&str] = &[
+    "kind",
+    "base_url",
+    "token",
+    "max_concurrency",
+    "user",
+    "timeout_secs",
+];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "lane",
+    "system",
+    "action",
+    "params",
+    "manual",
+    "fields",
+    "when",
+    "phase",
+    "after",
+    "owner",
+    "deadline",
+    "escalate_to",
+    "alerts_user",
+    "description",
+];
+const LANES: &[&str] = &[
+    "it",
+    "saas",
+    "facilities",
+    "finance",
+    "manager",
+    "security",
+    "custom",
+];
+const PHASES: &[&str] = &["cut", "recover", "handoff", "close"];
+const DEPARTURE_TYPES: &[&str] = &["voluntary", "involuntary"];
+
+/// An `after` reference, checked once every step id is known.
+struct AfterRef {
+    from: usize,
+    to: String,
+    span: Range<usize>,
+}
+
+/// The validator: walks the tree, collecting diagnostics.
+struct Check<'s> {
+    source: &'s str,
+    diags: Vec<Diagnostic>,
+    /// Template variables a string may use.
+    vars: Vec<String>,
+    /// Declared inputs.
+    inputs: BTreeSet<String>,
+    /// Declared systems and their kind (None when the kind is unknown or missing).
+    systems: BTreeMap<String, Option<&'static KindSpec>>,
+}
+
+impl<'s> Check<'s> {
+    fn new(source: &'s str) -> Check<'s> {
+        Check {
+            source,
+            diags: Vec::new(),
+            vars: BUILTIN_VARS.iter().map(|v| v.to_string()).collect(),
+            inputs: BTreeSet::new(),
+            systems: BTreeMap::new(),
+        }
+    }
+
+    fn push(&mut self, message: impl Into<String>, span: Range<usize>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::at(message, span).hint(hint));
+    }
+
+    fn line_of(&self, at: usize) -> usize {
+        super::diag::line_column(self.source, at).0
+    }
+
+    /// The first line of a span (a table's span covers all of its body).
+    fn head(&self, span: Range<usize>) -> Range<usize> {
+        let start = span.start.min(self.source.len());
+        let end = self.source[start..]
+            .find('\n')
+            .map_or(span.end, |n| (start + n).min(span.end));
+        start..end.max(start)
+    }
+
+    fn unknown_key(&mut self, key: &str, span: Range<usize>, place: &str, allowed: &[&str]) {
+        let mut hint = String::new();
+        if let Some(best) = closest(key, allowed.iter().copied()) {
+            hint = format!("did you mean `{best}`? ");
+        }
+        if allowed.is_empty() {
+            hint.push_str("this table takes no keys here; remove it");
+        } else {
+            hint.push_str(&format!("allowed keys: {}", allowed.join(", ")));
+        }
+        self.push(format!("unknown key `{key}` in {place}"), span, hint);
+    }
+
+    fn wrong_type(&mut self, key: &str, v: &Val<'_>, want: &str, example: &str) {
+        self.push(
+            format!(
+                "`{key}` must be {want}, found {}",
+                v.get_ref().type_str()
+            ),
+            v.span(),
+            format!("write it as `{key} = {example}`"),
+        );
+    }
+
+    fn string<'v>(&mut self, key: &str, v: &'v Val<'_>, example: &str) -> Option<&'v str> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.as_ref()),
+            _ => {
+                self.wrong_type(key, v, "a string", example);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str, v: &Val<'_>) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(key, v, "true or false", "true");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, key: &str, v: &Val<'_>, example: &str) -> Option<i64> {
+        match v.get_ref() {
+            DeValue::Integer(i) => {
+                let digits = i.as_str().replace('_', "");
+                let n = i64::from_str_radix(&digits, i.radix()).ok();
+                if n.is_none() {
+                    self.push(
+                        format!("`{key}` is out of range"),
+                        v.span(),
+                        format!("write it as `{key} = {example}`"),
+                    );
+                }
+                n
+            }
+            _ => {
+                self.wrong_type(key, v, "an integer", example);
+                None
+            }
+        }
+    }
+
+    fn string_list<'v>(
+        &mut self,
+        key: &str,
+        v: &'v Val<'_>,
+        example: &str,
+    ) -> Option<Vec<(&'v str, Range<usize>)>> {
+        let bad = |c: &mut Self| {
+            c.wrong_type(key, v, "a list of strings", example);
+            None
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            return bad(self);
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push((s.as_ref(), item.span())),
+                _ => return bad(self),
+            }
+        }
+        Some(out)
+    }
+
+    fn table<'v, 'i>(&mut self, key: &str, v: &'v Val<'i>, example: &str) -> Option<&'v DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.wrong_type(key, v, "a table", example);
+                None
+            }
+        }
+    }
+
+    fn one_of(&mut self, key: &str, v: &Val<'_>, allowed: &[&str]) {
+        let Some(s) = self.string(key, v, &format!("\"{}\"", allowed[0])) else {
+            return;
+        };
+        if !allowed.contains(&s) {
+            let mut hint = format!("use one of: {}", allowed.join(", "));
+            if let Some(best) = closest(s, allowed.iter().copied()) {
+                hint = format!("did you mean `{best}`? {hint}");
+            }
+            self.push(format!("`{s}` is not a valid `{key}`"), v.span(), hint);
+        }
+    }
+
+    /// Check the template variables of a string value at `span`.
+    fn template(&mut self, text: &str, span: Range<usize>, what: &str) {
+        let vars = match template::variables(text) {
+            Ok(vars) => vars,
+            Err(e) => {
+                let at = self.inner_span(text, &span, e.range());
+                let (message, hint) = match e {
+                    TemplateError::Unclosed { .. } => (
+                        format!("unclosed `{{{{` in {what}"),
+                        "close it with `}}`, e.g. `{{ user.email }}`".to_string(),
+                    ),
+                    TemplateError::BadName { text, .. } => (
+                        format!("`{{{{ {text} }}}}` in {what} is not a template variable"),
+                        format!("use one of: {}", self.vars.join(", ")),
+                    ),
+                    TemplateError::Unknown { name, .. } => (
+                        format!("unknown template variable `{name}` in {what}"),
+                        String::new(),
+                    ),
+                };
+                self.push(message, at, hint);
+                return;
+            }
+        };
+        for (name, range) in vars {
+            if self.vars.iter().any(|v| *v == name) {
+                continue;
+            }
+            let at = self.inner_span(text, &span, range);
+            let mut hint = format!("valid variables: {}", self.vars.join(", "));
+            if let Some(input) = name.strip_prefix("user.") {
+                hint.push_str(&format!(
+                    "; or declare the input under [inputs]: `{input} = {{ prompt = \"…\" }}`"
+                ));
+            }
+            if let Some(best) = closest(&name, self.vars.iter().map(String::as_str)) {
+                hint = format!("did you mean `{best}`? {hint}");
+            }
+            self.push(
+                format!("unknown template variable `{name}` in {what}"),
+                at,
+                hint,
+            );
+        }
+    }
+
+    /// The span of `range` (inside the decoded string `text`) in the source, when the string is
+    /// written without escapes; else the whole value's span.
+    fn inner_span(&self, text: &str, value: &Range<usize>, range: Range<usize>) -> Range<usize> {
+        let raw = self.source.get(value.clone()).unwrap_or("");
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else {
+            1
+        };
+        if raw.len() >= 2 * quote && raw.get(quote..raw.len() - quote) == Some(text) {
+            value.start + quote + range.start..value.start + quote + range.end
+        } else {
+            value.clone()
+        }
+    }
+
+    fn document(&mut self, doc: &DeTable<'_>) {
+        let get = |name: &str| doc.iter().find(|(k, _)| k.get_ref() == name);
+        for (k, _) in doc.iter() {
+            if !TOP_KEYS.contains(&k.get_ref().as_ref()) {
+                self.unknown_key(k.get_ref(), k.span(), "the runbook", TOP_KEYS);
+            }
+        }
+        // Inputs first: they define template variables the rest may use.
+        if let Some((_, v)) = get("inputs") {
+            self.inputs_table(v);
+        }
+        match get("runbook") {
+            Some((k, v)) => self.meta(k.span(), v),
+            None => self.push(
+                "missing [runbook] table",
+                0..0,
+                "start the file with `[runbook]` and `name = \"Acme standard leaver\"`",
+            ),
+        }
+        if let Some((_, v)) = get("systems") {
+            self.systems_table(v);
+        }
+        if let Some((_, v)) = get("step") {
+            self.steps(v);
+        }
+    }
+
+    fn meta(&mut self, key_span: Range<usize>, v: &Val<'_>) {
+        let Some(t) = self.table("runbook", v, "{ name = \"…\" }") else {
+            return;
+        };
+        let mut has_name = false;
+        for (k, v) in t.iter() {
+            match k.get_ref().as_ref() {
+                "name" => {
+                    has_name = true;
+                    if let Some(name) = self.string("name", v, "\"Acme standard leaver\"")
+                        && name.trim().is_empty()
+                    {
+                        self.push(
+                            "the runbook `name` is empty",
+                            v.span(),
+                            "give the runbook a name; it is recorded in the evidence",
+                        );
+                    }
+                }
+                "description" => {
+                    self.string("description", v, "\"…\"");
+                }
+                "legal_hold" => {
+                    self.boolean("legal_hold", v);
+                }
+                other => self.unknown_key(other, k.span(), "[runbook]", META_KEYS),
+            }
+        }
+        if !has_name {
+            self.push(
+                "missing `name` in [runbook]",
+                key_span,
+                "add `name = \"Acme standard leaver\"` under [runbook]",
+            );
+        }
+    }
+
+    fn inputs_table(&mut self, v: &Val<'_>) {
+        let Some(t) = self.table("inputs", v, "{ manager = { prompt = \"…\" } }") else {
+            return;
+        };
+        for (k, v) in t.iter() {
+            let name: &str = k.get_ref();
+            if !is_ident(name) {
+                self.push(
+                    format!("input name `{name}` is not valid"),
+                    k.span(),
+                    "use letters, digits, `_` and `-`, e.g. `asset_tag`",
+                );
+                continue;
+            }
+            if name == "id" || name == "email" {
+                self.push(
+                    format!("input `{name}` clashes with the built-in `user.{name}`"),
+                    k.span(),
+                    "choose another name; `user.id` and `user.email` are always set",
+                );
+                continue;
+            }
+            self.inputs.insert(name.to_string());
+            self.vars.push(format!("user.{name}"));
+            let Some(def) = self.table(name, v, "{ prompt = \"…\" }") else {
+                continue;
+            };
+            for (k, v) in def.iter() {
+                match k.get_ref().as_ref() {
+                    "prompt" | "default" => {
+                        self.string(k.get_ref(), v, "\"…\"");
+                    }
+                    "required" => {
+                        self.boolean("required", v);
+                    }
+                    other => {
+                        self.unknown_key(other, k.span(), &format!("[inputs.{name}]"), INPUT_KEYS)
+                    }
+                }
+            }
+        }
+    }
+
+    fn systems_table(&mut self, v: &Val<'_>) {
+        let Some(t) = self.table("systems", v, "{ idp = { kind = \"sandbox\" } }") else {
+            return;
+        };
+        for (k, v) in t.iter() {
+            self.system(k.get_ref(), k.span(), v);
+        }
+    }
+
+    fn system(&mut self, name: &str, name_span: Range<usize>, v: &Val<'_>) {
+        if !is_ident(name) {
+            self.push(
+                format!("system name `{name}` is not valid"),
+                name_span.clone(),
+                "use letters, digits, `_` and `-`, e.g. `okta`",
+            );
+        }
+        let place = format!("[systems.{name}]");
+        let Some(t) = self.table(name, v, "{ kind = \"sandbox\" }") else {
+            self.systems.insert(name.to_string(), None);
+            return;
+        };
+        let field = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key);
+        let kind_names: Vec<&str> = providers::KINDS.iter().map(|k| k.name).collect();
+        let kind = match field("kind") {
+            None => {
+                self.push(
+                    format!("system `{name}` has no `kind`"),
+                    name_span.clone(),
+                    format!("add `kind = \"…\"`, one of: {}", kind_names.join(", ")),
+                );
+                None
+            }
+            Some((_, kv)) => match self.string("kind", kv, "\"sandbox\"") {
+                None => None,
+                Some(kind) => {
+                    let found = providers::find_kind(kind);
+                    if found.is_none() {
+                        let mut hint = format!("known kinds: {}", kind_names.join(", "));
+                        if let Some(best) = closest(kind, kind_names.iter().copied()) {
+                            hint = format!("did you mean `{best}`? {hint}");
+                        }
+                        self.push(format!("unknown system kind `{kind}`"), kv.span(), hint);
+                    }
+                    found
+                }
+            },
+        };
+        self.systems.insert(name.to_string(), kind);
+
+        for (k, v) in t.iter() {
+            let key: &str = k.get_ref();
+            match key {
+                "kind" => {}
+                "base_url" => {
+                    if let Some(url) = self.string(key, v, "\"https://api.example.com\"") {
+                        self.base_url(url, v.span());
+                    }
+                }
+                "token" => self.secret(name, key, v),
+                "max_concurrency" => {
+                    if let Some(n) = self.integer(key, v, "4")
+                        && !(1..=64).contains(&n)
+                    {
+                        self.push(
+                            format!("`max_concurrency` must be between 1 and 64, not {n}"),
+                            v.span(),
+                            "the default is 4; use 1 for APIs with strict rate limits",
+                        );
+                    }
+                }
+                "timeout_secs" => {
+                    if let Some(n) = self.integer(key, v, "30")
+                        && n < 1
+                    {
+                        self.push(
+                            format!("`timeout_secs` must be at least 1, not {n}"),
+                            v.span(),
+                            "the default is 30 seconds",
+                        );
+                    }
+                }
+                "user" => {
+                    if let Some(s) = self.string(key, v, "\"{{ user.email }}\"") {
+                        self.template(s, v.span(), &format!("the `user` of system `{name}`"));
+                    }
+                }
+                _ => match kind {
+                    None => {}
+                    Some(kind) => match kind.settings.iter().find(|s| s.name == key) {
+                        Some(spec) => self.setting(spec, name, v, &place),
+                        None => {
+                            let allowed: Vec<&str> = SYSTEM_KEYS
+                                .iter()
+                                .copied()
+                                .chain(kind.settings.iter().map(|s| s.name))
+                                .collect();
+                            self.unknown_key(
+                                key,
+                                k.span(),
+                                &format!("{place} (kind `{}`)", kind.name),
+                                &allowed,
+                            );
+                        }
+                    },
+                },
+            }
+        }
+
+        let Some(kind) = kind else { return };
+        if kind.needs_base_url && field("base_url").is_none() {
+            self.push(
+                format!("system `{name}` (kind `{}`) needs a `base_url`", kind.name),
+                name_span.clone(),
+                "add e.g. `base_url = \"https://app.example.com/scim/v2\"`",
+            );
+        }
+        if kind.needs_token && field("token").is_none() {
+            self.push(
+                format!("system `{name}` (kind `{}`) needs a `token`", kind.name),
+                name_span.clone(),
+                format!("add `token = {{ env = \"{}\" }}`", env_name(name, "token")),
+            );
+        }
+        for spec in kind.settings.iter().filter(|s| s.required) {
+            if field(spec.name).is_none() {
+                self.push(
+                    format!(
+                        "system `{name}` (kind `{}`) needs the setting `{}`",
+                        kind.name, spec.name
+                    ),
+                    name_span.clone(),
+                    format!("add `{}`: {}", spec.name, spec.summary),
+                );
+            }
+        }
+    }
+
+    fn base_url(&mut self, url: &str, span: Range<usize>) {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+            Ok(u) => self.push(
+                format!("`base_url` must be an http or https URL, not `{}:`", u.scheme()),
+                span,
+                "write it as `base_url = \"https://api.example.com\"`",
+            ),
+            Err(e) => self.push(
+                format!("`base_url` is not a URL: {e}"),
+                span,
+                "write it as `base_url = \"https://api.example.com\"`",
+            ),
+        }
+    }
+
+    /// A secret must be a reference; the value of an inline secret is never echoed.
+    fn secret(&mut self, system: &str, key: &str, v: &Val<'_>) {
+        let example = format!("{key} = {{ env = \"{}\" }}", env_name(system, key));
+        let hint = format!(
+            "reference it instead: `{example}`, or `{{ file = \"/run/secrets/…\" }}`, or `{{ command = [\"pass\", \"show\", \"…\"] }}`"
+        );
+        let DeValue::Table(t) = v.get_ref() else {
+            let what = if v.get_ref().is_str() {
+                "is written inline"
+            } else {
+                "is not a reference"
+            };
+            self.push(
+                format!(
+                    "secrets must not be written in the runbook: `{key}` of system `{system}` {what}"
+                ),
+                v.span(),
+                hint,
+            );
+            return;
+        };
+        let entries: Vec<_> = t.iter().collect();
+        let [(k, inner)] = entries.as_slice() else {
+            self.push(
+                format!(
+                    "`{key}` of system `{system}` must have exactly one of `env`, `file` or `command`"
+                ),
+                v.span(),
+                hint,
+            );
+            return;
+        };
+        let ok = match k.get_ref().as_ref() {
+            "env" | "file" => inner.get_ref().as_str().is_some_and(|s| !s.trim().is_empty()),
+            "command" => match inner.get_ref() {
+                DeValue::Array(a) => !a.is_empty() && a.iter().all(|i| i.get_ref().is_str()),
+                _ => false,
+            },
+            other => {
+                self.unknown_key(
+                    other,
+                    k.span(),
+                    &format!("the secret reference `{key}`"),
+                    &["env", "file", "command"],
+                );
+                return;
+            }
+        };
+        if !ok {
+            let want = if k.get_ref() == "command" {
+                "a non-empty list of strings"
+            } else {
+                "a non-empty string"
+            };
+            self.push(
+                format!("`{}` in the secret reference `{key}` must be {want}", k.get_ref()),
+                inner.span(),
+                hint,
+            );
+        }
+    }
+
+    /// A kind setting or action parameter, checked against its spec.
+    fn setting(&mut self, spec: &SettingSpec, system: &str, v: &Val<'_>, place: &str) {
+        let what = format!("`{}` in {place}", spec.name);
+        match spec.ty {
+            SettingType::String => {
+                if let Some(s) = self.string(spec.name, v, "\"…\"") {
+                    self.template(s, v.span(), &what);
+                }
+            }
+            SettingType::Integer => {
+                self.integer(spec.name, v, "1");
+            }
+            SettingType::Bool => {
+                self.boolean(spec.name, v);
+            }
+            SettingType::StringList => {
+                if let Some(items) = self.string_list(spec.name, v, "[\"…\"]") {
+                    for (s, span) in items {
+                        self.template(s, span, &what);
+                    }
+                }
+            }
+            SettingType::Secret => self.secret(system, spec.name, v),
+        }
+    }
+
+    fn steps(&mut self, v: &Val<'_>) {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.push(
+                "`step` must be a list of tables",
+                self.head(v.span()),
+                "write each step as a `[[step]]` table",
+            );
+            return;
+        };
+        let mut ids: HashMap<String, Range<usize>> = HashMap::new();
+        // Unique ids in order; `node_of[step index]` is the step's position there.
+        let mut order: Vec<String> = Vec::new();
+        let mut node_of: Vec<Option<usize>> = vec![None; items.len()];
+        let mut afters: Vec<AfterRef> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.push(
+                    format!("step {} must be a table", index + 1),
+                    item.span(),
+                    "write each step as a `[[step]]` table",
+                );
+                continue;
+            };
+            let id = self.step(index, item.span(), t, &mut afters);
+            if let Some((id, span)) = id {
+                if let Some(first) = ids.get(&id) {
+                    let line = self.line_of(first.start);
+                    self.push(
+                        format!("duplicate step id `{id}` (first defined on line {line})"),
+                        span,
+                        "step ids must be unique; rename one of them",
+                    );
+                } else {
+                    ids.insert(id.clone(), span);
+                    node_of[index] = Some(order.len());
+                    order.push(id);
+                }
+            }
+        }
+        self.after_refs(&order, &node_of, &afters);
+    }
+
+    /// Check one step; returns its id and the id's span.
+    fn step(
+        &mut self,
+        index: usize,
+        span: Range<usize>,
+        t: &DeTable<'_>,
+        afters: &mut Vec<AfterRef>,
+    ) -> Option<(String, Range<usize>)> {
+        let field = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key);
+        let id = match field("id") {
+            None => {
+                self.push(
+                    format!("step {} has no `id`", index + 1),
+                    self.head(span.clone()),
+                    "add `id = \"…\"`, unique within the runbook, e.g. `id = \"idp-suspend\"`",
+                );
+                None
+            }
+            Some((_, v)) => self
+                .string("id", v, "\"idp-suspend\"")
+                .map(|s| (s.to_string(), v.span())),
+        };
+        if let Some((id, span)) = &id
+            && !is_ident(id)
+        {
+            self.push(
+                format!("step id `{id}` is not valid"),
+                span.clone(),
+                "use letters, digits, `-` and `_`, e.g. `idp-suspend`",
+            );
+        }
+        let name = id
+            .as_ref()
+            .map_or_else(|| format!("{}", index + 1), |(id, _)| id.clone());
+        let place = format!("step `{name}`");
+        if field("lane").is_none() {
+            self.push(
+                format!("step `{name}` has no `lane`"),
+                id.as_ref().map_or_else(|| self.head(span.clone()), |(_, s)| s.clone()),
+                format!("add `lane = \"…\"`, one of: {}", LANES.join(", ")),
+            );
+        }
+
+        let mut system_kind: Option<&'static KindSpec> = None;
+        let mut action: Option<&'static providers::ActionSpec> = None;
+        if let Some((_, v)) = field("system")
+            && let Some(system) = self.string("system", v, "\"idp\"")
+        {
+            match self.systems.get(system) {
+                Some(kind) => system_kind = *kind,
+                None => {
+                    let declared: Vec<&str> = self.systems.keys().map(String::as_str).collect();
+                    let mut hint = if declared.is_empty() {
+                        format!("declare it: `[systems.{system}]` with a `kind`")
+                    } else {
+                        format!(
+                            "declared systems: {}; or declare it under [systems.{system}]",
+                            declared.join(", ")
+                        )
+                    };
+                    if let Some(best) = closest(system, declared.iter().copied()) {
+                        hint = format!("did you mean `{best}`? {hint}");
+                    }
+                    self.push(
+                        format!("step `{name}` refers to system `{system}`, which is not declared"),
+                        v.span(),
+                        hint,
+                    );
+                }
+            }
+        }
+        if let Some((_, v)) = field("action")
+            && let Some(a) = self.string("action", v, "\"suspend_user\"")
+            && let Some(kind) = system_kind
+        {
+            action = kind.action(a);
+            if action.is_none() {
+                let names: Vec<&str> = kind.actions.iter().map(|a| a.name).collect();
+                let mut hint = format!("kind `{}` offers: {}", kind.name, names.join(", "));
+                if let Some(best) = closest(a, names.iter().copied()) {
+                    hint = format!("did you mean `{best}`? {hint}");
+                }
+                self.push(
+                    format!("kind `{}` has no action `{a}`", kind.name),
+                    v.span(),
+                    hint,
+                );
+            }
+        }
+
+        for (k, v) in t.iter() {
+            let key: &str = k.get_ref();
+            match key {
+                "id" | "system" | "action" => {}
+                "lane" => self.one_of(key, v, LANES),
+                "phase" => self.one_of(key, v, PHASES),
+                "params" => {
+                    if let Some(params) = self.table(key, v, "{ path = \"…\" }")
+                        && let Some(action) = action
+                    {
+                        for (pk, pv) in params.iter() {
+                            let pname: &str = pk.get_ref();
+                            match action.params.iter().find(|p| p.name == pname) {
+                                Some(spec) => self.setting(spec, "", pv, &place),
+                                None => {
+                                    let allowed: Vec<&str> =
+                                        action.params.iter().map(|p| p.name).collect();
+                                    self.unknown_key(
+                                        pname,
+                                        pk.span(),
+                                        &format!("the params of action `{}`", action.name),
+                                        &allowed,
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+                "manual" => {
+                    if let Some(s) = self.string(key, v, "\"Collect the laptop\"") {
+                        self.template(s, v.span(), &format!("the `manual` text of {place}"));
+                    }
+                }
+                "fields" => {
+                    self.string_list(key, v, "[\"tracking_number\"]");
+                }
+                "when" => self.when(v),
+                "after" => {
+                    if let Some(list) = self.string_list(key, v, "[\"other-step\"]") {
+                        afters.extend(list.into_iter().map(|(to, span)| AfterRef {
+                            from: index,
+                            to: to.to_string(),
+                            span,
+                        }));
+                    }
+                }
+                "owner" | "escalate_to" | "description" => {
+                    self.string(key, v, "\"…\"");
+                }
+                "deadline" => {
+                    if let Some(s) = self.string(key, v, "\"effective+7d\"")
+                        && !valid_deadline(s)
+                    {
+                        self.push(
+                            format!("`{s}` is not a valid deadline"),
+                            v.span(),
+                            "use `effective` or `effective+<N><m|h|d|w>`, e.g. `effective+7d`",
+                        );
+                    }
+                }
+                "alerts_user" => {
+                    self.boolean(key, v);
+                }
+                other => self.unknown_key(other, k.span(), &place, STEP_KEYS),
+            }
+        }
+
+        // Automated (system + action) or manual (manual text), never both.
+        let system = field("system");
+        let act = field("action");
+        let manual = field("manual");
+        match (system, act, manual) {
+            (_, _, Some((mk, _))) if system.is_some() || act.is_some() => self.push(
+                format!("step `{name}` is both manual and automated"),
+                mk.span(),
+                "a manual step has `manual` text and no `system` or `action`; split it into two steps",
+            ),
+            (None, None, None) => self.push(
+                format!("step `{name}` has nothing to do"),
+                id.as_ref().map_or_else(|| self.head(span.clone()), |(_, s)| s.clone()),
+                "add `system` and `action` for an automated step, or `manual` text for a manual one",
+            ),
+            (Some((_, sv)), None, None) => {
+                let offers = system_kind.map_or(String::new(), |k| {
+                    let names: Vec<&str> = k.actions.iter().map(|a| a.name).collect();
+                    format!("; kind `{}` offers: {}", k.name, names.join(", "))
+                });
+                self.push(
+                    format!("step `{name}` has a `system` but no `action`"),
+                    sv.span(),
+                    format!("add `action = \"…\"`{offers}"),
+                );
+            }
+            (None, Some((_, av)), None) => {
+                let declared: Vec<&str> = self.systems.keys().map(String::as_str).collect();
+                self.push(
+                    format!("step `{name}` has an `action` but no `system`"),
+                    av.span(),
+                    format!("add `system = \"…\"`, one of: {}", declared.join(", ")),
+                );
+            }
+            _ => {}
+        }
+        let automated = system.is_some() || act.is_some();
+        if automated && let Some((fk, _)) = field("fields") {
+            self.push(
+                format!("`fields` on automated step `{name}`"),
+                fk.span(),
+                "`fields` lists what the confirmer of a manual step records; remove it here",
+            );
+        }
+        if manual.is_some()
+            && !automated
+            && let Some((pk, _)) = field("params")
+        {
+            self.push(
+                format!("`params` on manual step `{name}`"),
+                pk.span(),
+                "`params` belong to an automated step's action; remove it here",
+            );
+        }
+        if let Some(action) = action {
+            let given = field("params").and_then(|(_, v)| v.get_ref().as_table());
+            for p in action.params.iter().filter(|p| p.required) {
+                let present = given.is_some_and(|t| t.iter().any(|(k, _)| k.get_ref() == p.name));
+                if !present {
+                    let at = field("action").map_or(span.clone(), |(_, v)| v.span());
+                    self.push(
+                        format!("action `{}` needs the parameter `{}`", action.name, p.name),
+                        at,
+                        format!("add `params = {{ {} = \"…\" }}` ({})", p.name, p.summary),
+                    );
+                }
+            }
+        }
+        id
+    }
+
+    fn when(&mut self, v: &Val<'_>) {
+        let Some(t) = self.table("when", v, "{ type = \"involuntary\" }") else {
+            return;
+        };
+        for (k, v) in t.iter() {
+            let key: &str = k.get_ref();
+            if key != "type" && !self.inputs.contains(key) {
+                let mut allowed = vec!["type"];
+                allowed.extend(self.inputs.iter().map(String::as_str));
+                let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+                let refs: Vec<&str> = allowed.iter().map(String::as_str).collect();
+                let mut hint = format!(
+                    "conditions are on `type` or a declared input ({}); declare inputs under [inputs]",
+                    refs.join(", ")
+                );
+                if let Some(best) = closest(key, refs.iter().copied()) {
+                    hint = format!("did you mean `{best}`? {hint}");
+                }
+                self.push(format!("unknown condition `{key}` in `when`"), k.span(), hint);
+                continue;
+            }
+            let values: Vec<(&str, Range<usize>)> = match v.get_ref() {
+                DeValue::String(s) => vec![(s.as_ref(), v.span())],
+                DeValue::Array(_) => match self.string_list(key, v, "[\"a\", \"b\"]") {
+                    Some(list) => list,
+                    None => continue,
+                },
+                _ => {
+                    self.wrong_type(key, v, "a string or a list of strings", "\"…\"");
+                    continue;
+                }
+            };
+            if key == "type" {
+                for (s, span) in values {
+                    if !DEPARTURE_TYPES.contains(&s) {
+                        self.push(
+                            format!("`{s}` is not a departure type"),
+                            span,
+                            "use `voluntary` or `involuntary`",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn after_refs(&mut self, order: &[String], node_of: &[Option<usize>], afters: &[AfterRef]) {
+        let node: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(n, id)| (id.as_str(), n))
+            .collect();
+        let mut edges: Vec<Vec<(usize, Range<usize>)>> = vec![Vec::new(); order.len()];
+        for a in afters {
+            match node.get(a.to.as_str()) {
+                Some(&to) => {
+                    if let Some(Some(from)) = node_of.get(a.from).copied() {
+                        edges[from].push((to, a.span.clone()));
+                    }
+                }
+                None => {
+                    let mut hint = "`after` lists the ids of steps that must be done first".to_string();
+                    if let Some(best) = closest(&a.to, order.iter().map(String::as_str)) {
+                        hint = format!("did you mean `{best}`? {hint}");
+                    }
+                    self.push(
+                        format!("`after` refers to step `{}`, which does not exist", a.to),
+                        a.span.clone(),
+                        hint,
+                    );
+                }
+            }
+        }
+        for (cycle, span) in find_cycles(&edges) {
+            let names: Vec<&str> = cycle.iter().map(|n| order[*n].as_str()).collect();
+            self.push(
+                format!("dependency cycle through `after`: {}", names.join(" → ")),
+                span,
+                "steps in a cycle can never start; remove one of these `after` entries",
+            );
+        }
+    }
+}
+
+/// Every cycle found by a depth-first search (iterative, so long chains cannot exhaust the
+/// stack): the nodes of the cycle, first node repeated at the end, and the span of the edge that
+/// closes it.
+fn find_cycles(edges: &[Vec<(usize, Range<usize>)>]) -> Vec<(Vec<usize>, Range<usize>)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Open,
+        Done,
+    }
+    let mut state = vec![State::New; edges.len()];
+    let mut found = Vec::new();
+    for root in 0..edges.len() {
+        if state[root] != State::New {
+            continue;
+        }
+        state[root] = State::Open;
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(top) = stack.last_mut() {
+            let (u, next) = *top;
+            let Some((v, span)) = edges[u].get(next) else {
+                state[u] = State::Done;
+                stack.pop();
+                continue;
+            };
+            top.1 += 1;
+            match state[*v] {
+                State::New => {
+                    state[*v] = State::Open;
+                    stack.push((*v, 0));
+                }
+                State::Open => {
+                    let from = stack.iter().position(|(n, _)| n == v).unwrap_or(0);
+                    let mut cycle: Vec<usize> = stack[from..].iter().map(|(n, _)| *n).collect();
+                    cycle.push(*v);
+                    found.push((cycle, span.clone()));
+                }
+                State::Done => {}
+            }
+        }
+    }
+    found
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `effective` or `effective+<N><m|h|d|w>`.
+fn valid_deadline(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("effective") else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(offset) = rest.strip_prefix('+') else {
+        return false;
+    };
+    let Some(digits) = offset.strip_suffix(['m', 'h', 'd', 'w']) else {
+        return false;
+    };
+    !digits.is_empty() && digits.len() <= 6 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A suggested environment variable name for a secret, e.g. `OKTA_TOKEN`.
+fn env_name(system: &str, key: &str) -> String {
+    let raw = if system.is_empty() {
+        key.to_string()
+    } else {
+        format!("{system}_{key}")
+    };
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The candidate closest to `word` when it is an obvious typo.
+fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
