@@ -1245,7 +1245,11 @@ fn env_name(system: &str, key: &str) -> String {
 fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| {
+            // A truncated name (`deactivate` for `deactivate_user`) counts as close.
+            let prefix = word.len() >= 4 && (c.starts_with(word) || word.starts_with(c));
+            (if prefix { 1 } else { edit_distance(word, c) }, c)
+        })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
