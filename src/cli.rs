@@ -71,15 +71,21 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Plan, then run a departure: automated steps concurrently, manual steps as a checklist
-    #[command(after_help = "Example:\n  offboard start alice@corp.example -r offboard.toml --type involuntary --set manager=bob@corp.example")]
+    #[command(
+        after_help = "Example:\n  offboard start alice@corp.example -r offboard.toml --type involuntary --set manager=bob@corp.example"
+    )]
     Start(StartArgs),
 
     /// Show what `start` would do, with no side effects and no network
-    #[command(after_help = "Example:\n  offboard plan alice@corp.example -r offboard.toml --type voluntary")]
+    #[command(
+        after_help = "Example:\n  offboard plan alice@corp.example -r offboard.toml --type voluntary"
+    )]
     Plan(PlanArgs),
 
     /// Record a manual step done later, by its owner, and re-sign the evidence
-    #[command(after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\"")]
+    #[command(
+        after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\""
+    )]
     Confirm(ConfirmArgs),
 
     /// List departures, or show one departure's lanes and steps
@@ -87,7 +93,9 @@ pub enum Command {
     Status(StatusArgs),
 
     /// Re-run every automated step's check against the live systems and report drift
-    #[command(after_help = "Examples:\n  offboard verify alice@corp.example\n  offboard verify ./20261123-alice-corp-example-3f9a.json\n\nExit 0: every revocation holds; 4: access came back; 3: a check could not run.")]
+    #[command(
+        after_help = "Examples:\n  offboard verify alice@corp.example\n  offboard verify ./20261123-alice-corp-example-3f9a.json\n\nExit 0: every revocation holds; 4: access came back; 3: a check could not run."
+    )]
     Verify(VerifyArgs),
 
     /// Check or show a signed evidence file
@@ -103,11 +111,15 @@ pub enum Command {
     Keys(KeysCommand),
 
     /// Run a whole departure against the built-in sandbox (no accounts, no credentials)
-    #[command(after_help = "Example:\n  offboard demo\n  offboard demo --non-interactive   # manual steps stay pending, exit 3")]
+    #[command(
+        after_help = "Example:\n  offboard demo\n  offboard demo --non-interactive   # manual steps stay pending, exit 3"
+    )]
     Demo(DemoArgs),
 
     /// Print a shell completion script
-    #[command(after_help = "Example:\n  offboard completions bash > /etc/bash_completion.d/offboard")]
+    #[command(
+        after_help = "Example:\n  offboard completions bash > /etc/bash_completion.d/offboard"
+    )]
     Completions {
         /// The shell to generate for
         shell: clap_complete::Shell,
@@ -203,7 +215,9 @@ pub struct VerifyArgs {
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
     /// Check an evidence file's signature and journal chain, offline (exit 0 valid, 5 invalid)
-    #[command(after_help = "Example:\n  offboard evidence verify 20261123-alice-corp-example-3f9a.json --allowed-signers allowed_signers")]
+    #[command(
+        after_help = "Example:\n  offboard evidence verify 20261123-alice-corp-example-3f9a.json --allowed-signers allowed_signers"
+    )]
     Verify {
         /// The evidence file (`<id>.json`; its signature is `<id>.json.sig` beside it)
         file: PathBuf,
@@ -213,7 +227,9 @@ pub enum EvidenceCommand {
         allowed_signers: Option<PathBuf>,
     },
     /// Render an evidence file for a human
-    #[command(after_help = "Example:\n  offboard evidence show 20261123-alice-corp-example-3f9a.json")]
+    #[command(
+        after_help = "Example:\n  offboard evidence show 20261123-alice-corp-example-3f9a.json"
+    )]
     Show {
         /// The evidence file
         file: PathBuf,
@@ -236,7 +252,9 @@ pub enum RunbookCommand {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create an OpenSSH Ed25519 signing key (0600) and print its public line
-    #[command(after_help = "Example:\n  offboard keys generate\n  offboard --key ~/.ssh/offboard_ed25519 keys generate")]
+    #[command(
+        after_help = "Example:\n  offboard keys generate\n  offboard --key ~/.ssh/offboard_ed25519 keys generate"
+    )]
     Generate {
         /// Replace an existing key
         #[arg(long)]

@@ -372,9 +372,7 @@ impl DepartureState {
     /// Steps past their deadline and not settled, at `now`.
     pub fn overdue(&self, now: DateTime<Utc>) -> Vec<&PlannedStep> {
         self.ordered()
-            .filter(|(p, s)| {
-                !s.status().is_settled() && p.deadline_time().is_some_and(|d| d < now)
-            })
+            .filter(|(p, s)| !s.status().is_settled() && p.deadline_time().is_some_and(|d| d < now))
             .map(|(p, _)| p)
             .collect()
     }

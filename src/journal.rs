@@ -167,19 +167,25 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
 pub enum ChainError {
     #[error("line {line}: not a journal event ({reason})")]
     Malformed { line: usize, reason: String },
-    #[error("line {line}: event seq is {found}, expected {expected} (events deleted, inserted or reordered)")]
+    #[error(
+        "line {line}: event seq is {found}, expected {expected} (events deleted, inserted or reordered)"
+    )]
     Sequence {
         line: usize,
         expected: u64,
         found: u64,
     },
-    #[error("line {line}: prev does not match the hash of the event before it (events deleted, inserted or reordered)")]
+    #[error(
+        "line {line}: prev does not match the hash of the event before it (events deleted, inserted or reordered)"
+    )]
     BrokenLink { line: usize },
     #[error("line {line}: hash does not match the event's content (the event was altered)")]
     BadHash { line: usize },
     #[error("line {line}: not in canonical form (the line was altered)")]
     NotCanonical { line: usize },
-    #[error("the last line is incomplete ({bytes} bytes with no newline): a write was cut off by a crash")]
+    #[error(
+        "the last line is incomplete ({bytes} bytes with no newline): a write was cut off by a crash"
+    )]
     TornTail { bytes: usize },
     #[error("the journal is empty")]
     Empty,
@@ -211,7 +217,10 @@ pub fn split_torn_tail(bytes: &[u8]) -> (&[u8], &[u8]) {
 /// before.
 pub fn check_lines(bytes: &[u8]) -> Result<Vec<Event>, ChainError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ChainError::Malformed {
-        line: 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+        line: 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
         reason: "not UTF-8".into(),
     })?;
     let mut events: Vec<Event> = Vec::new();
@@ -466,8 +475,12 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
-        let v: serde_json::Value = serde_json::from_str(r#"{"b":1,"a":{"z":[{"y":1,"x":2}],"c":"\n"}}"#).unwrap();
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":"\n","z":[{"x":2,"y":1}]},"b":1}"#);
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"b":1,"a":{"z":[{"y":1,"x":2}],"c":"\n"}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":"\n","z":[{"x":2,"y":1}]},"b":1}"#
+        );
     }
 
     #[test]
@@ -478,10 +491,16 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
 
         let altered = text.replace("active=false", "active=true ");
-        assert!(matches!(parse_chain(altered.as_bytes()), Err(ChainError::BadHash { line: 3 })));
+        assert!(matches!(
+            parse_chain(altered.as_bytes()),
+            Err(ChainError::BadHash { line: 3 })
+        ));
 
         let deleted = format!("{}\n{}\n", lines[0], lines[2]);
-        assert!(matches!(parse_chain(deleted.as_bytes()), Err(ChainError::Sequence { line: 2, .. })));
+        assert!(matches!(
+            parse_chain(deleted.as_bytes()),
+            Err(ChainError::Sequence { line: 2, .. })
+        ));
 
         let reordered = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[1]);
         assert!(parse_chain(reordered.as_bytes()).is_err());
@@ -497,13 +516,17 @@ mod tests {
         f.write_all(br#"{"actor":"tester@host","da"#).unwrap();
         drop(f);
         let bytes = std::fs::read(&path).unwrap();
-        assert!(matches!(parse_chain(&bytes), Err(ChainError::TornTail { .. })));
+        assert!(matches!(
+            parse_chain(&bytes),
+            Err(ChainError::TornTail { .. })
+        ));
 
         let mut seen = 0;
         let mut j = Journal::open(&path, "tester@host".into(), |n| seen = n).unwrap();
         assert_eq!(seen, 26);
         assert!(path.with_extension("jsonl.torn-1").exists());
-        j.append(None, Record::RunFinished { complete: true }).unwrap();
+        j.append(None, Record::RunFinished { complete: true })
+            .unwrap();
         let events = parse_chain(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(events.len(), 4);
     }

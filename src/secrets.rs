@@ -20,9 +20,7 @@ pub fn resolve(r: &SecretRef) -> Result<SecretString> {
             text.lines().next().unwrap_or("").to_string()
         }
         SecretRef::Command { command } => {
-            let (prog, args) = command
-                .split_first()
-                .context("secret command is empty")?;
+            let (prog, args) = command.split_first().context("secret command is empty")?;
             let out = Command::new(prog)
                 .args(args)
                 .stdin(std::process::Stdio::null())

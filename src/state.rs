@@ -38,8 +38,9 @@ impl StateDir {
             Some(p) => p.to_path_buf(),
             None => {
                 use etcetera::BaseStrategy;
-                let base = etcetera::choose_base_strategy()
-                    .context("finding the home directory for the default state dir; pass --state-dir")?;
+                let base = etcetera::choose_base_strategy().context(
+                    "finding the home directory for the default state dir; pass --state-dir",
+                )?;
                 base.state_dir()
                     .unwrap_or_else(|| base.home_dir().join(".local/state"))
                     .join("offboard")
@@ -203,10 +204,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     create_private_dir(parent)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {
         let mut f = OpenOptions::new()
@@ -322,7 +320,11 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dmode = fs::metadata(p.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+        let dmode = fs::metadata(p.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dmode, 0o700);
         assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
     }

@@ -33,7 +33,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Exit::Usage.code() } else { 0 };
+            return if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            };
         }
     };
     let printer = Printer::new(&cli.global);
@@ -68,7 +72,12 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Keys(cmd) => keys::exec(ctx, cmd),
         Command::Demo(args) => demo::exec(ctx, args),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "offboard", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "offboard",
+                &mut std::io::stdout(),
+            );
             Ok(Exit::Ok)
         }
     }

@@ -193,10 +193,16 @@ pub trait Provider: Send + Sync {
     fn describe(&self, call: &StepCall<'_>) -> Vec<RequestLine>;
 
     /// Make the change. Idempotent: applying twice is not an error (`changed: false`).
-    async fn apply(&self, call: &StepCall<'_>, ctx: &CallCtx)
-    -> Result<ApplyOutcome, ProviderError>;
+    async fn apply(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError>;
 
     /// Read the live state and say whether the revocation holds.
-    async fn check(&self, call: &StepCall<'_>, ctx: &CallCtx)
-    -> Result<CheckOutcome, ProviderError>;
+    async fn check(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<CheckOutcome, ProviderError>;
 }

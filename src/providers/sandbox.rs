@@ -34,14 +34,32 @@ const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
 }
 
 static ACTIONS: [ActionSpec; 9] = [
-    action("suspend_user", "identity provider: suspend the account; check reads its status"),
-    action("revoke_sessions", "identity provider: end every session; check counts live sessions"),
-    action("reset_mfa", "identity provider: remove every MFA factor; check counts factors"),
-    action("remove_seat", "SaaS: take back the licence seat; check reads the seat"),
-    action("lock_device", "MDM: lock the person's devices; check reads the lock state"),
+    action(
+        "suspend_user",
+        "identity provider: suspend the account; check reads its status",
+    ),
+    action(
+        "revoke_sessions",
+        "identity provider: end every session; check counts live sessions",
+    ),
+    action(
+        "reset_mfa",
+        "identity provider: remove every MFA factor; check counts factors",
+    ),
+    action(
+        "remove_seat",
+        "SaaS: take back the licence seat; check reads the seat",
+    ),
+    action(
+        "lock_device",
+        "MDM: lock the person's devices; check reads the lock state",
+    ),
     ActionSpec {
         destructive: true,
-        ..action("wipe_device", "MDM: erase the person's devices; check reads the wipe state")
+        ..action(
+            "wipe_device",
+            "MDM: erase the person's devices; check reads the wipe state",
+        )
     },
     ActionSpec {
         params: &[SettingSpec {
@@ -50,14 +68,23 @@ static ACTIONS: [ActionSpec; 9] = [
             required: true,
             summary: "the shared secret to rotate",
         }],
-        ..action("rotate_secret", "vault: write a new version of a shared secret the person knew")
+        ..action(
+            "rotate_secret",
+            "vault: write a new version of a shared secret the person knew",
+        )
     },
     ActionSpec {
         destructive: true,
-        ..action("delete_user", "identity provider: delete the account; check expects it gone")
+        ..action(
+            "delete_user",
+            "identity provider: delete the account; check expects it gone",
+        )
     },
     ActionSpec {
         alerts_user: true,
-        ..action("send_notice", "mail: send the person their end-of-access notice")
+        ..action(
+            "send_notice",
+            "mail: send the person their end-of-access notice",
+        )
     },
 ];

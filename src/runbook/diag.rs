@@ -91,9 +91,9 @@ impl RunbookError {
         let n = self.diagnostics.len();
         if n > 1 {
             let summary = format!("could not load runbook `{}`: {n} errors", self.path);
-            out.push_str(&renderer.render(&[Group::with_title(
-                Level::ERROR.primary_title(summary),
-            )]));
+            out.push_str(
+                &renderer.render(&[Group::with_title(Level::ERROR.primary_title(summary))]),
+            );
             out.push('\n');
         }
         out
@@ -143,11 +143,15 @@ mod tests {
             path: "rb.toml".into(),
             source: "[runbook]\nnmae = \"x\"\n".into(),
             diagnostics: vec![
-                Diagnostic::at("unknown key `nmae` in [runbook]", 10..14).hint("did you mean `name`?"),
+                Diagnostic::at("unknown key `nmae` in [runbook]", 10..14)
+                    .hint("did you mean `name`?"),
             ],
         };
         let out = err.render(false);
-        assert!(out.contains("error: unknown key `nmae` in [runbook]"), "{out}");
+        assert!(
+            out.contains("error: unknown key `nmae` in [runbook]"),
+            "{out}"
+        );
         assert!(out.contains("--> rb.toml:2:1"), "{out}");
         assert!(out.contains("nmae = \"x\""), "{out}");
         assert!(out.contains("^^^^"), "{out}");

@@ -112,7 +112,9 @@ pub fn load_str(path: &Path, source: String) -> Result<Runbook, RunbookError> {
 
 fn validate(source: &str) -> Result<RunbookFile, Vec<Diagnostic>> {
     if source.len() > MAX_RUNBOOK_BYTES {
-        return Err(vec![Diagnostic::new(too_large(), None).hint(too_large_hint())]);
+        return Err(vec![
+            Diagnostic::new(too_large(), None).hint(too_large_hint()),
+        ]);
     }
     if let Some(at) = too_deep(source) {
         return Err(vec![
@@ -294,10 +296,7 @@ impl<'s> Check<'s> {
 
     fn wrong_type(&mut self, key: &str, v: &Val<'_>, want: &str, example: &str) {
         self.push(
-            format!(
-                "`{key}` must be {want}, found {}",
-                v.get_ref().type_str()
-            ),
+            format!("`{key}` must be {want}, found {}", v.get_ref().type_str()),
             v.span(),
             format!("write it as `{key} = {example}`"),
         );
@@ -367,7 +366,12 @@ impl<'s> Check<'s> {
         Some(out)
     }
 
-    fn table<'v, 'i>(&mut self, key: &str, v: &'v Val<'i>, example: &str) -> Option<&'v DeTable<'i>> {
+    fn table<'v, 'i>(
+        &mut self,
+        key: &str,
+        v: &'v Val<'i>,
+        example: &str,
+    ) -> Option<&'v DeTable<'i>> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             _ => {
@@ -415,7 +419,7 @@ impl<'s> Check<'s> {
             }
         };
         for (name, range) in vars {
-            if self.vars.iter().any(|v| *v == name) {
+            if self.vars.contains(&name) {
                 continue;
             }
             let at = self.inner_span(text, &span, range);
@@ -701,7 +705,10 @@ impl<'s> Check<'s> {
         match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
             Ok(u) => self.push(
-                format!("`base_url` must be an http or https URL, not `{}:`", u.scheme()),
+                format!(
+                    "`base_url` must be an http or https URL, not `{}:`",
+                    u.scheme()
+                ),
                 span,
                 "write it as `base_url = \"https://api.example.com\"`",
             ),
@@ -746,7 +753,10 @@ impl<'s> Check<'s> {
             return;
         };
         let ok = match k.get_ref().as_ref() {
-            "env" | "file" => inner.get_ref().as_str().is_some_and(|s| !s.trim().is_empty()),
+            "env" | "file" => inner
+                .get_ref()
+                .as_str()
+                .is_some_and(|s| !s.trim().is_empty()),
             "command" => match inner.get_ref() {
                 DeValue::Array(a) => !a.is_empty() && a.iter().all(|i| i.get_ref().is_str()),
                 _ => false,
@@ -768,7 +778,10 @@ impl<'s> Check<'s> {
                 "a non-empty string"
             };
             self.push(
-                format!("`{}` in the secret reference `{key}` must be {want}", k.get_ref()),
+                format!(
+                    "`{}` in the secret reference `{key}` must be {want}",
+                    k.get_ref()
+                ),
                 inner.span(),
                 hint,
             );
@@ -881,7 +894,8 @@ impl<'s> Check<'s> {
         if field("lane").is_none() {
             self.push(
                 format!("step `{name}` has no `lane`"),
-                id.as_ref().map_or_else(|| self.head(span.clone()), |(_, s)| s.clone()),
+                id.as_ref()
+                    .map_or_else(|| self.head(span.clone()), |(_, s)| s.clone()),
                 format!("add `lane = \"…\"`, one of: {}", LANES.join(", ")),
             );
         }
@@ -1089,7 +1103,11 @@ impl<'s> Check<'s> {
                 if let Some(best) = closest(key, refs.iter().copied()) {
                     hint = format!("did you mean `{best}`? {hint}");
                 }
-                self.push(format!("unknown condition `{key}` in `when`"), k.span(), hint);
+                self.push(
+                    format!("unknown condition `{key}` in `when`"),
+                    k.span(),
+                    hint,
+                );
                 continue;
             }
             let values: Vec<(&str, Range<usize>)> = match v.get_ref() {
@@ -1132,7 +1150,8 @@ impl<'s> Check<'s> {
                     }
                 }
                 None => {
-                    let mut hint = "`after` lists the ids of steps that must be done first".to_string();
+                    let mut hint =
+                        "`after` lists the ids of steps that must be done first".to_string();
                     if let Some(best) = closest(&a.to, order.iter().map(String::as_str)) {
                         hint = format!("did you mean `{best}`? {hint}");
                     }
@@ -1201,8 +1220,7 @@ fn find_cycles(edges: &[Vec<(usize, Range<usize>)>]) -> Vec<(Vec<usize>, Range<u
 
 fn is_ident(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -1243,6 +1261,9 @@ fn env_name(system: &str, key: &str) -> String {
 
 /// The candidate closest to `word` when it is an obvious typo.
 fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > 64 {
+        return None;
+    }
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .map(|c| {
@@ -1255,16 +1276,567 @@ fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         .map(|(_, c)| c)
 }
 
+/// Edit distance counting a swap of two neighbouring characters as one edit (`onwer`).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "[runbook]\nname = \"t\"\n\n[inputs]\nmanager = { required = true }\n\n[systems.idp]\nkind = \"sandbox\"\n";
+    // HEAD is 8 lines; the first line after it is line 9.
+
+    fn load(src: &str) -> Result<Runbook, RunbookError> {
+        load_str(Path::new("t.toml"), src.to_string())
+    }
+
+    fn errors(src: &str) -> RunbookError {
+        match load(src) {
+            Ok(_) => panic!("expected errors for:\n{src}"),
+            Err(e) => e,
+        }
+    }
+
+    /// The one diagnostic whose message contains `needle`: its message, line, column and hint.
+    fn find(src: &str, needle: &str) -> (String, usize, usize, String) {
+        let err = errors(src);
+        let matching: Vec<&Diagnostic> = err
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains(needle))
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "want one `{needle}` in {:#?}",
+            err.diagnostics
+        );
+        let d = matching[0];
+        let (line, col) = d.line_column(src).expect("a span");
+        let hint = d.hint.clone().expect("a hint");
+        assert!(!hint.is_empty());
+        (d.message.clone(), line, col, hint)
+    }
+
+    #[test]
+    fn valid_runbook_loads_with_sha256() {
+        let src = format!(
+            "{HEAD}\n[[step]]\nid = \"a\"\nlane = \"it\"\nsystem = \"idp\"\naction = \"suspend_user\"\n\n[[step]]\nid = \"b\"\nlane = \"manager\"\nmanual = \"{{{{ user.manager }}}}: take over\"\nafter = [\"a\"]\n"
+        );
+        let rb = load(&src).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rb.file.runbook.name, "t");
+        assert_eq!(rb.file.steps.len(), 2);
+        assert_eq!(rb.step_counts(), (1, 1));
+        assert_eq!(rb.sha256, crate::journal::sha256_hex(src.as_bytes()));
+        assert_eq!(rb.sha256.len(), 64);
+    }
+
+    #[test]
+    fn toml_syntax_error() {
+        let src = "[runbook]\nname = \"t\n";
+        let err = errors(src);
+        assert_eq!(err.diagnostics.len(), 1);
+        let d = &err.diagnostics[0];
+        assert!(d.message.starts_with("invalid TOML"), "{}", d.message);
+        assert_eq!(d.line_column(src), Some((2, 10)));
+        assert!(d.hint.is_some());
+    }
+
+    #[test]
+    fn unknown_key_in_meta_suggests_closest() {
+        let src = "[runbook]\nname = \"t\"\nlegal_hodl = true\n";
+        let (msg, line, col, hint) = find(src, "unknown key");
+        assert_eq!(msg, "unknown key `legal_hodl` in [runbook]");
+        assert_eq!((line, col), (3, 1));
+        assert!(hint.contains("did you mean `legal_hold`?"), "{hint}");
+        assert!(hint.contains("name, description, legal_hold"), "{hint}");
+    }
+
+    #[test]
+    fn unknown_key_in_step() {
+        let src =
+            format!("{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\nonwer = \"me\"\n");
+        let (msg, line, col, hint) = find(&src, "unknown key");
+        assert_eq!(msg, "unknown key `onwer` in step `a`");
+        assert_eq!((line, col), (13, 1));
+        assert!(hint.contains("did you mean `owner`?"), "{hint}");
+    }
+
+    #[test]
+    fn unknown_system_setting_checked_against_kind() {
+        let src = "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nlatency = 5\n";
+        let (msg, line, col, hint) = find(src, "unknown key");
+        assert_eq!(
+            msg,
+            "unknown key `latency` in [systems.idp] (kind `sandbox`)"
+        );
+        assert_eq!((line, col), (5, 1));
+        assert!(hint.contains("did you mean `latency_ms`?"), "{hint}");
+    }
+
+    #[test]
+    fn setting_type_is_checked() {
+        let src =
+            "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nlatency_ms = \"fast\"\n";
+        let (msg, line, col, _) = find(src, "latency_ms");
+        assert_eq!(msg, "`latency_ms` must be an integer, found string");
+        assert_eq!((line, col), (5, 14));
+    }
+
+    #[test]
+    fn unknown_param_and_missing_required_param() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"r\"\nlane = \"security\"\nsystem = \"idp\"\naction = \"rotate_secret\"\nparams = {{ pth = \"x\" }}\n"
+        );
+        let (msg, line, col, hint) = find(&src, "unknown key");
+        assert_eq!(
+            msg,
+            "unknown key `pth` in the params of action `rotate_secret`"
+        );
+        assert_eq!((line, col), (14, 12));
+        assert!(hint.contains("did you mean `path`?"), "{hint}");
+        let (msg, line, col, hint) = find(&src, "needs the parameter");
+        assert_eq!(msg, "action `rotate_secret` needs the parameter `path`");
+        assert_eq!((line, col), (13, 10));
+        assert!(hint.contains("params = { path = "), "{hint}");
+    }
+
+    #[test]
+    fn unknown_kind_lists_known_kinds() {
+        let src = "[runbook]\nname = \"t\"\n\n[systems.okta]\nkind = \"okta\"\n";
+        let (msg, line, col, hint) = find(src, "kind");
+        assert_eq!(msg, "unknown system kind `okta`");
+        assert_eq!((line, col), (5, 8));
+        assert!(hint.contains("scim") && hint.contains("sandbox"), "{hint}");
+    }
+
+    #[test]
+    fn unknown_action_lists_the_kinds_actions() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nsystem = \"idp\"\naction = \"suspend\"\n"
+        );
+        let (msg, line, col, hint) = find(&src, "action");
+        assert_eq!(msg, "kind `sandbox` has no action `suspend`");
+        assert_eq!((line, col), (13, 10));
+        assert!(hint.contains("did you mean `suspend_user`?"), "{hint}");
+        assert!(hint.contains("revoke_sessions"), "{hint}");
+    }
+
+    #[test]
+    fn missing_system() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nsystem = \"ipd\"\naction = \"x\"\n"
+        );
+        let (msg, line, col, hint) = find(&src, "not declared");
+        assert_eq!(
+            msg,
+            "step `a` refers to system `ipd`, which is not declared"
+        );
+        assert_eq!((line, col), (12, 10));
+        assert!(hint.contains("did you mean `idp`?"), "{hint}");
+    }
+
+    #[test]
+    fn after_refers_to_missing_step() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\nafter = [\"a\", \"bb\"]\n"
+        );
+        let err = errors(&src);
+        let d = err
+            .diagnostics
+            .iter()
+            .find(|d| d.message.contains("does not exist"))
+            .unwrap();
+        assert_eq!(
+            d.message,
+            "`after` refers to step `bb`, which does not exist"
+        );
+        assert_eq!(d.line_column(&src), Some((13, 15)));
+        assert!(d.hint.is_some());
+    }
+
+    #[test]
+    fn duplicate_step_id_points_at_the_second() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\n\n[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"y\"\n"
+        );
+        let (msg, line, col, hint) = find(&src, "duplicate");
+        assert_eq!(msg, "duplicate step id `a` (first defined on line 10)");
+        assert_eq!((line, col), (15, 6));
+        assert!(hint.contains("unique"));
+    }
+
+    #[test]
+    fn dependency_cycle_is_named() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\nafter = [\"b\"]\n\n[[step]]\nid = \"b\"\nlane = \"it\"\nmanual = \"y\"\nafter = [\"a\"]\n"
+        );
+        let (msg, line, col, hint) = find(&src, "cycle");
+        assert_eq!(msg, "dependency cycle through `after`: a → b → a");
+        assert_eq!((line, col), (19, 10));
+        assert!(hint.contains("remove"));
+    }
+
+    #[test]
+    fn self_dependency_is_a_cycle() {
+        let src =
+            format!("{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\nafter = [\"a\"]\n");
+        let (msg, ..) = find(&src, "cycle");
+        assert_eq!(msg, "dependency cycle through `after`: a → a");
+    }
+
+    #[test]
+    fn long_chains_do_not_exhaust_the_stack() {
+        let mut src = String::from(HEAD);
+        for n in 0..5000 {
+            src.push_str(&format!(
+                "[[step]]\nid = \"s{n}\"\nlane = \"it\"\nmanual = \"x\"\nafter = [\"s{}\"]\n",
+                (n + 1) % 5000
+            ));
+        }
+        let (msg, ..) = find(&src, "cycle");
+        assert!(msg.starts_with("dependency cycle through `after`: s0 → s1 → s2"));
+    }
+
+    #[test]
+    fn inline_secret_is_refused_without_echoing_it() {
+        let src = "[runbook]\nname = \"t\"\n\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://okta.example.com\"\ntoken = \"abc-SECRET-123\"\n";
+        let err = errors(src);
+        assert_eq!(err.diagnostics.len(), 1, "{:#?}", err.diagnostics);
+        let (msg, line, col, hint) = find(src, "secrets");
+        assert!(
+            msg.starts_with("secrets must not be written in the runbook"),
+            "{msg}"
+        );
+        assert_eq!((line, col), (7, 9));
+        assert!(hint.contains("token = { env = \"OKTA_TOKEN\" }"), "{hint}");
+        let rendered = err.render(false);
+        assert!(!err.diagnostics[0].message.contains("abc-SECRET"));
+        assert!(!hint.contains("abc-SECRET"));
+        assert!(
+            rendered.contains("help: reference it instead"),
+            "{rendered}"
+        );
+    }
+
+    #[test]
+    fn secret_reference_shape_is_checked() {
+        let src = "[runbook]\nname = \"t\"\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://o.example\"\ntoken = { env = \"A\", file = \"b\" }\n";
+        let (msg, line, col, _) = find(src, "exactly one");
+        assert_eq!(
+            msg,
+            "`token` of system `okta` must have exactly one of `env`, `file` or `command`"
+        );
+        assert_eq!((line, col), (6, 9));
+        let ok = "[runbook]\nname = \"t\"\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://o.example\"\ntoken = { command = [\"pass\", \"show\", \"okta\"] }\n";
+        assert!(load(ok).is_ok());
+    }
+
+    #[test]
+    fn unresolvable_template_variable_points_inside_the_string() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"Collect {{{{ user.asset_tag }}}} now\"\n"
+        );
+        let (msg, line, col, hint) = find(&src, "template");
+        assert_eq!(
+            msg,
+            "unknown template variable `user.asset_tag` in the `manual` text of step `a`"
+        );
+        assert_eq!((line, col), (12, 22));
+        assert!(hint.contains("user.manager"), "{hint}");
+        assert!(hint.contains("[inputs]"), "{hint}");
+    }
+
+    #[test]
+    fn template_in_system_user_and_unclosed() {
+        let src = "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nuser = \"{{ user.mail }}\"\n";
+        let (msg, line, col, hint) = find(src, "template");
+        assert_eq!(
+            msg,
+            "unknown template variable `user.mail` in the `user` of system `idp`"
+        );
+        assert_eq!((line, col), (5, 12));
+        assert!(hint.contains("did you mean `user.email`?"), "{hint}");
+        let src = "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nuser = \"{{ user.email\"\n";
+        let (msg, line, col, _) = find(src, "unclosed");
+        assert_eq!(msg, "unclosed `{{` in the `user` of system `idp`");
+        assert_eq!((line, col), (5, 9));
+    }
+
+    #[test]
+    fn template_in_param() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"r\"\nlane = \"security\"\nsystem = \"idp\"\naction = \"rotate_secret\"\nparams = {{ path = \"teams/{{{{ user.team }}}}\" }}\n"
+        );
+        let (msg, line, col, _) = find(&src, "template");
+        assert_eq!(
+            msg,
+            "unknown template variable `user.team` in `path` in step `r`"
+        );
+        assert_eq!((line, col), (14, 29));
+    }
+
+    #[test]
+    fn automated_or_manual_not_both() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nsystem = \"idp\"\naction = \"suspend_user\"\nmanual = \"x\"\nfields = [\"f\"]\n"
+        );
+        let (msg, line, col, _) = find(&src, "both");
+        assert_eq!(msg, "step `a` is both manual and automated");
+        assert_eq!((line, col), (14, 1));
+        let (msg, line, col, _) = find(&src, "fields");
+        assert_eq!(msg, "`fields` on automated step `a`");
+        assert_eq!((line, col), (15, 1));
+        let src = format!("{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\n");
+        let (msg, line, col, _) = find(&src, "nothing");
+        assert_eq!(msg, "step `a` has nothing to do");
+        assert_eq!((line, col), (10, 6));
+        let src = format!("{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nsystem = \"idp\"\n");
+        let (msg, _, _, hint) = find(&src, "no `action`");
+        assert_eq!(msg, "step `a` has a `system` but no `action`");
+        assert!(hint.contains("suspend_user"), "{hint}");
+    }
+
+    #[test]
+    fn when_keys_and_type_values() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\nwhen = {{ type = [\"voluntary\", \"fired\"], team = \"x\", manager = \"m\" }}\n"
+        );
+        let (msg, line, col, hint) = find(&src, "departure type");
+        assert_eq!(msg, "`fired` is not a departure type");
+        assert_eq!((line, col), (13, 31));
+        assert!(hint.contains("involuntary"));
+        let (msg, line, col, hint) = find(&src, "condition");
+        assert_eq!(msg, "unknown condition `team` in `when`");
+        assert_eq!((line, col), (13, 41));
+        assert!(hint.contains("type, manager"), "{hint}");
+    }
+
+    #[test]
+    fn deadline_format() {
+        for ok in [
+            "effective",
+            "effective+0h",
+            "effective+15m",
+            "effective+7d",
+            "effective+2w",
+        ] {
+            assert!(valid_deadline(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "effective+",
+            "effective+7",
+            "effective-1d",
+            "effective+1y",
+            "7d",
+            "effective+d",
+        ] {
+            assert!(!valid_deadline(bad), "{bad}");
+        }
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\ndeadline = \"tomorrow\"\n"
+        );
+        let (msg, line, col, _) = find(&src, "deadline");
+        assert_eq!(msg, "`tomorrow` is not a valid deadline");
+        assert_eq!((line, col), (13, 12));
+    }
+
+    #[test]
+    fn ids_names_and_enums() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a b\"\nlane = \"itt\"\nmanual = \"x\"\nphase = \"later\"\n"
+        );
+        let (msg, line, col, _) = find(&src, "step id");
+        assert_eq!(msg, "step id `a b` is not valid");
+        assert_eq!((line, col), (10, 6));
+        let (msg, line, col, hint) = find(&src, "`lane`");
+        assert_eq!(msg, "`itt` is not a valid `lane`");
+        assert_eq!((line, col), (11, 8));
+        assert!(hint.contains("did you mean `it`?"), "{hint}");
+        let (msg, ..) = find(&src, "`phase`");
+        assert_eq!(msg, "`later` is not a valid `phase`");
+        let src = "[runbook]\nname = \"t\"\n[systems.\"my idp\"]\nkind = \"sandbox\"\n";
+        let (msg, line, col, _) = find(src, "system name");
+        assert_eq!(msg, "system name `my idp` is not valid");
+        assert_eq!((line, col), (3, 10));
+    }
+
+    #[test]
+    fn max_concurrency_range() {
+        let src =
+            "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nmax_concurrency = 0\n";
+        let (msg, line, col, _) = find(src, "max_concurrency");
+        assert_eq!(msg, "`max_concurrency` must be between 1 and 64, not 0");
+        assert_eq!((line, col), (5, 19));
+        let src = src.replace("= 0", "= 65");
+        assert!(find(&src, "max_concurrency").0.ends_with("not 65"));
+        assert!(load(&src.replace("= 65", "= 64")).is_ok());
+    }
+
+    #[test]
+    fn base_url_and_token_required_by_kind() {
+        let src = "[runbook]\nname = \"t\"\n[systems.app]\nkind = \"scim\"\n";
+        let (msg, line, col, hint) = find(src, "base_url");
+        assert_eq!(msg, "system `app` (kind `scim`) needs a `base_url`");
+        assert_eq!((line, col), (3, 10));
+        assert!(hint.contains("https://"));
+        let (msg, _, _, hint) = find(src, "token");
+        assert_eq!(msg, "system `app` (kind `scim`) needs a `token`");
+        assert!(hint.contains("token = { env = \"APP_TOKEN\" }"), "{hint}");
+        let src = "[runbook]\nname = \"t\"\n[systems.app]\nkind = \"scim\"\nbase_url = \"ftp://x.example\"\ntoken = { env = \"T\" }\n";
+        let (msg, line, col, _) = find(src, "base_url");
+        assert_eq!(msg, "`base_url` must be an http or https URL, not `ftp:`");
+        assert_eq!((line, col), (5, 12));
+        let src = src.replace("ftp://x.example", "not a url");
+        assert!(
+            find(&src, "base_url")
+                .0
+                .starts_with("`base_url` is not a URL")
+        );
+    }
+
+    #[test]
+    fn missing_runbook_table_or_name() {
+        let src = "[systems.idp]\nkind = \"sandbox\"\n";
+        let (msg, line, col, _) = find(src, "runbook");
+        assert_eq!(msg, "missing [runbook] table");
+        assert_eq!((line, col), (1, 1));
+        let src = "[runbook]\ndescription = \"x\"\n";
+        let (msg, line, col, hint) = find(src, "name");
+        assert_eq!(msg, "missing `name` in [runbook]");
+        assert_eq!((line, col), (1, 2));
+        assert!(hint.contains("name = "));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let src = format!(
+            "{HEAD}latency = 1\n\n[[step]]\nid = \"a\"\nlane = \"it\"\nsystem = \"nope\"\naction = \"x\"\n\n[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"{{{{ user.x }}}}\"\ndeadline = \"soon\"\n"
+        );
+        let err = errors(&src);
+        let messages: Vec<&str> = err.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 5, "{messages:#?}");
+        // Sorted by position in the file.
+        let lines: Vec<usize> = err
+            .diagnostics
+            .iter()
+            .map(|d| d.line_column(&src).unwrap().0)
+            .collect();
+        let mut sorted = lines.clone();
+        sorted.sort();
+        assert_eq!(lines, sorted);
+    }
+
+    #[test]
+    fn hostile_input_gives_an_error_not_a_panic() {
+        let deep = format!("{HEAD}x = {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let err = errors(&deep);
+        assert!(err.diagnostics[0].message.contains("nested"), "{err}");
+        let deep_tables = format!("a = {}1{}\n", "{ b = ".repeat(10_000), " }".repeat(10_000));
+        assert!(load(&deep_tables).is_err());
+        let huge = format!("{HEAD}# {}\n", "x".repeat(5 * 1024 * 1024));
+        let err = errors(&huge);
+        assert!(err.diagnostics[0].message.contains("too large"), "{err}");
+        // Deep nesting inside strings and comments is not nesting.
+        let quoted = format!(
+            "[runbook]\nname = \"{}\"\ndescription = '''{}'''\n# {}\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "[".repeat(100)
+        );
+        assert!(load(&quoted).is_ok());
+        for junk in [
+            "\u{0}",
+            "[[[",
+            "a = \"\\",
+            "= =",
+            "[runbook]\nname = 1\n[[step]]\n",
+            "step = 3\n[runbook]\nname=\"x\"",
+        ] {
+            let _ = load(junk);
+        }
+    }
+
+    #[test]
+    fn load_file_caps_size_and_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; MAX_RUNBOOK_BYTES + 10]).unwrap();
+        let err = load_file(&big).unwrap_err();
+        assert!(err.diagnostics[0].message.contains("too large"));
+        let missing = load_file(&dir.path().join("nope.toml")).unwrap_err();
+        assert!(
+            missing.diagnostics[0]
+                .message
+                .starts_with("cannot read runbook")
+        );
+        let ok = dir.path().join("ok.toml");
+        std::fs::write(&ok, "[runbook]\nname = \"x\"\n").unwrap();
+        assert_eq!(load_file(&ok).unwrap().path, ok);
+    }
+
+    #[test]
+    fn closest_suggests_only_obvious_typos() {
+        assert_eq!(closest("onwer", STEP_KEYS.iter().copied()), Some("owner"));
+        assert_eq!(
+            closest("deactivate", ["deactivate_user", "delete_user"].into_iter()),
+            Some("deactivate_user")
+        );
+        assert_eq!(closest("zzzzzz", STEP_KEYS.iter().copied()), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("ipd", "idp"), 1);
+    }
+
+    /// The key lists the validator allows are exactly the model's fields (from the schema).
+    #[test]
+    fn key_lists_match_the_model() {
+        let schema: serde_json::Value =
+            serde_json::from_str(&crate::runbook::schema::schema_json()).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        let sorted = |l: &[&str]| -> Vec<String> {
+            let mut k: Vec<String> = l.iter().map(|s| s.to_string()).collect();
+            k.sort();
+            k
+        };
+        let defs = &schema["$defs"];
+        assert_eq!(keys(&schema), sorted(TOP_KEYS));
+        assert_eq!(keys(&defs["RunbookMeta"]), sorted(META_KEYS));
+        assert_eq!(keys(&defs["InputDef"]), sorted(INPUT_KEYS));
+        assert_eq!(keys(&defs["SystemDef"]), sorted(SYSTEM_KEYS));
+        assert_eq!(keys(&defs["StepDef"]), sorted(STEP_KEYS));
+    }
 }

@@ -58,7 +58,10 @@ mod tests {
         let schema: serde_json::Value = serde_json::from_str(&schema_json()).unwrap();
         let validator = jsonschema::validator_for(&schema).expect("schema compiles");
         let files = example_runbooks();
-        assert!(files.len() >= 2, "expected example runbooks, found {files:?}");
+        assert!(
+            files.len() >= 2,
+            "expected example runbooks, found {files:?}"
+        );
         for path in files {
             let instance = as_json(&path);
             let errors: Vec<String> = validator

@@ -176,7 +176,10 @@ mod tests {
 
     #[test]
     fn renders_with_and_without_spaces() {
-        let out = render("{{user.email}} / {{ user.asset_tag }} / {{  user.email  }}", &vars());
+        let out = render(
+            "{{user.email}} / {{ user.asset_tag }} / {{  user.email  }}",
+            &vars(),
+        );
         assert_eq!(
             out.unwrap(),
             "alice@corp.example / LT-0042 / alice@corp.example"
