@@ -99,52 +99,81 @@ pub fn load_str(path: &Path, source: String) -> Result<Runbook, RunbookError> {
                 sha256,
             })
         }
-        Err(mut diagnostics) => {
+        Err((mut diagnostics, secrets)) => {
             diagnostics.sort_by_key(|d| d.span.as_ref().map_or((0, 0), |s| (s.start, s.end)));
             Err(RunbookError {
                 path: path.display().to_string(),
-                source,
+                source: mask(source, &secrets),
                 diagnostics,
             })
         }
     }
 }
 
-fn validate(source: &str) -> Result<RunbookFile, Vec<Diagnostic>> {
+/// The runbook, or every diagnostic and the spans of inline secrets to mask when showing them.
+type Validated = Result<RunbookFile, (Vec<Diagnostic>, Vec<Range<usize>>)>;
+
+fn validate(source: &str) -> Validated {
     if source.len() > MAX_RUNBOOK_BYTES {
-        return Err(vec![
-            Diagnostic::new(too_large(), None).hint(too_large_hint()),
-        ]);
+        return Err((
+            vec![Diagnostic::new(too_large(), None).hint(too_large_hint())],
+            Vec::new(),
+        ));
     }
     if let Some(at) = too_deep(source) {
-        return Err(vec![
-            Diagnostic::at(
-                format!("arrays or tables nested more than {MAX_NESTING} deep"),
-                at..at + 1,
-            )
-            .hint("a runbook never needs deep nesting; check that this is the right file"),
-        ]);
+        return Err((
+            vec![
+                Diagnostic::at(
+                    format!("arrays or tables nested more than {MAX_NESTING} deep"),
+                    at..at + 1,
+                )
+                .hint("a runbook never needs deep nesting; check that this is the right file"),
+            ],
+            Vec::new(),
+        ));
     }
     let doc = DeTable::parse(source).map_err(|e| {
-        vec![Diagnostic {
+        let d = Diagnostic {
             message: format!("invalid TOML: {}", e.message().trim_end()),
             span: e.span(),
             hint: Some("fix the TOML syntax (https://toml.io)".into()),
-        }]
+        };
+        (vec![d], Vec::new())
     })?;
     let mut check = Check::new(source);
     check.document(doc.get_ref());
     if !check.diags.is_empty() {
-        return Err(check.diags);
+        return Err((check.diags, check.secrets));
     }
     // The tree check covers everything the model accepts; this is a safety net.
     toml::from_str::<RunbookFile>(source).map_err(|e| {
-        vec![Diagnostic {
+        let d = Diagnostic {
             message: e.message().trim_end().to_string(),
             span: e.span(),
             hint: None,
-        }]
+        };
+        (vec![d], Vec::new())
     })
+}
+
+/// Replace the inside of each inline secret's quotes with `*`, byte for byte, so that spans stay
+/// valid and the secret is never shown in a snippet.
+fn mask(source: String, secrets: &[Range<usize>]) -> String {
+    if secrets.is_empty() {
+        return source;
+    }
+    let mut bytes = source.into_bytes();
+    for span in secrets {
+        let end = span.end.min(bytes.len());
+        let start = (span.start + 1).min(end);
+        for b in &mut bytes[start..end.saturating_sub(1).max(start)] {
+            if *b != b'"' && *b != b'\'' {
+                *b = b'*';
+            }
+        }
+    }
+    // Multi-byte characters became several `*`, so the text is still UTF-8.
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// The offset of the first `[` or `{` nested deeper than [`MAX_NESTING`], skipping strings and
@@ -251,6 +280,8 @@ struct Check<'s> {
     inputs: BTreeSet<String>,
     /// Declared systems and their kind (None when the kind is unknown or missing).
     systems: BTreeMap<String, Option<&'static KindSpec>>,
+    /// Inline secrets found, masked in the source diagnostics are rendered against.
+    secrets: Vec<Range<usize>>,
 }
 
 impl<'s> Check<'s> {
@@ -261,6 +292,7 @@ impl<'s> Check<'s> {
             vars: BUILTIN_VARS.iter().map(|v| v.to_string()).collect(),
             inputs: BTreeSet::new(),
             systems: BTreeMap::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -728,6 +760,7 @@ impl<'s> Check<'s> {
         );
         let DeValue::Table(t) = v.get_ref() else {
             let what = if v.get_ref().is_str() {
+                self.secrets.push(v.span());
                 "is written inline"
             } else {
                 "is not a reference"
@@ -1259,21 +1292,29 @@ fn env_name(system: &str, key: &str) -> String {
         .collect()
 }
 
-/// The candidate closest to `word` when it is an obvious typo.
+/// The candidate closest to `word` when it is an obvious typo, or else the candidate `word` is
+/// a truncation of (`deactivate` for `deactivate_user`).
 fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     if word.len() > 64 {
         return None;
     }
+    let candidates: Vec<&str> = candidates.collect();
     let limit = (word.chars().count() / 3).max(1);
     candidates
-        .map(|c| {
-            // A truncated name (`deactivate` for `deactivate_user`) counts as close.
-            let prefix = word.len() >= 4 && (c.starts_with(word) || word.starts_with(c));
-            (if prefix { 1 } else { edit_distance(word, c) }, c)
-        })
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+        .or_else(|| {
+            let mut longer = candidates
+                .iter()
+                .filter(|c| word.len() >= 4 && c.starts_with(word));
+            match (longer.next(), longer.next()) {
+                (Some(c), None) => Some(*c),
+                _ => None,
+            }
+        })
 }
 
 /// Edit distance counting a swap of two neighbouring characters as one edit (`onwer`).
@@ -1541,6 +1582,9 @@ mod tests {
             rendered.contains("help: reference it instead"),
             "{rendered}"
         );
+        assert!(!rendered.contains("abc-SECRET"), "{rendered}");
+        assert!(rendered.contains("token = \"**************\""), "{rendered}");
+        assert_eq!(err.source.len(), src.len());
     }
 
     #[test]
