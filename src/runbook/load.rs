@@ -1583,7 +1583,10 @@ mod tests {
             "{rendered}"
         );
         assert!(!rendered.contains("abc-SECRET"), "{rendered}");
-        assert!(rendered.contains("token = \"**************\""), "{rendered}");
+        assert!(
+            rendered.contains("token = \"**************\""),
+            "{rendered}"
+        );
         assert_eq!(err.source.len(), src.len());
     }
 

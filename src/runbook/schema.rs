@@ -94,3 +94,43 @@ mod tests {
         }
     }
 }
+
+/// `runbooks/README.md` documents every kind, setting and action of the catalogue, with the
+/// right marks.
+#[cfg(test)]
+mod readme_tests {
+    use crate::providers::KINDS;
+
+    #[test]
+    fn readme_documents_the_catalogue() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/README.md"))
+                .unwrap();
+        for kind in KINDS {
+            let start = readme
+                .find(&format!("### `{}`", kind.name))
+                .unwrap_or_else(|| panic!("README lacks a section for kind `{}`", kind.name));
+            let section = &readme[start..];
+            let section = &section[..section[4..].find("\n### ").map_or(section.len(), |n| n + 4)];
+            for s in kind.settings {
+                assert!(
+                    section.contains(&format!("| `{}` |", s.name)),
+                    "{}: {}",
+                    kind.name,
+                    s.name
+                );
+            }
+            for a in kind.actions {
+                let row = section
+                    .lines()
+                    .find(|l| l.starts_with(&format!("| `{}` |", a.name)))
+                    .unwrap_or_else(|| panic!("README lacks {}.{}", kind.name, a.name));
+                assert_eq!(row.contains("destructive"), a.destructive, "{row}");
+                assert_eq!(row.contains("alerts user"), a.alerts_user, "{row}");
+                for p in a.params {
+                    assert!(row.contains(&format!("`{}`", p.name)), "{row}");
+                }
+            }
+        }
+    }
+}
