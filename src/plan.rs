@@ -65,7 +65,8 @@ pub fn variables(req: &DepartureRequest, declared: &[&str]) -> BTreeMap<String, 
 }
 
 fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String> {
-    crate::runbook::template::render_map(template, vars)
+    let vars: crate::runbook::template::Vars = vars.iter().collect();
+    Ok(crate::runbook::template::render(template, &vars)?)
 }
 
 /// Whether a step's `when` conditions hold for this departure.

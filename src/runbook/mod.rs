@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod diag;
 pub mod load;
+pub mod schema;
 pub mod template;
 
 pub use diag::{Diagnostic, RunbookError};
