@@ -36,12 +36,24 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// Where departures, journals, evidence and the signing key live
     /// [default: ~/.local/state/offboard]
-    #[arg(long, global = true, env = "OFFBOARD_STATE_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "OFFBOARD_STATE_DIR",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub state_dir: Option<PathBuf>,
 
     /// The OpenSSH Ed25519 private key that signs evidence
     /// [default: <state-dir>/keys/offboard_ed25519, created on first use]
-    #[arg(long, global = true, env = "OFFBOARD_SIGNING_KEY", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "OFFBOARD_SIGNING_KEY",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub key: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout (human text and progress go to stderr)
@@ -135,7 +147,13 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct RunbookArg {
     /// The runbook (TOML) [default: $OFFBOARD_RUNBOOK, else ./offboard.toml]
-    #[arg(short, long, env = "OFFBOARD_RUNBOOK", value_name = "FILE")]
+    #[arg(
+        short,
+        long,
+        env = "OFFBOARD_RUNBOOK",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub runbook: Option<PathBuf>,
 }
 

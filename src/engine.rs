@@ -146,7 +146,16 @@ impl Engine {
             let (auto, manual): (Vec<&PlannedStep>, Vec<&PlannedStep>) =
                 todo.iter().partition(|s| !s.is_manual());
             if !auto.is_empty() {
-                reporter.wave(steps[0].phase.as_str(), &auto);
+                let held_back = facts.departure_type
+                    == crate::departure::DepartureType::Involuntary
+                    && steps[0].phase == crate::runbook::Phase::Cut
+                    && auto.iter().all(|s| s.alerts_user);
+                let label = if held_back {
+                    "cut, held back until access is cut"
+                } else {
+                    steps[0].phase.as_str()
+                };
+                reporter.wave(label, &auto);
                 let results =
                     join_all(auto.iter().map(|s| self.run_automated(s, &state, reporter))).await;
                 for r in results {

@@ -20,7 +20,11 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     let interactive = !args.non_interactive && common::stdin_is_terminal();
     p.info(p.bold("offboard demo"));
     p.info(format!(
-        "A {} departure of {} against the sandbox: a simulated identity provider, SaaS app, MDM, vault and mail server, kept in {}. Nothing real is touched.",
+        "{} {} departure of {} against the sandbox: a simulated identity provider, SaaS app, MDM, vault and mail server, kept in {}. Nothing real is touched.",
+        match args.departure_type {
+            crate::departure::DepartureType::Involuntary => "An",
+            crate::departure::DepartureType::Voluntary => "A",
+        },
         args.departure_type.as_str(),
         crate::ui::safe(&args.user),
         ctx.state.sandbox_dir().display()

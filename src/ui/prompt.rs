@@ -63,7 +63,7 @@ impl Prompter for Checklist {
             meta.push(format!("owner {}", safe(o)));
         }
         if let Some(d) = &step.deadline {
-            meta.push(format!("due {d}"));
+            meta.push(format!("due {}", super::table::short(d)));
         }
         if !meta.is_empty() {
             eprintln!("  {}", p.dim(&meta.join(" · ")));

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
 
 use super::{Printer, safe};
 use crate::departure::{DepartureState, Status};
@@ -17,22 +17,41 @@ fn new_table(printer: &Printer, header: &[&str]) -> Table {
     };
     t.load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(arrangement)
-        .set_header(header.iter().map(|h| printer.bold(h)));
+        .set_header(
+            header
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+        );
+    // comfy-table styles cells itself (so widths stay right); it follows our colour choice.
+    if printer.color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
     t
 }
 
-pub fn status_text(printer: &Printer, status: Status, overdue: bool) -> String {
-    let s = status.as_str();
-    let s = match status {
-        Status::Done => printer.green(s),
-        Status::Failed => printer.red(s),
-        Status::NotApplicable => printer.dim(s),
-        _ => printer.yellow(s),
-    };
-    if overdue {
-        format!("{s} {}", printer.red("OVERDUE"))
+fn status_cell(status: Status, overdue: bool) -> Cell {
+    let text = if overdue {
+        format!("{} OVERDUE", status.as_str())
     } else {
-        s
+        status.as_str().to_string()
+    };
+    let color = match status {
+        _ if overdue => Color::Red,
+        Status::Done => Color::Green,
+        Status::Failed => Color::Red,
+        Status::NotApplicable => Color::DarkGrey,
+        _ => Color::Yellow,
+    };
+    Cell::new(text).fg(color)
+}
+
+fn count_cell(n: usize) -> Cell {
+    if n > 0 {
+        Cell::new(n).fg(Color::Red)
+    } else {
+        Cell::new(n)
     }
 }
 
@@ -71,12 +90,12 @@ pub fn steps(printer: &Printer, state: &DepartureState, now: DateTime<Utc>) -> S
                 .unwrap_or_default(),
         };
         t.add_row(vec![
-            safe(&p.id),
-            p.lane.as_str().to_string(),
-            p.owner.as_deref().map(safe).unwrap_or_default(),
-            status_text(printer, status, overdue),
-            p.deadline.as_deref().map(short_time).unwrap_or_default(),
-            safe(&detail),
+            Cell::new(safe(&p.id)),
+            Cell::new(p.lane.as_str()),
+            Cell::new(p.owner.as_deref().map(safe).unwrap_or_default()),
+            status_cell(status, overdue),
+            Cell::new(p.deadline.as_deref().map(short_time).unwrap_or_default()),
+            Cell::new(safe(&detail)),
         ]);
     }
     t.to_string()
@@ -108,22 +127,14 @@ pub fn departures(printer: &Printer, states: &[DepartureState], now: DateTime<Ut
         let failed = counts.get(&Status::Failed).copied().unwrap_or(0);
         let overdue = st.overdue(now).len();
         t.add_row(vec![
-            st.facts.id.clone(),
-            safe(&st.facts.user),
-            st.facts.departure_type.as_str().to_string(),
-            short_time(&st.started_at),
-            format!("{settled}/{total}"),
-            (total - settled - failed).to_string(),
-            if failed > 0 {
-                printer.red(&failed.to_string())
-            } else {
-                "0".into()
-            },
-            if overdue > 0 {
-                printer.red(&overdue.to_string())
-            } else {
-                "0".into()
-            },
+            Cell::new(&st.facts.id),
+            Cell::new(safe(&st.facts.user)),
+            Cell::new(st.facts.departure_type.as_str()),
+            Cell::new(short_time(&st.started_at)),
+            Cell::new(format!("{settled}/{total}")),
+            Cell::new(total - settled - failed),
+            count_cell(failed),
+            count_cell(overdue),
         ]);
     }
     t.to_string()
