@@ -391,6 +391,128 @@ mod tests {
         assert!(deadline("effective+99999999999999d", e).is_err());
     }
 
+    fn plan_of(toml: &str, ty: DepartureType, inputs: &[(&str, &str)]) -> DepartureFacts {
+        let rb = crate::runbook::load_str(Path::new("t.toml"), toml.to_string())
+            .unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let req = DepartureRequest {
+            id: "20261123t100000-alice-0001".into(),
+            user: "alice@corp.example".into(),
+            departure_type: ty,
+            effective_at: t("2026-11-23T10:00:00Z"),
+            inputs: inputs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ticket: None,
+            legal_hold: false,
+        };
+        build(&rb, &req, Path::new("/nonexistent")).unwrap()
+    }
+
+    const RB: &str = r#"
+[runbook]
+name = "t"
+[inputs]
+region = { prompt = "Region" }
+[systems.idp]
+kind = "sandbox"
+[[step]]
+id = "suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+[[step]]
+id = "sessions"
+lane = "it"
+system = "idp"
+action = "revoke_sessions"
+after = ["suspend"]
+[[step]]
+id = "notice"
+lane = "it"
+system = "idp"
+action = "send_notice"
+[[step]]
+id = "eu-only"
+lane = "it"
+system = "idp"
+action = "reset_mfa"
+when = { region = ["eu", "uk"] }
+[[step]]
+id = "fire-only"
+lane = "manager"
+manual = "Escort {{ user.email }} out"
+when = { type = "involuntary" }
+phase = "cut"
+[[step]]
+id = "wipe"
+lane = "it"
+system = "idp"
+action = "wipe_device"
+phase = "close"
+"#;
+
+    fn waves(f: &DepartureFacts) -> Vec<(&str, u32)> {
+        f.steps.iter().map(|s| (s.id.as_str(), s.wave)).collect()
+    }
+
+    #[test]
+    fn conditions_select_steps_by_type_and_inputs() {
+        let f = plan_of(RB, DepartureType::Voluntary, &[]);
+        let ids: Vec<&str> = f.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["suspend", "notice", "sessions", "wipe"]);
+        let f = plan_of(RB, DepartureType::Involuntary, &[("region", "uk")]);
+        let ids: Vec<&str> = f.steps.iter().map(|s| s.id.as_str()).collect();
+        assert!(
+            ids.contains(&"eu-only") && ids.contains(&"fire-only"),
+            "{ids:?}"
+        );
+        let f = plan_of(RB, DepartureType::Involuntary, &[("region", "us")]);
+        assert!(!f.steps.iter().any(|s| s.id == "eu-only"));
+    }
+
+    #[test]
+    fn waves_follow_dependencies_phases_and_hold_back_alerts_when_involuntary() {
+        let f = plan_of(RB, DepartureType::Voluntary, &[]);
+        assert_eq!(
+            waves(&f),
+            [("suspend", 0), ("notice", 0), ("sessions", 1), ("wipe", 2)]
+        );
+        let f = plan_of(RB, DepartureType::Involuntary, &[]);
+        // The notice waits until suspend (wave 0) and sessions (wave 1) are done.
+        assert_eq!(
+            waves(&f),
+            [
+                ("suspend", 0),
+                ("fire-only", 0),
+                ("sessions", 1),
+                ("notice", 2),
+                ("wipe", 3)
+            ]
+        );
+        let wipe = f.steps.iter().find(|s| s.id == "wipe").unwrap();
+        assert!(wipe.automated.as_ref().unwrap().destructive && !wipe.held);
+        let manual = f.steps.iter().find(|s| s.id == "fire-only").unwrap();
+        assert_eq!(
+            manual.manual.as_deref(),
+            Some("Escort alice@corp.example out")
+        );
+    }
+
+    #[test]
+    fn legal_hold_marks_destructive_steps_held() {
+        let rb = RB.replace("name = \"t\"", "name = \"t\"\nlegal_hold = true");
+        let f = plan_of(&rb, DepartureType::Voluntary, &[]);
+        let held: Vec<&str> = f
+            .steps
+            .iter()
+            .filter(|s| s.held)
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(held, ["wipe"]);
+        assert!(f.legal_hold);
+    }
+
     #[test]
     fn email_detection() {
         assert_eq!(as_email("alice@corp.example"), Some("alice@corp.example"));
