@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use futures::future::join_all;
@@ -16,7 +17,9 @@ use tokio::sync::Semaphore;
 
 use crate::departure::{Answer, DepartureFacts, DepartureState, PlannedStep, Status};
 use crate::journal::{Journal, Record};
-use crate::providers::{self, CallCtx, CheckOutcome, Provider, RetryNote, SettingType, StepCall};
+use crate::providers::{
+    self, CallCtx, CheckOutcome, Provider, ProviderError, RetryNote, SettingType, StepCall,
+};
 
 /// Receives progress; the UI draws it.
 pub trait Reporter: Send + Sync {
@@ -70,6 +73,22 @@ pub struct Engine {
 struct System {
     provider: std::result::Result<Arc<dyn Provider>, String>,
     limit: Arc<Semaphore>,
+    /// Time limit for one apply or check, retries included.
+    step_timeout: Duration,
+}
+
+/// Run a provider call under the step's time limit.
+async fn limited<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = std::result::Result<T, ProviderError>>,
+) -> std::result::Result<T, ProviderError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::Transient(format!(
+            "no answer within {}s (the system's step_timeout_secs); it may or may not have taken effect, and resume re-checks before retrying",
+            limit.as_secs()
+        ))),
+    }
 }
 
 /// The outcome of one `verify` check.
@@ -103,11 +122,18 @@ impl Engine {
                 .and_then(|d| d.max_concurrency)
                 .unwrap_or(4)
                 .clamp(1, 64) as usize;
+            let step_timeout = facts
+                .systems
+                .get(&auto.system)
+                .and_then(|d| d.step_timeout_secs)
+                .unwrap_or(300)
+                .max(1);
             systems.insert(
                 auto.system.clone(),
                 System {
                     provider,
                     limit: Arc::new(Semaphore::new(limit)),
+                    step_timeout: Duration::from_secs(step_timeout),
                 },
             );
         }
@@ -270,7 +296,7 @@ impl Engine {
         );
         if attempted {
             reporter.started(step, "re-checking");
-            if let Ok(c) = provider.check(&call, &ctx).await
+            if let Ok(c) = limited(system.step_timeout, provider.check(&call, &ctx)).await
                 && c.revoked
             {
                 append(
@@ -299,7 +325,7 @@ impl Engine {
                 attempt: prior.attempts + 1,
             },
         )?;
-        let applied = match provider.apply(&call, &ctx).await {
+        let applied = match limited(system.step_timeout, provider.apply(&call, &ctx)).await {
             Ok(out) => out,
             Err(e) => {
                 let error = e.to_string();
@@ -325,7 +351,7 @@ impl Engine {
             },
         )?;
         reporter.started(step, "checking");
-        match provider.check(&call, &ctx).await {
+        match limited(system.step_timeout, provider.check(&call, &ctx)).await {
             Ok(c) => {
                 append(
                     &self.journal,
@@ -394,7 +420,7 @@ impl Engine {
                         login: &auto.login,
                         params: &auto.params,
                     };
-                    p.check(&call, &CallCtx::silent())
+                    limited(system.step_timeout, p.check(&call, &CallCtx::silent()))
                         .await
                         .map_err(|e| e.to_string())
                 }

@@ -565,3 +565,98 @@ fn help_teaches_with_examples() {
         String::from_utf8_lossy(&out.get_output().stdout)
     );
 }
+
+#[test]
+fn a_step_that_runs_out_of_time_fails_and_the_run_goes_on() {
+    let env = Env::new();
+    let rb = RUNBOOK.to_string()
+        + r#"
+[systems.slow]
+kind = "sandbox"
+latency_ms = 5000
+step_timeout_secs = 1
+
+[[step]]
+id = "slow-seat"
+lane = "saas"
+system = "slow"
+action = "remove_seat"
+"#;
+    std::fs::write(env.runbook(), rb).unwrap();
+    let v = json_out(&env.start(&[]).code(3));
+    let st = statuses(&v);
+    assert!(
+        st.contains(&("slow-seat".into(), "failed".into())),
+        "{st:?}"
+    );
+    assert!(st.contains(&("saas-seat".into(), "done".into())), "{st:?}");
+    let slow = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "slow-seat")
+        .unwrap();
+    let err = slow["state"]["error"].as_str().unwrap();
+    assert!(
+        err.contains("no answer within 1s") && err.contains("step_timeout_secs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn start_refuses_a_second_departure_while_one_was_cut_off_and_resume_finishes_it() {
+    let env = Env::new();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    // Simulate a run cut off by a crash: drop the events after the first `run_started`'s
+    // first step, as if the process died there (the chain stays intact: it is a prefix).
+    let path = env
+        .state()
+        .join("departures")
+        .join(&id)
+        .join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cut: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.contains("\"kind\":\"checked\""))
+        .collect();
+    assert!(cut.iter().any(|l| l.contains("\"kind\":\"apply_started\"")));
+    std::fs::write(&path, cut.join("\n") + "\n").unwrap();
+
+    env.start(&[])
+        .code(1)
+        .stderr(predicate::str::contains(format!("offboard resume {id}")));
+
+    // resume re-checks the step that was in flight (already applied) instead of applying again.
+    let out = env
+        .cmd()
+        .args(["--json", "resume", &id, "--non-interactive"])
+        .assert()
+        .code(3);
+    let v = json_out(&out);
+    assert!(statuses(&v).contains(&("idp-suspend".into(), "done".into())));
+    let events = env.journal(&id);
+    let resumed_at = events
+        .iter()
+        .rposition(|e| e["kind"] == "run_started")
+        .unwrap();
+    let after: Vec<&Value> = events[resumed_at..]
+        .iter()
+        .filter(|e| e["step"] == "idp-suspend")
+        .collect();
+    assert!(
+        after
+            .iter()
+            .any(|e| e["kind"] == "checked" && e["data"]["context"] == "resume"),
+        "{after:?}"
+    );
+    assert!(
+        !after.iter().any(|e| e["kind"] == "apply_started"),
+        "re-applied: {after:?}"
+    );
+
+    // Now the last run finished: a new start only warns.
+    env.start(&[])
+        .code(3)
+        .stderr(predicate::str::contains("already has an open departure"));
+}

@@ -53,6 +53,16 @@ pub fn key_value(s: &str, flag: &str) -> Result<(String, String)> {
     }
 }
 
+/// Ask a yes/no question at the terminal.
+pub fn ask_yes_no(ctx: &Ctx, question: &str, default: bool) -> Result<bool> {
+    let _ = ctx;
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(default)
+        .interact()
+        .context("reading the answer from the terminal")
+}
+
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }

@@ -25,6 +25,7 @@ pub fn facts() -> DepartureFacts {
             max_concurrency: None,
             user: None,
             timeout_secs: None,
+            step_timeout_secs: None,
             settings: BTreeMap::new(),
         },
     );

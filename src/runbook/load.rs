@@ -233,6 +233,7 @@ const SYSTEM_KEYS: &[&str] = &[
     "max_concurrency",
     "user",
     "timeout_secs",
+    "step_timeout_secs",
 ];
 const STEP_KEYS: &[&str] = &[
     "id",
@@ -674,6 +675,17 @@ impl<'s> Check<'s> {
                             format!("`timeout_secs` must be at least 1, not {n}"),
                             v.span(),
                             "the default is 30 seconds",
+                        );
+                    }
+                }
+                "step_timeout_secs" => {
+                    if let Some(n) = self.integer(key, v, "300")
+                        && n < 1
+                    {
+                        self.push(
+                            format!("`step_timeout_secs` must be at least 1, not {n}"),
+                            v.span(),
+                            "the default is 300 seconds, retries included",
                         );
                     }
                 }

@@ -86,6 +86,10 @@ pub struct SystemDef {
     /// Per-request timeout in seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// Time limit in seconds for one step on this system, retries included (default 300).
+    /// A step that runs out is recorded as failed; `resume` re-checks it before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_timeout_secs: Option<u64>,
     /// Settings specific to the kind (documented per kind).
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
