@@ -114,3 +114,56 @@ fn a_person_answers_the_checklist_at_a_terminal() {
     assert_eq!(answered[1]["data"]["note"], "contractor, invoiced");
     assert!(journal.contains("\"asset_tag\":\"LT-7\""));
 }
+
+#[test]
+fn ctrl_c_at_the_checklist_stops_cleanly_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("offboard.toml");
+    std::fs::write(&runbook, RUNBOOK).unwrap();
+    let state = dir.path().join("state");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
+    cmd.arg("start")
+        .arg("alice@corp.example")
+        .arg("-r")
+        .arg(&runbook)
+        .arg("--set")
+        .arg("asset_tag=LT-8")
+        .env("OFFBOARD_STATE_DIR", &state)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut s = Session::spawn(cmd).expect("spawn in a PTY");
+    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    s.expect("Manual step 1/2").unwrap();
+    s.expect("Status").unwrap();
+    s.send("\x03").unwrap();
+    s.expect("offboard resume").unwrap();
+    s.expect(Eof).unwrap();
+    let status = s.get_process_mut().wait().unwrap();
+    assert_eq!(
+        format!("{status:?}"),
+        format!(
+            "{:?}",
+            expectrl::WaitStatus::Exited(s.get_process().pid(), 130)
+        )
+    );
+    let departures = state.join("departures");
+    let id = std::fs::read_dir(&departures)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let journal = std::fs::read(departures.join(&id).join("journal.jsonl")).unwrap();
+    let events = offboard::journal::parse_chain(&journal).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.record, offboard::journal::Record::Interrupted { .. }))
+    );
+    // The automated step was done before the prompt, and stays done.
+    let state = offboard::departure::DepartureState::replay(&events).unwrap();
+    assert_eq!(
+        state.steps["idp-suspend"].status(),
+        offboard::departure::Status::Done
+    );
+}

@@ -292,7 +292,12 @@ pub fn drive(
     let rt = runtime()?;
     let interrupted = rt.block_on(async {
         tokio::select! {
-            r = engine.run(&progress, prompter) => r.map(|_| false),
+            r = engine.run(&progress, prompter) => match r {
+                Ok(()) => Ok(false),
+                // Ctrl-C at a checklist prompt arrives as an interrupted read.
+                Err(e) if is_interrupted_read(&e) => Ok(true),
+                Err(e) => Err(e),
+            },
             _ = tokio::signal::ctrl_c() => Ok(true),
         }
     })?;
@@ -322,6 +327,17 @@ pub fn drive(
     )?;
     let sealed = driving.seal(ctx, key)?;
     Ok(summarise(ctx, &driving.state(), &sealed))
+}
+
+fn is_interrupted_read(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+            || c.downcast_ref::<dialoguer::Error>()
+                .is_some_and(|dialoguer::Error::IO(io)| {
+                    io.kind() == std::io::ErrorKind::Interrupted
+                })
+    })
 }
 
 /// Print the end-of-run table, the evidence path and what to do next; choose the exit status.
