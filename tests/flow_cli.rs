@@ -660,3 +660,85 @@ fn start_refuses_a_second_departure_while_one_was_cut_off_and_resume_finishes_it
         .code(3)
         .stderr(predicate::str::contains("already has an open departure"));
 }
+
+#[test]
+fn verify_exits_3_when_a_check_cannot_run() {
+    let env = Env::new();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let (path, _) = env.sandbox("saas");
+    std::fs::write(&path, "{ not json").unwrap();
+    let out = env.cmd().args(["--json", "verify", &id]).assert().code(3);
+    let v = json_out(&out);
+    assert_eq!(v["errors"], serde_json::json!(["saas-seat"]));
+    assert_eq!(v["drift"], serde_json::json!([]));
+}
+
+#[test]
+fn evidence_can_be_signed_with_an_existing_ssh_key() {
+    let env = Env::new();
+    let key = env.dir.path().join("id_ed25519");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "auditor-key", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let v = json_out(&env.start(&["--key", key.to_str().unwrap()]).code(3));
+    let evidence = PathBuf::from(v["evidence"].as_str().unwrap());
+    // No key was created in the state dir: the given one signed.
+    assert!(!env.state().join("keys").exists());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let mut parts = public.split_whitespace();
+    let signers = env.dir.path().join("allowed_signers");
+    std::fs::write(
+        &signers,
+        format!(
+            "auditor {} {}\n",
+            parts.next().unwrap(),
+            parts.next().unwrap()
+        ),
+    )
+    .unwrap();
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&signers)
+        .args(["-I", "auditor", "-n", "offboard-evidence", "-s"])
+        .arg(format!("{}.sig", evidence.display()))
+        .stdin(std::fs::File::open(&evidence).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    env.cmd()
+        .args(["evidence", "verify", "--allowed-signers"])
+        .arg(&signers)
+        .arg(&evidence)
+        .assert()
+        .success();
+    // OFFBOARD_SIGNING_KEY works the same way; a missing key file is a usage error.
+    env.cmd()
+        .env("OFFBOARD_SIGNING_KEY", env.dir.path().join("nope"))
+        .args([
+            "start",
+            "bob@corp.example",
+            "--non-interactive",
+            "--set",
+            "manager=m",
+        ])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn completions_are_generated() {
+    let env = Env::new();
+    env.cmd()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("offboard").and(predicate::str::contains("confirm")));
+}
