@@ -167,10 +167,11 @@ pub struct DepartureInput {
     pub runbook: RunbookArg,
 
     /// Kind of departure; involuntary cuts access before anything could alert the person
-    #[arg(long = "type", value_enum, default_value_t = DepartureType::Voluntary)]
+    #[arg(long = "type", value_enum, default_value_t = DepartureType::Voluntary, value_name = "TYPE")]
     pub departure_type: DepartureType,
 
-    /// When the departure takes effect (RFC 3339, e.g. 2026-11-30T17:00:00Z) [default: now]
+    /// When the departure takes effect (RFC 3339, e.g. 2026-11-30T17:00:00Z) [default: now].
+    /// Deadlines count from it; `start` waits for it (up to 24 hours) before cutting access
     #[arg(long, value_name = "TIME")]
     pub effective_at: Option<String>,
 
@@ -303,7 +304,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "alice@example.com", value_name = "USER")]
     pub user: String,
     /// Kind of departure
-    #[arg(long = "type", value_enum, default_value_t = DepartureType::Involuntary)]
+    #[arg(long = "type", value_enum, default_value_t = DepartureType::Involuntary, value_name = "TYPE")]
     pub departure_type: DepartureType,
     /// Do not prompt: manual steps stay pending (exit 3)
     #[arg(long)]

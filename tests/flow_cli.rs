@@ -742,3 +742,30 @@ fn completions_are_generated() {
         .success()
         .stdout(predicate::str::contains("offboard").and(predicate::str::contains("confirm")));
 }
+
+#[test]
+fn start_waits_for_the_effective_time_and_refuses_one_days_away() {
+    let env = Env::new();
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let at_s = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let out = env.start(&["--effective-at", &at_s]).code(3);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("Waiting until"), "{stderr}");
+    let v = json_out(&out);
+    let id = v["departure"].as_str().unwrap();
+    let first_apply = env
+        .journal(id)
+        .into_iter()
+        .find(|e| e["kind"] == "apply_started")
+        .unwrap();
+    let applied_at =
+        chrono::DateTime::parse_from_rfc3339(first_apply["ts"].as_str().unwrap()).unwrap();
+    assert!(
+        applied_at >= at,
+        "access was cut at {applied_at}, before {at}"
+    );
+
+    env.start(&["--effective-at", "2099-01-01T00:00:00Z"])
+        .code(2)
+        .stderr(predicate::str::contains("more than 24 hours"));
+}

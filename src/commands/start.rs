@@ -57,5 +57,42 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
     }
     let facts = crate::plan::build(&runbook, &req, ctx.state.root())
         .map_err(|e| CliError::new(Exit::Usage, e))?;
+    if !wait_until_effective(ctx, req.effective_at)? {
+        return Ok(Exit::Interrupted);
+    }
     common::start_departure(ctx, facts, interactive, "start")
+}
+
+/// Hold the run until the departure takes effect. Returns false when Ctrl-C ended the wait
+/// (nothing was done).
+fn wait_until_effective(ctx: &Ctx, at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<bool> {
+    let wait = at - crate::journal::now();
+    let Ok(wait) = wait.to_std() else {
+        return Ok(true);
+    };
+    if wait > std::time::Duration::from_secs(24 * 3600) {
+        return Err(CliError::usage(format!(
+            "the departure takes effect at {}, more than 24 hours from now",
+            crate::journal::timestamp(at)
+        ))
+        .hint("run `offboard start` closer to that time (e.g. from cron or `at`), or check it now with `offboard plan`")
+        .into());
+    }
+    ctx.printer.info(format!(
+        "Waiting until {} ({} min) before cutting access. Ctrl-C stops the wait; nothing has been done yet.",
+        crate::journal::timestamp(at),
+        wait.as_secs().div_ceil(60)
+    ));
+    let rt = common::runtime()?;
+    let reached = rt.block_on(async {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = tokio::signal::ctrl_c() => false,
+        }
+    });
+    if !reached {
+        ctx.printer
+            .warn("stopped before the departure took effect; nothing was done");
+    }
+    Ok(reached)
 }
