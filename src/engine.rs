@@ -230,28 +230,19 @@ impl Engine {
         let auto = step.automated.as_ref().expect("automated step");
         let prior = &before.steps[&step.id];
         let id = step.id.as_str();
-        if step.held {
-            let reason = "legal hold: destructive step blocked".to_string();
-            if prior.status() != Status::Skipped {
-                append(
-                    &self.journal,
-                    Some(id),
-                    Record::Skipped {
-                        reason: reason.clone(),
-                    },
-                )?;
-            }
-            reporter.finished(step, Status::Skipped, &reason);
-            return Ok(());
-        }
-        if let Some(reason) = unmet_dependency(step, before) {
-            append(
-                &self.journal,
-                Some(id),
-                Record::Skipped {
+        let skip = if step.held {
+            Some("legal hold: destructive step blocked".to_string())
+        } else {
+            unmet_dependency(step, before)
+        };
+        if let Some(reason) = skip {
+            // Re-running a departure does not record the same skip twice.
+            if prior.status() != Status::Skipped || prior.reason.as_ref() != Some(&reason) {
+                let record = Record::Skipped {
                     reason: reason.clone(),
-                },
-            )?;
+                };
+                append(&self.journal, Some(id), record)?;
+            }
             reporter.finished(step, Status::Skipped, &reason);
             return Ok(());
         }

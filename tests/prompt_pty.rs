@@ -37,24 +37,51 @@ phase = "close"
 
 const DOWN: &str = "\x1b[B";
 
-#[test]
-fn a_person_answers_the_checklist_at_a_terminal() {
+/// `offboard start alice@corp.example` on the test runbook, in a PTY, with a fresh state dir.
+fn spawn_start(extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, Session) {
     let dir = tempfile::tempdir().unwrap();
     let runbook = dir.path().join("offboard.toml");
     std::fs::write(&runbook, RUNBOOK).unwrap();
     let state = dir.path().join("state");
-
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
     cmd.arg("start")
         .arg("alice@corp.example")
         .arg("-r")
         .arg(&runbook)
+        .args(extra)
         .env("OFFBOARD_STATE_DIR", &state)
         .env("OFFBOARD_ACTOR", "pty-tester@corp.example")
         .env("NO_COLOR", "1")
         .env("TERM", "xterm");
     let mut s = Session::spawn(cmd).expect("spawn in a PTY");
     s.set_expect_timeout(Some(Duration::from_secs(30)));
+    (dir, state, s)
+}
+
+/// Wait for the end and return the exit code.
+fn exit_code(s: &mut Session) -> i32 {
+    s.expect(Eof).unwrap();
+    match s.get_process_mut().wait().unwrap() {
+        expectrl::WaitStatus::Exited(_, code) => code,
+        other => panic!("did not exit normally: {other:?}"),
+    }
+}
+
+/// The journal of the only departure in the state dir.
+fn journal_of(state: &std::path::Path) -> Vec<u8> {
+    let departures = state.join("departures");
+    let id = std::fs::read_dir(&departures)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    std::fs::read(departures.join(id).join("journal.jsonl")).unwrap()
+}
+
+#[test]
+fn a_person_answers_the_checklist_at_a_terminal() {
+    let (_dir, state, mut s) = spawn_start(&[]);
 
     // A missing required input is asked for.
     s.expect("Laptop asset tag").unwrap();
@@ -79,25 +106,10 @@ fn a_person_answers_the_checklist_at_a_terminal() {
     s.send("contractor, invoiced\r").unwrap();
 
     s.expect("Complete").unwrap();
-    s.expect(Eof).unwrap();
-    let status = s.get_process_mut().wait().unwrap();
-    assert_eq!(
-        format!("{status:?}"),
-        format!(
-            "{:?}",
-            expectrl::WaitStatus::Exited(s.get_process().pid(), 0)
-        )
-    );
+    assert_eq!(exit_code(&mut s), 0);
 
     // What the person answered is in the journal.
-    let departures = state.join("departures");
-    let id = std::fs::read_dir(&departures)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    let journal = std::fs::read_to_string(departures.join(id).join("journal.jsonl")).unwrap();
+    let journal = String::from_utf8(journal_of(&state)).unwrap();
     let answered: Vec<serde_json::Value> = journal
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -117,43 +129,13 @@ fn a_person_answers_the_checklist_at_a_terminal() {
 
 #[test]
 fn ctrl_c_at_the_checklist_stops_cleanly_and_says_how_to_resume() {
-    let dir = tempfile::tempdir().unwrap();
-    let runbook = dir.path().join("offboard.toml");
-    std::fs::write(&runbook, RUNBOOK).unwrap();
-    let state = dir.path().join("state");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
-    cmd.arg("start")
-        .arg("alice@corp.example")
-        .arg("-r")
-        .arg(&runbook)
-        .arg("--set")
-        .arg("asset_tag=LT-8")
-        .env("OFFBOARD_STATE_DIR", &state)
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut s = Session::spawn(cmd).expect("spawn in a PTY");
-    s.set_expect_timeout(Some(Duration::from_secs(30)));
+    let (_dir, state, mut s) = spawn_start(&["--set", "asset_tag=LT-8"]);
     s.expect("Manual step 1/2").unwrap();
     s.expect("Status").unwrap();
     s.send("\x03").unwrap();
     s.expect("offboard resume").unwrap();
-    s.expect(Eof).unwrap();
-    let status = s.get_process_mut().wait().unwrap();
-    assert_eq!(
-        format!("{status:?}"),
-        format!(
-            "{:?}",
-            expectrl::WaitStatus::Exited(s.get_process().pid(), 130)
-        )
-    );
-    let departures = state.join("departures");
-    let id = std::fs::read_dir(&departures)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name();
-    let journal = std::fs::read(departures.join(&id).join("journal.jsonl")).unwrap();
+    assert_eq!(exit_code(&mut s), 130);
+    let journal = journal_of(&state);
     let events = offboard::journal::parse_chain(&journal).unwrap();
     assert!(
         events
