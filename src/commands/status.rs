@@ -56,6 +56,23 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
             .map(|t| format!(" · ticket {}", safe(t)))
             .unwrap_or_default()
     ));
+    let mut lanes: std::collections::BTreeMap<crate::runbook::Lane, (usize, usize)> =
+        Default::default();
+    for (planned, st) in state.ordered() {
+        let e = lanes.entry(planned.lane).or_default();
+        e.1 += 1;
+        if st.status().is_settled() {
+            e.0 += 1;
+        }
+    }
+    p.result(format!(
+        "lanes: {}",
+        lanes
+            .iter()
+            .map(|(lane, (done, all))| format!("{} {done}/{all}", lane.as_str()))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    ));
     p.result(table::steps(p, &state, now));
     if let Some((at, holding, drift, errors)) = &state.last_verify {
         p.result(format!(
