@@ -297,6 +297,21 @@ impl VaultProvider {
         self.perm(format!("{} {path} answered {what}", resp.record.method))
     }
 
+    /// A 404 with a message (rather than Vault's bare `{"errors":[]}`) means the route itself is
+    /// missing, e.g. nothing is mounted at the configured path: that is not "not found".
+    fn ensure_route(&self, resp: &HttpResponse, setting: &str) -> Result<(), ProviderError> {
+        if resp.status != StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        match vault_error_message(&resp.body) {
+            None => Ok(()),
+            Some(m) => Err(self.bad_answer(
+                resp,
+                &format!("404 {m}: is the mount path right (setting {setting})?"),
+            )),
+        }
+    }
+
     /// The userpass username: not empty, no `/`, no control characters; lowercased as userpass
     /// stores it.
     fn username(&self, login: &str) -> Result<String, ProviderError> {
@@ -335,6 +350,7 @@ impl VaultProvider {
                 records,
             )
             .await?;
+        self.ensure_route(&resp, "kv_mount")?;
         if resp.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -394,20 +410,29 @@ impl VaultProvider {
                 self.kv_mount.join("/")
             ))
         })?;
-        if let Some(m) = marker_for(&meta.custom, call.login)
-            && meta.current_version >= m.to
-        {
-            return Ok((
-                false,
-                format!(
-                    "{shown}: already rotated for {} (version {} → {}, now {})",
-                    call.login, m.from, m.to, meta.current_version
-                ),
-            ));
-        }
         let current = self
             .kv_data(path, Some(meta.current_version), ctx, records)
             .await?;
+        if let Some(m) = marker_for(&meta.custom, call.login)
+            && meta.current_version >= m.to
+        {
+            // Done, unless the value the person knew is back (a rollback): then rotate again.
+            let old = if m.from == meta.current_version {
+                current.clone()
+            } else {
+                self.kv_data(path, Some(m.from), ctx, records).await?
+            };
+            let rolled_back = matches!((&old, &current), (Some(o), Some(c)) if o == c);
+            if !rolled_back {
+                return Ok((
+                    false,
+                    format!(
+                        "{shown}: already rotated for {} (version {} → {}, now {})",
+                        call.login, m.from, m.to, meta.current_version
+                    ),
+                ));
+            }
+        }
         let keys: Vec<String> = match (&p.keys, &current) {
             (Some(keys), Some(cur)) => {
                 if let Some(k) = keys.iter().find(|k| !cur.contains_key(k.as_str())) {
@@ -964,6 +989,7 @@ impl VaultProvider {
                 records,
             )
             .await?;
+        self.ensure_route(&resp, "userpass_mount")?;
         Ok(resp.status != StatusCode::NOT_FOUND)
     }
 
