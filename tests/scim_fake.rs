@@ -668,8 +668,8 @@ async fn remove_from_groups_filters_patches_and_checks() {
         out.summary,
         format!("removed SCIM user {alice} from 1 group(s): eng")
     );
-    assert_eq!(fake.group_members(&eng), [bob.clone()]);
-    assert_eq!(fake.group_members(&ops), [bob.clone()]);
+    assert_eq!(fake.group_members(&eng), vec![bob.clone()]);
+    assert_eq!(fake.group_members(&ops), vec![bob.clone()]);
     let search = fake
         .requests()
         .into_iter()

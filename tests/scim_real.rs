@@ -415,8 +415,8 @@ async fn real_scim2_server_groups() {
         format!("removed SCIM user {alice} from 1 group(s): eng")
     );
     assert_eq!(out.requests.last().unwrap().status, 204);
-    assert_eq!(admin.members(&eng).await, [bob.clone()]);
-    assert_eq!(admin.members(&ops).await, [bob.clone()]);
+    assert_eq!(admin.members(&eng).await, vec![bob.clone()]);
+    assert_eq!(admin.members(&ops).await, vec![bob.clone()]);
     let chk = p.check(&rg, &ctx).await.unwrap();
     assert!(chk.revoked, "{chk:?}");
     assert_eq!(chk.observed, "member of no group");
@@ -435,7 +435,7 @@ async fn real_scim2_server_groups() {
         .unwrap();
     assert!(chk.revoked, "only vpn was listed: {chk:?}");
     assert!(p.apply(&rg, &ctx).await.unwrap().changed);
-    assert_eq!(admin.members(&ops).await, [bob.clone()]);
+    assert_eq!(admin.members(&ops).await, vec![bob.clone()]);
 
     // Bob was never touched.
     let chk = p

@@ -1249,6 +1249,11 @@ fn with_prefix(e: ProviderError, prefix: &str) -> ProviderError {
     }
 }
 
+/// Go's multierror heading: `1 error occurred:` / `2 errors occurred:`.
+fn is_multierror_header(l: &str) -> bool {
+    l.ends_with("occurred:") && l.contains(" error")
+}
+
 /// The messages of a Vault error body `{"errors":["…"]}`, Go multierror wrapping removed.
 /// `None` for `{"errors":[]}` (Vault's bare 404).
 pub fn vault_error_message(body: &[u8]) -> Option<String> {
@@ -1260,7 +1265,7 @@ pub fn vault_error_message(body: &[u8]) -> Option<String> {
         .flat_map(|e| {
             e.lines()
                 .map(|l| l.trim().trim_start_matches("* ").trim().to_string())
-                .filter(|l| !l.is_empty() && !(l.ends_with("occurred:") && l.contains(" error")))
+                .filter(|l| !l.is_empty() && !is_multierror_header(l))
                 .collect::<Vec<_>>()
         })
         .collect();
