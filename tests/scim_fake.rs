@@ -634,3 +634,155 @@ async fn describe_matches_what_apply_sends() {
     let planning = ScimProvider::new(&system_config(&fake.base_url, None)).unwrap();
     assert_eq!(planning.describe(&c), lines);
 }
+
+fn call_with<'a>(
+    action: &'a str,
+    login: &'a str,
+    params: &'a serde_json::Map<String, serde_json::Value>,
+) -> StepCall<'a> {
+    StepCall {
+        step_id: "step",
+        action,
+        login,
+        params,
+    }
+}
+
+#[tokio::test]
+async fn remove_from_groups_filters_patches_and_checks() {
+    let fake = FakeScim::start(TOKEN).await;
+    let alice = fake.add_user("alice@corp.test", true);
+    let bob = fake.add_user("bob@corp.test", true);
+    let eng = fake.add_group("eng", &[&alice, &bob]);
+    let ops = fake.add_group("ops", &[&bob]);
+    let p = provider(&fake);
+    let out = p
+        .apply(
+            &call("remove_from_groups", "alice@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(
+        out.summary,
+        format!("removed SCIM user {alice} from 1 group(s): eng")
+    );
+    assert_eq!(fake.group_members(&eng), vec![bob.clone()]);
+    assert_eq!(fake.group_members(&ops), vec![bob.clone()]);
+    let search = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.raw_path.ends_with("/Groups"))
+        .unwrap();
+    assert_eq!(
+        search.filter,
+        Some(format!("members[value eq \"{alice}\"]"))
+    );
+    let patch = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .unwrap();
+    assert_eq!(
+        patch.body.unwrap()["Operations"],
+        json!([{"op": "remove", "path": format!("members[value eq \"{alice}\"]")}])
+    );
+    let chk = p
+        .check(
+            &call("remove_from_groups", "alice@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(chk.revoked, "{chk:?}");
+}
+
+#[tokio::test]
+async fn remove_from_groups_with_a_server_that_ignores_the_filter() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.ignore_group_filter();
+    let alice = fake.add_user("alice@corp.test", true);
+    let bob = fake.add_user("bob@corp.test", true);
+    let ops = fake.add_group("ops", &[&bob]);
+    fake.add_group("eng", &[&alice]);
+    let p = provider(&fake);
+    let chk = p
+        .check(
+            &call("remove_from_groups", "alice@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chk.observed, "still member of: eng");
+    let out = p
+        .apply(
+            &call("remove_from_groups", "alice@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.summary,
+        format!("removed SCIM user {alice} from 1 group(s): eng")
+    );
+    // The group that does not hold the person was never patched.
+    assert_eq!(fake.count("PATCH"), 1);
+    assert_eq!(fake.group_members(&ops), [bob]);
+}
+
+#[tokio::test]
+async fn remove_from_groups_errors() {
+    let fake = FakeScim::start(TOKEN).await;
+    let alice = fake.add_user("alice@corp.test", true);
+    fake.add_group("eng", &[&alice]);
+    let p = provider(&fake);
+    // Bad params are refused before any request.
+    let mut bad = serde_json::Map::new();
+    bad.insert("groups".into(), json!("eng"));
+    let err = p
+        .apply(
+            &call_with("remove_from_groups", "alice@corp.test", &bad),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(message(&err).contains("params.groups"), "{err:?}");
+    assert!(fake.requests().is_empty());
+    // Unknown person.
+    let err = p
+        .apply(
+            &call("remove_from_groups", "nobody@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    // The group PATCH is refused: a permanent error with the server's message.
+    fake.fail_after(
+        2,
+        Fault::Error {
+            status: 403,
+            scim_type: None,
+            detail: "groups are read-only for this client",
+        },
+    );
+    let err = p
+        .apply(
+            &call("remove_from_groups", "alice@corp.test"),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(message(&err).contains("groups are read-only"), "{err:?}");
+    // A 503 on the search is retried.
+    fake.fail_after(1, Fault::Unavailable);
+    let (ctx, notes) = recording_ctx();
+    let out = p
+        .apply(&call("remove_from_groups", "alice@corp.test"), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(notes.lock().unwrap().len(), 1);
+}

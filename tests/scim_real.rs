@@ -167,6 +167,64 @@ impl Admin {
     }
 }
 
+impl Admin {
+    async fn create_group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let resp = self
+            .http
+            .post(format!("{}/Groups", self.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json")
+            .json(&json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": name,
+                "members": members,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "creating group {name:?}");
+        let v: Value = resp.json().await.unwrap();
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    async fn members(&self, gid: &str) -> Vec<String> {
+        let resp = self
+            .http
+            .get(format!("{}/Groups/{gid}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.unwrap();
+        v["members"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| m["value"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn add_member(&self, gid: &str, uid: &str) {
+        let resp = self
+            .http
+            .patch(format!("{}/Groups/{gid}", self.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/scim+json")
+            .json(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+}
+
 fn quick_retries(p: ScimProvider) -> ScimProvider {
     p.with_retry(RetryPolicy {
         max_attempts: 3,
@@ -307,5 +365,83 @@ async fn real_scim2_server() {
         assert!(chk.revoked, "{login:?}");
         assert_eq!(admin.get_user(&bystander).await.1["active"], json!(true));
     }
+    drop(server);
+}
+
+#[tokio::test]
+async fn real_scim2_server_groups() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+    };
+    let p = quick_retries(ScimProvider::new(&config(&server.base_url)).unwrap());
+    let ctx = CallCtx::silent();
+    let none = serde_json::Map::new();
+
+    let alice = admin.create_user("alice@corp.test").await;
+    let bob = admin.create_user("bob@corp.test").await;
+    let eng = admin.create_group("eng", &[&alice, &bob]).await;
+    let vpn = admin.create_group("vpn", &[&alice]).await;
+    let ops = admin.create_group("ops", &[&bob]).await;
+    let rg = call("remove_from_groups", "alice@corp.test", &none);
+
+    let chk = p.check(&rg, &ctx).await.unwrap();
+    assert!(!chk.revoked);
+    assert_eq!(chk.observed, "still member of: eng, vpn");
+
+    // Only the listed groups.
+    let mut only = serde_json::Map::new();
+    only.insert("groups".into(), json!(["VPN"]));
+    let out = p
+        .apply(&call("remove_from_groups", "alice@corp.test", &only), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert_eq!(
+        out.summary,
+        format!("removed SCIM user {alice} from 1 group(s) (of the listed: VPN): vpn")
+    );
+    assert!(admin.members(&vpn).await.is_empty());
+    assert_eq!(admin.members(&eng).await.len(), 2);
+
+    // Then all of them; PATCH answers 204 on scim2-server.
+    let out = p.apply(&rg, &ctx).await.unwrap();
+    assert!(out.changed, "{out:?}");
+    assert_eq!(
+        out.summary,
+        format!("removed SCIM user {alice} from 1 group(s): eng")
+    );
+    assert_eq!(out.requests.last().unwrap().status, 204);
+    assert_eq!(admin.members(&eng).await, vec![bob.clone()]);
+    assert_eq!(admin.members(&ops).await, vec![bob.clone()]);
+    let chk = p.check(&rg, &ctx).await.unwrap();
+    assert!(chk.revoked, "{chk:?}");
+    assert_eq!(chk.observed, "member of no group");
+    let again = p.apply(&rg, &ctx).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(again.requests.iter().all(|r| r.method == "GET"));
+
+    // Drift: someone adds the person back.
+    admin.add_member(&ops, &alice).await;
+    let chk = p.check(&rg, &ctx).await.unwrap();
+    assert!(!chk.revoked);
+    assert_eq!(chk.observed, "still member of: ops");
+    let chk = p
+        .check(&call("remove_from_groups", "alice@corp.test", &only), &ctx)
+        .await
+        .unwrap();
+    assert!(chk.revoked, "only vpn was listed: {chk:?}");
+    assert!(p.apply(&rg, &ctx).await.unwrap().changed);
+    assert_eq!(admin.members(&ops).await, vec![bob.clone()]);
+
+    // Bob was never touched.
+    let chk = p
+        .check(&call("remove_from_groups", "bob@corp.test", &none), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(chk.observed, "still member of: eng, ops");
     drop(server);
 }

@@ -137,6 +137,10 @@ impl Request {
         Request::new(Method::POST, url)
     }
 
+    pub fn put(url: Url) -> Request {
+        Request::new(Method::PUT, url)
+    }
+
     /// A JSON body with the given media type (e.g. `application/scim+json`).
     pub fn json(mut self, value: &serde_json::Value, content_type: &'static str) -> Request {
         let bytes = serde_json::to_vec(value).expect("a JSON value always serialises");
@@ -202,6 +206,11 @@ pub struct HttpClient {
     base_url: Url,
     token: Option<SecretString>,
     auth_scheme: &'static str,
+    /// The header the token goes in: `Authorization` (with the scheme), or a custom one such as
+    /// Vault's `X-Vault-Token` (the bare token).
+    token_header: Option<header::HeaderName>,
+    extra_headers: HeaderMap,
+    forbidden_hint: &'static str,
     accept: HeaderValue,
     retry: RetryPolicy,
     timeout: Duration,
@@ -242,18 +251,17 @@ impl HttpClient {
                 cfg.name
             );
         }
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("offboard/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(cfg.timeout)
-            .build()
-            .map_err(|e| anyhow::anyhow!("system `{}`: building the HTTP client: {e}", cfg.name))?;
+        let client = build_client(&cfg.name, cfg.timeout, Vec::new())?;
         Ok(HttpClient {
             client,
             system: cfg.name.clone(),
             base_url,
             token: cfg.token.clone(),
             auth_scheme: "Bearer",
+            token_header: None,
+            extra_headers: HeaderMap::new(),
+            forbidden_hint: "the token lacks permission for this call; grant the API client the \
+                             needed scope or role",
             accept: HeaderValue::from_static("application/scim+json, application/json"),
             retry: RetryPolicy::default(),
             timeout: cfg.timeout,
@@ -270,6 +278,60 @@ impl HttpClient {
     /// The `Authorization` scheme put before the token (default `Bearer`; Okta uses `SSWS`).
     pub fn with_auth_scheme(mut self, scheme: &'static str) -> HttpClient {
         self.auth_scheme = scheme;
+        self
+    }
+
+    /// Send the bare token in this header instead of `Authorization: <scheme> <token>` (Vault:
+    /// `X-Vault-Token`).
+    pub fn with_token_header(mut self, name: &'static str) -> HttpClient {
+        self.token_header = Some(header::HeaderName::from_static(name));
+        self
+    }
+
+    /// Send this header with every request (e.g. Vault's `X-Vault-Namespace`). Not for secrets.
+    pub fn with_header(mut self, name: &'static str, value: &str) -> anyhow::Result<HttpClient> {
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            anyhow::anyhow!(
+                "system `{}`: {value:?} is not a valid value for the {name} header",
+                self.system
+            )
+        })?;
+        self.extra_headers
+            .insert(header::HeaderName::from_static(name), v);
+        Ok(self)
+    }
+
+    /// Trust the CA certificates of this PEM file (besides the system's roots): for servers
+    /// with a private CA. Reads the file now.
+    pub fn with_ca_file(mut self, path: &std::path::Path) -> anyhow::Result<HttpClient> {
+        let pem = std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!(
+                "system `{}`: reading ca_file {}: {e}",
+                self.system,
+                path.display()
+            )
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            anyhow::anyhow!(
+                "system `{}`: ca_file {} holds no usable PEM certificate: {e}",
+                self.system,
+                path.display()
+            )
+        })?;
+        if certs.is_empty() {
+            anyhow::bail!(
+                "system `{}`: ca_file {} holds no PEM certificate",
+                self.system,
+                path.display()
+            );
+        }
+        self.client = build_client(&self.system, self.timeout, certs)?;
+        Ok(self)
+    }
+
+    /// What a 403 means for this API, said before the server's own message.
+    pub fn with_forbidden_hint(mut self, hint: &'static str) -> HttpClient {
+        self.forbidden_hint = hint;
         self
     }
 
@@ -324,14 +386,16 @@ impl HttpClient {
                 self.system
             )));
         };
-        let mut auth =
-            HeaderValue::from_str(&format!("{} {}", self.auth_scheme, token.expose_secret()))
-                .map_err(|_| {
-                    ProviderError::Permanent(format!(
-                        "system `{}`: the token contains characters not allowed in an HTTP header",
-                        self.system
-                    ))
-                })?;
+        let raw = match self.token_header {
+            Some(_) => token.expose_secret().to_string(),
+            None => format!("{} {}", self.auth_scheme, token.expose_secret()),
+        };
+        let mut auth = HeaderValue::from_str(&raw).map_err(|_| {
+            ProviderError::Permanent(format!(
+                "system `{}`: the token contains characters not allowed in an HTTP header",
+                self.system
+            ))
+        })?;
         auth.set_sensitive(true);
 
         let mut attempt: u32 = 0;
@@ -428,11 +492,13 @@ impl HttpClient {
         req: &Request,
         auth: &HeaderValue,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
+        let auth_name = self.token_header.clone().unwrap_or(header::AUTHORIZATION);
         let mut b = self
             .client
             .request(req.method.clone(), req.url.clone())
             .timeout(self.timeout)
-            .header(header::AUTHORIZATION, auth.clone())
+            .headers(self.extra_headers.clone())
+            .header(auth_name, auth.clone())
             .header(header::ACCEPT, self.accept.clone());
         if let Some((ct, bytes)) = &req.body {
             b = b
@@ -459,10 +525,7 @@ impl HttpClient {
                  (expired, revoked, or for another tenant?)",
                 self.system
             )),
-            StatusCode::FORBIDDEN => with_detail(format!(
-                "{head}: the token lacks permission for this call; grant the API client the \
-                 needed scope or role"
-            )),
+            StatusCode::FORBIDDEN => with_detail(format!("{head}: {}", self.forbidden_hint)),
             _ => match &detail {
                 Some(d) => format!("{head}: {d}"),
                 None => head,
@@ -497,6 +560,22 @@ impl HttpClient {
             _ => s.to_string(),
         }
     }
+}
+
+fn build_client(
+    system: &str,
+    timeout: Duration,
+    extra_roots: Vec<reqwest::Certificate>,
+) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("offboard/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout);
+    if !extra_roots.is_empty() {
+        b = b.tls_certs_merge(extra_roots);
+    }
+    b.build()
+        .map_err(|e| anyhow::anyhow!("system `{system}`: building the HTTP client: {e}"))
 }
 
 struct Failure {

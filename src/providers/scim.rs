@@ -7,6 +7,12 @@
 //!   `GET {base}/Users/{id}`, and a deleted user counts as revoked;
 //! - `delete_user`: `DELETE {base}/Users/{id}` (a user already gone is `changed: false`); check
 //!   expects the filter to find nobody, or `GET {base}/Users/{id}` to answer 404.
+//! - `remove_from_groups` (optional `groups = [display names]`, default every group): the
+//!   groups are found with `GET {base}/Groups?filter=members[value eq "<id>"]` (paged), not from
+//!   `User.groups`, which some servers (scim2-server) leave empty; each returned group's
+//!   `members` is checked again on the client, in case a server ignores the filter. Each is
+//!   `PATCH`ed with `remove` on the path `members[value eq "<id>"]`; the summary names the groups
+//!   removed. Check: the same search finds no (listed) group holding the user.
 //!
 //! Reads by id are the proof: some services answer filters from a search index that lags.
 
@@ -40,6 +46,21 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             params: &[],
+        },
+        ActionSpec {
+            name: "remove_from_groups",
+            summary: "PATCH each group holding the user (found by filter members[value eq id]) \
+                      to remove that member; the summary names the groups; check: no (listed) \
+                      group holds the user",
+            destructive: false,
+            alerts_user: false,
+            params: &[SettingSpec {
+                name: "groups",
+                ty: SettingType::StringList,
+                required: false,
+                summary: "only these groups (by displayName, case-insensitive); default: every \
+                          group the user is a member of",
+            }],
         },
     ],
     settings: &[SettingSpec {
@@ -407,6 +428,202 @@ impl ScimProvider {
         }
     }
 
+    /// `params.groups`, if given: the display names to restrict to.
+    fn group_names(&self, call: &StepCall<'_>) -> Result<Option<Vec<String>>, ProviderError> {
+        let bad = || {
+            ProviderError::Permanent(format!(
+                "system `{}`: step `{}`: params.groups must be a non-empty list of group \
+                 display names",
+                self.system, call.step_id
+            ))
+        };
+        match call.params.get("groups") {
+            None => Ok(None),
+            Some(Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
+
+    fn groups_url(&self) -> Result<Url, ProviderError> {
+        self.http.endpoint(&["Groups"])
+    }
+
+    /// The filter that finds the groups holding `user_id` (a JSON string literal, as for users).
+    pub fn member_filter(user_id: &str) -> String {
+        let literal = serde_json::to_string(user_id).expect("a string always serialises");
+        format!("members[value eq {literal}]")
+    }
+
+    /// Every group holding `user_id` (paged), restricted to `only` display names if given.
+    async fn member_groups(
+        &self,
+        user_id: &str,
+        only: Option<&[String]>,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Vec<Group>, ProviderError> {
+        const PAGE: usize = 100;
+        let filter = Self::member_filter(user_id);
+        let mut groups = Vec::new();
+        let mut start = 1usize;
+        loop {
+            let url = with_query(
+                self.groups_url()?,
+                &[
+                    ("filter", &filter),
+                    ("startIndex", &start.to_string()),
+                    ("count", &PAGE.to_string()),
+                ],
+            );
+            let resp = self.http.send(Request::get(url), ctx).await?;
+            records.push(resp.record.clone());
+            let list: Value = resp.json()?;
+            let total = match list.get("totalResults") {
+                Some(Value::Number(n)) => n.as_u64(),
+                Some(Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                self.bad_answer(&resp, "a ListResponse without a numeric totalResults")
+            })?;
+            let page = match list.get("Resources") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a.clone(),
+                Some(_) => {
+                    return Err(
+                        self.bad_answer(&resp, "a ListResponse whose Resources is not a list")
+                    );
+                }
+            };
+            let n = page.len();
+            for g in &page {
+                let group = Group::from_resource(g)
+                    .ok_or_else(|| self.bad_answer(&resp, "a group without an id"))?;
+                // A server that ignores the filter returns every group: look for ourselves.
+                if group
+                    .members
+                    .as_ref()
+                    .is_some_and(|m| !m.iter().any(|v| v == user_id))
+                {
+                    continue;
+                }
+                if let Some(only) = only
+                    && !only
+                        .iter()
+                        .any(|o| o.eq_ignore_ascii_case(&group.display_name))
+                {
+                    continue;
+                }
+                groups.push(group);
+            }
+            start += n;
+            if n == 0 || (start - 1) as u64 >= total || start > 100_000 {
+                break;
+            }
+        }
+        groups.sort_by_key(|g| g.display_name.to_lowercase());
+        groups.dedup_by(|a, b| a.id == b.id);
+        Ok(groups)
+    }
+
+    async fn remove_from_groups(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let only = self.group_names(call)?;
+        let mut records = Vec::new();
+        let user = self
+            .find(call.login, ctx, &mut records)
+            .await?
+            .ok_or_else(|| self.not_found(call.login))?;
+        let groups = self
+            .member_groups(&user.id, only.as_deref(), ctx, &mut records)
+            .await?;
+        let body = json!({
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "remove", "path": Self::member_filter(&user.id)}],
+        });
+        let mut removed = Vec::new();
+        for g in &groups {
+            let url = self.http.endpoint(&["Groups", &g.id])?;
+            let resp = self
+                .http
+                .send(Request::patch(url).json(&body, SCIM_JSON), ctx)
+                .await
+                .map_err(|e| {
+                    if removed.is_empty() {
+                        e
+                    } else {
+                        let done = format!("removed from {}; then ", removed.join(", "));
+                        match e {
+                            ProviderError::Transient(m) => ProviderError::Transient(done + &m),
+                            ProviderError::Permanent(m) => ProviderError::Permanent(done + &m),
+                            ProviderError::NotFound(m) => ProviderError::Permanent(done + &m),
+                        }
+                    }
+                })?;
+            records.push(resp.record.clone());
+            removed.push(g.display_name.clone());
+        }
+        let scope = match &only {
+            Some(o) => format!(" (of the listed: {})", o.join(", ")),
+            None => String::new(),
+        };
+        let summary = if removed.is_empty() {
+            format!(
+                "SCIM user {} is in no group{scope}: nothing to remove",
+                user.id
+            )
+        } else {
+            format!(
+                "removed SCIM user {} from {} group(s){scope}: {}",
+                user.id,
+                removed.len(),
+                removed.join(", ")
+            )
+        };
+        Ok(ApplyOutcome {
+            changed: !removed.is_empty(),
+            summary,
+            requests: records,
+        })
+    }
+
+    async fn check_groups(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<CheckOutcome, ProviderError> {
+        let only = self.group_names(call)?;
+        let mut records = Vec::new();
+        let Some(user) = self.find(call.login, ctx, &mut records).await? else {
+            return Ok(gone());
+        };
+        let groups = self
+            .member_groups(&user.id, only.as_deref(), ctx, &mut records)
+            .await?;
+        Ok(if groups.is_empty() {
+            CheckOutcome {
+                revoked: true,
+                observed: match &only {
+                    Some(o) => format!("member of none of: {}", o.join(", ")),
+                    None => "member of no group".into(),
+                },
+            }
+        } else {
+            let names: Vec<&str> = groups.iter().map(|g| g.display_name.as_str()).collect();
+            CheckOutcome {
+                revoked: false,
+                observed: format!("still member of: {}", names.join(", ")),
+            }
+        })
+    }
+
     fn unknown_action(&self, action: &str) -> ProviderError {
         ProviderError::Permanent(format!(
             "system `{}`: the scim kind has no action `{action}`",
@@ -440,6 +657,21 @@ impl Provider for ScimProvider {
         match call.action {
             "deactivate_user" => vec![line("GET", &find), line("PATCH", &by_id)],
             "delete_user" => vec![line("GET", &find), line("DELETE", &by_id)],
+            "remove_from_groups" => {
+                let groups = match self.groups_url() {
+                    Ok(u) => u,
+                    Err(_) => return Vec::new(),
+                };
+                let search =
+                    with_query(groups.clone(), &[("filter", &Self::member_filter("{id}"))])
+                        .to_string()
+                        .replace("%7Bid%7D", "{id}");
+                vec![
+                    line("GET", &find),
+                    line("GET", &search),
+                    line("PATCH", &format!("{groups}/{{group_id}}")),
+                ]
+            }
             _ => Vec::new(),
         }
     }
@@ -452,6 +684,7 @@ impl Provider for ScimProvider {
         match call.action {
             "deactivate_user" => self.deactivate(call.login, ctx).await,
             "delete_user" => self.delete(call.login, ctx).await,
+            "remove_from_groups" => self.remove_from_groups(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
     }
@@ -464,6 +697,7 @@ impl Provider for ScimProvider {
         match call.action {
             "deactivate_user" => self.check_inactive(call.login, ctx).await,
             "delete_user" => self.check_deleted(call.login, ctx).await,
+            "remove_from_groups" => self.check_groups(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
     }
@@ -491,6 +725,41 @@ impl User {
                 _ => None,
             });
         Some(User { id, active })
+    }
+}
+
+/// What offboard reads of a SCIM group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Group {
+    id: String,
+    display_name: String,
+    /// Member ids, when the server sent `members`.
+    members: Option<Vec<String>>,
+}
+
+impl Group {
+    fn from_resource(v: &Value) -> Option<Group> {
+        let obj = v.as_object()?;
+        let id = obj.get("id")?.as_str()?.to_string();
+        let field = |name: &str| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        };
+        let display_name = field("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or(&id)
+            .to_string();
+        let members = field("members").and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        });
+        Some(Group {
+            id,
+            display_name,
+            members,
+        })
     }
 }
 

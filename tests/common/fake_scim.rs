@@ -69,6 +69,10 @@ pub enum PatchReply {
 struct State {
     token: String,
     users: BTreeMap<String, Value>,
+    /// Groups: id → resource with `displayName` and `members` (`[{"value": id}]`).
+    groups: BTreeMap<String, Value>,
+    /// Answer `/Groups` searches with every group, as a server that ignores filters would.
+    ignore_group_filter: bool,
     next_id: u64,
     version: u64,
     requests: Vec<Recorded>,
@@ -91,6 +95,8 @@ impl FakeScim {
         let state = Arc::new(Mutex::new(State {
             token: token.to_string(),
             users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            ignore_group_filter: false,
             next_id: 1,
             version: 1,
             requests: Vec::new(),
@@ -155,6 +161,34 @@ impl FakeScim {
 
     pub fn remove_user(&self, id: &str) {
         self.state.lock().unwrap().users.remove(id);
+    }
+
+    /// Add a group holding `members` (user ids); returns its id.
+    pub fn add_group(&self, name: &str, members: &[&str]) -> String {
+        let mut s = self.state.lock().unwrap();
+        s.next_id += 1;
+        let id = format!("g{:04}", s.next_id);
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        s.groups.insert(
+            id.clone(),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": id,
+                   "displayName": name, "members": members}),
+        );
+        id
+    }
+
+    /// Member ids of a group.
+    pub fn group_members(&self, id: &str) -> Vec<String> {
+        self.state.lock().unwrap().groups[id]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn ignore_group_filter(&self) {
+        self.state.lock().unwrap().ignore_group_filter = true;
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -303,6 +337,15 @@ async fn handle(
     let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     match (method.as_str(), segs.as_slice()) {
         ("GET", ["Users"]) => list_users(&s, param("filter"), param("startIndex"), param("count")),
+        ("GET", ["Groups"]) => {
+            list_groups(&s, param("filter"), param("startIndex"), param("count"))
+        }
+        ("PATCH", ["Groups", raw_id]) => {
+            let id = percent_encoding::percent_decode_str(raw_id)
+                .decode_utf8_lossy()
+                .to_string();
+            patch_group(&mut s, &id, &body)
+        }
         (m, ["Users", raw_id]) => {
             let id = percent_encoding::percent_decode_str(raw_id)
                 .decode_utf8_lossy()
@@ -374,6 +417,87 @@ fn list_users(
         body["Resources"] = Value::Array(page);
     }
     scim_json(StatusCode::OK, &body)
+}
+
+/// `GET /Groups?filter=members[value eq "<id>"]`, paged like the users' list.
+fn list_groups(
+    s: &State,
+    filter: Option<String>,
+    start: Option<String>,
+    count: Option<String>,
+) -> Response {
+    let member = match filter {
+        None => None,
+        Some(f) => {
+            let inner = f
+                .trim()
+                .strip_prefix("members[")
+                .and_then(|r| r.strip_suffix(']'));
+            match inner.map(parse_filter) {
+                Some(Ok((attr, v))) if attr.eq_ignore_ascii_case("value") => Some(v),
+                _ => return scim_error(400, Some("invalidFilter"), "unsupported group filter"),
+            }
+        }
+    };
+    let holds = |g: &Value, id: &str| {
+        g["members"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m["value"] == json!(id)))
+    };
+    let matches: Vec<&Value> = s
+        .groups
+        .values()
+        .filter(|g| s.ignore_group_filter || member.as_deref().is_none_or(|id| holds(g, id)))
+        .collect();
+    let start: usize = start.and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let count: usize = count.and_then(|v| v.parse().ok()).unwrap_or(100);
+    let page: Vec<Value> = matches
+        .iter()
+        .skip(start - 1)
+        .take(count)
+        .map(|v| (*v).clone())
+        .collect();
+    scim_json(
+        StatusCode::OK,
+        &json!({"schemas": [LIST_SCHEMA], "totalResults": matches.len(), "startIndex": start,
+                "itemsPerPage": page.len(), "Resources": page}),
+    )
+}
+
+/// PATCH a group: only `remove` with the path `members[value eq "<id>"]`.
+fn patch_group(s: &mut State, id: &str, body: &[u8]) -> Response {
+    if !s.groups.contains_key(id) {
+        return scim_error(404, None, &format!("Resource {id} not found"));
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return scim_error(400, Some("invalidSyntax"), "body is not JSON");
+    };
+    for op in req["Operations"].as_array().cloned().unwrap_or_default() {
+        let path = op["path"].as_str().unwrap_or("");
+        let inner = path
+            .strip_prefix("members[")
+            .and_then(|r| r.strip_suffix(']'));
+        let member = match inner.map(parse_filter) {
+            Some(Ok((attr, v))) if attr.eq_ignore_ascii_case("value") => v,
+            _ => {
+                return scim_error(
+                    400,
+                    Some("invalidPath"),
+                    &format!("unsupported path {path}"),
+                );
+            }
+        };
+        if !op["op"]
+            .as_str()
+            .is_some_and(|o| o.eq_ignore_ascii_case("remove"))
+        {
+            return scim_error(400, Some("invalidSyntax"), "only remove is supported");
+        }
+        if let Some(a) = s.groups.get_mut(id).unwrap()["members"].as_array_mut() {
+            a.retain(|m| m["value"] != json!(member));
+        }
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// `<attrPath> eq <JSON string>`; names are case-insensitive. Only what offboard sends is
