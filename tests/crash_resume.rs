@@ -207,10 +207,11 @@ fn sigkill_at_many_points_then_resume_completes_without_repeating_a_change() {
             full * r / ROUNDS,
             full * ((r * 11 + 5) % ROUNDS) / ROUNDS / 2,
         ];
-        for delay in kills {
+        for (k, delay) in kills.into_iter().enumerate() {
             match env.departure_of(&user) {
                 None => {
-                    if tally.killed + tally.finished_before_kill > 0 {
+                    // Killed before the journal's first event: nothing to resume, start again.
+                    if k > 0 {
                         tally.restarts += 1;
                     }
                     kill_after(&env, &CliEnv::start_args(&user), delay, &mut tally)
