@@ -170,7 +170,10 @@ fn kill_after(env: &CliEnv, args: &[&str], delay: Duration, tally: &mut Tally) {
     match (out.status.signal(), out.status.code()) {
         (Some(9), _) => tally.killed += 1,
         (None, Some(0)) => tally.finished_before_kill += 1,
-        _ => panic!("offboard {args:?} ended badly before the kill:\n{}", text(&out)),
+        _ => panic!(
+            "offboard {args:?} ended badly before the kill:\n{}",
+            text(&out)
+        ),
     }
 }
 

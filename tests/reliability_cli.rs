@@ -248,7 +248,14 @@ fn seeded_faults_are_retried_and_every_step_ends_correct() {
     env.write_runbook(&runbook(&systems, &["crm", "wiki"], 1, false));
 
     let t0 = Instant::now();
-    let out = env.run(&["--json", "start", user, "-r", "offboard.toml", "--non-interactive"]);
+    let out = env.run(&[
+        "--json",
+        "start",
+        user,
+        "-r",
+        "offboard.toml",
+        "--non-interactive",
+    ]);
     let took = t0.elapsed();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let id = env.departure_of(user).unwrap();

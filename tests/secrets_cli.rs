@@ -22,7 +22,10 @@ fn assert_clean(what: &str, bytes: &[u8]) {
     for secret in SECRETS {
         assert!(!s.contains(secret), "{what} holds the token {secret}:\n{s}");
     }
-    assert!(!s.contains("tok-SECRET"), "{what} holds part of a token:\n{s}");
+    assert!(
+        !s.contains("tok-SECRET"),
+        "{what} holds part of a token:\n{s}"
+    );
 }
 
 fn assert_output_clean(args: &[&str], out: &Output) {
@@ -138,10 +141,15 @@ action = "deactivate_user"
     // The failures did happen, and say what to fix without the token.
     let all: String = outputs
         .iter()
-        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)
+        })
         .collect();
     assert!(all.contains("401"), "no 401 reported:\n{all}");
-    assert!(all.contains("[redacted]"), "the echoed header was not redacted:\n{all}");
+    assert!(
+        all.contains("[redacted]"),
+        "the echoed header was not redacted:\n{all}"
+    );
     assert!(
         all.contains("could not connect"),
         "no connection failure reported:\n{all}"

@@ -164,7 +164,12 @@ impl CliEnv {
     pub fn assert_evidence_verifies(&self, id: &str) {
         let ev = self.evidence_path(id);
         let out = self.run(&["evidence", "verify", ev.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(0), "evidence verify:\n{}", text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "evidence verify:\n{}",
+            text(&out)
+        );
     }
 }
 
@@ -178,7 +183,10 @@ pub fn wait_bounded(mut child: Child, limit: Duration, what: &[&str]) -> Output 
         if t0.elapsed() > limit {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!("offboard {what:?} did not finish in {limit:?}:\n{}", text(&out));
+            panic!(
+                "offboard {what:?} did not finish in {limit:?}:\n{}",
+                text(&out)
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }

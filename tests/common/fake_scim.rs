@@ -397,7 +397,10 @@ async fn handle(
         let key = format!(
             "{method} {}{}",
             uri.path(),
-            raw_query.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
+            raw_query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default()
         );
         match (queued, s.chaos.as_mut()) {
             (Some(f), _) => Some(f),
