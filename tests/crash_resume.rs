@@ -236,6 +236,26 @@ fn sigkill_at_many_points_then_resume_completes_without_repeating_a_change() {
     }
     let (_, stray) = env.departures();
     tally.stray_dirs = stray;
+    // What a kill before the first event leaves behind (a dir with a lock, maybe an empty
+    // journal): listed, so the report shows it.
+    let stray_files: Vec<String> = common::cli_env::walk(&env.state().join("departures"))
+        .iter()
+        .filter(|p| {
+            offboard::journal::Journal::read(&p.parent().unwrap().join("journal.jsonl")).is_err()
+        })
+        .map(|p| {
+            let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            format!("{} ({len} bytes)", p.file_name().unwrap().to_string_lossy())
+        })
+        .collect();
+    // `status` still lists the real departures whatever the strays.
+    let out = env.run(&["--json", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed["departures"].as_array().unwrap().len(),
+        ROUNDS as usize + 1
+    );
 
     for (user, ids) in &users {
         fakes.assert_done_once(user, ids);
@@ -257,7 +277,7 @@ fn sigkill_at_many_points_then_resume_completes_without_repeating_a_change() {
         .filter(|p| p.to_string_lossy().contains(".torn-"))
         .count();
     eprintln!(
-        "full run {full:?}; {} kill points: {tally:?}; torn tails set aside: {torn}",
+        "full run {full:?}; {} kill points: {tally:?}; stray files {stray_files:?}; torn tails set aside: {torn}",
         ROUNDS * 2
     );
     assert!(
