@@ -4,6 +4,12 @@
 //! 1-based `startIndex`, PATCH with a PatchOp (answering 200 with the resource or 204), DELETE
 //! (204, then 404), `GET /Users/{id}`, SCIM error bodies whose `status` is a string. Knobs inject
 //! faults into the next requests, and every request is recorded as received.
+//!
+//! Two knobs serve the reliability tests: [`FakeScim::set_latency`] delays every request before
+//! it is recorded or acted on (so a client killed meanwhile leaves no trace, as with a real server
+//! that never got the request), and [`FakeScim::chaos`] fails a seeded random fraction of requests
+//! with 500, 503, 429 (Retry-After 0 or 1), a connection reset, or a hang longer than the
+//! client's timeout — never acting on a request it fails.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -56,6 +62,89 @@ pub enum Fault {
     },
     /// Answer after a delay (to provoke client timeouts).
     Slow(Duration),
+    /// Send the status line and headers, then break the connection mid-body.
+    Reset,
+    /// Say nothing for this long, then answer 503 (a client with a shorter timeout gives up).
+    Hang(Duration),
+}
+
+/// Random faults: each request fails with probability `fraction`, the kind chosen among 500, 503,
+/// 429 (Retry-After 0 or 1), reset and hang; seeded, so a run is reproducible up to the order
+/// in which concurrent requests arrive.
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    pub seed: u64,
+    pub fraction: f64,
+    /// How long a hang lasts (make it longer than the client's timeout).
+    pub hang: Duration,
+    /// The same request (method, path, query) fails at most this many times in a row, so a
+    /// client with a bounded retry budget always gets through.
+    pub max_in_a_row: u32,
+    /// Fault kinds to choose from; empty means all of them.
+    pub kinds: Vec<ChaosKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChaosKind {
+    ServerError,
+    Unavailable,
+    TooMany,
+    Reset,
+    Hang,
+}
+
+struct ChaosState {
+    cfg: Chaos,
+    rng: u64,
+    streaks: BTreeMap<String, u32>,
+    injected: Vec<String>,
+}
+
+impl ChaosState {
+    /// xorshift64*: deterministic, no dependency.
+    fn next(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn pick(&mut self, key: String) -> Option<Fault> {
+        let roll = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let streak = self.streaks.entry(key.clone()).or_insert(0);
+        if roll >= self.cfg.fraction || *streak >= self.cfg.max_in_a_row {
+            *streak = 0;
+            return None;
+        }
+        *streak += 1;
+        let all = [
+            ChaosKind::ServerError,
+            ChaosKind::Unavailable,
+            ChaosKind::TooMany,
+            ChaosKind::Reset,
+            ChaosKind::Hang,
+        ];
+        let kinds: Vec<ChaosKind> = if self.cfg.kinds.is_empty() {
+            all.to_vec()
+        } else {
+            self.cfg.kinds.clone()
+        };
+        let r = self.next();
+        let kind = kinds[(r % kinds.len() as u64) as usize];
+        let fault = match kind {
+            ChaosKind::ServerError => Fault::ServerError,
+            ChaosKind::Unavailable => Fault::Unavailable,
+            ChaosKind::TooMany => Fault::TooMany {
+                retry_after: (r >> 32) % 2,
+            },
+            ChaosKind::Reset => Fault::Reset,
+            ChaosKind::Hang => Fault::Hang(self.cfg.hang),
+        };
+        self.injected.push(format!("{kind:?} on {key}"));
+        Some(fault)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +168,8 @@ struct State {
     faults: VecDeque<Option<Fault>>,
     patch_reply: PatchReply,
     echo_auth_in_errors: bool,
+    latency: Duration,
+    chaos: Option<ChaosState>,
 }
 
 /// A running fake. The server task ends when the test's runtime does.
@@ -103,6 +194,8 @@ impl FakeScim {
             faults: VecDeque::new(),
             patch_reply: PatchReply::Resource,
             echo_auth_in_errors: false,
+            latency: Duration::ZERO,
+            chaos: None,
         }));
         let st = state.clone();
         let app = Router::new().fallback(
@@ -227,6 +320,42 @@ impl FakeScim {
         self.state.lock().unwrap().patch_reply = reply;
     }
 
+    /// Delay every request by `d` before it is recorded or acted on.
+    pub fn set_latency(&self, d: Duration) {
+        self.state.lock().unwrap().latency = d;
+    }
+
+    /// Fail a random fraction of the requests from now on (see [`Chaos`]).
+    pub fn chaos(&self, cfg: Chaos) {
+        let seed = cfg.seed.max(1);
+        self.state.lock().unwrap().chaos = Some(ChaosState {
+            cfg,
+            rng: seed,
+            streaks: BTreeMap::new(),
+            injected: Vec::new(),
+        });
+    }
+
+    /// The faults chaos injected so far, e.g. `Reset on PATCH /scim/v2/Users/u0001`.
+    pub fn injected(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .chaos
+            .as_ref()
+            .map(|c| c.injected.clone())
+            .unwrap_or_default()
+    }
+
+    /// Non-faulted requests with this method whose path ends with `/Users/<id>`.
+    pub fn count_on_user(&self, method: &str, id: &str) -> usize {
+        let suffix = format!("/Users/{id}");
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.raw_path.ends_with(&suffix))
+            .count()
+    }
+
     /// A careless server that echoes the Authorization header in its 401 detail.
     pub fn echo_auth_in_errors(&self) {
         self.state.lock().unwrap().echo_auth_in_errors = true;
@@ -280,6 +409,11 @@ async fn handle(
             .map(|(_, v)| v.clone())
     };
     let auth = text(header::AUTHORIZATION);
+    let latency = st.lock().unwrap().latency;
+    if !latency.is_zero() {
+        // Dropped here when the client goes away: the request leaves no trace.
+        tokio::time::sleep(latency).await;
+    }
     let fault = {
         let mut s = st.lock().unwrap();
         s.requests.push(Recorded {
@@ -293,7 +427,20 @@ async fn handle(
             user_agent: text(header::USER_AGENT),
             has_auth: auth.is_some(),
         });
-        s.faults.pop_front().flatten()
+        let queued = s.faults.pop_front().flatten();
+        let key = format!(
+            "{method} {}{}",
+            uri.path(),
+            raw_query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default()
+        );
+        match (queued, s.chaos.as_mut()) {
+            (Some(f), _) => Some(f),
+            (None, Some(c)) => c.pick(key),
+            (None, None) => None,
+        }
     };
     match fault {
         None => {}
@@ -313,6 +460,24 @@ async fn handle(
             detail,
         }) => return scim_error(status, scim_type, detail),
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Reset) => {
+            let broken = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                ))
+            });
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/scim+json")],
+                axum::body::Body::from_stream(broken),
+            )
+                .into_response();
+        }
+        Some(Fault::Hang(d)) => {
+            tokio::time::sleep(d).await;
+            return scim_error(503, None, "hung");
+        }
     }
 
     let mut s = st.lock().unwrap();

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests. Each test binary compiles all of them and uses some.
 #![allow(dead_code)]
 
+pub mod cli_env;
 pub mod fake_scim;
 pub mod fake_vault;

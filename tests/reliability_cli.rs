@@ -1,0 +1,302 @@
+//! Interruptions and faults through the CLI, against fake SCIM services: Ctrl-C, two processes
+//! on one departure, and providers that fail a fraction of their requests.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cli_env::{CliEnv, fake_runtime, text, wait_bounded};
+use common::fake_scim::{Chaos, FakeScim};
+
+/// SCIM systems named `names`, each deactivating the person; the ones in `delete` also delete
+/// (close phase). Optionally a manual step.
+fn runbook(systems: &[(&str, &FakeScim)], delete: &[&str], timeout: u64, manual: bool) -> String {
+    let mut s = String::from("[runbook]\nname = \"Reliability leaver\"\n\n");
+    for (name, fake) in systems {
+        s.push_str(&format!(
+            "[systems.{name}]\nkind = \"scim\"\nbase_url = \"{}\"\ntoken = {{ env = \"{}_TOKEN\" }}\ntimeout_secs = {timeout}\n\n",
+            fake.base_url,
+            name.to_uppercase()
+        ));
+    }
+    for (name, _) in systems {
+        s.push_str(&format!(
+            "[[step]]\nid = \"{name}-deactivate\"\nlane = \"it\"\nsystem = \"{name}\"\naction = \"deactivate_user\"\n\n"
+        ));
+    }
+    for name in delete {
+        s.push_str(&format!(
+            "[[step]]\nid = \"{name}-delete\"\nlane = \"saas\"\nsystem = \"{name}\"\naction = \"delete_user\"\nphase = \"close\"\n\n"
+        ));
+    }
+    if manual {
+        s.push_str(
+            "[[step]]\nid = \"laptop\"\nlane = \"facilities\"\nmanual = \"Collect the laptop\"\nphase = \"close\"\n",
+        );
+    }
+    s
+}
+
+fn env_for(systems: &[(&str, &FakeScim)]) -> CliEnv {
+    let mut env = CliEnv::new();
+    for (name, fake) in systems {
+        env.var(&format!("{}_TOKEN", name.to_uppercase()), &fake.token);
+    }
+    env
+}
+
+/// Poll (bounded) until the departure of `user` has a journal event of `kind`; its id.
+fn wait_for_event(env: &CliEnv, user: &str, kind: &str, child: &mut std::process::Child) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some(id) = env.departure_of(user)
+            && let Ok(events) = offboard::journal::Journal::read(&env.journal_path(&id))
+            && events
+                .iter()
+                .any(|e| e.line().contains(&format!("\"kind\":\"{kind}\"")))
+        {
+            return id;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("offboard ended ({status}) before the journal had a {kind} event");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no {kind} event within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn kinds(env: &CliEnv, id: &str) -> Vec<String> {
+    env.chain(id)
+        .iter()
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_str(&e.line()).unwrap();
+            v["kind"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_resume_finishes_without_repeating() {
+    let rt = fake_runtime();
+    let (hr, crm, wiki) = rt.block_on(async {
+        (
+            FakeScim::start("hr-tok").await,
+            FakeScim::start("crm-tok").await,
+            FakeScim::start("wiki-tok").await,
+        )
+    });
+    let systems = [("hr", &hr), ("crm", &crm), ("wiki", &wiki)];
+    let user = "alice@corp.example";
+    let mut ids = Vec::new();
+    for (_, f) in &systems {
+        f.set_latency(Duration::from_millis(150));
+        ids.push(f.add_user(user, true));
+    }
+    let env = env_for(&systems);
+    env.write_runbook(&runbook(&systems, &["crm", "wiki"], 5, false));
+
+    let args = CliEnv::start_args(user);
+    let mut child = env.spawn(&args);
+    let id = wait_for_event(&env, user, "apply_started", &mut child);
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = wait_bounded(child, Duration::from_secs(60), &args);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("offboard resume {id}")),
+        "no resume hint:\n{stderr}"
+    );
+    let k = kinds(&env, &id);
+    let tail: Vec<&str> = k.iter().rev().take(3).map(String::as_str).collect();
+    assert!(
+        tail.contains(&"interrupted"),
+        "journal does not end with the interruption: {k:?}"
+    );
+    assert!(!k.contains(&"run_finished".to_string()), "{k:?}");
+    // The interrupted run left evidence that verifies.
+    env.assert_evidence_verifies(&id);
+    let interrupted_statuses = env.step_statuses(&id);
+    assert!(
+        interrupted_statuses.iter().any(|(_, s)| s != "done"),
+        "Ctrl-C came too late to interrupt anything: {interrupted_statuses:?}"
+    );
+
+    let out = env.run(&["resume", &id, "--non-interactive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (step, status) in env.step_statuses(&id) {
+        assert_eq!(status, "done", "{step}");
+    }
+    for ((name, fake), uid) in systems.iter().zip(&ids) {
+        assert_eq!(fake.count_on_user("PATCH", uid), 1, "{name} PATCH count");
+        let deletes = if *name == "hr" { 0 } else { 1 };
+        assert_eq!(fake.count_on_user("DELETE", uid), deletes, "{name} DELETE");
+    }
+    assert_eq!(hr.user(&ids[0]).unwrap()["active"], false);
+    assert!(crm.user(&ids[1]).is_none() && wiki.user(&ids[2]).is_none());
+    env.chain(&id);
+    env.assert_evidence_verifies(&id);
+}
+
+#[test]
+fn a_second_process_is_refused_and_a_dead_holder_is_taken_over() {
+    let rt = fake_runtime();
+    let (hr, crm) = rt.block_on(async {
+        (
+            FakeScim::start("hr-tok").await,
+            FakeScim::start("crm-tok").await,
+        )
+    });
+    let systems = [("hr", &hr), ("crm", &crm)];
+    let user = "bob@corp.example";
+    let mut ids = Vec::new();
+    for (_, f) in &systems {
+        // Slow enough that the run is still going while the others try.
+        f.set_latency(Duration::from_millis(400));
+        ids.push(f.add_user(user, true));
+    }
+    let env = env_for(&systems);
+    env.write_runbook(&runbook(&systems, &["crm"], 5, true));
+
+    let mut first = env.spawn(&CliEnv::start_args(user));
+    let first_pid = first.id();
+    let id = wait_for_event(&env, user, "apply_started", &mut first);
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let holder = format!("is being run by pid {} on host {host} since ", first.id());
+    let journal_before = std::fs::read(env.journal_path(&id)).unwrap();
+
+    for args in [
+        vec!["resume", id.as_str(), "--non-interactive"],
+        vec!["confirm", id.as_str(), "laptop"],
+        vec!["resume", user, "--non-interactive"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("departure {id} {holder}")),
+            "{args:?} does not name the holder ({holder}):\n{stderr}"
+        );
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run ended while the others were refused; make the fakes slower"
+    );
+    // The refused processes wrote nothing: the journal only grew by the first one's appends.
+    let journal_now = std::fs::read(env.journal_path(&id)).unwrap();
+    assert!(journal_now.starts_with(&journal_before));
+    env.chain(&id);
+
+    first.kill().unwrap();
+    let out = first.wait_with_output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "{}", text(&out));
+    // The lock file still names the dead process; the OS lock died with it.
+    let lock = std::fs::read_to_string(env.departure_dir(&id).join("lock")).unwrap();
+    assert!(lock.contains(&format!("pid {first_pid} ")), "{lock}");
+
+    // Both commands take the stale lock over.
+    let out = env.run(&["confirm", &id, "laptop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = env.run(&["resume", &id, "--non-interactive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (step, status) in env.step_statuses(&id) {
+        assert_eq!(status, "done", "{step}");
+    }
+    for ((name, fake), uid) in systems.iter().zip(&ids) {
+        assert_eq!(fake.count_on_user("PATCH", uid), 1, "{name} PATCH count");
+    }
+    assert_eq!(crm.count_on_user("DELETE", &ids[1]), 1);
+    env.chain(&id);
+    env.assert_evidence_verifies(&id);
+}
+
+/// Chosen so that each fake's request order (sequential per fake) meets every fault kind.
+const SEED: u64 = 42;
+
+#[test]
+fn seeded_faults_are_retried_and_every_step_ends_correct() {
+    let rt = fake_runtime();
+    let names = ["hr", "crm", "wiki", "chat"];
+    let fakes: Vec<FakeScim> = rt.block_on(async {
+        let mut v = Vec::new();
+        for n in names {
+            v.push(FakeScim::start(&format!("{n}-tok")).await);
+        }
+        v
+    });
+    let systems: Vec<(&str, &FakeScim)> = names.iter().copied().zip(fakes.iter()).collect();
+    let user = "carol@corp.example";
+    let mut ids = Vec::new();
+    for (i, (_, f)) in systems.iter().enumerate() {
+        ids.push(f.add_user(user, true));
+        f.chaos(Chaos {
+            seed: SEED + i as u64,
+            fraction: 0.3,
+            hang: Duration::from_millis(1500),
+            max_in_a_row: 2,
+            kinds: Vec::new(),
+        });
+    }
+    let env = env_for(&systems);
+    env.write_runbook(&runbook(&systems, &["crm", "wiki"], 1, false));
+
+    let t0 = Instant::now();
+    let out = env.run(&[
+        "--json",
+        "start",
+        user,
+        "-r",
+        "offboard.toml",
+        "--non-interactive",
+    ]);
+    let took = t0.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let id = env.departure_of(user).unwrap();
+    for (step, status) in env.step_statuses(&id) {
+        assert_eq!(status, "done", "{step}");
+    }
+    assert_eq!(fakes[0].user(&ids[0]).unwrap()["active"], false);
+    assert!(fakes[1].user(&ids[1]).is_none());
+    assert!(fakes[2].user(&ids[2]).is_none());
+    assert_eq!(fakes[3].user(&ids[3]).unwrap()["active"], false);
+
+    let injected: Vec<String> = fakes.iter().flat_map(|f| f.injected()).collect();
+    let k = kinds(&env, &id);
+    let retried = k.iter().filter(|k| *k == "retried").count();
+    assert!(!injected.is_empty(), "no fault was injected");
+    assert!(
+        retried >= injected.len().min(1),
+        "faults were injected but no retry was journaled"
+    );
+    // Every injected fault made the client try again, and each retry is in the journal.
+    assert_eq!(
+        retried,
+        injected.len(),
+        "journaled retries differ from injected faults: {injected:#?}"
+    );
+    env.chain(&id);
+    env.assert_evidence_verifies(&id);
+    let mut by_kind = std::collections::BTreeMap::new();
+    for f in &injected {
+        *by_kind
+            .entry(f.split(' ').next().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        by_kind.keys().cloned().collect::<Vec<_>>(),
+        ["Hang", "Reset", "ServerError", "TooMany", "Unavailable"],
+        "the seed no longer exercises every fault kind: {injected:#?}"
+    );
+    eprintln!(
+        "{} requests, {} faults injected {by_kind:?}, {retried} retries journaled, run took {took:?}",
+        fakes.iter().map(|f| f.requests().len()).sum::<usize>(),
+        injected.len()
+    );
+}
