@@ -291,14 +291,20 @@ pub fn drive(
     };
     let rt = runtime()?;
     let interrupted = rt.block_on(async {
+        // Listen before the first step starts, so an early signal is never the default (abrupt) one.
+        let mut stop = StopSignals::listen()?;
         tokio::select! {
+            biased;
+            reason = stop.recv() => {
+                tracing::info!("stopping on {reason}");
+                Ok(true)
+            }
             r = engine.run(&progress, prompter) => match r {
                 Ok(()) => Ok(false),
                 // Ctrl-C at a checklist prompt arrives as an interrupted read.
                 Err(e) if is_interrupted_read(&e) => Ok(true),
                 Err(e) => Err(e),
             },
-            _ = tokio::signal::ctrl_c() => Ok(true),
         }
     })?;
     drop(rt);
@@ -327,6 +333,34 @@ pub fn drive(
     )?;
     let sealed = driving.seal(ctx, key)?;
     Ok(summarise(ctx, &driving.state(), &sealed))
+}
+
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal or SSH session went away), registered as
+/// soon as this is created.
+pub struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Must be called inside the runtime.
+    pub fn listen() -> Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("listening for SIGHUP")?,
+        })
+    }
+
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
 }
 
 fn is_interrupted_read(e: &anyhow::Error) -> bool {

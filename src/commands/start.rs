@@ -85,11 +85,12 @@ fn wait_until_effective(ctx: &Ctx, at: chrono::DateTime<chrono::Utc>) -> anyhow:
     ));
     let rt = common::runtime()?;
     let reached = rt.block_on(async {
-        tokio::select! {
+        let mut stop = common::StopSignals::listen()?;
+        Ok::<_, anyhow::Error>(tokio::select! {
             _ = tokio::time::sleep(wait) => true,
-            _ = tokio::signal::ctrl_c() => false,
-        }
-    });
+            _ = stop.recv() => false,
+        })
+    })?;
     if !reached {
         ctx.printer
             .warn("stopped before the departure took effect; nothing was done");
