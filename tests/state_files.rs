@@ -133,6 +133,7 @@ fn a_full_disk_loses_no_journaled_event() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("the event was not recorded"), "{stderr}");
+    assert!(stderr.contains("hint: the disk is full"), "{stderr}");
 
     let departures = state.join("departures");
     let id = std::fs::read_dir(&departures)
@@ -175,4 +176,108 @@ fn a_full_disk_loses_no_journaled_event() {
         })
         .count();
     assert_eq!(done, 2);
+}
+
+/// A tmpfs of our own, unmounted on drop.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn sh(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The state dir turns read-only (a remount after a disk error, a snapshot): commands that must
+/// write say so clearly, exit 1 and change nothing; reading commands still work.
+#[test]
+fn a_read_only_state_dir_gives_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("state");
+    std::fs::create_dir(&mnt).unwrap();
+    if !sh(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=8m",
+            "tmpfs",
+            mnt.to_str().unwrap(),
+        ],
+    ) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must be able to mount a tmpfs"
+        );
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let _mount = Mount(mnt.clone());
+    let rb = dir.path().join("offboard.toml");
+    std::fs::write(&rb, RUNBOOK).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env("OFFBOARD_STATE_DIR", &mnt)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "start",
+        "alice@corp.example",
+        "-r",
+        rb.to_str().unwrap(),
+        "--non-interactive",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut before = Vec::new();
+    walk(&mnt, &mut before);
+    let snapshot: Vec<(PathBuf, Vec<u8>)> = before
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+        .collect();
+
+    assert!(sh("mount", &["-o", "remount,ro", mnt.to_str().unwrap()]));
+    for args in [
+        vec!["confirm", "alice@corp.example", "laptop"],
+        vec!["verify", "alice@corp.example"],
+        vec!["resume", "alice@corp.example", "--non-interactive"],
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("Read-only file system"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: the state dir is on a read-only file system"),
+            "{stderr}"
+        );
+    }
+    // Reading still works.
+    let out = run(&["status", "alice@corp.example"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (p, bytes) in snapshot {
+        assert_eq!(std::fs::read(&p).unwrap(), bytes, "{} changed", p.display());
+    }
 }

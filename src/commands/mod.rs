@@ -101,8 +101,29 @@ fn report(printer: &Printer, err: anyhow::Error) -> Exit {
         .chain()
         .find_map(|c| c.downcast_ref::<CliError>().map(|c| c.exit))
         .unwrap_or(Exit::Failure);
-    printer.error(&err, &[]);
+    printer.error(&err, &io_hints(&err));
     exit
+}
+
+/// What to do about the file-system errors an operator can fix.
+fn io_hints(err: &anyhow::Error) -> Vec<String> {
+    use std::io::ErrorKind;
+    let kind = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>().map(|e| e.kind()));
+    let hint = match kind {
+        Some(ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge) => {
+            "the disk is full: every event before this one is safe in the journal; free some space, then run `offboard resume <DEPARTURE>`"
+        }
+        Some(ErrorKind::ReadOnlyFilesystem) => {
+            "the state dir is on a read-only file system: remount it read-write, or point --state-dir (OFFBOARD_STATE_DIR) at a writable place"
+        }
+        Some(ErrorKind::PermissionDenied) => {
+            "check who owns the state dir (--state-dir, OFFBOARD_STATE_DIR); offboard keeps it private to its user"
+        }
+        _ => return Vec::new(),
+    };
+    vec![hint.to_string()]
 }
 
 fn init_logging(g: &GlobalArgs) {
