@@ -4,8 +4,6 @@
 //! Without the venv the test is skipped with a message, except under CI (env `CI` set), where it
 //! fails: CI must run tests/servers/install-scim.sh first.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use offboard::providers::http::RetryPolicy;
@@ -15,73 +13,22 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "real-scim-test-token-91c4";
 
-fn venv() -> PathBuf {
-    let cache = std::env::var_os("OFFBOARD_TEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/offboard-tests")
-        });
-    cache.join("scim2-server")
-}
+mod common;
 
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/servers")
-        .join(name)
-}
+use common::servers::RealServer;
 
-/// Stops the server (only its recorded PID) when the test ends, panics included.
+/// The running server (stopped when dropped) and its SCIM root.
 struct Server {
-    state: tempfile::TempDir,
+    _server: RealServer,
     base_url: String,
 }
 
 impl Server {
     fn start() -> Option<Server> {
-        if !venv().join("bin/scim2-server").exists() {
-            let msg = "scim2-server is not installed: run tests/servers/install-scim.sh";
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg}");
-            }
-            eprintln!("skipped: {msg}");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let state = tempfile::tempdir().unwrap();
-        let out = Command::new("bash")
-            .arg(script("start-scim.sh"))
-            .arg(port.to_string())
-            .arg(state.path())
-            .env("SCIM_TOKEN", TOKEN)
-            .output()
-            .expect("running start-scim.sh");
-        // Make the guard first so a half-started server is stopped too.
-        let server = Server {
-            state,
-            base_url: format!("http://127.0.0.1:{port}/v2"),
-        };
-        assert!(
-            out.status.success(),
-            "start-scim.sh failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
-        Some(server)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script("stop-scim.sh"))
-            .arg(self.state.path())
-            .status();
+        RealServer::scim(TOKEN).map(|s| Server {
+            base_url: format!("http://127.0.0.1:{}/v2", s.port),
+            _server: s,
+        })
     }
 }
 

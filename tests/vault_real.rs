@@ -5,7 +5,6 @@
 //! they fail: CI must run tests/servers/install-openbao.sh first.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use offboard::providers::http::RetryPolicy;
@@ -17,80 +16,30 @@ use serde_json::{Map, Value, json};
 
 const ROOT: &str = "root-tok-5d1e0b7c";
 
-fn venv() -> PathBuf {
-    let cache = std::env::var_os("OFFBOARD_TEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/offboard-tests")
-        });
-    cache.join("openbao")
-}
+mod common;
 
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/servers")
-        .join(name)
-}
+use common::servers::RealServer;
 
-/// Stops the server (only its recorded PID) when the test ends, panics included.
+/// The running server (stopped when dropped) and its address.
 struct Server {
-    state: tempfile::TempDir,
+    server: RealServer,
     base_url: String,
 }
 
 impl Server {
     fn start(tls: bool) -> Option<Server> {
-        if !venv().join("bin/python3").exists() {
-            let msg = "OpenBao is not installed: run tests/servers/install-openbao.sh";
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg}");
-            }
-            eprintln!("skipped: {msg}");
-            return None;
-        }
-        // A free port whose successor (bao's cluster port) is free too.
-        let port = loop {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let p = l.local_addr().unwrap().port();
-            if p < 65534 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-                break p;
-            }
-        };
-        let state = tempfile::tempdir().unwrap();
-        let out = Command::new("bash")
-            .arg(script("start-openbao.sh"))
-            .arg(port.to_string())
-            .arg(state.path())
-            .env("BAO_ROOT_TOKEN", ROOT)
-            .env("BAO_TLS", if tls { "1" } else { "0" })
-            .output()
-            .expect("running start-openbao.sh");
-        let server = Server {
-            state,
-            base_url: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
-        };
-        assert!(
-            out.status.success(),
-            "start-openbao.sh failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
-        Some(server)
+        RealServer::openbao(ROOT, tls).map(|s| Server {
+            base_url: format!(
+                "{}://127.0.0.1:{}",
+                if tls { "https" } else { "http" },
+                s.port
+            ),
+            server: s,
+        })
     }
 
     fn ca_file(&self) -> PathBuf {
-        self.state.path().join("tls/vault-ca.pem")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script("stop-openbao.sh"))
-            .arg(self.state.path())
-            .status();
+        self.server.state.path().join("tls/vault-ca.pem")
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod cli_env;
 pub mod fake_scim;
 pub mod fake_vault;
+pub mod servers;
