@@ -65,8 +65,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     }
     let overdue = state.overdue(now);
     if !overdue.is_empty() {
-        p.result(
-            p.red(&format!(
+        p.result(p.red(&format!(
                 "{} step(s) overdue: {}",
                 overdue.len(),
                 overdue
@@ -74,8 +73,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                     .map(|s| format!("{} ({})", s.id, s.owner.as_deref().unwrap_or("no owner")))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )),
-        );
+            )));
     }
     p.json_result(&serde_json::json!({
         "departure": f,
