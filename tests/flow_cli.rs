@@ -113,13 +113,24 @@ impl Env {
 
     fn start(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
         self.cmd()
-            .args(["--json", "start", "alice@corp.example", "--non-interactive", "--set", "manager=bob@corp.example"])
+            .args([
+                "--json",
+                "start",
+                "alice@corp.example",
+                "--non-interactive",
+                "--set",
+                "manager=bob@corp.example",
+            ])
             .args(extra)
             .assert()
     }
 
     fn journal(&self, id: &str) -> Vec<Value> {
-        let p = self.state().join("departures").join(id).join("journal.jsonl");
+        let p = self
+            .state()
+            .join("departures")
+            .join(id)
+            .join("journal.jsonl");
         std::fs::read_to_string(p)
             .unwrap()
             .lines()
@@ -148,7 +159,12 @@ fn statuses(v: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["id"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -157,7 +173,14 @@ fn plan_shows_every_step_and_request_without_side_effects() {
     let env = Env::new();
     let out = env
         .cmd()
-        .args(["plan", "alice@corp.example", "--type", "involuntary", "--set", "manager=bob@corp.example"])
+        .args([
+            "plan",
+            "alice@corp.example",
+            "--type",
+            "involuntary",
+            "--set",
+            "manager=bob@corp.example",
+        ])
         .assert()
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -171,17 +194,34 @@ fn plan_shows_every_step_and_request_without_side_effects() {
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
-    assert!(!env.state().join("departures").exists(), "plan must not create departures");
-    assert!(!env.state().join("sandbox").exists(), "plan must not touch systems");
+    assert!(
+        !env.state().join("departures").exists(),
+        "plan must not create departures"
+    );
+    assert!(
+        !env.state().join("sandbox").exists(),
+        "plan must not touch systems"
+    );
 
     // Voluntary: the involuntary-only step is left out, and nothing is held back.
     let out = env
         .cmd()
-        .args(["--json", "plan", "alice@corp.example", "--set", "manager=bob@corp.example"])
+        .args([
+            "--json",
+            "plan",
+            "alice@corp.example",
+            "--set",
+            "manager=bob@corp.example",
+        ])
         .assert()
         .success();
     let v = json_out(&out);
-    let ids: Vec<&str> = v["plan"]["steps"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert!(!ids.contains(&"saas-delete"), "{ids:?}");
     assert_eq!(ids.len(), 6);
 }
@@ -195,12 +235,28 @@ fn plan_refuses_bad_input_with_hints() {
         .code(2)
         .stderr(predicate::str::contains("--set manager=VALUE"));
     env.cmd()
-        .args(["plan", "alice@corp.example", "--set", "manager=b", "--set", "shoe_size=9"])
+        .args([
+            "plan",
+            "alice@corp.example",
+            "--set",
+            "manager=b",
+            "--set",
+            "shoe_size=9",
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("declared inputs: asset_tag, manager"));
+        .stderr(predicate::str::contains(
+            "declared inputs: asset_tag, manager",
+        ));
     env.cmd()
-        .args(["plan", "alice@corp.example", "--set", "manager=b", "--effective-at", "friday"])
+        .args([
+            "plan",
+            "alice@corp.example",
+            "--set",
+            "manager=b",
+            "--effective-at",
+            "friday",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("RFC 3339"));
@@ -228,7 +284,10 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
         ("laptop", "pending"),
         ("payroll", "pending"),
     ] {
-        assert!(st.contains(&(step.to_string(), want.to_string())), "{step} not {want}: {st:?}");
+        assert!(
+            st.contains(&(step.to_string(), want.to_string())),
+            "{step} not {want}: {st:?}"
+        );
     }
     let evidence = PathBuf::from(v["evidence"].as_str().unwrap());
     assert!(evidence.exists());
@@ -250,18 +309,28 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
     };
     let notice = pos("apply_started", "notice");
     for s in ["idp-suspend", "idp-sessions", "saas-seat"] {
-        assert!(pos("checked", s) < notice, "{s} checked after the notice was sent");
+        assert!(
+            pos("checked", s) < notice,
+            "{s} checked after the notice was sent"
+        );
     }
     // close phase after cut
     assert!(pos("apply_started", "saas-delete") > pos("checked", "notice"));
 
     // status: one departure, open steps, exit 3
-    env.cmd().args(["status"]).assert().success().stdout(predicate::str::contains(&id));
+    env.cmd()
+        .args(["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&id));
     env.cmd()
         .args(["status", "alice@corp.example"])
         .assert()
         .code(3)
-        .stdout(predicate::str::contains("pending").and(predicate::str::contains("facilities@corp.example")));
+        .stdout(
+            predicate::str::contains("pending")
+                .and(predicate::str::contains("facilities@corp.example")),
+        );
 
     // confirm: fields are enforced
     env.cmd()
@@ -280,13 +349,28 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
         .code(2)
         .stderr(predicate::str::contains("automated step"));
     env.cmd()
-        .args(["confirm", "alice@corp.example", "laptop", "--field", "tracking_number=1Z999", "--note", "courier"])
+        .args([
+            "confirm",
+            "alice@corp.example",
+            "laptop",
+            "--field",
+            "tracking_number=1Z999",
+            "--note",
+            "courier",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("revision 2"));
     let out = env
         .cmd()
-        .args(["--json", "confirm", &id, "payroll", "--not-applicable", "contractor, invoiced"])
+        .args([
+            "--json",
+            "confirm",
+            &id,
+            "payroll",
+            "--not-applicable",
+            "contractor, invoiced",
+        ])
         .assert()
         .success();
     let v = json_out(&out);
@@ -295,12 +379,21 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
 
     let out = env.cmd().args(["--json", "status", &id]).assert().success();
     let v = json_out(&out);
-    let laptop = v["steps"].as_array().unwrap().iter().find(|s| s["id"] == "laptop").unwrap();
+    let laptop = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "laptop")
+        .unwrap();
     assert_eq!(laptop["state"]["fields"]["tracking_number"], "1Z999");
     assert_eq!(laptop["state"]["actor"], "tester@corp.example");
 
     // The evidence verifies offline.
-    env.cmd().args(["evidence", "verify"]).arg(&evidence).assert().success();
+    env.cmd()
+        .args(["evidence", "verify"])
+        .arg(&evidence)
+        .assert()
+        .success();
 }
 
 #[test]
@@ -319,7 +412,11 @@ fn verify_reports_drift_when_access_comes_back() {
     idp["users"]["alice@corp.example"]["status"] = "active".into();
     std::fs::write(&path, serde_json::to_vec(&idp).unwrap()).unwrap();
 
-    let out = env.cmd().args(["--json", "verify", "alice@corp.example"]).assert().code(4);
+    let out = env
+        .cmd()
+        .args(["--json", "verify", "alice@corp.example"])
+        .assert()
+        .code(4);
     let v = json_out(&out);
     assert_eq!(v["drift"], serde_json::json!(["idp-suspend"]));
     let events = env.journal(&id);
@@ -330,17 +427,28 @@ fn verify_reports_drift_when_access_comes_back() {
         .unwrap();
     assert_eq!(last_check["data"]["context"], "verify");
     assert_eq!(last_check["data"]["revoked"], false);
-    assert!(events.iter().any(|e| e["kind"] == "verify_finished" && e["data"]["drift"] == 1));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "verify_finished" && e["data"]["drift"] == 1)
+    );
 
     // verify also takes the evidence file.
-    let evidence = env.state().join("departures").join(&id).join(format!("{id}.json"));
+    let evidence = env
+        .state()
+        .join("departures")
+        .join(&id)
+        .join(format!("{id}.json"));
     env.cmd().arg("verify").arg(&evidence).assert().code(4);
 }
 
 #[test]
 fn legal_hold_blocks_destructive_steps_and_records_them() {
     let env = Env::new();
-    let v = json_out(&env.start(&["--type", "involuntary", "--legal-hold"]).code(3));
+    let v = json_out(
+        &env.start(&["--type", "involuntary", "--legal-hold"])
+            .code(3),
+    );
     let id = v["departure"].as_str().unwrap().to_string();
     assert!(statuses(&v).contains(&("saas-delete".into(), "skipped".into())));
     let (_, saas) = env.sandbox("saas");
@@ -371,9 +479,20 @@ action = "deactivate_user"
     let out = env.start(&[]).code(3);
     let v = json_out(&out);
     let st = statuses(&v);
-    assert!(st.contains(&("app-deactivate".into(), "failed".into())), "{st:?}");
-    assert!(st.contains(&("idp-suspend".into(), "done".into())), "{st:?}");
-    let app = v["steps"].as_array().unwrap().iter().find(|s| s["id"] == "app-deactivate").unwrap();
+    assert!(
+        st.contains(&("app-deactivate".into(), "failed".into())),
+        "{st:?}"
+    );
+    assert!(
+        st.contains(&("idp-suspend".into(), "done".into())),
+        "{st:?}"
+    );
+    let app = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "app-deactivate")
+        .unwrap();
     let err = app["state"]["error"].as_str().unwrap();
     assert!(err.contains("OFFBOARD_TEST_MISSING_TOKEN"), "{err}");
 }
@@ -384,14 +503,29 @@ fn hostile_user_identifiers_stay_inside_the_state_dir() {
     for user in ["../../etc/passwd", "a/b", "x\ny", "\"q\" %2F ünï"] {
         let out = env
             .cmd()
-            .args(["--json", "start", user, "--non-interactive", "--set", "manager=m"])
+            .args([
+                "--json",
+                "start",
+                user,
+                "--non-interactive",
+                "--set",
+                "manager=m",
+            ])
             .assert()
             .code(3);
         let v = json_out(&out);
         let id = v["departure"].as_str().unwrap();
-        assert!(id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{id}");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "{id}"
+        );
         let evidence = PathBuf::from(v["evidence"].as_str().unwrap());
-        assert!(evidence.starts_with(env.state().join("departures")), "{}", evidence.display());
+        assert!(
+            evidence.starts_with(env.state().join("departures")),
+            "{}",
+            evidence.display()
+        );
     }
     // Nothing was written outside the state dir and the runbook.
     let mut entries: Vec<String> = std::fs::read_dir(env.dir.path())
@@ -424,5 +558,8 @@ fn help_teaches_with_examples() {
     let out = env.cmd().arg("--help").assert().success();
     insta::assert_snapshot!("help", String::from_utf8_lossy(&out.get_output().stdout));
     let out = env.cmd().args(["start", "--help"]).assert().success();
-    insta::assert_snapshot!("start_help", String::from_utf8_lossy(&out.get_output().stdout));
+    insta::assert_snapshot!(
+        "start_help",
+        String::from_utf8_lossy(&out.get_output().stdout)
+    );
 }

@@ -83,12 +83,20 @@ fn a_person_answers_the_checklist_at_a_terminal() {
     let status = s.get_process_mut().wait().unwrap();
     assert_eq!(
         format!("{status:?}"),
-        format!("{:?}", expectrl::WaitStatus::Exited(s.get_process().pid(), 0))
+        format!(
+            "{:?}",
+            expectrl::WaitStatus::Exited(s.get_process().pid(), 0)
+        )
     );
 
     // What the person answered is in the journal.
     let departures = state.join("departures");
-    let id = std::fs::read_dir(&departures).unwrap().next().unwrap().unwrap().file_name();
+    let id = std::fs::read_dir(&departures)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
     let journal = std::fs::read_to_string(departures.join(id).join("journal.jsonl")).unwrap();
     let answered: Vec<serde_json::Value> = journal
         .lines()

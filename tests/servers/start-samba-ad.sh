@@ -3,6 +3,9 @@
 #   usage: start-samba-ad.sh IP STATE_DIR        (IP a loopback address, e.g. 127.0.0.1)
 #   env:   SAMBA_ADMIN_PASSWORD  Administrator's password (default Passw0rd!Admin)
 #          SAMBA_FRESH=1         re-provision even if STATE_DIR already holds a provision
+#          SAMBA_OLD_PASSWORD_ALLOWED_PERIOD  minutes an old password keeps working after a
+#                                reset (Samba's default 60, like Windows' OldPasswordAllowedPeriod
+#                                for NTLM; it covers LDAP simple binds too); 0 in the tests
 # Samba's LDAP ports are fixed (389, 636, 3268, 3269): to run a second DC, give it another
 # loopback address (127.0.0.2…); the script adds it to `lo` and stop-samba-ad.sh removes it.
 # Provisions with --dns-backend=NONE, rewrites [global] (LDAP service only, one process, bound to
@@ -108,6 +111,11 @@ cat >"$CONF" <<CONF
 	ntp signd socket directory = $STATE_DIR/run/ntp_signd
 	log file = $STATE_DIR/samba-debug.log
 CONF
+if [[ -n "${SAMBA_OLD_PASSWORD_ALLOWED_PERIOD:-}" ]]; then
+    [[ "$SAMBA_OLD_PASSWORD_ALLOWED_PERIOD" =~ ^[0-9]+$ ]] || {
+        echo "start-samba-ad: SAMBA_OLD_PASSWORD_ALLOWED_PERIOD must be minutes" >&2; exit 2; }
+    printf '\told password allowed period = %s\n' "$SAMBA_OLD_PASSWORD_ALLOWED_PERIOD" >>"$CONF"
+fi
 mkdir -p "$STATE_DIR/run"
 
 # --maximum-runtime is a safety net against a leaked server (90 min).
