@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it (`.ci/run`) and as the README tells you to run it.
 #
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
-# OpenSSH accepts our evidence signatures), Python (for the real scim2-server from PyPI). Then:
-# formatting, clippy with warnings denied, every test.
+# OpenSSH accepts our evidence signatures), Python (for the real scim2-server from PyPI), Samba
+# AD DC and OpenLDAP slapd (Debian packages; installing them needs root). Then: formatting,
+# clippy with warnings denied, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,8 @@ fi
 
 echo "==> real test servers"
 bash tests/servers/install-scim.sh
+bash tests/servers/install-samba.sh
+bash tests/servers/install-openldap.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
