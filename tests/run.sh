@@ -3,7 +3,7 @@
 #
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
 # OpenSSH accepts our evidence signatures), Python (for the real scim2-server and OpenBao from
-# PyPI). Then:
+# PyPI), Samba AD DC and OpenLDAP slapd (Debian packages; installing them needs root). Then:
 # formatting, clippy with warnings denied, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,8 @@ fi
 echo "==> real test servers"
 bash tests/servers/install-scim.sh
 bash tests/servers/install-openbao.sh
+bash tests/servers/install-samba.sh
+bash tests/servers/install-openldap.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

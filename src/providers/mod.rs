@@ -12,12 +12,13 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub mod http;
+pub mod ldap;
 pub mod sandbox;
 pub mod scim;
 pub mod vault;
 
 /// Every kind offboard knows. One line per provider.
-pub static KINDS: &[&KindSpec] = &[&scim::KIND, &vault::KIND, &sandbox::KIND];
+pub static KINDS: &[&KindSpec] = &[&scim::KIND, &ldap::KIND, &vault::KIND, &sandbox::KIND];
 
 pub fn find_kind(name: &str) -> Option<&'static KindSpec> {
     KINDS.iter().copied().find(|k| k.name == name)
