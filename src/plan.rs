@@ -55,6 +55,10 @@ pub fn variables(req: &DepartureRequest, declared: &[&str]) -> BTreeMap<String, 
         "departure.effective_at".to_string(),
         crate::journal::timestamp(req.effective_at),
     );
+    vars.insert(
+        "departure.ticket".to_string(),
+        req.ticket.clone().unwrap_or_else(|| "<no ticket>".into()),
+    );
     for name in declared {
         vars.insert(format!("user.{name}"), format!("<{name} not given>"));
     }
@@ -135,16 +139,50 @@ pub fn login_template(def: &SystemDef, vars: &BTreeMap<String, String>) -> Strin
     }
 }
 
-pub fn params_json(step: &StepDef) -> serde_json::Map<String, serde_json::Value> {
+/// Render the templates in a setting or parameter value (strings, and strings in lists).
+fn render_value(v: &toml::Value, vars: &BTreeMap<String, String>) -> Result<toml::Value> {
+    Ok(match v {
+        toml::Value::String(s) => toml::Value::String(render(s, vars)?),
+        toml::Value::Array(items) => toml::Value::Array(
+            items
+                .iter()
+                .map(|i| render_value(i, vars))
+                .collect::<Result<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// A step's parameters, templates rendered, as JSON for the provider.
+pub fn params_json(
+    step: &StepDef,
+    vars: &BTreeMap<String, String>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
     step.params
         .iter()
         .map(|(k, v)| {
-            (
+            let v = render_value(v, vars).with_context(|| format!("rendering params.{k}"))?;
+            Ok((
                 k.clone(),
                 serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
-            )
+            ))
         })
         .collect()
+}
+
+/// The runbook's systems with the templates in their kind settings rendered.
+fn render_systems(
+    systems: &BTreeMap<String, SystemDef>,
+    vars: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, SystemDef>> {
+    let mut out = systems.clone();
+    for (name, def) in out.iter_mut() {
+        for (k, v) in def.settings.iter_mut() {
+            *v =
+                render_value(v, vars).with_context(|| format!("rendering {k} of system {name}"))?;
+        }
+    }
+    Ok(out)
 }
 
 /// Build the plan for one departure.
@@ -158,11 +196,12 @@ pub fn build(
     let vars = variables(req, &declared);
     let legal_hold = req.legal_hold || rb.runbook.legal_hold;
 
+    let systems = render_systems(&rb.systems, &vars)?;
     let included: Vec<&StepDef> = rb.steps.iter().filter(|s| applies(s, req)).collect();
     let mut steps = Vec::with_capacity(included.len());
     for s in &included {
         steps.push(
-            plan_step(s, runbook, req, &vars, legal_hold, state_dir)
+            plan_step(s, &systems, req, &vars, legal_hold, state_dir)
                 .with_context(|| format!("planning step {}", s.id))?,
         );
     }
@@ -183,7 +222,7 @@ pub fn build(
             path: runbook.path.display().to_string(),
             sha256: runbook.sha256.clone(),
         },
-        systems: rb.systems.clone(),
+        systems,
         steps,
         tool: format!("offboard {}", env!("CARGO_PKG_VERSION")),
     })
@@ -191,7 +230,7 @@ pub fn build(
 
 fn plan_step(
     s: &StepDef,
-    runbook: &Runbook,
+    systems: &BTreeMap<String, SystemDef>,
     req: &DepartureRequest,
     vars: &BTreeMap<String, String>,
     legal_hold: bool,
@@ -201,9 +240,7 @@ fn plan_step(
     let mut alerts_user = s.alerts_user.unwrap_or(false);
     let mut destructive = false;
     if let (Some(system), Some(action)) = (&s.system, &s.action) {
-        let def = runbook
-            .file
-            .systems
+        let def = systems
             .get(system)
             .with_context(|| format!("system {system} is not declared"))?;
         let kind = providers::find_kind(&def.kind)
@@ -216,7 +253,7 @@ fn plan_step(
         let login = render(&login_template(def, vars), vars).with_context(|| {
             format!("system {system} needs to know how the person is known there (`user`)")
         })?;
-        let params = params_json(s);
+        let params = params_json(s, vars)?;
         let provider = (kind.connect)(&system_config(system, def, state_dir))
             .with_context(|| format!("configuring system {system}"))?;
         let requests = provider.describe(&StepCall {

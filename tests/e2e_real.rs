@@ -1,6 +1,7 @@
-//! One departure, end to end, against real servers: SCIM (scim2-server) and a secrets vault
-//! (OpenBao), plus a manual step: `offboard start --non-interactive`, then `confirm`, then the
-//! evidence verified by OpenSSH's `ssh-keygen`, then drift found by `verify`.
+//! One departure, end to end, against real servers: Active Directory (Samba AD DC), OpenLDAP
+//! (slapd with ppolicy), SCIM (scim2-server) and a secrets vault (OpenBao), plus a manual step:
+//! `offboard start --non-interactive`, then `confirm`, then the evidence verified by OpenSSH's
+//! `ssh-keygen`, then drift found by `verify`.
 
 mod common;
 
@@ -11,6 +12,91 @@ use serde_json::{Value, json};
 
 const SCIM_TOKEN: &str = "e2e-scim-token-4c1d";
 const BAO_ROOT: &str = "e2e-bao-root-77aa";
+/// The directories' admin password, as set by tests/servers/start-{samba-ad,openldap}.sh.
+const DIR_ADMIN_PW: &str = "Passw0rd!Admin";
+
+/// Apply an LDIF change as the directory's admin, over verified LDAPS.
+fn ldapmodify(url: &str, ca: &std::path::Path, bind_dn: &str, ldif: &str) {
+    use std::io::Write;
+    let mut child = Command::new("ldapmodify")
+        .args(["-x", "-H", url, "-D", bind_dn, "-w", DIR_ADMIN_PW])
+        .env("LDAPTLS_CACERT", ca)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ldapmodify {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Read one attribute of one entry as the admin.
+fn ldap_attr(
+    url: &str,
+    ca: &std::path::Path,
+    bind_dn: &str,
+    base: &str,
+    filter: &str,
+    attr: &str,
+) -> String {
+    let out = Command::new("ldapsearch")
+        .args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            url,
+            "-D",
+            bind_dn,
+            "-w",
+            DIR_ADMIN_PW,
+            "-b",
+            base,
+            filter,
+            attr,
+        ])
+        .env("LDAPTLS_CACERT", ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ldapsearch: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{attr}: ")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The value AD wants in `unicodePwd`: the quoted password in UTF-16LE, base64.
+fn unicode_pwd(pw: &str) -> String {
+    let bytes: Vec<u8> = format!("\"{pw}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut out = out;
+    out.stdin.take().unwrap().write_all(&bytes).unwrap();
+    String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
+}
 
 struct Http {
     client: reqwest::Client,
@@ -44,7 +130,8 @@ fn offboard(state: &std::path::Path, dir: &std::path::Path) -> Command {
         .env("OFFBOARD_ACTOR", "e2e@corp.example")
         .env("NO_COLOR", "1")
         .env("E2E_SCIM_TOKEN", SCIM_TOKEN)
-        .env("E2E_BAO_TOKEN", BAO_ROOT);
+        .env("E2E_BAO_TOKEN", BAO_ROOT)
+        .env("E2E_DIR_PW", DIR_ADMIN_PW);
     c
 }
 
@@ -56,6 +143,36 @@ fn a_departure_across_real_servers_with_a_manual_step_and_ssh_keygen_verificatio
     let Some(bao) = RealServer::openbao(BAO_ROOT, false) else {
         return;
     };
+    let Some(samba) = RealServer::samba() else {
+        return;
+    };
+    let Some(slapd) = RealServer::openldap() else {
+        return;
+    };
+    let ad_url = "ldaps://127.0.0.1";
+    let ad_admin = "Administrator@corp.test";
+    let ol_url = format!("ldaps://127.0.0.1:{}", slapd.port + 1);
+    let ol_admin = "cn=admin,dc=corp,dc=test";
+
+    // Alice in AD (enabled, with a password) and in OpenLDAP.
+    let alice_ad = "CN=Alice E2E,CN=Users,DC=corp,DC=test";
+    ldapmodify(
+        ad_url,
+        &samba.ca(),
+        ad_admin,
+        &format!(
+            "dn: {alice_ad}\nchangetype: add\nobjectClass: user\nsAMAccountName: alice\nuserPrincipalName: alice@corp.test\n\n\
+             dn: {alice_ad}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {}\n-\n\n\
+             dn: {alice_ad}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 512\n-\n",
+            unicode_pwd("Al1ce!E2E-pw")
+        ),
+    );
+    ldapmodify(
+        &ol_url,
+        &slapd.ca(),
+        ol_admin,
+        "dn: uid=alice,ou=people,dc=corp,dc=test\nchangetype: add\nobjectClass: inetOrgPerson\nuid: alice\ncn: alice\nsn: E2E\nmail: alice@corp.test\nuserPassword: alice-ol-pw\n",
+    );
     let scim_url = format!("http://127.0.0.1:{}/v2", scim.port);
     let bao_url = format!("http://127.0.0.1:{}", bao.port);
 
@@ -128,6 +245,38 @@ fn a_departure_across_real_servers_with_a_manual_step_and_ssh_keygen_verificatio
 [runbook]
 name = "E2E leaver"
 
+[systems.ad]
+kind = "ldap"
+flavor = "active_directory"
+base_url = "{ad_url}"
+ca_file = "{ad_ca}"
+bind_dn = "{ad_admin}"
+bind_password = {{ env = "E2E_DIR_PW" }}
+base_dn = "DC=corp,DC=test"
+user = "{{{{ user.id }}}}@corp.test"
+
+[systems.ldap]
+kind = "ldap"
+flavor = "openldap"
+base_url = "{ol_url}"
+ca_file = "{ol_ca}"
+bind_dn = "{ol_admin}"
+bind_password = {{ env = "E2E_DIR_PW" }}
+base_dn = "dc=corp,dc=test"
+user = "{{{{ user.id }}}}@corp.test"
+
+[[step]]
+id = "ad-disable"
+lane = "it"
+system = "ad"
+action = "disable_account"
+
+[[step]]
+id = "ldap-lock"
+lane = "it"
+system = "ldap"
+action = "lock_account"
+
 [systems.app]
 kind = "scim"
 base_url = "{scim_url}"
@@ -172,7 +321,9 @@ lane = "facilities"
 manual = "Collect the laptop of {{{{ user.id }}}}"
 fields = ["tracking_number"]
 owner = "facilities@corp.example"
-"#
+"#,
+            ad_ca = samba.ca().display(),
+            ol_ca = slapd.ca().display(),
         ),
     )
     .unwrap();
@@ -224,11 +375,37 @@ owner = "facilities@corp.example"
             .await;
         assert_eq!(meta["data"]["current_version"], 2, "{meta}");
     });
+    let uac: u32 = ldap_attr(
+        ad_url,
+        &samba.ca(),
+        ad_admin,
+        "DC=corp,DC=test",
+        "(sAMAccountName=alice)",
+        "userAccountControl",
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(uac & 2, 2, "AD account not disabled: {uac}");
+    let locked = ldap_attr(
+        &ol_url,
+        &slapd.ca(),
+        ol_admin,
+        "dc=corp,dc=test",
+        "(uid=alice)",
+        "pwdAccountLockedTime",
+    );
+    assert_eq!(locked, "000001010000Z");
     // No secret value reached the journal or the evidence.
     let dep = state.join("departures").join(&id);
     for f in std::fs::read_dir(&dep).unwrap() {
         let text = std::fs::read_to_string(f.unwrap().path()).unwrap_or_default();
-        for secret in [SCIM_TOKEN, BAO_ROOT, "known-to-alice", &alice_token] {
+        for secret in [
+            SCIM_TOKEN,
+            BAO_ROOT,
+            DIR_ADMIN_PW,
+            "known-to-alice",
+            &alice_token,
+        ] {
             assert!(!text.contains(secret), "a secret reached the state dir");
         }
     }

@@ -202,6 +202,9 @@ impl HttpResponse {
 /// The shared client. One per configured system.
 pub struct HttpClient {
     client: reqwest::Client,
+    /// A CA file to trust, read when the first request is made (planning never reads it).
+    ca_file: Option<std::path::PathBuf>,
+    ca_client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     system: String,
     base_url: Url,
     token: Option<SecretString>,
@@ -254,6 +257,8 @@ impl HttpClient {
         let client = build_client(&cfg.name, cfg.timeout, Vec::new())?;
         Ok(HttpClient {
             client,
+            ca_file: None,
+            ca_client: std::sync::OnceLock::new(),
             system: cfg.name.clone(),
             base_url,
             token: cfg.token.clone(),
@@ -304,29 +309,35 @@ impl HttpClient {
     /// Trust the CA certificates of this PEM file (besides the system's roots): for servers
     /// with a private CA. Reads the file now.
     pub fn with_ca_file(mut self, path: &std::path::Path) -> anyhow::Result<HttpClient> {
-        let pem = std::fs::read(path).map_err(|e| {
-            anyhow::anyhow!(
-                "system `{}`: reading ca_file {}: {e}",
-                self.system,
-                path.display()
-            )
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            anyhow::anyhow!(
-                "system `{}`: ca_file {} holds no usable PEM certificate: {e}",
-                self.system,
-                path.display()
-            )
-        })?;
-        if certs.is_empty() {
-            anyhow::bail!(
-                "system `{}`: ca_file {} holds no PEM certificate",
-                self.system,
-                path.display()
-            );
-        }
-        self.client = build_client(&self.system, self.timeout, certs)?;
+        self.ca_file = Some(path.to_path_buf());
         Ok(self)
+    }
+
+    /// The client to send with: the one trusting `ca_file` once it has been read.
+    fn client(&self) -> Result<&reqwest::Client, ProviderError> {
+        let Some(path) = &self.ca_file else {
+            return Ok(&self.client);
+        };
+        self.ca_client
+            .get_or_init(|| {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("reading ca_file {}: {e}", path.display()))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    format!(
+                        "ca_file {} holds no usable PEM certificate: {e}",
+                        path.display()
+                    )
+                })?;
+                if certs.is_empty() {
+                    return Err(format!(
+                        "ca_file {} holds no PEM certificate",
+                        path.display()
+                    ));
+                }
+                build_client(&self.system, self.timeout, certs).map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| ProviderError::Permanent(format!("system `{}`: {e}", self.system)))
     }
 
     /// What a 403 means for this API, said before the server's own message.
@@ -397,12 +408,13 @@ impl HttpClient {
             ))
         })?;
         auth.set_sensitive(true);
+        let client = self.client()?;
 
         let mut attempt: u32 = 0;
         let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
-            let failure = match self.attempt(&req, &auth).await {
+            let failure = match self.attempt(client, &req, &auth).await {
                 Ok((status, headers, body)) => {
                     if status.is_success() || req.allowed.contains(&status) {
                         return Ok(HttpResponse {
@@ -489,12 +501,12 @@ impl HttpClient {
 
     async fn attempt(
         &self,
+        client: &reqwest::Client,
         req: &Request,
         auth: &HeaderValue,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
         let auth_name = self.token_header.clone().unwrap_or(header::AUTHORIZATION);
-        let mut b = self
-            .client
+        let mut b = client
             .request(req.method.clone(), req.url.clone())
             .timeout(self.timeout)
             .headers(self.extra_headers.clone())

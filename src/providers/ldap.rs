@@ -88,8 +88,8 @@ pub static KIND: KindSpec = KindSpec {
         },
         ActionSpec {
             name: "set_description",
-            summary: "active_directory: set description to params.text (literal, not a \
-                      template); check: description equals it",
+            summary: "active_directory: set description to params.text (a template, rendered \
+                      when the departure is planned); check: description equals it",
             destructive: false,
             alerts_user: false,
             params: &[SettingSpec {
@@ -175,6 +175,7 @@ pub static KIND: KindSpec = KindSpec {
         },
     ],
     needs_base_url: true,
+    url_schemes: &["ldaps", "ldap"],
     needs_token: false,
     connect,
 };

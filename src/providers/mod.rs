@@ -33,6 +33,8 @@ pub struct KindSpec {
     pub settings: &'static [SettingSpec],
     /// `base_url` must be set.
     pub needs_base_url: bool,
+    /// The URL schemes `base_url` may use, preferred first.
+    pub url_schemes: &'static [&'static str],
     /// `token` must be set.
     pub needs_token: bool,
     /// Build a provider for one configured system. Must not do I/O: `plan` calls it with no

@@ -27,6 +27,7 @@ pub static KIND: KindSpec = KindSpec {
         summary: "simulated time each request takes (default 300)",
     }],
     needs_base_url: false,
+    url_schemes: &["https", "http"],
     needs_token: false,
     connect,
 };

@@ -70,6 +70,7 @@ pub static KIND: KindSpec = KindSpec {
         summary: "the attribute the person is found by (default userName)",
     }],
     needs_base_url: true,
+    url_schemes: &["https", "http"],
     needs_token: true,
     connect,
 };

@@ -137,6 +137,7 @@ pub static KIND: KindSpec = KindSpec {
         },
     ],
     needs_base_url: true,
+    url_schemes: &["https", "http"],
     needs_token: true,
     connect,
 };
@@ -1404,8 +1405,25 @@ mod tests {
             "ca_file".into(),
             toml::Value::String("/nonexistent/ca.pem".into()),
         );
-        let e = VaultProvider::new(&c).unwrap_err().to_string();
-        assert!(e.contains("ca_file"), "{e}");
+        // Planning builds the provider without reading the CA file; the first request needs it.
+        c.token = Some(secrecy::SecretString::from("t"));
+        let p = VaultProvider::new(&c).expect("no I/O when building");
+        let params = serde_json::Map::new();
+        let call = StepCall {
+            step_id: "s",
+            action: "disable_entity",
+            login: "alice",
+            params: &params,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(p.check(&call, &CallCtx::silent()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ca_file /nonexistent/ca.pem"), "{e}");
         let mut c = cfg("https://v/");
         c.settings
             .insert("namespace".into(), toml::Value::String("bad\nns".into()));

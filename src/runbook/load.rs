@@ -652,7 +652,8 @@ impl<'s> Check<'s> {
                 "kind" => {}
                 "base_url" => {
                     if let Some(url) = self.string(key, v, "\"https://api.example.com\"") {
-                        self.base_url(url, v.span());
+                        let schemes = kind.map_or(&["https", "http"][..], |k| k.url_schemes);
+                        self.base_url(url, v.span(), schemes);
                     }
                 }
                 "token" => self.secret(name, key, v),
@@ -745,21 +746,20 @@ impl<'s> Check<'s> {
         }
     }
 
-    fn base_url(&mut self, url: &str, span: Range<usize>) {
+    fn base_url(&mut self, url: &str, span: Range<usize>, schemes: &[&str]) {
+        let example = format!("base_url = \"{}://host.example.com\"", schemes[0]);
+        let wanted = schemes.join(" or ");
         match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+            Ok(u) if schemes.contains(&u.scheme()) && u.has_host() => {}
             Ok(u) => self.push(
-                format!(
-                    "`base_url` must be an http or https URL, not `{}:`",
-                    u.scheme()
-                ),
+                format!("`base_url` must be an {wanted} URL, not `{}:`", u.scheme()),
                 span,
-                "write it as `base_url = \"https://api.example.com\"`",
+                format!("write it as `{example}`"),
             ),
             Err(e) => self.push(
                 format!("`base_url` is not a URL: {e}"),
                 span,
-                "write it as `base_url = \"https://api.example.com\"`",
+                format!("write it as `{example}`"),
             ),
         }
     }
@@ -1769,7 +1769,7 @@ mod tests {
         assert!(hint.contains("token = { env = \"APP_TOKEN\" }"), "{hint}");
         let src = "[runbook]\nname = \"t\"\n[systems.app]\nkind = \"scim\"\nbase_url = \"ftp://x.example\"\ntoken = { env = \"T\" }\n";
         let (msg, line, col, _) = find(src, "base_url");
-        assert_eq!(msg, "`base_url` must be an http or https URL, not `ftp:`");
+        assert_eq!(msg, "`base_url` must be an https or http URL, not `ftp:`");
         assert_eq!((line, col), (5, 12));
         let src = src.replace("ftp://x.example", "not a url");
         assert!(

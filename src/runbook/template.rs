@@ -15,6 +15,7 @@ pub const BUILTIN_VARS: &[&str] = &[
     "departure.id",
     "departure.type",
     "departure.effective_at",
+    "departure.ticket",
 ];
 
 /// What is wrong with a template. Ranges are byte ranges inside the template.

@@ -57,6 +57,8 @@ pub struct RealServer {
     pub state: tempfile::TempDir,
     pub port: u16,
     stop_script: &'static str,
+    /// Held while a server with fixed ports (Samba) runs: one at a time on the machine.
+    _lock: Option<std::fs::File>,
 }
 
 impl RealServer {
@@ -67,10 +69,28 @@ impl RealServer {
         port: u16,
         env: &[(&str, &str)],
     ) -> RealServer {
+        Self::start_with(
+            start_script,
+            stop_script,
+            &port.to_string(),
+            port,
+            env,
+            None,
+        )
+    }
+
+    fn start_with(
+        start_script: &'static str,
+        stop_script: &'static str,
+        arg: &str,
+        port: u16,
+        env: &[(&str, &str)],
+        lock: Option<std::fs::File>,
+    ) -> RealServer {
         let state = tempfile::tempdir().unwrap();
         let out = Command::new("bash")
             .arg(script(start_script))
-            .arg(port.to_string())
+            .arg(arg)
             .arg(state.path())
             .envs(env.iter().copied())
             .output()
@@ -80,6 +100,7 @@ impl RealServer {
             state,
             port,
             stop_script,
+            _lock: lock,
         };
         assert!(
             out.status.success(),
@@ -126,6 +147,48 @@ impl RealServer {
                 ],
             )
         })
+    }
+}
+
+impl RealServer {
+    /// A Samba AD DC on 127.0.0.1 (ports 389/636, fixed: one DC at a time across test processes),
+    /// domain `corp.test`, Administrator password `Passw0rd!Admin`, old passwords refused at once
+    /// after a reset. Its CA is `ca()`.
+    pub fn samba() -> Option<RealServer> {
+        if !Path::new("/usr/sbin/samba").exists() {
+            installed(Path::new("/usr/sbin/samba"), "install-samba.sh");
+            return None;
+        }
+        let lock =
+            std::fs::File::create(std::env::temp_dir().join("offboard-samba-127.0.0.1.lock"))
+                .unwrap();
+        lock.lock().unwrap();
+        Some(RealServer::start_with(
+            "start-samba-ad.sh",
+            "stop-samba-ad.sh",
+            "127.0.0.1",
+            636,
+            &[("SAMBA_OLD_PASSWORD_ALLOWED_PERIOD", "0")],
+            Some(lock),
+        ))
+    }
+
+    /// OpenLDAP slapd (ppolicy, memberof, refint) with LDAP on `port` and LDAPS on `port + 1`,
+    /// suffix `dc=corp,dc=test`, rootdn `cn=admin,dc=corp,dc=test` / `Passw0rd!Admin`.
+    pub fn openldap() -> Option<RealServer> {
+        installed(Path::new("/usr/sbin/slapd"), "install-openldap.sh").then(|| {
+            RealServer::start(
+                "start-openldap.sh",
+                "stop-openldap.sh",
+                free_port_pair(),
+                &[],
+            )
+        })
+    }
+
+    /// The CA that signed the server's TLS certificate (Samba, OpenLDAP).
+    pub fn ca(&self) -> PathBuf {
+        self.state.path().join("tls/ca.pem")
     }
 }
 
