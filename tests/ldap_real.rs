@@ -10,12 +10,15 @@
 //! under CI (env `CI` set), where it fails.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use std::path::Path;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+mod common;
+
+use common::servers::RealServer;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
 use offboard::providers::ldap::{LdapProvider, RetryPolicy};
 use offboard::providers::{CallCtx, Provider, ProviderError, StepCall, SystemConfig};
@@ -23,98 +26,6 @@ use serde_json::{Value, json};
 
 const ADMIN_PW: &str = "Passw0rd!Admin";
 const BASE: &str = "DC=corp,DC=test";
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/servers")
-        .join(name)
-}
-
-fn skip_or_fail(msg: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("skipped: {msg}");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn free_port_pair() -> u16 {
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if port < 65000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A started server; stopped (only its recorded PID) on drop, panics included.
-struct Server {
-    state: tempfile::TempDir,
-    stop: &'static str,
-    /// Held while a Samba DC runs: its ports are fixed, so one at a time on this machine.
-    _lock: Option<File>,
-}
-
-impl Server {
-    fn start(
-        start: &str,
-        stop: &'static str,
-        arg: &str,
-        env: &[(&str, &str)],
-        lock: Option<File>,
-    ) -> Server {
-        let state = tempfile::tempdir().unwrap();
-        let t = Instant::now();
-        let out = Command::new("bash")
-            .arg(script(start))
-            .arg(arg)
-            .arg(state.path())
-            .envs(env.iter().copied())
-            .output()
-            .unwrap_or_else(|e| panic!("running {start}: {e}"));
-        let server = Server {
-            state,
-            stop,
-            _lock: lock,
-        };
-        assert!(
-            out.status.success(),
-            "{start} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!(
-            "{} [{:.1} s]",
-            String::from_utf8_lossy(&out.stdout).trim(),
-            t.elapsed().as_secs_f64()
-        );
-        server
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.state.path().join("tls/ca.pem")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script(self.stop))
-            .arg(self.state.path())
-            .status();
-    }
-}
 
 fn tls(ca: &Path) -> Arc<rustls::ClientConfig> {
     use rustls::pki_types::CertificateDer;
@@ -312,26 +223,11 @@ async fn apply_twice(p: &LdapProvider, c: &StepCall<'_>) -> String {
 
 #[tokio::test]
 async fn real_samba_ad_dc() {
-    if !Path::new("/usr/sbin/samba").exists() || which("samba-tool").is_none() {
-        skip_or_fail("Samba AD DC is not installed: run tests/servers/install-samba.sh");
+    // Samba, like Windows for NTLM, accepts the previous password for 60 min after a reset;
+    // the test server sets that to 0, so the test sees the old password refused at once.
+    let Some(server) = RealServer::samba() else {
         return;
-    }
-    if !is_root() {
-        skip_or_fail("Samba AD DC needs root to run");
-        return;
-    }
-    // Samba's ports are fixed: one DC on 127.0.0.1 at a time across test processes.
-    let lock = File::create(std::env::temp_dir().join("offboard-samba-127.0.0.1.lock")).unwrap();
-    lock.lock().unwrap();
-    let server = Server::start(
-        "start-samba-ad.sh",
-        "stop-samba-ad.sh",
-        "127.0.0.1",
-        // Samba, like Windows for NTLM, accepts the previous password for 60 min after a
-        // reset; 0 here so the test sees the old password refused at once.
-        &[("SAMBA_OLD_PASSWORD_ALLOWED_PERIOD", "0")],
-        Some(lock),
-    );
+    };
     let ca = server.ca();
     let url = "ldaps://127.0.0.1";
     let admin_dn = "Administrator@corp.test";
@@ -644,18 +540,10 @@ async fn real_samba_ad_dc() {
 
 #[tokio::test]
 async fn real_openldap_slapd() {
-    if !Path::new("/usr/sbin/slapd").exists() || which("slapadd").is_none() {
-        skip_or_fail("OpenLDAP slapd is not installed: run tests/servers/install-openldap.sh");
+    let Some(server) = RealServer::openldap() else {
         return;
-    }
-    let port = free_port_pair();
-    let server = Server::start(
-        "start-openldap.sh",
-        "stop-openldap.sh",
-        &port.to_string(),
-        &[],
-        None,
-    );
+    };
+    let port = server.port;
     let ca = server.ca();
     let url = format!("ldaps://127.0.0.1:{}", port + 1);
     let base = "dc=corp,dc=test";
@@ -882,12 +770,4 @@ impl Admin {
         assert_eq!(found.len(), 1, "{filter}");
         found.pop().unwrap()
     }
-}
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(cmd))
-            .find(|f| f.exists())
-    })
 }
