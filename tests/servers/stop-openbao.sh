@@ -3,20 +3,5 @@
 #   usage: stop-openbao.sh STATE_DIR
 set -euo pipefail
 STATE_DIR="${1:?usage: stop-openbao.sh STATE_DIR}"
-PIDFILE="$STATE_DIR/openbao.pid"
-[[ -f "$PIDFILE" ]] || { echo "openbao not running (no $PIDFILE)"; exit 0; }
-PID="$(cat "$PIDFILE")"
-[[ "$PID" =~ ^[0-9]+$ ]] || { echo "stop-openbao: bad pid file $PIDFILE" >&2; exit 1; }
-if kill -0 "$PID" 2>/dev/null; then
-    kill -TERM "$PID"
-    for _ in $(seq 1 50); do
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$PID" 2>/dev/null; then
-        echo "stop-openbao: pid $PID ignored SIGTERM for 5 s; sending SIGKILL" >&2
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-fi
-rm -f "$PIDFILE"
-echo "openbao stopped (pid $PID)"
+source "$(dirname "$0")/lib.sh"
+stop_pid openbao "$STATE_DIR/openbao.pid" TERM 5

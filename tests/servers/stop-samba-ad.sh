@@ -12,24 +12,6 @@ remove_ip() {
         rm -f "$STATE_DIR/added-ip"
     fi
 }
-if [[ ! -f "$PIDFILE" ]]; then
-    remove_ip
-    echo "samba AD DC not running (no $PIDFILE)"
-    exit 0
-fi
-PID="$(cat "$PIDFILE")"
-[[ "$PID" =~ ^[0-9]+$ ]] || { echo "stop-samba-ad: bad pid file $PIDFILE" >&2; exit 1; }
-if kill -0 "$PID" 2>/dev/null; then
-    kill -TERM "$PID"
-    for _ in $(seq 1 100); do
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$PID" 2>/dev/null; then
-        echo "stop-samba-ad: pid $PID ignored SIGTERM for 10 s; sending SIGKILL" >&2
-        kill -KILL "$PID" 2>/dev/null || true
-    fi
-fi
-rm -f "$PIDFILE"
+source "$(dirname "$0")/lib.sh"
+stop_pid "samba AD DC" "$PIDFILE" TERM 10
 remove_ip
-echo "samba AD DC stopped (pid $PID)"
