@@ -15,11 +15,14 @@ pub fn exec(ctx: &Ctx, cmd: RunbookCommand) -> anyhow::Result<Exit> {
             match runbook::load_file(&file) {
                 Ok(rb) => {
                     let (automated, manual) = rb.step_counts();
+                    let plural = |n: usize, word: &str| {
+                        format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+                    };
                     ctx.printer.result(format!(
-                        "ok: {shown}: runbook \"{}\": {} systems, {} steps ({automated} automated, {manual} manual)",
+                        "ok: {shown}: runbook \"{}\": {}, {} ({automated} automated, {manual} manual)",
                         rb.file.runbook.name,
-                        rb.file.systems.len(),
-                        rb.file.steps.len(),
+                        plural(rb.file.systems.len(), "system"),
+                        plural(rb.file.steps.len(), "step"),
                     ));
                     ctx.printer.json_result(&json!({
                         "valid": true,

@@ -146,14 +146,53 @@ fn validate(source: &str) -> Validated {
         return Err((check.diags, check.secrets));
     }
     // The tree check covers everything the model accepts; this is a safety net.
-    toml::from_str::<RunbookFile>(source).map_err(|e| {
+    let file = toml::from_str::<RunbookFile>(source).map_err(|e| {
         let d = Diagnostic {
             message: e.message().trim_end().to_string(),
             span: e.span(),
             hint: None,
         };
         (vec![d], Vec::new())
-    })
+    })?;
+    // Values only the provider can judge (a flavor, a transport rule): build each system the way
+    // `plan` does, with no secret and no I/O, and point at the system if it refuses.
+    let mut diags = Vec::new();
+    for (name, def) in &file.systems {
+        let Some(kind) = crate::providers::find_kind(&def.kind) else {
+            continue;
+        };
+        let cfg = crate::plan::system_config(name, def, Path::new("."));
+        if let Err(e) = (kind.connect)(&cfg) {
+            let msg = format!("{e:#}");
+            let prefix = format!("system `{name}`: ");
+            let msg = format!("{prefix}{}", msg.strip_prefix(&prefix).unwrap_or(&msg));
+            diags.push(
+                Diagnostic::new(msg, system_span(doc.get_ref(), name)).hint(format!(
+                    "see the `{}` kind in runbooks/README.md",
+                    kind.name
+                )),
+            );
+        }
+    }
+    if diags.is_empty() {
+        Ok(file)
+    } else {
+        Err((diags, Vec::new()))
+    }
+}
+
+/// The span of `[systems.NAME]`'s key, for diagnostics about the whole system.
+fn system_span(doc: &DeTable<'_>, name: &str) -> Option<Range<usize>> {
+    let (_, systems) = doc
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == "systems")?;
+    let DeValue::Table(systems) = systems.get_ref() else {
+        return None;
+    };
+    systems
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == name)
+        .map(|(k, _)| k.span())
 }
 
 /// Replace the inside of each inline secret's quotes with `*`, byte for byte, so that spans stay
@@ -1755,6 +1794,18 @@ mod tests {
         let src = src.replace("= 0", "= 65");
         assert!(find(&src, "max_concurrency").0.ends_with("not 65"));
         assert!(load(&src.replace("= 65", "= 64")).is_ok());
+    }
+
+    #[test]
+    fn values_only_the_provider_can_judge_point_at_the_system() {
+        let src = "[runbook]\nname = \"t\"\n[systems.ad]\nkind = \"ldap\"\nflavor = \"novell\"\nbase_url = \"ldaps://dc.example\"\nbind_dn = \"a\"\nbind_password = { env = \"P\" }\nbase_dn = \"DC=x\"\n";
+        let (msg, line, col, hint) = find(src, "flavor");
+        assert!(
+            msg.starts_with("system `ad`: flavor `novell` is not one of"),
+            "{msg}"
+        );
+        assert_eq!((line, col), (3, 10));
+        assert!(hint.contains("runbooks/README.md"));
     }
 
     #[test]
