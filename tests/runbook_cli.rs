@@ -23,7 +23,7 @@ fn check_valid_runbook_exits_0_with_a_summary() {
         .assert()
         .success()
         .stdout(format!(
-            "ok: {VALID}: runbook \"Fixture\": 1 systems, 2 steps (1 automated, 1 manual)\n"
+            "ok: {VALID}: runbook \"Fixture\": 1 system, 2 steps (1 automated, 1 manual)\n"
         ));
 }
 
