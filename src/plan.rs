@@ -118,15 +118,11 @@ pub fn deadline(spec: &str, effective: DateTime<Utc>) -> Result<DateTime<Utc>> {
 /// The system's settings with no secret, for planning and for the journal.
 pub fn system_config(name: &str, def: &SystemDef, state_dir: &Path) -> SystemConfig {
     SystemConfig {
-        name: name.to_string(),
-        kind: def.kind.clone(),
-        base_url: def.base_url.clone(),
-        token: None,
         settings: def.settings.clone(),
-        secrets: BTreeMap::new(),
         timeout: std::time::Duration::from_secs(def.timeout_secs.unwrap_or(30)),
         max_concurrency: def.max_concurrency.unwrap_or(4).clamp(1, 64) as usize,
         state_dir: state_dir.to_path_buf(),
+        ..SystemConfig::new(name, &def.kind, def.base_url.as_deref())
     }
 }
 

@@ -34,15 +34,8 @@ impl Server {
 
 fn config(base_url: &str) -> SystemConfig {
     SystemConfig {
-        name: "real-scim".into(),
-        kind: "scim".into(),
-        base_url: Some(base_url.into()),
-        token: Some(secrecy::SecretString::from(TOKEN.to_string())),
-        settings: Default::default(),
-        secrets: Default::default(),
         timeout: Duration::from_secs(10),
-        max_concurrency: 4,
-        state_dir: std::env::temp_dir(),
+        ..SystemConfig::new("real-scim", "scim", Some(base_url)).with_token(TOKEN)
     }
 }
 

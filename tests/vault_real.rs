@@ -45,15 +45,8 @@ impl Server {
 
 fn config(base_url: &str, token: &str) -> SystemConfig {
     SystemConfig {
-        name: "bao".into(),
-        kind: "vault".into(),
-        base_url: Some(base_url.into()),
-        token: Some(secrecy::SecretString::from(token.to_string())),
-        settings: Default::default(),
-        secrets: Default::default(),
         timeout: Duration::from_secs(10),
-        max_concurrency: 4,
-        state_dir: std::env::temp_dir(),
+        ..SystemConfig::new("bao", "vault", Some(base_url)).with_token(token)
     }
 }
 

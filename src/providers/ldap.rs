@@ -832,6 +832,25 @@ impl LdapProvider {
         Ok(res)
     }
 
+    /// Replace one attribute with one value, and fail with the server's reason if it refuses.
+    async fn replace_attr(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        what: &str,
+        attr: &str,
+        value: &[u8],
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<(), ProviderError> {
+        let mods = vec![Mod::Replace(
+            attr.as_bytes().to_vec(),
+            HashSet::from([value.to_vec()]),
+        )];
+        let res = self.modify(ldap, dn, what, mods, records).await?;
+        res.success().map_err(|e| self.map_err("modify", dn, e))?;
+        Ok(())
+    }
+
     /// Run one apply or check in a fresh session, retrying transient failures.
     async fn run<T>(
         &self,
@@ -1056,20 +1075,16 @@ impl LdapProvider {
             ));
         }
         let new = uac_disabled(uac);
-        let res = self
-            .modify(
-                ldap,
-                &user.dn,
-                "userAccountControl |= 0x2",
-                vec![Mod::Replace(
-                    b"userAccountControl".to_vec(),
-                    HashSet::from([new.to_string().into_bytes()]),
-                )],
-                records,
-            )
-            .await?;
-        res.success()
-            .map_err(|e| self.map_err("modify", &user.dn, e))?;
+        let value = new.to_string();
+        self.replace_attr(
+            ldap,
+            &user.dn,
+            "userAccountControl |= 0x2",
+            "userAccountControl",
+            value.as_bytes(),
+            records,
+        )
+        .await?;
         Ok(Outcome::applied(
             true,
             format!("disabled {} (userAccountControl: {uac} → {new})", user.dn),
@@ -1268,20 +1283,15 @@ impl LdapProvider {
                 format!("{} already has description {text:?}", user.dn),
             ));
         }
-        let res = self
-            .modify(
-                ldap,
-                &user.dn,
-                "description := <params.text>",
-                vec![Mod::Replace(
-                    b"description".to_vec(),
-                    HashSet::from([text.as_bytes().to_vec()]),
-                )],
-                records,
-            )
-            .await?;
-        res.success()
-            .map_err(|e| self.map_err("modify", &user.dn, e))?;
+        self.replace_attr(
+            ldap,
+            &user.dn,
+            "description := <params.text>",
+            "description",
+            text.as_bytes(),
+            records,
+        )
+        .await?;
         Ok(Outcome::applied(
             true,
             format!(
@@ -1340,20 +1350,15 @@ impl LdapProvider {
             Flavor::Ds389 => ("nsAccountLock", "true"),
             _ => ("pwdAccountLockedTime", PERMANENT_LOCK),
         };
-        let res = self
-            .modify(
-                ldap,
-                &user.dn,
-                &format!("{name} := {value}"),
-                vec![Mod::Replace(
-                    name.as_bytes().to_vec(),
-                    HashSet::from([value.as_bytes().to_vec()]),
-                )],
-                records,
-            )
-            .await?;
-        res.success()
-            .map_err(|e| self.map_err("modify", &user.dn, e))?;
+        self.replace_attr(
+            ldap,
+            &user.dn,
+            &format!("{name} := {value}"),
+            name,
+            value.as_bytes(),
+            records,
+        )
+        .await?;
         Ok(Outcome::applied(
             true,
             format!("locked {} ({name}={value}; was: {observed})", user.dn),

@@ -93,6 +93,29 @@ pub struct SystemConfig {
     pub state_dir: PathBuf,
 }
 
+impl SystemConfig {
+    /// A configuration with the defaults a runbook would give (30 s per request, 4 requests in
+    /// flight, no settings, no secret), for building a provider directly.
+    pub fn new(name: &str, kind: &str, base_url: Option<&str>) -> SystemConfig {
+        SystemConfig {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            base_url: base_url.map(str::to_string),
+            token: None,
+            settings: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            timeout: Duration::from_secs(30),
+            max_concurrency: 4,
+            state_dir: std::env::temp_dir(),
+        }
+    }
+
+    pub fn with_token(mut self, token: &str) -> SystemConfig {
+        self.token = Some(SecretString::from(token.to_string()));
+        self
+    }
+}
+
 /// One call of an action for one person.
 #[derive(Debug, Clone)]
 pub struct StepCall<'a> {

@@ -796,20 +796,12 @@ fn is_attribute_path(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     fn cfg(base: &str) -> SystemConfig {
         SystemConfig {
-            name: "hr".into(),
-            kind: "scim".into(),
-            base_url: Some(base.into()),
-            token: None,
-            settings: BTreeMap::new(),
-            secrets: BTreeMap::new(),
             timeout: Duration::from_secs(5),
-            max_concurrency: 4,
-            state_dir: std::env::temp_dir(),
+            ..SystemConfig::new("hr", "scim", Some(base))
         }
     }
 

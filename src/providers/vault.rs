@@ -1284,15 +1284,8 @@ mod tests {
 
     fn cfg(base: &str) -> SystemConfig {
         SystemConfig {
-            name: "vault".into(),
-            kind: "vault".into(),
-            base_url: Some(base.into()),
-            token: None,
-            settings: BTreeMap::new(),
-            secrets: BTreeMap::new(),
             timeout: Duration::from_secs(5),
-            max_concurrency: 4,
-            state_dir: std::env::temp_dir(),
+            ..SystemConfig::new("vault", "vault", Some(base))
         }
     }
 

@@ -791,16 +791,14 @@ fn patch_user(s: &mut State, id: &str, headers: &HeaderMap, body: &[u8]) -> Resp
 
 /// A `SystemConfig` for a SCIM system at `base_url`.
 pub fn system_config(base_url: &str, token: Option<&str>) -> offboard::providers::SystemConfig {
+    let cfg = offboard::providers::SystemConfig::new("hr-scim", "scim", Some(base_url));
+    let cfg = match token {
+        Some(t) => cfg.with_token(t),
+        None => cfg,
+    };
     offboard::providers::SystemConfig {
-        name: "hr-scim".into(),
-        kind: "scim".into(),
-        base_url: Some(base_url.into()),
-        token: token.map(|t| secrecy::SecretString::from(t.to_string())),
-        settings: Default::default(),
-        secrets: Default::default(),
         timeout: Duration::from_secs(10),
-        max_concurrency: 4,
-        state_dir: std::env::temp_dir(),
+        ..cfg
     }
 }
 
