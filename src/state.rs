@@ -198,12 +198,16 @@ pub fn fsync_parent(path: &Path) -> Result<()> {
 
 /// Write a file atomically: a 0600 temp file beside it, written, fsync'd, renamed over the
 /// target, and the directory fsync'd. Readers see the old content or the new, never a mix.
+/// A missing directory is created 0700; an existing one (say, where `--key` points) is left as
+/// its owner set it — the state dir's own directories are made private when they are created.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    create_private_dir(parent)?;
+    if !parent.exists() {
+        create_private_dir(parent)?;
+    }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> Result<()> {

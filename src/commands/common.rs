@@ -54,8 +54,7 @@ pub fn key_value(s: &str, flag: &str) -> Result<(String, String)> {
 }
 
 /// Ask a yes/no question at the terminal.
-pub fn ask_yes_no(ctx: &Ctx, question: &str, default: bool) -> Result<bool> {
-    let _ = ctx;
+pub fn ask_yes_no(question: &str, default: bool) -> Result<bool> {
     dialoguer::Confirm::new()
         .with_prompt(question)
         .default(default)

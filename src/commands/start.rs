@@ -33,7 +33,7 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
             let question = format!(
                 "{user} has an unfinished departure, {id}, whose last run was cut off. Resume it instead?"
             );
-            if interactive && common::ask_yes_no(ctx, &question, true)? {
+            if interactive && common::ask_yes_no(&question, true)? {
                 return super::resume::exec(
                     ctx,
                     crate::cli::ResumeArgs {
