@@ -39,9 +39,16 @@ const DOWN: &str = "\x1b[B";
 
 /// `offboard start alice@corp.example` on the test runbook, in a PTY, with a fresh state dir.
 fn spawn_start(extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, Session) {
+    spawn_start_with(RUNBOOK, extra)
+}
+
+fn spawn_start_with(
+    runbook_text: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, Session) {
     let dir = tempfile::tempdir().unwrap();
     let runbook = dir.path().join("offboard.toml");
-    std::fs::write(&runbook, RUNBOOK).unwrap();
+    std::fs::write(&runbook, runbook_text).unwrap();
     let state = dir.path().join("state");
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
     cmd.arg("start")
@@ -129,9 +136,15 @@ fn a_person_answers_the_checklist_at_a_terminal() {
 
 #[test]
 fn ctrl_c_at_the_checklist_stops_cleanly_and_says_how_to_resume() {
-    let (_dir, state, mut s) = spawn_start(&["--set", "asset_tag=LT-8"]);
+    // A long instruction makes the question take a while to reach the screen, as on a slow SSH
+    // link: the tool is still writing it (the PTY buffer is full until the test reads) when
+    // Ctrl-C arrives, before the prompt has started reading keys. That is the window where
+    // Ctrl-C used to become a signal the blocked prompt never saw, and the run hung.
+    let long =
+        "Collect laptop {{ user.asset_tag }}: ".to_string() + &"check the bag. ".repeat(20_000);
+    let runbook = RUNBOOK.replace("Collect laptop {{ user.asset_tag }}", &long);
+    let (_dir, state, mut s) = spawn_start_with(&runbook, &["--set", "asset_tag=LT-8"]);
     s.expect("Manual step 1/2").unwrap();
-    s.expect("Status").unwrap();
     s.send("\x03").unwrap();
     s.expect("offboard resume").unwrap();
     assert_eq!(exit_code(&mut s), 130);

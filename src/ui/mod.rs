@@ -157,11 +157,40 @@ pub fn safe(s: &str) -> String {
     out
 }
 
+/// A runbook's instruction text for a person: whole (an instruction cut short is a wrong
+/// instruction), its line breaks kept and indented by `indent`, every other control character
+/// escaped so a runbook cannot drive the terminal.
+pub fn safe_text(s: &str, indent: &str) -> String {
+    let mut out = String::from(indent);
+    for c in s.trim_end().chars() {
+        match c {
+            '\n' => {
+                out.push('\n');
+                out.push_str(indent);
+            }
+            '\t' => out.push_str("    "),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn safe_escapes_control_characters_and_truncates() {
         assert_eq!(super::safe("a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
         assert_eq!(super::safe(&"x".repeat(500)).chars().count(), 201);
+    }
+
+    #[test]
+    fn safe_text_keeps_whole_lines_and_escapes_the_rest() {
+        let long = "y".repeat(500);
+        assert_eq!(super::safe_text(&long, "  ").len(), 502);
+        assert_eq!(
+            super::safe_text("Collect\n\tthe bag\x1b[2J\n", "  "),
+            "  Collect\n      the bag\\u{1b}[2J"
+        );
     }
 }

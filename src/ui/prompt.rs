@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 use dialoguer::{Input, Select};
 
-use super::{Printer, safe};
+use super::{Printer, safe, safe_text};
 use crate::departure::{Answer, PlannedStep};
 use crate::engine::{ManualAnswer, Prompter};
 
@@ -45,6 +45,8 @@ impl Prompter for Checklist {
         (n, total): (usize, usize),
     ) -> Result<Option<ManualAnswer>> {
         let p = &self.printer;
+        // Held until the answer is in: Ctrl-C is read as a key from here on.
+        let _keys = CtrlCAsKey::engage();
         eprintln!();
         eprintln!(
             "{} {}",
@@ -56,7 +58,7 @@ impl Prompter for Checklist {
             p.dim(&format!("({})", step.phase.as_str()))
         );
         if let Some(text) = &step.manual {
-            eprintln!("  {}", safe(text));
+            eprintln!("{}", safe_text(text, "  "));
         }
         let mut meta = Vec::new();
         if let Some(o) = &step.owner {
@@ -132,5 +134,76 @@ impl Prompter for Checklist {
             note,
             fields,
         }))
+    }
+}
+
+/// While a question is on screen, the terminal's ISIG flag is off, so Ctrl-C reaches the prompt
+/// as a key (which the prompt turns into an interrupted read) instead of as a signal.
+///
+/// Without this there is a window (the question printed, the prompt not yet reading in raw
+/// mode) where Ctrl-C becomes SIGINT: the handler notes it, but the thread that would act on it
+/// is blocked reading the next key, so the run would sit there until someone pressed a key.
+/// Typed ahead in that window, the byte waits in the line buffer and the prompt reads it.
+struct CtrlCAsKey {
+    tty: Tty,
+    saved: libc::termios,
+}
+
+enum Tty {
+    Stdin,
+    Opened(std::fs::File),
+}
+
+impl CtrlCAsKey {
+    /// Best effort: without a terminal there is nothing to change (and no prompt either).
+    fn engage() -> Option<CtrlCAsKey> {
+        use std::io::IsTerminal;
+        let tty = if std::io::stdin().is_terminal() {
+            Tty::Stdin
+        } else {
+            Tty::Opened(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/tty")
+                    .ok()?,
+            )
+        };
+        let fd = tty.fd();
+        let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: fd is an open descriptor for the life of `tty`; tcgetattr fills `saved`
+        // completely when it returns 0, and only then is it read.
+        let saved = unsafe {
+            if libc::tcgetattr(fd, saved.as_mut_ptr()) != 0 {
+                return None;
+            }
+            saved.assume_init()
+        };
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ISIG;
+        // SAFETY: a valid termios for an open descriptor.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
+            return None;
+        }
+        Some(CtrlCAsKey { tty, saved })
+    }
+}
+
+impl Tty {
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Tty::Stdin => std::io::stdin().as_raw_fd(),
+            Tty::Opened(f) => f.as_raw_fd(),
+        }
+    }
+}
+
+impl Drop for CtrlCAsKey {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read from the same descriptor in `engage`.
+        unsafe {
+            libc::tcsetattr(self.tty.fd(), libc::TCSANOW, &self.saved);
+        }
     }
 }
