@@ -162,3 +162,37 @@ fn ctrl_c_at_the_checklist_stops_cleanly_and_says_how_to_resume() {
         offboard::departure::Status::Done
     );
 }
+
+#[test]
+fn a_stop_signal_from_elsewhere_ends_a_waiting_question() {
+    // `kill <pid>` (a supervisor, an MSP's wrapper with a time limit) while the checklist waits
+    // for a key: the run must stop now, not once someone answers.
+    // As in the Ctrl-C test, a long instruction keeps the tool writing the question (the PTY is
+    // full until the test reads) when the signal lands: the signal is handled before the prompt
+    // starts waiting for a key, so nothing interrupts that wait unless the tool makes it.
+    let long =
+        "Collect laptop {{ user.asset_tag }}: ".to_string() + &"check the bag. ".repeat(20_000);
+    let runbook = RUNBOOK.replace("Collect laptop {{ user.asset_tag }}", &long);
+    let (_dir, state, mut s) = spawn_start_with(&runbook, &["--set", "asset_tag=LT-9"]);
+    s.expect("Manual step 1/2").unwrap();
+    let pid = s.get_process().pid().as_raw();
+    // SAFETY: signalling the child this test spawned and has not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    s.expect("offboard resume").unwrap();
+    assert_eq!(exit_code(&mut s), 130);
+    let events = offboard::journal::parse_chain(&journal_of(&state)).unwrap();
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.record {
+            offboard::journal::Record::Interrupted { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, ["SIGTERM"]);
+    // Nothing was answered on the operator's behalf.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e.record, offboard::journal::Record::Answered { .. }))
+    );
+}

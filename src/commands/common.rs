@@ -289,32 +289,29 @@ pub fn drive(
         None
     };
     let rt = runtime()?;
-    let interrupted = rt.block_on(async {
+    let interrupted: Option<String> = rt.block_on(async {
         // Listen before the first step starts, so an early signal is never the default (abrupt) one.
         let mut stop = StopSignals::listen()?;
+        let waker = PromptWaker::start()?;
         tokio::select! {
             biased;
             reason = stop.recv() => {
                 tracing::info!("stopping on {reason}");
-                Ok(true)
+                Ok(Some(reason.to_string()))
             }
             r = engine.run(&progress, prompter) => match r {
-                Ok(()) => Ok(false),
-                // Ctrl-C at a checklist prompt arrives as an interrupted read.
-                Err(e) if is_interrupted_read(&e) => Ok(true),
+                Ok(()) => Ok(None),
+                // Ctrl-C at a checklist prompt arrives as an interrupted read, and so does a
+                // signal from elsewhere while a question waits (the waker interrupts the read).
+                Err(e) if is_interrupted_read(&e) => Ok(Some(waker.reason().await.to_string())),
                 Err(e) => Err(e),
             },
         }
     })?;
     drop(rt);
     progress.pause();
-    if interrupted {
-        driving.append(
-            None,
-            Record::Interrupted {
-                reason: "SIGINT (Ctrl-C)".into(),
-            },
-        )?;
+    if let Some(reason) = interrupted {
+        driving.append(None, Record::Interrupted { reason })?;
         let sealed = driving.seal(ctx, key)?;
         p.warn(format!(
             "interrupted. The journal is consistent; evidence so far: {}",
@@ -354,11 +351,74 @@ impl StopSignals {
     }
 
     pub async fn recv(&mut self) -> &'static str {
+        // SIGINT last: a prompt interrupted by another signal raises SIGINT itself.
         tokio::select! {
-            _ = self.int.recv() => "SIGINT",
+            biased;
             _ = self.term.recv() => "SIGTERM",
             _ = self.hup.recv() => "SIGHUP",
+            _ = self.int.recv() => "SIGINT",
         }
+    }
+}
+
+/// Makes a stop signal end a checklist question that is waiting for a key.
+///
+/// The question blocks the thread that would notice the signal, so without this `kill <pid>`
+/// (or SIGINT from another process) at a question would take effect only once someone answered
+/// it. After a stop signal, and for as long as a question is on screen, this sends SIGUSR1 to
+/// the thread that asks: its `poll()` for the next key returns EINTR (never restarted on Linux),
+/// which the prompt reports as an interrupted read, and the run stops as for Ctrl-C. It repeats
+/// every 50 ms because a wake-up landing just before the prompt starts waiting is lost.
+pub struct PromptWaker {
+    task: tokio::task::JoinHandle<()>,
+    reason: Arc<std::sync::OnceLock<&'static str>>,
+}
+
+impl PromptWaker {
+    /// Must be called inside the runtime, on the thread that asks the questions.
+    pub fn start() -> Result<PromptWaker> {
+        use tokio::signal::unix::{SignalKind, signal};
+        // SAFETY: pthread_self has no preconditions; the main thread outlives the runtime.
+        let asker = unsafe { libc::pthread_self() };
+        let mut signals = StopSignals::listen()?;
+        // A handler must exist for SIGUSR1, or the wake-up would kill the process; tokio's
+        // records it and nothing waits on it.
+        let usr1 = signal(SignalKind::user_defined1()).context("listening for SIGUSR1")?;
+        let reason = Arc::new(std::sync::OnceLock::new());
+        let seen = reason.clone();
+        let task = tokio::spawn(async move {
+            let _usr1 = usr1;
+            let _ = seen.set(signals.recv().await);
+            loop {
+                if crate::ui::prompt::asking() {
+                    // SAFETY: `asker` is a live thread of this process (it owns the runtime
+                    // this task runs on), and SIGUSR1 has a handler.
+                    unsafe {
+                        libc::pthread_kill(asker, libc::SIGUSR1);
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        });
+        Ok(PromptWaker { task, reason })
+    }
+
+    /// Why a question's read was interrupted: the stop signal, once the waker has seen it (a
+    /// signal can end the read before the runtime has passed it on), else Ctrl-C typed at it.
+    pub async fn reason(&self) -> &'static str {
+        for _ in 0..20 {
+            if let Some(r) = self.reason.get() {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        "SIGINT (Ctrl-C at a question)"
+    }
+}
+
+impl Drop for PromptWaker {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

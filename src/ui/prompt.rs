@@ -45,7 +45,9 @@ impl Prompter for Checklist {
         (n, total): (usize, usize),
     ) -> Result<Option<ManualAnswer>> {
         let p = &self.printer;
-        // Held until the answer is in: Ctrl-C is read as a key from here on.
+        // Held until the answer is in: Ctrl-C is read as a key from here on, and a stop signal
+        // from elsewhere interrupts the wait for a key (see `commands::common::PromptWaker`).
+        let _asking = Asking::begin();
         let _keys = CtrlCAsKey::engage();
         eprintln!();
         eprintln!(
@@ -134,6 +136,28 @@ impl Prompter for Checklist {
             note,
             fields,
         }))
+    }
+}
+
+static ASKING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a checklist question is on screen, waiting for the operator.
+pub fn asking() -> bool {
+    ASKING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+struct Asking;
+
+impl Asking {
+    fn begin() -> Asking {
+        ASKING.store(true, std::sync::atomic::Ordering::SeqCst);
+        Asking
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        ASKING.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
