@@ -754,3 +754,89 @@ async fn hostile_logins_reach_the_server_escaped_per_rfc_4515() {
     );
     assert_eq!(f.attr(ALICE, "userAccountControl"), ["512"]);
 }
+
+#[tokio::test]
+async fn busy_halfway_through_the_groups_is_retried_and_finishes_the_rest() {
+    let f = ad_fake();
+    // The first group's delete goes through, the second answers busy once.
+    f.fail_next(Op::Modify, &[0, 51]);
+    let (r, notes) = apply(
+        &ad(&f),
+        "remove_from_groups",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let out = r.unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].reason.contains(&format!("modify {ADMINS}, rc 51")),
+        "{:?}",
+        notes[0]
+    );
+    let groups: Vec<String> = f.modifies().into_iter().map(|(dn, _)| dn).collect();
+    assert_eq!(
+        groups,
+        [VPN, ADMINS, ADMINS],
+        "the retry only touches what is left"
+    );
+    assert!(f.attr(ALICE, "memberOf").is_empty());
+    assert_eq!(f.attr(VPN, "member"), [BOB]);
+    // The summary is the last attempt's: it names Wiki Admins only. VPN Users went in the
+    // attempt that failed, which only the retry note records.
+    assert!(
+        out.summary.contains(&format!("1 group: {ADMINS}")),
+        "{}",
+        out.summary
+    );
+}
+
+#[tokio::test]
+async fn a_membership_already_gone_from_the_group_is_not_an_error() {
+    let f = ad_fake();
+    // memberOf still lists Wiki Admins, but the group no longer holds alice: 16 noSuchAttribute.
+    f.add_entry(
+        ADMINS,
+        &[("objectClass", &["top", "group"]), ("member", &[BOB])],
+    );
+    let (r, notes) = apply(
+        &ad(&f),
+        "remove_from_groups",
+        "alice@corp.test",
+        serde_json::json!({"groups": ["Wiki Admins"]}),
+    )
+    .await;
+    let out = r.unwrap();
+    assert!(!out.changed, "{}", out.summary);
+    assert!(
+        out.summary.contains("already out of its groups"),
+        "{}",
+        out.summary
+    );
+    assert!(notes.is_empty());
+    assert_eq!(f.modifies().len(), 1);
+    assert_eq!(f.attr(ADMINS, "member"), [BOB]);
+}
+
+#[tokio::test]
+async fn an_entry_gone_before_the_modify_is_a_clear_no_such_object_error() {
+    let f = ad_fake();
+    f.fail_next(Op::Modify, &[32]);
+    let (r, notes) = apply(
+        &ad(&f),
+        "set_description",
+        "alice@corp.test",
+        serde_json::json!({"text": "gone"}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(
+        text.contains(&format!("modify: no such object {ALICE}")),
+        "{text}"
+    );
+    assert!(text.contains("NO_OBJECT"), "{text}");
+    assert!(notes.is_empty());
+    assert!(f.attr(ALICE, "description").is_empty());
+}

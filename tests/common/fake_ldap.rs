@@ -21,6 +21,9 @@
 //! answer the given resultCode (with a realistic diagnosticMessage) and change nothing. Every
 //! request is recorded as received ([`FakeLdap::requests`]); bind passwords are never recorded.
 //!
+//! DNs are compared case-insensitively, spaces around `,` and `=` ignored; escaped commas in
+//! DNs are not understood (test entries do not use them).
+//!
 //! Not implemented: TLS/StartTLS, SASL, controls (ignored if sent), paging, referrals,
 //! substring/ordering/approx/extensible filters (they match nothing), schema checks, access
 //! control beyond scripted faults, Add/Delete/Compare/Abandon (answered or ignored minimally).
@@ -209,7 +212,8 @@ impl FakeLdap {
         self.state.lock().unwrap().entries.contains_key(&dn_key(dn))
     }
 
-    /// The next `codes.len()` requests of kind `op` answer these result codes, changing nothing.
+    /// The next `codes.len()` requests of kind `op` answer these result codes, changing nothing;
+    /// a 0 lets that request through (`&[0, 51]`: the second one is busy).
     pub fn fail_next(&self, op: Op, codes: &[u8]) {
         let mut st = self.state.lock().unwrap();
         st.faults.entry(op).or_default().extend(codes);
@@ -442,8 +446,12 @@ fn serve(mut s: TcpStream, st: Arc<Mutex<State>>) {
     }
 }
 
+/// The scripted result for the next request of kind `op`; 0 in the queue lets one through.
 fn fault(st: &mut State, op: Op) -> Option<u8> {
-    st.faults.get_mut(&op).and_then(VecDeque::pop_front)
+    st.faults
+        .get_mut(&op)
+        .and_then(VecDeque::pop_front)
+        .filter(|rc| *rc != 0)
 }
 
 /// The nearest existing ancestor of `dn`, for matchedDN.
@@ -575,8 +583,10 @@ fn handle(op: &Tlv, st: &Mutex<State>) -> Vec<Vec<u8>> {
             st.log.push(Request::Extended { oid });
             vec![result(0x78, 2, "", "unsupported extended operation")]
         }
-        // Anything else: unwilling.
-        t => vec![result(t.wrapping_add(1), 53, "", diagnostic(53))],
+        // AbandonRequest: no answer.
+        0x50 => Vec::new(),
+        // Anything else (Add, Delete, Compare): unwilling, in the matching response.
+        t => vec![result((t | 0x20) + 1, 53, "", diagnostic(53))],
     }
 }
 
