@@ -840,3 +840,41 @@ async fn an_entry_gone_before_the_modify_is_a_clear_no_such_object_error() {
     assert!(notes.is_empty());
     assert!(f.attr(ALICE, "description").is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_start_tls_stops_before_the_bind() {
+    let f = ad_fake();
+    let mut c = fake_config(&f, "active_directory", "svc@corp.test", BASE);
+    c.settings.remove("allow_plain");
+    c.settings
+        .insert("start_tls".into(), toml::Value::Boolean(true));
+    let (r, _) = apply(
+        &provider(c),
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(text.contains("connect ldap://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("protocolError") && text.contains("unsupported extended operation"),
+        "{text}"
+    );
+    // StartTLS asked once (a refusal is not retried), and nothing else.
+    assert_eq!(
+        f.requests(),
+        [Request::Extended {
+            oid: "1.3.6.1.4.1.1466.20037".into()
+        }]
+    );
+    assert!(
+        !f.requests()
+            .iter()
+            .any(|r| matches!(r, Request::Bind { .. })),
+        "the password went out in clear: {:?}",
+        f.requests()
+    );
+}
