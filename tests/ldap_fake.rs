@@ -1,7 +1,11 @@
 //! The ldap provider against misbehaving endpoints on 127.0.0.1: a server that accepts and then
 //! never answers, one that hangs up at once, and one that answers with bytes that are not LDAP.
-//! (Protocol-level errors — bad credentials, insufficient access, unknown people, refused plain
-//! binds — are exercised against the real Samba AD DC and OpenLDAP in `ldap_real.rs`.)
+//! The rest runs the adapter against `common::fake_ldap`, an in-memory LDAPv3 server: the
+//! requests it sends (filters, modifications, DNs), the entry state after each action, and what
+//! it makes of bad credentials, insufficient access, unknown people and busy/unavailable servers.
+//! (The same is exercised against the real Samba AD DC and OpenLDAP in `ldap_real.rs`.)
+
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -124,4 +128,753 @@ async fn a_server_that_does_not_speak_ldap_is_an_error_not_a_panic() {
     assert!(connections >= 1);
     let text = err.to_string();
     assert!(!text.is_empty());
+}
+
+// ---- against an LDAPv3 fake ----
+
+use common::fake_ldap::{Change, FakeLdap, Op, Request};
+use offboard::providers::{ApplyOutcome, CheckOutcome};
+
+const BASE: &str = "DC=corp,DC=test";
+const ALICE: &str = "CN=Alice Example,OU=People,DC=corp,DC=test";
+const BOB: &str = "CN=Bob Example,OU=People,DC=corp,DC=test";
+const VPN: &str = "CN=VPN Users,OU=Groups,DC=corp,DC=test";
+const ADMINS: &str = "CN=Wiki Admins,OU=Groups,DC=corp,DC=test";
+const PERSON: &str = "CN=Person,CN=Schema,CN=Configuration,DC=corp,DC=test";
+
+/// An AD-shaped directory: the domain, two OUs, alice (uac 512) in two groups, bob (uac 66048).
+fn ad_fake() -> FakeLdap {
+    let f = FakeLdap::start();
+    f.add_account("svc@corp.test", PASSWORD);
+    f.add_entry(BASE, &[("objectClass", &["top", "domain"])]);
+    f.add_entry(
+        "OU=People,DC=corp,DC=test",
+        &[("objectClass", &["organizationalUnit"])],
+    );
+    f.add_entry(
+        "OU=Groups,DC=corp,DC=test",
+        &[("objectClass", &["organizationalUnit"])],
+    );
+    f.add_entry(
+        "OU=Disabled,DC=corp,DC=test",
+        &[("objectClass", &["organizationalUnit"])],
+    );
+    for (dn, upn, uac, groups) in [
+        (ALICE, "alice@corp.test", "512", &[VPN, ADMINS][..]),
+        (BOB, "bob@corp.test", "66048", &[VPN][..]),
+    ] {
+        f.add_entry(
+            dn,
+            &[
+                (
+                    "objectClass",
+                    &["top", "person", "organizationalPerson", "user"],
+                ),
+                ("objectCategory", &[PERSON]),
+                ("userPrincipalName", &[upn]),
+                ("userAccountControl", &[uac]),
+                ("memberOf", groups),
+            ],
+        );
+    }
+    f.add_entry(
+        VPN,
+        &[
+            ("objectClass", &["top", "group"]),
+            ("member", &[ALICE, BOB]),
+        ],
+    );
+    f.add_entry(
+        ADMINS,
+        &[("objectClass", &["top", "group"]), ("member", &[ALICE])],
+    );
+    f
+}
+
+fn fake_config(f: &FakeLdap, flavor: &str, bind_dn: &str, base: &str) -> SystemConfig {
+    let mut c = SystemConfig::new("dir", "ldap", Some(&f.url()));
+    for (k, v) in [("flavor", flavor), ("bind_dn", bind_dn), ("base_dn", base)] {
+        c.settings.insert(k.into(), toml::Value::String(v.into()));
+    }
+    c.settings
+        .insert("allow_plain".into(), toml::Value::Boolean(true));
+    c.secrets.insert(
+        "bind_password".into(),
+        secrecy::SecretString::from(PASSWORD),
+    );
+    c.timeout = Duration::from_secs(2);
+    c
+}
+
+fn ad(f: &FakeLdap) -> LdapProvider {
+    provider(fake_config(f, "active_directory", "svc@corp.test", BASE))
+}
+
+fn provider(c: SystemConfig) -> LdapProvider {
+    LdapProvider::new(&c).unwrap().with_retry(RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(10),
+    })
+}
+
+type Notes = Arc<Mutex<Vec<RetryNote>>>;
+
+fn ctx() -> (CallCtx, Notes) {
+    let notes: Notes = Arc::new(Mutex::new(Vec::new()));
+    let sink = notes.clone();
+    (CallCtx::new(move |n| sink.lock().unwrap().push(n)), notes)
+}
+
+async fn apply(
+    p: &LdapProvider,
+    action: &str,
+    login: &str,
+    params: serde_json::Value,
+) -> (Result<ApplyOutcome, ProviderError>, Vec<RetryNote>) {
+    let params = params.as_object().cloned().unwrap_or_default();
+    let call = StepCall {
+        step_id: "s",
+        action,
+        login,
+        params: &params,
+    };
+    let (ctx, notes) = ctx();
+    let r = p.apply(&call, &ctx).await;
+    if let Err(e) = &r {
+        assert!(
+            !e.to_string().contains(PASSWORD),
+            "the bind password leaked: {e}"
+        );
+    }
+    let n = notes.lock().unwrap().clone();
+    (r, n)
+}
+
+async fn check(
+    p: &LdapProvider,
+    action: &str,
+    login: &str,
+    params: serde_json::Value,
+) -> CheckOutcome {
+    let params = params.as_object().cloned().unwrap_or_default();
+    let call = StepCall {
+        step_id: "s",
+        action,
+        login,
+        params: &params,
+    };
+    p.check(&call, &CallCtx::silent()).await.unwrap()
+}
+
+fn replace(attr: &str, value: &str) -> Vec<Change> {
+    vec![Change {
+        op: "replace",
+        attr: attr.into(),
+        values: vec![value.into()],
+    }]
+}
+
+#[tokio::test]
+async fn ad_disable_account_sets_bit_2_keeps_the_others_and_check_reads_it_back() {
+    let f = ad_fake();
+    let p = ad(&f);
+    assert!(
+        !check(
+            &p,
+            "disable_account",
+            "alice@corp.test",
+            serde_json::json!({})
+        )
+        .await
+        .revoked
+    );
+
+    let (r, _) = apply(
+        &p,
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let out = r.unwrap();
+    assert!(out.changed);
+    assert!(out.summary.contains("512 → 514"), "{}", out.summary);
+    let (r, _) = apply(
+        &p,
+        "disable_account",
+        "bob@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(r.unwrap().summary.contains("66048 → 66050"));
+
+    assert_eq!(
+        f.modifies(),
+        vec![
+            (ALICE.to_string(), replace("userAccountControl", "514")),
+            (BOB.to_string(), replace("userAccountControl", "66050")),
+        ]
+    );
+    assert_eq!(f.attr(ALICE, "userAccountControl"), ["514"]);
+    assert_eq!(f.attr(BOB, "userAccountControl"), ["66050"]);
+    // Bind as the configured name, the person found under base_dn with AD's filter.
+    let reqs = f.requests();
+    assert_eq!(
+        reqs[0],
+        Request::Bind {
+            dn: "svc@corp.test".into()
+        }
+    );
+    assert!(
+        matches!(&reqs[1], Request::Search { base, scope: 2, filter, attrs }
+        if base == BASE
+            && filter == "(&(objectCategory=person)(objectClass=user)(userPrincipalName=alice@corp.test))"
+            && attrs.iter().any(|a| a == "userAccountControl")),
+        "{:?}",
+        reqs[1]
+    );
+    assert!(reqs.contains(&Request::Unbind));
+
+    let c = check(
+        &p,
+        "disable_account",
+        "bob@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(c.revoked);
+    assert!(
+        c.observed.contains("userAccountControl=66050"),
+        "{}",
+        c.observed
+    );
+
+    // Twice: nothing more is sent, nothing changes.
+    let (r, _) = apply(
+        &p,
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let again = r.unwrap();
+    assert!(!again.changed, "{}", again.summary);
+    assert_eq!(f.modifies().len(), 2);
+    assert_eq!(f.attr(ALICE, "userAccountControl"), ["514"]);
+}
+
+#[tokio::test]
+async fn ad_remove_from_groups_deletes_member_on_each_group_and_names_them() {
+    let f = ad_fake();
+    let p = ad(&f);
+    let (r, _) = apply(
+        &p,
+        "remove_from_groups",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let out = r.unwrap();
+    assert!(out.changed);
+    assert!(out.summary.contains("2 groups"), "{}", out.summary);
+    assert!(
+        out.summary.contains(VPN) && out.summary.contains(ADMINS),
+        "{}",
+        out.summary
+    );
+    let del = |g: &str| {
+        (
+            g.to_string(),
+            vec![Change {
+                op: "delete",
+                attr: "member".into(),
+                values: vec![ALICE.into()],
+            }],
+        )
+    };
+    assert_eq!(f.modifies(), vec![del(VPN), del(ADMINS)]);
+    // Only alice left the groups; bob is still in VPN Users.
+    assert_eq!(f.attr(VPN, "member"), [BOB]);
+    assert!(f.attr(ADMINS, "member").is_empty());
+    assert!(f.attr(ALICE, "memberOf").is_empty());
+    assert_eq!(f.attr(BOB, "memberOf"), [VPN]);
+    assert!(
+        check(
+            &p,
+            "remove_from_groups",
+            "alice@corp.test",
+            serde_json::json!({})
+        )
+        .await
+        .revoked
+    );
+    let (r, _) = apply(
+        &p,
+        "remove_from_groups",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(!r.unwrap().changed);
+    assert_eq!(f.modifies().len(), 2);
+}
+
+#[tokio::test]
+async fn ad_remove_from_listed_groups_only_touches_those() {
+    let f = ad_fake();
+    let p = ad(&f);
+    let (r, _) = apply(
+        &p,
+        "remove_from_groups",
+        "alice@corp.test",
+        serde_json::json!({"groups": ["Wiki Admins"]}),
+    )
+    .await;
+    assert!(r.unwrap().summary.contains(ADMINS));
+    assert_eq!(f.modifies().len(), 1);
+    assert_eq!(f.modifies()[0].0, ADMINS);
+    assert_eq!(f.attr(ALICE, "memberOf"), [VPN]);
+}
+
+#[tokio::test]
+async fn ad_set_description_replaces_description() {
+    let f = ad_fake();
+    f.add_entry(
+        ALICE,
+        &[
+            ("objectClass", &["user"]),
+            ("objectCategory", &[PERSON]),
+            ("userPrincipalName", &["alice@corp.test"]),
+            ("description", &["Engineer", "second value"]),
+        ],
+    );
+    let p = ad(&f);
+    let text = "offboarded 2026-11-23 ticket #42 (*)";
+    let (r, _) = apply(
+        &p,
+        "set_description",
+        "alice@corp.test",
+        serde_json::json!({ "text": text }),
+    )
+    .await;
+    assert!(r.unwrap().changed);
+    assert_eq!(
+        f.modifies(),
+        vec![(ALICE.to_string(), replace("description", text))]
+    );
+    assert_eq!(f.attr(ALICE, "description"), [text]);
+    let c = check(
+        &p,
+        "set_description",
+        "alice@corp.test",
+        serde_json::json!({ "text": text }),
+    )
+    .await;
+    assert!(c.revoked, "{}", c.observed);
+}
+
+#[tokio::test]
+async fn ad_move_to_ou_sends_modify_dn_keeping_the_rdn() {
+    let f = ad_fake();
+    let mut c = fake_config(&f, "active_directory", "svc@corp.test", BASE);
+    c.settings.insert(
+        "disabled_ou".into(),
+        toml::Value::String("OU=Disabled,DC=corp,DC=test".into()),
+    );
+    let p = provider(c);
+    let (r, _) = apply(&p, "move_to_ou", "alice@corp.test", serde_json::json!({})).await;
+    assert!(r.unwrap().changed);
+    assert!(f.requests().contains(&Request::ModDn {
+        dn: ALICE.into(),
+        new_rdn: "CN=Alice Example".into(),
+        new_superior: Some("OU=Disabled,DC=corp,DC=test".into()),
+    }));
+    assert!(!f.exists(ALICE));
+    assert!(f.exists("CN=Alice Example,OU=Disabled,DC=corp,DC=test"));
+    assert!(
+        check(&p, "move_to_ou", "alice@corp.test", serde_json::json!({}))
+            .await
+            .revoked
+    );
+}
+
+#[tokio::test]
+async fn openldap_lock_account_writes_pwd_account_locked_time() {
+    let f = FakeLdap::start();
+    let admin = "cn=admin,dc=example,dc=org";
+    let carol = "uid=carol,ou=people,dc=example,dc=org";
+    f.add_account(admin, PASSWORD);
+    f.add_entry("dc=example,dc=org", &[("objectClass", &["dcObject"])]);
+    f.add_entry(
+        "ou=people,dc=example,dc=org",
+        &[("objectClass", &["organizationalUnit"])],
+    );
+    f.add_entry(
+        carol,
+        &[
+            ("objectClass", &["inetOrgPerson", "posixAccount"]),
+            ("mail", &["carol@example.org"]),
+        ],
+    );
+    let p = provider(fake_config(&f, "openldap", admin, "dc=example,dc=org"));
+    assert!(
+        !check(
+            &p,
+            "lock_account",
+            "carol@example.org",
+            serde_json::json!({})
+        )
+        .await
+        .revoked
+    );
+    let (r, _) = apply(
+        &p,
+        "lock_account",
+        "carol@example.org",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(r.unwrap().changed);
+    assert_eq!(
+        f.search_filters()[1],
+        "(&(|(objectClass=person)(objectClass=posixAccount))(mail=carol@example.org))"
+    );
+    assert_eq!(
+        f.modifies(),
+        vec![(
+            carol.to_string(),
+            replace("pwdAccountLockedTime", "000001010000Z")
+        )]
+    );
+    assert_eq!(f.attr(carol, "pwdAccountLockedTime"), ["000001010000Z"]);
+    assert!(
+        check(
+            &p,
+            "lock_account",
+            "carol@example.org",
+            serde_json::json!({})
+        )
+        .await
+        .revoked
+    );
+    let (r, _) = apply(
+        &p,
+        "lock_account",
+        "carol@example.org",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(!r.unwrap().changed);
+    assert_eq!(f.modifies().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_person_is_not_found_and_nothing_is_modified() {
+    let f = ad_fake();
+    let (r, notes) = apply(
+        &ad(&f),
+        "disable_account",
+        "nobody@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("no entry with userPrincipalName \"nobody@corp.test\""),
+        "{err}"
+    );
+    assert!(notes.is_empty());
+    assert!(f.modifies().is_empty());
+}
+
+#[tokio::test]
+async fn invalid_bind_credentials_are_a_clear_error_without_the_password() {
+    let f = ad_fake();
+    f.add_account("svc@corp.test", "the-real-password");
+    let (r, notes) = apply(
+        &ad(&f),
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(
+        text.contains("bind failed: check bind_dn/bind_password"),
+        "{text}"
+    );
+    assert!(
+        text.contains("svc@corp.test") && text.contains("data 52e"),
+        "{text}"
+    );
+    assert!(!text.contains('\0'));
+    assert!(notes.is_empty(), "a bad password is not retried: {notes:?}");
+    // Nothing but the bind reached the server.
+    assert!(
+        f.requests()
+            .iter()
+            .all(|r| matches!(r, Request::Bind { .. } | Request::Unbind))
+    );
+}
+
+#[tokio::test]
+async fn insufficient_access_on_the_modify_is_a_clear_permanent_error() {
+    let f = ad_fake();
+    f.fail_next(Op::Modify, &[50]);
+    let (r, notes) = apply(
+        &ad(&f),
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(
+        text.contains(&format!(
+            "insufficient access: svc@corp.test may not modify {ALICE}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("INSUFF_ACCESS_RIGHTS"), "{text}");
+    assert!(notes.is_empty());
+    assert_eq!(f.modifies().len(), 1);
+    assert_eq!(f.attr(ALICE, "userAccountControl"), ["512"]);
+}
+
+#[tokio::test]
+async fn a_busy_server_is_retried_and_the_step_succeeds() {
+    let f = ad_fake();
+    f.fail_next(Op::Modify, &[51]);
+    let (r, notes) = apply(
+        &ad(&f),
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    assert!(r.unwrap().changed);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].reason.contains("busy or unavailable") && notes[0].reason.contains("rc 51"),
+        "{:?}",
+        notes[0]
+    );
+    assert_eq!(f.modifies().len(), 2);
+    assert_eq!(f.attr(ALICE, "userAccountControl"), ["514"]);
+    // Each attempt is a fresh session.
+    let binds = f
+        .requests()
+        .iter()
+        .filter(|r| matches!(r, Request::Bind { .. }))
+        .count();
+    assert_eq!(binds, 2);
+}
+
+#[tokio::test]
+async fn an_unavailable_server_is_retried_a_bounded_number_of_times_then_reported() {
+    let f = ad_fake();
+    f.fail_next(Op::Search, &[52, 52, 52, 52]);
+    let (r, notes) = apply(
+        &ad(&f),
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
+    assert!(
+        text.contains("busy or unavailable (search DC=corp,DC=test, rc 52)"),
+        "{text}"
+    );
+    assert!(text.contains("UNAVAILABLE"), "{text}");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(f.search_filters().len(), 3, "3 attempts, then stop");
+    assert!(f.modifies().is_empty());
+}
+
+#[tokio::test]
+async fn hostile_logins_reach_the_server_escaped_per_rfc_4515() {
+    let f = ad_fake();
+    let odd = "o*d(d)\\x@corp.test";
+    f.add_entry(
+        "CN=Odd,OU=People,DC=corp,DC=test",
+        &[
+            ("objectClass", &["user"]),
+            ("objectCategory", &[PERSON]),
+            ("userPrincipalName", &[odd]),
+            ("userAccountControl", &["512"]),
+        ],
+    );
+    let p = ad(&f);
+    let prefix = "(&(objectCategory=person)(objectClass=user)(userPrincipalName=";
+    for (login, escaped) in [
+        ("*", "\\2a"),
+        (
+            "alice@corp.test)(|(userPrincipalName=*",
+            "alice@corp.test\\29\\28|\\28userPrincipalName=\\2a",
+        ),
+        ("a\\b", "a\\5cb"),
+        ("alice@corp.test\0", "alice@corp.test\\00"),
+    ] {
+        let before = f.search_filters().len();
+        let (r, _) = apply(&p, "disable_account", login, serde_json::json!({})).await;
+        // Matched literally: nobody has that login (a wildcard would have matched everyone).
+        assert!(
+            matches!(r, Err(ProviderError::NotFound(_))),
+            "{login:?}: {r:?}"
+        );
+        assert_eq!(
+            f.search_filters()[before],
+            format!("{prefix}{escaped}))"),
+            "{login:?}"
+        );
+    }
+    assert!(f.modifies().is_empty());
+    // A login made of special characters finds exactly its own entry.
+    let (r, _) = apply(&p, "disable_account", odd, serde_json::json!({})).await;
+    assert!(r.unwrap().changed);
+    assert_eq!(
+        f.search_filters().last().unwrap(),
+        &format!("{prefix}o\\2ad\\28d\\29\\5cx@corp.test))")
+    );
+    assert_eq!(
+        f.modifies(),
+        vec![(
+            "CN=Odd,OU=People,DC=corp,DC=test".to_string(),
+            replace("userAccountControl", "514")
+        )]
+    );
+    assert_eq!(f.attr(ALICE, "userAccountControl"), ["512"]);
+}
+
+#[tokio::test]
+async fn busy_halfway_through_the_groups_is_retried_and_finishes_the_rest() {
+    let f = ad_fake();
+    // The first group's delete goes through, the second answers busy once.
+    f.fail_next(Op::Modify, &[0, 51]);
+    let (r, notes) = apply(
+        &ad(&f),
+        "remove_from_groups",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let out = r.unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].reason.contains(&format!("modify {ADMINS}, rc 51")),
+        "{:?}",
+        notes[0]
+    );
+    let groups: Vec<String> = f.modifies().into_iter().map(|(dn, _)| dn).collect();
+    assert_eq!(
+        groups,
+        [VPN, ADMINS, ADMINS],
+        "the retry only touches what is left"
+    );
+    assert!(f.attr(ALICE, "memberOf").is_empty());
+    assert_eq!(f.attr(VPN, "member"), [BOB]);
+    // The summary is the last attempt's: it names Wiki Admins only. VPN Users went in the
+    // attempt that failed, which only the retry note records.
+    assert!(
+        out.summary.contains(&format!("1 group: {ADMINS}")),
+        "{}",
+        out.summary
+    );
+}
+
+#[tokio::test]
+async fn a_membership_already_gone_from_the_group_is_not_an_error() {
+    let f = ad_fake();
+    // memberOf still lists Wiki Admins, but the group no longer holds alice: 16 noSuchAttribute.
+    f.add_entry(
+        ADMINS,
+        &[("objectClass", &["top", "group"]), ("member", &[BOB])],
+    );
+    let (r, notes) = apply(
+        &ad(&f),
+        "remove_from_groups",
+        "alice@corp.test",
+        serde_json::json!({"groups": ["Wiki Admins"]}),
+    )
+    .await;
+    let out = r.unwrap();
+    assert!(!out.changed, "{}", out.summary);
+    assert!(
+        out.summary.contains("already out of its groups"),
+        "{}",
+        out.summary
+    );
+    assert!(notes.is_empty());
+    assert_eq!(f.modifies().len(), 1);
+    assert_eq!(f.attr(ADMINS, "member"), [BOB]);
+}
+
+#[tokio::test]
+async fn an_entry_gone_before_the_modify_is_a_clear_no_such_object_error() {
+    let f = ad_fake();
+    f.fail_next(Op::Modify, &[32]);
+    let (r, notes) = apply(
+        &ad(&f),
+        "set_description",
+        "alice@corp.test",
+        serde_json::json!({"text": "gone"}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(
+        text.contains(&format!("modify: no such object {ALICE}")),
+        "{text}"
+    );
+    assert!(text.contains("NO_OBJECT"), "{text}");
+    assert!(notes.is_empty());
+    assert!(f.attr(ALICE, "description").is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_start_tls_stops_before_the_bind() {
+    let f = ad_fake();
+    let mut c = fake_config(&f, "active_directory", "svc@corp.test", BASE);
+    c.settings.remove("allow_plain");
+    c.settings
+        .insert("start_tls".into(), toml::Value::Boolean(true));
+    let (r, _) = apply(
+        &provider(c),
+        "disable_account",
+        "alice@corp.test",
+        serde_json::json!({}),
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+    assert!(text.contains("connect ldap://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("protocolError") && text.contains("unsupported extended operation"),
+        "{text}"
+    );
+    // StartTLS asked once (a refusal is not retried), and nothing else.
+    assert_eq!(
+        f.requests(),
+        [Request::Extended {
+            oid: "1.3.6.1.4.1.1466.20037".into()
+        }]
+    );
+    assert!(
+        !f.requests()
+            .iter()
+            .any(|r| matches!(r, Request::Bind { .. })),
+        "the password went out in clear: {:?}",
+        f.requests()
+    );
 }
