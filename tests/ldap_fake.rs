@@ -782,13 +782,13 @@ async fn busy_halfway_through_the_groups_is_retried_and_finishes_the_rest() {
     );
     assert!(f.attr(ALICE, "memberOf").is_empty());
     assert_eq!(f.attr(VPN, "member"), [BOB]);
-    // The summary is the last attempt's: it names Wiki Admins only. VPN Users went in the
-    // attempt that failed, which only the retry note records.
+    // The summary names both groups, although VPN Users went in the attempt that failed.
     assert!(
-        out.summary.contains(&format!("1 group: {ADMINS}")),
+        out.summary.contains(&format!("2 groups: {VPN}; {ADMINS}")),
         "{}",
         out.summary
     );
+    assert!(out.changed);
 }
 
 #[tokio::test]

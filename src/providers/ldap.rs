@@ -865,6 +865,7 @@ impl LdapProvider {
             return Err(self.unsupported(call.action));
         }
         let mut attempt = 1;
+        let mut carried = Carried::default();
         loop {
             let mut records = Vec::new();
             let once = async {
@@ -872,7 +873,8 @@ impl LdapProvider {
                 let r = if check {
                     self.check_once(&mut ldap, call, &mut records).await
                 } else {
-                    self.apply_once(&mut ldap, call, &mut records).await
+                    self.apply_once(&mut ldap, call, &mut carried, &mut records)
+                        .await
                 };
                 let _ = ldap.unbind().await;
                 r
@@ -928,6 +930,7 @@ impl LdapProvider {
         &self,
         ldap: &mut Ldap,
         call: &StepCall<'_>,
+        carried: &mut Carried,
         records: &mut Vec<RequestRecord>,
     ) -> Result<Outcome, ProviderError> {
         let user = self
@@ -936,7 +939,10 @@ impl LdapProvider {
             .ok_or_else(|| self.not_found(call.login))?;
         match call.action {
             "disable_account" => self.disable(ldap, &user, records).await,
-            "remove_from_groups" => self.remove_groups(ldap, &user, call, records).await,
+            "remove_from_groups" => {
+                self.remove_groups(ldap, &user, call, carried, records)
+                    .await
+            }
             "reset_password" => self.reset_password(ldap, &user, records).await,
             "move_to_ou" => self.move_to_ou(ldap, &user, records).await,
             "set_description" => {
@@ -1117,6 +1123,7 @@ impl LdapProvider {
         ldap: &mut Ldap,
         user: &SearchEntry,
         call: &StepCall<'_>,
+        carried: &mut Carried,
         records: &mut Vec<RequestRecord>,
     ) -> Result<Outcome, ProviderError> {
         let wanted = groups_param(call).map_err(|m| self.err(m))?;
@@ -1125,7 +1132,9 @@ impl LdapProvider {
             .into_iter()
             .filter(|g| wanted.as_ref().is_none_or(|w| group_listed(w, g)))
             .collect();
-        if targets.is_empty() {
+        // Groups left in an attempt that then failed count too: the summary names them all.
+        let removed = &mut carried.removed_groups;
+        if targets.is_empty() && removed.is_empty() {
             return Ok(Outcome::applied(
                 false,
                 match &wanted {
@@ -1134,7 +1143,6 @@ impl LdapProvider {
                 },
             ));
         }
-        let mut removed = Vec::new();
         for group in &targets {
             // groupOfUniqueNames holds uniqueMember; the others member.
             let member_attr = if self.flavor != Flavor::ActiveDirectory
@@ -1690,6 +1698,13 @@ impl Provider for LdapProvider {
     ) -> Result<CheckOutcome, ProviderError> {
         self.run(call, ctx, true).await
     }
+}
+
+/// What one call has already changed in attempts that then failed with a transient error, so
+/// the retry's summary still reports it.
+#[derive(Default)]
+struct Carried {
+    removed_groups: Vec<String>,
 }
 
 #[cfg(test)]
