@@ -858,7 +858,10 @@ async fn a_refused_start_tls_stops_before_the_bind() {
     let err = r.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
-    assert!(text.contains("connect ldap://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("connect and StartTLS ldap://127.0.0.1:"),
+        "{text}"
+    );
     assert!(
         text.contains("protocolError") && text.contains("unsupported extended operation"),
         "{text}"

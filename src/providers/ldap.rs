@@ -633,7 +633,14 @@ impl LdapProvider {
         }
         let (conn, mut ldap) = LdapConnAsync::from_url_with_settings(settings, &self.url)
             .await
-            .map_err(|e| self.map_err("connect", &self.origin, e))?;
+            .map_err(|e| {
+                let op = if self.transport == Transport::StartTls {
+                    "connect and StartTLS"
+                } else {
+                    "connect"
+                };
+                self.map_err(op, &self.origin, e)
+            })?;
         ldap3::drive!(conn);
         ldap.with_timeout(self.timeout);
         let res = ldap
