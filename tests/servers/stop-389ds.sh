@@ -6,13 +6,16 @@
 set -euo pipefail
 STATE_DIR="${1:?usage: stop-389ds.sh STATE_DIR [--purge]}"
 source "$(dirname "$0")/lib.sh"
-stop_pid ns-slapd "$STATE_DIR/ns-slapd.pid" TERM 10
-if [[ "${2:-}" = --purge && -f "$STATE_DIR/instance" ]]; then
+inst=""
+if [[ -f "$STATE_DIR/instance" ]]; then
     inst="$(cat "$STATE_DIR/instance")"
     [[ "$inst" =~ ^offboard[0-9]+$ ]] || { echo "stop-389ds: bad instance name '$inst'" >&2; exit 1; }
-    if [[ -d "/etc/dirsrv/slapd-$inst" ]]; then
-        PATH="$STATE_DIR/bin:$PATH" dsctl "$inst" remove --do-it >/dev/null 2>&1 || {
-            echo "stop-389ds: removing instance $inst failed" >&2; exit 1; }
-        echo "389-ds instance $inst removed"
-    fi
+fi
+stop_pid ns-slapd "$STATE_DIR/ns-slapd.pid" TERM 10
+# ns-slapd leaves its own pid file behind.
+[[ -n "$inst" ]] && rm -f "/run/dirsrv/slapd-$inst.pid"
+if [[ "${2:-}" = --purge && -n "$inst" && -d "/etc/dirsrv/slapd-$inst" ]]; then
+    PATH="$STATE_DIR/bin:$PATH" dsctl "$inst" remove --do-it >/dev/null 2>&1 || {
+        echo "stop-389ds: removing instance $inst failed" >&2; exit 1; }
+    echo "389-ds instance $inst removed"
 fi
