@@ -1,12 +1,13 @@
-//! The ldap provider against real directories: Samba AD DC (flavor active_directory) and
-//! OpenLDAP slapd with ppolicy/memberof/refint (flavor openldap), both from Debian's packages
-//! (tests/servers/install-samba.sh, install-openldap.sh), started for this test by
-//! tests/servers/start-*.sh on 127.0.0.1 and stopped (their PID only) when it ends.
+//! The ldap provider against real directories: Samba AD DC (flavor active_directory), OpenLDAP
+//! slapd with ppolicy/memberof/refint (flavor openldap) and 389 Directory Server (flavor 389ds),
+//! all from Debian's packages (tests/servers/install-samba.sh, install-openldap.sh,
+//! install-389ds.sh), started for this test by tests/servers/start-*.sh on 127.0.0.1 and stopped
+//! (their PID only) when it ends.
 //!
 //! The error paths (wrong bind password, a bind without rights, an unknown person, plain LDAP
 //! refused, hostile logins) are exercised against these real servers too, not a fake.
 //!
-//! Without the packages (or, for Samba, without root) each test prints a skip line, except
+//! Without the packages (or, for Samba and 389-DS, without root) each test prints a skip line, except
 //! under CI (env `CI` set), where it fails.
 
 use std::collections::HashSet;
@@ -770,4 +771,220 @@ impl Admin {
         assert_eq!(found.len(), 1, "{filter}");
         found.pop().unwrap()
     }
+}
+
+#[tokio::test]
+async fn real_389ds() {
+    let Some(server) = RealServer::ds389() else {
+        return;
+    };
+    let port = server.port;
+    let ca = server.ca();
+    let url = format!("ldaps://127.0.0.1:{}", port + 1);
+    let base = "dc=corp,dc=test";
+    let admin_dn = "cn=Directory Manager";
+    let mut admin = Admin {
+        ldap: bind(&url, &ca, admin_dn, ADMIN_PW)
+            .await
+            .expect("admin bind"),
+    };
+
+    // alice as 389-DS's own tools make a person (nsPerson + nsAccount + posixAccount, found by
+    // the posixAccount half of the filter); bob as a plain inetOrgPerson (the person half).
+    let alice = format!("uid=alice,ou=People,{base}");
+    let alice_pw = "alice-secret-389";
+    admin
+        .add(
+            &alice,
+            &[
+                (
+                    "objectClass",
+                    &["nsPerson", "nsOrgPerson", "nsAccount", "posixAccount"],
+                ),
+                ("uid", &["alice"]),
+                ("cn", &["Alice Test"]),
+                ("displayName", &["Alice Test"]),
+                ("mail", &["alice@corp.test"]),
+                ("uidNumber", &["2001"]),
+                ("gidNumber", &["2001"]),
+                ("homeDirectory", &["/home/alice"]),
+                ("userPassword", &[alice_pw]),
+            ],
+        )
+        .await;
+    let bob = format!("uid=bob,ou=People,{base}");
+    let bob_pw = "bob-secret-389";
+    admin
+        .add(
+            &bob,
+            &[
+                ("objectClass", &["inetOrgPerson"]),
+                ("uid", &["bob"]),
+                ("cn", &["Bob Test"]),
+                ("sn", &["Test"]),
+                ("mail", &["bob@corp.test"]),
+                ("userPassword", &[bob_pw]),
+            ],
+        )
+        .await;
+    // Groups: dscreate's sample cn=demo_group (groupOfNames) and our own groupOfUniqueNames.
+    let demo = format!("cn=demo_group,ou=Groups,{base}");
+    let vpn = format!("cn=vpn,ou=Groups,{base}");
+    admin
+        .add(
+            &vpn,
+            &[
+                ("objectClass", &["groupOfUniqueNames"]),
+                ("cn", &["vpn"]),
+                ("uniqueMember", &[admin_dn]),
+            ],
+        )
+        .await;
+    admin.add_member(&demo, "member", &alice).await;
+    admin.add_member(&vpn, "uniqueMember", &alice).await;
+    assert!(bind(&url, &ca, &alice, alice_pw).await.is_ok());
+
+    let state = tempfile::tempdir().unwrap();
+    let ca = {
+        let copy = state.path().join("ca.pem");
+        std::fs::copy(&ca, &copy).unwrap();
+        copy
+    };
+    let cfg = config(&url, "389ds", admin_dn, ADMIN_PW, &ca, &[], state.path());
+    let p = provider(&cfg);
+    let none = serde_json::Map::new();
+    let ctx = CallCtx::silent();
+    let login = "alice@corp.test";
+
+    // lock_account: nsAccountLock true; the person's bind is then refused as inactivated (53).
+    let chk = p
+        .check(&call("lock_account", login, &none), &ctx)
+        .await
+        .unwrap();
+    assert!(!chk.revoked, "{chk:?}");
+    assert_eq!(chk.observed, "nsAccountLock=absent");
+    let summary = apply_twice(&p, &call("lock_account", login, &none)).await;
+    assert_eq!(
+        summary,
+        format!("locked {alice} (nsAccountLock=true; was: nsAccountLock=absent)")
+    );
+    let e = admin.one_in(base, "(uid=alice)", &["nsAccountLock"]).await;
+    assert_eq!(
+        first(&e, "nsAccountLock").map(|v| v.to_ascii_lowercase()),
+        Some("true".into())
+    );
+    assert_eq!(bind(&url, &ca, &alice, alice_pw).await.err(), Some(53));
+    // bob is untouched.
+    assert!(bind(&url, &ca, &bob, bob_pw).await.is_ok());
+    // Drift: the lock is lifted behind the tool's back; alice can bind again.
+    admin.replace(&alice, "nsAccountLock", "false").await;
+    assert!(bind(&url, &ca, &alice, alice_pw).await.is_ok());
+    let chk = p
+        .check(&call("lock_account", login, &none), &ctx)
+        .await
+        .unwrap();
+    assert!(!chk.revoked, "{chk:?}");
+    assert_eq!(chk.observed, "nsAccountLock=false");
+    let out = p
+        .apply(&call("lock_account", login, &none), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert_eq!(bind(&url, &ca, &alice, alice_pw).await.err(), Some(53));
+
+    // remove_from_groups: groupOfNames and groupOfUniqueNames, every one named in the summary.
+    let summary = apply_twice(&p, &call("remove_from_groups", login, &none)).await;
+    assert!(
+        summary.starts_with(&format!("removed {alice} from 2 groups: ")),
+        "{summary}"
+    );
+    for g in [&demo, &vpn] {
+        assert!(summary.contains(g.as_str()), "{summary}");
+    }
+    let left = admin
+        .read(
+            base,
+            &format!("(|(member={alice})(uniqueMember={alice}))"),
+            &["cn"],
+        )
+        .await;
+    assert!(left.is_empty(), "{left:?}");
+    // vpn keeps its other member.
+    let e = admin.one_in(base, "(cn=vpn)", &["uniqueMember"]).await;
+    assert_eq!(all(&e, "uniqueMember"), vec![admin_dn.to_string()]);
+    // Drift: back in a group.
+    admin.add_member(&demo, "member", &alice).await;
+    let chk = p
+        .check(&call("remove_from_groups", login, &none), &ctx)
+        .await
+        .unwrap();
+    assert!(!chk.revoked, "{chk:?}");
+    assert_eq!(chk.observed, format!("still member of {demo}"));
+
+    // StartTLS on the plain port with the same CA, and uid as the login (bob, the person half).
+    let mut starttls = cfg.clone();
+    starttls.base_url = Some(format!("ldap://127.0.0.1:{port}"));
+    starttls
+        .settings
+        .insert("start_tls".into(), toml::Value::Boolean(true));
+    starttls
+        .settings
+        .insert("user_attribute".into(), toml::Value::String("uid".into()));
+    let out = provider(&starttls)
+        .apply(&call("lock_account", "bob", &none), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.summary,
+        format!("locked {bob} (nsAccountLock=true; was: nsAccountLock=absent)")
+    );
+    assert_eq!(bind(&url, &ca, &bob, bob_pw).await.err(), Some(53));
+
+    // Error paths against the real server.
+    let err = p
+        .apply(&call("lock_account", "nobody@corp.test", &none), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    let m = err.to_string();
+    assert!(m.contains("nobody@corp.test"), "{m}");
+    // A check counts someone who is not there (any more) as without access.
+    let chk = p
+        .check(&call("lock_account", "nobody@corp.test", &none), &ctx)
+        .await
+        .unwrap();
+    assert!(chk.revoked, "{chk:?}");
+    assert_eq!(chk.observed, "no such entry (deleted)");
+    for hostile in ["*", "*)(uid=*", "alice@corp.test)(|(uid=*"] {
+        let err = p
+            .apply(&call("lock_account", hostile, &none), &ctx)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ProviderError::NotFound(_)),
+            "{hostile:?}: {err:?}"
+        );
+    }
+    let mut wrong = cfg.clone();
+    wrong.secrets.insert(
+        "bind_password".into(),
+        secrecy::SecretString::from("Wr0ng-Secret-4711".to_string()),
+    );
+    let err = provider(&wrong)
+        .apply(&call("lock_account", login, &none), &ctx)
+        .await
+        .unwrap_err();
+    let m = err.to_string();
+    assert!(
+        m.contains("bind failed: check bind_dn/bind_password") && !m.contains("Wr0ng"),
+        "{m}"
+    );
+    let err = p
+        .apply(&call("disable_account", login, &none), &ctx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("lock_account"), "{err}");
+
+    drop(admin);
+    drop(server);
 }

@@ -3,8 +3,8 @@
 #
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
 # OpenSSH accepts our evidence signatures), Python (for the real scim2-server and OpenBao from
-# PyPI), Samba AD DC and OpenLDAP slapd (Debian packages; installing them needs root). Then:
-# formatting, clippy with warnings denied, every test.
+# PyPI), Samba AD DC, OpenLDAP slapd and 389 Directory Server (Debian packages; installing them
+# needs root). Then: formatting, clippy with warnings denied, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,7 @@ bash tests/servers/install-scim.sh
 bash tests/servers/install-openbao.sh
 bash tests/servers/install-samba.sh
 bash tests/servers/install-openldap.sh
+bash tests/servers/install-389ds.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

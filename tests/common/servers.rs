@@ -57,6 +57,8 @@ pub struct RealServer {
     pub state: tempfile::TempDir,
     pub port: u16,
     stop_script: &'static str,
+    /// Arguments after STATE_DIR for the stop script (389-DS: `--purge`).
+    stop_args: &'static [&'static str],
     /// Held while a server with fixed ports (Samba) runs: one at a time on the machine.
     _lock: Option<std::fs::File>,
 }
@@ -71,7 +73,7 @@ impl RealServer {
     ) -> RealServer {
         Self::start_with(
             start_script,
-            stop_script,
+            (stop_script, &[]),
             &port.to_string(),
             port,
             env,
@@ -81,7 +83,7 @@ impl RealServer {
 
     fn start_with(
         start_script: &'static str,
-        stop_script: &'static str,
+        (stop_script, stop_args): (&'static str, &'static [&'static str]),
         arg: &str,
         port: u16,
         env: &[(&str, &str)],
@@ -100,6 +102,7 @@ impl RealServer {
             state,
             port,
             stop_script,
+            stop_args,
             _lock: lock,
         };
         assert!(
@@ -174,7 +177,7 @@ impl RealServer {
         lock.lock().unwrap();
         Some(RealServer::start_with(
             "start-samba-ad.sh",
-            "stop-samba-ad.sh",
+            ("stop-samba-ad.sh", &[]),
             "127.0.0.1",
             636,
             &[("SAMBA_OLD_PASSWORD_ALLOWED_PERIOD", "0")],
@@ -195,7 +198,41 @@ impl RealServer {
         })
     }
 
-    /// The CA that signed the server's TLS certificate (Samba, OpenLDAP).
+    /// 389 Directory Server with LDAP on `port` and LDAPS on `port + 1`, suffix
+    /// `dc=corp,dc=test` with dscreate's sample entries (ou=People, ou=Groups, cn=demo_group),
+    /// rootdn `cn=Directory Manager` / `Passw0rd!Admin`. Its instance lives under /etc/dirsrv and
+    /// /var/lib/dirsrv (needs root) and is removed when the guard is dropped.
+    pub fn ds389() -> Option<RealServer> {
+        if !installed(Path::new("/usr/sbin/ns-slapd"), "install-389ds.sh")
+            || !installed(
+                Path::new("/usr/share/dirsrv/inf/defaults.inf"),
+                "install-389ds.sh",
+            )
+        {
+            return None;
+        }
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if !root {
+            let msg = "389 Directory Server needs root (its instance lives under /etc/dirsrv)";
+            assert!(std::env::var_os("CI").is_none(), "{msg}");
+            eprintln!("skipped: {msg}");
+            return None;
+        }
+        let port = free_port_pair();
+        Some(RealServer::start_with(
+            "start-389ds.sh",
+            ("stop-389ds.sh", &["--purge"]),
+            &port.to_string(),
+            port,
+            &[],
+            None,
+        ))
+    }
+
+    /// The CA that signed the server's TLS certificate (Samba, OpenLDAP, 389-DS).
     pub fn ca(&self) -> PathBuf {
         self.state.path().join("tls/ca.pem")
     }
@@ -206,6 +243,7 @@ impl Drop for RealServer {
         let _ = Command::new("bash")
             .arg(script(self.stop_script))
             .arg(self.state.path())
+            .args(self.stop_args)
             .status();
     }
 }
