@@ -14,6 +14,7 @@
 # dirsrv); the script refuses a taken port, waits until the rootDSE answers over LDAPS (20 s),
 # writes STATE_DIR/ns-slapd.pid and prints one ready line. Needs root.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 PORT="${1:?usage: start-389ds.sh PORT STATE_DIR}"
 STATE_DIR="${2:?usage: start-389ds.sh PORT STATE_DIR}"
@@ -40,13 +41,7 @@ if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
     echo "ns-slapd already running (pid $(cat "$PIDFILE")) from $STATE_DIR"
     exit 0
 fi
-port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$PORT" "$TLS_PORT"; do
-    if port_taken "$p"; then
-        echo "start-389ds: port $p on 127.0.0.1 is already in use" >&2
-        exit 1
-    fi
-done
+refuse_taken_ports start-389ds 127.0.0.1 "$PORT" "$TLS_PORT"
 
 # The systemctl stand-in, for dscreate and dsctl only.
 mkdir -p "$STATE_DIR/bin"
@@ -105,16 +100,7 @@ INF
     fi
     # Our own CA and server cert (the self-signed one names only DNS:localhost).
     TLS="$STATE_DIR/tls"
-    mkdir -p "$TLS"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=offboard test CA" \
-        -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-        -keyout "$TLS/key.pem" -out "$TLS/req.csr" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
-        >"$TLS/ext.cnf"
-    openssl x509 -req -in "$TLS/req.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" \
-        -CAcreateserial -days 30 -extfile "$TLS/ext.cnf" -out "$TLS/cert.pem" 2>/dev/null
-    chmod 0600 "$TLS/key.pem" "$TLS/ca.key"
+    make_test_tls "$TLS" localhost "IP:127.0.0.1,DNS:localhost"
     cp "$TLS/ca.pem" "$CONF_DIR/offboard-ca.pem"
     if ! {
         lib389 dsconf "$INST" config replace nsslapd-listenhost=127.0.0.1 \

@@ -10,6 +10,7 @@
 # waits until the rootDSE answers over LDAPS (20 s), writes STATE_DIR/slapd.pid and prints one
 # ready line. Stop it with stop-openldap.sh STATE_DIR. Runs unprivileged too.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 PORT="${1:?usage: start-openldap.sh PORT STATE_DIR}"
 STATE_DIR="${2:?usage: start-openldap.sh PORT STATE_DIR}"
@@ -30,26 +31,11 @@ if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
     echo "slapd already running (pid $(cat "$PIDFILE")) from $STATE_DIR"
     exit 0
 fi
-port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$PORT" "$TLS_PORT"; do
-    if port_taken "$p"; then
-        echo "start-openldap: port $p on 127.0.0.1 is already in use" >&2
-        exit 1
-    fi
-done
+refuse_taken_ports start-openldap 127.0.0.1 "$PORT" "$TLS_PORT"
 
 TLS="$STATE_DIR/tls"
 if [[ ! -f "$TLS/cert.pem" ]]; then
-    mkdir -p "$TLS"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=offboard test CA" \
-        -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-        -keyout "$TLS/key.pem" -out "$TLS/req.csr" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
-        >"$TLS/ext.cnf"
-    openssl x509 -req -in "$TLS/req.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" \
-        -CAcreateserial -days 30 -extfile "$TLS/ext.cnf" -out "$TLS/cert.pem" 2>/dev/null
-    chmod 0600 "$TLS/key.pem" "$TLS/ca.key"
+    make_test_tls "$TLS" localhost "IP:127.0.0.1,DNS:localhost"
 fi
 
 if [[ ! -d "$STATE_DIR/slapd.d/cn=config" ]]; then

@@ -14,6 +14,7 @@
 # answers over LDAPS (20 s), writes STATE_DIR/samba.pid and prints one ready line.
 # Stop it with stop-samba-ad.sh STATE_DIR. Needs root.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 IP="${1:?usage: start-samba-ad.sh IP STATE_DIR}"
 STATE_DIR="${2:?usage: start-samba-ad.sh IP STATE_DIR}"
@@ -34,13 +35,8 @@ if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
     exit 0
 fi
 
-port_taken() { (exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null; }
-for port in 389 636 3268 3269; do
-    if port_taken "$port"; then
-        echo "start-samba-ad: port $port on $IP is already in use (only one DC per address)" >&2
-        exit 1
-    fi
-done
+# Only one DC per address: its ports are fixed.
+refuse_taken_ports start-samba-ad "$IP" 389 636 3268 3269
 
 # Samba only binds to addresses that exist on an interface.
 if [[ "$IP" != 127.0.0.1 ]] && ! ip -o addr show dev lo | grep -q " $IP/"; then
@@ -70,16 +66,7 @@ fi
 # Our own CA and a server cert with SAN IP:<IP> (Samba's self-signed one has no SAN).
 TLS="$STATE_DIR/tls"
 if [[ ! -f "$TLS/cert.pem" ]]; then
-    mkdir -p "$TLS"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=offboard test CA" \
-        -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=dc1.corp.test" \
-        -keyout "$TLS/key.pem" -out "$TLS/req.csr" 2>/dev/null
-    printf 'subjectAltName=IP:%s,DNS:dc1.corp.test,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
-        "$IP" >"$TLS/ext.cnf"
-    openssl x509 -req -in "$TLS/req.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" \
-        -CAcreateserial -days 30 -extfile "$TLS/ext.cnf" -out "$TLS/cert.pem" 2>/dev/null
-    chmod 0600 "$TLS/key.pem" "$TLS/ca.key"
+    make_test_tls "$TLS" dc1.corp.test "IP:$IP,DNS:dc1.corp.test,DNS:localhost"
 fi
 
 # Rewrite [global] in full: the LDAP service only, in one process, on IP only, everything
