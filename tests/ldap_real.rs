@@ -174,6 +174,15 @@ fn config(
     }
 }
 
+/// A state dir for the provider holding its own copy of the server's CA (so the provider can
+/// outlive the server's state dir), and the copy's path.
+fn state_with_ca(ca: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let state = tempfile::tempdir().unwrap();
+    let copy = state.path().join("ca.pem");
+    std::fs::copy(ca, &copy).unwrap();
+    (state, copy)
+}
+
 fn provider(cfg: &SystemConfig) -> LdapProvider {
     LdapProvider::new(cfg).unwrap().with_retry(RetryPolicy {
         max_attempts: 2,
@@ -606,12 +615,7 @@ async fn real_openldap_slapd() {
     assert!(bind(&url, &ca, &alice, alice_pw).await.is_ok());
 
     // The provider's copy of the CA outlives the server's state dir (the last check below).
-    let state = tempfile::tempdir().unwrap();
-    let ca = {
-        let copy = state.path().join("ca.pem");
-        std::fs::copy(&ca, &copy).unwrap();
-        copy
-    };
+    let (state, ca) = state_with_ca(&ca);
     let cfg = config(&url, "openldap", admin_dn, ADMIN_PW, &ca, &[], state.path());
     let p = provider(&cfg);
     let none = serde_json::Map::new();
@@ -844,12 +848,7 @@ async fn real_389ds() {
     admin.add_member(&vpn, "uniqueMember", &alice).await;
     assert!(bind(&url, &ca, &alice, alice_pw).await.is_ok());
 
-    let state = tempfile::tempdir().unwrap();
-    let ca = {
-        let copy = state.path().join("ca.pem");
-        std::fs::copy(&ca, &copy).unwrap();
-        copy
-    };
+    let (state, ca) = state_with_ca(&ca);
     let cfg = config(&url, "389ds", admin_dn, ADMIN_PW, &ca, &[], state.path());
     let p = provider(&cfg);
     let none = serde_json::Map::new();
