@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use offboard::providers::ldap::{LdapProvider, RetryPolicy};
 use offboard::providers::{CallCtx, Provider, ProviderError, RetryNote, StepCall, SystemConfig};
+use serde_json::json;
 
 const PASSWORD: &str = "bind-pw-SECRET-93ad";
 
@@ -266,6 +267,21 @@ async fn check(
     p.check(&call, &CallCtx::silent()).await.unwrap()
 }
 
+/// The step's check now reports access revoked, and applying it again changes nothing and sends
+/// no modification.
+async fn revoked_and_done_once(f: &FakeLdap, p: &LdapProvider, action: &str, login: &str) {
+    assert!(check(p, action, login, json!({})).await.revoked);
+    let before = f.modifies().len();
+    let (r, _) = apply(p, action, login, json!({})).await;
+    let again = r.unwrap();
+    assert!(!again.changed, "{}", again.summary);
+    assert_eq!(
+        f.modifies().len(),
+        before,
+        "a second apply sent a modification"
+    );
+}
+
 fn replace(attr: &str, value: &str) -> Vec<Change> {
     vec![Change {
         op: "replace",
@@ -279,33 +295,16 @@ async fn ad_disable_account_sets_bit_2_keeps_the_others_and_check_reads_it_back(
     let f = ad_fake();
     let p = ad(&f);
     assert!(
-        !check(
-            &p,
-            "disable_account",
-            "alice@corp.test",
-            serde_json::json!({})
-        )
-        .await
-        .revoked
+        !check(&p, "disable_account", "alice@corp.test", json!({}))
+            .await
+            .revoked
     );
 
-    let (r, _) = apply(
-        &p,
-        "disable_account",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, _) = apply(&p, "disable_account", "alice@corp.test", json!({})).await;
     let out = r.unwrap();
     assert!(out.changed);
     assert!(out.summary.contains("512 → 514"), "{}", out.summary);
-    let (r, _) = apply(
-        &p,
-        "disable_account",
-        "bob@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, _) = apply(&p, "disable_account", "bob@corp.test", json!({})).await;
     assert!(r.unwrap().summary.contains("66048 → 66050"));
 
     assert_eq!(
@@ -335,13 +334,7 @@ async fn ad_disable_account_sets_bit_2_keeps_the_others_and_check_reads_it_back(
     );
     assert!(reqs.contains(&Request::Unbind));
 
-    let c = check(
-        &p,
-        "disable_account",
-        "bob@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let c = check(&p, "disable_account", "bob@corp.test", json!({})).await;
     assert!(c.revoked);
     assert!(
         c.observed.contains("userAccountControl=66050"),
@@ -350,13 +343,7 @@ async fn ad_disable_account_sets_bit_2_keeps_the_others_and_check_reads_it_back(
     );
 
     // Twice: nothing more is sent, nothing changes.
-    let (r, _) = apply(
-        &p,
-        "disable_account",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, _) = apply(&p, "disable_account", "alice@corp.test", json!({})).await;
     let again = r.unwrap();
     assert!(!again.changed, "{}", again.summary);
     assert_eq!(f.modifies().len(), 2);
@@ -367,13 +354,7 @@ async fn ad_disable_account_sets_bit_2_keeps_the_others_and_check_reads_it_back(
 async fn ad_remove_from_groups_deletes_member_on_each_group_and_names_them() {
     let f = ad_fake();
     let p = ad(&f);
-    let (r, _) = apply(
-        &p,
-        "remove_from_groups",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, _) = apply(&p, "remove_from_groups", "alice@corp.test", json!({})).await;
     let out = r.unwrap();
     assert!(out.changed);
     assert!(out.summary.contains("2 groups"), "{}", out.summary);
@@ -398,25 +379,7 @@ async fn ad_remove_from_groups_deletes_member_on_each_group_and_names_them() {
     assert!(f.attr(ADMINS, "member").is_empty());
     assert!(f.attr(ALICE, "memberOf").is_empty());
     assert_eq!(f.attr(BOB, "memberOf"), [VPN]);
-    assert!(
-        check(
-            &p,
-            "remove_from_groups",
-            "alice@corp.test",
-            serde_json::json!({})
-        )
-        .await
-        .revoked
-    );
-    let (r, _) = apply(
-        &p,
-        "remove_from_groups",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
-    assert!(!r.unwrap().changed);
-    assert_eq!(f.modifies().len(), 2);
+    revoked_and_done_once(&f, &p, "remove_from_groups", "alice@corp.test").await;
 }
 
 #[tokio::test]
@@ -427,7 +390,7 @@ async fn ad_remove_from_listed_groups_only_touches_those() {
         &p,
         "remove_from_groups",
         "alice@corp.test",
-        serde_json::json!({"groups": ["Wiki Admins"]}),
+        json!({"groups": ["Wiki Admins"]}),
     )
     .await;
     assert!(r.unwrap().summary.contains(ADMINS));
@@ -454,7 +417,7 @@ async fn ad_set_description_replaces_description() {
         &p,
         "set_description",
         "alice@corp.test",
-        serde_json::json!({ "text": text }),
+        json!({ "text": text }),
     )
     .await;
     assert!(r.unwrap().changed);
@@ -467,7 +430,7 @@ async fn ad_set_description_replaces_description() {
         &p,
         "set_description",
         "alice@corp.test",
-        serde_json::json!({ "text": text }),
+        json!({ "text": text }),
     )
     .await;
     assert!(c.revoked, "{}", c.observed);
@@ -482,7 +445,7 @@ async fn ad_move_to_ou_sends_modify_dn_keeping_the_rdn() {
         toml::Value::String("OU=Disabled,DC=corp,DC=test".into()),
     );
     let p = provider(c);
-    let (r, _) = apply(&p, "move_to_ou", "alice@corp.test", serde_json::json!({})).await;
+    let (r, _) = apply(&p, "move_to_ou", "alice@corp.test", json!({})).await;
     assert!(r.unwrap().changed);
     assert!(f.requests().contains(&Request::ModDn {
         dn: ALICE.into(),
@@ -492,7 +455,7 @@ async fn ad_move_to_ou_sends_modify_dn_keeping_the_rdn() {
     assert!(!f.exists(ALICE));
     assert!(f.exists("CN=Alice Example,OU=Disabled,DC=corp,DC=test"));
     assert!(
-        check(&p, "move_to_ou", "alice@corp.test", serde_json::json!({}))
+        check(&p, "move_to_ou", "alice@corp.test", json!({}))
             .await
             .revoked
     );
@@ -518,22 +481,11 @@ async fn openldap_lock_account_writes_pwd_account_locked_time() {
     );
     let p = provider(fake_config(&f, "openldap", admin, "dc=example,dc=org"));
     assert!(
-        !check(
-            &p,
-            "lock_account",
-            "carol@example.org",
-            serde_json::json!({})
-        )
-        .await
-        .revoked
+        !check(&p, "lock_account", "carol@example.org", json!({}))
+            .await
+            .revoked
     );
-    let (r, _) = apply(
-        &p,
-        "lock_account",
-        "carol@example.org",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, _) = apply(&p, "lock_account", "carol@example.org", json!({})).await;
     assert!(r.unwrap().changed);
     assert_eq!(
         f.search_filters()[1],
@@ -547,37 +499,13 @@ async fn openldap_lock_account_writes_pwd_account_locked_time() {
         )]
     );
     assert_eq!(f.attr(carol, "pwdAccountLockedTime"), ["000001010000Z"]);
-    assert!(
-        check(
-            &p,
-            "lock_account",
-            "carol@example.org",
-            serde_json::json!({})
-        )
-        .await
-        .revoked
-    );
-    let (r, _) = apply(
-        &p,
-        "lock_account",
-        "carol@example.org",
-        serde_json::json!({}),
-    )
-    .await;
-    assert!(!r.unwrap().changed);
-    assert_eq!(f.modifies().len(), 1);
+    revoked_and_done_once(&f, &p, "lock_account", "carol@example.org").await;
 }
 
 #[tokio::test]
 async fn an_unknown_person_is_not_found_and_nothing_is_modified() {
     let f = ad_fake();
-    let (r, notes) = apply(
-        &ad(&f),
-        "disable_account",
-        "nobody@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, notes) = apply(&ad(&f), "disable_account", "nobody@corp.test", json!({})).await;
     let err = r.unwrap_err();
     assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     assert!(
@@ -593,13 +521,7 @@ async fn an_unknown_person_is_not_found_and_nothing_is_modified() {
 async fn invalid_bind_credentials_are_a_clear_error_without_the_password() {
     let f = ad_fake();
     f.add_account("svc@corp.test", "the-real-password");
-    let (r, notes) = apply(
-        &ad(&f),
-        "disable_account",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, notes) = apply(&ad(&f), "disable_account", "alice@corp.test", json!({})).await;
     let err = r.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
@@ -625,13 +547,7 @@ async fn invalid_bind_credentials_are_a_clear_error_without_the_password() {
 async fn insufficient_access_on_the_modify_is_a_clear_permanent_error() {
     let f = ad_fake();
     f.fail_next(Op::Modify, &[50]);
-    let (r, notes) = apply(
-        &ad(&f),
-        "disable_account",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, notes) = apply(&ad(&f), "disable_account", "alice@corp.test", json!({})).await;
     let err = r.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
@@ -651,13 +567,7 @@ async fn insufficient_access_on_the_modify_is_a_clear_permanent_error() {
 async fn a_busy_server_is_retried_and_the_step_succeeds() {
     let f = ad_fake();
     f.fail_next(Op::Modify, &[51]);
-    let (r, notes) = apply(
-        &ad(&f),
-        "disable_account",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, notes) = apply(&ad(&f), "disable_account", "alice@corp.test", json!({})).await;
     assert!(r.unwrap().changed);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
@@ -680,13 +590,7 @@ async fn a_busy_server_is_retried_and_the_step_succeeds() {
 async fn an_unavailable_server_is_retried_a_bounded_number_of_times_then_reported() {
     let f = ad_fake();
     f.fail_next(Op::Search, &[52, 52, 52, 52]);
-    let (r, notes) = apply(
-        &ad(&f),
-        "disable_account",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, notes) = apply(&ad(&f), "disable_account", "alice@corp.test", json!({})).await;
     let err = r.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
@@ -725,7 +629,7 @@ async fn hostile_logins_reach_the_server_escaped_per_rfc_4515() {
         ("alice@corp.test\0", "alice@corp.test\\00"),
     ] {
         let before = f.search_filters().len();
-        let (r, _) = apply(&p, "disable_account", login, serde_json::json!({})).await;
+        let (r, _) = apply(&p, "disable_account", login, json!({})).await;
         // Matched literally: nobody has that login (a wildcard would have matched everyone).
         assert!(
             matches!(r, Err(ProviderError::NotFound(_))),
@@ -739,7 +643,7 @@ async fn hostile_logins_reach_the_server_escaped_per_rfc_4515() {
     }
     assert!(f.modifies().is_empty());
     // A login made of special characters finds exactly its own entry.
-    let (r, _) = apply(&p, "disable_account", odd, serde_json::json!({})).await;
+    let (r, _) = apply(&p, "disable_account", odd, json!({})).await;
     assert!(r.unwrap().changed);
     assert_eq!(
         f.search_filters().last().unwrap(),
@@ -760,13 +664,7 @@ async fn busy_halfway_through_the_groups_is_retried_and_finishes_the_rest() {
     let f = ad_fake();
     // The first group's delete goes through, the second answers busy once.
     f.fail_next(Op::Modify, &[0, 51]);
-    let (r, notes) = apply(
-        &ad(&f),
-        "remove_from_groups",
-        "alice@corp.test",
-        serde_json::json!({}),
-    )
-    .await;
+    let (r, notes) = apply(&ad(&f), "remove_from_groups", "alice@corp.test", json!({})).await;
     let out = r.unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
@@ -803,7 +701,7 @@ async fn a_membership_already_gone_from_the_group_is_not_an_error() {
         &ad(&f),
         "remove_from_groups",
         "alice@corp.test",
-        serde_json::json!({"groups": ["Wiki Admins"]}),
+        json!({"groups": ["Wiki Admins"]}),
     )
     .await;
     let out = r.unwrap();
@@ -826,7 +724,7 @@ async fn an_entry_gone_before_the_modify_is_a_clear_no_such_object_error() {
         &ad(&f),
         "set_description",
         "alice@corp.test",
-        serde_json::json!({"text": "gone"}),
+        json!({"text": "gone"}),
     )
     .await;
     let err = r.unwrap_err();
@@ -852,7 +750,7 @@ async fn a_refused_start_tls_stops_before_the_bind() {
         &provider(c),
         "disable_account",
         "alice@corp.test",
-        serde_json::json!({}),
+        json!({}),
     )
     .await;
     let err = r.unwrap_err();
