@@ -90,8 +90,10 @@ fn journal_of(state: &std::path::Path) -> Vec<u8> {
 fn a_person_answers_the_checklist_at_a_terminal() {
     let (_dir, state, mut s) = spawn_start(&[]);
 
-    // A missing required input is asked for.
+    // A missing required input is asked for; an empty answer is refused with a reason.
     s.expect("Laptop asset tag").unwrap();
+    s.send("\r").unwrap();
+    s.expect("required: the runbook needs this value").unwrap();
     s.send("LT-7\r").unwrap();
 
     // The automated step runs, then the first manual step is shown with its instruction.
@@ -100,6 +102,9 @@ fn a_person_answers_the_checklist_at_a_terminal() {
     s.expect("Status").unwrap();
     s.send("\r").unwrap(); // done (the default)
     s.expect("tracking_number").unwrap();
+    s.send("\r").unwrap();
+    s.expect("required: the step records this for the evidence")
+        .unwrap();
     s.send("1Z999\r").unwrap();
     s.expect("Note (optional)").unwrap();
     s.send("returned by courier\r").unwrap();
@@ -110,6 +115,8 @@ fn a_person_answers_the_checklist_at_a_terminal() {
     s.send(DOWN).unwrap();
     s.send("\r").unwrap(); // not applicable
     s.expect("Why is it not applicable?").unwrap();
+    s.send("\r").unwrap();
+    s.expect("a reason is required").unwrap();
     s.send("contractor, invoiced\r").unwrap();
 
     s.expect("Complete").unwrap();

@@ -30,9 +30,18 @@ impl Checklist {
 
     /// Ask for a departure fact the runbook declares.
     pub fn ask_input(&self, name: &str, prompt: &str, required: bool) -> Result<String> {
+        // Empty input reaches the validator only when allowed; refused there, it says why
+        // (dialoguer would otherwise ask again without a word).
         Input::<String>::with_theme(self.theme.as_ref())
             .with_prompt(format!("{prompt} ({name})"))
-            .allow_empty(!required)
+            .allow_empty(true)
+            .validate_with(|s: &String| {
+                if required && s.trim().is_empty() {
+                    Err("required: the runbook needs this value")
+                } else {
+                    Ok(())
+                }
+            })
             .interact_text()
             .with_context(|| format!("reading {name} from the terminal"))
     }
@@ -97,9 +106,10 @@ impl Prompter for Checklist {
                 for f in &step.fields {
                     let v: String = Input::with_theme(self.theme.as_ref())
                         .with_prompt(f)
+                        .allow_empty(true)
                         .validate_with(|s: &String| {
                             if s.trim().is_empty() {
-                                Err("required")
+                                Err("required: the step records this for the evidence")
                             } else {
                                 Ok(())
                             }
@@ -118,9 +128,10 @@ impl Prompter for Checklist {
             Answer::NotApplicable => {
                 let r: String = Input::with_theme(self.theme.as_ref())
                     .with_prompt("Why is it not applicable?")
+                    .allow_empty(true)
                     .validate_with(|s: &String| {
                         if s.trim().is_empty() {
-                            Err("a reason is required")
+                            Err("a reason is required (it goes into the evidence)")
                         } else {
                             Ok(())
                         }
