@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::{Event, Record};
-use crate::providers::RequestLine;
+use crate::providers::{Account, RequestLine};
 use crate::runbook::{Lane, Phase, SystemDef};
 
 #[derive(
@@ -106,8 +106,15 @@ pub struct AutomatedStep {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub params: serde_json::Map<String, serde_json::Value>,
     pub destructive: bool,
+    /// Its check proves access is gone (re-checked by `verify`); false for e.g. a notice.
+    #[serde(default = "yes")]
+    pub revokes: bool,
     /// The API requests apply will make (method + URL; never a secret).
     pub requests: Vec<RequestLine>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl PlannedStep {
@@ -180,6 +187,10 @@ pub struct StepState {
     pub actor: Option<String>,
     pub attempts: u32,
     pub retries: u32,
+    /// The account the step acted on, by the system's own id (first identified, then kept:
+    /// every later check reads this account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<AppliedSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,11 +280,18 @@ impl DepartureState {
                     step.error = None;
                 }
                 Record::Retried(_) => step.retries += 1,
+                Record::Identified { account } => {
+                    step.account.get_or_insert_with(|| account.clone());
+                }
                 Record::Applied {
                     changed,
                     summary,
                     requests,
+                    account,
                 } => {
+                    if let Some(a) = account {
+                        step.account.get_or_insert_with(|| a.clone());
+                    }
                     step.status = Some(Status::Unconfirmed);
                     step.applied = Some(AppliedSummary {
                         changed: *changed,
@@ -285,7 +303,11 @@ impl DepartureState {
                     revoked,
                     observed,
                     context,
+                    account,
                 } => {
+                    if let Some(a) = account {
+                        step.account.get_or_insert_with(|| a.clone());
+                    }
                     step.check = Some(CheckSummary {
                         revoked: *revoked,
                         observed: observed.clone(),

@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 use crate::departure::{Answer, DepartureFacts, DepartureState, PlannedStep, Status};
 use crate::journal::{Journal, Record};
 use crate::providers::{
-    self, CallCtx, CheckOutcome, Provider, ProviderError, RetryNote, SettingType, StepCall,
+    self, Account, CallCtx, CheckOutcome, Provider, ProviderError, RetryNote, SettingType,
+    StepCall,
 };
 
 /// Receives progress; the UI draws it.
@@ -264,18 +265,27 @@ impl Engine {
             }
         };
         let _permit = system.limit.acquire().await.map_err(|e| anyhow!(e))?;
-        let call = StepCall {
-            step_id: id,
-            action: &auto.action,
-            login: &auto.login,
-            params: &auto.params,
-        };
+        let known = prior.account.clone();
         let ctx = {
             let journal = self.journal.clone();
             let step_id = id.to_string();
+            let on_account_journal = self.journal.clone();
+            let on_account_step = id.to_string();
+            let known_id = known.as_ref().map(|a| a.id.clone());
             CallCtx::new(move |note| {
                 if let Err(e) = append(&journal, Some(&step_id), Record::Retried(note)) {
                     tracing::warn!("could not journal a retry: {e:#}");
+                }
+            })
+            .on_account(move |account| {
+                if known_id.as_deref() == Some(account.id.as_str()) {
+                    return;
+                }
+                let record = Record::Identified {
+                    account: account.clone(),
+                };
+                if let Err(e) = append(&on_account_journal, Some(&on_account_step), record) {
+                    tracing::warn!("could not journal the account identified: {e:#}");
                 }
             })
         };
@@ -287,7 +297,11 @@ impl Engine {
         );
         if attempted {
             reporter.started(step, "re-checking");
-            if let Ok(c) = limited(system.step_timeout, provider.check(&call, &ctx)).await
+            let call = step_call(step, known.as_ref());
+            let seen = limited(system.step_timeout, provider.check(&call, &ctx))
+                .await
+                .and_then(|c| judged(known.as_ref(), c));
+            if let Ok(c) = seen
                 && c.revoked
             {
                 append(
@@ -297,6 +311,7 @@ impl Engine {
                         revoked: true,
                         observed: c.observed.clone(),
                         context: "resume".into(),
+                        account: c.account.clone(),
                     },
                 )?;
                 reporter.finished(
@@ -316,10 +331,20 @@ impl Engine {
                 attempt: prior.attempts + 1,
             },
         )?;
+        let call = step_call(step, known.as_ref());
         let applied = match limited(system.step_timeout, provider.apply(&call, &ctx)).await {
             Ok(out) => out,
             Err(e) => {
-                let error = e.to_string();
+                let error = match (&e, &known) {
+                    (ProviderError::NotFound(m), None) => format!(
+                        "{m}: the person was never found in system {}, so nothing was revoked. \
+                         Check the identifier given to `offboard start` ({}) and how the system \
+                         knows people (`user = \"{{{{ user.email }}}}\"` or another template \
+                         under [systems.{}] in the runbook)",
+                        auto.system, auto.login, auto.system
+                    ),
+                    _ => e.to_string(),
+                };
                 append(
                     &self.journal,
                     Some(id),
@@ -332,6 +357,7 @@ impl Engine {
                 return Ok(());
             }
         };
+        let account = applied.account.clone().or(known);
         append(
             &self.journal,
             Some(id),
@@ -339,10 +365,15 @@ impl Engine {
                 changed: applied.changed,
                 summary: applied.summary.clone(),
                 requests: applied.requests.clone(),
+                account: applied.account.clone(),
             },
         )?;
         reporter.started(step, "checking");
-        match limited(system.step_timeout, provider.check(&call, &ctx)).await {
+        let call = step_call(step, account.as_ref());
+        let checked = limited(system.step_timeout, provider.check(&call, &ctx))
+            .await
+            .and_then(|c| judged(account.as_ref(), c));
+        match checked {
             Ok(c) => {
                 append(
                     &self.journal,
@@ -351,6 +382,7 @@ impl Engine {
                         revoked: c.revoked,
                         observed: c.observed.clone(),
                         context: self.context.into(),
+                        account: c.account.clone(),
                     },
                 )?;
                 let (status, detail) = if c.revoked {
@@ -364,7 +396,7 @@ impl Engine {
                 reporter.finished(step, status, &detail);
             }
             Err(e) => {
-                let error = format!("applied, but the check failed: {e}");
+                let error = format!("applied, but cannot confirm: {e}");
                 append(
                     &self.journal,
                     Some(id),
@@ -379,7 +411,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Re-run the check of every automated step that was applied, journaling each result.
+    /// Re-run the check of every revocation that was attempted, journaling each result.
+    ///
+    /// Each check reads the account the step acted on, by the system's id. A step that never
+    /// identified an account (the person was not found, the system could not be reached) has
+    /// nothing to re-check: it is reported as "cannot confirm", never as holding.
     pub async fn verify(&self, reporter: &dyn Reporter) -> Result<Vec<VerifyItem>> {
         let state = replay(&self.journal);
         let targets: Vec<&PlannedStep> = state
@@ -387,7 +423,7 @@ impl Engine {
             .steps
             .iter()
             .filter(|s| {
-                s.automated.is_some()
+                s.automated.as_ref().is_some_and(|a| a.revokes)
                     && !matches!(
                         state.steps[&s.id].status(),
                         Status::Pending | Status::Skipped
@@ -397,64 +433,74 @@ impl Engine {
         if !targets.is_empty() {
             reporter.wave("verify", &targets);
         }
-        let checks = targets.iter().map(|step| async move {
-            let auto = step.automated.as_ref().expect("automated");
-            let system = &self.systems[&auto.system];
-            reporter.started(step, "checking");
-            let result = match &system.provider {
-                Err(e) => Err(format!("system {}: {e}", auto.system)),
-                Ok(p) => {
-                    let _permit = system.limit.acquire().await.map_err(|e| anyhow!(e))?;
-                    let call = StepCall {
-                        step_id: &step.id,
-                        action: &auto.action,
-                        login: &auto.login,
-                        params: &auto.params,
-                    };
-                    limited(system.step_timeout, p.check(&call, &CallCtx::silent()))
-                        .await
-                        .map_err(|e| e.to_string())
+        let checks = targets.iter().map(|step| {
+            let prior = &state.steps[&step.id];
+            async move {
+                let auto = step.automated.as_ref().expect("automated");
+                let system = &self.systems[&auto.system];
+                reporter.started(step, "checking");
+                // Journals written before accounts were recorded have done steps without one:
+                // those are still read (by login), and the check must name the account it read.
+                let known = prior.account.as_ref();
+                let result = match (&system.provider, known) {
+                    (Err(e), _) => Err(format!("system {}: {e}", auto.system)),
+                    (Ok(_), None) if prior.status() != Status::Done => Err(format!(
+                        "cannot confirm: the step never identified {}'s account in system {} \
+                         ({}), so there is nothing of theirs to re-check",
+                        auto.login,
+                        auto.system,
+                        prior.error.as_deref().unwrap_or("it did not get that far")
+                    )),
+                    (Ok(p), known) => {
+                        let _permit = system.limit.acquire().await.map_err(|e| anyhow!(e))?;
+                        let call = step_call(step, known);
+                        limited(system.step_timeout, p.check(&call, &CallCtx::silent()))
+                            .await
+                            .and_then(|c| judged(known, c))
+                            .map_err(|e| format!("cannot confirm: {e}"))
+                    }
+                };
+                match &result {
+                    Ok(c) => {
+                        append(
+                            &self.journal,
+                            Some(&step.id),
+                            Record::Checked {
+                                revoked: c.revoked,
+                                observed: c.observed.clone(),
+                                context: "verify".into(),
+                                account: c.account.clone(),
+                            },
+                        )?;
+                        let status = if c.revoked {
+                            Status::Done
+                        } else {
+                            Status::Unconfirmed
+                        };
+                        let detail = if c.revoked {
+                            format!("holds ({})", c.observed)
+                        } else {
+                            format!("ACCESS RESTORED ({})", c.observed)
+                        };
+                        reporter.finished(step, status, &detail);
+                    }
+                    Err(e) => {
+                        append(
+                            &self.journal,
+                            Some(&step.id),
+                            Record::Failed {
+                                error: e.clone(),
+                                phase: "verify".into(),
+                            },
+                        )?;
+                        reporter.finished(step, Status::Failed, e);
+                    }
                 }
-            };
-            match &result {
-                Ok(c) => {
-                    append(
-                        &self.journal,
-                        Some(&step.id),
-                        Record::Checked {
-                            revoked: c.revoked,
-                            observed: c.observed.clone(),
-                            context: "verify".into(),
-                        },
-                    )?;
-                    let status = if c.revoked {
-                        Status::Done
-                    } else {
-                        Status::Unconfirmed
-                    };
-                    let detail = if c.revoked {
-                        format!("holds ({})", c.observed)
-                    } else {
-                        format!("ACCESS RESTORED ({})", c.observed)
-                    };
-                    reporter.finished(step, status, &detail);
-                }
-                Err(e) => {
-                    append(
-                        &self.journal,
-                        Some(&step.id),
-                        Record::Failed {
-                            error: e.clone(),
-                            phase: "verify".into(),
-                        },
-                    )?;
-                    reporter.finished(step, Status::Failed, e);
-                }
+                Ok::<_, anyhow::Error>(VerifyItem {
+                    step: step.id.clone(),
+                    result,
+                })
             }
-            Ok::<_, anyhow::Error>(VerifyItem {
-                step: step.id.clone(),
-                result,
-            })
         });
         let mut items = Vec::new();
         for r in join_all(checks).await {
@@ -479,6 +525,34 @@ impl Engine {
             },
         )?;
         Ok(items)
+    }
+}
+
+/// The call for one automated step, on the account recorded for it (if any).
+fn step_call<'a>(step: &'a PlannedStep, account: Option<&'a Account>) -> StepCall<'a> {
+    let auto = step.automated.as_ref().expect("automated step");
+    StepCall {
+        step_id: &step.id,
+        action: &auto.action,
+        login: &auto.login,
+        params: &auto.params,
+        account,
+    }
+}
+
+/// Hold a check's answer to the rule that only a read of *that* account proves anything: a
+/// "revoked" that names no account, or names another account than the one the step acted on,
+/// is "cannot confirm".
+fn judged(expected: Option<&Account>, c: CheckOutcome) -> Result<CheckOutcome, ProviderError> {
+    match (expected, &c.account) {
+        (_, None) if c.revoked => Err(ProviderError::Permanent(format!(
+            "the check reported {:?} without saying whose account it read",
+            c.observed
+        ))),
+        (Some(e), Some(a)) if e.id != a.id => Err(ProviderError::Permanent(format!(
+            "the check read account {a}, but this step acted on {e}"
+        ))),
+        _ => Ok(c),
     }
 }
 

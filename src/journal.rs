@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::departure::{Answer, DepartureFacts};
-use crate::providers::{RequestRecord, RetryNote};
+use crate::providers::{Account, RequestRecord, RetryNote};
 
 /// `prev` of the first event.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -41,11 +41,16 @@ pub enum Record {
     ApplyStarted { attempt: u32 },
     /// The provider call failed transiently and will be retried.
     Retried(RetryNote),
+    /// The provider identified the account it is about to change (by the system's own id).
+    Identified { account: Account },
     /// The provider accepted the change (or found it already in place).
     Applied {
         changed: bool,
         summary: String,
         requests: Vec<RequestRecord>,
+        /// The account acted on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Account>,
     },
     /// The step's check read the live state.
     Checked {
@@ -53,6 +58,9 @@ pub enum Record {
         observed: String,
         /// `run`, `resume` or `verify`
         context: String,
+        /// The account whose state was read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Account>,
     },
     /// A check could not run (verify), or apply failed for good.
     Failed { error: String, phase: String },
@@ -462,6 +470,7 @@ mod tests {
                 revoked: true,
                 observed: "active=false".into(),
                 context: "run".into(),
+                account: None,
             },
         )
         .unwrap();
@@ -526,6 +535,7 @@ mod tests {
                     changed: i % 2 == 0,
                     summary: format!("did thing {i} – ünïcode \"quoted\""),
                     requests: vec![],
+                    account: None,
                 },
             )
             .unwrap();

@@ -257,6 +257,7 @@ fn plan_step(
             action,
             login: &login,
             params: &params,
+            account: None,
         });
         automated = Some(AutomatedStep {
             system: system.clone(),
@@ -265,6 +266,7 @@ fn plan_step(
             login,
             params,
             destructive,
+            revokes: spec.revokes,
             requests,
         });
     }

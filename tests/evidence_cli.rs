@@ -43,6 +43,7 @@ fn facts() -> DepartureFacts {
             login: "alice@corp.example".into(),
             params: serde_json::Map::new(),
             destructive: false,
+            revokes: true,
             requests: vec![RequestLine {
                 method: "PATCH".into(),
                 url: "https://okta.example/scim/v2/Users/{id}".into(),
@@ -130,6 +131,7 @@ fn sealed_departure(state: &Path) -> PathBuf {
                 url: "https://okta.example/scim/v2/Users/2819c223".into(),
                 status: 200,
             }],
+            account: Some(offboard_account()),
         },
     )
     .unwrap();
@@ -139,6 +141,7 @@ fn sealed_departure(state: &Path) -> PathBuf {
             revoked: true,
             observed: "active=false".into(),
             context: "run".into(),
+            account: Some(offboard_account()),
         },
     )
     .unwrap();
@@ -424,4 +427,8 @@ fn show_renders_the_departure_and_its_steps() {
                 .and(predicate::str::contains("HR-1234"))
                 .and(predicate::str::contains("2 done — complete")),
         );
+}
+
+fn offboard_account() -> offboard::providers::Account {
+    offboard::providers::Account::new("2819c223", "SCIM id", "alice@corp.example")
 }

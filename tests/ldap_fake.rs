@@ -98,6 +98,7 @@ async fn disable(b: Behaviour) -> (ProviderError, Vec<RetryNote>, usize) {
         action: "disable_account",
         login: "alice@corp.test",
         params: &params,
+        account: None,
     };
     let err = p.apply(&call, &ctx).await.unwrap_err();
     let text = err.to_string();
@@ -238,6 +239,7 @@ async fn apply(
         action,
         login,
         params: &params,
+        account: None,
     };
     let (ctx, notes) = ctx();
     let r = p.apply(&call, &ctx).await;
@@ -263,6 +265,7 @@ async fn check(
         action,
         login,
         params: &params,
+        account: None,
     };
     p.check(&call, &CallCtx::silent()).await.unwrap()
 }

@@ -200,6 +200,7 @@ fn call<'a>(
         action,
         login,
         params,
+        account: None,
     }
 }
 

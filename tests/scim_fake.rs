@@ -32,6 +32,7 @@ fn call<'a>(action: &'a str, login: &'a str) -> StepCall<'a> {
         action,
         login,
         params: NO_PARAMS.get_or_init(Default::default),
+        account: None,
     }
 }
 
@@ -645,6 +646,7 @@ fn call_with<'a>(
         action,
         login,
         params,
+        account: None,
     }
 }
 

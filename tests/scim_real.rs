@@ -49,6 +49,7 @@ fn call<'a>(
         action,
         login,
         params,
+        account: None,
     }
 }
 

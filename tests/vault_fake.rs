@@ -37,6 +37,7 @@ fn call<'a>(action: &'a str, login: &'a str, params: &'a Map<String, Value>) -> 
         action,
         login,
         params,
+        account: None,
     }
 }
 

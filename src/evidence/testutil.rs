@@ -58,6 +58,7 @@ pub fn facts() -> DepartureFacts {
                     login: "alice@corp.example".into(),
                     params: serde_json::Map::new(),
                     destructive: false,
+                    revokes: true,
                     requests: vec![RequestLine {
                         method: "PATCH".into(),
                         url: "https://okta.example/scim/v2/Users/{id}".into(),
@@ -120,6 +121,7 @@ pub fn journal(dir: &Path) -> Journal {
                 url: "https://okta.example/scim/v2/Users/2819c223".into(),
                 status: 200,
             }],
+            account: Some(offboard_account()),
         },
     )
     .unwrap();
@@ -129,6 +131,7 @@ pub fn journal(dir: &Path) -> Journal {
             revoked: true,
             observed: "active=false".into(),
             context: "run".into(),
+            account: Some(offboard_account()),
         },
     )
     .unwrap();
@@ -145,4 +148,8 @@ pub fn journal(dir: &Path) -> Journal {
     j.append(None, Record::RunFinished { complete: true })
         .unwrap();
     j
+}
+
+fn offboard_account() -> crate::providers::Account {
+    crate::providers::Account::new("2819c223", "SCIM id", "alice@corp.example")
 }

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
-    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
     RequestLine, RequestRecord, RetryNote, SettingSpec, SettingType, StepCall, SystemConfig,
 };
 
@@ -53,6 +53,7 @@ pub static KIND: KindSpec = KindSpec {
                       kept; check reads the bit",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
         ActionSpec {
@@ -62,6 +63,7 @@ pub static KIND: KindSpec = KindSpec {
                       CNs); the summary lists the groups removed; check reads the memberships",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[SettingSpec {
                 name: "groups",
                 ty: SettingType::StringList,
@@ -76,6 +78,7 @@ pub static KIND: KindSpec = KindSpec {
                       recorded after the reset, so no earlier password binds",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
         ActionSpec {
@@ -84,6 +87,7 @@ pub static KIND: KindSpec = KindSpec {
                       the DN is directly under disabled_ou",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
         ActionSpec {
@@ -92,6 +96,7 @@ pub static KIND: KindSpec = KindSpec {
                       when the departure is planned); check: description equals it",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[SettingSpec {
                 name: "text",
                 ty: SettingType::String,
@@ -105,6 +110,7 @@ pub static KIND: KindSpec = KindSpec {
                       389ds: nsAccountLock = true; check reads the attribute",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
     ],
@@ -207,6 +213,15 @@ impl Flavor {
             Flavor::ActiveDirectory => "active_directory",
             Flavor::OpenLdap => "openldap",
             Flavor::Ds389 => "389ds",
+        }
+    }
+
+    /// The attribute that identifies an entry for good (it survives renames and moves).
+    fn id_attribute(self) -> &'static str {
+        match self {
+            Flavor::ActiveDirectory => "objectGUID",
+            Flavor::OpenLdap => "entryUUID",
+            Flavor::Ds389 => "nsUniqueId",
         }
     }
 
@@ -743,8 +758,9 @@ impl LdapProvider {
                 "description",
                 "objectGUID",
             ],
-            Flavor::OpenLdap => vec!["pwdAccountLockedTime", "memberOf"],
-            Flavor::Ds389 => vec!["nsAccountLock", "memberOf"],
+            // Operational attributes: sent only when asked for by name.
+            Flavor::OpenLdap => vec!["pwdAccountLockedTime", "memberOf", "entryUUID"],
+            Flavor::Ds389 => vec!["nsAccountLock", "memberOf", "nsUniqueId"],
         }
     }
 
@@ -818,6 +834,77 @@ impl LdapProvider {
         ))
     }
 
+    /// The account an entry is: its objectGUID / entryUUID / nsUniqueId, and its DN.
+    fn account_of(&self, user: &SearchEntry) -> Result<Account, ProviderError> {
+        let name = self.flavor.id_attribute();
+        let id = if self.flavor == Flavor::ActiveDirectory {
+            user.bin_attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.first())
+                .and_then(|b| guid_string(b))
+        } else {
+            attr(user, name).first().cloned()
+        };
+        let id = id.ok_or_else(|| {
+            self.err(format!(
+                "{} has no readable {name}: cannot identify the account for good (may the bind \
+                 account read it?)",
+                user.dn
+            ))
+        })?;
+        Ok(Account::new(id, name, user.dn.clone()))
+    }
+
+    /// The filter that finds an entry by its id (`None`: not an id this flavor makes).
+    fn id_filter(&self, id: &str) -> Option<String> {
+        let attr = self.flavor.id_attribute();
+        let value = if self.flavor == Flavor::ActiveDirectory {
+            guid_bytes(id)?.iter().map(|b| format!("\\{b:02x}")).collect()
+        } else {
+            escape_filter_value(id)
+        };
+        Some(format!("({attr}={value})"))
+    }
+
+    /// The entry this step acted on, read by its recorded id (`Err(account)`: it no longer
+    /// exists), or the person found by login (nobody is `NotFound`).
+    async fn resolve(
+        &self,
+        ldap: &mut Ldap,
+        call: &StepCall<'_>,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Result<SearchEntry, Account>, ProviderError> {
+        let Some(known) = call.account else {
+            return match self.find(ldap, call.login, records).await? {
+                Some(user) => Ok(Ok(user)),
+                None => Err(self.not_found(call.login)),
+            };
+        };
+        let filter = self.id_filter(&known.id).ok_or_else(|| {
+            self.err(format!(
+                "the recorded account id {:?} is not a {}",
+                known.id,
+                self.flavor.id_attribute()
+            ))
+        })?;
+        let mut bases = vec![self.base_dn.as_str()];
+        if let Some(ou) = &self.disabled_ou
+            && !dn_key(ou).ends_with(&dn_key(&self.base_dn))
+        {
+            bases.push(ou);
+        }
+        for base in bases {
+            let mut found = self
+                .search(ldap, base, &filter, self.user_attrs(), records)
+                .await?;
+            if let Some(e) = found.pop() {
+                return Ok(Ok(e));
+            }
+        }
+        Ok(Err(known.clone()))
+    }
+
     async fn modify(
         &self,
         ldap: &mut Ldap,
@@ -880,7 +967,7 @@ impl LdapProvider {
                 let r = if check {
                     self.check_once(&mut ldap, call, &mut records).await
                 } else {
-                    self.apply_once(&mut ldap, call, &mut carried, &mut records)
+                    self.apply_once(&mut ldap, call, ctx, &mut carried, &mut records)
                         .await
                 };
                 let _ = ldap.unbind().await;
@@ -937,14 +1024,26 @@ impl LdapProvider {
         &self,
         ldap: &mut Ldap,
         call: &StepCall<'_>,
+        ctx: &CallCtx,
         carried: &mut Carried,
         records: &mut Vec<RequestRecord>,
     ) -> Result<Outcome, ProviderError> {
-        let user = self
-            .find(ldap, call.login, records)
-            .await?
-            .ok_or_else(|| self.not_found(call.login))?;
-        match call.action {
+        let user = match self.resolve(ldap, call, records).await? {
+            Ok(user) => user,
+            Err(gone) => {
+                return Ok(Outcome::Applied {
+                    changed: false,
+                    summary: format!(
+                        "{} {} no longer exists (deleted)",
+                        gone.id_kind, gone.id
+                    ),
+                    account: Some(gone),
+                });
+            }
+        };
+        let account = self.account_of(&user)?;
+        ctx.identified(&account);
+        let outcome = match call.action {
             "disable_account" => self.disable(ldap, &user, records).await,
             "remove_from_groups" => {
                 self.remove_groups(ldap, &user, call, carried, records)
@@ -958,7 +1057,8 @@ impl LdapProvider {
             }
             "lock_account" => self.lock(ldap, &user, records).await,
             other => Err(self.unsupported(other)),
-        }
+        }?;
+        Ok(outcome.on(account))
     }
 
     async fn check_once(
@@ -967,14 +1067,23 @@ impl LdapProvider {
         call: &StepCall<'_>,
         records: &mut Vec<RequestRecord>,
     ) -> Result<Outcome, ProviderError> {
-        let Some(user) = self.find(ldap, call.login, records).await? else {
-            return Ok(Outcome::Check(CheckOutcome {
-                revoked: true,
-                observed: "no such entry (deleted)".into(),
-            }));
+        let user = match self.resolve(ldap, call, records).await? {
+            Ok(user) => user,
+            Err(gone) => {
+                return Ok(Outcome::Check(CheckOutcome {
+                    revoked: true,
+                    observed: format!("{} {} no longer exists (deleted)", gone.id_kind, gone.id),
+                    account: Some(gone),
+                }));
+            }
         };
+        let account = self.account_of(&user)?;
         let check = |revoked: bool, observed: String| {
-            Ok(Outcome::Check(CheckOutcome { revoked, observed }))
+            Ok(Outcome::Check(CheckOutcome {
+                revoked,
+                observed,
+                account: Some(account.clone()),
+            }))
         };
         match call.action {
             "disable_account" => {
@@ -1560,13 +1669,38 @@ impl LdapProvider {
 
 /// What a single session produced, before the request records are attached.
 enum Outcome {
-    Applied { changed: bool, summary: String },
+    Applied {
+        changed: bool,
+        summary: String,
+        account: Option<Account>,
+    },
     Check(CheckOutcome),
 }
 
 impl Outcome {
     fn applied(changed: bool, summary: String) -> Outcome {
-        Outcome::Applied { changed, summary }
+        Outcome::Applied {
+            changed,
+            summary,
+            account: None,
+        }
+    }
+
+    /// The same outcome, about `account`.
+    fn on(self, account: Account) -> Outcome {
+        match self {
+            Outcome::Applied {
+                changed, summary, ..
+            } => Outcome::Applied {
+                changed,
+                summary,
+                account: Some(account),
+            },
+            Outcome::Check(c) => Outcome::Check(CheckOutcome {
+                account: Some(account),
+                ..c
+            }),
+        }
     }
 }
 
@@ -1579,15 +1713,21 @@ struct Done {
 impl From<Done> for ApplyOutcome {
     fn from(d: Done) -> ApplyOutcome {
         match d.inner {
-            Outcome::Applied { changed, summary } => ApplyOutcome {
+            Outcome::Applied {
+                changed,
+                summary,
+                account,
+            } => ApplyOutcome {
                 changed,
                 summary,
                 requests: d.requests,
+                account,
             },
             Outcome::Check(c) => ApplyOutcome {
                 changed: false,
                 summary: c.observed,
                 requests: d.requests,
+                account: c.account,
             },
         }
     }
@@ -1597,12 +1737,51 @@ impl From<Done> for CheckOutcome {
     fn from(d: Done) -> CheckOutcome {
         match d.inner {
             Outcome::Check(c) => c,
-            Outcome::Applied { changed, summary } => CheckOutcome {
+            Outcome::Applied {
+                changed,
+                summary,
+                account,
+            } => CheckOutcome {
                 revoked: !changed,
                 observed: summary,
+                account,
             },
         }
     }
+}
+
+/// AD's objectGUID as the usual text (the first three fields are little-endian).
+pub fn guid_string(b: &[u8]) -> Option<String> {
+    let b: &[u8; 16] = b.try_into().ok()?;
+    Some(format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{}",
+        b[3],
+        b[2],
+        b[1],
+        b[0],
+        b[5],
+        b[4],
+        b[7],
+        b[6],
+        b[8],
+        b[9],
+        hex::encode(&b[10..])
+    ))
+}
+
+/// The bytes of an objectGUID written as [`guid_string`] writes it.
+pub fn guid_bytes(s: &str) -> Option<[u8; 16]> {
+    let hex_only: String = s.chars().filter(|c| *c != '-').collect();
+    if hex_only.len() != 32 || s.len() != 36 {
+        return None;
+    }
+    let raw = hex::decode(hex_only).ok()?;
+    let mut b = [0u8; 16];
+    b[..4].copy_from_slice(&[raw[3], raw[2], raw[1], raw[0]]);
+    b[4..6].copy_from_slice(&[raw[5], raw[4]]);
+    b[6..8].copy_from_slice(&[raw[7], raw[6]]);
+    b[8..].copy_from_slice(&raw[8..]);
+    Some(b)
 }
 
 /// An attribute's values, the name matched case-insensitively.
@@ -1752,6 +1931,7 @@ mod tests {
             action,
             login,
             params,
+            account: None,
         }
     }
 

@@ -57,6 +57,9 @@ pub struct ActionSpec {
     pub alerts_user: bool,
     /// Parameters the action accepts under `params`.
     pub params: &'static [SettingSpec],
+    /// Its check proves that access is gone (a revocation `verify` re-checks). False for
+    /// actions whose effect is not access, such as sending a notice.
+    pub revokes: bool,
 }
 
 pub struct SettingSpec {
@@ -124,6 +127,39 @@ pub struct StepCall<'a> {
     /// How the person is known in this system.
     pub login: &'a str,
     pub params: &'a serde_json::Map<String, serde_json::Value>,
+    /// The account an earlier call of this step identified. When set, `apply` and `check` act
+    /// on and read *this* account by its id, never whoever the login finds now (a rename, a
+    /// new account with the same email, a filter that finds nobody).
+    pub account: Option<&'a Account>,
+}
+
+/// The account an action acts on, as the system itself identifies it: an identifier that
+/// survives renames (SCIM `id`, AD `objectGUID`, LDAP `entryUUID`/`nsUniqueId`, Vault entity
+/// id), with the name it had when found, for people reading the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The provider's immutable identifier.
+    pub id: String,
+    /// What that identifier is, e.g. "SCIM id", "objectGUID".
+    pub id_kind: String,
+    /// How the account was known when read (userName, DN, login).
+    pub name: String,
+}
+
+impl Account {
+    pub fn new(id: impl Into<String>, id_kind: &str, name: impl Into<String>) -> Account {
+        Account {
+            id: id.into(),
+            id_kind: id_kind.to_string(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} {})", self.name, self.id_kind, self.id)
+    }
 }
 
 /// A request as shown in a plan: method and URL (placeholders in braces), never a secret.
@@ -163,6 +199,8 @@ pub struct ApplyOutcome {
     /// One line for humans, e.g. "deactivated user 2819c223 (active: true → false)".
     pub summary: String,
     pub requests: Vec<RequestRecord>,
+    /// The account acted on (`None` only for actions on no account of the person's).
+    pub account: Option<Account>,
 }
 
 /// The result of checking an action against the live state.
@@ -172,6 +210,9 @@ pub struct CheckOutcome {
     pub revoked: bool,
     /// What was seen, e.g. "active=false" or "404 (user deleted)".
     pub observed: String,
+    /// The account whose live state was read. A check that names no account proves nothing:
+    /// the engine treats "revoked" without one as "cannot confirm".
+    pub account: Option<Account>,
 }
 
 /// Why a provider call failed. The message is the provider's own, made readable, and never
@@ -193,13 +234,27 @@ pub enum ProviderError {
 #[derive(Clone)]
 pub struct CallCtx {
     on_retry: Arc<dyn Fn(RetryNote) + Send + Sync>,
+    on_account: Arc<dyn Fn(&Account) + Send + Sync>,
 }
 
 impl CallCtx {
     pub fn new(on_retry: impl Fn(RetryNote) + Send + Sync + 'static) -> CallCtx {
         CallCtx {
             on_retry: Arc::new(on_retry),
+            on_account: Arc::new(|_| {}),
         }
+    }
+
+    /// Also be told which account a call identified, before it changes anything.
+    pub fn on_account(mut self, f: impl Fn(&Account) + Send + Sync + 'static) -> CallCtx {
+        self.on_account = Arc::new(f);
+        self
+    }
+
+    /// Tell the engine which account this call is about to change (journaled before the
+    /// change, so a crash right after it still leaves the account's id on record).
+    pub fn identified(&self, account: &Account) {
+        (self.on_account)(account)
     }
 
     /// A context that drops retry notes (tests, planning).
@@ -220,6 +275,13 @@ pub trait Provider: Send + Sync {
     fn describe(&self, call: &StepCall<'_>) -> Vec<RequestLine>;
 
     /// Make the change. Idempotent: applying twice is not an error (`changed: false`).
+    ///
+    /// The contract every kind keeps:
+    /// - With `call.account` set, act on that account (read by its id); if it is gone, say so
+    ///   (`changed: false`, it was seen before). Without it, find the person by `call.login`;
+    ///   nobody found is [`ProviderError::NotFound`], never "already done".
+    /// - Call [`CallCtx::identified`] with the account before changing it, and return it in
+    ///   [`ApplyOutcome::account`].
     async fn apply(
         &self,
         call: &StepCall<'_>,
@@ -227,6 +289,12 @@ pub trait Provider: Send + Sync {
     ) -> Result<ApplyOutcome, ProviderError>;
 
     /// Read the live state and say whether the revocation holds.
+    ///
+    /// With `call.account` set, read that account by its id: gone by id is revoked (deleted);
+    /// a rename or a new account under the same login changes nothing. Without it, find the
+    /// person by login; nobody found is [`ProviderError::NotFound`] (nothing proves a
+    /// revocation of someone never seen). Name the account read in [`CheckOutcome::account`].
+    /// When the state cannot be established, return an error: "cannot confirm", never revoked.
     async fn check(
         &self,
         call: &StepCall<'_>,

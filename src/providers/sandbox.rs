@@ -12,7 +12,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
     RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
 };
 
@@ -82,6 +82,9 @@ struct World {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Person {
+    /// The simulated system's own id for the account: it stays when the login is renamed.
+    #[serde(default)]
+    id: String,
     status: String,
     sessions: u32,
     mfa_factors: u32,
@@ -95,6 +98,7 @@ impl Default for Person {
     /// Everyone the sandbox has not seen yet exists, fully active: that is who is leaving.
     fn default() -> Self {
         Person {
+            id: new_id(),
             status: "active".into(),
             sessions: 3,
             mfa_factors: 2,
@@ -121,8 +125,36 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Serializes reads and writes of one sandbox file within the process.
+/// Serializes reads and writes of sandbox files within the process (the file lock below
+/// serializes processes).
 static WORLD_LOCK: Mutex<()> = Mutex::new(());
+
+/// A fresh account id, like a real system's (random, never derived from the login).
+fn new_id() -> String {
+    format!("sb-{:016x}", rand::random::<u64>())
+}
+
+impl World {
+    /// The person with this login, created (active, with a new id) on first sight.
+    fn person(&mut self, login: &str) -> &mut Person {
+        self.users.entry(login.to_string()).or_default()
+    }
+
+    /// The account with this id, whatever its login is now.
+    fn by_id(&mut self, id: &str) -> Option<(&String, &mut Person)> {
+        self.users.iter_mut().find(|(_, p)| p.id == id)
+    }
+
+    /// Give accounts from older sandbox files an id.
+    fn fill_ids(&mut self) -> bool {
+        let mut changed = false;
+        for p in self.users.values_mut().filter(|p| p.id.is_empty()) {
+            p.id = new_id();
+            changed = true;
+        }
+        changed
+    }
+}
 
 impl Sandbox {
     fn url(&self, tail: &str) -> String {
@@ -155,18 +187,50 @@ impl Sandbox {
             .map_err(|e| ProviderError::Permanent(format!("{e:#}")))
     }
 
-    /// Read-modify-write the world under the lock.
+    /// Read-modify-write the world under the process lock and an exclusive lock on
+    /// `<system>.json.lock`, so concurrent departures (other processes) lose no update.
     fn with_world<T>(
         &self,
         f: impl FnOnce(&mut World) -> Result<(T, bool), ProviderError>,
     ) -> Result<T, ProviderError> {
         let _guard = WORLD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let _file_lock = self.lock_file()?;
         let mut world = self.load()?;
+        let filled = world.fill_ids();
         let (out, dirty) = f(&mut world)?;
-        if dirty {
+        if dirty || filled {
             self.save(&world)?;
         }
         Ok(out)
+    }
+
+    /// Take the sandbox file's lock (released when the file closes).
+    fn lock_file(&self) -> Result<std::fs::File, ProviderError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let fail = |what: &str, e: std::io::Error| {
+            ProviderError::Permanent(format!("{what} {}: {e}", self.lock_path().display()))
+        };
+        if let Some(dir) = self.path.parent() {
+            crate::state::create_private_dir(dir)
+                .map_err(|e| ProviderError::Permanent(format!("{e:#}")))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.lock_path())
+            .map_err(|e| fail("opening the sandbox lock", e))?;
+        file.lock().map_err(|e| fail("locking", e))?;
+        Ok(file)
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".lock");
+        PathBuf::from(p)
     }
 
     fn secret_path(call: &StepCall<'_>) -> Result<String, ProviderError> {
@@ -210,11 +274,11 @@ impl Provider for Sandbox {
     async fn apply(
         &self,
         call: &StepCall<'_>,
-        _ctx: &CallCtx,
+        ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
         tokio::time::sleep(self.latency).await;
         let login = call.login.to_string();
-        let (changed, summary) = self.with_world(|w| {
+        let (changed, summary, account) = self.with_world(|w| {
             if call.action == "rotate_secret" {
                 let path = Self::secret_path(call)?;
                 let secret = w.secrets.entry(path.clone()).or_insert(Secret {
@@ -225,11 +289,23 @@ impl Provider for Sandbox {
                 secret.version += 1;
                 secret.rotated_for.insert(login.clone(), secret.version);
                 let s = format!("wrote version {} of {path} (was {before})", secret.version);
-                return Ok(((true, s), true));
+                let account = Account::new(path.clone(), "secret path", path.clone());
+                return Ok(((true, s, account), true));
             }
-            let p = w.users.entry(login.clone()).or_default();
+            let p = match call.account {
+                Some(known) => match w.by_id(&known.id) {
+                    Some((_, p)) => p,
+                    None => {
+                        let account = known.clone();
+                        return Ok(((false, "account no longer exists".into(), account), false));
+                    }
+                },
+                None => w.person(&login),
+            };
+            let account = Account::new(p.id.clone(), "sandbox id", login.clone());
+            ctx.identified(&account);
             if p.status == "deleted" && call.action != "delete_user" {
-                return Ok(((false, "user already deleted".to_string()), false));
+                return Ok(((false, "user already deleted".to_string(), account), false));
             }
             let r = match call.action {
                 "suspend_user" => flip(&mut p.status, "suspended", "status"),
@@ -242,11 +318,12 @@ impl Provider for Sandbox {
                 "send_notice" => set_flag(&mut p.notice_sent, true, "notice sent"),
                 other => return Err(unknown(other)),
             };
-            Ok((r.clone(), r.0))
+            Ok(((r.0, r.1, account), r.0))
         })?;
         Ok(ApplyOutcome {
             changed,
             summary,
+            account: Some(account),
             requests: self
                 .describe(call)
                 .into_iter()
@@ -276,9 +353,33 @@ impl Provider for Sandbox {
                     Some(v) => format!("{path} at version {} (rotated to {v})", s.version),
                     None => format!("{path} at version {}, never rotated", s.version),
                 };
-                return Ok((CheckOutcome { revoked, observed }, false));
+                let account = Some(Account::new(path.clone(), "secret path", path.clone()));
+                return Ok((
+                    CheckOutcome {
+                        revoked,
+                        observed,
+                        account,
+                    },
+                    false,
+                ));
             }
-            let p = w.users.get(&login).cloned().unwrap_or_default();
+            let (name, p) = match call.account {
+                Some(known) => match w.by_id(&known.id) {
+                    Some((name, p)) => (name.clone(), p.clone()),
+                    None => {
+                        let gone = CheckOutcome {
+                            revoked: true,
+                            observed: format!("account {} no longer exists (deleted)", known.id),
+                            account: Some(known.clone()),
+                        };
+                        return Ok((gone, false));
+                    }
+                },
+                // Everyone exists in the sandbox: a first look creates the account.
+                None => (login.clone(), w.person(&login).clone()),
+            };
+            let created = call.account.is_none();
+            let account = Some(Account::new(p.id.clone(), "sandbox id", name));
             let deleted = p.status == "deleted";
             let (revoked, observed) = match call.action {
                 "suspend_user" => (p.status != "active", format!("status={}", p.status)),
@@ -300,7 +401,12 @@ impl Provider for Sandbox {
                 "send_notice" => (p.notice_sent, format!("notice_sent={}", p.notice_sent)),
                 other => return Err(unknown(other)),
             };
-            Ok((CheckOutcome { revoked, observed }, false))
+            let outcome = CheckOutcome {
+                revoked,
+                observed,
+                account,
+            };
+            Ok((outcome, created))
         })
     }
 }
@@ -338,6 +444,7 @@ const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
         summary,
         destructive: false,
         alerts_user: false,
+        revokes: true,
         params: &[],
     }
 }
@@ -391,6 +498,7 @@ static ACTIONS: [ActionSpec; 9] = [
     },
     ActionSpec {
         alerts_user: true,
+        revokes: false,
         ..action(
             "send_notice",
             "mail: send the person their end-of-access notice",

@@ -25,7 +25,7 @@ use url::Url;
 
 use super::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
 use super::{
-    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
     RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
 };
 
@@ -38,6 +38,7 @@ pub static KIND: KindSpec = KindSpec {
             summary: "PATCH the user active=false; check reads active (a deleted user counts as revoked)",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
         ActionSpec {
@@ -45,6 +46,7 @@ pub static KIND: KindSpec = KindSpec {
             summary: "DELETE the user; check expects 404",
             destructive: true,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
         ActionSpec {
@@ -54,6 +56,7 @@ pub static KIND: KindSpec = KindSpec {
                       group holds the user",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[SettingSpec {
                 name: "groups",
                 ty: SettingType::StringList,
@@ -283,12 +286,47 @@ impl ScimProvider {
         ))
     }
 
-    async fn deactivate(&self, login: &str, ctx: &CallCtx) -> Result<ApplyOutcome, ProviderError> {
+    /// The account a SCIM user is, by its `id`.
+    fn account(&self, user: &User, login: &str) -> Account {
+        Account::new(
+            user.id.clone(),
+            "SCIM id",
+            user.user_name.clone().unwrap_or_else(|| login.to_string()),
+        )
+    }
+
+    /// The person's user as the system has it now: by the recorded id when the step already
+    /// identified them (a 404 then means deleted), else by filter (nobody is `NotFound`).
+    async fn resolve(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Resolved, ProviderError> {
+        match call.account {
+            Some(known) => Ok(match self.get_user(&known.id, ctx, records).await? {
+                Some(user) => Resolved::Live(user),
+                None => Resolved::Gone(known.clone()),
+            }),
+            None => match self.find(call.login, ctx, records).await? {
+                Some(user) => Ok(Resolved::Live(user)),
+                None => Err(self.not_found(call.login)),
+            },
+        }
+    }
+
+    async fn deactivate(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
         let mut records = Vec::new();
-        let user = self
-            .find(login, ctx, &mut records)
-            .await?
-            .ok_or_else(|| self.not_found(login))?;
+        let user = match self.resolve(call, ctx, &mut records).await? {
+            Resolved::Live(user) => user,
+            Resolved::Gone(account) => return Ok(already_deleted(account, records)),
+        };
+        let account = self.account(&user, call.login);
+        ctx.identified(&account);
         if user.active == Some(false) {
             // The filter may come from a lagging index: confirm by id before doing nothing.
             match self.get_user(&user.id, ctx, &mut records).await? {
@@ -297,10 +335,11 @@ impl ScimProvider {
                         changed: false,
                         summary: format!("SCIM user {} already inactive (active=false)", user.id),
                         requests: records,
+                        account: Some(account),
                     });
                 }
                 Some(_) => {}
-                None => return Err(self.not_found(login)),
+                None => return Ok(already_deleted(account, records)),
             }
         }
         let body = json!({
@@ -339,21 +378,22 @@ impl ScimProvider {
                 user.id
             ),
             requests: records,
+            account: Some(account),
         })
     }
 
-    async fn delete(&self, login: &str, ctx: &CallCtx) -> Result<ApplyOutcome, ProviderError> {
+    async fn delete(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
         let mut records = Vec::new();
-        let Some(user) = self.find(login, ctx, &mut records).await? else {
-            return Ok(ApplyOutcome {
-                changed: false,
-                summary: format!(
-                    "no SCIM user with {} {login:?}: already deleted",
-                    self.user_attribute
-                ),
-                requests: records,
-            });
+        let user = match self.resolve(call, ctx, &mut records).await? {
+            Resolved::Live(user) => user,
+            Resolved::Gone(account) => return Ok(already_deleted(account, records)),
         };
+        let account = self.account(&user, call.login);
+        ctx.identified(&account);
         let resp = self
             .http
             .send(
@@ -363,39 +403,47 @@ impl ScimProvider {
             .await?;
         records.push(resp.record.clone());
         if resp.status == StatusCode::NOT_FOUND {
-            return Ok(ApplyOutcome {
-                changed: false,
-                summary: format!("SCIM user {} already deleted (404)", user.id),
-                requests: records,
-            });
+            return Ok(already_deleted(account, records));
         }
         Ok(ApplyOutcome {
             changed: true,
             summary: format!("deleted SCIM user {}", user.id),
             requests: records,
+            account: Some(account),
         })
     }
 
     async fn check_inactive(
         &self,
-        login: &str,
+        call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         let mut records = Vec::new();
-        let Some(found) = self.find(login, ctx, &mut records).await? else {
-            return Ok(gone());
+        let found = match self.resolve(call, ctx, &mut records).await? {
+            Resolved::Live(user) => user,
+            Resolved::Gone(account) => return Ok(gone(account)),
         };
-        let Some(user) = self.get_user(&found.id, ctx, &mut records).await? else {
-            return Ok(gone());
+        // A filter hit is re-read by id: the filter may come from an index that lags.
+        let account = self.account(&found, call.login);
+        let user = if call.account.is_some() {
+            found
+        } else {
+            match self.get_user(&found.id, ctx, &mut records).await? {
+                Some(u) => u,
+                None => return Ok(gone(account)),
+            }
         };
+        let account = Some(self.account(&user, &account.name));
         match user.active {
             Some(false) => Ok(CheckOutcome {
                 revoked: true,
                 observed: "active=false".into(),
+                account,
             }),
             Some(true) => Ok(CheckOutcome {
                 revoked: false,
                 observed: "active=true".into(),
+                account,
             }),
             None => Err(ProviderError::Permanent(format!(
                 "system `{}`: GET {} does not report `active`; cannot tell whether the user is \
@@ -408,15 +456,22 @@ impl ScimProvider {
 
     async fn check_deleted(
         &self,
-        login: &str,
+        call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         let mut records = Vec::new();
-        let Some(found) = self.find(login, ctx, &mut records).await? else {
-            return Ok(gone());
+        let found = match self.resolve(call, ctx, &mut records).await? {
+            Resolved::Live(user) => user,
+            Resolved::Gone(account) => return Ok(gone(account)),
         };
-        match self.get_user(&found.id, ctx, &mut records).await? {
-            None => Ok(gone()),
+        let account = self.account(&found, call.login);
+        let live = if call.account.is_some() {
+            Some(found)
+        } else {
+            self.get_user(&found.id, ctx, &mut records).await?
+        };
+        match live {
+            None => Ok(gone(account)),
             Some(u) => Ok(CheckOutcome {
                 revoked: false,
                 observed: format!(
@@ -425,6 +480,7 @@ impl ScimProvider {
                     u.active
                         .map_or("not reported".to_string(), |a| a.to_string())
                 ),
+                account: Some(self.account(&u, &account.name)),
             }),
         }
     }
@@ -538,10 +594,12 @@ impl ScimProvider {
     ) -> Result<ApplyOutcome, ProviderError> {
         let only = self.group_names(call)?;
         let mut records = Vec::new();
-        let user = self
-            .find(call.login, ctx, &mut records)
-            .await?
-            .ok_or_else(|| self.not_found(call.login))?;
+        let user = match self.resolve(call, ctx, &mut records).await? {
+            Resolved::Live(user) => user,
+            Resolved::Gone(account) => return Ok(already_deleted(account, records)),
+        };
+        let account = self.account(&user, call.login);
+        ctx.identified(&account);
         let groups = self
             .member_groups(&user.id, only.as_deref(), ctx, &mut records)
             .await?;
@@ -592,6 +650,7 @@ impl ScimProvider {
             changed: !removed.is_empty(),
             summary,
             requests: records,
+            account: Some(account),
         })
     }
 
@@ -602,9 +661,11 @@ impl ScimProvider {
     ) -> Result<CheckOutcome, ProviderError> {
         let only = self.group_names(call)?;
         let mut records = Vec::new();
-        let Some(user) = self.find(call.login, ctx, &mut records).await? else {
-            return Ok(gone());
+        let user = match self.resolve(call, ctx, &mut records).await? {
+            Resolved::Live(user) => user,
+            Resolved::Gone(account) => return Ok(gone(account)),
         };
+        let account = Some(self.account(&user, call.login));
         let groups = self
             .member_groups(&user.id, only.as_deref(), ctx, &mut records)
             .await?;
@@ -615,12 +676,14 @@ impl ScimProvider {
                     Some(o) => format!("member of none of: {}", o.join(", ")),
                     None => "member of no group".into(),
                 },
+                account,
             }
         } else {
             let names: Vec<&str> = groups.iter().map(|g| g.display_name.as_str()).collect();
             CheckOutcome {
                 revoked: false,
                 observed: format!("still member of: {}", names.join(", ")),
+                account,
             }
         })
     }
@@ -633,10 +696,28 @@ impl ScimProvider {
     }
 }
 
-fn gone() -> CheckOutcome {
+/// The user this step acted on, as it stands now.
+enum Resolved {
+    Live(User),
+    /// Read by its recorded id and answered 404: deleted since offboard saw it.
+    Gone(Account),
+}
+
+/// The recorded account is gone by id: deleted, so nothing of it is left to revoke.
+fn gone(account: Account) -> CheckOutcome {
     CheckOutcome {
         revoked: true,
-        observed: "user not found (deleted)".into(),
+        observed: format!("SCIM user {} no longer exists (404 by id: deleted)", account.id),
+        account: Some(account),
+    }
+}
+
+fn already_deleted(account: Account, requests: Vec<RequestRecord>) -> ApplyOutcome {
+    ApplyOutcome {
+        changed: false,
+        summary: format!("SCIM user {} already deleted (404 by id)", account.id),
+        requests,
+        account: Some(account),
     }
 }
 
@@ -683,8 +764,8 @@ impl Provider for ScimProvider {
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
         match call.action {
-            "deactivate_user" => self.deactivate(call.login, ctx).await,
-            "delete_user" => self.delete(call.login, ctx).await,
+            "deactivate_user" => self.deactivate(call, ctx).await,
+            "delete_user" => self.delete(call, ctx).await,
             "remove_from_groups" => self.remove_from_groups(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
@@ -696,8 +777,8 @@ impl Provider for ScimProvider {
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         match call.action {
-            "deactivate_user" => self.check_inactive(call.login, ctx).await,
-            "delete_user" => self.check_deleted(call.login, ctx).await,
+            "deactivate_user" => self.check_inactive(call, ctx).await,
+            "delete_user" => self.check_deleted(call, ctx).await,
             "remove_from_groups" => self.check_groups(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
@@ -708,6 +789,7 @@ impl Provider for ScimProvider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct User {
     id: String,
+    user_name: Option<String>,
     active: Option<bool>,
 }
 
@@ -725,7 +807,16 @@ impl User {
                 Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
                 _ => None,
             });
-        Some(User { id, active })
+        let user_name = obj
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("userName"))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string);
+        Some(User {
+            id,
+            user_name,
+            active,
+        })
     }
 }
 
@@ -815,6 +906,7 @@ mod tests {
             action,
             login,
             params,
+            account: None,
         }
     }
 

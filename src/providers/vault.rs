@@ -44,7 +44,7 @@ use url::Url;
 
 use super::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
 use super::{
-    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
     RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
 };
 
@@ -62,6 +62,7 @@ pub static KIND: KindSpec = KindSpec {
                       the current value differs from version N",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[
                 SettingSpec {
                     name: "paths",
@@ -92,6 +93,7 @@ pub static KIND: KindSpec = KindSpec {
                       token of the entity (needs sudo on auth/token/accessors)",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
         ActionSpec {
@@ -100,6 +102,7 @@ pub static KIND: KindSpec = KindSpec {
                       while disabled); check reads disabled",
             destructive: false,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
         ActionSpec {
@@ -107,6 +110,7 @@ pub static KIND: KindSpec = KindSpec {
             summary: "DELETE the userpass user; check expects 404",
             destructive: true,
             alerts_user: false,
+            revokes: true,
             params: &[],
         },
     ],
@@ -548,10 +552,13 @@ impl VaultProvider {
                 Err(e) => return Err(with_prefix(e, &format!("{}; then ", lines.join("; ")))),
             }
         }
+        let account = self.secrets_account(&p);
+        ctx.identified(&account);
         Ok(ApplyOutcome {
             changed,
             summary: lines.join("; "),
             requests: records,
+            account: Some(account),
         })
     }
 
@@ -609,7 +616,53 @@ impl VaultProvider {
         Ok(CheckOutcome {
             revoked,
             observed: seen.join("; "),
+            account: Some(self.secrets_account(&p)),
         })
+    }
+
+    /// What `rotate_secret` acts on: the shared secrets themselves, by KV path.
+    fn secrets_account(&self, p: &RotateParams) -> Account {
+        let paths: Vec<String> = p
+            .paths
+            .iter()
+            .map(|(_, segs)| format!("{}/{}", self.kv_mount.join("/"), segs.join("/")))
+            .collect();
+        Account::new(paths.join(", "), "KV v2 path", paths.join(", "))
+    }
+
+    /// The person's identity entity as an account.
+    fn entity_account(entity: &Entity) -> Account {
+        Account::new(entity.id.clone(), "entity id", entity.name.clone())
+    }
+
+    /// The entity this step acted on, read by its recorded id (`Err(account)`: gone, 404), or
+    /// the person's entity found by login (nobody is `NotFound`).
+    async fn resolve_entity(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Result<Entity, Account>, ProviderError> {
+        if let Some(known) = call.account {
+            let resp = self
+                .send(
+                    Request::get(self.entity_url(&known.id)?).allow(StatusCode::NOT_FOUND),
+                    ctx,
+                    records,
+                )
+                .await?;
+            if resp.status == StatusCode::NOT_FOUND {
+                return Ok(Err(known.clone()));
+            }
+            let v: Value = resp.json()?;
+            return Entity::from_data(&v["data"])
+                .map(Ok)
+                .ok_or_else(|| self.bad_answer(&resp, "an entity without an id"));
+        }
+        match self.find_entity(call.login, ctx, records).await? {
+            Some(e) => Ok(Ok(e)),
+            None => Err(self.no_entity(call.login)),
+        }
     }
 
     fn rotate_params(&self, call: &StepCall<'_>) -> Result<RotateParams, ProviderError> {
@@ -816,16 +869,19 @@ impl VaultProvider {
 
     async fn revoke_tokens(
         &self,
-        login: &str,
+        call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
+        let login = call.login;
         let name = self.username(login)?;
         let mut records = Vec::new();
-        let entity = self.find_entity(login, ctx, &mut records).await?;
-        let live = match &entity {
-            Some(e) => self.entity_tokens(&e.id, ctx, &mut records).await?.0,
-            None => Vec::new(),
+        // Tokens are the entity's: find it (or read the recorded one) before revoking anything.
+        let account = match self.resolve_entity(call, ctx, &mut records).await? {
+            Ok(e) => Self::entity_account(&e),
+            Err(gone) => gone,
         };
+        ctx.identified(&account);
+        let live = self.entity_tokens(&account.id, ctx, &mut records).await?.0;
         let mut prefixes = vec![name.clone()];
         if login != name {
             prefixes.push(login.to_string());
@@ -845,49 +901,46 @@ impl VaultProvider {
             .await?;
         }
         let prefix = format!("auth/{}/login/{name}", self.userpass_mount.join("/"));
-        let summary = match (&entity, live.len()) {
-            (None, _) => format!(
-                "no identity entity for {login}: no token to find by entity; revoked the lease \
-                 prefix {prefix}"
-            ),
-            (Some(e), 0) => format!(
+        let summary = match live.len() {
+            0 => format!(
                 "no live token of entity {} for {login}; revoked the lease prefix {prefix} \
                  (nothing left)",
-                e.id
+                account.id
             ),
-            (Some(e), n) => format!(
+            n => format!(
                 "revoked {n} live token(s) of entity {} for {login} (by accessor) and the lease \
                  prefix {prefix}",
-                e.id
+                account.id
             ),
         };
         Ok(ApplyOutcome {
             changed: !live.is_empty(),
             summary,
             requests: records,
+            account: Some(account),
         })
     }
 
     async fn check_tokens(
         &self,
-        login: &str,
+        call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         let mut records = Vec::new();
-        let Some(entity) = self.find_entity(login, ctx, &mut records).await? else {
-            return Ok(CheckOutcome {
-                revoked: true,
-                observed: format!("no identity entity for {login}, so no token of theirs"),
-            });
+        // A deleted entity's tokens are still found by its id in the scan.
+        let account = match self.resolve_entity(call, ctx, &mut records).await? {
+            Ok(e) => Self::entity_account(&e),
+            Err(gone) => gone,
         };
-        let (live, scanned) = self.entity_tokens(&entity.id, ctx, &mut records).await?;
+        let (live, scanned) = self.entity_tokens(&account.id, ctx, &mut records).await?;
         Ok(CheckOutcome {
             revoked: live.is_empty(),
             observed: format!(
                 "{} live token(s) of entity {} ({scanned} accessor(s) scanned)",
                 live.len(),
-                entity.id
+                account.id
             ),
+            account: Some(account),
         })
     }
 
@@ -897,19 +950,29 @@ impl VaultProvider {
 
     async fn disable_entity(
         &self,
-        login: &str,
+        call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
         let mut records = Vec::new();
-        let entity = self
-            .find_entity(login, ctx, &mut records)
-            .await?
-            .ok_or_else(|| self.no_entity(login))?;
+        let entity = match self.resolve_entity(call, ctx, &mut records).await? {
+            Ok(e) => e,
+            Err(gone) => {
+                return Ok(ApplyOutcome {
+                    changed: false,
+                    summary: format!("identity entity {} no longer exists (deleted)", gone.id),
+                    requests: records,
+                    account: Some(gone),
+                });
+            }
+        };
+        let account = Self::entity_account(&entity);
+        ctx.identified(&account);
         if entity.disabled {
             return Ok(ApplyOutcome {
                 changed: false,
                 summary: format!("identity entity {} already disabled", entity.id),
                 requests: records,
+                account: Some(account),
             });
         }
         self.send(
@@ -926,44 +989,51 @@ impl VaultProvider {
                 entity.id, entity.name
             ),
             requests: records,
+            account: Some(account),
         })
     }
 
     async fn check_entity(
         &self,
-        login: &str,
+        call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         let mut records = Vec::new();
-        let Some(found) = self.find_entity(login, ctx, &mut records).await? else {
-            return Ok(CheckOutcome {
-                revoked: false,
-                observed: format!(
-                    "no identity entity for {login} (deleted? a new login would create an \
-                     enabled one)"
-                ),
-            });
+        let found = match self.resolve_entity(call, ctx, &mut records).await? {
+            Ok(e) => e,
+            Err(gone) => {
+                return Ok(CheckOutcome {
+                    revoked: true,
+                    observed: format!("identity entity {} no longer exists (deleted)", gone.id),
+                    account: Some(gone),
+                });
+            }
         };
-        // Read it by id: the proof.
-        let resp = self
-            .send(
-                Request::get(self.entity_url(&found.id)?).allow(StatusCode::NOT_FOUND),
-                ctx,
-                &mut records,
-            )
-            .await?;
-        if resp.status == StatusCode::NOT_FOUND {
-            return Ok(CheckOutcome {
-                revoked: false,
-                observed: format!("identity entity {} vanished while checking", found.id),
-            });
-        }
-        let v: Value = resp.json()?;
-        let e = Entity::from_data(&v["data"])
-            .ok_or_else(|| self.bad_answer(&resp, "an entity without an id"))?;
+        // A lookup by alias is re-read by id: the proof.
+        let e = if call.account.is_some() {
+            found
+        } else {
+            let resp = self
+                .send(
+                    Request::get(self.entity_url(&found.id)?).allow(StatusCode::NOT_FOUND),
+                    ctx,
+                    &mut records,
+                )
+                .await?;
+            if resp.status == StatusCode::NOT_FOUND {
+                return Err(self.perm(format!(
+                    "identity entity {} vanished while checking; cannot confirm",
+                    found.id
+                )));
+            }
+            let v: Value = resp.json()?;
+            Entity::from_data(&v["data"])
+                .ok_or_else(|| self.bad_answer(&resp, "an entity without an id"))?
+        };
         Ok(CheckOutcome {
             revoked: e.disabled,
             observed: format!("entity {} disabled={}", e.id, e.disabled),
+            account: Some(Self::entity_account(&e)),
         })
     }
 
@@ -994,47 +1064,84 @@ impl VaultProvider {
         Ok(resp.status != StatusCode::NOT_FOUND)
     }
 
-    async fn delete_user(&self, login: &str, ctx: &CallCtx) -> Result<ApplyOutcome, ProviderError> {
+/// A userpass user has no id but its name on the mount: that path is the account.
+    fn userpass_account(&self, name: &str) -> Account {
+        let path = format!("auth/{}/users/{name}", self.userpass_mount.join("/"));
+        Account::new(path, "userpass user path", name)
+    }
+
+    async fn delete_user(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let login = call.login;
         let name = self.username(login)?;
         let mut records = Vec::new();
         let mount = self.userpass_mount.join("/");
+        let account = call
+            .account
+            .cloned()
+            .unwrap_or_else(|| self.userpass_account(&name));
         if !self.user_exists(login, ctx, &mut records).await? {
+            if call.account.is_none() {
+                return Err(ProviderError::NotFound(format!(
+                    "system `{}`: no userpass user {name:?} on auth/{mount}/",
+                    self.system
+                )));
+            }
             return Ok(ApplyOutcome {
                 changed: false,
-                summary: format!("userpass user {name} on auth/{mount}/ already absent (404)"),
+                summary: format!("userpass user {name} on auth/{mount}/ already deleted (404)"),
                 requests: records,
+                account: Some(account),
             });
         }
+        ctx.identified(&account);
         self.send(Request::delete(self.user_url(&name)?), ctx, &mut records)
             .await?;
         Ok(ApplyOutcome {
             changed: true,
             summary: format!("deleted userpass user {name} on auth/{mount}/"),
             requests: records,
+            account: Some(account),
         })
     }
 
     async fn check_user_deleted(
         &self,
-        login: &str,
+        call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         let mut records = Vec::new();
-        let name = self.username(login)?;
-        Ok(if self.user_exists(login, ctx, &mut records).await? {
-            CheckOutcome {
+        let name = self.username(call.login)?;
+        let account = call
+            .account
+            .cloned()
+            .unwrap_or_else(|| self.userpass_account(&name));
+        if self.user_exists(call.login, ctx, &mut records).await? {
+            return Ok(CheckOutcome {
                 revoked: false,
                 observed: format!("userpass user {name} exists"),
-            }
-        } else {
-            CheckOutcome {
-                revoked: true,
-                observed: format!("userpass user {name} not found (404)"),
-            }
+                account: Some(account),
+            });
+        }
+        if call.account.is_none() {
+            return Err(ProviderError::NotFound(format!(
+                "system `{}`: no userpass user {name:?} on auth/{}/, and offboard never saw \
+                 one: nothing proves it was deleted",
+                self.system,
+                self.userpass_mount.join("/")
+            )));
+        }
+        Ok(CheckOutcome {
+            revoked: true,
+            observed: format!("userpass user {name} no longer exists (404: deleted)"),
+            account: Some(account),
         })
     }
 
-    fn unknown_action(&self, action: &str) -> ProviderError {
+        fn unknown_action(&self, action: &str) -> ProviderError {
         self.perm(format!("the vault kind has no action `{action}`"))
     }
 }
@@ -1114,9 +1221,9 @@ impl Provider for VaultProvider {
     ) -> Result<ApplyOutcome, ProviderError> {
         match call.action {
             "rotate_secret" => self.rotate(call, ctx).await,
-            "revoke_tokens" => self.revoke_tokens(call.login, ctx).await,
-            "disable_entity" => self.disable_entity(call.login, ctx).await,
-            "delete_userpass_user" => self.delete_user(call.login, ctx).await,
+            "revoke_tokens" => self.revoke_tokens(call, ctx).await,
+            "disable_entity" => self.disable_entity(call, ctx).await,
+            "delete_userpass_user" => self.delete_user(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
     }
@@ -1128,9 +1235,9 @@ impl Provider for VaultProvider {
     ) -> Result<CheckOutcome, ProviderError> {
         match call.action {
             "rotate_secret" => self.check_rotated(call, ctx).await,
-            "revoke_tokens" => self.check_tokens(call.login, ctx).await,
-            "disable_entity" => self.check_entity(call.login, ctx).await,
-            "delete_userpass_user" => self.check_user_deleted(call.login, ctx).await,
+            "revoke_tokens" => self.check_tokens(call, ctx).await,
+            "disable_entity" => self.check_entity(call, ctx).await,
+            "delete_userpass_user" => self.check_user_deleted(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
     }
@@ -1355,6 +1462,7 @@ mod tests {
             action: "rotate_secret",
             login: "alice",
             params: &params,
+            account: None,
         };
         let lines: Vec<String> = p.describe(&call).iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -1370,6 +1478,7 @@ mod tests {
             action: "delete_userpass_user",
             login: "Alice@corp",
             params: &empty,
+            account: None,
         };
         assert_eq!(
             p.describe(&call)[1].to_string(),
@@ -1380,6 +1489,7 @@ mod tests {
             action: "disable_entity",
             login: "alice",
             params: &empty,
+            account: None,
         };
         assert_eq!(
             p.describe(&call)[2].to_string(),
@@ -1407,6 +1517,7 @@ mod tests {
             action: "disable_entity",
             login: "alice",
             params: &params,
+            account: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -177,9 +177,11 @@ impl FakeLdap {
         st.accounts.insert(bind_name.into(), password.into());
     }
 
-    /// Add (or replace) an entry: `attrs` as (name, values).
+    /// Add (or replace) an entry: `attrs` as (name, values). Like a real server, the entry
+    /// gets ids of its own: a binary objectGUID (AD), an entryUUID (OpenLDAP) and an
+    /// nsUniqueId (389-DS); the last two are operational, sent only when asked for by name.
     pub fn add_entry(&self, dn: &str, attrs: &[(&str, &[&str])]) {
-        let e = Entry {
+        let mut e = Entry {
             dn: dn.to_string(),
             attrs: attrs
                 .iter()
@@ -191,7 +193,56 @@ impl FakeLdap {
                 })
                 .collect(),
         };
+        let guid: [u8; 16] = rand::random();
+        let uuid = hex(&guid);
+        e.attrs.push(("objectGUID".into(), vec![guid.to_vec()]));
+        e.attrs.push((
+            "entryUUID".into(),
+            vec![
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &uuid[..8],
+                    &uuid[8..12],
+                    &uuid[12..16],
+                    &uuid[16..20],
+                    &uuid[20..]
+                )
+                .into_bytes(),
+            ],
+        ));
+        e.attrs.push((
+            "nsUniqueId".into(),
+            vec![
+                format!(
+                    "{}-{}-{}-{}",
+                    &uuid[..8],
+                    &uuid[8..16],
+                    &uuid[16..24],
+                    &uuid[24..]
+                )
+                .into_bytes(),
+            ],
+        ));
         self.state.lock().unwrap().entries.insert(dn_key(dn), e);
+    }
+
+    /// The raw objectGUID bytes of an entry.
+    pub fn object_guid(&self, dn: &str) -> Vec<u8> {
+        let st = self.state.lock().unwrap();
+        st.entries[&dn_key(dn)].get("objectGUID").unwrap()[0].clone()
+    }
+
+    /// Take an entry away (deleted behind the tool's back).
+    pub fn remove_entry(&self, dn: &str) {
+        self.state.lock().unwrap().entries.remove(&dn_key(dn));
+    }
+
+    /// Set (replace) an attribute's values directly, as another admin would.
+    pub fn set_attr(&self, dn: &str, name: &str, values: &[&str]) {
+        let mut st = self.state.lock().unwrap();
+        let e = st.entries.get_mut(&dn_key(dn)).unwrap();
+        *e.get_mut(name) = values.iter().map(|v| v.as_bytes().to_vec()).collect();
+        e.attrs.retain(|(_, v)| !v.is_empty());
     }
 
     /// An attribute's values as text; empty when the entry or attribute is absent.
@@ -370,6 +421,10 @@ fn result(tag: u8, rc: u8, matched: &str, text: &str) -> Vec<u8> {
 // ---- filters ----
 
 fn escape(v: &[u8]) -> String {
+    if std::str::from_utf8(v).is_err() {
+        // A binary value (objectGUID): every byte escaped.
+        return v.iter().map(|b| format!("\\{b:02x}")).collect();
+    }
     let mut out = String::new();
     for c in String::from_utf8_lossy(v).chars() {
         match c {
@@ -405,9 +460,14 @@ fn matches(f: &Tlv, e: &Entry) -> bool {
         0xa3 => {
             let c = f.children();
             let (attr, want) = (c[0].text(), &c[1].body);
+            let raw = want.clone();
             let want = String::from_utf8_lossy(want).to_lowercase();
             e.get(&attr).is_some_and(|vs| {
                 vs.iter().any(|v| {
+                    // Binary values (objectGUID) match byte for byte.
+                    if std::str::from_utf8(v).is_err() || std::str::from_utf8(&raw).is_err() {
+                        return *v == raw;
+                    }
                     let v = String::from_utf8_lossy(v).to_lowercase();
                     v == want
                         || (attr.eq_ignore_ascii_case("objectCategory")
@@ -590,11 +650,16 @@ fn handle(op: &Tlv, st: &Mutex<State>) -> Vec<Vec<u8>> {
     }
 }
 
+/// Attributes a server sends only when a search names them.
+const OPERATIONAL: &[&str] = &["entryUUID", "nsUniqueId"];
+
 fn entry_pdu(e: &Entry, wanted: &[String]) -> Vec<u8> {
     let all = wanted.is_empty() || wanted.iter().any(|a| a == "*");
     let mut attrs = Vec::new();
     for (name, vals) in &e.attrs {
-        if !all && !wanted.iter().any(|w| w.eq_ignore_ascii_case(name)) {
+        let named = wanted.iter().any(|w| w.eq_ignore_ascii_case(name));
+        let operational = OPERATIONAL.iter().any(|o| o.eq_ignore_ascii_case(name));
+        if !named && (!all || operational) {
             continue;
         }
         let set: Vec<u8> = vals.iter().flat_map(|v| tlv(0x04, v)).collect();
@@ -655,4 +720,8 @@ fn apply_modify(st: &mut State, dn: &str, changes: &[Change]) -> u8 {
         }
     }
     0
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
