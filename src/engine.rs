@@ -338,10 +338,13 @@ impl Engine {
                 let error = match (&e, &known) {
                     (ProviderError::NotFound(m), None) => format!(
                         "{m}: the person was never found in system {}, so nothing was revoked. \
-                         Check the identifier given to `offboard start` ({}) and how the system \
-                         knows people (`user = \"{{{{ user.email }}}}\"` or another template \
-                         under [systems.{}] in the runbook)",
-                        auto.system, auto.login, auto.system
+                         Check the identifier given to `offboard start` ({}){} and how the \
+                         system knows people (`user = \"{{{{ user.email }}}}\"` or another \
+                         template under [systems.{}] in the runbook)",
+                        auto.system,
+                        auto.login,
+                        lookalikes(&auto.login),
+                        auto.system
                     ),
                     _ => e.to_string(),
                 };
@@ -525,6 +528,23 @@ impl Engine {
             },
         )?;
         Ok(items)
+    }
+}
+
+/// Characters outside ASCII in an identifier, named (a Cyrillic "а" looks like a Latin "a").
+fn lookalikes(login: &str) -> String {
+    let odd: Vec<String> = login
+        .chars()
+        .filter(|c| !c.is_ascii())
+        .map(|c| format!("U+{:04X}", c as u32))
+        .collect();
+    if odd.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", which holds characters outside ASCII ({}) that may only look like letters",
+            odd.join(", ")
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::fake_scim::{FakeScim, Fault, PatchReply, parse_filter, system_config};
 use offboard::providers::http::RetryPolicy;
 use offboard::providers::scim::ScimProvider;
-use offboard::providers::{CallCtx, Provider, ProviderError, RetryNote, StepCall};
+use offboard::providers::{Account, CallCtx, Provider, ProviderError, RetryNote, StepCall};
 use serde_json::json;
 
 const TOKEN: &str = "tok-3f9a1c77e2";
@@ -205,6 +205,14 @@ async fn check_detects_drift() {
     );
 }
 
+/// The same call, about an account an earlier call identified.
+fn on<'a>(call: StepCall<'a>, account: &'a Account) -> StepCall<'a> {
+    StepCall {
+        account: Some(account),
+        ..call
+    }
+}
+
 #[tokio::test]
 async fn delete_then_check() {
     let fake = FakeScim::start(TOKEN).await;
@@ -218,26 +226,41 @@ async fn delete_then_check() {
     assert!(!chk.revoked);
     assert!(chk.observed.contains("still exists"), "{}", chk.observed);
 
-    let out = p
-        .apply(&call("delete_user", "frank"), &CallCtx::silent())
-        .await
-        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let ctx = CallCtx::silent().on_account(move |a| sink.lock().unwrap().push(a.clone()));
+    let out = p.apply(&call("delete_user", "frank"), &ctx).await.unwrap();
     assert!(out.changed);
     assert_eq!(out.summary, format!("deleted SCIM user {id}"));
     assert_eq!(out.requests[1].method, "DELETE");
     assert_eq!(out.requests[1].status, 204);
     assert!(fake.user(&id).is_none());
+    let account = out.account.expect("the account deleted");
+    assert_eq!((account.id.as_str(), account.name.as_str()), (id.as_str(), "frank"));
+    // The engine heard of the account before the DELETE went out.
+    assert_eq!(*seen.lock().unwrap(), [account.clone()]);
 
     for action in ["delete_user", "deactivate_user"] {
+        // Read by the recorded id: gone, so revoked.
         let chk = p
-            .check(&call(action, "frank"), &CallCtx::silent())
+            .check(&on(call(action, "frank"), &account), &CallCtx::silent())
             .await
             .unwrap();
         assert!(chk.revoked, "{action}");
-        assert_eq!(chk.observed, "user not found (deleted)");
+        assert_eq!(
+            chk.observed,
+            format!("SCIM user {id} no longer exists (404 by id: deleted)")
+        );
+        assert_eq!(chk.account.as_ref(), Some(&account));
+        // By login alone, nobody is found: that proves nothing.
+        let err = p
+            .check(&call(action, "frank"), &CallCtx::silent())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     }
     let again = p
-        .apply(&call("delete_user", "frank"), &CallCtx::silent())
+        .apply(&on(call("delete_user", "frank"), &account), &CallCtx::silent())
         .await
         .unwrap();
     assert!(!again.changed);
@@ -245,7 +268,75 @@ async fn delete_then_check() {
 }
 
 #[tokio::test]
-async fn a_404_by_id_counts_as_deleted() {
+async fn deleting_someone_never_seen_is_not_found_not_already_deleted() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("alice@corp", true);
+    let p = provider(&fake);
+    // A Cyrillic "а" in place of the Latin "a".
+    let err = p
+        .apply(&call("delete_user", "\u{430}lice@corp"), &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    assert_eq!(fake.count("DELETE"), 0);
+}
+
+#[tokio::test]
+async fn a_renamed_account_is_still_read_by_its_id() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("alice@corp", true);
+    let p = provider(&fake);
+    let out = p
+        .apply(&call("deactivate_user", "alice@corp"), &CallCtx::silent())
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    assert_eq!(account.id, id);
+    // Behind the tool's back: renamed, and active again.
+    fake.rename_user(&id, "alice.old@corp");
+    fake.set_active(&id, true);
+    let chk = p
+        .check(&on(call("deactivate_user", "alice@corp"), &account), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.revoked, "a rename must not read as revoked: {chk:?}");
+    assert_eq!(chk.observed, "active=true");
+    let read = chk.account.unwrap();
+    assert_eq!((read.id.as_str(), read.name.as_str()), (id.as_str(), "alice.old@corp"));
+    let last = fake.requests().last().cloned().unwrap();
+    assert_eq!((last.method.as_str(), last.filter), ("GET", None));
+}
+
+#[tokio::test]
+async fn a_filter_that_finds_nobody_proves_nothing() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("bob@corp", true);
+    let p = provider(&fake);
+    let out = p
+        .apply(&call("deactivate_user", "bob@corp"), &CallCtx::silent())
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    fake.blind_user_filter();
+    fake.set_active(&id, true);
+    // By id: the truth (access is back).
+    let chk = p
+        .check(&on(call("deactivate_user", "bob@corp"), &account), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.revoked, "{chk:?}");
+    // By filter: nobody, which is not a revocation.
+    for action in ["deactivate_user", "delete_user", "remove_from_groups"] {
+        let err = p
+            .check(&call(action, "bob@corp"), &CallCtx::silent())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::NotFound(_)), "{action}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_404_by_id_after_a_filter_hit_cannot_confirm() {
     // The filter still finds the user (a lagging index) but the resource is gone: 404.
     let fake = FakeScim::start(TOKEN).await;
     fake.add_user("gina", false);
@@ -258,12 +349,11 @@ async fn a_404_by_id_counts_as_deleted() {
             detail: "Resource not found",
         },
     );
-    let chk = p
+    let err = p
         .check(&call("deactivate_user", "gina"), &CallCtx::silent())
         .await
-        .unwrap();
-    assert!(chk.revoked);
-    assert_eq!(chk.observed, "user not found (deleted)");
+        .unwrap_err();
+    assert!(message(&err).contains("cannot confirm"), "{err}");
 
     fake.fail_after(
         1,
@@ -273,12 +363,15 @@ async fn a_404_by_id_counts_as_deleted() {
             detail: "Resource not found",
         },
     );
+    // The DELETE of the account the filter found answers 404: already gone, and that
+    // account (by id) is what a later check reads.
     let out = p
         .apply(&call("delete_user", "gina"), &CallCtx::silent())
         .await
         .unwrap();
     assert!(!out.changed, "{out:?}");
     assert_eq!(out.requests[1].status, 404);
+    assert!(out.account.is_some());
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::fake_vault::{Canned, FakeVault, system_config};
 use offboard::providers::http::RetryPolicy;
 use offboard::providers::vault::VaultProvider;
-use offboard::providers::{CallCtx, Provider, ProviderError, RetryNote, StepCall};
+use offboard::providers::{Account, CallCtx, Provider, ProviderError, RetryNote, StepCall};
 use serde_json::{Map, Value, json};
 
 const TOKEN: &str = "hvs.fake-token-8c21f0";
@@ -105,14 +105,29 @@ async fn headers_and_namespace() {
         "/v1/auth/corp/up/users/alice",
         Canned::errors(404, &[]),
     );
-    let chk = p
+    // Never seen by offboard: a 404 proves nothing.
+    let err = p
         .check(
             &call("delete_userpass_user", "Alice", &none),
             &CallCtx::silent(),
         )
         .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+    // Seen (and deleted) by an earlier apply: its 404 is the proof.
+    let seen = Account::new("auth/corp/up/users/alice", "userpass user path", "alice");
+    let chk = p
+        .check(
+            &StepCall {
+                account: Some(&seen),
+                ..call("delete_userpass_user", "Alice", &none)
+            },
+            &CallCtx::silent(),
+        )
+        .await
         .unwrap();
     assert!(chk.revoked, "{chk:?}");
+    assert_eq!(chk.account.as_ref(), Some(&seen));
     let r = &fake.requests()[0];
     assert_eq!(r.raw_path, "/v1/auth/corp/up/users/alice");
     assert!(r.token_ok && !r.has_authorization);

@@ -49,7 +49,8 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         Exit::Drift
     } else if !errors.is_empty() {
         p.result(p.yellow(&format!(
-            "{} check(s) could not run: {}",
+            "Cannot confirm {} revocation(s): {} (no check read the account's live state; \
+             see the details above)",
             errors.len(),
             errors.join(", ")
         )));

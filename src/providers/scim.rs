@@ -279,6 +279,19 @@ impl ScimProvider {
         ))
     }
 
+    /// The filter found an account that reading by id says is gone: offboard never acted on
+    /// it, so its absence proves nothing about this person.
+    fn index_disagrees(&self, account: &Account) -> ProviderError {
+        ProviderError::Transient(format!(
+            "system `{}`: the filter finds {account} but GET {} answers 404 (a search index that \
+             lags?); cannot confirm",
+            self.system,
+            self.user_url(&account.id)
+                .map(|u| u.path().to_string())
+                .unwrap_or_default()
+        ))
+    }
+
     fn not_found(&self, login: &str) -> ProviderError {
         ProviderError::NotFound(format!(
             "system `{}`: no SCIM user with {} {login:?}",
@@ -430,7 +443,7 @@ impl ScimProvider {
         } else {
             match self.get_user(&found.id, ctx, &mut records).await? {
                 Some(u) => u,
-                None => return Ok(gone(account)),
+                None => return Err(self.index_disagrees(&account)),
             }
         };
         let account = Some(self.account(&user, &account.name));
@@ -471,7 +484,7 @@ impl ScimProvider {
             self.get_user(&found.id, ctx, &mut records).await?
         };
         match live {
-            None => Ok(gone(account)),
+            None => Err(self.index_disagrees(&account)),
             Some(u) => Ok(CheckOutcome {
                 revoked: false,
                 observed: format!(

@@ -162,6 +162,8 @@ struct State {
     groups: BTreeMap<String, Value>,
     /// Answer `/Groups` searches with every group, as a server that ignores filters would.
     ignore_group_filter: bool,
+    /// Answer every `/Users` filter with an empty list (a search index that lost everyone).
+    blind_user_filter: bool,
     next_id: u64,
     version: u64,
     requests: Vec<Recorded>,
@@ -188,6 +190,7 @@ impl FakeScim {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
             ignore_group_filter: false,
+            blind_user_filter: false,
             next_id: 1,
             version: 1,
             requests: Vec::new(),
@@ -278,6 +281,17 @@ impl FakeScim {
             .iter()
             .map(|m| m["value"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    /// Rename a user behind the tool's back (same id, new userName).
+    pub fn rename_user(&self, id: &str, user_name: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.users.get_mut(id).expect("no such user")["userName"] = json!(user_name);
+    }
+
+    /// From now on, every user filter finds nobody (`totalResults: 0`).
+    pub fn blind_user_filter(&self) {
+        self.state.lock().unwrap().blind_user_filter = true;
     }
 
     pub fn ignore_group_filter(&self) {
@@ -539,6 +553,7 @@ fn list_users(
     count: Option<String>,
 ) -> Response {
     let matches: Vec<&Value> = match filter {
+        Some(_) if s.blind_user_filter => Vec::new(),
         None => s.users.values().collect(),
         Some(f) => match parse_filter(&f) {
             Err(e) => return scim_error(400, Some("invalidFilter"), &e),
