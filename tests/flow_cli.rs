@@ -777,3 +777,43 @@ fn start_waits_for_the_effective_time_and_refuses_one_days_away() {
         .code(2)
         .stderr(predicate::str::contains("more than 24 hours"));
 }
+
+#[test]
+fn concurrent_sandbox_departures_lose_no_update() {
+    let env = Env::new();
+    // The signing key is made once, before the processes race for it.
+    env.cmd().args(["keys", "generate"]).assert().success();
+    let users: Vec<String> = (0..8).map(|i| format!("user{i}@corp.example")).collect();
+    let children: Vec<std::process::Child> = users
+        .iter()
+        .map(|u| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
+            c.current_dir(env.dir.path())
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("HOME", env.dir.path())
+                .env("OFFBOARD_STATE_DIR", env.state())
+                .env("NO_COLOR", "1");
+            c.args([
+                "start",
+                u,
+                "--non-interactive",
+                "--set",
+                "manager=bob@corp.example",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        // Manual steps stay pending: exit 3.
+        assert_eq!(c.wait().unwrap().code(), Some(3));
+    }
+    let (_, idp) = env.sandbox("idp");
+    for u in &users {
+        assert_eq!(idp["users"][u]["status"], "suspended", "{u}: {idp}");
+        env.cmd().args(["verify", u]).assert().code(0);
+    }
+}
