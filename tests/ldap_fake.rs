@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use offboard::providers::ldap::{LdapProvider, RetryPolicy};
-use offboard::providers::{CallCtx, Provider, ProviderError, RetryNote, StepCall, SystemConfig};
+use offboard::providers::{
+    Account, CallCtx, Provider, ProviderError, RetryNote, StepCall, SystemConfig,
+};
 use serde_json::json;
 
 const PASSWORD: &str = "bind-pw-SECRET-93ad";
@@ -780,5 +782,106 @@ async fn a_refused_start_tls_stops_before_the_bind() {
             .any(|r| matches!(r, Request::Bind { .. })),
         "the password went out in clear: {:?}",
         f.requests()
+    );
+}
+
+// ---- the account acted on is read back by its id ----
+
+async fn check_on(
+    p: &LdapProvider,
+    action: &str,
+    login: &str,
+    account: &Account,
+) -> Result<CheckOutcome, ProviderError> {
+    let params = serde_json::Map::new();
+    let call = StepCall {
+        step_id: "s",
+        action,
+        login,
+        params: &params,
+        account: Some(account),
+    };
+    p.check(&call, &CallCtx::silent()).await
+}
+
+#[tokio::test]
+async fn ad_records_the_object_guid_and_reads_the_account_by_it_after_a_rename() {
+    let f = ad_fake();
+    let p = ad(&f);
+    let (r, _) = apply(&p, "disable_account", "alice@corp.test", json!({})).await;
+    let account = r.unwrap().account.expect("the account acted on");
+    let guid = f.object_guid(ALICE);
+    assert_eq!(account.id_kind, "objectGUID");
+    assert_eq!(account.name, ALICE);
+    // Microsoft's text form: the first three fields little-endian.
+    assert_eq!(
+        account.id,
+        offboard::providers::ldap::guid_string(&guid).unwrap()
+    );
+    assert_eq!(
+        offboard::providers::ldap::guid_bytes(&account.id).unwrap()[..],
+        guid[..]
+    );
+
+    // Behind the tool's back: a new UPN, and enabled again.
+    f.set_attr(ALICE, "userPrincipalName", &["alice.old@corp.test"]);
+    f.set_attr(ALICE, "userAccountControl", &["512"]);
+    let c = check_on(&p, "disable_account", "alice@corp.test", &account)
+        .await
+        .unwrap();
+    assert!(!c.revoked, "a renamed, re-enabled account is drift: {c:?}");
+    let by_guid: String = guid.iter().map(|b| format!("\\{b:02x}")).collect();
+    assert_eq!(
+        f.search_filters().last().unwrap(),
+        &format!("(objectGUID={by_guid})")
+    );
+    // By login alone nobody is found now: not a revocation.
+    let params = serde_json::Map::new();
+    let call = StepCall {
+        step_id: "s",
+        action: "disable_account",
+        login: "alice@corp.test",
+        params: &params,
+        account: None,
+    };
+    let err = p.check(&call, &CallCtx::silent()).await.unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
+
+    // Deleted since offboard saw it: gone by id, revoked.
+    f.remove_entry(ALICE);
+    let c = check_on(&p, "disable_account", "alice@corp.test", &account)
+        .await
+        .unwrap();
+    assert!(c.revoked && c.observed.contains("no longer exists"), "{c:?}");
+    assert_eq!(c.account.as_ref(), Some(&account));
+}
+
+#[tokio::test]
+async fn openldap_asks_for_entry_uuid_by_name_and_checks_by_it() {
+    let f = FakeLdap::start();
+    let admin = "cn=admin,dc=example,dc=org";
+    let dave = "uid=dave,ou=people,dc=example,dc=org";
+    f.add_account(admin, PASSWORD);
+    f.add_entry("dc=example,dc=org", &[("objectClass", &["dcObject"])]);
+    f.add_entry(
+        dave,
+        &[
+            ("objectClass", &["person", "inetOrgPerson"]),
+            ("mail", &["dave@example.org"]),
+        ],
+    );
+    let p = provider(fake_config(&f, "openldap", admin, "dc=example,dc=org"));
+    let (r, _) = apply(&p, "lock_account", "dave@example.org", json!({})).await;
+    let account = r.unwrap().account.unwrap();
+    assert_eq!(account.id_kind, "entryUUID");
+    assert_eq!(account.id, f.attr(dave, "entryUUID")[0]);
+    f.set_attr(dave, "mail", &["dave.new@example.org"]);
+    let c = check_on(&p, "lock_account", "dave@example.org", &account)
+        .await
+        .unwrap();
+    assert!(c.revoked, "{c:?}");
+    assert_eq!(
+        f.search_filters().last().unwrap(),
+        &format!("(entryUUID={})", account.id)
     );
 }
