@@ -90,9 +90,15 @@ pub enum Command {
 
     /// Show what `start` would do, with no side effects and no network
     #[command(
-        after_help = "Example:\n  offboard plan alice@corp.example -r offboard.toml --type voluntary"
+        after_help = "Example:\n  offboard plan alice@corp.example -r offboard.toml --type voluntary\n  offboard plan alice@corp.example --check    # also run the preflight"
     )]
     Plan(PlanArgs),
+
+    /// Before cutting anything: resolve every secret and ask every system, read-only, about the person
+    #[command(
+        after_help = "Example:\n  offboard preflight alice@corp.example -r offboard.toml\n\nFor each automated step: the system's secrets resolve, its credentials work, and the\nperson is found (rights are checked where the API can tell). Nothing is changed and no\ndeparture is recorded. `start` runs the same preflight first and cuts nothing if it finds a\nproblem, unless --force. Exits 0 when every look succeeded, 1 otherwise."
+    )]
+    Preflight(PlanArgs),
 
     /// Continue an interrupted departure from its journal; never repeats a completed step
     #[command(
@@ -200,12 +206,22 @@ pub struct StartArgs {
     /// Show the plan and stop (same as `offboard plan`)
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Cut access even when the preflight finds a problem (an unreachable system, a person
+    /// not found); the affected steps then fail and are recorded
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub input: DepartureInput,
+
+    /// After the plan, run the preflight (read-only calls to every system), as
+    /// `offboard preflight` does
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

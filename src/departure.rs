@@ -130,6 +130,17 @@ impl PlannedStep {
     }
 }
 
+/// What the preflight found for one automated step (read-only, before anything was cut).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflightCheck {
+    pub step: String,
+    pub system: String,
+    /// The system answered and the person was found.
+    pub ok: bool,
+    /// What was found, or the problem.
+    pub detail: String,
+}
+
 /// A person's answer to a manual step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -15,11 +15,12 @@ use anyhow::{Result, anyhow};
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 
-use crate::departure::{Answer, DepartureFacts, DepartureState, PlannedStep, Status};
+use crate::departure::{
+    Answer, DepartureFacts, DepartureState, PlannedStep, PreflightCheck, Status,
+};
 use crate::journal::{Journal, Record};
 use crate::providers::{
-    self, Account, CallCtx, CheckOutcome, Provider, ProviderError, RetryNote, SettingType,
-    StepCall,
+    self, Account, CallCtx, CheckOutcome, Provider, ProviderError, RetryNote, SettingType, StepCall,
 };
 
 /// Receives progress; the UI draws it.
@@ -108,39 +109,9 @@ impl Engine {
         state_dir: &Path,
         context: &'static str,
     ) -> Engine {
-        let mut systems = HashMap::new();
-        for step in &facts.steps {
-            let Some(auto) = &step.automated else {
-                continue;
-            };
-            if systems.contains_key(&auto.system) {
-                continue;
-            }
-            let provider = connect_system(&auto.system, facts, state_dir);
-            let limit = facts
-                .systems
-                .get(&auto.system)
-                .and_then(|d| d.max_concurrency)
-                .unwrap_or(4)
-                .clamp(1, 64) as usize;
-            let step_timeout = facts
-                .systems
-                .get(&auto.system)
-                .and_then(|d| d.step_timeout_secs)
-                .unwrap_or(300)
-                .max(1);
-            systems.insert(
-                auto.system.clone(),
-                System {
-                    provider,
-                    limit: Arc::new(Semaphore::new(limit)),
-                    step_timeout: Duration::from_secs(step_timeout),
-                },
-            );
-        }
         Engine {
             journal,
-            systems,
+            systems: connect_systems(facts, state_dir),
             context,
         }
     }
@@ -573,6 +544,99 @@ fn judged(expected: Option<&Account>, c: CheckOutcome) -> Result<CheckOutcome, P
             "the check read account {a}, but this step acted on {e}"
         ))),
         _ => Ok(c),
+    }
+}
+
+/// Connect every system the plan's automated steps use, resolving secrets now.
+fn connect_systems(facts: &DepartureFacts, state_dir: &Path) -> HashMap<String, System> {
+    let mut systems = HashMap::new();
+    for step in &facts.steps {
+        let Some(auto) = &step.automated else {
+            continue;
+        };
+        if systems.contains_key(&auto.system) {
+            continue;
+        }
+        let provider = connect_system(&auto.system, facts, state_dir);
+        let def = facts.systems.get(&auto.system);
+        let limit = def
+            .and_then(|d| d.max_concurrency)
+            .unwrap_or(4)
+            .clamp(1, 64) as usize;
+        let step_timeout = def.and_then(|d| d.step_timeout_secs).unwrap_or(300).max(1);
+        systems.insert(
+            auto.system.clone(),
+            System {
+                provider,
+                limit: Arc::new(Semaphore::new(limit)),
+                step_timeout: Duration::from_secs(step_timeout),
+            },
+        );
+    }
+    systems
+}
+
+/// What the preflight found: one check per automated step, and the retries it took.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub checks: Vec<PreflightCheck>,
+    pub retries: u32,
+}
+
+impl Preflight {
+    pub fn problems(&self) -> usize {
+        self.checks.iter().filter(|c| !c.ok).count()
+    }
+}
+
+/// Before anything is cut: resolve every secret the plan needs and ask every system, read-only,
+/// about the person for each automated step (token valid, person found, rights sufficient where
+/// the API can tell). Steps a legal hold blocks are not asked about. Changes nothing.
+pub async fn preflight(facts: &DepartureFacts, state_dir: &Path) -> Preflight {
+    let systems = connect_systems(facts, state_dir);
+    let retries = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let looks = facts
+        .steps
+        .iter()
+        .filter(|s| s.automated.is_some() && !s.held)
+        .map(|step| {
+            let auto = step.automated.as_ref().expect("automated");
+            let system = &systems[&auto.system];
+            let counter = retries.clone();
+            let ctx = CallCtx::new(move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            });
+            async move {
+                let result = match &system.provider {
+                    Err(e) => Err(format!("system {}: {e}", auto.system)),
+                    Ok(p) => match system.limit.acquire().await {
+                        Err(e) => Err(e.to_string()),
+                        Ok(_permit) => {
+                            let call = step_call(step, None);
+                            limited(system.step_timeout, p.preflight(&call, &ctx))
+                                .await
+                                .map_err(|e| match e {
+                                    ProviderError::NotFound(m) => format!(
+                                        "{m}: the person is not found there{}",
+                                        lookalikes(&auto.login)
+                                    ),
+                                    e => e.to_string(),
+                                })
+                        }
+                    },
+                };
+                PreflightCheck {
+                    step: step.id.clone(),
+                    system: auto.system.clone(),
+                    ok: result.is_ok(),
+                    detail: result.unwrap_or_else(|e| e),
+                }
+            }
+        });
+    let checks = join_all(looks).await;
+    Preflight {
+        checks,
+        retries: retries.load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 

@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::departure::{Answer, DepartureFacts};
+use crate::departure::{Answer, DepartureFacts, PreflightCheck};
 use crate::providers::{Account, RequestRecord, RetryNote};
 
 /// `prev` of the first event.
@@ -37,6 +37,13 @@ pub enum Record {
     DepartureStarted(Box<DepartureFacts>),
     /// A run (start, resume, demo) began driving the departure.
     RunStarted { command: String },
+    /// Before anything was cut, every system was asked read-only about the person.
+    Preflight {
+        passed: bool,
+        checks: Vec<PreflightCheck>,
+        /// Transient failures retried while asking.
+        retries: u32,
+    },
     /// About to call the provider to apply the step.
     ApplyStarted { attempt: u32 },
     /// The provider call failed transiently and will be retried.

@@ -484,7 +484,22 @@ system = "app"
 action = "deactivate_user"
 "#;
     std::fs::write(env.runbook(), rb).unwrap();
-    let out = env.start(&[]).code(3);
+    // The preflight finds the unset variable before anything is cut, and says so.
+    let refused = env.start(&[]).code(1);
+    let said = String::from_utf8_lossy(&refused.get_output().stderr).to_string()
+        + &String::from_utf8_lossy(&refused.get_output().stdout);
+    assert!(said.contains("OFFBOARD_TEST_MISSING_TOKEN"), "{said}");
+    assert!(said.contains("--force"), "{said}");
+    assert!(
+        !env.state().join("departures").exists() || {
+            std::fs::read_dir(env.state().join("departures"))
+                .unwrap()
+                .count()
+                == 0
+        }
+    );
+    // With --force, what can be cut is cut and the rest is recorded as failed.
+    let out = env.start(&["--force"]).code(3);
     let v = json_out(&out);
     let st = statuses(&v);
     assert!(
@@ -591,7 +606,8 @@ system = "slow"
 action = "remove_seat"
 "#;
     std::fs::write(env.runbook(), rb).unwrap();
-    let v = json_out(&env.start(&[]).code(3));
+    // The preflight's look at `slow` runs out of time too: --force cuts the rest anyway.
+    let v = json_out(&env.start(&["--force"]).code(3));
     let st = statuses(&v);
     assert!(
         st.contains(&("slow-seat".into(), "failed".into())),
@@ -816,4 +832,59 @@ fn concurrent_sandbox_departures_lose_no_update() {
         assert_eq!(idp["users"][u]["status"], "suspended", "{u}: {idp}");
         env.cmd().args(["verify", u]).assert().code(0);
     }
+}
+
+#[test]
+fn preflight_asks_every_system_records_nothing_and_start_journals_it() {
+    let env = Env::new();
+    let args = [
+        "preflight",
+        "alice@corp.example",
+        "--set",
+        "manager=bob@corp.example",
+    ];
+    let out = env.cmd().args(["--json"]).args(args).assert().code(0);
+    let v = json_out(&out);
+    assert_eq!(v["passed"], true, "{v}");
+    let steps: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["step"].as_str().unwrap())
+        .collect();
+    // Every automated step of a voluntary departure, none of the manual ones.
+    assert_eq!(
+        steps,
+        ["idp-suspend", "idp-sessions", "saas-seat", "notice"]
+    );
+    assert!(!env.state().join("departures").exists());
+    env.cmd()
+        .args([
+            "plan",
+            "alice@corp.example",
+            "--check",
+            "--set",
+            "manager=b@c",
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("ok idp-suspend (idp)"));
+
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap();
+    let journal = env.journal(id);
+    let preflight = journal
+        .iter()
+        .find(|e| e["kind"] == "preflight")
+        .expect("the preflight is journaled");
+    assert_eq!(preflight["data"]["passed"], true);
+    let first_apply = journal
+        .iter()
+        .position(|e| e["kind"] == "apply_started")
+        .unwrap();
+    let at = journal
+        .iter()
+        .position(|e| e["kind"] == "preflight")
+        .unwrap();
+    assert!(at < first_apply, "the look comes before the first cut");
 }

@@ -852,7 +852,10 @@ async fn ad_records_the_object_guid_and_reads_the_account_by_it_after_a_rename()
     let c = check_on(&p, "disable_account", "alice@corp.test", &account)
         .await
         .unwrap();
-    assert!(c.revoked && c.observed.contains("no longer exists"), "{c:?}");
+    assert!(
+        c.revoked && c.observed.contains("no longer exists"),
+        "{c:?}"
+    );
     assert_eq!(c.account.as_ref(), Some(&account));
 }
 

@@ -948,13 +948,12 @@ async fn real_389ds() {
     assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     let m = err.to_string();
     assert!(m.contains("nobody@corp.test"), "{m}");
-    // A check counts someone who is not there (any more) as without access.
-    let chk = p
+    // Someone offboard never saw: no proof of anything, so not a revocation.
+    let err = p
         .check(&call("lock_account", "nobody@corp.test", &none), &ctx)
         .await
-        .unwrap();
-    assert!(chk.revoked, "{chk:?}");
-    assert_eq!(chk.observed, "no such entry (deleted)");
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     for hostile in ["*", "*)(uid=*", "alice@corp.test)(|(uid=*"] {
         let err = p
             .apply(&call("lock_account", hostile, &none), &ctx)

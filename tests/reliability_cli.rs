@@ -269,7 +269,17 @@ fn seeded_faults_are_retried_and_every_step_ends_correct() {
 
     let injected: Vec<String> = fakes.iter().flat_map(|f| f.injected()).collect();
     let k = kinds(&env, &id);
-    let retried = k.iter().filter(|k| *k == "retried").count();
+    // Retries during the steps are journaled one by one; the preflight's are counted in its
+    // own event.
+    let preflight_retries: usize = env
+        .chain(&id)
+        .iter()
+        .find_map(|e| match &e.record {
+            offboard::journal::Record::Preflight { retries, .. } => Some(*retries as usize),
+            _ => None,
+        })
+        .expect("a preflight event");
+    let retried = k.iter().filter(|k| *k == "retried").count() + preflight_retries;
     assert!(!injected.is_empty(), "no fault was injected");
     assert!(
         retried >= injected.len().min(1),
@@ -307,13 +317,17 @@ fn seeded_faults_are_retried_and_every_step_ends_correct() {
 fn one_scim(fake: &FakeScim, delete: bool) -> CliEnv {
     let systems = [("hr", fake)];
     let env = env_for(&systems);
-    env.write_runbook(&runbook(&systems, if delete { &["hr"] } else { &[] }, 5, false));
+    env.write_runbook(&runbook(
+        &systems,
+        if delete { &["hr"] } else { &[] },
+        5,
+        false,
+    ));
     env
 }
 
 fn json_of(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
 }
 
 #[test]
@@ -324,6 +338,14 @@ fn someone_never_found_is_failed_and_neither_verify_nor_resume_call_it_revoked()
     let env = one_scim(&fake, true);
     // A Cyrillic "а" in place of the Latin "a": the provider knows nobody by that name.
     let typo = "\u{430}lice@corp.example";
+    // The preflight finds nobody, says which character looks wrong, and cuts nothing.
+    let out = env.run(&["start", typo, "-r", "offboard.toml", "--non-interactive"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("U+0430"), "{}", text(&out));
+    assert!(text(&out).contains("--force"), "{}", text(&out));
+    assert_eq!(env.departure_of(typo), None);
+    assert_eq!(fake.count("PATCH") + fake.count("DELETE"), 0);
+    // An operator who forces it gets failed steps, never done ones.
     let out = env.run(&[
         "--json",
         "start",
@@ -331,6 +353,7 @@ fn someone_never_found_is_failed_and_neither_verify_nor_resume_call_it_revoked()
         "-r",
         "offboard.toml",
         "--non-interactive",
+        "--force",
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let id = env.departure_of(typo).unwrap();
@@ -341,9 +364,15 @@ fn someone_never_found_is_failed_and_neither_verify_nor_resume_call_it_revoked()
         .as_str()
         .unwrap()
         .to_string();
-    assert!(error.contains("never found in system hr"), "says why: {error}");
+    assert!(
+        error.contains("never found in system hr"),
+        "says why: {error}"
+    );
     assert!(error.contains("user = "), "and how to fix it: {error}");
-    assert!(error.contains("U+0430"), "and points at the look-alike: {error}");
+    assert!(
+        error.contains("U+0430"),
+        "and points at the look-alike: {error}"
+    );
     assert_eq!(fake.count("PATCH") + fake.count("DELETE"), 0);
 
     let out = env.run(&["--json", "verify", &id]);
@@ -361,7 +390,12 @@ fn someone_never_found_is_failed_and_neither_verify_nor_resume_call_it_revoked()
     let out = env.run(&["resume", &id, "--non-interactive"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     for (step, status) in env.step_statuses(&id) {
-        assert_ne!(status, "done", "resume turned {step} into done: {}", text(&out));
+        assert_ne!(
+            status,
+            "done",
+            "resume turned {step} into done: {}",
+            text(&out)
+        );
     }
     // The real alice was never touched.
     assert_eq!(fake.user(&real).unwrap()["active"], true);
@@ -384,7 +418,10 @@ fn a_rename_behind_the_tools_back_is_drift_not_deleted() {
         "the applied event records the SCIM id"
     );
     let evidence = std::fs::read_to_string(env.evidence_path(&id)).unwrap();
-    assert!(evidence.contains(&format!("\"id\": \"{uid}\"")), "{evidence}");
+    assert!(
+        evidence.contains(&format!("\"id\": \"{uid}\"")),
+        "{evidence}"
+    );
 
     fake.rename_user(&uid, "alice.renamed@corp.example");
     fake.set_active(&uid, true);
@@ -406,8 +443,18 @@ fn a_provider_whose_filters_find_nobody_cannot_make_verify_pass() {
 
     fake.blind_user_filter();
     let out = env.run(&["verify", &id]);
-    assert_eq!(out.status.code(), Some(0), "read by id, it holds: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "read by id, it holds: {}",
+        text(&out)
+    );
     fake.set_active(&uid, true);
     let out = env.run(&["verify", &id]);
-    assert_eq!(out.status.code(), Some(4), "read by id, it drifted: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "read by id, it drifted: {}",
+        text(&out)
+    );
 }

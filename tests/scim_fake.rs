@@ -236,7 +236,10 @@ async fn delete_then_check() {
     assert_eq!(out.requests[1].status, 204);
     assert!(fake.user(&id).is_none());
     let account = out.account.expect("the account deleted");
-    assert_eq!((account.id.as_str(), account.name.as_str()), (id.as_str(), "frank"));
+    assert_eq!(
+        (account.id.as_str(), account.name.as_str()),
+        (id.as_str(), "frank")
+    );
     // The engine heard of the account before the DELETE went out.
     assert_eq!(*seen.lock().unwrap(), [account.clone()]);
 
@@ -260,7 +263,10 @@ async fn delete_then_check() {
         assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     }
     let again = p
-        .apply(&on(call("delete_user", "frank"), &account), &CallCtx::silent())
+        .apply(
+            &on(call("delete_user", "frank"), &account),
+            &CallCtx::silent(),
+        )
         .await
         .unwrap();
     assert!(!again.changed);
@@ -296,13 +302,19 @@ async fn a_renamed_account_is_still_read_by_its_id() {
     fake.rename_user(&id, "alice.old@corp");
     fake.set_active(&id, true);
     let chk = p
-        .check(&on(call("deactivate_user", "alice@corp"), &account), &CallCtx::silent())
+        .check(
+            &on(call("deactivate_user", "alice@corp"), &account),
+            &CallCtx::silent(),
+        )
         .await
         .unwrap();
     assert!(!chk.revoked, "a rename must not read as revoked: {chk:?}");
     assert_eq!(chk.observed, "active=true");
     let read = chk.account.unwrap();
-    assert_eq!((read.id.as_str(), read.name.as_str()), (id.as_str(), "alice.old@corp"));
+    assert_eq!(
+        (read.id.as_str(), read.name.as_str()),
+        (id.as_str(), "alice.old@corp")
+    );
     let last = fake.requests().last().cloned().unwrap();
     assert_eq!((last.method.as_str(), last.filter), ("GET", None));
 }
@@ -321,7 +333,10 @@ async fn a_filter_that_finds_nobody_proves_nothing() {
     fake.set_active(&id, true);
     // By id: the truth (access is back).
     let chk = p
-        .check(&on(call("deactivate_user", "bob@corp"), &account), &CallCtx::silent())
+        .check(
+            &on(call("deactivate_user", "bob@corp"), &account),
+            &CallCtx::silent(),
+        )
         .await
         .unwrap();
     assert!(!chk.revoked, "{chk:?}");
@@ -331,7 +346,10 @@ async fn a_filter_that_finds_nobody_proves_nothing() {
             .check(&call(action, "bob@corp"), &CallCtx::silent())
             .await
             .unwrap_err();
-        assert!(matches!(err, ProviderError::NotFound(_)), "{action}: {err:?}");
+        assert!(
+            matches!(err, ProviderError::NotFound(_)),
+            "{action}: {err:?}"
+        );
     }
 }
 

@@ -248,15 +248,32 @@ async fn real_scim2_server() {
     assert!(out.changed);
     assert_eq!(out.requests[1].status, 204);
     assert_eq!(admin.get_user(&id).await.0, 404);
+    let account = out.account.expect("the account deleted");
+    assert_eq!(account.id, id);
     for action in ["delete_user", "deactivate_user"] {
-        let chk = p.check(&call(action, login, &params), &ctx).await.unwrap();
+        // Read by the id offboard recorded: gone, so revoked.
+        let on_id = StepCall {
+            account: Some(&account),
+            ..call(action, login, &params)
+        };
+        let chk = p.check(&on_id, &ctx).await.unwrap();
         assert!(chk.revoked, "{action}");
-        assert_eq!(chk.observed, "user not found (deleted)");
+        assert_eq!(
+            chk.observed,
+            format!("SCIM user {id} no longer exists (404 by id: deleted)")
+        );
+        // By login alone the filter finds nobody: that proves nothing.
+        let err = p
+            .check(&call(action, login, &params), &ctx)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     }
-    let again = p
-        .apply(&call("delete_user", login, &params), &ctx)
-        .await
-        .unwrap();
+    let on_id = StepCall {
+        account: Some(&account),
+        ..call("delete_user", login, &params)
+    };
+    let again = p.apply(&on_id, &ctx).await.unwrap();
     assert!(!again.changed);
 
     // Unknown user, and a rejected token.

@@ -109,7 +109,7 @@ action = "deactivate_user"
     };
     // Each command that reaches `dead` spends its retry budget (a few seconds) on it: keep
     // those few, and vary the flags across them.
-    let rb = ["-r", "offboard.toml", "--non-interactive"];
+    let rb = ["-r", "offboard.toml", "--non-interactive", "--force"];
     for args in [
         [&["-v", "start", users[0]][..], &rb[..]].concat(),
         [&["-vv", "--json", "start", users[1]][..], &rb[..]].concat(),

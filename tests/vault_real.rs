@@ -433,6 +433,12 @@ async fn real_openbao_offboarding() {
     let out = p.apply(&du, &ctx).await.unwrap();
     assert!(out.changed);
     assert_eq!(out.summary, "deleted userpass user alice on auth/userpass/");
+    let account = out.account.expect("the user deleted");
+    assert_eq!(account.id, "auth/userpass/users/alice");
+    let du_seen = StepCall {
+        account: Some(&account),
+        ..du.clone()
+    };
     let (s, _) = admin
         .req("GET", "auth/userpass/users/alice", ROOT, None)
         .await;
@@ -446,10 +452,16 @@ async fn real_openbao_offboarding() {
         )
         .await;
     assert_eq!(admin.login("alice", "alice-pw").await.0, 400);
-    let chk = p.check(&du, &ctx).await.unwrap();
+    let chk = p.check(&du_seen, &ctx).await.unwrap();
     assert!(chk.revoked);
-    assert_eq!(chk.observed, "userpass user alice not found (404)");
-    assert!(!p.apply(&du, &ctx).await.unwrap().changed);
+    assert_eq!(
+        chk.observed,
+        "userpass user alice no longer exists (404: deleted)"
+    );
+    assert!(!p.apply(&du_seen, &ctx).await.unwrap().changed);
+    // Without the record of having seen it, a 404 proves nothing.
+    let err = p.check(&du, &ctx).await.unwrap_err();
+    assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     // The colleague is untouched.
     let (s, _) = admin
         .req("GET", "auth/userpass/users/bob", ROOT, None)

@@ -230,6 +230,7 @@ pub fn start_departure(
     facts: DepartureFacts,
     interactive: bool,
     command: &str,
+    preflight: Option<crate::engine::Preflight>,
 ) -> Result<Exit> {
     let key = signing_key(ctx)?;
     let id = facts.id.clone();
@@ -247,6 +248,16 @@ pub fn start_departure(
             command: command.into(),
         },
     )?;
+    if let Some(found) = preflight {
+        journal.append(
+            None,
+            Record::Preflight {
+                passed: found.problems() == 0,
+                checks: found.checks,
+                retries: found.retries,
+            },
+        )?;
+    }
     let driving = Driving {
         lock,
         journal: Arc::new(Mutex::new(journal)),

@@ -48,7 +48,7 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     let facts = crate::plan::build(&runbook, &req, ctx.state.root())
         .map_err(|e| CliError::new(Exit::Usage, e))?;
     let id = facts.id.clone();
-    let exit = common::start_departure(ctx, facts, interactive, "demo")?;
+    let exit = common::start_departure(ctx, facts, interactive, "demo", None)?;
     p.info("");
     p.info(p.bold("Next, try:"));
     p.info(format!("  offboard status {id}"));

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod evidence;
 pub mod keys;
 pub mod plan;
+pub mod preflight;
 pub mod resume;
 pub mod runbook;
 pub mod start;
@@ -66,6 +67,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Start(args) => start::exec(ctx, args),
         Command::Plan(args) => plan::exec(ctx, args),
+        Command::Preflight(args) => preflight::exec(ctx, args),
         Command::Resume(args) => resume::exec(ctx, args),
         Command::Confirm(args) => confirm::exec(ctx, args),
         Command::Status(args) => status::exec(ctx, args),

@@ -10,7 +10,20 @@ use crate::ui::safe;
 use super::{Ctx, common};
 
 pub fn exec(ctx: &Ctx, args: PlanArgs) -> anyhow::Result<Exit> {
+    if args.check {
+        let facts = build(ctx, &args.input)?;
+        ctx.printer.result(render(ctx, &facts));
+        return super::preflight::run(ctx, &facts);
+    }
     show(ctx, &args.input)
+}
+
+/// The departure's plan from the command line, as `start` would make it (nothing recorded).
+pub fn build(ctx: &Ctx, input: &DepartureInput) -> anyhow::Result<DepartureFacts> {
+    let runbook = common::load_runbook(ctx, input.runbook.runbook.as_deref())?;
+    let req = common::departure_request(ctx, input, &runbook, false)?;
+    crate::plan::build(&runbook, &req, ctx.state.root())
+        .map_err(|e| CliError::new(Exit::Usage, e).into())
 }
 
 pub fn show(ctx: &Ctx, input: &DepartureInput) -> anyhow::Result<Exit> {

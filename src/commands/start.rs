@@ -60,7 +60,23 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
     if !wait_until_effective(ctx, req.effective_at)? {
         return Ok(Exit::Interrupted);
     }
-    common::start_departure(ctx, facts, interactive, "start")
+    // Look before cutting: an unset token or a person the system does not know is found now,
+    // all at once, instead of halfway through an involuntary departure.
+    let found = super::preflight::look(ctx, &facts)?;
+    super::preflight::report(ctx, &facts, &found, false);
+    if found.problems() > 0 && !args.force {
+        return Err(CliError::new(
+            Exit::Failure,
+            anyhow::anyhow!(
+                "preflight found {} problem(s): nothing was cut and no departure was recorded",
+                found.problems()
+            ),
+        )
+        .hint("fix what it names and start again (`offboard preflight` repeats the look alone)")
+        .hint("or cut what can be cut now with `offboard start … --force`; the steps it named fail and are recorded")
+        .into());
+    }
+    common::start_departure(ctx, facts, interactive, "start", Some(found))
 }
 
 /// Hold the run until the departure takes effect. Returns false when Ctrl-C ended the wait

@@ -860,7 +860,10 @@ impl LdapProvider {
     fn id_filter(&self, id: &str) -> Option<String> {
         let attr = self.flavor.id_attribute();
         let value = if self.flavor == Flavor::ActiveDirectory {
-            guid_bytes(id)?.iter().map(|b| format!("\\{b:02x}")).collect()
+            guid_bytes(id)?
+                .iter()
+                .map(|b| format!("\\{b:02x}"))
+                .collect()
         } else {
             escape_filter_value(id)
         };
@@ -950,7 +953,7 @@ impl LdapProvider {
         &self,
         call: &StepCall<'_>,
         ctx: &CallCtx,
-        check: bool,
+        mode: Mode,
     ) -> Result<T, ProviderError>
     where
         T: From<Done>,
@@ -964,11 +967,13 @@ impl LdapProvider {
             let mut records = Vec::new();
             let once = async {
                 let mut ldap = self.session(&mut records).await?;
-                let r = if check {
-                    self.check_once(&mut ldap, call, &mut records).await
-                } else {
-                    self.apply_once(&mut ldap, call, ctx, &mut carried, &mut records)
-                        .await
+                let r = match mode {
+                    Mode::Check => self.check_once(&mut ldap, call, &mut records).await,
+                    Mode::Apply => {
+                        self.apply_once(&mut ldap, call, ctx, &mut carried, &mut records)
+                            .await
+                    }
+                    Mode::Look => self.look_once(&mut ldap, call, &mut records).await,
                 };
                 let _ = ldap.unbind().await;
                 r
@@ -1033,10 +1038,7 @@ impl LdapProvider {
             Err(gone) => {
                 return Ok(Outcome::Applied {
                     changed: false,
-                    summary: format!(
-                        "{} {} no longer exists (deleted)",
-                        gone.id_kind, gone.id
-                    ),
+                    summary: format!("{} {} no longer exists (deleted)", gone.id_kind, gone.id),
                     account: Some(gone),
                 });
             }
@@ -1059,6 +1061,24 @@ impl LdapProvider {
             other => Err(self.unsupported(other)),
         }?;
         Ok(outcome.on(account))
+    }
+
+    async fn look_once(
+        &self,
+        ldap: &mut Ldap,
+        call: &StepCall<'_>,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Outcome, ProviderError> {
+        let user = match self.resolve(ldap, call, records).await? {
+            Ok(user) => user,
+            Err(gone) => return Err(self.err(format!("{gone} no longer exists"))),
+        };
+        let account = self.account_of(&user)?;
+        Ok(Outcome::Check(CheckOutcome {
+            revoked: false,
+            observed: format!("found {account}"),
+            account: Some(account),
+        }))
     }
 
     async fn check_once(
@@ -1874,7 +1894,7 @@ impl Provider for LdapProvider {
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
-        self.run(call, ctx, false).await
+        self.run(call, ctx, Mode::Apply).await
     }
 
     async fn check(
@@ -1882,8 +1902,24 @@ impl Provider for LdapProvider {
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
-        self.run(call, ctx, true).await
+        self.run(call, ctx, Mode::Check).await
     }
+
+    /// Bind and find the person: the check of `reset_password` needs a record of a reset
+    /// that has not happened yet, so preflight only looks.
+    async fn preflight(&self, call: &StepCall<'_>, ctx: &CallCtx) -> Result<String, ProviderError> {
+        let c: CheckOutcome = self.run(call, ctx, Mode::Look).await?;
+        Ok(c.observed)
+    }
+}
+
+/// What one session does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Apply,
+    Check,
+    /// Find the person and change nothing (preflight).
+    Look,
 }
 
 /// What one call has already changed in attempts that then failed with a transient error, so

@@ -288,6 +288,18 @@ pub trait Provider: Send + Sync {
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError>;
 
+    /// Look before anything is cut, changing nothing: the credentials work, the person is
+    /// found, and the rights suffice where the API can tell. Returns what was found, for the
+    /// operator. The default runs [`Provider::check`], which is read-only by contract; a kind
+    /// whose check needs state from an earlier apply overrides this.
+    async fn preflight(&self, call: &StepCall<'_>, ctx: &CallCtx) -> Result<String, ProviderError> {
+        let c = self.check(call, ctx).await?;
+        Ok(match c.account {
+            Some(a) => format!("found {a}"),
+            None => c.observed,
+        })
+    }
+
     /// Read the live state and say whether the revocation holds.
     ///
     /// With `call.account` set, read that account by its id: gone by id is revoked (deleted);

@@ -720,7 +720,10 @@ enum Resolved {
 fn gone(account: Account) -> CheckOutcome {
     CheckOutcome {
         revoked: true,
-        observed: format!("SCIM user {} no longer exists (404 by id: deleted)", account.id),
+        observed: format!(
+            "SCIM user {} no longer exists (404 by id: deleted)",
+            account.id
+        ),
         account: Some(account),
     }
 }

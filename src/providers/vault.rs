@@ -1064,7 +1064,7 @@ impl VaultProvider {
         Ok(resp.status != StatusCode::NOT_FOUND)
     }
 
-/// A userpass user has no id but its name on the mount: that path is the account.
+    /// A userpass user has no id but its name on the mount: that path is the account.
     fn userpass_account(&self, name: &str) -> Account {
         let path = format!("auth/{}/users/{name}", self.userpass_mount.join("/"));
         Account::new(path, "userpass user path", name)
@@ -1141,7 +1141,7 @@ impl VaultProvider {
         })
     }
 
-        fn unknown_action(&self, action: &str) -> ProviderError {
+    fn unknown_action(&self, action: &str) -> ProviderError {
         self.perm(format!("the vault kind has no action `{action}`"))
     }
 }
