@@ -241,7 +241,7 @@ async fn delete_then_check() {
         (id.as_str(), "frank")
     );
     // The engine heard of the account before the DELETE went out.
-    assert_eq!(*seen.lock().unwrap(), [account.clone()]);
+    assert_eq!(*seen.lock().unwrap(), std::slice::from_ref(&account));
 
     for action in ["delete_user", "deactivate_user"] {
         // Read by the recorded id: gone, so revoked.
