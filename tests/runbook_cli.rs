@@ -126,3 +126,60 @@ fn schema_prints_the_json_schema() {
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/schema.json")).unwrap();
     assert_eq!(out.stdout, checked_in);
 }
+
+/// `http://` to another machine is refused for every HTTP kind at the system, as `ldap://` is;
+/// loopback stays allowed, and `allow_plain = true` allows it.
+#[test]
+fn check_refuses_plain_http_to_another_machine() {
+    const FILE: &str = "tests/fixtures/runbooks/plain-http.toml";
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args(["--json", "runbook", "check", FILE])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = v["diagnostics"].as_array().unwrap();
+    let messages: Vec<&str> = diags
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(diags.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with(
+            "system `app`: base_url `http://scim.corp.example/scim/v2` is plain HTTP to a host other than this machine"
+        ),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].starts_with("system `vault`: "), "{}", messages[1]);
+    for (d, line) in diags.iter().zip([4, 14]) {
+        assert!(d["message"].as_str().unwrap().contains("allow_plain = true"));
+        assert_eq!(d["line"], line);
+    }
+
+    // Allowed where the runbook says so; the loopback system never needed it.
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed.toml");
+    let text = std::fs::read_to_string(FILE).unwrap().replace(
+        "token = { env = \"APP_TOKEN\" }",
+        "token = { env = \"APP_TOKEN\" }\nallow_plain = true",
+    );
+    let text = text.replace(
+        "token = { env = \"VAULT_TOKEN\" }",
+        "token = { env = \"VAULT_TOKEN\" }\nallow_plain = true",
+    );
+    std::fs::write(&allowed, text).unwrap();
+    offboard(&state)
+        .args(["runbook", "check"])
+        .arg(&allowed)
+        .assert()
+        .success();
+
+    // `plan` refuses it the same way, before anything else.
+    offboard(&state)
+        .args(["plan", "alice@corp.example", "-r", FILE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("plain HTTP"));
+}
