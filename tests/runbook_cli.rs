@@ -127,6 +127,49 @@ fn schema_prints_the_json_schema() {
     assert_eq!(out.stdout, checked_in);
 }
 
+/// A secret written inline is never shown, whatever its TOML shape: a list, a misspelt
+/// reference, a value beside a reference, a number, nested lists, a multi-line string.
+#[test]
+fn check_masks_inline_secrets_of_every_shape() {
+    const FILE: &str = "tests/fixtures/runbooks/secret-shapes.toml";
+    let state = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--color", "never", "runbook", "check", FILE],
+        vec!["--color", "always", "runbook", "check", FILE],
+        vec!["--json", "runbook", "check", FILE],
+    ] {
+        let out = offboard(&state).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in [
+            "sk-",
+            "ARRAY-0a1b2c",
+            "MISSPELT-3d4e5f",
+            "BESIDE-6a7b8c",
+            "8675309123",
+            "NESTED-9d0e1f",
+            "LINE-2b3c4d",
+        ] {
+            assert!(!all.contains(secret), "{args:?} shows {secret}:\n{all}");
+        }
+    }
+    // Each shape is still reported, at its own line, with the masked value in the snippet.
+    let out = offboard(&state)
+        .args(["--color", "never", "runbook", "check", FILE])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for at in [":9:9", ":14:", ":19:", ":24:9", ":29:", ":37:"] {
+        assert!(stderr.contains(&format!("{FILE}{at}")), "{at}:\n{stderr}");
+    }
+    assert!(stderr.contains(r#"token = ["***************"]"#), "{stderr}");
+    assert!(stderr.contains("token = **********"), "{stderr}");
+}
+
 /// `http://` to another machine is refused for every HTTP kind at the system, as `ldap://` is;
 /// loopback stays allowed, and `allow_plain = true` allows it.
 #[test]
