@@ -470,8 +470,11 @@ mod tests {
         // Links planted at every name the old scheme (the pid) would use change nothing.
         let victim = dir.path().join("victim");
         fs::write(&victim, "precious").unwrap();
-        std::os::unix::fs::symlink(&victim, dir.path().join(format!(".f.tmp-{}", std::process::id())))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            &victim,
+            dir.path().join(format!(".f.tmp-{}", std::process::id())),
+        )
+        .unwrap();
         write_atomic(&target, b"one").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"one");
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
@@ -517,17 +520,26 @@ mod tests {
         // Readable by others: tightened.
         fs::set_permissions(&real, fs::Permissions::from_mode(0o755)).unwrap();
         create_private_dir(&real).unwrap();
-        assert_eq!(fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         // Writable by group: refused, left as it is, with the chmod to run.
         fs::set_permissions(&real, fs::Permissions::from_mode(0o770)).unwrap();
         let err = create_private_dir(&real).unwrap_err();
         let cli = err.downcast_ref::<crate::exit::CliError>().unwrap();
         assert!(format!("{:#}", cli.error).contains("permissions 0770 for"));
-        assert_eq!(cli.hints[0], format!(
-            "check that nothing in it was put there by someone else, then run `chmod 700 {}`",
-            real.display()
-        ));
-        assert_eq!(fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o770);
+        assert_eq!(
+            cli.hints[0],
+            format!(
+                "check that nothing in it was put there by someone else, then run `chmod 700 {}`",
+                real.display()
+            )
+        );
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o770
+        );
     }
 
     #[test]

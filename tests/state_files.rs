@@ -303,8 +303,19 @@ impl Started {
             state,
             id: String::new(),
         };
-        let out = s.run(&["start", "alice@corp.example", "-r", "offboard.toml", "--non-interactive"]);
-        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = s.run(&[
+            "start",
+            "alice@corp.example",
+            "-r",
+            "offboard.toml",
+            "--non-interactive",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let id = std::fs::read_dir(s.state.join("departures"))
             .unwrap()
             .next()
@@ -354,11 +365,19 @@ fn assert_refused(out: &std::process::Output, link: &Path, victim: &Path) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("refusing to use {}: it is a symbolic link", link.display())),
+        stderr.contains(&format!(
+            "refusing to use {}: it is a symbolic link",
+            link.display()
+        )),
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(victim).unwrap(), "precious\n");
-    assert!(std::fs::symlink_metadata(link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
 }
 
 #[test]
@@ -444,7 +463,10 @@ fn a_link_planted_as_the_departure_dir_or_the_state_dir_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
-            stderr.contains(&format!("refusing to use {}: it is a symbolic link", dep.display())),
+            stderr.contains(&format!(
+                "refusing to use {}: it is a symbolic link",
+                dep.display()
+            )),
             "{stderr}"
         );
         assert_eq!(snapshot(&moved), before);
@@ -458,14 +480,23 @@ fn a_link_planted_as_the_departure_dir_or_the_state_dir_is_refused() {
     std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
     let out = Command::new(bin())
         .current_dir(&s.root)
-        .args(["start", "bob@corp.example", "-r", "offboard.toml", "--non-interactive"])
+        .args([
+            "start",
+            "bob@corp.example",
+            "-r",
+            "offboard.toml",
+            "--non-interactive",
+        ])
         .env("OFFBOARD_STATE_DIR", format!("{}/", linked.display()))
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("refusing to use {}", linked.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("refusing to use {}", linked.display())),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
@@ -478,12 +509,18 @@ fn a_signing_key_readable_by_others_is_refused_like_ssh() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let journal = s.departure().join("journal.jsonl");
     let before = std::fs::read(&journal).unwrap();
-    for args in [vec!["confirm", s.id.as_str(), "laptop"], vec!["keys", "show"]] {
+    for args in [
+        vec!["confirm", s.id.as_str(), "laptop"],
+        vec!["keys", "show"],
+    ] {
         let out = s.run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
-            stderr.contains(&format!("permissions 0644 for {} are too open", key.display())),
+            stderr.contains(&format!(
+                "permissions 0644 for {} are too open",
+                key.display()
+            )),
             "{stderr}"
         );
         assert!(
@@ -496,7 +533,11 @@ fn a_signing_key_readable_by_others_is_refused_like_ssh() {
     assert_eq!(std::fs::read(&journal).unwrap(), before);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = s.run(&["confirm", &s.id, "laptop"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A keys/ dir or state dir others can write to (where someone could have planted a key or a
@@ -510,14 +551,27 @@ fn a_state_or_keys_dir_writable_by_others_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
-            stderr.contains(&format!("permissions {mode:04o} for {} are too open", dir.display())),
+            stderr.contains(&format!(
+                "permissions {mode:04o} for {} are too open",
+                dir.display()
+            )),
             "{stderr}"
         );
-        assert!(stderr.contains(&format!("`chmod 700 {}`", dir.display())), "{stderr}");
+        assert!(
+            stderr.contains(&format!("`chmod 700 {}`", dir.display())),
+            "{stderr}"
+        );
         let left = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(left, mode, "the mode was changed behind the operator's back");
+        assert_eq!(
+            left, mode,
+            "the mode was changed behind the operator's back"
+        );
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     let out = s.run(&["confirm", &s.id, "laptop"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

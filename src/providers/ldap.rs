@@ -1417,12 +1417,7 @@ impl LdapProvider {
         let path = self.marker_path(user)?;
         crate::state::create_private_dir(&self.marker_dir())
             .and_then(|()| crate::state::write_atomic(&path, format!("{value}\n").as_bytes()))
-            .map_err(|e| {
-                self.err(format!(
-                    "recording the reset in {}: {e:#}",
-                    path.display()
-                ))
-            })
+            .map_err(|e| self.err(format!("recording the reset in {}: {e:#}", path.display())))
     }
 
     async fn reset_password(
