@@ -166,7 +166,10 @@ fn check_masks_inline_secrets_of_every_shape() {
     for at in [":9:9", ":14:", ":19:", ":24:9", ":29:", ":37:"] {
         assert!(stderr.contains(&format!("{FILE}{at}")), "{at}:\n{stderr}");
     }
-    assert!(stderr.contains(r#"token = ["***************"]"#), "{stderr}");
+    assert!(
+        stderr.contains(r#"token = ["***************"]"#),
+        "{stderr}"
+    );
     assert!(stderr.contains("token = **********"), "{stderr}");
 }
 
@@ -195,9 +198,18 @@ fn check_refuses_plain_http_to_another_machine() {
         "{}",
         messages[0]
     );
-    assert!(messages[1].starts_with("system `vault`: "), "{}", messages[1]);
+    assert!(
+        messages[1].starts_with("system `vault`: "),
+        "{}",
+        messages[1]
+    );
     for (d, line) in diags.iter().zip([4, 14]) {
-        assert!(d["message"].as_str().unwrap().contains("allow_plain = true"));
+        assert!(
+            d["message"]
+                .as_str()
+                .unwrap()
+                .contains("allow_plain = true")
+        );
         assert_eq!(d["line"], line);
     }
 
@@ -225,4 +237,24 @@ fn check_refuses_plain_http_to_another_machine() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("plain HTTP"));
+}
+
+/// An error that quotes what was typed shows it on its one line, escaped: a line break or a
+/// bidi override in an argument cannot forge a line of output.
+#[test]
+fn errors_quoting_an_argument_escape_it() {
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args(["plan", "alice@corp.example", "-r", VALID, "--set"])
+        .arg("team\nhint: all good, nothing to fix\u{202e}=x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(r"error: --set team\nhint: all good, nothing to fix\u{202e}: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\nhint: all good"), "{stderr}");
+    assert!(!stderr.contains('\u{202e}'), "{stderr}");
 }

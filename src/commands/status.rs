@@ -46,7 +46,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     p.result(format!(
         "{} {} · {} ({}) · runbook \"{}\" · effective {}{}",
         p.bold("Departure"),
-        f.id,
+        safe(&f.id),
         safe(&f.user),
         f.departure_type.as_str(),
         safe(&f.runbook.name),
@@ -82,15 +82,21 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     }
     let overdue = state.overdue(now);
     if !overdue.is_empty() {
-        p.result(p.red(&format!(
+        p.result(
+            p.red(&format!(
                 "{} step(s) overdue: {}",
                 overdue.len(),
                 overdue
                     .iter()
-                    .map(|s| format!("{} ({})", s.id, s.owner.as_deref().unwrap_or("no owner")))
+                    .map(|s| format!(
+                        "{} ({})",
+                        safe(&s.id),
+                        safe(s.owner.as_deref().unwrap_or("no owner"))
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )));
+            )),
+        );
     }
     p.json_result(&serde_json::json!({
         "departure": f,

@@ -45,13 +45,16 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         .collect();
     let holding = items.len() - drift.len() - errors.len();
     let exit = if !drift.is_empty() {
-        p.result(p.red(&format!("DRIFT: access came back for {}", drift.join(", "))));
+        p.result(p.red(&format!(
+            "DRIFT: access came back for {}",
+            safe(&drift.join(", "))
+        )));
         Exit::Drift
     } else if !errors.is_empty() {
         p.result(p.yellow(&format!(
             "{} check(s) could not run: {}",
             errors.len(),
-            errors.join(", ")
+            safe(&errors.join(", "))
         )));
         Exit::Incomplete
     } else {
