@@ -82,8 +82,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     }
     let overdue = state.overdue(now);
     if !overdue.is_empty() {
-        p.result(
-            p.red(&format!(
+        p.result(p.red(&format!(
                 "{} step(s) overdue: {}",
                 overdue.len(),
                 overdue
@@ -95,8 +94,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                     ))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )),
-        );
+            )));
     }
     p.json_result(&serde_json::json!({
         "departure": f,
