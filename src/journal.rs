@@ -355,8 +355,8 @@ impl Journal {
     /// `journal.jsonl.torn-<n>` before appending resumes; anything else wrong is an error.
     pub fn open(path: &Path, actor: String, on_torn_tail: impl FnOnce(usize)) -> Result<Journal> {
         let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
+        crate::state::open_nofollow(OpenOptions::new().read(true), path)
+            .and_then(|mut f| f.read_to_end(&mut bytes).map_err(anyhow::Error::new))
             .with_context(|| format!("reading journal {}", path.display()))?;
         let (complete, tail) = split_torn_tail(&bytes);
         let events = check_lines(complete)
@@ -377,17 +377,13 @@ impl Journal {
             };
             crate::state::write_atomic(&aside, tail)
                 .with_context(|| format!("saving torn journal tail to {}", aside.display()))?;
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
+            let f = crate::state::open_nofollow(OpenOptions::new().write(true), path)
                 .with_context(|| format!("opening journal {}", path.display()))?;
             f.set_len(complete_len)
                 .and_then(|_| f.sync_all())
                 .with_context(|| format!("truncating torn tail of {}", path.display()))?;
         }
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
+        let file = crate::state::open_nofollow(OpenOptions::new().append(true), path)
             .with_context(|| format!("opening journal {} for append", path.display()))?;
         Ok(Journal {
             path: path.to_path_buf(),
@@ -399,8 +395,9 @@ impl Journal {
 
     /// Read and check a journal without opening it for writing.
     pub fn read(path: &Path) -> Result<Vec<Event>> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("reading journal {}", path.display()))?;
+        let bytes = crate::state::read_nofollow(path)
+            .map_err(|e| crate::state::nofollow_error(e, path))
+            .with_context(|| format!("reading journal {}", path.display()))?;
         let (complete, _tail) = split_torn_tail(&bytes);
         let events = check_lines(complete)
             .with_context(|| format!("journal {} is damaged", path.display()))?;

@@ -111,10 +111,11 @@ pub fn bare_public_line(key: &PublicKey) -> String {
         .expect("a public key always encodes")
 }
 
-/// Load an OpenSSH Ed25519 private key. Encrypted keys and other key types are refused with a
-/// clear message.
+/// Load an OpenSSH Ed25519 private key. A key file readable or writable by group or others is
+/// refused as ssh refuses it; encrypted keys and other key types are refused with a clear
+/// message.
 pub fn load(path: &Path) -> Result<SigningKey> {
-    let pem = zeroizing_read(path)?;
+    let pem = private_read(path)?;
     let key = PrivateKey::from_openssh(pem.as_bytes()).map_err(|e| {
         anyhow::anyhow!(
             "{} is not an OpenSSH private key ({e}); offboard needs an Ed25519 key in OpenSSH format, e.g. from `offboard keys generate` or `ssh-keygen -t ed25519`",
@@ -154,6 +155,40 @@ pub fn public_key_at(path: &Path) -> Result<PublicKey> {
         .with_context(|| format!("reading public key {}", pub_path.display()))?;
     PublicKey::from_openssh(text.trim())
         .map_err(|e| anyhow::anyhow!("{} is not an OpenSSH public key: {e}", pub_path.display()))
+}
+
+/// Read a private key file that only its owner can read or write: the permissions are those of
+/// the file opened (no window to swap it), checked before a byte is read.
+fn private_read(path: &Path) -> Result<KeyBytes> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("reading signing key {}", path.display()))?;
+    let mode = file
+        .metadata()
+        .with_context(|| format!("reading signing key {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CliError::new(
+            Exit::Usage,
+            anyhow::anyhow!(
+                "permissions {mode:04o} for {} are too open: a private key must not be \
+                 accessible by group or others, so offboard will not sign with it",
+                path.display()
+            ),
+        )
+        .hint(format!(
+            "run `chmod 600 {}` (and, if others could read it, make a new key with `offboard keys generate --force`)",
+            path.display()
+        ))
+        .into());
+    }
+    let mut bytes = Vec::new();
+    let read = file.read_to_end(&mut bytes);
+    let bytes = KeyBytes(bytes);
+    read.with_context(|| format!("reading signing key {}", path.display()))?;
+    Ok(bytes)
 }
 
 /// Read a key file. The buffer is wiped (best effort) by the caller's drop of [`KeyBytes`].
@@ -239,6 +274,11 @@ pub fn load_or_create(ctx_key: Option<&Path>, state: &StateDir) -> Result<(Signi
         return Ok((load(path)?, false));
     }
     let path = state.default_key_path();
+    // The state dir's own key: its directory must be private and the key itself no link.
+    if let Some(dir) = path.parent() {
+        crate::state::create_private_dir(dir)?;
+    }
+    crate::state::refuse_symlink(&path)?;
     if path.exists() {
         return Ok((load(&path)?, false));
     }
@@ -302,6 +342,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k");
         std::fs::write(&p, "not a key SECRETSECRET").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let msg = format!("{:#}", load(&p).err().unwrap());
         assert!(msg.contains("not an OpenSSH private key"), "{msg}");
         assert!(!msg.contains("SECRETSECRET"));

@@ -273,8 +273,13 @@ fn plan_step(
     let manual = match &s.manual {
         Some(t) => {
             // Instructions for people still read sensibly when the user has no email address;
-            // a system login that needs one (above) is an error instead.
-            let mut vars = vars.clone();
+            // a system login that needs one (above) is an error instead. The values come from
+            // the command line and inputs: a line break or a bidi override in one is written
+            // escaped, so it cannot add a line to, or reorder, the instruction a person reads.
+            let mut vars: BTreeMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::ui::escape(v)))
+                .collect();
             vars.entry("user.email".into())
                 .or_insert_with(|| "<no email address>".into());
             Some(render(t, &vars).context("rendering `manual`")?)

@@ -153,8 +153,72 @@ pub fn is_valid_id(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
+/// The error for a symbolic link found where offboard writes (or reads) one of its own files:
+/// it names the link and where it points, and nothing is written through it.
+fn symlink_refused(path: &Path) -> anyhow::Error {
+    let target = fs::read_link(path)
+        .map(|t| format!(" (it points to {})", t.display()))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "refusing to use {}: it is a symbolic link{target}, and offboard never writes its files \
+         through one. If you did not make it, someone else may have: find out who, then remove \
+         the link",
+        path.display()
+    )
+}
+
+/// Fail if `path` is a symbolic link (a missing path is fine).
+pub fn refuse_symlink(path: &Path) -> Result<()> {
+    // Without a trailing `/`, which would make lstat follow the link.
+    let path: PathBuf = path.components().collect();
+    let path = path.as_path();
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(symlink_refused(path)),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Open `path` with `opts` without following a symbolic link at its last component: a link
+/// there is an error naming it ([`refuse_symlink`]'s message), never a read or write elsewhere.
+pub fn open_nofollow(opts: &mut OpenOptions, path: &Path) -> Result<File> {
+    opts.custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| nofollow_error(e, path))
+}
+
+/// `ELOOP` from `O_NOFOLLOW` (or `EEXIST` from `O_EXCL` on a link) becomes the symlink
+/// message; any other error keeps its cause.
+pub fn nofollow_error(e: std::io::Error, path: &Path) -> anyhow::Error {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if e.raw_os_error() == Some(libc::ELOOP) || is_link {
+        symlink_refused(path)
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
+/// Read a whole file without following a symbolic link at `path`.
+pub fn read_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Create a directory and its missing parents; the leaf is made 0700.
+///
+/// An existing leaf must be a real directory (a symbolic link there is refused, as a planted
+/// link would send every file elsewhere) and must not be writable by group or others (someone
+/// else could have planted files in it): that is refused with the `chmod` to run. One merely
+/// readable by others is made 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
+    refuse_symlink(dir)?;
     if !dir.exists() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -162,18 +226,38 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
             .create(dir)
             .with_context(|| format!("creating directory {}", dir.display()))?;
     }
-    let meta = fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let meta = fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(symlink_refused(dir));
+    }
     if !meta.is_dir() {
         bail!("{} exists and is not a directory", dir.display());
     }
-    if meta.permissions().mode() & 0o077 != 0 {
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(crate::exit::CliError::new(
+            crate::exit::Exit::Failure,
+            anyhow::anyhow!(
+                "permissions {mode:04o} for {} are too open: a directory offboard keeps its \
+                 files in must not be writable by group or others",
+                dir.display()
+            ),
+        )
+        .hint(format!(
+            "check that nothing in it was put there by someone else, then run `chmod 700 {}`",
+            dir.display()
+        ))
+        .into());
+    }
+    if mode & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .with_context(|| format!("making {} private (0700)", dir.display()))?;
     }
     Ok(())
 }
 
-/// Create a new file, mode 0600, failing if it exists.
+/// Create a new file, mode 0600, failing if it exists (a symbolic link there is refused by
+/// name).
 pub fn create_private_file(path: &Path) -> Result<File> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
@@ -182,7 +266,9 @@ pub fn create_private_file(path: &Path) -> Result<File> {
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
+        .map_err(|e| nofollow_error(e, path))
         .with_context(|| format!("creating {}", path.display()))
 }
 
@@ -200,7 +286,16 @@ pub fn fsync_parent(path: &Path) -> Result<()> {
 /// target, and the directory fsync'd. Readers see the old content or the new, never a mix.
 /// A missing directory is created 0700; an existing one (say, where `--key` points) is left as
 /// its owner set it — the state dir's own directories are made private when they are created.
+///
+/// The temp file has an unpredictable name and is created exclusively without following links;
+/// a symbolic link at `path` itself is refused by name (it is never replaced or written through).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let suffix: u64 = rand::thread_rng().r#gen();
+    write_atomic_via(path, bytes, &format!("{suffix:016x}"))
+}
+
+/// [`write_atomic`] with the temp file's random part given (tests plant a link there).
+fn write_atomic_via(path: &Path, bytes: &[u8], suffix: &str) -> Result<()> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -208,19 +303,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if !parent.exists() {
         create_private_dir(parent)?;
     }
+    refuse_symlink(path)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = parent.join(format!(".{name}.tmp-{suffix}"));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(|e| nofollow_error(e, &tmp))
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    // From here on the temp file is ours: remove it if anything fails.
     let result = (|| -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .with_context(|| format!("writing {}", tmp.display()))?;
+        refuse_symlink(path)?;
         fs::rename(&tmp, path)
             .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
         fsync_parent(path)
@@ -242,18 +341,21 @@ impl DepartureLock {
     pub fn acquire(dir: &Path) -> Result<DepartureLock> {
         create_private_dir(dir)?;
         let path = dir.join("lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("opening lock {}", path.display()))?;
+        let mut file = open_nofollow(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+            &path,
+        )
+        .with_context(|| format!("opening lock {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = read_nofollow(&path).unwrap_or_default();
+                let holder = String::from_utf8_lossy(&holder);
                 let holder = holder.trim();
                 let who = if holder.is_empty() {
                     "another process".to_string()
@@ -331,6 +433,113 @@ mod tests {
             & 0o777;
         assert_eq!(dmode, 0o700);
         assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    /// A link planted at the temp name (were it guessed) is an error naming it; the file it
+    /// points at is untouched and the target is not written.
+    #[test]
+    fn a_link_at_the_temp_name_is_refused_and_nothing_is_written_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let target = dir.path().join("evidence.json");
+        let tmp = dir.path().join(".evidence.json.tmp-guessed");
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let msg = format!(
+            "{:#}",
+            write_atomic_via(&target, b"new", "guessed").unwrap_err()
+        );
+        assert!(
+            msg.contains(&format!(
+                "refusing to use {}: it is a symbolic link (it points to {})",
+                tmp.display(),
+                victim.display()
+            )),
+            "{msg}"
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert!(!target.exists());
+        // The link is not ours to remove.
+        assert!(fs::symlink_metadata(&tmp).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn temp_names_are_unpredictable() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        // Links planted at every name the old scheme (the pid) would use change nothing.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(
+            &victim,
+            dir.path().join(format!(".f.tmp-{}", std::process::id())),
+        )
+        .unwrap();
+        write_atomic(&target, b"one").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"one");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn links_at_the_target_the_new_file_or_the_lock_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        let want = |p: &Path| format!("refusing to use {}: it is a symbolic link", p.display());
+        for p in [&link, &dangling] {
+            let msg = format!("{:#}", write_atomic(p, b"new").unwrap_err());
+            assert!(msg.contains(&want(p)), "{msg}");
+            let msg = format!("{:#}", create_private_file(p).unwrap_err());
+            assert!(msg.contains(&want(p)), "{msg}");
+        }
+        assert!(!dir.path().join("nowhere").exists());
+
+        let dep = dir.path().join("dep");
+        fs::create_dir(&dep).unwrap();
+        std::os::unix::fs::symlink(&victim, dep.join("lock")).unwrap();
+        let msg = format!("{:#}", DepartureLock::acquire(&dep).err().unwrap());
+        assert!(msg.contains(&want(&dep.join("lock"))), "{msg}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn private_dirs_are_real_and_not_writable_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        for p in [link.clone(), dir.path().join("link/")] {
+            let msg = format!("{:#}", create_private_dir(&p).unwrap_err());
+            assert!(msg.contains("it is a symbolic link"), "{msg}");
+        }
+        // Readable by others: tightened.
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&real).unwrap();
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // Writable by group: refused, left as it is, with the chmod to run.
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o770)).unwrap();
+        let err = create_private_dir(&real).unwrap_err();
+        let cli = err.downcast_ref::<crate::exit::CliError>().unwrap();
+        assert!(format!("{:#}", cli.error).contains("permissions 0770 for"));
+        assert_eq!(
+            cli.hints[0],
+            format!(
+                "check that nothing in it was put there by someone else, then run `chmod 700 {}`",
+                real.display()
+            )
+        );
+        assert_eq!(
+            fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o770
+        );
     }
 
     #[test]

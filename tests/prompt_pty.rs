@@ -46,13 +46,21 @@ fn spawn_start_with(
     runbook_text: &str,
     extra: &[&str],
 ) -> (tempfile::TempDir, std::path::PathBuf, Session) {
+    spawn_start_as("alice@corp.example", runbook_text, extra)
+}
+
+fn spawn_start_as(
+    user: &str,
+    runbook_text: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, Session) {
     let dir = tempfile::tempdir().unwrap();
     let runbook = dir.path().join("offboard.toml");
     std::fs::write(&runbook, runbook_text).unwrap();
     let state = dir.path().join("state");
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
     cmd.arg("start")
-        .arg("alice@corp.example")
+        .arg(user)
         .arg("-r")
         .arg(&runbook)
         .args(extra)
@@ -202,4 +210,68 @@ fn a_stop_signal_from_elsewhere_ends_a_waiting_question() {
             .iter()
             .any(|e| matches!(e.record, offboard::journal::Record::Answered { .. }))
     );
+}
+
+/// A user id and a ticket are typed by whoever starts the run (or pasted from a ticket): a line
+/// break in one must not forge a line on screen, and a right-to-left override must not reorder
+/// what the operator reads. Both are shown escaped wherever they appear: the run's header, the
+/// progress lines, the checklist's instruction and the summary.
+#[test]
+fn a_user_id_or_ticket_with_control_characters_is_shown_escaped() {
+    let runbook = RUNBOOK.replace(
+        "manual = \"Stop payroll\"",
+        "manual = \"Stop payroll of {{ user.id }} (ticket {{ departure.ticket }})\"",
+    );
+    let user = "alice\nFORGED: all steps done";
+    let ticket = "HR-7\nFORGED ticket\u{202e}txt.exe";
+    let (_dir, _state, mut s) = spawn_start_as(
+        user,
+        &runbook,
+        &["--set", "asset_tag=LT-5", "--ticket", ticket],
+    );
+    let mut screen = Vec::new();
+    // First manual step: not yet; second one: read its instruction, then stop asking.
+    let seen = s.expect("Status").unwrap();
+    screen.extend_from_slice(seen.before());
+    screen.extend_from_slice(seen.get(0).unwrap());
+    s.send(DOWN).unwrap();
+    s.send("\r").unwrap();
+    let seen = s.expect("Manual step 2/2").unwrap();
+    screen.extend_from_slice(seen.before());
+    screen.extend_from_slice(seen.get(0).unwrap());
+    let seen = s.expect("Status").unwrap();
+    screen.extend_from_slice(seen.before());
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send("\r").unwrap();
+    let seen = s.expect(Eof).unwrap();
+    screen.extend_from_slice(seen.before());
+    let code = match s.get_process_mut().wait().unwrap() {
+        expectrl::WaitStatus::Exited(_, code) => code,
+        other => panic!("did not exit normally: {other:?}"),
+    };
+    assert_eq!(code, 3);
+    let screen = String::from_utf8_lossy(&screen).replace("\r\n", "\n");
+
+    // The header and the sandbox's progress line name the user, escaped.
+    assert!(
+        screen.contains(r"for alice\nFORGED: all steps done (voluntary)"),
+        "{screen}"
+    );
+    // The instruction, escaped inside its line.
+    assert!(
+        screen.contains(
+            r"Stop payroll of alice\nFORGED: all steps done (ticket HR-7\nFORGED ticket\u{202e}txt.exe)"
+        ),
+        "{screen}"
+    );
+    // Never a raw line break inside the id or the ticket, never a raw override.
+    for line in screen.lines() {
+        assert!(
+            !line.trim_start().starts_with("FORGED"),
+            "forged line: {line:?}\n{screen}"
+        );
+    }
+    assert!(!screen.contains('\u{202e}'), "{screen}");
 }

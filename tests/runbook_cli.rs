@@ -126,3 +126,135 @@ fn schema_prints_the_json_schema() {
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/schema.json")).unwrap();
     assert_eq!(out.stdout, checked_in);
 }
+
+/// A secret written inline is never shown, whatever its TOML shape: a list, a misspelt
+/// reference, a value beside a reference, a number, nested lists, a multi-line string.
+#[test]
+fn check_masks_inline_secrets_of_every_shape() {
+    const FILE: &str = "tests/fixtures/runbooks/secret-shapes.toml";
+    let state = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--color", "never", "runbook", "check", FILE],
+        vec!["--color", "always", "runbook", "check", FILE],
+        vec!["--json", "runbook", "check", FILE],
+    ] {
+        let out = offboard(&state).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in [
+            "sk-",
+            "ARRAY-0a1b2c",
+            "MISSPELT-3d4e5f",
+            "BESIDE-6a7b8c",
+            "8675309123",
+            "NESTED-9d0e1f",
+            "LINE-2b3c4d",
+        ] {
+            assert!(!all.contains(secret), "{args:?} shows {secret}:\n{all}");
+        }
+    }
+    // Each shape is still reported, at its own line, with the masked value in the snippet.
+    let out = offboard(&state)
+        .args(["--color", "never", "runbook", "check", FILE])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for at in [":9:9", ":14:", ":19:", ":24:9", ":29:", ":37:"] {
+        assert!(stderr.contains(&format!("{FILE}{at}")), "{at}:\n{stderr}");
+    }
+    assert!(
+        stderr.contains(r#"token = ["***************"]"#),
+        "{stderr}"
+    );
+    assert!(stderr.contains("token = **********"), "{stderr}");
+}
+
+/// `http://` to another machine is refused for every HTTP kind at the system, as `ldap://` is;
+/// loopback stays allowed, and `allow_plain = true` allows it.
+#[test]
+fn check_refuses_plain_http_to_another_machine() {
+    const FILE: &str = "tests/fixtures/runbooks/plain-http.toml";
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args(["--json", "runbook", "check", FILE])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = v["diagnostics"].as_array().unwrap();
+    let messages: Vec<&str> = diags
+        .iter()
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(diags.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with(
+            "system `app`: base_url `http://scim.corp.example/scim/v2` is plain HTTP to a host other than this machine"
+        ),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].starts_with("system `vault`: "),
+        "{}",
+        messages[1]
+    );
+    for (d, line) in diags.iter().zip([4, 14]) {
+        assert!(
+            d["message"]
+                .as_str()
+                .unwrap()
+                .contains("allow_plain = true")
+        );
+        assert_eq!(d["line"], line);
+    }
+
+    // Allowed where the runbook says so; the loopback system never needed it.
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed.toml");
+    let text = std::fs::read_to_string(FILE).unwrap().replace(
+        "token = { env = \"APP_TOKEN\" }",
+        "token = { env = \"APP_TOKEN\" }\nallow_plain = true",
+    );
+    let text = text.replace(
+        "token = { env = \"VAULT_TOKEN\" }",
+        "token = { env = \"VAULT_TOKEN\" }\nallow_plain = true",
+    );
+    std::fs::write(&allowed, text).unwrap();
+    offboard(&state)
+        .args(["runbook", "check"])
+        .arg(&allowed)
+        .assert()
+        .success();
+
+    // `plan` refuses it the same way, before anything else.
+    offboard(&state)
+        .args(["plan", "alice@corp.example", "-r", FILE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("plain HTTP"));
+}
+
+/// An error that quotes what was typed shows it on its one line, escaped: a line break or a
+/// bidi override in an argument cannot forge a line of output.
+#[test]
+fn errors_quoting_an_argument_escape_it() {
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args(["plan", "alice@corp.example", "-r", VALID, "--set"])
+        .arg("team\nhint: all good, nothing to fix\u{202e}=x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(r"error: --set team\nhint: all good, nothing to fix\u{202e}: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\nhint: all good"), "{stderr}");
+    assert!(!stderr.contains('\u{202e}'), "{stderr}");
+}

@@ -207,7 +207,7 @@ fn a_read_only_state_dir_gives_a_clear_error_and_changes_nothing() {
             "-t",
             "tmpfs",
             "-o",
-            "size=8m",
+            "size=8m,mode=0700",
             "tmpfs",
             mnt.to_str().unwrap(),
         ],
@@ -280,4 +280,298 @@ fn a_read_only_state_dir_gives_a_clear_error_and_changes_nothing() {
     for (p, bytes) in snapshot {
         assert_eq!(std::fs::read(&p).unwrap(), bytes, "{} changed", p.display());
     }
+}
+
+/// A state dir with one departure left incomplete (the manual step pending): its dir, id and a
+/// runner for further commands.
+struct Started {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    state: PathBuf,
+    id: String,
+}
+
+impl Started {
+    fn new() -> Started {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::write(root.join("offboard.toml"), RUNBOOK).unwrap();
+        let state = root.join("state");
+        let s = Started {
+            _dir: dir,
+            root,
+            state,
+            id: String::new(),
+        };
+        let out = s.run(&[
+            "start",
+            "alice@corp.example",
+            "-r",
+            "offboard.toml",
+            "--non-interactive",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = std::fs::read_dir(s.state.join("departures"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name()
+            .into_string()
+            .unwrap();
+        Started { id, ..s }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin())
+            .current_dir(&self.root)
+            .args(args)
+            .env("OFFBOARD_STATE_DIR", &self.state)
+            .env("NO_COLOR", "1")
+            .env_remove("OFFBOARD_SIGNING_KEY")
+            .output()
+            .unwrap()
+    }
+
+    fn departure(&self) -> PathBuf {
+        self.state.join("departures").join(&self.id)
+    }
+
+    /// A file outside the state dir that a planted link points at.
+    fn victim(&self) -> PathBuf {
+        let p = self.root.join("victim");
+        std::fs::write(&p, "precious\n").unwrap();
+        p
+    }
+
+    /// Replace `path` with a symbolic link to `target`.
+    fn plant(&self, path: &Path, target: &Path) {
+        if path.is_dir() {
+            std::fs::rename(path, path.with_extension("moved")).unwrap();
+        } else if path.exists() {
+            std::fs::remove_file(path).unwrap();
+        }
+        std::os::unix::fs::symlink(target, path).unwrap();
+    }
+}
+
+/// The command fails (exit 1), names the link, and the file it points at is untouched.
+fn assert_refused(out: &std::process::Output, link: &Path, victim: &Path) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "refusing to use {}: it is a symbolic link",
+            link.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(victim).unwrap(), "precious\n");
+    assert!(
+        std::fs::symlink_metadata(link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_link_planted_at_the_journal_is_refused_by_name() {
+    let s = Started::new();
+    let journal = s.departure().join("journal.jsonl");
+    let victim = s.victim();
+    s.plant(&journal, &victim);
+    for args in [
+        vec!["resume", s.id.as_str(), "--non-interactive"],
+        vec!["confirm", s.id.as_str(), "laptop"],
+        vec!["verify", s.id.as_str()],
+    ] {
+        assert_refused(&s.run(&args), &journal, &victim);
+    }
+}
+
+#[test]
+fn a_link_planted_at_the_lock_is_refused_by_name() {
+    let s = Started::new();
+    let lock = s.departure().join("lock");
+    let victim = s.victim();
+    s.plant(&lock, &victim);
+    assert_refused(
+        &s.run(&["resume", &s.id, "--non-interactive"]),
+        &lock,
+        &victim,
+    );
+}
+
+#[test]
+fn a_link_planted_at_the_evidence_or_its_signature_is_refused_by_name() {
+    let s = Started::new();
+    let victim = s.victim();
+    for name in [format!("{}.json", s.id), format!("{}.json.sig", s.id)] {
+        let path = s.departure().join(&name);
+        let saved = std::fs::read(&path).unwrap();
+        s.plant(&path, &victim);
+        assert_refused(&s.run(&["confirm", &s.id, "laptop"]), &path, &victim);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, saved).unwrap();
+    }
+}
+
+#[test]
+fn a_link_planted_at_the_signing_key_is_refused_by_name() {
+    let s = Started::new();
+    let key = s.state.join("keys/offboard_ed25519");
+    let victim = s.victim();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    s.plant(&key, &victim);
+    // Used to sign…
+    assert_refused(&s.run(&["confirm", &s.id, "laptop"]), &key, &victim);
+    // …or replaced by a new key: never written through.
+    assert_refused(&s.run(&["keys", "generate", "--force"]), &key, &victim);
+}
+
+#[test]
+fn a_link_planted_as_the_departure_dir_or_the_state_dir_is_refused() {
+    let s = Started::new();
+    // The departure's own files, moved elsewhere, and the link to them where it was.
+    let dep = s.departure();
+    let moved = dep.with_extension("moved");
+    s.plant(&dep, &moved);
+    let snapshot = |d: &Path| {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                let b = std::fs::read(&p).unwrap();
+                (p, b)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(&moved);
+    for args in [
+        vec!["resume", s.id.as_str(), "--non-interactive"],
+        vec!["confirm", s.id.as_str(), "laptop"],
+    ] {
+        let out = s.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "refusing to use {}: it is a symbolic link",
+                dep.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(snapshot(&moved), before);
+    }
+
+    let elsewhere = s.root.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+
+    // The whole state dir as a link: nothing is created where it points.
+    let linked = s.root.join("linked-state");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    let out = Command::new(bin())
+        .current_dir(&s.root)
+        .args([
+            "start",
+            "bob@corp.example",
+            "-r",
+            "offboard.toml",
+            "--non-interactive",
+        ])
+        .env("OFFBOARD_STATE_DIR", format!("{}/", linked.display()))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("refusing to use {}", linked.display())),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+/// As ssh refuses such a key: a signing key others can read is not used, and the message says
+/// how to fix it.
+#[test]
+fn a_signing_key_readable_by_others_is_refused_like_ssh() {
+    let s = Started::new();
+    let key = s.state.join("keys/offboard_ed25519");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let journal = s.departure().join("journal.jsonl");
+    let before = std::fs::read(&journal).unwrap();
+    for args in [
+        vec!["confirm", s.id.as_str(), "laptop"],
+        vec!["keys", "show"],
+    ] {
+        let out = s.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "permissions 0644 for {} are too open",
+                key.display()
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("hint: run `chmod 600 {}`", key.display())),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    }
+    // Nothing was recorded with it; with the mode fixed it works.
+    assert_eq!(std::fs::read(&journal).unwrap(), before);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = s.run(&["confirm", &s.id, "laptop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A keys/ dir or state dir others can write to (where someone could have planted a key or a
+/// journal) is refused with the chmod to run; it is not silently "fixed".
+#[test]
+fn a_state_or_keys_dir_writable_by_others_is_refused() {
+    let s = Started::new();
+    for (dir, mode) in [(s.state.join("keys"), 0o770), (s.state.clone(), 0o777)] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = s.run(&["confirm", &s.id, "laptop"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "permissions {mode:04o} for {} are too open",
+                dir.display()
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("`chmod 700 {}`", dir.display())),
+            "{stderr}"
+        );
+        let left = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            left, mode,
+            "the mode was changed behind the operator's back"
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let out = s.run(&["confirm", &s.id, "laptop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

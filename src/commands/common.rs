@@ -280,7 +280,7 @@ pub fn drive(
     p.info(format!(
         "{} {} for {} ({}), runbook \"{}\": {} automated, {} manual step{}",
         p.bold("Departure"),
-        facts.id,
+        safe(&facts.id),
         safe(&facts.user),
         facts.departure_type.as_str(),
         safe(&facts.runbook.name),

@@ -105,7 +105,7 @@ pub fn exec(ctx: &Ctx, args: ConfirmArgs) -> anyhow::Result<Exit> {
     let state = driving.state();
     ctx.printer.result(format!(
         "Recorded {} as {} for departure {id}. Evidence re-signed: {} (revision {}).",
-        step.id,
+        safe(&step.id),
         if answer == Answer::Done {
             "done"
         } else {

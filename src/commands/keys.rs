@@ -14,6 +14,14 @@ pub fn exec(ctx: &Ctx, cmd: KeysCommand) -> anyhow::Result<Exit> {
         .key
         .clone()
         .unwrap_or_else(|| ctx.state.default_key_path());
+    if ctx.global.key.is_none() {
+        // The state dir's own key: a keys/ dir others can write to, or a link in place of the
+        // key, is refused before the key is read or replaced.
+        if let Some(dir) = path.parent().filter(|d| d.exists()) {
+            crate::state::create_private_dir(dir)?;
+        }
+        crate::state::refuse_symlink(&path)?;
+    }
     match cmd {
         KeysCommand::Generate { force } => {
             if path.exists() && !force {

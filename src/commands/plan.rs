@@ -136,7 +136,7 @@ fn render(ctx: &Ctx, facts: &DepartureFacts) -> String {
                             "  {:<10} {:<24}   asks for: {}",
                             "",
                             "",
-                            s.fields.join(", ")
+                            safe(&s.fields.join(", "))
                         ));
                     }
                 }
@@ -146,7 +146,7 @@ fn render(ctx: &Ctx, facts: &DepartureFacts) -> String {
                     "  {:<10} {:<24}   after: {}",
                     "",
                     "",
-                    s.after.join(", ")
+                    safe(&s.after.join(", "))
                 ));
             }
         }

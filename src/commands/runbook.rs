@@ -20,7 +20,7 @@ pub fn exec(ctx: &Ctx, cmd: RunbookCommand) -> anyhow::Result<Exit> {
                     };
                     ctx.printer.result(format!(
                         "ok: {shown}: runbook \"{}\": {}, {} ({automated} automated, {manual} manual)",
-                        rb.file.runbook.name,
+                        crate::ui::safe(&rb.file.runbook.name),
                         plural(rb.file.systems.len(), "system"),
                         plural(rb.file.steps.len(), "step"),
                     ));

@@ -46,7 +46,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     p.result(format!(
         "{} {} · {} ({}) · runbook \"{}\" · effective {}{}",
         p.bold("Departure"),
-        f.id,
+        safe(&f.id),
         safe(&f.user),
         f.departure_type.as_str(),
         safe(&f.runbook.name),
@@ -87,7 +87,11 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                 overdue.len(),
                 overdue
                     .iter()
-                    .map(|s| format!("{} ({})", s.id, s.owner.as_deref().unwrap_or("no owner")))
+                    .map(|s| format!(
+                        "{} ({})",
+                        safe(&s.id),
+                        safe(s.owner.as_deref().unwrap_or("no owner"))
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             )));

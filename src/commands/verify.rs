@@ -45,14 +45,17 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         .collect();
     let holding = items.len() - drift.len() - errors.len();
     let exit = if !drift.is_empty() {
-        p.result(p.red(&format!("DRIFT: access came back for {}", drift.join(", "))));
+        p.result(p.red(&format!(
+            "DRIFT: access came back for {}",
+            safe(&drift.join(", "))
+        )));
         Exit::Drift
     } else if !errors.is_empty() {
         p.result(p.yellow(&format!(
             "Cannot confirm {} revocation(s): {} (no check read the account's live state; \
              see the details above)",
             errors.len(),
-            errors.join(", ")
+            safe(&errors.join(", "))
         )));
         Exit::Incomplete
     } else {

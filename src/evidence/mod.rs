@@ -304,6 +304,9 @@ pub fn seal(state: &StateDir, journal: &mut Journal, key: &SigningKey) -> Result
     let file = format!("{id}.json");
     let json_path = dir.join(&file);
     let sig = sig_path(&json_path);
+    // A link planted at either name is refused before anything is moved or written.
+    crate::state::refuse_symlink(&json_path)?;
+    crate::state::refuse_symlink(&sig)?;
 
     if json_path.exists() {
         // An existing file of the same (or a later) revision is left over from a seal that

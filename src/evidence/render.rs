@@ -131,7 +131,7 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
             continue;
         }
         writeln!(out)?;
-        writeln!(out, "{}", bold(&format!("Lane {lane}")))?;
+        writeln!(out, "{}", bold(&format!("Lane {}", safe(&lane))))?;
         let mut table = Table::new();
         table
             .load_style(UTF8_FULL_CONDENSED)
@@ -153,7 +153,7 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
         }
         for st in in_lane {
             let status = s(st, "/status");
-            let mut status_cell = Cell::new(status);
+            let mut status_cell = Cell::new(safe(status));
             if color {
                 status_cell = status_cell.fg(match status {
                     "done" | "not_applicable" => Color::Green,
@@ -203,7 +203,7 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
             }
             table.add_row(vec![
                 Cell::new(safe(s(st, "/id"))),
-                Cell::new(s(st, "/phase")),
+                Cell::new(safe(s(st, "/phase"))),
                 status_cell,
                 Cell::new(or_dash(s(st, "/owner"))),
                 Cell::new(or_dash(s(st, "/deadline"))),
@@ -220,7 +220,7 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
     let parts: Vec<String> = counts
         .iter()
         .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
+        .map(|(k, n)| format!("{n} {}", safe(k)))
         .collect();
     let complete = p.pointer("/summary/complete").and_then(Value::as_bool) == Some(true);
     writeln!(
@@ -240,8 +240,8 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
         writeln!(
             out,
             "  access cut: first {}, last {} ({}s after start)",
-            s(p, "/summary/first_cut_at"),
-            s(p, "/summary/last_cut_at"),
+            safe(s(p, "/summary/first_cut_at")),
+            safe(s(p, "/summary/last_cut_at")),
             p.pointer("/summary/seconds_to_last_cut")
                 .and_then(Value::as_i64)
                 .unwrap_or(0)
@@ -254,7 +254,7 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
         writeln!(
             out,
             "  latest verify {}: {} holding, {} drift, {} errors",
-            s(v, "/at"),
+            safe(s(v, "/at")),
             v.get("holding").and_then(Value::as_u64).unwrap_or(0),
             v.get("drift").and_then(Value::as_u64).unwrap_or(0),
             v.get("errors").and_then(Value::as_u64).unwrap_or(0)

@@ -32,7 +32,50 @@ use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{CallCtx, ProviderError, RequestRecord, RetryNote, SystemConfig};
+use super::{
+    CallCtx, ProviderError, RequestRecord, RetryNote, SettingSpec, SettingType, SystemConfig,
+};
+
+/// The setting every kind built on [`HttpClient`] lists among its settings: without it, an
+/// `http://` base_url to a host other than this machine is refused, so the token never leaves
+/// in clear by accident.
+pub const ALLOW_PLAIN: SettingSpec = SettingSpec {
+    name: "allow_plain",
+    ty: SettingType::Bool,
+    required: false,
+    summary: "allow an http:// base_url to a host other than this machine: the token crosses \
+              the network in clear (default false; http:// to 127.0.0.0/8, ::1 or localhost is \
+              always allowed)",
+};
+
+/// Whether `url` points at this machine: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or
+/// `localhost`. Only then may plain `http://` carry a token without `allow_plain = true`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Some(url::Host::Domain(d)) => {
+            let d = d.strip_suffix('.').unwrap_or(d);
+            d.eq_ignore_ascii_case("localhost")
+        }
+        None => false,
+    }
+}
+
+/// `allow_plain` from a system's settings (default false).
+fn allow_plain(cfg: &SystemConfig) -> anyhow::Result<bool> {
+    match cfg.settings.get(ALLOW_PLAIN.name) {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(other) => anyhow::bail!(
+            "system `{}`: allow_plain must be true or false, not {}",
+            cfg.name,
+            other.type_str()
+        ),
+    }
+}
 
 /// Characters left as they are in a path segment or a query component: RFC 3986 unreserved.
 /// Everything else (space, quotes, `/`, `%`, `?`, `#`, `&`, `=`, `+`, non-ASCII…) is encoded.
@@ -207,6 +250,8 @@ pub struct HttpClient {
     ca_client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     system: String,
     base_url: Url,
+    /// `allow_plain = true`: the token may go over `http://` to another machine.
+    allow_plain: bool,
     token: Option<SecretString>,
     auth_scheme: &'static str,
     /// The header the token goes in: `Authorization` (with the scheme), or a custom one such as
@@ -254,6 +299,15 @@ impl HttpClient {
                 cfg.name
             );
         }
+        let allow_plain = allow_plain(cfg)?;
+        if base_url.scheme() != "https" && !allow_plain && !is_loopback(&base_url) {
+            anyhow::bail!(
+                "system `{}`: base_url `{raw}` is plain HTTP to a host other than this machine: \
+                 the token would cross the network in clear. Use https://, or (only on a \
+                 trusted network) allow_plain = true",
+                cfg.name
+            );
+        }
         let client = build_client(&cfg.name, cfg.timeout, Vec::new())?;
         Ok(HttpClient {
             client,
@@ -261,6 +315,7 @@ impl HttpClient {
             ca_client: std::sync::OnceLock::new(),
             system: cfg.name.clone(),
             base_url,
+            allow_plain,
             token: cfg.token.clone(),
             auth_scheme: "Bearer",
             token_header: None,
@@ -391,6 +446,16 @@ impl HttpClient {
     /// Send `req`, retrying transient failures; see the module docs for what comes back.
     pub async fn send(&self, req: Request, ctx: &CallCtx) -> Result<HttpResponse, ProviderError> {
         let what = format!("{} {}", req.method, req.url.path());
+        // Checked again for every request, whatever URL a provider built: the token never goes
+        // over plain HTTP to another machine unless the runbook says so.
+        if req.url.scheme() != "https" && !self.allow_plain && !is_loopback(&req.url) {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: refusing to send the token over plain HTTP to {} ({what}); use \
+                 https://, or (only on a trusted network) allow_plain = true",
+                self.system,
+                req.url.host_str().unwrap_or("?")
+            )));
+        }
         let Some(token) = &self.token else {
             return Err(ProviderError::Permanent(format!(
                 "system `{}`: no token configured, cannot call {what}",
@@ -842,6 +907,93 @@ mod tests {
             false
         ));
         assert!(is_retryable_status(StatusCode::TOO_MANY_REQUESTS, false));
+    }
+
+    fn plain(url: &str, allow: Option<bool>) -> anyhow::Result<HttpClient> {
+        let mut cfg = SystemConfig::new("app", "scim", Some(url)).with_token("T0KEN-in-clear");
+        if let Some(b) = allow {
+            cfg.settings
+                .insert("allow_plain".into(), toml::Value::Boolean(b));
+        }
+        HttpClient::new(&cfg)
+    }
+
+    #[test]
+    fn plain_http_to_another_machine_is_refused_unless_allowed() {
+        for url in [
+            "http://scim.corp.example/scim/v2",
+            "http://10.0.0.5:8080",
+            "http://[2001:db8::1]/v1",
+            "http://localhost.corp.example",
+            "http://128.0.0.1",
+        ] {
+            for allow in [None, Some(false)] {
+                let err = format!("{:#}", plain(url, allow).unwrap_err());
+                assert!(
+                    err.starts_with("system `app`: base_url")
+                        && err.contains("plain HTTP")
+                        && err.contains("allow_plain = true"),
+                    "{url}: {err}"
+                );
+                assert!(!err.contains("T0KEN"), "{err}");
+            }
+            assert!(plain(url, Some(true)).is_ok(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:9/scim/v2",
+            "http://127.1.2.3",
+            "http://[::1]:8200",
+            "http://[::ffff:127.0.0.1]",
+            "http://localhost:8080",
+            "http://LOCALHOST./x",
+            "https://scim.corp.example/scim/v2",
+        ] {
+            assert!(plain(url, None).is_ok(), "{url}");
+        }
+        let err = format!(
+            "{:#}",
+            HttpClient::new(&{
+                let mut c = SystemConfig::new("app", "scim", Some("http://10.0.0.5"));
+                c.settings
+                    .insert("allow_plain".into(), toml::Value::String("yes".into()));
+                c
+            })
+            .unwrap_err()
+        );
+        assert!(err.contains("allow_plain must be true or false"), "{err}");
+    }
+
+    /// A URL a provider builds for another host (say, from a paging link) is checked as well:
+    /// refused before any connection is tried.
+    #[tokio::test]
+    async fn a_request_to_another_machine_over_plain_http_is_refused() {
+        let client = plain("http://127.0.0.1:9", None).unwrap();
+        let url = Url::parse("http://192.0.2.1:9/Users?page=2").unwrap();
+        let err = client
+            .send(Request::get(url), &CallCtx::silent())
+            .await
+            .unwrap_err();
+        match err {
+            ProviderError::Permanent(m) => {
+                assert!(m.contains("plain HTTP to 192.0.2.1"), "{m}");
+                assert!(!m.contains("T0KEN"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_kind_that_speaks_http_documents_allow_plain() {
+        for kind in crate::providers::KINDS {
+            // The sandbox accepts a decorative base_url but never sends anything.
+            if kind.needs_base_url && kind.url_schemes.contains(&"http") {
+                assert!(
+                    kind.settings.iter().any(|s| s.name == "allow_plain"),
+                    "kind `{}` accepts http:// but has no allow_plain setting",
+                    kind.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -1531,23 +1531,22 @@ impl LdapProvider {
 
     fn read_reset_marker(&self, user: &SearchEntry) -> Result<Option<i64>, ProviderError> {
         let path = self.marker_path(user)?;
-        match std::fs::read_to_string(&path) {
-            Ok(s) => Ok(s.trim().parse().ok()),
+        match crate::state::read_nofollow(&path) {
+            Ok(b) => Ok(String::from_utf8_lossy(&b).trim().parse().ok()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.err(format!("reading {}: {e}", path.display()))),
+            Err(e) => Err(self.err(format!(
+                "reading {}: {:#}",
+                path.display(),
+                crate::state::nofollow_error(e, &path)
+            ))),
         }
     }
 
     fn write_reset_marker(&self, user: &SearchEntry, value: i64) -> Result<(), ProviderError> {
         let path = self.marker_path(user)?;
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(self.marker_dir())?;
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, format!("{value}\n"))?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| self.err(format!("recording the reset in {}: {e}", path.display())))
+        crate::state::create_private_dir(&self.marker_dir())
+            .and_then(|()| crate::state::write_atomic(&path, format!("{value}\n").as_bytes()))
+            .map_err(|e| self.err(format!("recording the reset in {}: {e:#}", path.display())))
     }
 
     async fn reset_password(

@@ -166,7 +166,7 @@ impl Sandbox {
     }
 
     fn load(&self) -> Result<World, ProviderError> {
-        match std::fs::read(&self.path) {
+        match crate::state::read_nofollow(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 ProviderError::Permanent(format!(
                     "sandbox state {} is not valid: {e}",
@@ -175,14 +175,19 @@ impl Sandbox {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(World::default()),
             Err(e) => Err(ProviderError::Permanent(format!(
-                "reading sandbox state {}: {e}",
-                self.path.display()
+                "reading sandbox state {}: {:#}",
+                self.path.display(),
+                crate::state::nofollow_error(e, &self.path)
             ))),
         }
     }
 
     fn save(&self, world: &World) -> Result<(), ProviderError> {
         let bytes = serde_json::to_vec_pretty(world).expect("sandbox state serializes");
+        if let Some(dir) = self.path.parent() {
+            crate::state::create_private_dir(dir)
+                .map_err(|e| ProviderError::Permanent(format!("{e:#}")))?;
+        }
         crate::state::write_atomic(&self.path, &bytes)
             .map_err(|e| ProviderError::Permanent(format!("{e:#}")))
     }

@@ -66,12 +66,15 @@ pub static KIND: KindSpec = KindSpec {
             }],
         },
     ],
-    settings: &[SettingSpec {
-        name: "user_attribute",
-        ty: SettingType::String,
-        required: false,
-        summary: "the attribute the person is found by (default userName)",
-    }],
+    settings: &[
+        SettingSpec {
+            name: "user_attribute",
+            ty: SettingType::String,
+            required: false,
+            summary: "the attribute the person is found by (default userName)",
+        },
+        super::http::ALLOW_PLAIN,
+    ],
     needs_base_url: true,
     url_schemes: &["https", "http"],
     needs_token: true,

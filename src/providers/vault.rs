@@ -139,6 +139,7 @@ pub static KIND: KindSpec = KindSpec {
             required: false,
             summary: "Vault Enterprise / OpenBao namespace, sent as X-Vault-Namespace",
         },
+        super::http::ALLOW_PLAIN,
     ],
     needs_base_url: true,
     url_schemes: &["https", "http"],

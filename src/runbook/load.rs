@@ -195,8 +195,9 @@ fn system_span(doc: &DeTable<'_>, name: &str) -> Option<Range<usize>> {
         .map(|(k, _)| k.span())
 }
 
-/// Replace the inside of each inline secret's quotes with `*`, byte for byte, so that spans stay
-/// valid and the secret is never shown in a snippet.
+/// Replace each inline secret value (a span of one scalar: a string with its quotes, a number,
+/// a boolean) with `*`, byte for byte, keeping only quotes and line breaks, so that spans and
+/// line numbers stay valid and the secret is never shown in a snippet.
 fn mask(source: String, secrets: &[Range<usize>]) -> String {
     if secrets.is_empty() {
         return source;
@@ -204,9 +205,9 @@ fn mask(source: String, secrets: &[Range<usize>]) -> String {
     let mut bytes = source.into_bytes();
     for span in secrets {
         let end = span.end.min(bytes.len());
-        let start = (span.start + 1).min(end);
-        for b in &mut bytes[start..end.saturating_sub(1).max(start)] {
-            if *b != b'"' && *b != b'\'' {
+        let start = span.start.min(end);
+        for b in &mut bytes[start..end] {
+            if !matches!(*b, b'"' | b'\'' | b'\n' | b'\r') {
                 *b = b'*';
             }
         }
@@ -810,8 +811,9 @@ impl<'s> Check<'s> {
             "reference it instead: `{example}`, or `{{ file = \"/run/secrets/…\" }}`, or `{{ command = [\"pass\", \"show\", \"…\"] }}`"
         );
         let DeValue::Table(t) = v.get_ref() else {
+            // Whatever its shape (a string, a list of strings, a number), it may be the secret.
+            self.hide(v);
             let what = if v.get_ref().is_str() {
-                self.secrets.push(v.span());
                 "is written inline"
             } else {
                 "is not a reference"
@@ -827,6 +829,8 @@ impl<'s> Check<'s> {
         };
         let entries: Vec<_> = t.iter().collect();
         let [(k, inner)] = entries.as_slice() else {
+            // `{ env = "X", value = "…" }`: the extra value may be the secret itself.
+            self.hide(v);
             self.push(
                 format!(
                     "`{key}` of system `{system}` must have exactly one of `env`, `file` or `command`"
@@ -846,6 +850,8 @@ impl<'s> Check<'s> {
                 _ => false,
             },
             other => {
+                // `{ envv = "…" }`: a misspelt reference may hold the secret itself.
+                self.hide(v);
                 self.unknown_key(
                     other,
                     k.span(),
@@ -856,6 +862,7 @@ impl<'s> Check<'s> {
             }
         };
         if !ok {
+            self.hide(v);
             let want = if k.get_ref() == "command" {
                 "a non-empty list of strings"
             } else {
@@ -869,6 +876,16 @@ impl<'s> Check<'s> {
                 inner.span(),
                 hint,
             );
+        }
+    }
+
+    /// Mask every scalar inside `v` (recursively through lists and tables) when diagnostics are
+    /// shown: it was written where a secret belongs and is not a well-formed reference.
+    fn hide(&mut self, v: &Val<'_>) {
+        match v.get_ref() {
+            DeValue::Array(items) => items.iter().for_each(|i| self.hide(i)),
+            DeValue::Table(t) => t.iter().for_each(|(_, i)| self.hide(i)),
+            _ => self.secrets.push(v.span()),
         }
     }
 
@@ -1946,7 +1963,10 @@ mod tests {
         assert_eq!(keys(&schema), sorted(TOP_KEYS));
         assert_eq!(keys(&defs["RunbookMeta"]), sorted(META_KEYS));
         assert_eq!(keys(&defs["InputDef"]), sorted(INPUT_KEYS));
-        assert_eq!(keys(&defs["SystemDef"]), sorted(SYSTEM_KEYS));
+        // `allow_plain` is a kind setting, shown in the schema for the kinds that have it.
+        let mut system = keys(&defs["SystemDef"]);
+        system.retain(|k| k != "allow_plain");
+        assert_eq!(system, sorted(SYSTEM_KEYS));
         assert_eq!(keys(&defs["StepDef"]), sorted(STEP_KEYS));
     }
 }

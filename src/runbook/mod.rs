@@ -65,6 +65,7 @@ pub struct InputDef {
 
 /// A system: where some of the person's access lives.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[schemars(transform = document_allow_plain)]
 pub struct SystemDef {
     /// The provider kind (`scim`, `sandbox`, …); see `runbooks/README.md` for each kind's actions.
     pub kind: String,
@@ -94,6 +95,25 @@ pub struct SystemDef {
     #[serde(flatten)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: BTreeMap<String, toml::Value>,
+}
+
+/// `allow_plain`, the kind setting of every kind that sends a credential over a URL (scim,
+/// vault, ldap), shown in the schema beside the common keys so editors offer it.
+fn document_allow_plain(schema: &mut schemars::Schema) {
+    if let Some(props) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        props.insert(
+            "allow_plain".into(),
+            serde_json::json!({
+                "description": "Kinds scim, vault and ldap: allow a base_url without TLS \
+                    (http:// to a host other than this machine, or ldap:// without StartTLS); \
+                    the credential then crosses the network in clear. Default false.",
+                "type": "boolean"
+            }),
+        );
+    }
 }
 
 /// A reference to a secret. The value is read only when a step runs, and never stored.

@@ -96,12 +96,13 @@ impl Printer {
         }
     }
 
+    /// A warning: one line, escaped like [`Printer::error`].
     pub fn warn(&self, msg: impl AsRef<str>) {
         let _ = writeln!(
             std::io::stderr(),
             "{} {}",
             self.yellow("warning:"),
-            msg.as_ref()
+            escape(msg.as_ref())
         );
     }
 
@@ -127,20 +128,56 @@ impl Printer {
     }
 
     /// An error with its cause chain and hints, on stderr.
+    ///
+    /// Each message is one line: whatever user or provider text it quotes is [`escape`]d here,
+    /// so a newline or an escape sequence inside an id cannot forge or hide a line.
     pub fn error(&self, err: &anyhow::Error, hints: &[String]) {
         let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "{} {}", self.red("error:"), err);
+        let _ = writeln!(e, "{} {}", self.red("error:"), escape(&err.to_string()));
         for cause in err.chain().skip(1) {
-            let _ = writeln!(e, "  {} {cause}", self.dim("caused by:"));
+            let _ = writeln!(
+                e,
+                "  {} {}",
+                self.dim("caused by:"),
+                escape(&cause.to_string())
+            );
         }
         for h in hints {
-            let _ = writeln!(e, "  {} {h}", self.green("hint:"));
+            let _ = writeln!(e, "  {} {}", self.green("hint:"), escape(h));
         }
     }
 }
 
-/// Make a string safe to show on one terminal line: control characters (newlines, escapes)
-/// become visible escapes, and very long values are shortened.
+/// Whether a character must never reach the terminal as itself: C0 controls (newline, escape…),
+/// DEL, C1 controls (U+0080–U+009F, which some terminals obey as escapes), and the bidirectional
+/// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which can make text read
+/// differently from what it is.
+pub fn must_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The one way a character of an untrusted string reaches the terminal: as itself, or, when
+/// [`must_escape`] says so, as a visible Rust-style escape (`\n`, `\u{1b}`, `\u{202e}`).
+/// [`escape`], [`safe`] and [`safe_text`] all go through here.
+pub fn push_escaped(out: &mut String, c: char) {
+    if must_escape(c) {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
+}
+
+/// A user-controlled string (a user id, a ticket, a provider's message…) for one terminal line,
+/// whole: every character [`must_escape`] names is shown escaped.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+/// [`escape`], and very long values shortened (for tables and progress lines).
 pub fn safe(s: &str) -> String {
     let mut out = String::new();
     for (n, c) in s.chars().enumerate() {
@@ -148,18 +185,14 @@ pub fn safe(s: &str) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        push_escaped(&mut out, c);
     }
     out
 }
 
 /// A runbook's instruction text for a person: whole (an instruction cut short is a wrong
-/// instruction), its line breaks kept and indented by `indent`, every other control character
-/// escaped so a runbook cannot drive the terminal.
+/// instruction), its line breaks kept and indented by `indent`, every other character
+/// [`must_escape`] names escaped so a runbook cannot drive the terminal.
 pub fn safe_text(s: &str, indent: &str) -> String {
     let mut out = String::from(indent);
     for c in s.trim_end().chars() {
@@ -169,8 +202,7 @@ pub fn safe_text(s: &str, indent: &str) -> String {
                 out.push_str(indent);
             }
             '\t' => out.push_str("    "),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
+            c => push_escaped(&mut out, c),
         }
     }
     out
@@ -182,6 +214,25 @@ mod tests {
     fn safe_escapes_control_characters_and_truncates() {
         assert_eq!(super::safe("a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
         assert_eq!(super::safe(&"x".repeat(500)).chars().count(), 201);
+    }
+
+    #[test]
+    fn c1_controls_and_bidi_overrides_are_escaped_everywhere() {
+        let hostile = "a\u{85}b\u{9b}31m\u{202e}evil\u{2066}x\u{2069}\u{202a}";
+        let want = "a\\u{85}b\\u{9b}31m\\u{202e}evil\\u{2066}x\\u{2069}\\u{202a}";
+        assert_eq!(super::escape(hostile), want);
+        assert_eq!(super::safe(hostile), want);
+        assert_eq!(super::safe_text(hostile, ""), want);
+        for c in [
+            '\u{202b}', '\u{202c}', '\u{202d}', '\u{2067}', '\u{2068}', '\u{7f}',
+        ] {
+            assert!(super::must_escape(c), "{c:?}");
+        }
+        // Letters of every script, and plain punctuation, are shown as they are.
+        let fine = "Zoë Ĳssel · 山田 · עברית · DOMAIN\\alice";
+        assert_eq!(super::escape(fine), fine);
+        // A newline is never passed through on one line.
+        assert!(!super::escape("alice\nroot").contains('\n'));
     }
 
     #[test]

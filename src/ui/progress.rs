@@ -75,10 +75,12 @@ impl Reporter for Progress {
         match &self.bars {
             Some((_, bars)) => {
                 if let Some(bar) = bars.lock().unwrap_or_else(|p| p.into_inner()).get(&step.id) {
-                    bar.set_message(format!("{what}…"));
+                    bar.set_message(format!("{}…", safe(what)));
                 }
             }
-            None => self.printer.detail(format!("  {} {what}", safe(&step.id))),
+            None => self
+                .printer
+                .detail(format!("  {} {}", safe(&step.id), safe(what))),
         }
     }
 

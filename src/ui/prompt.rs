@@ -33,7 +33,7 @@ impl Checklist {
         // Empty input reaches the validator only when allowed; refused there, it says why
         // (dialoguer would otherwise ask again without a word).
         Input::<String>::with_theme(self.theme.as_ref())
-            .with_prompt(format!("{prompt} ({name})"))
+            .with_prompt(format!("{} ({})", safe(prompt), safe(name)))
             .allow_empty(true)
             .validate_with(|s: &String| {
                 if required && s.trim().is_empty() {
@@ -105,7 +105,7 @@ impl Prompter for Checklist {
             Answer::Done => {
                 for f in &step.fields {
                     let v: String = Input::with_theme(self.theme.as_ref())
-                        .with_prompt(f)
+                        .with_prompt(safe(f))
                         .allow_empty(true)
                         .validate_with(|s: &String| {
                             if s.trim().is_empty() {
@@ -115,7 +115,7 @@ impl Prompter for Checklist {
                             }
                         })
                         .interact_text()
-                        .with_context(|| format!("reading {f}"))?;
+                        .with_context(|| format!("reading {}", safe(f)))?;
                     fields.insert(f.clone(), v.trim().to_string());
                 }
                 let n: String = Input::with_theme(self.theme.as_ref())

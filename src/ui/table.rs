@@ -58,7 +58,7 @@ fn count_cell(n: usize) -> Cell {
 fn short_time(ts: &str) -> String {
     DateTime::parse_from_rfc3339(ts)
         .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_else(|_| ts.to_string())
+        .unwrap_or_else(|_| safe(ts))
 }
 
 /// One row per step: step, lane, owner, status, deadline, detail.
@@ -127,7 +127,7 @@ pub fn departures(printer: &Printer, states: &[DepartureState], now: DateTime<Ut
         let failed = counts.get(&Status::Failed).copied().unwrap_or(0);
         let overdue = st.overdue(now).len();
         t.add_row(vec![
-            Cell::new(&st.facts.id),
+            Cell::new(safe(&st.facts.id)),
             Cell::new(safe(&st.facts.user)),
             Cell::new(st.facts.departure_type.as_str()),
             Cell::new(short_time(&st.started_at)),
