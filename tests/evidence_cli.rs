@@ -771,3 +771,78 @@ fn show_renders_the_departure_and_its_steps() {
                 .and(predicate::str::contains("2 done — complete")),
         );
 }
+
+/// The example in examples/ is intact, signed by the key in its allowed_signers file, and the
+/// commands examples/README.md gives for it work as written (every `sh` block without an `<id>`
+/// placeholder, run in order in one shell from that folder, with this build's `offboard`).
+#[test]
+fn the_example_evidence_checks_out_with_the_commands_its_readme_gives() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let readme = std::fs::read_to_string(examples.join("README.md")).unwrap();
+    let mut script = String::from("set -e\n");
+    for block in readme.split("```sh\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if !block.contains("<id>") {
+            script.push_str(block);
+        }
+    }
+    let id = script
+        .lines()
+        .find_map(|l| l.strip_prefix("id="))
+        .expect("examples/README.md sets id=<the example's id>")
+        .to_string();
+    let file = examples.join(format!("{id}.json"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let digest = v["subject"][0]["digest"]["sha256"].as_str().unwrap();
+
+    assert!(
+        std::process::Command::new("jq")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "examples/README.md uses jq: install it (tests/run.sh does)"
+    );
+    let bin = assert_cmd::cargo::cargo_bin("offboard");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let empty_state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&examples)
+        .env("PATH", path)
+        .env("OFFBOARD_STATE_DIR", empty_state.path())
+        .env("NO_COLOR", "1")
+        .env_remove("OFFBOARD_SIGNING_KEY")
+        .env_remove("OFFBOARD_ALLOWED_SIGNERS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script}\n{stdout}\n{stderr}");
+    assert_eq!(
+        stdout
+            .matches("Good \"offboard-evidence\" signature for offboard")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("valid: {id}.json: departure {id}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{digest}  -\n{digest}\n")),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::read_dir(empty_state.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "checking the example must not create state"
+    );
+}
