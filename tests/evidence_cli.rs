@@ -25,6 +25,7 @@ fn offboard(state: &Path) -> Command {
         .env("OFFBOARD_NOW", NOW)
         .env("NO_COLOR", "1")
         .env_remove("OFFBOARD_SIGNING_KEY")
+        .env_remove("OFFBOARD_ALLOWED_SIGNERS")
         .env_remove("OFFBOARD_STATE_DIR");
     c
 }
@@ -690,7 +691,18 @@ fn tampered_evidence_exits_5_and_ssh_keygen_also_refuses_it() {
         .code(5);
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["valid"], false);
+    assert_eq!(v["intact"], false);
     assert!(v["reason"].as_str().unwrap().contains("signature"), "{v}");
+    // Checking integrity only still refuses a changed file.
+    let out = offboard(&state)
+        .args(["--json", "evidence", "verify", "--integrity-only"])
+        .arg(&file)
+        .assert()
+        .code(5);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["intact"], false);
+    assert_eq!(v["integrity_only"], true);
 
     // Signed by a key the auditor does not trust.
     std::fs::write(&file, &text).unwrap();

@@ -543,7 +543,7 @@ fn judge(
         Trust::IntegrityOnly => Ok((
             None,
             "integrity only: the file is unchanged since this key signed it; who holds the key \
-             was not checked (pass --allowed-signers to check it)"
+             was not checked, --allowed-signers checks that"
                 .to_string(),
         )),
     }
