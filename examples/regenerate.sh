@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the example evidence in this folder from a real sandbox departure: the demo run
 # without a terminal (manual steps stay pending), then each manual step confirmed by its owner,
-# as would happen over the following days. Run from the repository root:
+# as would happen over the following days, then one `verify`. Keeps the evidence, its signature,
+# the signer's allowed_signers line and the journal, and points README.md at the new file.
+# Run from the repository root:
 #   bash examples/regenerate.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +23,14 @@ OFFBOARD_ACTOR="payroll@example.com" "$bin" -q confirm "$id" final-pay --field p
 OFFBOARD_ACTOR="manager@example.com" "$bin" -q confirm "$id" handover --field notes="repos and docs moved to bob" >/dev/null
 "$bin" -q verify "$id" >/dev/null
 
-rm -f examples/*.json examples/*.json.sig examples/allowed_signers
+rm -f examples/*.json examples/*.json.sig examples/allowed_signers examples/journal.jsonl
 cp "$state/departures/$id/$id.json" examples/
 cp "$state/departures/$id/$id.json.sig" examples/
+cp "$state/departures/$id/journal.jsonl" examples/
 "$bin" -q --json keys show | python3 -c 'import json,sys; print(json.load(sys.stdin)["allowed_signers"])' > examples/allowed_signers
+# examples/README.md names the file: point it at the new one.
+sed -i "s/^id=.*/id=$id/" examples/README.md
 ssh-keygen -Y verify -f examples/allowed_signers -I offboard -n offboard-evidence \
   -s "examples/$id.json.sig" < "examples/$id.json"
+"$bin" evidence verify "examples/$id.json" --allowed-signers examples/allowed_signers
 echo "examples/$id.json"

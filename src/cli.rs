@@ -13,7 +13,7 @@ Exit codes:
   2  bad usage, invalid runbook or input
   3  departure incomplete (steps failed or still pending)
   4  verify found drift (access came back)
-  5  evidence invalid (bad signature, broken chain, tampered)
+  5  evidence invalid (bad signature, broken chain, tampered, signer not trusted)
 
 Start here:
   offboard demo                         a whole departure against the built-in sandbox
@@ -264,17 +264,35 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
-    /// Check an evidence file's signature and journal chain, offline (exit 0 valid, 5 invalid)
+    /// Check an evidence file's signature, journal chain and signer, offline (exit 0 valid and
+    /// signed by a key you trust, 5 otherwise)
     #[command(
-        after_help = "Example:\n  offboard evidence verify 20261123-alice-corp-example-3f9a.json --allowed-signers allowed_signers"
+        after_help = "Trusted signers: the keys in --allowed-signers (or OFFBOARD_ALLOWED_SIGNERS), else the local
+signing key (--key, OFFBOARD_SIGNING_KEY, or the state dir's). With neither, an intact file
+signed by an unknown key exits 5: anyone can sign a file with a key of their own.
+A line's valid-after/valid-before window is checked at the time the evidence was signed
+(predicate.generated_at), as `ssh-keygen -Y verify -Overify-time=<that time>` checks it.
+
+Example:
+  offboard evidence verify 20261123-alice-corp-example-3f9a.json --allowed-signers allowed_signers
+  offboard evidence verify 20261123-alice-corp-example-3f9a.json --integrity-only"
     )]
     Verify {
         /// The evidence file (`<id>.json`; its signature is `<id>.json.sig` beside it)
         file: PathBuf,
         /// OpenSSH allowed_signers file naming the keys you trust
         /// [default: the public half of the local signing key]
-        #[arg(long, value_name = "FILE")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "OFFBOARD_ALLOWED_SIGNERS",
+            hide_env_values = true
+        )]
         allowed_signers: Option<PathBuf>,
+        /// Check only that the file is unchanged since the key it names signed it, not who holds
+        /// that key (exit 0 when intact; --json says "valid": null, "integrity_only": true)
+        #[arg(long)]
+        integrity_only: bool,
     },
     /// Render an evidence file for a human
     #[command(

@@ -25,6 +25,7 @@ fn offboard(state: &Path) -> Command {
         .env("OFFBOARD_NOW", NOW)
         .env("NO_COLOR", "1")
         .env_remove("OFFBOARD_SIGNING_KEY")
+        .env_remove("OFFBOARD_ALLOWED_SIGNERS")
         .env_remove("OFFBOARD_STATE_DIR");
     c
 }
@@ -175,16 +176,47 @@ fn allowed_signers_file(state: &Path, dir: &Path) -> PathBuf {
 }
 
 fn ssh_keygen_verify(file: &Path, allowed: &Path) -> bool {
+    ssh_keygen_verify_with(file, allowed, &[], &[])
+}
+
+/// `ssh-keygen -Y verify` of `file` as principal `offboard`, with extra options and environment.
+fn ssh_keygen_verify_with(
+    file: &Path,
+    allowed: &Path,
+    opts: &[&str],
+    env: &[(&str, &str)],
+) -> bool {
     std::process::Command::new("/usr/bin/ssh-keygen")
         .args(["-Y", "verify", "-f"])
         .arg(allowed)
-        .args(["-I", "offboard", "-n", "offboard-evidence", "-s"])
+        .args(["-I", "offboard", "-n", "offboard-evidence"])
+        .args(opts)
+        .arg("-s")
         .arg(sig(file))
+        .envs(env.iter().copied())
         .stdin(std::fs::File::open(file).unwrap())
         .output()
         .expect("ssh-keygen is installed")
         .status
         .success()
+}
+
+/// A copy of the evidence `file` in `dir` (no journal beside it) with `change` applied, signed
+/// again with `key`.
+fn resigned_copy(
+    file: &Path,
+    dir: &Path,
+    key: &offboard::keys::SigningKey,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    change(&mut v);
+    let bytes = offboard::evidence::to_bytes(&v).unwrap();
+    let out = dir.join(file.file_name().unwrap());
+    std::fs::write(&out, &bytes).unwrap();
+    std::fs::write(sig(&out), key.sign(&bytes).unwrap()).unwrap();
+    out
 }
 
 #[test]
@@ -303,19 +335,334 @@ fn verify_accepts_sealed_evidence_and_ssh_keygen_agrees() {
 
     assert!(ssh_keygen_verify(&file, &allowed));
 
-    // No trusted key at all: integrity only, said clearly.
+    // No trusted key at all: the intact file is not valid, and the error says why.
     let elsewhere = tmp.path().join("empty-state");
+    let fp = v["signer"].as_str().unwrap().to_string();
     offboard(&elsewhere)
         .args(["evidence", "verify"])
         .arg(&file)
         .assert()
+        .code(5)
+        .stdout("")
+        .stderr(
+            predicate::str::contains(format!(
+                "invalid: {}: signature intact, but the signer {fp} is not trusted: pass --allowed-signers",
+                file.display()
+            ))
+            .and(predicate::str::contains("hint:"))
+            .and(predicate::str::contains("--integrity-only")),
+        );
+    let out = offboard(&elsewhere)
+        .args(["--json", "evidence", "verify"])
+        .arg(&file)
+        .assert()
+        .code(5);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["intact"], true);
+    assert_eq!(v["trusted"], false);
+    assert_eq!(v["signer"], fp.as_str());
+
+    // The allowed_signers file through the environment.
+    offboard(&elsewhere)
+        .env("OFFBOARD_ALLOWED_SIGNERS", &allowed)
+        .args(["evidence", "verify"])
+        .arg(&file)
+        .assert()
         .code(0)
-        .stderr(predicate::str::contains("integrity only"))
-        .stdout(predicate::str::contains("integrity only"));
+        .stdout(predicate::str::contains("valid: ").and(predicate::str::contains("(offboard)")));
+
+    // Integrity only, asked for explicitly: exit 0, and it says so in words and in JSON.
+    offboard(&elsewhere)
+        .args(["evidence", "verify", "--integrity-only"])
+        .arg(&file)
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("intact: ")
+                .and(predicate::str::contains("integrity only"))
+                .and(predicate::str::contains("valid:").not()),
+        );
+    let out = offboard(&elsewhere)
+        .args(["--json", "evidence", "verify", "--integrity-only"])
+        .arg(&file)
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["valid"], serde_json::Value::Null);
+    assert_eq!(v["intact"], true);
+    assert_eq!(v["trusted"], serde_json::Value::Null);
+    assert_eq!(v["integrity_only"], true);
+    assert!(
+        v["trust"].as_str().unwrap().contains("integrity only"),
+        "{v}"
+    );
+    // Trusting keys and trusting none at once is a usage error, however the file is named.
+    offboard(&elsewhere)
+        .args([
+            "evidence",
+            "verify",
+            "--integrity-only",
+            "--allowed-signers",
+        ])
+        .arg(&allowed)
+        .arg(&file)
+        .assert()
+        .code(2);
+    offboard(&elsewhere)
+        .env("OFFBOARD_ALLOWED_SIGNERS", &allowed)
+        .args(["evidence", "verify", "--integrity-only"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("OFFBOARD_ALLOWED_SIGNERS"));
     assert!(
         !elsewhere.join("keys").exists(),
         "verify must not create a key"
     );
+}
+
+/// The forgery the trust rule stops: the evidence edited and re-signed with a new key (named in
+/// the file, so the signature is intact) is valid to nobody who has not chosen to trust that key.
+#[test]
+fn evidence_re_signed_with_a_new_key_is_invalid_without_a_trusted_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let file = sealed_departure(&state);
+    let allowed = allowed_signers_file(&state, tmp.path());
+    let forger = offboard::keys::generate(&tmp.path().join("forger"), "forger", false).unwrap();
+    let forged = resigned_copy(&file, &tmp.path().join("forged"), &forger, |v| {
+        v["predicate"]["departure"]["ticket"] = serde_json::json!("HR-9999");
+        v["predicate"]["signer"]["public_key"] = serde_json::json!(forger.public_line());
+        v["predicate"]["signer"]["fingerprint"] = serde_json::json!(forger.fingerprint());
+    });
+    let auditor = tmp.path().join("auditor-state");
+    offboard(&auditor)
+        .args(["evidence", "verify"])
+        .arg(&forged)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(format!(
+            "signature intact, but the signer {} is not trusted",
+            forger.fingerprint()
+        )));
+    offboard(&auditor)
+        .args(["evidence", "verify", "--allowed-signers"])
+        .arg(&allowed)
+        .arg(&forged)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("is not in"));
+    // The holder of the real key's own state dir does not trust the forger either.
+    offboard(&state)
+        .args(["evidence", "verify"])
+        .arg(&forged)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("not the local signing key"));
+    assert!(!ssh_keygen_verify(&forged, &allowed));
+}
+
+/// For the same files and allowed_signers lines, `offboard evidence verify` and
+/// `ssh-keygen -Y verify -Overify-time=<the evidence's signing time>` accept and refuse alike:
+/// retired keys (valid-before before the signing time), keys not yet valid (valid-after after
+/// it), both ends of the window, times in UTC and in the local time zone (TZ), in winter and in
+/// summer time.
+#[test]
+fn offboard_and_ssh_keygen_agree_on_validity_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let file = sealed_departure(&state);
+    let key = offboard::keys::load(&state.join("keys/offboard_ed25519")).unwrap();
+    let bare = {
+        let line = key.public_line();
+        line.split(' ').take(2).collect::<Vec<_>>().join(" ")
+    };
+    // Central European time: UTC+1 in winter, UTC+2 in summer (no tz database needed).
+    let tz = "CET-1CEST,M3.5.0,M10.5.0/3";
+    let signed = |at: &str, dir: &str| {
+        let at = at.to_string();
+        resigned_copy(&file, &tmp.path().join(dir), &key, move |v| {
+            v["predicate"]["generated_at"] = serde_json::json!(at)
+        })
+    };
+    let winter = signed("2026-11-23T12:00:00.900Z", "winter");
+    let summer = signed("2026-07-01T12:00:00.000Z", "summer");
+    let winter_time = "-Overify-time=20261123120000Z";
+    let summer_time = "-Overify-time=20260701120000Z";
+
+    // (file, its signing time for ssh-keygen, allowed_signers options, expected verdict)
+    let cases: Vec<(&Path, &str, String, Option<bool>)> = vec![
+        (&winter, winter_time, String::new(), Some(true)),
+        (
+            &winter,
+            winter_time,
+            r#"valid-before="20261123115959Z""#.into(),
+            Some(false),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-before="20261123120000Z""#.into(),
+            Some(true),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-after="20261123120001Z""#.into(),
+            Some(false),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-after="20261123120000Z""#.into(),
+            Some(true),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-after="20261124""#.into(),
+            Some(false),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-before="20261123""#.into(),
+            Some(false),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-after="20260101",valid-before="20270101""#.into(),
+            Some(true),
+        ),
+        // Local time: 12:59 CET is 11:59Z, 13:00 CET is 12:00Z.
+        (
+            &winter,
+            winter_time,
+            r#"valid-before="202611231259""#.into(),
+            Some(false),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-before="202611231300""#.into(),
+            Some(true),
+        ),
+        (
+            &winter,
+            winter_time,
+            r#"valid-after="20261123130001""#.into(),
+            Some(false),
+        ),
+        (
+            &summer,
+            summer_time,
+            r#"valid-before="20260701115959Z""#.into(),
+            Some(false),
+        ),
+        (
+            &summer,
+            summer_time,
+            r#"valid-after="20260701120000UTC""#.into(),
+            Some(true),
+        ),
+        // Local times in summer: whatever the C library makes of them, both tools agree.
+        (
+            &summer,
+            summer_time,
+            r#"valid-before="202607011330""#.into(),
+            None,
+        ),
+        (
+            &summer,
+            summer_time,
+            r#"valid-after="202607011400""#.into(),
+            None,
+        ),
+        (
+            &summer,
+            summer_time,
+            r#"valid-before="20260701""#.into(),
+            Some(false),
+        ),
+    ];
+    let as_path = tmp.path().join("allowed_signers");
+    let auditor = tmp.path().join("auditor-state");
+    for (evidence, verify_time, opts, expected) in &cases {
+        let line = if opts.is_empty() {
+            format!("offboard {bare}\n")
+        } else {
+            format!("offboard {opts} {bare}\n")
+        };
+        std::fs::write(&as_path, &line).unwrap();
+        let ssh = ssh_keygen_verify_with(evidence, &as_path, &[verify_time], &[("TZ", tz)]);
+        let status = offboard(&auditor)
+            .env("TZ", tz)
+            .args(["evidence", "verify", "--allowed-signers"])
+            .arg(&as_path)
+            .arg(evidence)
+            .output()
+            .unwrap();
+        let ours = match status.status.code() {
+            Some(0) => true,
+            Some(5) => false,
+            other => panic!(
+                "{line}: exit {other:?}: {}",
+                String::from_utf8_lossy(&status.stderr)
+            ),
+        };
+        assert_eq!(
+            ours,
+            ssh,
+            "{line} on {}: offboard {ours}, ssh-keygen {ssh}: {}",
+            evidence.display(),
+            String::from_utf8_lossy(&status.stderr)
+        );
+        if let Some(expected) = expected {
+            assert_eq!(ours, *expected, "{line} on {}", evidence.display());
+        }
+    }
+
+    // A retired line, then a current one for the same key: both tools go on to the second.
+    std::fs::write(
+        &as_path,
+        format!("offboard valid-before=\"20260101Z\" {bare}\noffboard {bare}\n"),
+    )
+    .unwrap();
+    assert!(ssh_keygen_verify_with(
+        &winter,
+        &as_path,
+        &[winter_time],
+        &[]
+    ));
+    offboard(&auditor)
+        .args(["evidence", "verify", "--allowed-signers"])
+        .arg(&as_path)
+        .arg(&winter)
+        .assert()
+        .code(0);
+    // Only the retired line: both refuse, and offboard says why.
+    std::fs::write(
+        &as_path,
+        format!("offboard valid-before=\"20260101Z\" {bare}\n"),
+    )
+    .unwrap();
+    assert!(!ssh_keygen_verify_with(
+        &winter,
+        &as_path,
+        &[winter_time],
+        &[]
+    ));
+    offboard(&auditor)
+        .args(["evidence", "verify", "--allowed-signers"])
+        .arg(&as_path)
+        .arg(&winter)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "line 1 lists it, but only until valid-before=\"20260101Z\" (2026-01-01T00:00:00Z) (the key was retired), and the evidence was signed later, at 2026-11-23T12:00:00.900Z",
+        ));
 }
 
 #[test]
@@ -347,7 +694,18 @@ fn tampered_evidence_exits_5_and_ssh_keygen_also_refuses_it() {
         .code(5);
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["valid"], false);
+    assert_eq!(v["intact"], false);
     assert!(v["reason"].as_str().unwrap().contains("signature"), "{v}");
+    // Checking integrity only still refuses a changed file.
+    let out = offboard(&state)
+        .args(["--json", "evidence", "verify", "--integrity-only"])
+        .arg(&file)
+        .assert()
+        .code(5);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["intact"], false);
+    assert_eq!(v["integrity_only"], true);
 
     // Signed by a key the auditor does not trust.
     std::fs::write(&file, &text).unwrap();
@@ -427,6 +785,81 @@ fn show_renders_the_departure_and_its_steps() {
                 .and(predicate::str::contains("HR-1234"))
                 .and(predicate::str::contains("2 done — complete")),
         );
+}
+
+/// The example in examples/ is intact, signed by the key in its allowed_signers file, and the
+/// commands examples/README.md gives for it work as written (every `sh` block without an `<id>`
+/// placeholder, run in order in one shell from that folder, with this build's `offboard`).
+#[test]
+fn the_example_evidence_checks_out_with_the_commands_its_readme_gives() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let readme = std::fs::read_to_string(examples.join("README.md")).unwrap();
+    let mut script = String::from("set -e\n");
+    for block in readme.split("```sh\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        if !block.contains("<id>") {
+            script.push_str(block);
+        }
+    }
+    let id = script
+        .lines()
+        .find_map(|l| l.strip_prefix("id="))
+        .expect("examples/README.md sets id=<the example's id>")
+        .to_string();
+    let file = examples.join(format!("{id}.json"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let digest = v["subject"][0]["digest"]["sha256"].as_str().unwrap();
+
+    assert!(
+        std::process::Command::new("jq")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "examples/README.md uses jq: install it (tests/run.sh does)"
+    );
+    let bin = assert_cmd::cargo::cargo_bin("offboard");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let empty_state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&examples)
+        .env("PATH", path)
+        .env("OFFBOARD_STATE_DIR", empty_state.path())
+        .env("NO_COLOR", "1")
+        .env_remove("OFFBOARD_SIGNING_KEY")
+        .env_remove("OFFBOARD_ALLOWED_SIGNERS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script}\n{stdout}\n{stderr}");
+    assert_eq!(
+        stdout
+            .matches("Good \"offboard-evidence\" signature for offboard")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("valid: {id}.json: departure {id}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{digest}  -\n{digest}\n")),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::read_dir(empty_state.path())
+            .unwrap()
+            .next()
+            .is_none(),
+        "checking the example must not create state"
+    );
 }
 
 fn offboard_account() -> offboard::providers::Account {

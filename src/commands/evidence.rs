@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::cli::{ColorChoice, EvidenceCommand};
-use crate::evidence::{self, AllowedSigners, Trust};
+use crate::evidence::{self, AllowedSigners, Distrust, EvidenceError, Trust};
 use crate::exit::{CliError, Exit};
 use crate::keys;
 
@@ -17,14 +17,27 @@ pub fn exec(ctx: &Ctx, cmd: EvidenceCommand) -> anyhow::Result<Exit> {
         EvidenceCommand::Verify {
             file,
             allowed_signers,
-        } => verify(ctx, &file, allowed_signers.as_deref()),
+            integrity_only,
+        } => verify(ctx, &file, allowed_signers.as_deref(), integrity_only),
         EvidenceCommand::Show { file } => show(ctx, &file),
     }
 }
 
 /// Whose signature to accept: the allowed_signers file, else the local signing key (never
-/// created here), else only the key the file names (integrity, not authenticity).
-fn trust(ctx: &Ctx, allowed_signers: Option<&Path>) -> anyhow::Result<Trust> {
+/// created here), else nobody (an intact file is then refused as untrusted). `--integrity-only`
+/// trusts no one and checks only that the file is intact.
+fn trust(ctx: &Ctx, allowed_signers: Option<&Path>, integrity_only: bool) -> anyhow::Result<Trust> {
+    if integrity_only {
+        if let Some(path) = allowed_signers {
+            return Err(CliError::usage(format!(
+                "--integrity-only checks no signer, but --allowed-signers (or OFFBOARD_ALLOWED_SIGNERS) names {} to trust",
+                path.display()
+            ))
+            .hint("drop --integrity-only to check the signer too, or unset OFFBOARD_ALLOWED_SIGNERS")
+            .into());
+        }
+        return Ok(Trust::IntegrityOnly);
+    }
     if let Some(path) = allowed_signers {
         let list = AllowedSigners::read(path).map_err(|e| {
             CliError::usage(e).hint(
@@ -54,39 +67,55 @@ fn trust(ctx: &Ctx, allowed_signers: Option<&Path>) -> anyhow::Result<Trust> {
         .hint("pass --allowed-signers FILE naming the keys you trust")
         .into());
     }
-    ctx.printer.warn(
-        "no --allowed-signers and no local signing key: checking the signature against the key \
-         named in the file itself (integrity only, not who signed it)",
-    );
-    Ok(Trust::EmbeddedOnly)
+    ctx.printer
+        .detail("no --allowed-signers and no local signing key: no signer is trusted");
+    Ok(Trust::Nobody)
 }
 
-fn verify(ctx: &Ctx, file: &Path, allowed_signers: Option<&Path>) -> anyhow::Result<Exit> {
-    let trust = trust(ctx, allowed_signers)?;
+fn verify(
+    ctx: &Ctx,
+    file: &Path,
+    allowed_signers: Option<&Path>,
+    integrity_only: bool,
+) -> anyhow::Result<Exit> {
+    let trust = trust(ctx, allowed_signers, integrity_only)?;
     let p = &ctx.printer;
     match evidence::verify(file, trust) {
         Ok(v) => {
-            let by = v.principal.clone().unwrap_or_else(|| v.trust_note.clone());
+            let (word, by) = if v.trusted {
+                (
+                    p.green("valid:"),
+                    v.principal.clone().unwrap_or_else(|| v.trust_note.clone()),
+                )
+            } else {
+                (p.yellow("intact:"), v.trust_note.clone())
+            };
             p.result(format!(
-                "{} {}: departure {}, revision {}, {} events, signed by {} ({by})",
-                p.green("valid:"),
+                "{word} {}: departure {}, revision {}, {} events, signed by {} at {} ({by})",
                 file.display(),
                 v.departure_id,
                 v.revision,
                 v.events.len(),
                 v.signer_fingerprint,
+                v.signed_at,
             ));
             if v.journal_checked {
                 p.detail("the journal beside it starts with exactly the embedded events");
             }
             p.json_result(&json!({
-                "valid": true,
+                // Valid means intact and signed by a trusted key; with --integrity-only the
+                // signer was not checked, so validity is not known.
+                "valid": if v.trusted { json!(true) } else { json!(null) },
+                "intact": true,
+                "trusted": if v.trusted { json!(true) } else { json!(null) },
+                "integrity_only": integrity_only,
                 "file": file,
                 "reason": null,
                 "departure": v.departure_id,
                 "revision": v.revision,
                 "events": v.events.len(),
                 "signer": v.signer_fingerprint,
+                "signed_at": v.signed_at,
                 "principal": v.principal,
                 "trust": v.trust_note,
                 "journal_checked": v.journal_checked,
@@ -95,18 +124,44 @@ fn verify(ctx: &Ctx, file: &Path, allowed_signers: Option<&Path>) -> anyhow::Res
         }
         Err(e) => {
             eprintln!("{} {}: {e}", p.red("invalid:"), file.display());
+            let untrusted = match &e {
+                EvidenceError::Untrusted { fingerprint, why } => Some((fingerprint, why)),
+                _ => None,
+            };
+            if let Some((_, why)) = untrusted {
+                for h in untrusted_hints(why) {
+                    eprintln!("  {} {h}", p.green("hint:"));
+                }
+            }
             p.json_result(&json!({
                 "valid": false,
+                "intact": untrusted.is_some(),
+                "trusted": if untrusted.is_some() { json!(false) } else { json!(null) },
+                "integrity_only": integrity_only,
                 "file": file,
                 "reason": e.to_string(),
                 "departure": null,
                 "revision": null,
                 "events": null,
-                "signer": null,
+                "signer": untrusted.map(|(fp, _)| fp),
             }));
             Ok(Exit::InvalidEvidence)
         }
     }
+}
+
+/// What to do when an intact file's signer is not trusted.
+fn untrusted_hints(why: &Distrust) -> Vec<&'static str> {
+    let mut hints = Vec::new();
+    if matches!(why, Distrust::NoTrustedKeys | Distrust::NotTheLocalKey) {
+        hints.push(
+            "get the signer's allowed_signers line (`offboard keys show` prints it) from its holder over a channel you trust, not from the evidence file, and pass it with --allowed-signers FILE",
+        );
+        hints.push(
+            "or pass --integrity-only to check only that the file is unchanged since that key signed it",
+        );
+    }
+    hints
 }
 
 fn show(ctx: &Ctx, file: &Path) -> anyhow::Result<Exit> {

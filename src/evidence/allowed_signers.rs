@@ -5,16 +5,66 @@
 //! principal[,principal…] [options] keytype base64-key [comment]
 //! ```
 //!
-//! Options are comma-separated: `namespaces="ns1,ns2"` (patterns; restricts what the key may
-//! sign), `cert-authority`, `valid-after=…`, `valid-before=…`. offboard honours `namespaces`;
-//! `cert-authority` lines are skipped (evidence is signed with plain keys); validity windows are
-//! parsed but not enforced (SSHSIG carries no signing time).
+//! Options are comma-separated, their values in double quotes as ssh-keygen requires:
+//! `namespaces="ns1,ns2"` (patterns; restricts what the key may sign), `cert-authority`,
+//! `valid-after="…"` and `valid-before="…"`. offboard honours `namespaces` and the validity
+//! window the way `ssh-keygen -Y verify` does (see [`parse_ssh_time`] and
+//! [`AllowedSigner::refusal`]); `cert-authority` lines are skipped (evidence is signed with plain
+//! keys). Where ssh-keygen skips a malformed line, offboard refuses the file and names the line.
 
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use ssh_key::PublicKey;
 
 use super::EvidenceError;
+
+/// A `valid-after` or `valid-before` time: as written, and the instant ssh-keygen reads it as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerTime {
+    /// As written in the file, e.g. `20270101Z`.
+    pub written: String,
+    /// Seconds since the Unix epoch.
+    pub unix: i64,
+}
+
+impl SignerTime {
+    /// `valid-before="20270101Z"` (2027-01-01T00:00:00Z).
+    fn describe(&self, option: &str) -> String {
+        let at = chrono::DateTime::from_timestamp(self.unix, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|| self.unix.to_string());
+        format!("{option}=\"{}\" ({at})", self.written)
+    }
+}
+
+/// Why a line that lists the signing key does not let it sign this evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `namespaces="…"` does not include the evidence namespace.
+    Namespace,
+    /// The evidence was signed before `valid-after`.
+    NotYetValid(SignerTime),
+    /// The evidence was signed after `valid-before` (the key was retired).
+    Expired(SignerTime),
+}
+
+impl Refusal {
+    /// The reason in words, for a file signed at `signed_at` (as the evidence records it).
+    pub fn describe(&self, namespace: &str, signed_at: &str) -> String {
+        match self {
+            Refusal::Namespace => format!("but not for namespace {namespace:?}"),
+            Refusal::NotYetValid(t) => format!(
+                "but only from {}, and the evidence was signed earlier, at {signed_at}",
+                t.describe("valid-after")
+            ),
+            Refusal::Expired(t) => format!(
+                "but only until {} (the key was retired), and the evidence was signed later, at {signed_at}",
+                t.describe("valid-before")
+            ),
+        }
+    }
+}
 
 /// One line of an allowed_signers file.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +74,10 @@ pub struct AllowedSigner {
     /// The `namespaces="…"` restriction, if any.
     pub namespaces: Option<Vec<String>>,
     pub cert_authority: bool,
+    /// `valid-after="…"`: the key may sign at or after this time.
+    pub valid_after: Option<SignerTime>,
+    /// `valid-before="…"`: the key may sign at or before this time.
+    pub valid_before: Option<SignerTime>,
     pub key: PublicKey,
     /// 1-based line in the file.
     pub line: usize,
@@ -36,6 +90,26 @@ impl AllowedSigner {
             None => true,
             Some(patterns) => pattern_list_matches(patterns, namespace),
         }
+    }
+
+    /// Why this entry does not accept a signature in `namespace` made at `at` (Unix seconds), or
+    /// `None` when it does. As `ssh-keygen -Y verify -Overify-time=<at>`: the namespace first,
+    /// then `at < valid-after` or `at > valid-before` refuse (both ends are inclusive).
+    pub fn refusal(&self, namespace: &str, at: i64) -> Option<Refusal> {
+        if !self.allows_namespace(namespace) {
+            return Some(Refusal::Namespace);
+        }
+        if let Some(after) = &self.valid_after
+            && at < after.unix
+        {
+            return Some(Refusal::NotYetValid(after.clone()));
+        }
+        if let Some(before) = &self.valid_before
+            && at > before.unix
+        {
+            return Some(Refusal::Expired(before.clone()));
+        }
+        None
     }
 }
 
@@ -80,23 +154,9 @@ impl AllowedSigners {
             let mut next = it
                 .next()
                 .ok_or_else(|| err("no key after the principals".into()))?;
-            let mut namespaces = None;
-            let mut cert_authority = false;
+            let mut options = Options::default();
             if !is_key_type(&next) {
-                for opt in split_options(&next) {
-                    let (name, value) = match opt.split_once('=') {
-                        Some((n, v)) => (n.to_ascii_lowercase(), Some(unquote(v))),
-                        None => (opt.to_ascii_lowercase(), None),
-                    };
-                    match (name.as_str(), value) {
-                        ("namespaces", Some(v)) => {
-                            namespaces = Some(v.split(',').map(str::to_string).collect());
-                        }
-                        ("cert-authority", None) => cert_authority = true,
-                        ("valid-after" | "valid-before", Some(_)) => {}
-                        (other, _) => return Err(err(format!("unknown option {other:?}"))),
-                    }
-                }
+                options = Options::parse(&next).map_err(err)?;
                 next = it
                     .next()
                     .ok_or_else(|| err("no key type after the options".into()))?;
@@ -109,8 +169,10 @@ impl AllowedSigners {
                 .map_err(|e| err(format!("not a valid {key_type} public key ({e})")))?;
             entries.push(AllowedSigner {
                 principals,
-                namespaces,
-                cert_authority,
+                namespaces: options.namespaces,
+                cert_authority: options.cert_authority,
+                valid_after: options.valid_after,
+                valid_before: options.valid_before,
                 key,
                 line,
             });
@@ -122,17 +184,162 @@ impl AllowedSigners {
     }
 }
 
+/// The options field of a line, read by ssh-keygen's rules: keywords in any case, values in
+/// double quotes, each option at most once, `valid-before` later than `valid-after`.
+#[derive(Debug, Default)]
+struct Options {
+    namespaces: Option<Vec<String>>,
+    cert_authority: bool,
+    valid_after: Option<SignerTime>,
+    valid_before: Option<SignerTime>,
+}
+
+impl Options {
+    fn parse(field: &str) -> Result<Options, String> {
+        let mut o = Options::default();
+        for opt in split_options(field) {
+            let (name, value) = match opt.split_once('=') {
+                Some((n, v)) => (n.to_ascii_lowercase(), Some(v)),
+                None => (opt.to_ascii_lowercase(), None),
+            };
+            let quoted = |v: Option<&str>| -> Result<String, String> {
+                v.and_then(dequote).ok_or_else(|| {
+                    format!("{name} needs a value in double quotes, e.g. {name}=\"…\" (ssh-keygen ignores the line otherwise)")
+                })
+            };
+            let once = |taken: bool| {
+                if taken {
+                    Err(format!("{name} is given twice"))
+                } else {
+                    Ok(())
+                }
+            };
+            match name.as_str() {
+                "cert-authority" if value.is_none() => o.cert_authority = true,
+                "namespaces" => {
+                    once(o.namespaces.is_some())?;
+                    o.namespaces = Some(quoted(value)?.split(',').map(str::to_string).collect());
+                }
+                "valid-after" | "valid-before" => {
+                    let taken = if name == "valid-after" {
+                        o.valid_after.is_some()
+                    } else {
+                        o.valid_before.is_some()
+                    };
+                    once(taken)?;
+                    let written = quoted(value)?;
+                    let unix = parse_ssh_time(&written).ok_or_else(|| {
+                        format!("{name}=\"{written}\" is not a time: write YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, with a Z suffix for UTC (else local time)")
+                    })?;
+                    let t = Some(SignerTime { written, unix });
+                    if name == "valid-after" {
+                        o.valid_after = t;
+                    } else {
+                        o.valid_before = t;
+                    }
+                }
+                _ => return Err(format!("unknown option {opt:?}")),
+            }
+        }
+        if let (Some(a), Some(b)) = (&o.valid_after, &o.valid_before)
+            && b.unix <= a.unix
+        {
+            return Err(format!(
+                "valid-before=\"{}\" is not later than valid-after=\"{}\"",
+                b.written, a.written
+            ));
+        }
+        Ok(o)
+    }
+}
+
+/// A time in an allowed_signers file, read exactly as ssh-keygen reads `valid-after`,
+/// `valid-before` and `-Overify-time=` (OpenSSH's `parse_absolute_time`): `YYYYMMDD`,
+/// `YYYYMMDDHHMM` or `YYYYMMDDHHMMSS`, in UTC when it ends in `Z` (or `UTC`), else in the local
+/// time zone (`TZ`). The C library does the reading, as it does for ssh-keygen, so the two agree
+/// on every input, daylight-saving time included. `None` when it is not such a time or not after
+/// 1970-01-01T00:00:00Z.
+pub fn parse_ssh_time(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let (d, utc) = if b.len() > 1 && b[b.len() - 1].eq_ignore_ascii_case(&b'z') {
+        (&b[..b.len() - 1], true)
+    } else if b.len() > 3 && b[b.len() - 3..].eq_ignore_ascii_case(b"utc") {
+        (&b[..b.len() - 3], true)
+    } else {
+        (b, false)
+    };
+    let (text, format): (Vec<u8>, &std::ffi::CStr) = match d.len() {
+        8 => (
+            [&d[0..4], b"-", &d[4..6], b"-", &d[6..8]].concat(),
+            c"%Y-%m-%d",
+        ),
+        12 => (
+            [
+                &d[0..4],
+                b"-",
+                &d[4..6],
+                b"-",
+                &d[6..8],
+                b"T",
+                &d[8..10],
+                b":",
+                &d[10..12],
+            ]
+            .concat(),
+            c"%Y-%m-%dT%H:%M",
+        ),
+        14 => (
+            [
+                &d[0..4],
+                b"-",
+                &d[4..6],
+                b"-",
+                &d[6..8],
+                b"T",
+                &d[8..10],
+                b":",
+                &d[10..12],
+                b":",
+                &d[12..14],
+            ]
+            .concat(),
+            c"%Y-%m-%dT%H:%M:%S",
+        ),
+        _ => return None,
+    };
+    let text = CString::new(text).ok()?;
+    // SAFETY: `tm` is a plain C struct for which all zeroes is a valid value; `text` and `format`
+    // are NUL-terminated and outlive the calls; strptime returns NULL or a pointer into `text`.
+    let t = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let end = libc::strptime(text.as_ptr(), format.as_ptr(), &mut tm);
+        if end.is_null() || *end != 0 {
+            return None;
+        }
+        if utc {
+            libc::timegm(&mut tm)
+        } else {
+            libc::mktime(&mut tm)
+        }
+    };
+    #[allow(clippy::useless_conversion)] // time_t is narrower than i64 on some platforms
+    let t = i64::from(t);
+    (t > 0).then_some(t)
+}
+
 fn is_key_type(s: &str) -> bool {
     s.starts_with("ssh-") || s.starts_with("ecdsa-") || s.starts_with("sk-")
 }
 
-/// Split on whitespace, keeping double-quoted runs together.
+/// Split on whitespace, keeping double-quoted runs together (`\"` does not end a quote).
 fn split_fields(s: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
+    let mut escaped = false;
     for c in s.chars() {
         match c {
+            '"' if escaped => cur.push(c),
             '"' => {
                 quoted = !quoted;
                 cur.push(c);
@@ -144,6 +351,7 @@ fn split_fields(s: &str) -> Result<Vec<String>, String> {
             }
             c => cur.push(c),
         }
+        escaped = c == '\\' && !escaped;
     }
     if quoted {
         return Err("unterminated quote".into());
@@ -153,7 +361,11 @@ fn split_fields(s: &str) -> Result<Vec<String>, String> {
     }
     // A quoted principals field is written without its quotes.
     if let Some(first) = out.first_mut() {
-        *first = unquote(first);
+        *first = first
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(first)
+            .to_string();
     }
     Ok(out)
 }
@@ -163,8 +375,10 @@ fn split_options(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
+    let mut escaped = false;
     for c in s.chars() {
         match c {
+            '"' if escaped => cur.push(c),
             '"' => {
                 quoted = !quoted;
                 cur.push(c);
@@ -172,17 +386,19 @@ fn split_options(s: &str) -> Vec<String> {
             ',' if !quoted => out.push(std::mem::take(&mut cur)),
             c => cur.push(c),
         }
+        escaped = c == '\\' && !escaped;
     }
     out.push(cur);
-    out.retain(|o| !o.is_empty());
     out
 }
 
-fn unquote(s: &str) -> String {
-    s.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(s)
-        .to_string()
+/// `"value"` → `value` (with `\"` read as `"`); `None` without both quotes, as ssh-keygen.
+fn dequote(s: &str) -> Option<String> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.replace("\\\"", "").contains('"') {
+        return None;
+    }
+    Some(inner.replace("\\\"", "\""))
 }
 
 /// OpenSSH pattern-list semantics: any positive pattern matches and no negated (`!`) one does.
@@ -250,6 +466,90 @@ mod tests {
         assert_eq!(a.entries[1].principals, vec!["quoted principal"]);
         assert!(a.entries[1].allows_namespace("anything"));
         assert!(a.entries[2].cert_authority);
+        assert_eq!(
+            a.entries[2].valid_after,
+            Some(SignerTime {
+                written: "20240101".into(),
+                unix: parse_ssh_time("20240101").unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn times_are_read_as_ssh_keygen_reads_them() {
+        // 2026-01-01T00:00:00Z
+        let day = 1_767_225_600;
+        assert_eq!(parse_ssh_time("20260101Z"), Some(day));
+        assert_eq!(parse_ssh_time("20260101z"), Some(day));
+        assert_eq!(parse_ssh_time("20260101UTC"), Some(day));
+        assert_eq!(
+            parse_ssh_time("202601011230Z"),
+            Some(day + 12 * 3600 + 30 * 60)
+        );
+        assert_eq!(
+            parse_ssh_time("20260101123045Z"),
+            Some(day + 12 * 3600 + 30 * 60 + 45)
+        );
+        for bad in [
+            "",
+            "Z",
+            "2026010Z",
+            "2026-01-01",
+            "20261301Z",
+            "2026010112Z",
+            "202601011230456Z",
+            "2026O101Z",
+            "19700101Z",
+            "19691231Z",
+        ] {
+            assert_eq!(parse_ssh_time(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn validity_window_options_follow_ssh_keygen() {
+        let parse =
+            |opts: &str| AllowedSigners::parse(&format!("p {opts} {KEY}\n"), Path::new("as"));
+        let a = parse("valid-after=\"20260101Z\",VALID-BEFORE=\"20270101Z\"").unwrap();
+        let e = &a.entries[0];
+        let (after, before) = (1_767_225_600, 1_798_761_600);
+        assert_eq!(e.valid_after.as_ref().unwrap().unix, after);
+        assert_eq!(e.valid_before.as_ref().unwrap().unix, before);
+        // Both ends are inclusive, as in ssh-keygen.
+        assert_eq!(e.refusal("offboard-evidence", after), None);
+        assert_eq!(e.refusal("offboard-evidence", before), None);
+        assert!(matches!(
+            e.refusal("offboard-evidence", after - 1),
+            Some(Refusal::NotYetValid(t)) if t.written == "20260101Z"
+        ));
+        assert!(matches!(
+            e.refusal("offboard-evidence", before + 1),
+            Some(Refusal::Expired(t)) if t.written == "20270101Z"
+        ));
+
+        for (opts, why) in [
+            ("valid-after=20260101Z", "double quotes"),
+            ("namespaces=offboard-evidence", "double quotes"),
+            ("valid-before=\"2026\"", "is not a time"),
+            (
+                "valid-after=\"20260101Z\",valid-after=\"20260102Z\"",
+                "twice",
+            ),
+            (
+                "valid-after=\"20270101Z\",valid-before=\"20260101Z\"",
+                "not later than",
+            ),
+            (
+                "valid-after=\"20260101Z\",valid-before=\"20260101Z\"",
+                "not later than",
+            ),
+        ] {
+            let err = parse(opts).unwrap_err();
+            assert!(
+                matches!(&err, EvidenceError::AllowedSigners { line: 1, reason, .. } if reason.contains(why)),
+                "{opts}: {err}"
+            );
+        }
     }
 
     #[test]

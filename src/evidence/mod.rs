@@ -6,19 +6,25 @@
 //! ```text
 //! {
 //!   "_type": "https://in-toto.io/Statement/v1",
-//!   "subject": [{"name": "journal.jsonl", "digest": {"sha256": "<hex of the journal bytes>"}}],
+//!   "subject": [{"name": "journal.jsonl, lines 1-N",
+//!                "digest": {"sha256": "<hex of the journal's first N lines>"},
+//!                "annotations": {"file": "journal.jsonl", "lines": N}}],
 //!   "predicateType": "https://offboard.dev/evidence/v1",
 //!   "predicate": { revision, generated_at, tool, departure, runbook, signer, steps, events,
 //!                  chain, summary }
 //! }
 //! ```
 //!
-//! The subject digest is the SHA-256 of the exact journal bytes the embedded `events` rebuild
+//! The subject digest is the SHA-256 of the exact journal bytes the N embedded `events` rebuild
 //! (one canonical JSON event per line, each ending in `\n`), so the evidence pins the journal.
+//! Sealing appends an `evidence_written` event after those N, so the subject names the
+//! journal's first N lines: `head -n N journal.jsonl | sha256sum` prints the digest.
 //! The file is pretty JSON (2-space indent, keys sorted, trailing newline); the signature is an
 //! SSHSIG (Ed25519, namespace [`NAMESPACE`], hash sha512) over its exact bytes, which
-//! `ssh-keygen -Y verify` checks. Everything in it is derived from the journal, which never holds
-//! a secret. `steps` and `summary` are a convenience view; the embedded `events` are the record.
+//! `ssh-keygen -Y verify` checks. `predicate.generated_at` is when it was signed: the time at
+//! which an allowed_signers `valid-after`/`valid-before` window is checked. Everything in it is
+//! derived from the journal, which never holds a secret. `steps` and `summary` are a convenience
+//! view; the embedded `events` are the record.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,9 +42,9 @@ mod allowed_signers;
 mod render;
 mod verify;
 
-pub use allowed_signers::{AllowedSigner, AllowedSigners};
+pub use allowed_signers::{AllowedSigner, AllowedSigners, Refusal, SignerTime, parse_ssh_time};
 pub use render::render;
-pub use verify::{EvidenceError, Trust, Verified, verify};
+pub use verify::{Distrust, EvidenceError, Trust, Verified, verify};
 
 /// The SSHSIG namespace evidence is signed under (`ssh-keygen -Y … -n offboard-evidence`).
 pub const NAMESPACE: &str = "offboard-evidence";
@@ -49,8 +55,10 @@ pub const PREDICATE_TYPE: &str = "https://offboard.dev/evidence/v1";
 /// The in-toto Statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 
-/// The subject's name: the journal the evidence covers.
-pub const SUBJECT_NAME: &str = journal::JOURNAL_FILE;
+/// The subject's name: the first `lines` lines of the journal, which the evidence covers.
+pub fn subject_name(lines: usize) -> String {
+    format!("{}, lines 1-{lines}", journal::JOURNAL_FILE)
+}
 
 /// How the chain is built, stated in every evidence file so an auditor can re-check it by hand.
 pub const CHAIN_ALGORITHM: &str = "sha256 hash chain: each event's `hash` is `sha256:` + hex \
@@ -58,7 +66,8 @@ SHA-256 of the event's canonical JSON (object keys sorted at every level, no whi
 its `hash` member; each event's `prev` is the previous event's `hash`, the first event's `prev` \
 is sha256:0000000000000000000000000000000000000000000000000000000000000000; `seq` counts from 0. \
 The journal file is each event's canonical JSON followed by a newline; the subject digest is the \
-SHA-256 of those bytes.";
+SHA-256 of those bytes for the embedded events, the journal's first `subject[0].annotations.lines` \
+lines.";
 
 /// The status names used in evidence (`status` of a step, keys of `summary.counts`).
 fn status_name(s: Status) -> String {
@@ -215,8 +224,9 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
     Ok(json!({
         "_type": STATEMENT_TYPE,
         "subject": [{
-            "name": SUBJECT_NAME,
+            "name": subject_name(events.len()),
             "digest": {"sha256": journal::sha256_hex(&bytes)},
+            "annotations": {"file": journal::JOURNAL_FILE, "lines": events.len()},
         }],
         "predicateType": PREDICATE_TYPE,
         "predicate": {

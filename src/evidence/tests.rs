@@ -71,7 +71,9 @@ fn build_is_an_in_toto_statement_over_the_journal_bytes() {
     let st = build(f.journal.events(), 1, &f.key).unwrap();
     assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(st["predicateType"], PREDICATE_TYPE);
-    assert_eq!(st["subject"][0]["name"], "journal.jsonl");
+    assert_eq!(st["subject"][0]["name"], "journal.jsonl, lines 1-7");
+    assert_eq!(st["subject"][0]["annotations"]["file"], "journal.jsonl");
+    assert_eq!(st["subject"][0]["annotations"]["lines"], 7);
     let on_disk = std::fs::read(f.journal.path()).unwrap();
     assert_eq!(st["subject"][0]["digest"]["sha256"], sha256_hex(&on_disk));
     let p = &st["predicate"];
@@ -194,11 +196,50 @@ fn verify_accepts_a_sealed_file_under_every_kind_of_trust() {
     assert_eq!(v.principal.as_deref(), Some("offboard"));
     assert!(v.journal_checked);
 
+    assert!(v.trusted);
+    let st: Value = serde_json::from_slice(&std::fs::read(&s.json_path).unwrap()).unwrap();
+    assert_eq!(
+        v.signed_at,
+        st["predicate"]["generated_at"].as_str().unwrap()
+    );
+
     let v = verify(&s.json_path, Trust::Keys(vec![f.key.public_key().clone()])).unwrap();
     assert_eq!(v.principal, None);
+    assert!(v.trusted);
 
-    let v = verify(&s.json_path, Trust::EmbeddedOnly).unwrap();
+    let v = verify(&s.json_path, Trust::IntegrityOnly).unwrap();
+    assert!(!v.trusted);
     assert!(v.trust_note.contains("integrity only"), "{}", v.trust_note);
+}
+
+/// With no trusted key, an intact file is refused, and the error says it is intact and names
+/// the signer: anyone can sign a file with a key of their own.
+#[test]
+fn an_intact_file_is_refused_when_nobody_is_trusted() {
+    let mut f = fixture();
+    let s = seal(&f.state, &mut f.journal, &f.key).unwrap();
+    let err = verify(&s.json_path, Trust::Nobody).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            EvidenceError::Untrusted { fingerprint, why: Distrust::NoTrustedKeys }
+                if *fingerprint == f.key.fingerprint()
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with(&format!(
+            "signature intact, but the signer {} is not trusted: pass --allowed-signers",
+            f.key.fingerprint()
+        )),
+        "{err}"
+    );
+    // A broken file is reported as broken, not as untrusted.
+    let mut bytes = std::fs::read(&s.json_path).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&s.json_path, bytes).unwrap();
+    let err = verify(&s.json_path, Trust::Nobody).unwrap_err();
+    assert!(matches!(err, EvidenceError::BadSignature { .. }), "{err}");
 }
 
 #[test]
@@ -269,12 +310,12 @@ fn garbage_and_non_evidence_json_are_rejected_with_a_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("x.json");
     std::fs::write(&p, b"{\"a\": 1,\n oops}").unwrap();
-    let err = verify(&p, Trust::EmbeddedOnly).unwrap_err();
+    let err = verify(&p, Trust::IntegrityOnly).unwrap_err();
     assert!(
         matches!(err, EvidenceError::NotJson { line: 2, .. }),
         "{err}"
     );
-    let err = verify(&tmp.path().join("absent.json"), Trust::EmbeddedOnly).unwrap_err();
+    let err = verify(&tmp.path().join("absent.json"), Trust::IntegrityOnly).unwrap_err();
     assert!(matches!(err, EvidenceError::Read { .. }), "{err}");
 }
 
@@ -306,17 +347,34 @@ fn another_key_is_rejected_by_allowed_signers_and_by_the_named_signer() {
     let s2 = seal(&other_state, &mut j2, &other).unwrap();
     let err = verify(&s2.json_path, trust.clone()).unwrap_err();
     assert!(
-        matches!(err, EvidenceError::UntrustedSigner { .. }),
+        matches!(
+            err,
+            EvidenceError::Untrusted {
+                why: Distrust::NotListed { .. },
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains(&other.fingerprint()), "{err}");
     let err = verify(&s2.json_path, Trust::Keys(vec![f.key.public_key().clone()])).unwrap_err();
-    assert!(matches!(err, EvidenceError::UntrustedKey { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EvidenceError::Untrusted {
+                why: Distrust::NotTheLocalKey,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Checked for integrity only, the other key's file is intact.
+    verify(&s2.json_path, Trust::IntegrityOnly).unwrap();
 
     // The real file re-signed by another key: it names a different signer.
     let bytes = std::fs::read(&s.json_path).unwrap();
     std::fs::write(&s.sig_path, other.sign(&bytes).unwrap()).unwrap();
-    let err = verify(&s.json_path, Trust::EmbeddedOnly).unwrap_err();
+    let err = verify(&s.json_path, Trust::IntegrityOnly).unwrap_err();
     assert!(matches!(err, EvidenceError::SignerMismatch { .. }), "{err}");
 }
 
@@ -333,7 +391,17 @@ fn allowed_signers_namespace_restriction_is_honoured() {
     )
     .unwrap_err();
     assert!(
-        matches!(err, EvidenceError::NamespaceNotAllowed { line: 1, .. }),
+        matches!(
+            err,
+            EvidenceError::Untrusted {
+                why: Distrust::Refused {
+                    line: 1,
+                    refusal: Refusal::Namespace,
+                    ..
+                },
+                ..
+            }
+        ),
         "{err}"
     );
     std::fs::write(
@@ -347,6 +415,114 @@ fn allowed_signers_namespace_restriction_is_honoured() {
     )
     .unwrap();
     assert_eq!(v.principal.as_deref(), Some("auditor,offboard"));
+}
+
+/// allowed_signers `valid-after`/`valid-before` are checked at the time the evidence says it
+/// was signed, to the second, both ends inclusive; the first line that accepts the key wins.
+#[test]
+fn allowed_signers_validity_windows_are_checked_at_the_signing_time() {
+    let mut f = fixture();
+    let s = seal(&f.state, &mut f.journal, &f.key).unwrap();
+    let path = lone_copy(&s, &f.root.join("copy"));
+    // Signed at 12:00:00.900: the window is checked at 12:00:00, as ssh-keygen's verify-time.
+    resign(&path, &f.key, |v| {
+        v["predicate"]["generated_at"] = json!("2026-11-23T12:00:00.900Z")
+    });
+    let bare = keys::bare_public_line(f.key.public_key());
+    let other = keys::generate(&f.root.join("other"), "other", false).unwrap();
+    let other_bare = keys::bare_public_line(other.public_key());
+    let as_path = f.root.join("allowed_signers");
+    let check = |lines: &str| {
+        std::fs::write(&as_path, lines).unwrap();
+        verify(
+            &path,
+            Trust::AllowedSigners(AllowedSigners::read(&as_path).unwrap()),
+        )
+    };
+
+    for ok in [
+        format!("retired valid-before=\"20261123120000Z\" {bare}\n"),
+        format!("new valid-after=\"20261123120000Z\" {bare}\n"),
+        format!("both valid-after=\"20260101Z\",valid-before=\"20270101Z\" {bare}\n"),
+    ] {
+        let v = check(&ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert!(v.trusted);
+    }
+
+    let err = check(&format!(
+        "x {other_bare}\nretired valid-before=\"20261123115959Z\" {bare}\n"
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            EvidenceError::Untrusted {
+                why: Distrust::Refused {
+                    line: 2,
+                    refusal: Refusal::Expired(t),
+                    ..
+                },
+                ..
+            } if t.written == "20261123115959Z"
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("line 2 lists it, but only until valid-before=\"20261123115959Z\" (2026-11-23T11:59:59Z) (the key was retired), and the evidence was signed later, at 2026-11-23T12:00:00.900Z"),
+        "{msg}"
+    );
+
+    let err = check(&format!("early valid-after=\"20261123120001Z\" {bare}\n")).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            EvidenceError::Untrusted {
+                why: Distrust::Refused {
+                    line: 1,
+                    refusal: Refusal::NotYetValid(_),
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A retired line does not hide a later line that trusts the key.
+    let v = check(&format!(
+        "retired valid-before=\"20260101Z\" {bare}\ncurrent {bare}\n"
+    ))
+    .unwrap();
+    assert_eq!(v.principal.as_deref(), Some("current"));
+}
+
+/// The subject is the journal's first N lines, N recorded beside the digest, so an auditor can
+/// check it with `head` and `sha256sum` although sealing appended an `evidence_written` line.
+#[test]
+fn the_subject_digest_is_head_n_of_the_journal_as_the_readme_says() {
+    let mut f = fixture();
+    let s = seal(&f.state, &mut f.journal, &f.key).unwrap();
+    let v: Value = serde_json::from_slice(&std::fs::read(&s.json_path).unwrap()).unwrap();
+    let digest = v["subject"][0]["digest"]["sha256"].as_str().unwrap();
+    let n = v["subject"][0]["annotations"]["lines"].as_u64().unwrap();
+    assert_eq!(n, 7);
+    let dir = f.state.departure_dir(ID);
+    let on_disk = std::fs::read(dir.join(JOURNAL_FILE)).unwrap();
+    assert_eq!(on_disk.iter().filter(|&&b| b == b'\n').count(), 8);
+    assert_ne!(sha256_hex(&on_disk), digest);
+    // The command README.md and examples/README.md give.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -n {n} journal.jsonl | sha256sum"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{digest}  -\n")
+    );
 }
 
 type TamperCase = (
@@ -484,8 +660,62 @@ fn chain_tampering_is_caught_even_when_re_signed_by_the_trusted_key() {
                 let head = events_mut(v).last().unwrap()["hash"].clone();
                 v["predicate"]["chain"]["head"] = head;
                 v["predicate"]["chain"]["length"] = json!(6);
+                v["subject"][0]["name"] = json!("journal.jsonl, lines 1-6");
+                v["subject"][0]["annotations"]["lines"] = json!(6);
             }),
             Box::new(|e| matches!(e, EvidenceError::SubjectDigestMismatch { .. })),
+        ),
+        (
+            "subject names the whole journal",
+            Box::new(|v| v["subject"][0]["name"] = json!("journal.jsonl")),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    EvidenceError::SubjectMismatch {
+                        field: "subject[0].name",
+                        ..
+                    }
+                )
+            }),
+        ),
+        (
+            "subject line count",
+            Box::new(|v| v["subject"][0]["annotations"]["lines"] = json!(8)),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    EvidenceError::SubjectMismatch {
+                        field: "subject[0].annotations.lines",
+                        ..
+                    }
+                )
+            }),
+        ),
+        (
+            "subject file",
+            Box::new(|v| v["subject"][0]["annotations"]["file"] = json!("other.jsonl")),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    EvidenceError::SubjectMismatch {
+                        field: "subject[0].annotations.file",
+                        ..
+                    }
+                )
+            }),
+        ),
+        (
+            "no signing time",
+            Box::new(|v| v["predicate"]["generated_at"] = json!("yesterday")),
+            Box::new(|e| {
+                matches!(
+                    e,
+                    EvidenceError::Missing {
+                        field: "predicate.generated_at",
+                        ..
+                    }
+                )
+            }),
         ),
         (
             "predicate type",

@@ -1,27 +1,32 @@
-//! Checking an evidence file offline: signature, statement shape, chain, subject digest, and the
-//! journal beside it when there is one.
+//! Checking an evidence file offline: signature, statement shape, chain, subject digest, the
+//! journal beside it when there is one, and last whether its signer is trusted.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
-use super::{AllowedSigners, NAMESPACE, PREDICATE_TYPE, STATEMENT_TYPE, SUBJECT_NAME, sig_path};
-use crate::journal::{self, ChainError, Event, Record, canonical_json};
+use super::allowed_signers::Refusal;
+use super::{AllowedSigners, NAMESPACE, PREDICATE_TYPE, STATEMENT_TYPE, sig_path, subject_name};
+use crate::journal::{self, ChainError, Event, JOURNAL_FILE, Record, canonical_json};
 
 /// Whose signatures to accept.
 #[derive(Debug, Clone)]
 pub enum Trust {
-    /// Keys listed in an OpenSSH allowed_signers file (with their `namespaces` restriction).
+    /// Keys listed in an OpenSSH allowed_signers file, with their `namespaces` and
+    /// `valid-after`/`valid-before` restrictions (checked at the time the evidence was signed).
     AllowedSigners(AllowedSigners),
-    /// Any of these public keys.
+    /// Any of these public keys (the local signing key).
     Keys(Vec<PublicKey>),
-    /// The key the evidence names in `predicate.signer`: proves the file was not changed since
-    /// it was signed (integrity), not who signed it (authenticity).
-    EmbeddedOnly,
+    /// Nobody: no key was named as trusted, so even an intact file is refused
+    /// ([`Distrust::NoTrustedKeys`]), because anyone can sign a file with a key of their own.
+    Nobody,
+    /// Check integrity only: the file is unchanged since the key it names signed it. Says
+    /// nothing about who holds that key; [`Verified::trusted`] is false.
+    IntegrityOnly,
 }
 
-/// A valid evidence file.
+/// An intact evidence file (and, unless checked with [`Trust::IntegrityOnly`], a trusted signer).
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub departure_id: String,
@@ -30,10 +35,37 @@ pub struct Verified {
     /// The matching allowed_signers principals (comma-separated), when trust came from such a file.
     pub principal: Option<String>,
     pub events: Vec<Event>,
+    /// When the evidence says it was signed (`predicate.generated_at`), the time the signer's
+    /// validity window is checked at.
+    pub signed_at: String,
+    /// Whether the signer was found trusted (false only for [`Trust::IntegrityOnly`]).
+    pub trusted: bool,
     /// How far the signature can be trusted, for the person reading the result.
     pub trust_note: String,
     /// Whether a journal beside the file was compared with the embedded events.
     pub journal_checked: bool,
+}
+
+/// Why an intact file's signer is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Distrust {
+    #[error(
+        "pass --allowed-signers FILE (or set OFFBOARD_ALLOWED_SIGNERS) naming the keys you trust"
+    )]
+    NoTrustedKeys,
+    #[error(
+        "it is not the local signing key; pass --allowed-signers FILE naming the keys you trust"
+    )]
+    NotTheLocalKey,
+    #[error("it is not in {}", file.display())]
+    NotListed { file: PathBuf },
+    #[error("{} line {line} lists it, {}", file.display(), refusal.describe(NAMESPACE, signed_at))]
+    Refused {
+        file: PathBuf,
+        line: usize,
+        refusal: Refusal,
+        signed_at: String,
+    },
 }
 
 /// Why an evidence file is not valid: what is wrong, and where.
@@ -67,16 +99,8 @@ pub enum EvidenceError {
         "the signature does not match the file's bytes (the file or the signature was changed): {reason}"
     )]
     BadSignature { reason: String },
-    #[error("the signing key {fingerprint} is not in {}", file.display())]
-    UntrustedSigner { fingerprint: String, file: PathBuf },
-    #[error("the signing key {fingerprint} is in {} (line {line}) but not allowed to sign in namespace {NAMESPACE:?}", file.display())]
-    NamespaceNotAllowed {
-        fingerprint: String,
-        file: PathBuf,
-        line: usize,
-    },
-    #[error("the signing key {fingerprint} is not one of the trusted keys")]
-    UntrustedKey { fingerprint: String },
+    #[error("signature intact, but the signer {fingerprint} is not trusted: {why}")]
+    Untrusted { fingerprint: String, why: Distrust },
     #[error(
         "predicate.signer.public_key names key {named}, but the signature was made by {actual}"
     )]
@@ -106,6 +130,13 @@ pub enum EvidenceError {
         "subject[0].digest.sha256 is {claimed}, but the embedded events' journal bytes hash to {actual}"
     )]
     SubjectDigestMismatch { claimed: String, actual: String },
+    #[error("{field} is {claimed}, but the {events} embedded events make it {expected}")]
+    SubjectMismatch {
+        field: &'static str,
+        claimed: String,
+        expected: String,
+        events: usize,
+    },
     #[error(
         "predicate.departure.id is {claimed:?}, but the embedded departure_started event says {actual:?}"
     )]
@@ -149,8 +180,10 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
 
-/// Check an evidence file and its signature. See the module docs for the order of checks.
-pub fn verify(path: &Path, trusted: Trust) -> Result<Verified, EvidenceError> {
+/// Check an evidence file, its signature and its chain, then whether its signer is trusted (the
+/// numbered comments below give the order). Every failure is an [`EvidenceError`];
+/// [`EvidenceError::Untrusted`] means the file itself is intact.
+pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
     // 1. Readable JSON.
     let bytes = std::fs::read(path).map_err(|source| EvidenceError::Read {
         path: path.to_path_buf(),
@@ -162,7 +195,9 @@ pub fn verify(path: &Path, trusted: Trust) -> Result<Verified, EvidenceError> {
         reason: e.to_string(),
     })?;
 
-    // 2. The signature: present, well-formed, right namespace, over these bytes, by a trusted key.
+    // 2. The signature: present, well-formed, right namespace, over these bytes, by the key the
+    //    file names. Whether that key is trusted is decided last (8), once the file is known
+    //    to be intact, so that an untrusted signer is reported as exactly that.
     let sig_file = sig_path(path);
     let sig_text = match std::fs::read(&sig_file) {
         Ok(t) => t,
@@ -207,77 +242,27 @@ pub fn verify(path: &Path, trusted: Trust) -> Result<Verified, EvidenceError> {
         })?;
     let signer_fingerprint = fingerprint(sig.public_key());
 
-    let named = str_at(&statement, "/predicate/signer/public_key");
-    let named_key = named.and_then(|n| PublicKey::from_openssh(n).ok());
-    if let Some(n) = named {
-        match &named_key {
-            Some(k) if k.key_data() == sig.public_key() => {}
-            Some(k) => {
-                return Err(EvidenceError::SignerMismatch {
-                    named: fingerprint(k.key_data()),
-                    actual: signer_fingerprint,
-                });
-            }
-            None => {
-                return Err(EvidenceError::SignerMismatch {
-                    named: n.chars().take(80).collect(),
-                    actual: signer_fingerprint,
-                });
-            }
+    // The file names the key that signed it (so a reader can see who claims to have signed).
+    let named =
+        str_at(&statement, "/predicate/signer/public_key").ok_or(EvidenceError::Missing {
+            field: "predicate.signer.public_key",
+            what: "an OpenSSH public key",
+        })?;
+    match PublicKey::from_openssh(named) {
+        Ok(k) if k.key_data() == sig.public_key() => {}
+        Ok(k) => {
+            return Err(EvidenceError::SignerMismatch {
+                named: fingerprint(k.key_data()),
+                actual: signer_fingerprint,
+            });
+        }
+        Err(_) => {
+            return Err(EvidenceError::SignerMismatch {
+                named: named.chars().take(80).collect(),
+                actual: signer_fingerprint,
+            });
         }
     }
-
-    let (principal, trust_note) = match &trusted {
-        Trust::AllowedSigners(list) => {
-            let matching: Vec<_> = list
-                .entries
-                .iter()
-                .filter(|e| !e.cert_authority && e.key.key_data() == sig.public_key())
-                .collect();
-            if matching.is_empty() {
-                return Err(EvidenceError::UntrustedSigner {
-                    fingerprint: signer_fingerprint,
-                    file: list.source.clone(),
-                });
-            }
-            match matching.iter().find(|e| e.allows_namespace(NAMESPACE)) {
-                Some(e) => (
-                    Some(e.principals.join(",")),
-                    format!("trusted by {} line {}", list.source.display(), e.line),
-                ),
-                None => {
-                    return Err(EvidenceError::NamespaceNotAllowed {
-                        fingerprint: signer_fingerprint,
-                        file: list.source.clone(),
-                        line: matching[0].line,
-                    });
-                }
-            }
-        }
-        Trust::Keys(keys) => {
-            if !keys.iter().any(|k| k.key_data() == sig.public_key()) {
-                return Err(EvidenceError::UntrustedKey {
-                    fingerprint: signer_fingerprint,
-                });
-            }
-            (None, "the local signing key".to_string())
-        }
-        Trust::EmbeddedOnly => {
-            if named_key.is_none() {
-                return Err(EvidenceError::Missing {
-                    field: "predicate.signer.public_key",
-                    what: "an OpenSSH public key",
-                });
-            }
-            (
-                None,
-                "integrity only: checked against the key named in the file itself, which proves \
-                 it was not changed since signing but not who signed it; pass --allowed-signers \
-                 to check authenticity"
-                    .to_string(),
-            )
-        }
-    };
 
     // 3. The statement's type.
     let ty = str_at(&statement, "/_type").unwrap_or_default();
@@ -296,6 +281,14 @@ pub fn verify(path: &Path, trusted: Trust) -> Result<Verified, EvidenceError> {
             expected: PREDICATE_TYPE,
         });
     }
+    // When it was signed: the time an allowed_signers validity window is checked at.
+    let signed_at = str_at(&statement, "/predicate/generated_at")
+        .and_then(|t| Some((t, chrono::DateTime::parse_from_rfc3339(t).ok()?)))
+        .ok_or(EvidenceError::Missing {
+            field: "predicate.generated_at",
+            what: "an RFC 3339 time",
+        })?;
+    let (signed_at, signed_unix) = (signed_at.0.to_string(), signed_at.1.timestamp());
 
     // 4. The embedded events form an intact chain, each in the journal's canonical form.
     let raw_events = statement
@@ -356,13 +349,35 @@ pub fn verify(path: &Path, trusted: Trust) -> Result<Verified, EvidenceError> {
     // 6. The subject digest pins the journal bytes.
     let journal_bytes = journal::journal_bytes(&events);
     let digest = journal::sha256_hex(&journal_bytes);
-    let name = str_at(&statement, "/subject/0/name").unwrap_or_default();
-    if name != SUBJECT_NAME {
-        return Err(EvidenceError::WrongType {
-            field: "subject[0].name",
-            found: name.to_string(),
-            expected: SUBJECT_NAME,
-        });
+    // The subject names the first N lines of the journal, N the number of events, so that
+    // `head -n N journal.jsonl | sha256sum` prints the digest even after later events.
+    let n = events.len();
+    let subject_checks = [
+        (
+            "subject[0].name",
+            statement.pointer("/subject/0/name"),
+            Value::from(subject_name(n)),
+        ),
+        (
+            "subject[0].annotations.file",
+            statement.pointer("/subject/0/annotations/file"),
+            Value::from(JOURNAL_FILE),
+        ),
+        (
+            "subject[0].annotations.lines",
+            statement.pointer("/subject/0/annotations/lines"),
+            Value::from(n),
+        ),
+    ];
+    for (field, claimed, expected) in subject_checks {
+        if claimed != Some(&expected) {
+            return Err(EvidenceError::SubjectMismatch {
+                field,
+                claimed: claimed.map_or("missing".into(), Value::to_string),
+                expected: expected.to_string(),
+                events: n,
+            });
+        }
     }
     let claimed = str_at(&statement, "/subject/0/digest/sha256").unwrap_or_default();
     if claimed != digest {
@@ -451,13 +466,85 @@ pub fn verify(path: &Path, trusted: Trust) -> Result<Verified, EvidenceError> {
         }
     }
 
+    // 8. Last, whether the signer is trusted: the file is intact, so say so if it is not.
+    let (principal, trust_note) = match judge(&trust, sig.public_key(), signed_unix, &signed_at) {
+        Ok(found) => found,
+        Err(why) => {
+            return Err(EvidenceError::Untrusted {
+                fingerprint: signer_fingerprint,
+                why,
+            });
+        }
+    };
+
     Ok(Verified {
         departure_id: actual_id,
         revision,
         signer_fingerprint,
         principal,
         events,
+        signed_at,
+        trusted: !matches!(trust, Trust::IntegrityOnly),
         trust_note,
         journal_checked,
     })
+}
+
+/// Whether `key` may have signed evidence at `at` (Unix seconds; `signed_at` as written): the
+/// matching principals, if any, and a note on what trusted it; or why not.
+///
+/// An allowed_signers file is read as `ssh-keygen -Y verify -Overify-time=<at>` reads it: the
+/// first line that lists the key (not as `cert-authority`), allows the namespace and whose
+/// validity window holds `at` trusts it; when none does, the first line that lists the key says
+/// why.
+fn judge(
+    trust: &Trust,
+    key: &ssh_key::public::KeyData,
+    at: i64,
+    signed_at: &str,
+) -> Result<(Option<String>, String), Distrust> {
+    match trust {
+        Trust::AllowedSigners(list) => {
+            let mut first_refusal = None;
+            for e in list
+                .entries
+                .iter()
+                .filter(|e| !e.cert_authority && e.key.key_data() == key)
+            {
+                match e.refusal(NAMESPACE, at) {
+                    None => {
+                        return Ok((
+                            Some(e.principals.join(",")),
+                            format!("trusted by {} line {}", list.source.display(), e.line),
+                        ));
+                    }
+                    Some(refusal) => {
+                        first_refusal.get_or_insert(Distrust::Refused {
+                            file: list.source.clone(),
+                            line: e.line,
+                            refusal,
+                            signed_at: signed_at.to_string(),
+                        });
+                    }
+                }
+            }
+            Err(first_refusal.unwrap_or_else(|| Distrust::NotListed {
+                file: list.source.clone(),
+            }))
+        }
+        Trust::Keys(keys) => {
+            if keys.iter().any(|k| k.key_data() == key) {
+                Ok((None, "the local signing key".to_string()))
+            } else {
+                Err(Distrust::NotTheLocalKey)
+            }
+        }
+        Trust::Nobody => Err(Distrust::NoTrustedKeys),
+        Trust::IntegrityOnly => Ok((
+            None,
+            "integrity only: the file is unchanged since this key signed it; who holds the key \
+             was not checked, --allowed-signers checks that"
+                .to_string(),
+        )),
+    }
 }
