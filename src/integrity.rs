@@ -187,3 +187,145 @@ pub fn check(state: &StateDir, id: &str, trust: Trust) -> Result<Option<Signed>,
         Err(source) => Err(Tamper::Evidence { file, source }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::testutil::{self, ID};
+    use crate::journal::{Event, GENESIS, Journal};
+    use crate::keys::SigningKey;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        state: StateDir,
+        journal: Journal,
+        key: SigningKey,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::resolve(Some(&dir.path().join("state"))).unwrap();
+        let journal = testutil::journal(&state.departure_dir(ID));
+        let key = crate::keys::generate(&dir.path().join("key"), "test", false).unwrap();
+        Fixture {
+            _dir: dir,
+            state,
+            journal,
+            key,
+        }
+    }
+
+    impl Fixture {
+        fn trust(&self) -> Trust {
+            Trust::Keys(vec![self.key.public_key().clone()])
+        }
+        fn seal(&mut self) -> evidence::Sealed {
+            evidence::seal(&self.state, &mut self.journal, &self.key).unwrap()
+        }
+        fn dir(&self) -> PathBuf {
+            self.state.departure_dir(ID)
+        }
+        fn file(&self, name: &str) -> PathBuf {
+            self.dir().join(name.replace("ID", ID))
+        }
+    }
+
+    fn rechain(events: &mut [Event]) {
+        let mut prev = GENESIS.to_string();
+        for (i, e) in events.iter_mut().enumerate() {
+            e.seq = i as u64;
+            e.prev = prev;
+            e.hash = e.compute_hash();
+            prev = e.hash.clone();
+        }
+    }
+
+    #[test]
+    fn a_journal_not_signed_yet_is_only_chain_checked() {
+        let f = fixture();
+        assert_eq!(check(&f.state, ID, f.trust()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_journal_that_extends_its_last_evidence_passes() {
+        let mut f = fixture();
+        f.seal();
+        f.journal
+            .append(
+                None,
+                Record::RunStarted {
+                    command: "resume".into(),
+                },
+            )
+            .unwrap();
+        let sealed = f.seal();
+        f.journal
+            .append(
+                None,
+                Record::HoldPlaced {
+                    reason: "matter 1".into(),
+                },
+            )
+            .unwrap();
+        let signed = check(&f.state, ID, f.trust()).unwrap().unwrap();
+        assert_eq!(signed.file, sealed.json_path);
+        assert_eq!(signed.revision, 2);
+    }
+
+    #[test]
+    fn a_seal_stopped_halfway_is_not_mistaken_for_tampering() {
+        let mut f = fixture();
+        f.seal();
+        f.seal();
+        // The next seal archived revision 2 and stopped before writing revision 3 …
+        std::fs::rename(f.file("ID.json"), f.file("ID.rev2.json")).unwrap();
+        std::fs::rename(f.file("ID.json.sig"), f.file("ID.rev2.json.sig")).unwrap();
+        let signed = check(&f.state, ID, f.trust()).unwrap().unwrap();
+        assert_eq!(signed.file, f.file("ID.rev2.json"));
+        // … or wrote revision 3 and stopped before signing it: never recorded, not the record.
+        std::fs::write(f.file("ID.json"), b"{\"half\":").unwrap();
+        let signed = check(&f.state, ID, f.trust()).unwrap().unwrap();
+        assert_eq!(signed.revision, 2);
+    }
+
+    #[test]
+    fn an_event_deleted_and_rechained_is_named_by_its_line() {
+        let mut f = fixture();
+        f.seal();
+        let path = f.state.journal_path(ID);
+        let mut events = Journal::read(&path).unwrap();
+        events.remove(2);
+        rechain(&mut events);
+        std::fs::write(&path, journal::journal_bytes(&events)).unwrap();
+        assert!(journal::parse_chain(&std::fs::read(&path).unwrap()).is_ok());
+        let t = check(&f.state, ID, f.trust()).unwrap_err();
+        assert!(matches!(t, Tamper::Diverges { line: 3, .. }), "{t}");
+        assert_eq!(t.first_bad_line(), Some(3));
+        assert!(t.to_string().starts_with("line 3 of the journal"), "{t}");
+    }
+
+    #[test]
+    fn evidence_replaced_or_signed_by_another_key_is_refused() {
+        let mut f = fixture();
+        f.seal();
+        let other = crate::keys::generate(&f._dir.path().join("other"), "o", false).unwrap();
+        let t = check(&f.state, ID, Trust::Keys(vec![other.public_key().clone()])).unwrap_err();
+        assert!(t.is_other_signer(), "{t}");
+
+        // The latest evidence swapped for a re-signed edit: not the file the journal recorded.
+        let json = f.file("ID.json");
+        let mut text = std::fs::read_to_string(&json).unwrap();
+        text = text.replace("handed in at reception", "never handed in");
+        std::fs::write(&json, &text).unwrap();
+        std::fs::write(
+            evidence::sig_path(&json),
+            f.key.sign(text.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let t = check(&f.state, ID, f.trust()).unwrap_err();
+        assert!(
+            matches!(t, Tamper::EvidenceMissing { revision: 1, .. }),
+            "{t}"
+        );
+    }
+}
