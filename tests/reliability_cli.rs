@@ -175,6 +175,15 @@ fn a_second_process_is_refused_and_a_dead_holder_is_taken_over() {
         vec!["resume", id.as_str(), "--non-interactive"],
         vec!["confirm", id.as_str(), "laptop"],
         vec!["resume", user, "--non-interactive"],
+        vec!["hold", id.as_str(), "--reason", "litigation hold"],
+        vec![
+            "start",
+            user,
+            "-r",
+            "offboard.toml",
+            "--non-interactive",
+            "--new",
+        ],
     ] {
         let out = env.run(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
