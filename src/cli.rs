@@ -102,7 +102,7 @@ pub enum Command {
 
     /// Continue an interrupted departure from its journal; never repeats a completed step
     #[command(
-        after_help = "Example:\n  offboard resume alice@corp.example\n\nA step that was being applied when the run stopped is re-checked first and re-applied only\nif its check says access still exists."
+        after_help = "Examples:\n  offboard resume alice@corp.example\n  offboard resume alice@corp.example --legal-hold --reason \"litigation hold, matter 2026-114\"\n\nA step that was being applied when the run stopped is re-checked first and re-applied only\nif its check says access still exists."
     )]
     Resume(ResumeArgs),
 
@@ -111,6 +111,18 @@ pub enum Command {
         after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\""
     )]
     Confirm(ConfirmArgs),
+
+    /// Place a legal hold on an open departure: its destructive steps wait for `release`
+    #[command(
+        after_help = "Example:\n  offboard hold alice@corp.example --reason \"litigation hold, matter 2026-114 (legal@corp.example)\"\n\nThe hold is journaled with who placed it and why, shown by `offboard status`, and recorded in\nthe evidence with every step it blocks (delete user, wipe data, delete mailbox). Steps\nalready done stay done. Lift it with `offboard release`."
+    )]
+    Hold(HoldArgs),
+
+    /// Lift the legal hold on a departure; the steps it blocked run at the next `resume`
+    #[command(
+        after_help = "Example:\n  offboard release alice@corp.example --reason \"matter 2026-114 closed (legal@corp.example)\"\n  offboard resume alice@corp.example     # now runs the destructive steps the hold blocked"
+    )]
+    Release(HoldArgs),
 
     /// List departures, or show one departure's lanes and steps
     #[command(after_help = "Examples:\n  offboard status\n  offboard status alice@corp.example")]
@@ -211,6 +223,11 @@ pub struct StartArgs {
     /// not found); the affected steps then fail and are recorded
     #[arg(long)]
     pub force: bool,
+
+    /// Start a second departure although the person has one still open under this runbook
+    /// (the new one records the open one as its predecessor)
+    #[arg(long)]
+    pub new: bool,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +248,21 @@ pub struct ResumeArgs {
     /// Do not prompt: manual steps stay pending (exit 3)
     #[arg(long)]
     pub non_interactive: bool,
+    /// Place a legal hold before running (as `offboard hold` does): destructive steps are blocked
+    #[arg(long, requires = "reason")]
+    pub legal_hold: bool,
+    /// Why the legal hold is placed (journaled with who placed it)
+    #[arg(long, value_name = "TEXT", requires = "legal_hold")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// Departure id, or the user whose latest departure is meant
+    pub departure: String,
+    /// Why: the matter, who asked (journaled with who ran the command, and in the evidence)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]

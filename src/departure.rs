@@ -53,6 +53,10 @@ pub struct DepartureFacts {
     pub systems: BTreeMap<String, SystemDef>,
     pub steps: Vec<PlannedStep>,
     pub tool: String,
+    /// The departure of the same person, under the same runbook, that was still open when this
+    /// one was started with `start --new`: the evidence links the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +95,8 @@ pub struct PlannedStep {
     /// Could alert the person (held back until every `cut` step is done when involuntary).
     #[serde(default)]
     pub alerts_user: bool,
-    /// Blocked by legal hold: recorded, never run.
+    /// Destructive and the departure was started under legal hold. Whether the step is blocked
+    /// now is [`DepartureState::hold_blocks`]: a hold can also be placed later, and released.
     #[serde(default)]
     pub held: bool,
 }
@@ -237,6 +242,55 @@ impl StepState {
     }
 }
 
+/// Why a step blocked by a legal hold was skipped (journaled, shown by `status`).
+pub const HOLD_SKIP_REASON: &str = "legal hold: destructive step blocked";
+
+/// Placed or released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldAction {
+    Placed,
+    Released,
+}
+
+/// One change of the legal hold, as the journal records it: who, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldChange {
+    pub action: HoldAction,
+    pub at: String,
+    pub by: String,
+    pub reason: String,
+}
+
+/// A destructive step the hold kept from running.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldBlock {
+    pub step: String,
+    pub at: String,
+}
+
+/// The legal hold of a departure: whether it is in force, and its whole history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HoldState {
+    pub active: bool,
+    pub history: Vec<HoldChange>,
+    /// Every time a destructive step was skipped because of the hold.
+    pub blocked: Vec<HoldBlock>,
+}
+
+impl HoldState {
+    /// The change that put the hold in force, while it is.
+    pub fn current(&self) -> Option<&HoldChange> {
+        if !self.active {
+            return None;
+        }
+        self.history
+            .iter()
+            .rev()
+            .find(|c| c.action == HoldAction::Placed)
+    }
+}
+
 /// The whole departure, replayed.
 #[derive(Debug, Clone)]
 pub struct DepartureState {
@@ -247,6 +301,9 @@ pub struct DepartureState {
     /// The latest `verify` result, if any.
     pub last_verify: Option<(String, usize, usize, usize)>,
     pub evidence_revision: u32,
+    /// The legal hold: placed at start (`--legal-hold`, the runbook's `legal_hold`), or later
+    /// with `offboard hold`, and lifted with `offboard release`.
+    pub hold: HoldState,
 }
 
 pub fn facts(events: &[Event]) -> Option<&DepartureFacts> {
@@ -267,7 +324,45 @@ impl DepartureState {
             .collect();
         let mut last_verify = None;
         let mut evidence_revision = 0;
+        let mut hold = HoldState::default();
+        if facts.legal_hold
+            && let Some(first) = events.first()
+        {
+            hold.active = true;
+            hold.history.push(HoldChange {
+                action: HoldAction::Placed,
+                at: first.ts.clone(),
+                by: first.actor.clone(),
+                reason: "placed at start (--legal-hold, or legal_hold = true in the runbook)"
+                    .into(),
+            });
+        }
         for e in events {
+            match &e.record {
+                Record::HoldPlaced { reason } | Record::HoldReleased { reason } => {
+                    let placed = matches!(e.record, Record::HoldPlaced { .. });
+                    hold.active = placed;
+                    hold.history.push(HoldChange {
+                        action: if placed {
+                            HoldAction::Placed
+                        } else {
+                            HoldAction::Released
+                        },
+                        at: e.ts.clone(),
+                        by: e.actor.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                Record::Skipped { reason } if reason.starts_with(HOLD_SKIP_REASON) => {
+                    if let Some(step) = &e.step {
+                        hold.blocked.push(HoldBlock {
+                            step: step.clone(),
+                            at: e.ts.clone(),
+                        });
+                    }
+                }
+                _ => {}
+            }
             if let Record::VerifyFinished {
                 holding,
                 drift,
@@ -377,7 +472,26 @@ impl DepartureState {
             steps,
             last_verify,
             evidence_revision,
+            hold,
         })
+    }
+
+    /// Why the legal hold keeps `step` from running now, if it does: a destructive step (or one
+    /// planned as held) while a hold is in force.
+    pub fn hold_blocks(&self, step: &PlannedStep) -> Option<String> {
+        let destructive = step.held || step.automated.as_ref().is_some_and(|a| a.destructive);
+        (destructive && self.hold.active).then(|| HOLD_SKIP_REASON.to_string())
+    }
+
+    /// Destructive steps not yet settled: what a hold placed now would keep from running.
+    pub fn destructive_open(&self) -> Vec<&PlannedStep> {
+        self.ordered()
+            .filter(|(p, s)| {
+                !s.status().is_settled()
+                    && (p.held || p.automated.as_ref().is_some_and(|a| a.destructive))
+            })
+            .map(|(p, _)| p)
+            .collect()
     }
 
     pub fn step(&self, id: &str) -> Option<(&PlannedStep, &StepState)> {

@@ -202,11 +202,10 @@ impl Engine {
         let auto = step.automated.as_ref().expect("automated step");
         let prior = &before.steps[&step.id];
         let id = step.id.as_str();
-        let skip = if step.held {
-            Some("legal hold: destructive step blocked".to_string())
-        } else {
-            unmet_dependency(step, before)
-        };
+        // A hold placed mid-departure (`offboard hold`) blocks as one placed at start does.
+        let skip = before
+            .hold_blocks(step)
+            .or_else(|| unmet_dependency(step, before));
         if let Some(reason) = skip {
             // Re-running a departure does not record the same skip twice.
             if prior.status() != Status::Skipped || prior.reason.as_ref() != Some(&reason) {

@@ -91,6 +91,12 @@ pub enum Record {
         drift: usize,
         errors: usize,
     },
+    /// A legal hold was placed on the departure (the event's actor placed it): every destructive
+    /// step is blocked from then on, until a `hold_released`.
+    HoldPlaced { reason: String },
+    /// The legal hold was lifted (the event's actor lifted it); blocked steps run at the next
+    /// resume.
+    HoldReleased { reason: String },
     /// A signed evidence revision was written.
     EvidenceWritten {
         revision: u32,

@@ -221,6 +221,7 @@ pub fn build(
         systems,
         steps,
         tool: format!("offboard {}", env!("CARGO_PKG_VERSION")),
+        previous: None,
     })
 }
 

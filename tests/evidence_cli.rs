@@ -96,6 +96,7 @@ fn facts() -> DepartureFacts {
         systems: BTreeMap::from([("okta".to_string(), system)]),
         steps: vec![automated, manual],
         tool: "offboard 0.1.0".into(),
+        previous: None,
     }
 }
 

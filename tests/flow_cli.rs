@@ -572,6 +572,8 @@ fn help_teaches_with_examples() {
         vec!["status", "--help"],
         vec!["verify", "--help"],
         vec!["resume", "--help"],
+        vec!["hold", "--help"],
+        vec!["release", "--help"],
         vec!["demo", "--help"],
     ] {
         env.cmd()
@@ -633,12 +635,13 @@ fn start_refuses_a_second_departure_while_one_was_cut_off_and_resume_finishes_it
     let v = json_out(&env.start(&[]).code(3));
     let id = v["departure"].as_str().unwrap().to_string();
     // Simulate a run cut off by a crash: drop the events after the first `run_started`'s
-    // first step, as if the process died there (the chain stays intact: it is a prefix).
-    let path = env
-        .state()
-        .join("departures")
-        .join(&id)
-        .join("journal.jsonl");
+    // first step, as if the process died there (the chain stays intact: it is a prefix). A
+    // first run signs its evidence only at its end, so it had signed nothing yet.
+    let dir = env.state().join("departures").join(&id);
+    for f in [format!("{id}.json"), format!("{id}.json.sig")] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let path = dir.join("journal.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
     let cut: Vec<&str> = text
         .lines()
@@ -647,9 +650,20 @@ fn start_refuses_a_second_departure_while_one_was_cut_off_and_resume_finishes_it
     assert!(cut.iter().any(|l| l.contains("\"kind\":\"apply_started\"")));
     std::fs::write(&path, cut.join("\n") + "\n").unwrap();
 
-    env.start(&[])
-        .code(1)
-        .stderr(predicate::str::contains(format!("offboard resume {id}")));
+    // Nothing runs it now: it was cut off, and a second departure is refused with the way on.
+    env.start(&[]).code(2).stderr(
+        predicate::str::contains(format!("has a departure that was cut off: {id}"))
+            .and(predicate::str::contains(format!(
+                "resume it with `offboard resume {id}`"
+            )))
+            .and(predicate::str::contains("--new")),
+    );
+    assert_eq!(
+        std::fs::read_dir(env.state().join("departures"))
+            .unwrap()
+            .count(),
+        1
+    );
 
     // resume re-checks the step that was in flight (already applied) instead of applying again.
     let out = env
@@ -679,10 +693,33 @@ fn start_refuses_a_second_departure_while_one_was_cut_off_and_resume_finishes_it
         "re-applied: {after:?}"
     );
 
-    // Now the last run finished: a new start only warns.
-    env.start(&[])
-        .code(3)
-        .stderr(predicate::str::contains("already has an open departure"));
+    // Now the last run finished, but manual steps are open: still one departure at a time.
+    let first_journal = env.journal(&id);
+    env.start(&[]).code(2).stderr(
+        predicate::str::contains(format!(
+            "already has an open departure under runbook \"Test leaver\": {id}"
+        ))
+        .and(predicate::str::contains(format!(
+            "offboard confirm {id} <STEP>"
+        )))
+        .and(predicate::str::contains("--new")),
+    );
+    // Unless the operator says so; the new departure and its evidence link the first.
+    let v = json_out(&env.start(&["--new"]).code(3));
+    let second = v["departure"].as_str().unwrap().to_string();
+    assert_ne!(second, id);
+    let facts = &env.journal(&second)[0];
+    assert_eq!(facts["data"]["previous"], id.as_str());
+    let evidence: Value =
+        serde_json::from_slice(&std::fs::read(v["evidence"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(evidence["predicate"]["departure"]["previous"], id.as_str());
+    env.cmd()
+        .args(["evidence", "show", v["evidence"].as_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("follows departure {id}")));
+    // Neither the refused start nor the second departure touched the first one's journal.
+    assert_eq!(env.journal(&id), first_journal);
 }
 
 #[test]
@@ -887,4 +924,447 @@ fn preflight_asks_every_system_records_nothing_and_start_journals_it() {
         .position(|e| e["kind"] == "preflight")
         .unwrap();
     assert!(at < first_apply, "the look comes before the first cut");
+}
+
+/// Suspend, a laptop to collect, and a delete that waits for the laptop: the delete is still to
+/// come when a litigation hold arrives mid-departure.
+const HOLD_RUNBOOK: &str = r#"
+[runbook]
+name = "Hold leaver"
+
+[inputs]
+manager = { prompt = "Manager" }
+
+[systems.idp]
+kind = "sandbox"
+
+[systems.saas]
+kind = "sandbox"
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+
+[[step]]
+id = "saas-seat"
+lane = "saas"
+system = "saas"
+action = "remove_seat"
+
+[[step]]
+id = "laptop"
+lane = "facilities"
+manual = "Collect the laptop"
+
+[[step]]
+id = "saas-delete"
+lane = "saas"
+system = "saas"
+action = "delete_user"
+phase = "close"
+after = ["laptop"]
+"#;
+
+fn step_of<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"))
+}
+
+#[test]
+fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
+    let env = Env::new();
+    std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
+    let user = "alice@corp.example";
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    assert_eq!(step_of(&v, "saas-delete")["status"], "skipped");
+
+    // Legal calls: the hold goes on while the delete waits behind the laptop.
+    env.cmd()
+        .args(["hold", user])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--reason"));
+    env.cmd()
+        .args(["hold", user, "--reason", "  "])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the reason is empty"));
+    env.cmd()
+        .env("OFFBOARD_ACTOR", "counsel@corp.example")
+        .args(["hold", user, "--reason", "litigation hold, matter 2026-114"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Legal hold placed")
+                .and(predicate::str::contains("counsel@corp.example"))
+                .and(predicate::str::contains("Blocked from now on: saas-delete")),
+        );
+    env.cmd()
+        .args(["hold", user, "--reason", "again"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already under legal hold"));
+    env.cmd().args(["status", &id]).assert().code(3).stdout(
+        predicate::str::contains("LEGAL HOLD since")
+            .and(predicate::str::contains(
+                "by counsel@corp.example: litigation hold, matter 2026-114",
+            ))
+            .and(predicate::str::contains(
+                "destructive steps blocked: saas-delete",
+            )),
+    );
+    env.cmd()
+        .args(["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("voluntary · HOLD"));
+
+    // The laptop comes back; the delete would run now, but the hold blocks it.
+    env.cmd()
+        .args(["confirm", &id, "laptop"])
+        .assert()
+        .success();
+    let v = json_out(
+        &env.cmd()
+            .args(["--json", "resume", &id, "--non-interactive"])
+            .assert()
+            .code(3),
+    );
+    let delete = step_of(&v, "saas-delete");
+    assert_eq!(delete["status"], "skipped", "{delete}");
+    assert!(
+        delete["state"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("legal hold"),
+        "{delete}"
+    );
+    let (_, saas) = env.sandbox("saas");
+    assert_ne!(saas["users"][user]["status"], "deleted");
+    assert!(
+        !env.journal(&id)
+            .iter()
+            .any(|e| e["kind"] == "apply_started" && e["step"] == "saas-delete"),
+        "the delete was attempted under hold"
+    );
+
+    // Releasing is its own command, with a reason; the delete runs at the next resume.
+    env.cmd()
+        .env("OFFBOARD_ACTOR", "counsel@corp.example")
+        .args(["release", &id, "--reason", "matter 2026-114 closed"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Destructive steps now free to run: saas-delete",
+        ));
+    env.cmd()
+        .args(["release", &id, "--reason", "twice"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not under legal hold"));
+    env.cmd()
+        .args(["status", &id])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("Legal hold released"));
+    let v = json_out(
+        &env.cmd()
+            .args(["--json", "resume", &id, "--non-interactive"])
+            .assert()
+            .code(0),
+    );
+    assert_eq!(step_of(&v, "saas-delete")["status"], "done");
+    let (_, saas) = env.sandbox("saas");
+    assert_eq!(saas["users"][user]["status"], "deleted");
+
+    // The evidence records the hold, who placed and lifted it and why, and what it blocked.
+    let path = PathBuf::from(v["evidence"].as_str().unwrap());
+    let ev: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let hold = &ev["predicate"]["legal_hold"];
+    assert_eq!(hold["active"], false);
+    let history = hold["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{hold}");
+    assert_eq!(history[0]["action"], "placed");
+    assert_eq!(history[0]["by"], "counsel@corp.example");
+    assert_eq!(history[0]["reason"], "litigation hold, matter 2026-114");
+    assert_eq!(history[1]["action"], "released");
+    assert_eq!(history[1]["reason"], "matter 2026-114 closed");
+    let blocked: Vec<&str> = hold["blocked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(blocked, ["saas-delete"]);
+    env.cmd()
+        .args(["evidence", "verify"])
+        .arg(&path)
+        .assert()
+        .success();
+    env.cmd()
+        .args(["evidence", "show"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("released")
+                .and(predicate::str::contains("blocked: saas-delete")),
+        );
+
+    // Complete now: a hold has nothing left to block, and says so.
+    env.cmd()
+        .args(["hold", &id, "--reason", "too late"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("is complete").and(predicate::str::contains(
+                "destructive steps already done: saas-delete",
+            )),
+        );
+}
+
+#[test]
+fn resume_can_place_the_hold_before_it_runs() {
+    let env = Env::new();
+    std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    env.cmd()
+        .args(["confirm", &id, "laptop"])
+        .assert()
+        .success();
+    // A hold needs its reason.
+    env.cmd()
+        .args(["resume", &id, "--legal-hold"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--reason"));
+    let v = json_out(
+        &env.cmd()
+            .args([
+                "--json",
+                "resume",
+                &id,
+                "--non-interactive",
+                "--legal-hold",
+                "--reason",
+                "preservation letter",
+            ])
+            .assert()
+            .code(3),
+    );
+    assert_eq!(step_of(&v, "saas-delete")["status"], "skipped");
+    let (_, saas) = env.sandbox("saas");
+    assert_ne!(saas["users"]["alice@corp.example"]["status"], "deleted");
+    let events = env.journal(&id);
+    let placed = events
+        .iter()
+        .position(|e| e["kind"] == "hold_placed")
+        .expect("hold journaled");
+    assert_eq!(events[placed]["data"]["reason"], "preservation letter");
+    assert_eq!(events[placed]["actor"], "tester@corp.example");
+    let resumed = events
+        .iter()
+        .rposition(|e| e["kind"] == "run_started")
+        .unwrap();
+    assert!(placed < resumed, "the hold must be in force before the run");
+}
+
+/// Delete journal line `line` (1-based) and re-chain every later event, as anyone with write
+/// access to the state dir could: what is left is a valid chain.
+fn delete_and_rechain(path: &Path, line: usize) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut events = offboard::journal::parse_chain(&bytes).unwrap();
+    events.remove(line - 1);
+    let mut prev = offboard::journal::GENESIS.to_string();
+    for (i, e) in events.iter_mut().enumerate() {
+        e.seq = i as u64;
+        e.prev = prev.clone();
+        e.hash = e.compute_hash();
+        prev = e.hash.clone();
+    }
+    let bytes = offboard::journal::journal_bytes(&events);
+    assert!(offboard::journal::parse_chain(&bytes).is_ok());
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Every file of a departure dir, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "lock")
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_journal_edited_and_rechained_is_never_extended_or_signed() {
+    let env = Env::new();
+    std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let dir = env.state().join("departures").join(&id);
+    // Someone deletes the record of the suspend being applied, and re-chains the journal.
+    let line = 1 + env
+        .journal(&id)
+        .iter()
+        .position(|e| e["kind"] == "apply_started" && e["step"] == "idp-suspend")
+        .unwrap();
+    delete_and_rechain(&dir.join("journal.jsonl"), line);
+    let before = snapshot(&dir);
+
+    for args in [
+        vec!["confirm", id.as_str(), "laptop"],
+        vec!["resume", id.as_str(), "--non-interactive"],
+        vec!["verify", id.as_str()],
+        vec!["hold", id.as_str(), "--reason", "r"],
+        vec!["release", id.as_str(), "--reason", "r"],
+        vec!["resume", "alice@corp.example", "--non-interactive"],
+    ] {
+        env.cmd().args(&args).assert().code(5).stderr(
+            predicate::str::contains(format!("line {line} of the journal"))
+                .and(predicate::str::contains(format!("{id}.json")))
+                .and(predicate::str::contains("nothing was signed"))
+                .and(predicate::str::contains("--new")),
+        );
+    }
+    assert_eq!(
+        snapshot(&dir),
+        before,
+        "a refused command changed the departure"
+    );
+
+    // status only reads, and says it loudly.
+    env.cmd().args(["status", &id]).assert().code(3).stderr(
+        predicate::str::contains("IS NOT WHAT WAS SIGNED").and(predicate::str::contains(format!(
+            "line {line} of the journal"
+        ))),
+    );
+    let v = json_out(&env.cmd().args(["--json", "status", &id]).assert().code(3));
+    assert_eq!(v["integrity"]["intact"], false);
+    assert_eq!(v["integrity"]["first_bad_line"], line);
+
+    // The way on: a fresh departure that names the tampered one as its predecessor.
+    let v = json_out(&env.start(&["--new"]).code(3));
+    let second = v["departure"].as_str().unwrap();
+    assert_eq!(env.journal(second)[0]["data"]["previous"], id.as_str());
+}
+
+#[test]
+fn a_journal_with_a_broken_chain_is_refused_even_when_found_by_user() {
+    let env = Env::new();
+    std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
+    let user = "alice@corp.example";
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let path = env
+        .state()
+        .join("departures")
+        .join(&id)
+        .join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(4);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    for args in [
+        vec!["confirm", user, "laptop"],
+        vec!["confirm", id.as_str(), "laptop"],
+        vec!["hold", user, "--reason", "r"],
+    ] {
+        env.cmd()
+            .args(&args)
+            .assert()
+            .code(5)
+            .stderr(predicate::str::contains("line 5:").and(predicate::str::contains(&id)));
+    }
+    env.start(&[]).code(5).stderr(
+        predicate::str::contains(format!("journal cannot be trusted, {id}"))
+            .and(predicate::str::contains("add --new")),
+    );
+    let v = json_out(&env.start(&["--new"]).code(3));
+    let second = v["departure"].as_str().unwrap();
+    assert_eq!(env.journal(second)[0]["data"]["previous"], id.as_str());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        lines.join("\n") + "\n"
+    );
+}
+
+#[test]
+fn signed_evidence_removed_cut_short_or_by_another_key_stops_appending() {
+    // The signed events cut off the end of the journal (no re-chaining needed).
+    let env = Env::new();
+    std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let dir = env.state().join("departures").join(&id);
+    let journal = dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept = lines.len() - 4;
+    std::fs::write(&journal, lines[..kept].join("\n") + "\n").unwrap();
+    env.cmd()
+        .args(["confirm", &id, "laptop"])
+        .assert()
+        .code(5)
+        .stderr(
+            predicate::str::contains("events were removed after they were signed").and(
+                predicate::str::contains(format!("line {} is the first one missing", kept + 1)),
+            ),
+        );
+
+    // The latest evidence deleted.
+    let env = Env::new();
+    std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let evidence = PathBuf::from(v["evidence"].as_str().unwrap());
+    std::fs::remove_file(&evidence).unwrap();
+    env.cmd()
+        .args(["confirm", &id, "laptop"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "the journal records that evidence revision 1 was written",
+        ));
+
+    // Signed by one key, continued with another: refused, with the way out.
+    let env = Env::new();
+    std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
+    let v = json_out(&env.start(&[]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let other = env.dir.path().join("other_ed25519");
+    env.cmd()
+        .args(["--key", other.to_str().unwrap(), "keys", "generate"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["--key", other.to_str().unwrap(), "confirm", &id, "laptop"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "run this command with --key set to the key",
+        ));
+    // With the key that signed it, the same command goes through.
+    env.cmd()
+        .args(["confirm", &id, "laptop"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("revision 2"));
 }

@@ -175,6 +175,15 @@ fn a_second_process_is_refused_and_a_dead_holder_is_taken_over() {
         vec!["resume", id.as_str(), "--non-interactive"],
         vec!["confirm", id.as_str(), "laptop"],
         vec!["resume", user, "--non-interactive"],
+        vec!["hold", id.as_str(), "--reason", "litigation hold"],
+        vec![
+            "start",
+            user,
+            "-r",
+            "offboard.toml",
+            "--non-interactive",
+            "--new",
+        ],
     ] {
         let out = env.run(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
@@ -457,4 +466,112 @@ fn a_provider_whose_filters_find_nobody_cannot_make_verify_pass() {
         "read by id, it drifted: {}",
         text(&out)
     );
+}
+
+/// One sandbox step slow enough (apply `ms`, check half that) that a run is still going while
+/// others try.
+fn slow_sandbox_runbook(ms: u64) -> String {
+    format!(
+        "[runbook]\nname = \"Slow leaver\"\n\n[systems.idp]\nkind = \"sandbox\"\nlatency_ms = {ms}\n\n[[step]]\nid = \"idp-suspend\"\nlane = \"it\"\nsystem = \"idp\"\naction = \"suspend_user\"\n"
+    )
+}
+
+fn holder_of(pid: u32) -> String {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    format!("is being run by pid {pid} on host {host} since ")
+}
+
+#[test]
+fn two_starts_for_one_person_at_the_same_instant_only_one_runs() {
+    let env = CliEnv::new();
+    env.write_runbook(&slow_sandbox_runbook(1500));
+    let user = "dana@corp.example";
+    let args = CliEnv::start_args(user);
+    let a = env.spawn(&args);
+    let b = env.spawn(&args);
+    let (pa, pb) = (a.id(), b.id());
+    let oa = wait_bounded(a, Duration::from_secs(60), &args);
+    let ob = wait_bounded(b, Duration::from_secs(60), &args);
+    let (winner, loser, winner_pid) = match (oa.status.code(), ob.status.code()) {
+        (Some(0), Some(1)) => (&oa, &ob, pa),
+        (Some(1), Some(0)) => (&ob, &oa, pb),
+        _ => panic!(
+            "expected one run and one refusal:\n{}\n{}",
+            text(&oa),
+            text(&ob)
+        ),
+    };
+    let stderr = String::from_utf8_lossy(&loser.stderr);
+    assert!(
+        stderr.contains(&holder_of(winner_pid)),
+        "the refusal does not name the run:\n{stderr}\n{}",
+        text(winner)
+    );
+    // One departure, whose one suspend was applied once.
+    let id = env.departure_of(user).expect("the winner's departure");
+    let applies = env
+        .chain(&id)
+        .iter()
+        .filter(|e| e.line().contains("\"kind\":\"apply_started\""))
+        .count();
+    assert_eq!(applies, 1);
+    let (all, _) = env.departures();
+    assert_eq!(all.len(), 1, "{all:?}");
+}
+
+#[test]
+fn a_second_start_is_refused_while_the_first_runs_and_told_to_resume_once_it_is_cut_off() {
+    let env = CliEnv::new();
+    env.write_runbook(&slow_sandbox_runbook(3000));
+    let user = "erin@corp.example";
+    let mut first = env.spawn(&CliEnv::start_args(user));
+    let id = wait_for_event(&env, user, "apply_started", &mut first);
+    let holder = holder_of(first.id());
+
+    // While it runs: refused with who runs it (exit 1), whatever the spelling, --new or not.
+    for args in [
+        CliEnv::start_args(user),
+        CliEnv::start_args("  ERIN@corp.example"),
+        [CliEnv::start_args(user), vec!["--new"]].concat(),
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("departure {id} {holder}")),
+            "{args:?} does not name the run ({holder}):\n{stderr}"
+        );
+        assert!(!stderr.contains("cut off"), "{stderr}");
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run ended while the others were refused; make the step slower"
+    );
+    let (all, _) = env.departures();
+    assert_eq!(all.len(), 1, "a refused start created a departure: {all:?}");
+
+    // Killed: nothing runs it now. That is a cut-off departure, to resume (exit 2).
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = env.run(&CliEnv::start_args(user));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("has a departure that was cut off: {id}"))
+            && stderr.contains(&format!("resume it with `offboard resume {id}`")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("is being run by"), "{stderr}");
+
+    // --new starts a second departure that links the first.
+    let out = env.run(&[CliEnv::start_args(user), vec!["--json", "--new"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = v["departure"].as_str().unwrap();
+    assert_ne!(second, id);
+    let facts = offboard::departure::facts(&env.chain(second))
+        .unwrap()
+        .clone();
+    assert_eq!(facts.previous.as_deref(), Some(id.as_str()));
+    env.assert_evidence_verifies(second);
 }

@@ -13,8 +13,11 @@ use super::Ctx;
 use crate::cli::DepartureInput;
 use crate::departure::{DepartureFacts, DepartureState};
 use crate::engine::{Engine, Prompter, Reporter};
+use crate::evidence::Trust;
 use crate::exit::{CliError, Exit};
+use crate::integrity::Tamper;
 use crate::journal::{self, Event, Journal, Record};
+use crate::person::PersonLock;
 use crate::plan::DepartureRequest;
 use crate::runbook::Runbook;
 use crate::state::{self, DepartureLock};
@@ -144,9 +147,37 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
         })
 }
 
-/// Find a departure by id or user, or explain how to find one.
+/// Find a departure by id or user, or explain how to find one. A journal whose chain is broken
+/// is evidence-invalid (exit 5), whatever the command.
 pub fn find_departure(ctx: &Ctx, wanted: &str) -> Result<(String, Vec<Event>)> {
-    match ctx.state.find_departure(wanted)? {
+    let found = ctx.state.find_departure(wanted).map_err(|e| {
+        let Some(chain) = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<journal::ChainError>())
+        else {
+            return e;
+        };
+        damaged_journal(format!("{e:#}"), chain)
+    })?;
+    // Looked up by user: a newer departure of theirs whose journal is damaged must not be
+    // passed over for an older one (nor for none at all).
+    let by_user = found.as_ref().is_none_or(|(id, _)| id != wanted);
+    if by_user
+        && let Some((id, e)) = damaged_departures(ctx, None, wanted)?
+            .into_iter()
+            .find(|(id, _)| found.as_ref().is_none_or(|(f, _)| id > f))
+    {
+        return Err(damaged_journal(
+            format!(
+                "the latest departure of {}, {id}, cannot be trusted: {e:#}",
+                safe(wanted)
+            ),
+            e.chain()
+                .find_map(|c| c.downcast_ref::<journal::ChainError>())
+                .unwrap_or(&journal::ChainError::Empty),
+        ));
+    }
+    match found {
         Some(found) => Ok(found),
         None => Err(CliError::usage(format!(
             "no departure {} in {}",
@@ -166,16 +197,163 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// A departure being driven by this process: its lock and journal.
+/// The exit-5 error for a journal whose chain is broken.
+fn damaged_journal(what: String, chain: &journal::ChainError) -> anyhow::Error {
+    let mut err = CliError::new(Exit::InvalidEvidence, anyhow::anyhow!(what));
+    if let journal::ChainError::Malformed { line, .. }
+    | journal::ChainError::Sequence { line, .. }
+    | journal::ChainError::BrokenLink { line }
+    | journal::ChainError::BadHash { line }
+    | journal::ChainError::NotCanonical { line } = chain
+    {
+        err = err.hint(format!(
+            "line {line} is the first one that is not as it was written; nothing was appended or signed"
+        ));
+    }
+    err.hint(TAMPER_HINT_KEEP)
+        .hint("to go on offboarding the person, start a fresh departure with `offboard start <USER> --new`; it records this one as its predecessor")
+        .into()
+}
+
+/// Departures of a person (under `runbook`, when given) whose journal cannot be read as an
+/// intact chain, newest first, with why. Whose they are comes from their first event.
+pub fn damaged_departures(
+    ctx: &Ctx,
+    runbook: Option<&str>,
+    user: &str,
+) -> Result<Vec<(String, anyhow::Error)>> {
+    let mut found = Vec::new();
+    for id in ctx.state.departure_ids()? {
+        let path = ctx.state.journal_path(&id);
+        let Err(e) = Journal::read(&path) else {
+            continue;
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        let Ok(Event {
+            record: Record::DepartureStarted(facts),
+            ..
+        }) = serde_json::from_slice::<Event>(first)
+        else {
+            continue;
+        };
+        let rb = runbook.unwrap_or(&facts.runbook.name);
+        if crate::person::same_person(&facts.runbook.name, &facts.user, rb, user) {
+            found.push((id, e));
+        }
+    }
+    Ok(found)
+}
+
+const TAMPER_HINT_KEEP: &str = "keep the departure directory as it is for whoever investigates; `offboard evidence verify <its .json>` re-checks it offline";
+
+/// The refusal to extend or sign a journal that is not what was signed (exit 5).
+pub fn refuse_tampered(ctx: &Ctx, id: &str, t: Tamper) -> anyhow::Error {
+    // The message names the first bad line whenever there is one.
+    let mut err = CliError::new(Exit::InvalidEvidence, anyhow::anyhow!("{t}"));
+    err = err.hint(format!(
+        "nothing was appended to departure {id} and nothing was signed: offboard does not extend or re-sign a journal that differs from its signed evidence"
+    ));
+    if t.is_other_signer() {
+        let key = ctx
+            .global
+            .key
+            .clone()
+            .unwrap_or_else(|| ctx.state.default_key_path());
+        err = err.hint(format!(
+            "the evidence was signed by another key than {}: if the signing key was replaced, run this command with --key set to the key that signed the departure",
+            key.display()
+        ));
+    } else {
+        err = err.hint(TAMPER_HINT_KEEP);
+        if let Some(file) = t.evidence_file() {
+            err = err.hint(format!(
+                "{} embeds every event it signed: that is the record to trust",
+                file.display()
+            ));
+        }
+        err = err.hint(
+            "to go on offboarding the person, start a fresh departure with `offboard start <USER> --new`; it records this one as its predecessor",
+        );
+    }
+    err.into()
+}
+
+/// Whose evidence signatures a reading command trusts: the local signing key when there is one
+/// (never created here), else only the key each file names (integrity, not authenticity).
+pub fn local_trust(ctx: &Ctx) -> Trust {
+    let path = ctx
+        .global
+        .key
+        .clone()
+        .unwrap_or_else(|| ctx.state.default_key_path());
+    match crate::keys::public_key_at(&path) {
+        Ok(k) => Trust::Keys(vec![k]),
+        Err(_) => Trust::IntegrityOnly,
+    }
+}
+
+/// The open (incomplete) departures of a person under a runbook, newest first, with their
+/// journals.
+pub fn open_departures(
+    ctx: &Ctx,
+    runbook: &str,
+    user: &str,
+) -> Result<Vec<(String, Vec<Event>, DepartureState)>> {
+    let mut open = Vec::new();
+    for id in ctx.state.departure_ids()? {
+        let Ok(events) = Journal::read(&ctx.state.journal_path(&id)) else {
+            continue;
+        };
+        let Some(state) = DepartureState::replay(&events) else {
+            continue;
+        };
+        if crate::person::same_person(&state.facts.runbook.name, &state.facts.user, runbook, user)
+            && !state.is_complete()
+        {
+            open.push((id, events, state));
+        }
+    }
+    Ok(open)
+}
+
+/// Whether the last run of a departure (start, resume) never reached its end: no
+/// `run_finished` after its last `run_started`.
+pub fn was_cut_off(events: &[Event]) -> bool {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e.record {
+            Record::RunFinished { .. } => Some(false),
+            Record::RunStarted { .. } => Some(true),
+            _ => None,
+        })
+        .unwrap_or(true)
+}
+
+/// A departure being driven by this process: its locks and journal.
 pub struct Driving {
     pub lock: DepartureLock,
+    /// No other process drives a departure of the same person meanwhile.
+    pub person: PersonLock,
     pub journal: Arc<Mutex<Journal>>,
 }
 
 impl Driving {
-    /// Lock and open an existing departure's journal.
-    pub fn open(ctx: &Ctx, id: &str) -> Result<Driving> {
+    /// Lock an existing departure (its person, then itself), check that its journal is still
+    /// what was last signed, and open it for appending. Every command that appends to a journal
+    /// or signs it comes through here.
+    pub fn open(ctx: &Ctx, id: &str, key: &crate::keys::SigningKey) -> Result<Driving> {
+        let events = Journal::read(&ctx.state.journal_path(id))?;
+        let facts = crate::departure::facts(&events)
+            .with_context(|| format!("the journal of {id} has no departure_started event"))?;
+        let person = PersonLock::acquire(&ctx.state, &facts.runbook.name, &facts.user, id)?;
         let lock = DepartureLock::acquire(&ctx.state.departure_dir(id))?;
+        // Under both locks, so nothing appends between the check and the open.
+        crate::integrity::check(&ctx.state, id, Trust::Keys(vec![key.public_key().clone()]))
+            .map_err(|t| refuse_tampered(ctx, id, t))?;
         let printer = ctx.printer.clone();
         let journal = Journal::open(&ctx.state.journal_path(id), journal::local_actor(), |n| {
             printer.warn(format!(
@@ -184,6 +362,7 @@ impl Driving {
         })?;
         Ok(Driving {
             lock,
+            person,
             journal: Arc::new(Mutex::new(journal)),
         })
     }
@@ -224,10 +403,11 @@ pub fn signing_key(ctx: &Ctx) -> Result<crate::keys::SigningKey> {
     Ok(key)
 }
 
-/// Start a new departure from its plan and drive it.
+/// Start a new departure from its plan and drive it, holding its person's lock.
 pub fn start_departure(
     ctx: &Ctx,
     facts: DepartureFacts,
+    person: PersonLock,
     interactive: bool,
     command: &str,
     preflight: Option<crate::engine::Preflight>,
@@ -260,6 +440,7 @@ pub fn start_departure(
     }
     let driving = Driving {
         lock,
+        person,
         journal: Arc::new(Mutex::new(journal)),
     };
     drive(ctx, &driving, &key, interactive, "run")
@@ -288,8 +469,13 @@ pub fn drive(
         manual,
         if manual == 1 { "" } else { "s" }
     ));
-    if facts.legal_hold {
-        p.info(p.yellow("Legal hold: destructive steps are blocked and recorded."));
+    if let Some(h) = state.hold.current() {
+        p.info(p.yellow(&format!(
+            "Legal hold (placed {} by {}: {}): destructive steps are blocked and recorded.",
+            table::short(&h.at),
+            safe(&h.by),
+            safe(&h.reason)
+        )));
     }
     let engine = Engine::connect(driving.journal.clone(), facts, ctx.state.root(), context);
     let progress = Progress::new(p);

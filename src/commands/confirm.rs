@@ -13,7 +13,7 @@ use super::{Ctx, common};
 pub fn exec(ctx: &Ctx, args: ConfirmArgs) -> anyhow::Result<Exit> {
     let (id, _) = common::find_departure(ctx, &args.departure)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id)?;
+    let driving = common::Driving::open(ctx, &id, &key)?;
     let state = driving.state();
     let Some((step, st)) = state.step(&args.step) else {
         let manual: Vec<&str> = state

@@ -48,7 +48,10 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     let facts = crate::plan::build(&runbook, &req, ctx.state.root())
         .map_err(|e| CliError::new(Exit::Usage, e))?;
     let id = facts.id.clone();
-    let exit = common::start_departure(ctx, facts, interactive, "demo", None)?;
+    ctx.state.ensure()?;
+    let person =
+        crate::person::PersonLock::acquire(&ctx.state, &facts.runbook.name, &facts.user, &id)?;
+    let exit = common::start_departure(ctx, facts, person, interactive, "demo", None)?;
     p.info("");
     p.info(p.bold("Next, try:"));
     p.info(format!("  offboard status {id}"));

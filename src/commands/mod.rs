@@ -14,6 +14,7 @@ pub mod common;
 pub mod confirm;
 pub mod demo;
 pub mod evidence;
+pub mod hold;
 pub mod keys;
 pub mod plan;
 pub mod preflight;
@@ -70,6 +71,8 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Preflight(args) => preflight::exec(ctx, args),
         Command::Resume(args) => resume::exec(ctx, args),
         Command::Confirm(args) => confirm::exec(ctx, args),
+        Command::Hold(args) => hold::exec_hold(ctx, args),
+        Command::Release(args) => hold::exec_release(ctx, args),
         Command::Status(args) => status::exec(ctx, args),
         Command::Verify(args) => verify::exec(ctx, args),
         Command::Evidence(cmd) => evidence::exec(ctx, cmd),

@@ -4,13 +4,29 @@ use crate::cli::ResumeArgs;
 use crate::exit::Exit;
 use crate::journal::Record;
 
-use super::{Ctx, common};
+use super::{Ctx, common, hold};
 
 pub fn exec(ctx: &Ctx, args: ResumeArgs) -> anyhow::Result<Exit> {
+    let reason = match (&args.legal_hold, &args.reason) {
+        (true, Some(r)) => Some(hold::reason(r)?),
+        _ => None,
+    };
     let (id, _) = common::find_departure(ctx, &args.departure)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id)?;
+    let driving = common::Driving::open(ctx, &id, &key)?;
     let interactive = !args.non_interactive && common::stdin_is_terminal();
+    if let Some(reason) = reason {
+        match driving.state().hold.current() {
+            // Already in force: the run is held as asked; a second hold would record nothing new.
+            Some(h) => ctx.printer.warn(format!(
+                "departure {id} is already under legal hold (placed {} by {}: {}); it stays in force",
+                crate::ui::table::short(&h.at),
+                crate::ui::safe(&h.by),
+                crate::ui::safe(&h.reason)
+            )),
+            None => hold::place(ctx, &driving, &id, reason)?,
+        }
+    }
     driving.append(
         None,
         Record::RunStarted {

@@ -2,6 +2,7 @@
 
 use crate::cli::StartArgs;
 use crate::exit::{CliError, Exit};
+use crate::person::PersonLock;
 
 use super::{Ctx, common};
 
@@ -12,51 +13,78 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
     let runbook = common::load_runbook(ctx, args.input.runbook.runbook.as_deref())?;
     let interactive = !args.non_interactive && common::stdin_is_terminal();
     let req = common::departure_request(ctx, &args.input, &runbook, interactive)?;
-    if let Some((id, events)) = ctx.state.find_departure(&req.user)?
+    check_effective_at(req.effective_at)?;
+    let runbook_name = runbook.file.runbook.name.clone();
+    let user = crate::ui::safe(&req.user);
+    ctx.state.ensure()?;
+    // One departure of a person driven at a time: a live run elsewhere stops us here (exit 1,
+    // naming its pid and host). Held until this run ends, the wait for --effective-at included.
+    let person = PersonLock::acquire(&ctx.state, &runbook_name, &req.user, &req.id)?;
+    let mut previous = None;
+    // A departure of theirs whose journal is damaged is open as far as anyone can tell.
+    if let Some((id, e)) = common::damaged_departures(ctx, Some(&runbook_name), &req.user)?
+        .into_iter()
+        .next()
+    {
+        if !args.new {
+            return Err(CliError::new(
+                Exit::InvalidEvidence,
+                anyhow::anyhow!("{user} has a departure whose journal cannot be trusted, {id}: {e:#}"),
+            )
+            .hint("keep its directory as it is for whoever investigates")
+            .hint(format!(
+                "to go on offboarding {user}, add --new: the new departure records {id} as its predecessor"
+            ))
+            .into());
+        }
+        previous = Some(id);
+    }
+    if let Some((id, events, state)) = common::open_departures(ctx, &runbook_name, &req.user)?
+        .into_iter()
+        .next()
+        .filter(|(id, ..)| previous.as_ref().is_none_or(|p| id > p))
+    {
+        // No process runs it (we hold the person's lock), yet it is not complete.
+        let cut_off = common::was_cut_off(&events);
+        if args.new {
+            ctx.printer.warn(format!(
+                "{user} still has an open departure, {id}; starting a second one (--new), which records {id} as its predecessor"
+            ));
+            previous = Some(id);
+        } else {
+            if cut_off && interactive {
+                let question = format!(
+                    "{user} has an unfinished departure, {id}, whose last run was cut off. Resume it instead?"
+                );
+                if common::ask_yes_no(&question, true)? {
+                    drop(person);
+                    return super::resume::exec(
+                        ctx,
+                        crate::cli::ResumeArgs {
+                            departure: id,
+                            non_interactive: args.non_interactive,
+                            legal_hold: false,
+                            reason: None,
+                        },
+                    );
+                }
+            }
+            return Err(already_open(&user, &id, &state, cut_off));
+        }
+    }
+    if previous.is_none()
+        && let Some((id, events)) = ctx.state.find_departure(&req.user)?
         && let Some(state) = crate::departure::DepartureState::replay(&events)
         && !state.is_complete()
     {
-        let user = crate::ui::safe(&req.user);
-        // Cut off: the last run that began (start, resume) has no `run_finished` after it.
-        let crashed = events
-            .iter()
-            .rev()
-            .find_map(|e| match e.record {
-                crate::journal::Record::RunFinished { .. } => Some(false),
-                crate::journal::Record::RunStarted { .. } => Some(true),
-                _ => None,
-            })
-            .unwrap_or(true);
-        if crashed {
-            // The last run never reached its end: a second departure would act on the same
-            // accounts with no memory of what the first one did.
-            let question = format!(
-                "{user} has an unfinished departure, {id}, whose last run was cut off. Resume it instead?"
-            );
-            if interactive && common::ask_yes_no(&question, true)? {
-                return super::resume::exec(
-                    ctx,
-                    crate::cli::ResumeArgs {
-                        departure: id,
-                        non_interactive: args.non_interactive,
-                    },
-                );
-            }
-            return Err(CliError::new(
-                Exit::Failure,
-                anyhow::anyhow!(
-                    "{user} already has an unfinished departure, {id}, whose last run was cut off"
-                ),
-            )
-            .hint(format!("continue it with `offboard resume {id}`"))
-            .into());
-        }
         ctx.printer.warn(format!(
-            "{user} already has an open departure, {id} (steps still pending); starting a second one. `offboard status {id}` shows the first."
+            "{user} also has an open departure under runbook \"{}\", {id}; `offboard status {id}` shows it",
+            crate::ui::safe(&state.facts.runbook.name)
         ));
     }
-    let facts = crate::plan::build(&runbook, &req, ctx.state.root())
+    let mut facts = crate::plan::build(&runbook, &req, ctx.state.root())
         .map_err(|e| CliError::new(Exit::Usage, e))?;
+    facts.previous = previous;
     if !wait_until_effective(ctx, req.effective_at)? {
         return Ok(Exit::Interrupted);
     }
@@ -76,8 +104,62 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
         .hint("or cut what can be cut now with `offboard start … --force`; the steps it named fail and are recorded")
         .into());
     }
-    common::start_departure(ctx, facts, interactive, "start", Some(found))
+    common::start_departure(ctx, facts, person, interactive, "start", Some(found))
 }
+
+/// The refusal to start a second departure for a person with one open (exit 2).
+fn already_open(
+    user: &str,
+    id: &str,
+    state: &crate::departure::DepartureState,
+    cut_off: bool,
+) -> anyhow::Error {
+    let new_hint = format!(
+        "to start a second departure anyway, add --new (the new one records {id} as its predecessor)"
+    );
+    if cut_off {
+        // The last run never reached its end and nothing runs it now: a second departure would
+        // act on the same accounts with no memory of what the first one did.
+        return CliError::usage(format!(
+            "{user} has a departure that was cut off: {id} (its last run stopped before the end, and no process is running it now)"
+        ))
+        .hint(format!("resume it with `offboard resume {id}`"))
+        .hint(new_hint)
+        .into();
+    }
+    let open = state
+        .steps
+        .values()
+        .filter(|s| !s.status().is_settled())
+        .count();
+    CliError::usage(format!(
+        "{user} already has an open departure under runbook \"{}\": {id} ({open} step(s) still open)",
+        crate::ui::safe(&state.facts.runbook.name)
+    ))
+    .hint(format!(
+        "carry it on: `offboard confirm {id} <STEP>` records a manual step, `offboard resume {id}` runs what is left, `offboard status {id}` shows where it stands"
+    ))
+    .hint(new_hint)
+    .into()
+}
+
+/// Refuse an effective time too far ahead, before anything is locked or written.
+fn check_effective_at(at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    if (at - crate::journal::now())
+        .to_std()
+        .is_ok_and(|w| w > MAX_WAIT)
+    {
+        return Err(CliError::usage(format!(
+            "the departure takes effect at {}, more than 24 hours from now",
+            crate::journal::timestamp(at)
+        ))
+        .hint("run `offboard start` closer to that time (e.g. from cron or `at`), or check it now with `offboard plan`")
+        .into());
+    }
+    Ok(())
+}
+
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Hold the run until the departure takes effect. Returns false when Ctrl-C ended the wait
 /// (nothing was done).
@@ -86,13 +168,8 @@ fn wait_until_effective(ctx: &Ctx, at: chrono::DateTime<chrono::Utc>) -> anyhow:
     let Ok(wait) = wait.to_std() else {
         return Ok(true);
     };
-    if wait > std::time::Duration::from_secs(24 * 3600) {
-        return Err(CliError::usage(format!(
-            "the departure takes effect at {}, more than 24 hours from now",
-            crate::journal::timestamp(at)
-        ))
-        .hint("run `offboard start` closer to that time (e.g. from cron or `at`), or check it now with `offboard plan`")
-        .into());
+    if wait > MAX_WAIT {
+        check_effective_at(at)?;
     }
     ctx.printer.info(format!(
         "Waiting until {} ({} min) before cutting access. Ctrl-C stops the wait; nothing has been done yet.",

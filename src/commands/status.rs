@@ -32,13 +32,21 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                 "type": s.facts.departure_type,
                 "started_at": s.started_at,
                 "complete": s.is_complete(),
+                "legal_hold": s.hold.active,
                 "overdue": s.overdue(now).iter().map(|p| &p.id).collect::<Vec<_>>(),
                 "counts": s.counts().iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
             })).collect::<Vec<_>>()
         }));
         return Ok(Exit::Ok);
     };
-    let (_, events) = common::find_departure(ctx, &wanted)?;
+    let (id, events) = common::find_departure(ctx, &wanted)?;
+    // Read-only: a journal that is not what was signed cannot be refused here, only shouted about.
+    let integrity = crate::integrity::check(&ctx.state, &id, common::local_trust(ctx));
+    if let Err(t) = &integrity {
+        p.warn(p.red(&format!(
+            "THE JOURNAL OF {id} IS NOT WHAT WAS SIGNED. {t}. What follows is read from the journal as it is now; resume, confirm, verify, hold and release refuse to run on it (exit 5)."
+        )));
+    }
     let state = DepartureState::replay(&events).ok_or_else(|| {
         anyhow::anyhow!("the journal of {} has no departure facts", safe(&wanted))
     })?;
@@ -73,6 +81,53 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
             .collect::<Vec<_>>()
             .join(" · ")
     ));
+    if let Some(prev) = &f.previous {
+        p.result(format!(
+            "started with --new while departure {prev} of the same person was still open"
+        ));
+    }
+    if let Some(h) = state.hold.current() {
+        let blocked = state.destructive_open();
+        p.result(p.red(&format!(
+            "LEGAL HOLD since {} by {}: {}",
+            table::short(&h.at),
+            safe(&h.by),
+            safe(&h.reason)
+        )));
+        p.result(format!(
+            "  destructive steps blocked: {}; lift it with `offboard release {} --reason TEXT`",
+            if blocked.is_empty() {
+                "none left to run".to_string()
+            } else {
+                blocked
+                    .iter()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            f.id
+        ));
+    } else if let Some(last) = state.hold.history.last() {
+        p.result(format!(
+            "Legal hold released {} by {}: {}",
+            table::short(&last.at),
+            safe(&last.by),
+            safe(&last.reason)
+        ));
+        let waiting: Vec<&str> = state
+            .destructive_open()
+            .into_iter()
+            .filter(|s| state.steps[&s.id].status() == crate::departure::Status::Skipped)
+            .map(|s| s.id.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            p.result(format!(
+                "  held back while it was in force, they run at the next `offboard resume {}`: {}",
+                f.id,
+                waiting.join(", ")
+            ));
+        }
+    }
     p.result(table::steps(p, &state, now));
     if let Some((at, holding, drift, errors)) = &state.last_verify {
         p.result(format!(
@@ -99,6 +154,19 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
     p.json_result(&serde_json::json!({
         "departure": f,
         "complete": state.is_complete(),
+        "legal_hold": state.hold,
+        "integrity": match &integrity {
+            Ok(signed) => serde_json::json!({
+                "intact": true,
+                "evidence": signed.as_ref().map(|s| &s.file),
+                "revision": signed.as_ref().map(|s| s.revision),
+            }),
+            Err(t) => serde_json::json!({
+                "intact": false,
+                "problem": t.to_string(),
+                "first_bad_line": t.first_bad_line(),
+            }),
+        },
         "steps": common::steps_json(&state),
     }));
     Ok(if state.is_complete() {

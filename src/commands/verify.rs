@@ -15,7 +15,7 @@ use super::{Ctx, common};
 pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
     let id = departure_of(ctx, &args.target)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id)?;
+    let driving = common::Driving::open(ctx, &id, &key)?;
     let state = driving.state();
     let p = &ctx.printer;
     p.info(format!(

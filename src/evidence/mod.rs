@@ -105,6 +105,7 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
         "ticket": facts.ticket,
         "legal_hold": facts.legal_hold,
         "inputs": facts.inputs,
+        "previous": facts.previous,
     });
     let runbook = json!({
         "name": facts.runbook.name,
@@ -124,7 +125,8 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
             "deadline": p.deadline,
             "escalate_to": p.escalate_to,
             "after": p.after,
-            "held": p.held,
+            // Kept from running by the legal hold as it stands now.
+            "held": state.hold_blocks(p).is_some() && !s.status().is_settled(),
             "alerts_user": p.alerts_user,
             "kind": if p.is_manual() { "manual" } else { "automated" },
             "status": status_name(s.status()),
@@ -238,6 +240,11 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
                 "started_with": facts.tool,
             },
             "departure": departure,
+            "legal_hold": {
+                "active": state.hold.active,
+                "history": state.hold.history,
+                "blocked": state.hold.blocked,
+            },
             "runbook": runbook,
             "signer": {
                 "public_key": signer.public_line(),

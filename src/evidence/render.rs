@@ -34,6 +34,50 @@ const LANES: [&str; 7] = [
     "custom",
 ];
 
+/// The legal hold: its history (who placed or released it, when, why) and the steps it blocked;
+/// evidence from before holds had a history says only yes or no.
+fn hold_text(p: &Value) -> String {
+    let history = p
+        .pointer("/legal_hold/history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if history.is_empty() {
+        return if p.pointer("/departure/legal_hold").and_then(Value::as_bool) == Some(true) {
+            "yes".into()
+        } else {
+            "no".into()
+        };
+    }
+    let mut parts: Vec<String> = history
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {} by {}: {}",
+                safe(s(h, "/action")),
+                safe(s(h, "/at")),
+                safe(s(h, "/by")),
+                safe(s(h, "/reason"))
+            )
+        })
+        .collect();
+    let active = p.pointer("/legal_hold/active").and_then(Value::as_bool) == Some(true);
+    parts.insert(0, if active { "IN FORCE" } else { "released" }.to_string());
+    let blocked: Vec<String> = p
+        .pointer("/legal_hold/blocked")
+        .and_then(Value::as_array)
+        .map(|b| {
+            b.iter()
+                .map(|x| format!("{} ({})", safe(s(x, "/step")), safe(s(x, "/at"))))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !blocked.is_empty() {
+        parts.push(format!("blocked: {}", blocked.join(", ")));
+    }
+    parts.join("; ")
+}
+
 /// Render a statement for a person: header, steps by lane, summary and chain head.
 pub fn render(statement: &Value, color: bool) -> Result<String> {
     if s(statement, "/_type") != STATEMENT_TYPE || s(statement, "/predicateType") != PREDICATE_TYPE
@@ -66,14 +110,7 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
         ("type", or_dash(d("type"))),
         ("effective", or_dash(d("effective_at"))),
         ("ticket", or_dash(d("ticket"))),
-        (
-            "legal hold",
-            if p.pointer("/departure/legal_hold").and_then(Value::as_bool) == Some(true) {
-                "yes".into()
-            } else {
-                "no".into()
-            },
-        ),
+        ("legal hold", hold_text(p)),
         (
             "runbook",
             format!(
@@ -102,6 +139,14 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
     ];
     for (k, v) in rows {
         writeln!(out, "  {k:<11} {v}")?;
+    }
+    if !d("previous").is_empty() {
+        writeln!(
+            out,
+            "  {:<11} follows departure {}, still open when this one was started (--new)",
+            "previous",
+            safe(d("previous"))
+        )?;
     }
     if let Some(inputs) = p.pointer("/departure/inputs").and_then(Value::as_object)
         && !inputs.is_empty()

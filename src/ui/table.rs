@@ -129,7 +129,11 @@ pub fn departures(printer: &Printer, states: &[DepartureState], now: DateTime<Ut
         t.add_row(vec![
             Cell::new(safe(&st.facts.id)),
             Cell::new(safe(&st.facts.user)),
-            Cell::new(st.facts.departure_type.as_str()),
+            Cell::new(if st.hold.active {
+                format!("{} · HOLD", st.facts.departure_type.as_str())
+            } else {
+                st.facts.departure_type.as_str().to_string()
+            }),
             Cell::new(short_time(&st.started_at)),
             Cell::new(format!("{settled}/{total}")),
             Cell::new(total - settled - failed),
