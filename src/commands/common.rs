@@ -351,6 +351,15 @@ impl Driving {
             .with_context(|| format!("the journal of {id} has no departure_started event"))?;
         let person = PersonLock::acquire(&ctx.state, &facts.runbook.name, &facts.user, id)?;
         let lock = DepartureLock::acquire(&ctx.state.departure_dir(id))?;
+        // A link planted at a file the check reads is named as such, not taken for tampering.
+        let dir = ctx.state.departure_dir(id);
+        for file in [
+            ctx.state.journal_path(id),
+            dir.join(format!("{id}.json")),
+            dir.join(format!("{id}.json.sig")),
+        ] {
+            state::refuse_symlink(&file)?;
+        }
         // Under both locks, so nothing appends between the check and the open.
         crate::integrity::check(&ctx.state, id, Trust::Keys(vec![key.public_key().clone()]))
             .map_err(|t| refuse_tampered(ctx, id, t))?;
