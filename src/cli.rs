@@ -102,7 +102,7 @@ pub enum Command {
 
     /// Record a manual step done later, by its owner, and re-sign the evidence
     #[command(
-        after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\""
+        after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\" --by \"Sam Lee\""
     )]
     Confirm(ConfirmArgs),
 
@@ -188,10 +188,56 @@ pub struct DepartureInput {
     pub legal_hold: bool,
 }
 
+/// Who is acting, as a person.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OperatorArg {
+    /// Your name, recorded in the journal and the evidence beside the login (e.g. "Jane Doe" is
+    /// kept as "Jane Doe (root@host)") [default: $OFFBOARD_OPERATOR, else the login alone]
+    #[arg(
+        long = "by",
+        env = "OFFBOARD_OPERATOR",
+        hide_env = true,
+        value_name = "NAME",
+        value_parser = parse_operator
+    )]
+    pub by: Option<String>,
+}
+
+/// A person's name: not empty, one line, no control characters, at most 100 characters.
+fn parse_operator(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.is_empty() {
+        return Err("the name is empty; give the person's name, e.g. --by \"Jane Doe\"".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("the name contains a control character (a line break, a tab…)".into());
+    }
+    if name.chars().count() > 100 {
+        return Err("the name is longer than 100 characters".into());
+    }
+    Ok(name.to_string())
+}
+
+impl Command {
+    /// The `--by` (or `OFFBOARD_OPERATOR`) of a command that records who acted.
+    pub fn operator(&self) -> Option<&str> {
+        match self {
+            Command::Start(a) => a.operator.by.as_deref(),
+            Command::Resume(a) => a.operator.by.as_deref(),
+            Command::Confirm(a) => a.operator.by.as_deref(),
+            Command::Verify(a) => a.operator.by.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct StartArgs {
     #[command(flatten)]
     pub input: DepartureInput,
+
+    #[command(flatten)]
+    pub operator: OperatorArg,
 
     /// Do not prompt: manual steps stay pending with their owner and deadline (exit 3)
     #[arg(long)]
@@ -215,6 +261,8 @@ pub struct ResumeArgs {
     /// Do not prompt: manual steps stay pending (exit 3)
     #[arg(long)]
     pub non_interactive: bool,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +280,8 @@ pub struct ConfirmArgs {
     /// Record the step as not applicable, with this reason, instead of done
     #[arg(long, value_name = "REASON")]
     pub not_applicable: Option<String>,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +294,8 @@ pub struct StatusArgs {
 pub struct VerifyArgs {
     /// Departure id, user, or path to an evidence file
     pub target: String,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Subcommand)]

@@ -769,3 +769,96 @@ fn start_waits_for_the_effective_time_and_refuses_one_days_away() {
         .code(2)
         .stderr(predicate::str::contains("more than 24 hours"));
 }
+
+#[test]
+fn the_operator_is_recorded_as_a_person_beside_the_login() {
+    let env = Env::new();
+    let v = json_out(&env.start(&["--by", "Jane Doe"]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let events = env.journal(&id);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"] == "Jane Doe (tester@corp.example)"),
+        "{events:#?}"
+    );
+    // OFFBOARD_OPERATOR names the person when --by does not.
+    env.cmd()
+        .env("OFFBOARD_OPERATOR", "Sam Lee")
+        .args(["confirm", &id, "laptop", "--field", "tracking_number=1Z"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["verify", &id, "--by", "Audit Desk"])
+        .assert()
+        .success();
+    // Nobody named: the login alone.
+    env.cmd()
+        .args(["confirm", &id, "payroll", "--not-applicable", "contractor"])
+        .assert()
+        .success();
+    let events = env.journal(&id);
+    let actor_of = |kind: &str, step: Option<&str>| {
+        events
+            .iter()
+            .rfind(|e| e["kind"] == kind && step.is_none_or(|s| e["step"] == s))
+            .unwrap_or_else(|| panic!("no {kind}"))["actor"]
+            .clone()
+    };
+    assert_eq!(
+        actor_of("answered", Some("laptop")),
+        "Sam Lee (tester@corp.example)"
+    );
+    assert_eq!(
+        actor_of("verify_finished", None),
+        "Audit Desk (tester@corp.example)"
+    );
+    assert_eq!(actor_of("answered", Some("payroll")), "tester@corp.example");
+
+    // The evidence names the person per step.
+    let evidence = env
+        .state()
+        .join("departures")
+        .join(&id)
+        .join(format!("{id}.json"));
+    let ev: Value = serde_json::from_slice(&std::fs::read(&evidence).unwrap()).unwrap();
+    let step = |id: &str| {
+        ev["predicate"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        step("laptop")["confirmed_by"],
+        "Sam Lee (tester@corp.example)"
+    );
+    assert_eq!(
+        step("idp-suspend")["actor"],
+        "Jane Doe (tester@corp.example)"
+    );
+    env.cmd()
+        .args(["evidence", "show"])
+        .arg(&evidence)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("by Sam Lee"));
+
+    // A name that is no name is refused before anything is recorded.
+    let before = env.journal(&id).len();
+    for bad in ["", "   ", "Jane\nDoe", "Jane\u{1b}[2J"] {
+        env.cmd()
+            .args(["confirm", &id, "payroll", "--not-applicable", "x", "--by", bad])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--by"));
+    }
+    env.cmd()
+        .env("OFFBOARD_OPERATOR", "Jane\tDoe")
+        .args(["verify", &id])
+        .assert()
+        .code(2);
+    assert_eq!(env.journal(&id).len(), before);
+}

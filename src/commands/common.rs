@@ -177,7 +177,7 @@ impl Driving {
     pub fn open(ctx: &Ctx, id: &str) -> Result<Driving> {
         let lock = DepartureLock::acquire(&ctx.state.departure_dir(id))?;
         let printer = ctx.printer.clone();
-        let journal = Journal::open(&ctx.state.journal_path(id), journal::local_actor(), |n| {
+        let journal = Journal::open(&ctx.state.journal_path(id), actor(ctx), |n| {
             printer.warn(format!(
                 "the journal ended in a torn line ({n} bytes) from an interrupted write; it was set aside and the journal continues from the last complete event"
             ))
@@ -210,6 +210,16 @@ impl Driving {
     }
 }
 
+/// Who the journal records as acting: the person (`--by`, `OFFBOARD_OPERATOR`) with the login
+/// beside it, e.g. `Jane Doe (root@host)`; the login alone when no one is named.
+pub fn actor(ctx: &Ctx) -> String {
+    let login = journal::local_actor();
+    match &ctx.operator {
+        Some(person) => format!("{person} ({login})"),
+        None => login,
+    }
+}
+
 /// Load the signing key (creating the default one on first use, and saying where).
 pub fn signing_key(ctx: &Ctx) -> Result<crate::keys::SigningKey> {
     ctx.state.ensure()?;
@@ -238,7 +248,7 @@ pub fn start_departure(
     let lock = DepartureLock::acquire(&dir)?;
     let mut journal = Journal::create(
         &ctx.state.journal_path(&id),
-        journal::local_actor(),
+        actor(ctx),
         Record::DepartureStarted(Box::new(facts)),
     )?;
     journal.append(

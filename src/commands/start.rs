@@ -39,6 +39,7 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
                     crate::cli::ResumeArgs {
                         departure: id,
                         non_interactive: args.non_interactive,
+                        operator: args.operator.clone(),
                     },
                 );
             }
