@@ -862,3 +862,105 @@ fn the_operator_is_recorded_as_a_person_beside_the_login() {
         .code(2);
     assert_eq!(env.journal(&id).len(), before);
 }
+
+const DUE_NOW: &str = r#"
+[runbook]
+name = "Due now"
+
+[inputs]
+manager = { prompt = "Manager", required = true }
+
+[systems.idp]
+kind = "sandbox"
+latency_ms = 0
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+
+[[step]]
+id = "badge"
+lane = "facilities"
+manual = "Collect the badge of {{ user.email }} on {{ departure.effective_at | date }}"
+owner = "{{ user.manager }}"
+escalate_to = "boss-of-{{ user.manager }}"
+deadline = "effective"
+"#;
+
+#[test]
+fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
+    let env = Env::new();
+    std::fs::write(env.runbook(), DUE_NOW).unwrap();
+    let t0 = "2026-11-30T17:00:00Z";
+    let at = |offset_secs: i64| {
+        (chrono::DateTime::parse_from_rfc3339(t0).unwrap()
+            + chrono::Duration::seconds(offset_secs))
+        .to_rfc3339()
+    };
+    let out = env
+        .cmd()
+        .env("OFFBOARD_NOW", t0)
+        .args([
+            "--json",
+            "start",
+            "alice@corp.example",
+            "--non-interactive",
+            "--set",
+            "manager=bob@corp.example",
+        ])
+        .assert()
+        .code(3);
+    let v = json_out(&out);
+    let id = v["departure"].as_str().unwrap().to_string();
+    // Templates in what people read are rendered, dates readably.
+    let badge = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "badge")
+        .unwrap();
+    assert_eq!(badge["owner"], "bob@corp.example");
+    let events = env.journal(&id);
+    let facts = &events[0]["data"]["steps"];
+    let planned = facts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "badge")
+        .unwrap();
+    assert_eq!(
+        planned["manual"],
+        "Collect the badge of alice@corp.example on 2026-11-30 17:00 UTC"
+    );
+    assert_eq!(planned["escalate_to"], "boss-of-bob@corp.example");
+
+    // A second later, and fourteen minutes later: pending, not overdue.
+    for later in [1, 14 * 60] {
+        let out = env
+            .cmd()
+            .env("OFFBOARD_NOW", at(later))
+            .args(["status", &id])
+            .assert()
+            .code(3);
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(text.contains("pending"), "{text}");
+        assert!(!text.contains("OVERDUE"), "+{later}s:\n{text}");
+        assert!(!text.contains("overdue"), "+{later}s:\n{text}");
+        assert!(text.contains("bob@corp.example"), "{text}");
+    }
+    // Past the grace: overdue, with its owner.
+    let out = env
+        .cmd()
+        .env("OFFBOARD_NOW", at(16 * 60))
+        .args(["status", &id])
+        .assert()
+        .code(3);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("pending OVERDUE"), "{text}");
+    assert!(
+        text.contains("1 step(s) overdue: badge (bob@corp.example)"),
+        "{text}"
+    );
+}
