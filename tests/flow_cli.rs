@@ -274,6 +274,10 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
     let v = json_out(&out);
     let id = v["departure"].as_str().unwrap().to_string();
     assert_eq!(v["complete"], false);
+    // Only manual steps are open: the hints say confirm, not resume.
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(stderr.contains(&format!("offboard confirm {id} <STEP>")), "{stderr}");
+    assert!(!stderr.contains("offboard resume"), "{stderr}");
     let st = statuses(&v);
     for (step, want) in [
         ("idp-suspend", "done"),
@@ -419,6 +423,26 @@ fn verify_reports_drift_when_access_comes_back() {
         .code(4);
     let v = json_out(&out);
     assert_eq!(v["drift"], serde_json::json!(["idp-suspend"]));
+    // It says what to re-apply and how to record it, and nothing it says is untrue: `resume`
+    // does not re-apply a step that was done.
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("idp-suspend: suspend_user on idp for alice@corp.example"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("then record that it holds again: offboard verify {id}")),
+        "{stderr}"
+    );
+    env.cmd()
+        .args(["resume", &id, "--non-interactive"])
+        .assert()
+        .code(3);
+    assert_eq!(
+        env.sandbox("idp").1["users"]["alice@corp.example"]["status"],
+        "active",
+        "resume re-applied a drifted step: the verify hint must say so"
+    );
     let events = env.journal(&id);
     let last_check = events
         .iter()
@@ -495,6 +519,13 @@ action = "deactivate_user"
         .unwrap();
     let err = app["state"]["error"].as_str().unwrap();
     assert!(err.contains("OFFBOARD_TEST_MISSING_TOKEN"), "{err}");
+    // The closing hint says how to retry it.
+    let id = v["departure"].as_str().unwrap();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        stderr.contains("retry app-deactivate:") && stderr.contains(&format!("offboard resume {id}")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -461,10 +461,30 @@ pub fn summarise(ctx: &Ctx, state: &DepartureState, sealed: &crate::evidence::Se
         p.info(p.green("Complete: every step is done or not applicable."));
     } else {
         p.info(p.yellow(&format!("Incomplete: {open} step(s) still open.")));
-        p.info(format!(
-            "  confirm manual steps later:  offboard confirm {} <STEP> [--field k=v]",
-            state.facts.id
-        ));
+        // Automated steps that did not finish (failed, unconfirmed, waiting on one that did
+        // not): `resume` re-checks each and applies it again if access still exists.
+        let retry: Vec<&str> = state
+            .ordered()
+            .filter(|(p, s)| !p.is_manual() && !p.held && !s.status().is_settled())
+            .map(|(p, _)| p.id.as_str())
+            .collect();
+        if !retry.is_empty() {
+            p.info(format!(
+                "  retry {}:{}offboard resume {}",
+                safe(&retry.join(", ")),
+                " ".repeat(22usize.saturating_sub(retry.join(", ").chars().count()).max(2)),
+                state.facts.id
+            ));
+        }
+        let manual_open = state
+            .ordered()
+            .any(|(p, s)| p.is_manual() && !s.status().is_settled());
+        if manual_open {
+            p.info(format!(
+                "  confirm manual steps later:  offboard confirm {} <STEP> [--field k=v]",
+                state.facts.id
+            ));
+        }
         p.info(format!(
             "  see where it stands:         offboard status {}",
             state.facts.id
