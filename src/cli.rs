@@ -325,7 +325,7 @@ pub enum EvidenceCommand {
 #[derive(Debug, Subcommand)]
 pub enum RunbookCommand {
     /// Validate a runbook; errors point at file:line:column with a hint
-    #[command(after_help = "Example:\n  offboard runbook check runbooks/okta-google.toml")]
+    #[command(after_help = "Example:\n  offboard runbook check runbooks/demo.toml")]
     Check {
         /// The runbook (TOML)
         file: PathBuf,
@@ -361,4 +361,62 @@ pub struct DemoArgs {
     /// Do not prompt: manual steps stay pending (exit 3)
     #[arg(long)]
     pub non_interactive: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every help text, of every command and subcommand.
+    fn all_help(cmd: &mut clap::Command, out: &mut Vec<(String, String)>) {
+        let name = cmd.get_name().to_string();
+        out.push((name, cmd.render_long_help().to_string()));
+        for sub in cmd.get_subcommands_mut() {
+            all_help(sub, out);
+        }
+    }
+
+    /// A runbook a help text cites as an example exists, so that copying the example works.
+    #[test]
+    fn help_cites_only_runbooks_that_exist() {
+        let mut helps = Vec::new();
+        all_help(&mut super::Cli::command(), &mut helps);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cited = 0;
+        for (name, help) in &helps {
+            for word in help.split_whitespace() {
+                if word.starts_with("runbooks/") {
+                    let path = word.trim_end_matches(|c: char| !c.is_alphanumeric());
+                    assert!(
+                        root.join(path).is_file(),
+                        "`{name} --help` cites {path}, which does not exist"
+                    );
+                    cited += 1;
+                }
+            }
+        }
+        assert!(cited > 0, "no help cites a runbook from runbooks/");
+    }
+
+    /// The README's first commands set up nothing but the demo and the tests; how to put
+    /// `offboard` on the PATH (every hint it prints starts with `offboard`) comes right after.
+    #[test]
+    fn readme_says_how_to_install_the_binary() {
+        let readme = include_str!("../README.md");
+        let block = |from: usize| {
+            let start = readme[from..].find("```sh\n").expect("a sh block") + from + 6;
+            let end = readme[start..].find("```").expect("closed") + start;
+            (readme[start..end].to_string(), end)
+        };
+        let (first, end) = block(0);
+        let commands: Vec<&str> = first.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(commands.len(), 2, "{first}");
+        assert!(commands[0].starts_with("cargo run --locked -- demo"), "{first}");
+        assert!(commands[1].starts_with("bash tests/run.sh"), "{first}");
+        let (second, _) = block(end + 3);
+        assert!(
+            second.starts_with("cargo install --locked --path ."),
+            "{second}"
+        );
+    }
 }

@@ -995,3 +995,36 @@ fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
         "{text}"
     );
 }
+
+#[test]
+fn the_demo_shows_the_plan_before_it_runs() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["demo", "--non-interactive"])
+        .assert()
+        .code(3);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let plan_at = stderr
+        .find("Plan for alice@example.com (involuntary), runbook \"Demo leaver (sandbox)\"")
+        .unwrap_or_else(|| panic!("no plan in:\n{stderr}"));
+    for needle in [
+        "cut · wave 1",
+        "POST sandbox://idp/users/alice%40example.com/suspend",
+        "held back until access is cut",
+        "manual: Collect laptop LT-0042 from alice@example.com",
+    ] {
+        assert!(stderr[plan_at..].contains(needle), "{needle:?} missing from:\n{stderr}");
+    }
+    // The payroll instruction's date reads `2026-11-30 17:00 UTC`, not RFC 3339.
+    let departing = &stderr[stderr.find("departing ").expect("the payroll step") + 10..];
+    let date: String = departing.chars().take(20).collect();
+    assert!(
+        date.as_bytes()[4] == b'-' && date.as_bytes()[10] == b' ' && date.ends_with(" UTC"),
+        "{date:?}"
+    );
+    assert!(!stderr.contains("{{"), "{stderr}");
+    // The plan comes before the run.
+    let departure_at = stderr.find("Departure ").expect("the run's header");
+    assert!(plan_at < departure_at, "{stderr}");
+}

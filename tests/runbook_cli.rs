@@ -126,3 +126,16 @@ fn schema_prints_the_json_schema() {
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/schema.json")).unwrap();
     assert_eq!(out.stdout, checked_in);
 }
+
+#[test]
+fn check_refuses_a_runbook_with_no_steps_at_its_runbook_table() {
+    let state = tempfile::tempdir().unwrap();
+    let file = "tests/fixtures/runbooks/bad/no-steps.toml";
+    offboard(&state)
+        .args(["runbook", "check", file])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("{file}:4:2")))
+        .stderr(predicate::str::contains("the runbook has no steps"))
+        .stderr(predicate::str::contains("add at least one `[[step]]`"));
+}

@@ -48,6 +48,7 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     let facts = crate::plan::build(&runbook, &req, ctx.state.root())
         .map_err(|e| CliError::new(Exit::Usage, e))?;
     let id = facts.id.clone();
+    p.info(super::plan::render(ctx, &facts));
     let exit = common::start_departure(ctx, facts, interactive, "demo")?;
     p.info("");
     p.info(p.bold("Next, try:"));
