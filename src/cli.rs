@@ -411,7 +411,10 @@ mod tests {
         let (first, end) = block(0);
         let commands: Vec<&str> = first.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(commands.len(), 2, "{first}");
-        assert!(commands[0].starts_with("cargo run --locked -- demo"), "{first}");
+        assert!(
+            commands[0].starts_with("cargo run --locked -- demo"),
+            "{first}"
+        );
         assert!(commands[1].starts_with("bash tests/run.sh"), "{first}");
         let (second, _) = block(end + 3);
         assert!(

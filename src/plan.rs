@@ -562,7 +562,11 @@ owner = "{{ user.manager }}"
 escalate_to = "lead of {{ user.manager }}"
 description = "Handover ({{ departure.type }}, {{ departure.effective_at | date: \"%d %B %Y\" }})"
 "#;
-        let f = plan_of(rb, DepartureType::Voluntary, &[("manager", "bob@corp.example")]);
+        let f = plan_of(
+            rb,
+            DepartureType::Voluntary,
+            &[("manager", "bob@corp.example")],
+        );
         let s = &f.steps[0];
         assert_eq!(s.owner.as_deref(), Some("bob@corp.example"));
         assert_eq!(s.escalate_to.as_deref(), Some("lead of bob@corp.example"));

@@ -276,7 +276,10 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
     assert_eq!(v["complete"], false);
     // Only manual steps are open: the hints say confirm, not resume.
     let stderr = String::from_utf8_lossy(&out.get_output().stderr);
-    assert!(stderr.contains(&format!("offboard confirm {id} <STEP>")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("offboard confirm {id} <STEP>")),
+        "{stderr}"
+    );
     assert!(!stderr.contains("offboard resume"), "{stderr}");
     let st = statuses(&v);
     for (step, want) in [
@@ -431,7 +434,9 @@ fn verify_reports_drift_when_access_comes_back() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("then record that it holds again: offboard verify {id}")),
+        stderr.contains(&format!(
+            "then record that it holds again: offboard verify {id}"
+        )),
         "{stderr}"
     );
     env.cmd()
@@ -523,7 +528,8 @@ action = "deactivate_user"
     let id = v["departure"].as_str().unwrap();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr);
     assert!(
-        stderr.contains("retry app-deactivate:") && stderr.contains(&format!("offboard resume {id}")),
+        stderr.contains("retry app-deactivate:")
+            && stderr.contains(&format!("offboard resume {id}")),
         "{stderr}"
     );
 }
@@ -881,7 +887,15 @@ fn the_operator_is_recorded_as_a_person_beside_the_login() {
     let before = env.journal(&id).len();
     for bad in ["", "   ", "Jane\nDoe", "Jane\u{1b}[2J"] {
         env.cmd()
-            .args(["confirm", &id, "payroll", "--not-applicable", "x", "--by", bad])
+            .args([
+                "confirm",
+                &id,
+                "payroll",
+                "--not-applicable",
+                "x",
+                "--by",
+                bad,
+            ])
             .assert()
             .code(2)
             .stderr(predicate::str::contains("--by"));
@@ -926,9 +940,8 @@ fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
     std::fs::write(env.runbook(), DUE_NOW).unwrap();
     let t0 = "2026-11-30T17:00:00Z";
     let at = |offset_secs: i64| {
-        (chrono::DateTime::parse_from_rfc3339(t0).unwrap()
-            + chrono::Duration::seconds(offset_secs))
-        .to_rfc3339()
+        (chrono::DateTime::parse_from_rfc3339(t0).unwrap() + chrono::Duration::seconds(offset_secs))
+            .to_rfc3339()
     };
     let out = env
         .cmd()
@@ -1014,7 +1027,10 @@ fn the_demo_shows_the_plan_before_it_runs() {
         "held back until access is cut",
         "manual: Collect laptop LT-0042 from alice@example.com",
     ] {
-        assert!(stderr[plan_at..].contains(needle), "{needle:?} missing from:\n{stderr}");
+        assert!(
+            stderr[plan_at..].contains(needle),
+            "{needle:?} missing from:\n{stderr}"
+        );
     }
     // The payroll instruction's date reads `2026-11-30 17:00 UTC`, not RFC 3339.
     let departing = &stderr[stderr.find("departing ").expect("the payroll step") + 10..];

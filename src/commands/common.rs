@@ -472,7 +472,11 @@ pub fn summarise(ctx: &Ctx, state: &DepartureState, sealed: &crate::evidence::Se
             p.info(format!(
                 "  retry {}:{}offboard resume {}",
                 safe(&retry.join(", ")),
-                " ".repeat(22usize.saturating_sub(retry.join(", ").chars().count()).max(2)),
+                " ".repeat(
+                    22usize
+                        .saturating_sub(retry.join(", ").chars().count())
+                        .max(2)
+                ),
                 state.facts.id
             ));
         }

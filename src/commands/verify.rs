@@ -48,7 +48,10 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         p.result(p.red(&format!("DRIFT: access came back for {}", drift.join(", "))));
         // Nothing re-applies a step that was done (`resume` skips it), so say what to redo.
         p.info("  re-apply by hand at the system (`offboard resume` does not repeat a done step):");
-        for (step, _) in state.ordered().filter(|(s, _)| drift.contains(&s.id.as_str())) {
+        for (step, _) in state
+            .ordered()
+            .filter(|(s, _)| drift.contains(&s.id.as_str()))
+        {
             if let Some(a) = &step.automated {
                 p.info(format!(
                     "    {}: {} on {} for {}",
@@ -59,7 +62,9 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
                 ));
             }
         }
-        p.info(format!("  then record that it holds again: offboard verify {id}"));
+        p.info(format!(
+            "  then record that it holds again: offboard verify {id}"
+        ));
         Exit::Drift
     } else if !errors.is_empty() {
         p.result(p.yellow(&format!(

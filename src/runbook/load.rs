@@ -1821,8 +1821,7 @@ mod tests {
 
     #[test]
     fn max_concurrency_range() {
-        let src =
-            "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nmax_concurrency = 0\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
+        let src = "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nmax_concurrency = 0\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
         let (msg, line, col, _) = find(src, "max_concurrency");
         assert_eq!(msg, "`max_concurrency` must be between 1 and 64, not 0");
         assert_eq!((line, col), (5, 19));
@@ -1887,7 +1886,10 @@ mod tests {
         let (msg, line, col, hint) = find(src, "no steps");
         assert_eq!(msg, "the runbook has no steps");
         assert_eq!((line, col), (2, 2));
-        assert!(hint.contains("[[step]]") && hint.contains("manual"), "{hint}");
+        assert!(
+            hint.contains("[[step]]") && hint.contains("manual"),
+            "{hint}"
+        );
         let rendered = err.render(false);
         assert!(rendered.contains("t.toml:2:2"), "{rendered}");
         // Nor a `[runbook]` table: pointed at the start of the file.

@@ -204,7 +204,11 @@ fn action_rule(name: &str, offers: &[&[SettingSpec]]) -> Value {
             "properties": properties,
             "additionalProperties": false,
         });
-        let required: Vec<&str> = params.iter().filter(|p| p.required).map(|p| p.name).collect();
+        let required: Vec<&str> = params
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| p.name)
+            .collect();
         if !required.is_empty() {
             one["required"] = json!(required);
         }
@@ -217,7 +221,10 @@ fn action_rule(name: &str, offers: &[&[SettingSpec]]) -> Value {
         _ => json!({ "anyOf": per_kind }),
     };
     let mut then = json!({ "properties": { "params": params } });
-    if offers.iter().all(|params| params.iter().any(|p| p.required)) {
+    if offers
+        .iter()
+        .all(|params| params.iter().any(|p| p.required))
+    {
         then["required"] = json!(["params"]);
     }
     json!({
@@ -339,7 +346,10 @@ mod tests {
             let schema_says = header(&text, "schema").unwrap_or("rejects");
             match crate::runbook::load_file(&path) {
                 Ok(_) => {
-                    assert!(header(&text, "loader").is_none(), "{name}: the loader accepts it");
+                    assert!(
+                        header(&text, "loader").is_none(),
+                        "{name}: the loader accepts it"
+                    );
                     assert!(schema_errors.is_empty(), "{name}: {schema_errors:#?}");
                 }
                 Err(e) => {
@@ -359,7 +369,10 @@ mod tests {
                         );
                         rejected_by_both += 1;
                     } else {
-                        assert!(schema_says.starts_with("cannot say ("), "{name}: {schema_says}");
+                        assert!(
+                            schema_says.starts_with("cannot say ("),
+                            "{name}: {schema_says}"
+                        );
                         assert!(
                             schema_errors.is_empty(),
                             "{name} says the schema cannot say, but it does: {schema_errors:#?}"

@@ -30,7 +30,9 @@ pub enum TemplateError {
     #[error("unknown template variable `{name}`")]
     Unknown { name: String, range: Range<usize> },
     /// A filter other than `date`, or a `date` format chrono cannot use.
-    #[error("`{text}` is not a filter (the one filter is `date`, e.g. `| date` or `| date: \"%Y-%m-%d\"`)")]
+    #[error(
+        "`{text}` is not a filter (the one filter is `date`, e.g. `| date` or `| date: \"%Y-%m-%d\"`)"
+    )]
     BadFilter { text: String, range: Range<usize> },
     /// `| date` on a value that is not a date (RFC 3339, or `YYYY-MM-DD`).
     #[error("`{name}` is `{value}`, which is not a date (RFC 3339 or YYYY-MM-DD) for `| date`")]
@@ -161,10 +163,12 @@ fn parse(template: &str) -> Result<Vec<Part>, TemplateError> {
                 } else {
                     start..start + trimmed.len()
                 };
-                Some(parse_filter(trimmed).ok_or_else(|| TemplateError::BadFilter {
-                    text: trimmed.to_string(),
-                    range,
-                })?)
+                Some(
+                    parse_filter(trimmed).ok_or_else(|| TemplateError::BadFilter {
+                        text: trimmed.to_string(),
+                        range,
+                    })?,
+                )
             }
         };
         parts.push(Part::Var(name.to_string(), range, filter));
@@ -203,7 +207,12 @@ fn as_date(value: &str) -> Option<(chrono::DateTime<chrono::Utc>, bool)> {
     Some((day.and_time(chrono::NaiveTime::MIN).and_utc(), true))
 }
 
-fn apply(filter: &Filter, name: &str, value: &str, range: &Range<usize>) -> Result<String, TemplateError> {
+fn apply(
+    filter: &Filter,
+    name: &str,
+    value: &str,
+    range: &Range<usize>,
+) -> Result<String, TemplateError> {
     let not_a_date = || TemplateError::NotADate {
         name: name.to_string(),
         value: value.to_string(),
