@@ -108,7 +108,7 @@ pub enum Command {
 
     /// Record a manual step done later, by its owner, and re-sign the evidence
     #[command(
-        after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\""
+        after_help = "Example:\n  offboard confirm alice@corp.example laptop-returned --field tracking_number=1Z999 --note \"via courier\" --by \"Sam Lee\""
     )]
     Confirm(ConfirmArgs),
 
@@ -206,10 +206,57 @@ pub struct DepartureInput {
     pub legal_hold: bool,
 }
 
+/// Who is acting, as a person.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OperatorArg {
+    /// Your name, recorded in the journal and the evidence beside the login (e.g. "Jane Doe" is
+    /// kept as "Jane Doe (root@host)") [default: $OFFBOARD_OPERATOR, else the login alone]
+    #[arg(
+        long = "by",
+        env = "OFFBOARD_OPERATOR",
+        hide_env = true,
+        value_name = "NAME",
+        value_parser = parse_operator
+    )]
+    pub by: Option<String>,
+}
+
+/// A person's name: not empty, one line, no control characters, at most 100 characters.
+fn parse_operator(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.is_empty() {
+        return Err("the name is empty; give the person's name, e.g. --by \"Jane Doe\"".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("the name contains a control character (a line break, a tab…)".into());
+    }
+    if name.chars().count() > 100 {
+        return Err("the name is longer than 100 characters".into());
+    }
+    Ok(name.to_string())
+}
+
+impl Command {
+    /// The `--by` (or `OFFBOARD_OPERATOR`) of a command that records who acted.
+    pub fn operator(&self) -> Option<&str> {
+        match self {
+            Command::Start(a) => a.operator.by.as_deref(),
+            Command::Resume(a) => a.operator.by.as_deref(),
+            Command::Confirm(a) => a.operator.by.as_deref(),
+            Command::Verify(a) => a.operator.by.as_deref(),
+            Command::Hold(a) | Command::Release(a) => a.operator.by.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct StartArgs {
     #[command(flatten)]
     pub input: DepartureInput,
+
+    #[command(flatten)]
+    pub operator: OperatorArg,
 
     /// Do not prompt: manual steps stay pending with their owner and deadline (exit 3)
     #[arg(long)]
@@ -254,6 +301,8 @@ pub struct ResumeArgs {
     /// Why the legal hold is placed (journaled with who placed it)
     #[arg(long, value_name = "TEXT", requires = "legal_hold")]
     pub reason: Option<String>,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +312,8 @@ pub struct HoldArgs {
     /// Why: the matter, who asked (journaled with who ran the command, and in the evidence)
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +331,8 @@ pub struct ConfirmArgs {
     /// Record the step as not applicable, with this reason, instead of done
     #[arg(long, value_name = "REASON")]
     pub not_applicable: Option<String>,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Args)]
@@ -292,6 +345,8 @@ pub struct StatusArgs {
 pub struct VerifyArgs {
     /// Departure id, user, or path to an evidence file
     pub target: String,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -339,7 +394,7 @@ Example:
 #[derive(Debug, Subcommand)]
 pub enum RunbookCommand {
     /// Validate a runbook; errors point at file:line:column with a hint
-    #[command(after_help = "Example:\n  offboard runbook check runbooks/okta-google.toml")]
+    #[command(after_help = "Example:\n  offboard runbook check runbooks/demo.toml")]
     Check {
         /// The runbook (TOML)
         file: PathBuf,
@@ -375,4 +430,65 @@ pub struct DemoArgs {
     /// Do not prompt: manual steps stay pending (exit 3)
     #[arg(long)]
     pub non_interactive: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every help text, of every command and subcommand.
+    fn all_help(cmd: &mut clap::Command, out: &mut Vec<(String, String)>) {
+        let name = cmd.get_name().to_string();
+        out.push((name, cmd.render_long_help().to_string()));
+        for sub in cmd.get_subcommands_mut() {
+            all_help(sub, out);
+        }
+    }
+
+    /// A runbook a help text cites as an example exists, so that copying the example works.
+    #[test]
+    fn help_cites_only_runbooks_that_exist() {
+        let mut helps = Vec::new();
+        all_help(&mut super::Cli::command(), &mut helps);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cited = 0;
+        for (name, help) in &helps {
+            for word in help.split_whitespace() {
+                if word.starts_with("runbooks/") {
+                    let path = word.trim_end_matches(|c: char| !c.is_alphanumeric());
+                    assert!(
+                        root.join(path).is_file(),
+                        "`{name} --help` cites {path}, which does not exist"
+                    );
+                    cited += 1;
+                }
+            }
+        }
+        assert!(cited > 0, "no help cites a runbook from runbooks/");
+    }
+
+    /// The README's first commands set up nothing but the demo and the tests; how to put
+    /// `offboard` on the PATH (every hint it prints starts with `offboard`) comes right after.
+    #[test]
+    fn readme_says_how_to_install_the_binary() {
+        let readme = include_str!("../README.md");
+        let block = |from: usize| {
+            let start = readme[from..].find("```sh\n").expect("a sh block") + from + 6;
+            let end = readme[start..].find("```").expect("closed") + start;
+            (readme[start..end].to_string(), end)
+        };
+        let (first, end) = block(0);
+        let commands: Vec<&str> = first.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(commands.len(), 2, "{first}");
+        assert!(
+            commands[0].starts_with("cargo run --locked -- demo"),
+            "{first}"
+        );
+        assert!(commands[1].starts_with("bash tests/run.sh"), "{first}");
+        let (second, _) = block(end + 3);
+        assert!(
+            second.starts_with("cargo install --locked --path ."),
+            "{second}"
+        );
+    }
 }

@@ -139,6 +139,20 @@ impl PlannedStep {
             .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
             .map(|t| t.with_timezone(&Utc))
     }
+
+    /// Not settled and past its deadline at `now`; a manual step only once its deadline is
+    /// [`MANUAL_GRACE_MINUTES`] behind it.
+    pub fn is_overdue(&self, status: Status, now: DateTime<Utc>) -> bool {
+        let Some(deadline) = self.deadline_time() else {
+            return false;
+        };
+        let grace = if self.is_manual() {
+            chrono::Duration::minutes(MANUAL_GRACE_MINUTES)
+        } else {
+            chrono::Duration::zero()
+        };
+        !status.is_settled() && now > deadline + grace
+    }
 }
 
 /// What the preflight found for one automated step (read-only, before anything was cut).
@@ -151,6 +165,10 @@ pub struct PreflightCheck {
     /// What was found, or the problem.
     pub detail: String,
 }
+
+/// A manual step is overdue only this long after its deadline: a person needs a moment to walk
+/// over and do it, so a step due at the effective time is not overdue the second the run ends.
+pub const MANUAL_GRACE_MINUTES: i64 = 15;
 
 /// A person's answer to a manual step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -525,7 +543,7 @@ impl DepartureState {
     /// Steps past their deadline and not settled, at `now`.
     pub fn overdue(&self, now: DateTime<Utc>) -> Vec<&PlannedStep> {
         self.ordered()
-            .filter(|(p, s)| !s.status().is_settled() && p.deadline_time().is_some_and(|d| d < now))
+            .filter(|(p, s)| p.is_overdue(s.status(), now))
             .map(|(p, _)| p)
             .collect()
     }

@@ -271,22 +271,23 @@ fn plan_step(
             requests,
         });
     }
-    let manual = match &s.manual {
-        Some(t) => {
-            // Instructions for people still read sensibly when the user has no email address;
-            // a system login that needs one (above) is an error instead. The values come from
-            // the command line and inputs: a line break or a bidi override in one is written
-            // escaped, so it cannot add a line to, or reorder, the instruction a person reads.
-            let mut vars: BTreeMap<String, String> = vars
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::ui::escape(v)))
-                .collect();
-            vars.entry("user.email".into())
-                .or_insert_with(|| "<no email address>".into());
-            Some(render(t, &vars).context("rendering `manual`")?)
-        }
-        None => None,
+    // What people read (the instruction, owner, escalation, description) still reads sensibly
+    // when the user has no email address; a system login that needs one (above) is an error.
+    // The values come from the command line and inputs: a line break or a bidi override in one
+    // is written escaped, so it cannot add a line to, or reorder, what a person reads.
+    let mut person_vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.clone(), crate::ui::escape(v)))
+        .collect();
+    person_vars
+        .entry("user.email".into())
+        .or_insert_with(|| "<no email address>".into());
+    let for_people = |key: &str, text: &Option<String>| -> Result<Option<String>> {
+        text.as_deref()
+            .map(|t| render(t, &person_vars).with_context(|| format!("rendering `{key}`")))
+            .transpose()
     };
+    let manual = for_people("manual", &s.manual)?;
     let deadline = match &s.deadline {
         Some(d) => Some(crate::journal::timestamp(deadline(d, req.effective_at)?)),
         None => None,
@@ -296,13 +297,13 @@ fn plan_step(
         lane: s.lane,
         phase: s.phase(),
         wave: 0,
-        description: s.description.clone(),
+        description: for_people("description", &s.description)?,
         automated,
         manual,
         fields: s.fields.clone(),
-        owner: s.owner.clone(),
+        owner: for_people("owner", &s.owner)?,
         deadline,
-        escalate_to: s.escalate_to.clone(),
+        escalate_to: for_people("escalate_to", &s.escalate_to)?,
         after: s.after.clone(),
         alerts_user,
         held: legal_hold && destructive,
@@ -552,6 +553,69 @@ phase = "close"
             .collect();
         assert_eq!(held, ["wipe"]);
         assert!(f.legal_hold);
+    }
+
+    #[test]
+    fn what_people_read_is_rendered_at_plan_time() {
+        let rb = r#"
+[runbook]
+name = "t"
+[inputs]
+manager = { prompt = "Manager", required = true }
+[[step]]
+id = "handover"
+lane = "manager"
+manual = "Take over from {{ user.email }} by {{ departure.effective_at | date }}"
+owner = "{{ user.manager }}"
+escalate_to = "lead of {{ user.manager }}"
+description = "Handover ({{ departure.type }}, {{ departure.effective_at | date: \"%d %B %Y\" }})"
+"#;
+        let f = plan_of(
+            rb,
+            DepartureType::Voluntary,
+            &[("manager", "bob@corp.example")],
+        );
+        let s = &f.steps[0];
+        assert_eq!(s.owner.as_deref(), Some("bob@corp.example"));
+        assert_eq!(s.escalate_to.as_deref(), Some("lead of bob@corp.example"));
+        assert_eq!(
+            s.manual.as_deref(),
+            Some("Take over from alice@corp.example by 2026-11-23 10:00 UTC")
+        );
+        assert_eq!(
+            s.description.as_deref(),
+            Some("Handover (voluntary, 23 November 2026)")
+        );
+    }
+
+    #[test]
+    fn a_date_filter_on_something_that_is_not_a_date_is_a_planning_error() {
+        let rb = r#"
+[runbook]
+name = "t"
+[inputs]
+last_day = { prompt = "Last day" }
+[[step]]
+id = "a"
+lane = "it"
+manual = "Gone by {{ user.last_day | date }}"
+"#;
+        let ok = plan_of(rb, DepartureType::Voluntary, &[("last_day", "2026-12-01")]);
+        assert_eq!(ok.steps[0].manual.as_deref(), Some("Gone by 2026-12-01"));
+        let runbook = crate::runbook::load_str(Path::new("t.toml"), rb.to_string()).unwrap();
+        let req = DepartureRequest {
+            id: "x".into(),
+            user: "alice".into(),
+            departure_type: DepartureType::Voluntary,
+            effective_at: t("2026-11-23T10:00:00Z"),
+            inputs: [("last_day".to_string(), "next friday".to_string())].into(),
+            ticket: None,
+            legal_hold: false,
+        };
+        let err = build(&runbook, &req, Path::new("/nonexistent")).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("planning step a"), "{text}");
+        assert!(text.contains("not a date"), "{text}");
     }
 
     #[test]

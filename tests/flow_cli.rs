@@ -274,6 +274,13 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
     let v = json_out(&out);
     let id = v["departure"].as_str().unwrap().to_string();
     assert_eq!(v["complete"], false);
+    // Only manual steps are open: the hints say confirm, not resume.
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        stderr.contains(&format!("offboard confirm {id} <STEP>")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("offboard resume"), "{stderr}");
     let st = statuses(&v);
     for (step, want) in [
         ("idp-suspend", "done"),
@@ -427,6 +434,28 @@ fn verify_reports_drift_when_access_comes_back() {
         .code(4);
     let v = json_out(&out);
     assert_eq!(v["drift"], serde_json::json!(["idp-suspend"]));
+    // It says what to re-apply and how to record it, and nothing it says is untrue: `resume`
+    // does not re-apply a step that was done.
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("idp-suspend: suspend_user on idp for alice@corp.example"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "then record that it holds again: offboard verify {id}"
+        )),
+        "{stderr}"
+    );
+    env.cmd()
+        .args(["resume", &id, "--non-interactive"])
+        .assert()
+        .code(3);
+    assert_eq!(
+        env.sandbox("idp").1["users"]["alice@corp.example"]["status"],
+        "active",
+        "resume re-applied a drifted step: the verify hint must say so"
+    );
     let events = env.journal(&id);
     let last_check = events
         .iter()
@@ -518,6 +547,14 @@ action = "deactivate_user"
         .unwrap();
     let err = app["state"]["error"].as_str().unwrap();
     assert!(err.contains("OFFBOARD_TEST_MISSING_TOKEN"), "{err}");
+    // The closing hint says how to retry it.
+    let id = v["departure"].as_str().unwrap();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        stderr.contains("retry app-deactivate:")
+            && stderr.contains(&format!("offboard resume {id}")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -1367,4 +1404,242 @@ fn signed_evidence_removed_cut_short_or_by_another_key_stops_appending() {
         .assert()
         .success()
         .stdout(predicate::str::contains("revision 2"));
+}
+
+#[test]
+fn the_operator_is_recorded_as_a_person_beside_the_login() {
+    let env = Env::new();
+    let v = json_out(&env.start(&["--by", "Jane Doe"]).code(3));
+    let id = v["departure"].as_str().unwrap().to_string();
+    let events = env.journal(&id);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"] == "Jane Doe (tester@corp.example)"),
+        "{events:#?}"
+    );
+    // OFFBOARD_OPERATOR names the person when --by does not.
+    env.cmd()
+        .env("OFFBOARD_OPERATOR", "Sam Lee")
+        .args(["confirm", &id, "laptop", "--field", "tracking_number=1Z"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["verify", &id, "--by", "Audit Desk"])
+        .assert()
+        .success();
+    // Nobody named: the login alone.
+    env.cmd()
+        .args(["confirm", &id, "payroll", "--not-applicable", "contractor"])
+        .assert()
+        .success();
+    let events = env.journal(&id);
+    let actor_of = |kind: &str, step: Option<&str>| {
+        events
+            .iter()
+            .rfind(|e| e["kind"] == kind && step.is_none_or(|s| e["step"] == s))
+            .unwrap_or_else(|| panic!("no {kind}"))["actor"]
+            .clone()
+    };
+    assert_eq!(
+        actor_of("answered", Some("laptop")),
+        "Sam Lee (tester@corp.example)"
+    );
+    assert_eq!(
+        actor_of("verify_finished", None),
+        "Audit Desk (tester@corp.example)"
+    );
+    assert_eq!(actor_of("answered", Some("payroll")), "tester@corp.example");
+
+    // The evidence names the person per step.
+    let evidence = env
+        .state()
+        .join("departures")
+        .join(&id)
+        .join(format!("{id}.json"));
+    let ev: Value = serde_json::from_slice(&std::fs::read(&evidence).unwrap()).unwrap();
+    let step = |id: &str| {
+        ev["predicate"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        step("laptop")["confirmed_by"],
+        "Sam Lee (tester@corp.example)"
+    );
+    assert_eq!(
+        step("idp-suspend")["actor"],
+        "Jane Doe (tester@corp.example)"
+    );
+    env.cmd()
+        .args(["evidence", "show"])
+        .arg(&evidence)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("by Sam Lee"));
+
+    // A name that is no name is refused before anything is recorded.
+    let before = env.journal(&id).len();
+    for bad in ["", "   ", "Jane\nDoe", "Jane\u{1b}[2J"] {
+        env.cmd()
+            .args([
+                "confirm",
+                &id,
+                "payroll",
+                "--not-applicable",
+                "x",
+                "--by",
+                bad,
+            ])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--by"));
+    }
+    env.cmd()
+        .env("OFFBOARD_OPERATOR", "Jane\tDoe")
+        .args(["verify", &id])
+        .assert()
+        .code(2);
+    assert_eq!(env.journal(&id).len(), before);
+}
+
+const DUE_NOW: &str = r#"
+[runbook]
+name = "Due now"
+
+[inputs]
+manager = { prompt = "Manager", required = true }
+
+[systems.idp]
+kind = "sandbox"
+latency_ms = 0
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+
+[[step]]
+id = "badge"
+lane = "facilities"
+manual = "Collect the badge of {{ user.email }} on {{ departure.effective_at | date }}"
+owner = "{{ user.manager }}"
+escalate_to = "boss-of-{{ user.manager }}"
+deadline = "effective"
+"#;
+
+#[test]
+fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
+    let env = Env::new();
+    std::fs::write(env.runbook(), DUE_NOW).unwrap();
+    let t0 = "2026-11-30T17:00:00Z";
+    let at = |offset_secs: i64| {
+        (chrono::DateTime::parse_from_rfc3339(t0).unwrap() + chrono::Duration::seconds(offset_secs))
+            .to_rfc3339()
+    };
+    let out = env
+        .cmd()
+        .env("OFFBOARD_NOW", t0)
+        .args([
+            "--json",
+            "start",
+            "alice@corp.example",
+            "--non-interactive",
+            "--set",
+            "manager=bob@corp.example",
+        ])
+        .assert()
+        .code(3);
+    let v = json_out(&out);
+    let id = v["departure"].as_str().unwrap().to_string();
+    // Templates in what people read are rendered, dates readably.
+    let badge = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "badge")
+        .unwrap();
+    assert_eq!(badge["owner"], "bob@corp.example");
+    let events = env.journal(&id);
+    let facts = &events[0]["data"]["steps"];
+    let planned = facts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "badge")
+        .unwrap();
+    assert_eq!(
+        planned["manual"],
+        "Collect the badge of alice@corp.example on 2026-11-30 17:00 UTC"
+    );
+    assert_eq!(planned["escalate_to"], "boss-of-bob@corp.example");
+
+    // A second later, and fourteen minutes later: pending, not overdue.
+    for later in [1, 14 * 60] {
+        let out = env
+            .cmd()
+            .env("OFFBOARD_NOW", at(later))
+            .args(["status", &id])
+            .assert()
+            .code(3);
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(text.contains("pending"), "{text}");
+        assert!(!text.contains("OVERDUE"), "+{later}s:\n{text}");
+        assert!(!text.contains("overdue"), "+{later}s:\n{text}");
+        assert!(text.contains("bob@corp.example"), "{text}");
+    }
+    // Past the grace: overdue, with its owner.
+    let out = env
+        .cmd()
+        .env("OFFBOARD_NOW", at(16 * 60))
+        .args(["status", &id])
+        .assert()
+        .code(3);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("pending OVERDUE"), "{text}");
+    assert!(
+        text.contains("1 step(s) overdue: badge (bob@corp.example)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_demo_shows_the_plan_before_it_runs() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["demo", "--non-interactive"])
+        .assert()
+        .code(3);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let plan_at = stderr
+        .find("Plan for alice@example.com (involuntary), runbook \"Demo leaver (sandbox)\"")
+        .unwrap_or_else(|| panic!("no plan in:\n{stderr}"));
+    for needle in [
+        "cut · wave 1",
+        "POST sandbox://idp/users/alice%40example.com/suspend",
+        "held back until access is cut",
+        "manual: Collect laptop LT-0042 from alice@example.com",
+    ] {
+        assert!(
+            stderr[plan_at..].contains(needle),
+            "{needle:?} missing from:\n{stderr}"
+        );
+    }
+    // The payroll instruction's date reads `2026-11-30 17:00 UTC`, not RFC 3339.
+    let departing = &stderr[stderr.find("departing ").expect("the payroll step") + 10..];
+    let date: String = departing.chars().take(20).collect();
+    assert!(
+        date.as_bytes()[4] == b'-' && date.as_bytes()[10] == b' ' && date.ends_with(" UTC"),
+        "{date:?}"
+    );
+    assert!(!stderr.contains("{{"), "{stderr}");
+    // The plan comes before the run.
+    let departure_at = stderr.find("Departure ").expect("the run's header");
+    assert!(plan_at < departure_at, "{stderr}");
 }

@@ -258,3 +258,16 @@ fn errors_quoting_an_argument_escape_it() {
     assert!(!stderr.contains("\nhint: all good"), "{stderr}");
     assert!(!stderr.contains('\u{202e}'), "{stderr}");
 }
+
+#[test]
+fn check_refuses_a_runbook_with_no_steps_at_its_runbook_table() {
+    let state = tempfile::tempdir().unwrap();
+    let file = "tests/fixtures/runbooks/bad/no-steps.toml";
+    offboard(&state)
+        .args(["runbook", "check", file])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("{file}:4:2")))
+        .stderr(predicate::str::contains("the runbook has no steps"))
+        .stderr(predicate::str::contains("add at least one `[[step]]`"));
+}

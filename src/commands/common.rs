@@ -364,7 +364,7 @@ impl Driving {
         crate::integrity::check(&ctx.state, id, Trust::Keys(vec![key.public_key().clone()]))
             .map_err(|t| refuse_tampered(ctx, id, t))?;
         let printer = ctx.printer.clone();
-        let journal = Journal::open(&ctx.state.journal_path(id), journal::local_actor(), |n| {
+        let journal = Journal::open(&ctx.state.journal_path(id), actor(ctx), |n| {
             printer.warn(format!(
                 "the journal ended in a torn line ({n} bytes) from an interrupted write; it was set aside and the journal continues from the last complete event"
             ))
@@ -398,6 +398,16 @@ impl Driving {
     }
 }
 
+/// Who the journal records as acting: the person (`--by`, `OFFBOARD_OPERATOR`) with the login
+/// beside it, e.g. `Jane Doe (root@host)`; the login alone when no one is named.
+pub fn actor(ctx: &Ctx) -> String {
+    let login = journal::local_actor();
+    match &ctx.operator {
+        Some(person) => format!("{person} ({login})"),
+        None => login,
+    }
+}
+
 /// Load the signing key (creating the default one on first use, and saying where).
 pub fn signing_key(ctx: &Ctx) -> Result<crate::keys::SigningKey> {
     ctx.state.ensure()?;
@@ -428,7 +438,7 @@ pub fn start_departure(
     let lock = DepartureLock::acquire(&dir)?;
     let mut journal = Journal::create(
         &ctx.state.journal_path(&id),
-        journal::local_actor(),
+        actor(ctx),
         Record::DepartureStarted(Box::new(facts)),
     )?;
     journal.append(
@@ -657,10 +667,34 @@ pub fn summarise(ctx: &Ctx, state: &DepartureState, sealed: &crate::evidence::Se
         p.info(p.green("Complete: every step is done or not applicable."));
     } else {
         p.info(p.yellow(&format!("Incomplete: {open} step(s) still open.")));
-        p.info(format!(
-            "  confirm manual steps later:  offboard confirm {} <STEP> [--field k=v]",
-            state.facts.id
-        ));
+        // Automated steps that did not finish (failed, unconfirmed, waiting on one that did
+        // not): `resume` re-checks each and applies it again if access still exists.
+        let retry: Vec<&str> = state
+            .ordered()
+            .filter(|(p, s)| !p.is_manual() && !p.held && !s.status().is_settled())
+            .map(|(p, _)| p.id.as_str())
+            .collect();
+        if !retry.is_empty() {
+            p.info(format!(
+                "  retry {}:{}offboard resume {}",
+                safe(&retry.join(", ")),
+                " ".repeat(
+                    22usize
+                        .saturating_sub(retry.join(", ").chars().count())
+                        .max(2)
+                ),
+                state.facts.id
+            ));
+        }
+        let manual_open = state
+            .ordered()
+            .any(|(p, s)| p.is_manual() && !s.status().is_settled());
+        if manual_open {
+            p.info(format!(
+                "  confirm manual steps later:  offboard confirm {} <STEP> [--field k=v]",
+                state.facts.id
+            ));
+        }
         p.info(format!(
             "  see where it stands:         offboard status {}",
             state.facts.id

@@ -48,6 +48,7 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     let facts = crate::plan::build(&runbook, &req, ctx.state.root())
         .map_err(|e| CliError::new(Exit::Usage, e))?;
     let id = facts.id.clone();
+    p.info(super::plan::render(ctx, &facts));
     ctx.state.ensure()?;
     let person =
         crate::person::PersonLock::acquire(&ctx.state, &facts.runbook.name, &facts.user, &id)?;

@@ -29,6 +29,8 @@ pub struct Ctx {
     pub printer: Printer,
     pub global: GlobalArgs,
     pub state: StateDir,
+    /// The person acting (`--by`, `OFFBOARD_OPERATOR`), recorded beside the login.
+    pub operator: Option<String>,
 }
 
 /// Parse `args`, run the command, and return the process exit status.
@@ -57,6 +59,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         printer,
         global: cli.global,
         state,
+        operator: cli.command.operator().map(str::to_string),
     };
     match dispatch(&ctx, cli.command) {
         Ok(exit) => exit.code(),

@@ -37,7 +37,8 @@ pub fn show(ctx: &Ctx, input: &DepartureInput) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn render(ctx: &Ctx, facts: &DepartureFacts) -> String {
+/// The plan as a person reads it: waves in order, each step with its requests or instruction.
+pub fn render(ctx: &Ctx, facts: &DepartureFacts) -> String {
     let p = &ctx.printer;
     let mut out = String::new();
     let mut line = |s: String| {

@@ -65,6 +65,7 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
                             non_interactive: args.non_interactive,
                             legal_hold: false,
                             reason: None,
+                            operator: args.operator.clone(),
                         },
                     );
                 }

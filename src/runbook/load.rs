@@ -266,7 +266,7 @@ type Val<'i> = Spanned<DeValue<'i>>;
 const TOP_KEYS: &[&str] = &["runbook", "inputs", "systems", "step"];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
-const SYSTEM_KEYS: &[&str] = &[
+pub(super) const SYSTEM_KEYS: &[&str] = &[
     "kind",
     "base_url",
     "token",
@@ -302,7 +302,14 @@ const LANES: &[&str] = &[
     "custom",
 ];
 const PHASES: &[&str] = &["cut", "recover", "handoff", "close"];
-const DEPARTURE_TYPES: &[&str] = &["voluntary", "involuntary"];
+pub(super) const DEPARTURE_TYPES: &[&str] = &["voluntary", "involuntary"];
+
+/// What [`is_ident`] accepts (step ids, system and input names), as a JSON Schema pattern.
+pub(super) const IDENT_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+/// What [`valid_deadline`] accepts, as a JSON Schema pattern.
+pub(super) const DEADLINE_PATTERN: &str = "^effective(\\+[0-9]{1,6}[mhdw])?$";
+/// Text that is not only white space (a runbook name, a secret's variable or file).
+pub(super) const NOT_BLANK_PATTERN: &str = "\\S";
 
 /// An `after` reference, checked once every step id is known.
 struct AfterRef {
@@ -486,6 +493,14 @@ impl<'s> Check<'s> {
                         format!("unknown template variable `{name}` in {what}"),
                         String::new(),
                     ),
+                    TemplateError::BadFilter { text, .. } => (
+                        format!("`{text}` in {what} is not a template filter"),
+                        "the one filter is `date`: `{{ departure.effective_at | date }}`, or with a strftime format, `| date: \"%d %B %Y\"`".to_string(),
+                    ),
+                    TemplateError::NotADate { name, .. } => (
+                        format!("`{name}` in {what} is not a date"),
+                        String::new(),
+                    ),
                 };
                 self.push(message, at, hint);
                 return;
@@ -551,9 +566,22 @@ impl<'s> Check<'s> {
         if let Some((_, v)) = get("systems") {
             self.systems_table(v);
         }
-        if let Some((_, v)) = get("step") {
-            self.steps(v);
+        match get("step") {
+            Some((_, v)) => self.steps(v),
+            None => {
+                let at = get("runbook").map_or(0..0, |(k, _)| k.span());
+                self.no_steps(at);
+            }
         }
+    }
+
+    /// A runbook with nothing to do would start departures that do nothing and call it done.
+    fn no_steps(&mut self, at: Range<usize>) {
+        self.push(
+            "the runbook has no steps",
+            at,
+            "add at least one `[[step]]`: automated (`id`, `lane`, `system`, `action`) or manual (`id`, `lane`, `manual`); runbooks/demo.toml shows both",
+        );
     }
 
     fn meta(&mut self, key_span: Range<usize>, v: &Val<'_>) {
@@ -924,6 +952,10 @@ impl<'s> Check<'s> {
             );
             return;
         };
+        if items.is_empty() {
+            self.no_steps(self.head(v.span()));
+            return;
+        }
         let mut ids: HashMap<String, Range<usize>> = HashMap::new();
         // Unique ids in order; `node_of[step index]` is the step's position there.
         let mut order: Vec<String> = Vec::new();
@@ -1095,7 +1127,10 @@ impl<'s> Check<'s> {
                     }
                 }
                 "owner" | "escalate_to" | "description" => {
-                    self.string(key, v, "\"…\"");
+                    // People read these: templates in them are rendered at plan time.
+                    if let Some(s) = self.string(key, v, "\"…\"") {
+                        self.template(s, v.span(), &format!("the `{key}` of {place}"));
+                    }
                 }
                 "deadline" => {
                     if let Some(s) = self.string(key, v, "\"effective+7d\"")
@@ -1319,14 +1354,14 @@ fn find_cycles(edges: &[Vec<(usize, Range<usize>)>]) -> Vec<(Vec<usize>, Range<u
     found
 }
 
-fn is_ident(s: &str) -> bool {
+pub(super) fn is_ident(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// `effective` or `effective+<N><m|h|d|w>`.
-fn valid_deadline(s: &str) -> bool {
+pub(super) fn valid_deadline(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("effective") else {
         return false;
     };
@@ -1633,7 +1668,7 @@ mod tests {
 
     #[test]
     fn inline_secret_is_refused_without_echoing_it() {
-        let src = "[runbook]\nname = \"t\"\n\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://okta.example.com\"\ntoken = \"abc-SECRET-123\"\n";
+        let src = "[runbook]\nname = \"t\"\n\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://okta.example.com\"\ntoken = \"abc-SECRET-123\"\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
         let err = errors(src);
         assert_eq!(err.diagnostics.len(), 1, "{:#?}", err.diagnostics);
         let (msg, line, col, hint) = find(src, "secrets");
@@ -1660,14 +1695,14 @@ mod tests {
 
     #[test]
     fn secret_reference_shape_is_checked() {
-        let src = "[runbook]\nname = \"t\"\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://o.example\"\ntoken = { env = \"A\", file = \"b\" }\n";
+        let src = "[runbook]\nname = \"t\"\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://o.example\"\ntoken = { env = \"A\", file = \"b\" }\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
         let (msg, line, col, _) = find(src, "exactly one");
         assert_eq!(
             msg,
             "`token` of system `okta` must have exactly one of `env`, `file` or `command`"
         );
         assert_eq!((line, col), (6, 9));
-        let ok = "[runbook]\nname = \"t\"\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://o.example\"\ntoken = { command = [\"pass\", \"show\", \"okta\"] }\n";
+        let ok = "[runbook]\nname = \"t\"\n[systems.okta]\nkind = \"scim\"\nbase_url = \"https://o.example\"\ntoken = { command = [\"pass\", \"show\", \"okta\"] }\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
         assert!(load(ok).is_ok());
     }
 
@@ -1803,8 +1838,7 @@ mod tests {
 
     #[test]
     fn max_concurrency_range() {
-        let src =
-            "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nmax_concurrency = 0\n";
+        let src = "[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\nmax_concurrency = 0\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
         let (msg, line, col, _) = find(src, "max_concurrency");
         assert_eq!(msg, "`max_concurrency` must be between 1 and 64, not 0");
         assert_eq!((line, col), (5, 19));
@@ -1815,7 +1849,7 @@ mod tests {
 
     #[test]
     fn values_only_the_provider_can_judge_point_at_the_system() {
-        let src = "[runbook]\nname = \"t\"\n[systems.ad]\nkind = \"ldap\"\nflavor = \"novell\"\nbase_url = \"ldaps://dc.example\"\nbind_dn = \"a\"\nbind_password = { env = \"P\" }\nbase_dn = \"DC=x\"\n";
+        let src = "[runbook]\nname = \"t\"\n[systems.ad]\nkind = \"ldap\"\nflavor = \"novell\"\nbase_url = \"ldaps://dc.example\"\nbind_dn = \"a\"\nbind_password = { env = \"P\" }\nbase_dn = \"DC=x\"\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
         let (msg, line, col, hint) = find(src, "flavor");
         assert!(
             msg.starts_with("system `ad`: flavor `novell` is not one of"),
@@ -1850,7 +1884,7 @@ mod tests {
     #[test]
     fn missing_runbook_table_or_name() {
         let src = "[systems.idp]\nkind = \"sandbox\"\n";
-        let (msg, line, col, _) = find(src, "runbook");
+        let (msg, line, col, _) = find(src, "missing [runbook]");
         assert_eq!(msg, "missing [runbook] table");
         assert_eq!((line, col), (1, 1));
         let src = "[runbook]\ndescription = \"x\"\n";
@@ -1858,6 +1892,63 @@ mod tests {
         assert_eq!(msg, "missing `name` in [runbook]");
         assert_eq!((line, col), (1, 2));
         assert!(hint.contains("name = "));
+    }
+
+    #[test]
+    fn a_runbook_with_no_steps_is_an_error() {
+        // No `[[step]]` at all: pointed at the `[runbook]` table.
+        let src = "# leaver\n[runbook]\nname = \"t\"\n[systems.idp]\nkind = \"sandbox\"\n";
+        let err = errors(src);
+        assert_eq!(err.diagnostics.len(), 1, "{:#?}", err.diagnostics);
+        let (msg, line, col, hint) = find(src, "no steps");
+        assert_eq!(msg, "the runbook has no steps");
+        assert_eq!((line, col), (2, 2));
+        assert!(
+            hint.contains("[[step]]") && hint.contains("manual"),
+            "{hint}"
+        );
+        let rendered = err.render(false);
+        assert!(rendered.contains("t.toml:2:2"), "{rendered}");
+        // Nor a `[runbook]` table: pointed at the start of the file.
+        let (_, line, col, _) = find("[systems.idp]\nkind = \"sandbox\"\n", "no steps");
+        assert_eq!((line, col), (1, 1));
+        // An empty list of steps is no better.
+        let src = "step = []\n\n[runbook]\nname = \"t\"\n";
+        let err = errors(src);
+        assert_eq!(err.diagnostics.len(), 1, "{:#?}", err.diagnostics);
+        let (msg, line, col, _) = find(src, "no steps");
+        assert_eq!(msg, "the runbook has no steps");
+        assert_eq!((line, col), (1, 8));
+    }
+
+    #[test]
+    fn templates_in_owner_escalation_and_description_are_checked() {
+        let src = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"x\"\nowner = \"{{{{ user.managr }}}}\"\nescalate_to = \"{{{{ user.boss }}}}\"\ndescription = \"{{{{ departure.effective_at | shout }}}}\"\n"
+        );
+        let (msg, line, col, hint) = find(&src, "user.managr");
+        assert_eq!(
+            msg,
+            "unknown template variable `user.managr` in the `owner` of step `a`"
+        );
+        assert_eq!((line, col), (13, 13));
+        assert!(hint.contains("did you mean `user.manager`?"), "{hint}");
+        let (msg, ..) = find(&src, "user.boss");
+        assert_eq!(
+            msg,
+            "unknown template variable `user.boss` in the `escalate_to` of step `a`"
+        );
+        let (msg, line, col, hint) = find(&src, "filter");
+        assert_eq!(
+            msg,
+            "`shout` in the `description` of step `a` is not a template filter"
+        );
+        assert_eq!((line, col), (15, 44));
+        assert!(hint.contains("| date"), "{hint}");
+        let ok = format!(
+            "{HEAD}[[step]]\nid = \"a\"\nlane = \"it\"\nmanual = \"Due {{{{ departure.effective_at | date: '%d %B' }}}}\"\nowner = \"{{{{ user.manager }}}}\"\n"
+        );
+        assert!(load(&ok).is_ok());
     }
 
     #[test]
@@ -1891,7 +1982,7 @@ mod tests {
         assert!(err.diagnostics[0].message.contains("too large"), "{err}");
         // Deep nesting inside strings and comments is not nesting.
         let quoted = format!(
-            "[runbook]\nname = \"{}\"\ndescription = '''{}'''\n# {}\n",
+            "[runbook]\nname = \"{}\"\ndescription = '''{}'''\n# {}\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n",
             "[".repeat(100),
             "{".repeat(100),
             "[".repeat(100)
@@ -1923,7 +2014,11 @@ mod tests {
                 .starts_with("cannot read runbook")
         );
         let ok = dir.path().join("ok.toml");
-        std::fs::write(&ok, "[runbook]\nname = \"x\"\n").unwrap();
+        std::fs::write(
+            &ok,
+            "[runbook]\nname = \"x\"\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n",
+        )
+        .unwrap();
         assert_eq!(load_file(&ok).unwrap().path, ok);
     }
 

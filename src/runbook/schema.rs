@@ -1,13 +1,236 @@
-//! The runbook JSON Schema, generated from the model and checked in as `runbooks/schema.json`.
+//! The runbook JSON Schema, generated from the model and the provider catalogue, and checked in
+//! as `runbooks/schema.json`.
+//!
+//! The shape (keys, types, descriptions) comes from the serde model via schemars; what the loader
+//! checks beyond the shape comes from the same places the loader takes it from: each kind's
+//! settings and actions from [`crate::providers::KINDS`], and the patterns and word lists from
+//! `load.rs`. What JSON Schema cannot say (an action belongs to *its system's* kind, `when` keys
+//! and template variables name declared inputs, ids are unique, no `after` cycles) is checked by
+//! `offboard runbook check` only.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
 
 use super::RunbookFile;
+use super::load::{
+    DEADLINE_PATTERN, DEPARTURE_TYPES, IDENT_PATTERN, NOT_BLANK_PATTERN, SYSTEM_KEYS,
+};
+use crate::providers::{KINDS, KindSpec, SettingSpec, SettingType};
 
 /// The JSON Schema of a runbook file, pretty-printed, ending with a newline.
 pub fn schema_json() -> String {
-    let schema = schemars::schema_for!(RunbookFile);
-    let mut out = serde_json::to_string_pretty(&schema).unwrap_or_else(|_| "{}".to_string());
+    let mut out =
+        serde_json::to_string_pretty(&schema_value()).unwrap_or_else(|_| "{}".to_string());
     out.push('\n');
     out
+}
+
+/// The JSON Schema of a runbook file.
+pub fn schema_value() -> Value {
+    let mut root = serde_json::to_value(schemars::schema_for!(RunbookFile))
+        .expect("a schemars schema is JSON");
+    refine(&mut root);
+    root
+}
+
+/// Add to the model's shape what the loader enforces and JSON Schema can say.
+fn refine(root: &mut Value) {
+    // At least one step.
+    root["required"] = json!(["runbook", "step"]);
+    let step = &mut root["properties"]["step"];
+    step["minItems"] = json!(1);
+    remove(step, "default");
+    root["properties"]["inputs"]["propertyNames"] = json!({
+        "pattern": IDENT_PATTERN,
+        "not": { "enum": ["id", "email"] },
+    });
+    root["properties"]["systems"]["propertyNames"] = json!({ "pattern": IDENT_PATTERN });
+
+    let defs = &mut root["$defs"];
+    defs["RunbookMeta"]["properties"]["name"]["pattern"] = json!(NOT_BLANK_PATTERN);
+    defs["SecretRef"] = secret_ref();
+    system_def(&mut defs["SystemDef"]);
+    step_def(&mut defs["StepDef"]);
+}
+
+fn remove(v: &mut Value, key: &str) {
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove(key);
+    }
+}
+
+/// Exactly one of `env`, `file` (each a non-blank string) or `command` (a non-empty list).
+fn secret_ref() -> Value {
+    let one = |key: &str, value: Value, description: &str| {
+        json!({
+            "description": description,
+            "type": "object",
+            "properties": { key: value },
+            "required": [key],
+            "additionalProperties": false,
+        })
+    };
+    let text = json!({ "type": "string", "pattern": NOT_BLANK_PATTERN });
+    json!({
+        "description": "A reference to a secret, never the secret itself: exactly one of `env`, `file` or `command`. The value is read only when a step runs, and never stored.",
+        "oneOf": [
+            one("env", text.clone(), "Read from an environment variable."),
+            one("file", text, "Read from a file (first line, trimmed)."),
+            one(
+                "command",
+                json!({ "type": "array", "items": { "type": "string" }, "minItems": 1 }),
+                "The standard output of a command (e.g. `[\"pass\", \"show\", \"okta\"]`), trimmed.",
+            ),
+        ],
+    })
+}
+
+/// A setting or parameter, by its type in the catalogue.
+fn setting_schema(spec: &SettingSpec) -> Value {
+    let mut v = match spec.ty {
+        SettingType::String => json!({ "type": "string" }),
+        SettingType::Integer => json!({ "type": "integer" }),
+        SettingType::Bool => json!({ "type": "boolean" }),
+        SettingType::StringList => json!({ "type": "array", "items": { "type": "string" } }),
+        SettingType::Secret => json!({ "$ref": "#/$defs/SecretRef" }),
+    };
+    v["description"] = json!(spec.summary);
+    v
+}
+
+/// `if kind == K then` K's settings are allowed (and nothing else), and what K needs is present.
+fn system_def(def: &mut Value) {
+    let kinds: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+    def["properties"]["kind"]["enum"] = json!(kinds);
+    for key in ["timeout_secs", "step_timeout_secs"] {
+        def["properties"][key]["minimum"] = json!(1);
+    }
+    // Which keys are allowed depends on the kind: each `then` lists them all.
+    remove(def, "additionalProperties");
+    def["allOf"] = Value::Array(KINDS.iter().map(|k| kind_rule(k)).collect());
+}
+
+fn kind_rule(kind: &KindSpec) -> Value {
+    let mut properties = Map::new();
+    for key in SYSTEM_KEYS {
+        properties.insert(key.to_string(), json!(true));
+    }
+    let schemes = kind.url_schemes.join("|");
+    properties.insert(
+        "base_url".into(),
+        json!({ "type": "string", "pattern": format!("^({schemes})://[^/?#\\s]") }),
+    );
+    for s in kind.settings {
+        properties.insert(s.name.to_string(), setting_schema(s));
+    }
+    let mut required = Vec::new();
+    if kind.needs_base_url {
+        required.push("base_url");
+    }
+    if kind.needs_token {
+        required.push("token");
+    }
+    required.extend(kind.settings.iter().filter(|s| s.required).map(|s| s.name));
+    let mut then = json!({ "properties": properties, "additionalProperties": false });
+    if !required.is_empty() {
+        then["required"] = json!(required);
+    }
+    json!({
+        "if": { "properties": { "kind": { "const": kind.name } }, "required": ["kind"] },
+        "then": then,
+    })
+}
+
+fn step_def(def: &mut Value) {
+    let props = &mut def["properties"];
+    props["id"]["pattern"] = json!(IDENT_PATTERN);
+    props["deadline"]["pattern"] = json!(DEADLINE_PATTERN);
+    props["when"]["properties"] = json!({
+        "type": {
+            "anyOf": [
+                { "enum": DEPARTURE_TYPES },
+                { "type": "array", "items": { "enum": DEPARTURE_TYPES } },
+            ],
+        },
+    });
+
+    // Each action name with the parameter lists of the kinds that offer it.
+    let mut actions: BTreeMap<&str, Vec<&[SettingSpec]>> = BTreeMap::new();
+    for kind in KINDS {
+        for a in kind.actions {
+            actions.entry(a.name).or_default().push(a.params);
+        }
+    }
+    let names: Vec<&str> = actions.keys().copied().collect();
+    props["action"]["enum"] = json!(names);
+    def["$comment"] = json!(
+        "JSON Schema cannot look up the step's system, so `action` may be any kind's action and its `params` are those of every kind offering that action; `offboard runbook check` checks them against the system's own kind, and checks `when` keys, template variables, unique ids and `after`."
+    );
+
+    // Automated (system + action) or manual (manual text), never both.
+    def["oneOf"] = json!([
+        {
+            "title": "automated",
+            "required": ["system", "action"],
+            "properties": { "manual": false, "fields": false },
+        },
+        {
+            "title": "manual",
+            "required": ["manual"],
+            "properties": { "system": false, "action": false, "params": false },
+        },
+    ]);
+
+    def["allOf"] = Value::Array(
+        actions
+            .iter()
+            .map(|(name, offers)| action_rule(name, offers))
+            .collect(),
+    );
+}
+
+/// `if action == A then` its `params` are those of one of the kinds offering `A`: only that
+/// kind's parameters, of their types, with the ones it requires.
+fn action_rule(name: &str, offers: &[&[SettingSpec]]) -> Value {
+    let mut per_kind: Vec<Value> = Vec::new();
+    for params in offers {
+        let properties: Map<String, Value> = params
+            .iter()
+            .map(|p| (p.name.to_string(), setting_schema(p)))
+            .collect();
+        let mut one = json!({
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": false,
+        });
+        let required: Vec<&str> = params
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| p.name)
+            .collect();
+        if !required.is_empty() {
+            one["required"] = json!(required);
+        }
+        if !per_kind.contains(&one) {
+            per_kind.push(one);
+        }
+    }
+    let params = match per_kind.as_slice() {
+        [one] => one.clone(),
+        _ => json!({ "anyOf": per_kind }),
+    };
+    let mut then = json!({ "properties": { "params": params } });
+    if offers
+        .iter()
+        .all(|params| params.iter().any(|p| p.required))
+    {
+        then["required"] = json!(["params"]);
+    }
+    json!({
+        "if": { "properties": { "action": { "const": name } }, "required": ["action"] },
+        "then": then,
+    })
 }
 
 #[cfg(test)]
@@ -72,6 +295,137 @@ mod tests {
         }
     }
 
+    fn validator() -> jsonschema::Validator {
+        let schema: serde_json::Value = serde_json::from_str(&schema_json()).unwrap();
+        jsonschema::validator_for(&schema).expect("schema compiles")
+    }
+
+    /// Every runbook fixture, in `tests/fixtures/runbooks` and its folders.
+    fn fixtures() -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut dirs = vec![repo().join("tests/fixtures/runbooks")];
+        while let Some(dir) = dirs.pop() {
+            for e in std::fs::read_dir(&dir).expect("fixture dir") {
+                let p = e.expect("dir entry").path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|e| e == "toml") {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A `# key: value` line of a fixture's header.
+    fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+        text.lines()
+            .take_while(|l| l.starts_with('#') || l.is_empty())
+            .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
+    }
+
+    /// What `runbook check` rejects, the schema rejects too, wherever JSON Schema can say it;
+    /// what it accepts, the schema accepts. A fixture the schema cannot judge says why in its
+    /// header (`# schema: cannot say (…)`), and the schema must then accept it, so that the
+    /// list of what it cannot say stays true.
+    #[test]
+    fn fixtures_the_loader_rejects_the_schema_rejects() {
+        let validator = validator();
+        let files = fixtures();
+        assert!(files.len() > 50, "{files:?}");
+        let mut rejected_by_both = 0;
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let name = path.strip_prefix(repo()).unwrap().display().to_string();
+            let instance = as_json(&path);
+            let schema_errors: Vec<String> = validator
+                .iter_errors(&instance)
+                .map(|e| format!("{e} at {}", e.instance_path))
+                .collect();
+            let schema_says = header(&text, "schema").unwrap_or("rejects");
+            match crate::runbook::load_file(&path) {
+                Ok(_) => {
+                    assert!(
+                        header(&text, "loader").is_none(),
+                        "{name}: the loader accepts it"
+                    );
+                    assert!(schema_errors.is_empty(), "{name}: {schema_errors:#?}");
+                }
+                Err(e) => {
+                    // The fixture fails for the reason it is about.
+                    if let Some(want) = header(&text, "loader") {
+                        assert!(
+                            e.diagnostics.iter().any(|d| d.message.contains(want)),
+                            "{name}: want `{want}`, got {:#?}",
+                            e.diagnostics
+                        );
+                    }
+                    if schema_says == "rejects" {
+                        assert!(
+                            !schema_errors.is_empty(),
+                            "{name}: `runbook check` rejects it ({}), the schema accepts it",
+                            e.diagnostics[0].message
+                        );
+                        rejected_by_both += 1;
+                    } else {
+                        assert!(
+                            schema_says.starts_with("cannot say ("),
+                            "{name}: {schema_says}"
+                        );
+                        assert!(
+                            schema_errors.is_empty(),
+                            "{name} says the schema cannot say, but it does: {schema_errors:#?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(rejected_by_both > 40, "{rejected_by_both}");
+    }
+
+    /// The patterns the schema publishes accept exactly what the loader's own checks accept.
+    #[test]
+    fn schema_patterns_match_the_loader() {
+        let matches = |pattern: &str, s: &str| {
+            jsonschema::is_valid(
+                &serde_json::json!({ "type": "string", "pattern": pattern }),
+                &serde_json::json!(s),
+            )
+        };
+        use super::super::load::{DEADLINE_PATTERN, IDENT_PATTERN};
+        for s in [
+            "effective",
+            "effective+0h",
+            "effective+15m",
+            "effective+999999w",
+            "effective+7d",
+            "",
+            "effective+",
+            "effective+7",
+            "effective-1d",
+            "effective+1y",
+            "effective+1234567d",
+            "7d",
+            "xeffective+1d",
+            "effective+1dx",
+            "effective + 1d",
+        ] {
+            assert_eq!(
+                matches(DEADLINE_PATTERN, s),
+                super::super::load::valid_deadline(s),
+                "{s:?}"
+            );
+        }
+        for s in ["a", "idp-suspend", "A_1", "", "a b", "a.b", "é", "a/b", "-"] {
+            assert_eq!(
+                matches(IDENT_PATTERN, s),
+                super::super::load::is_ident(s),
+                "{s:?}"
+            );
+        }
+    }
+
     #[test]
     fn schema_rejects_what_the_model_rejects() {
         let schema: serde_json::Value = serde_json::from_str(&schema_json()).unwrap();
@@ -81,7 +435,10 @@ mod tests {
             "step": [{ "id": "a", "lane": "nowhere" }]
         });
         assert!(!validator.is_valid(&bad));
-        let good = serde_json::json!({ "runbook": { "name": "x" } });
+        let good = serde_json::json!({
+            "runbook": { "name": "x" },
+            "step": [{ "id": "a", "lane": "it", "manual": "x" }]
+        });
         assert!(validator.is_valid(&good));
     }
 

@@ -1,9 +1,11 @@
 //! `{{ user.email }}`-style templates.
 //!
 //! The only syntax is `{{ name }}` (spaces inside the braces optional), where `name` is dotted
-//! words of letters, digits, `_` and `-` (e.g. `user.asset_tag`). There are no filters, loops or
-//! escapes; a lone `{` or `}` is literal text. Values are inserted as they are and never expanded
-//! again, so a value containing `{{` stays literal.
+//! words of letters, digits, `_` and `-` (e.g. `user.asset_tag`), optionally followed by the one
+//! filter, `date`: `{{ departure.effective_at | date }}` reads `2026-11-30 17:00 UTC`, and
+//! `{{ departure.effective_at | date: "%d %B %Y" }}` uses a strftime format. There are no loops
+//! or escapes; a lone `{` or `}` is literal text. Values are inserted as they are and never
+//! expanded again, so a value containing `{{` stays literal.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -27,6 +29,18 @@ pub enum TemplateError {
     BadName { text: String, range: Range<usize> },
     #[error("unknown template variable `{name}`")]
     Unknown { name: String, range: Range<usize> },
+    /// A filter other than `date`, or a `date` format chrono cannot use.
+    #[error(
+        "`{text}` is not a filter (the one filter is `date`, e.g. `| date` or `| date: \"%Y-%m-%d\"`)"
+    )]
+    BadFilter { text: String, range: Range<usize> },
+    /// `| date` on a value that is not a date (RFC 3339, or `YYYY-MM-DD`).
+    #[error("`{name}` is `{value}`, which is not a date (RFC 3339 or YYYY-MM-DD) for `| date`")]
+    NotADate {
+        name: String,
+        value: String,
+        range: Range<usize>,
+    },
 }
 
 impl TemplateError {
@@ -34,9 +48,10 @@ impl TemplateError {
     pub fn range(&self) -> Range<usize> {
         match self {
             TemplateError::Unclosed { at } => at.clone(),
-            TemplateError::BadName { range, .. } | TemplateError::Unknown { range, .. } => {
-                range.clone()
-            }
+            TemplateError::BadName { range, .. }
+            | TemplateError::Unknown { range, .. }
+            | TemplateError::BadFilter { range, .. }
+            | TemplateError::NotADate { range, .. } => range.clone(),
         }
     }
 }
@@ -91,8 +106,19 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Vars {
 /// One piece of a parsed template.
 enum Part {
     Text(Range<usize>),
-    Var(String, Range<usize>),
+    Var(String, Range<usize>, Option<Filter>),
 }
+
+/// What `| filter` does to a variable's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Filter {
+    /// `| date` (no format: `2026-11-30 17:00 UTC`, or `2026-11-30` for a plain date) or
+    /// `| date: "FORMAT"` (strftime, in UTC).
+    Date(Option<String>),
+}
+
+/// The format `| date` uses for a time when no format is given.
+pub const DATE_FORMAT: &str = "%Y-%m-%d %H:%M UTC";
 
 fn parse(template: &str) -> Result<Vec<Part>, TemplateError> {
     let mut parts = Vec::new();
@@ -107,8 +133,13 @@ fn parse(template: &str) -> Result<Vec<Part>, TemplateError> {
             return Err(TemplateError::Unclosed { at: open..open + 2 });
         };
         let inner = &template[inner_start..inner_start + len];
-        let lead = inner.len() - inner.trim_start().len();
-        let name = inner.trim();
+        // `name` or `name | filter`.
+        let (head, filter_text) = match inner.find('|') {
+            Some(bar) => (&inner[..bar], Some((bar + 1, &inner[bar + 1..]))),
+            None => (inner, None),
+        };
+        let lead = head.len() - head.trim_start().len();
+        let name = head.trim();
         let range = if name.is_empty() {
             open..inner_start + len + 2
         } else {
@@ -120,13 +151,87 @@ fn parse(template: &str) -> Result<Vec<Part>, TemplateError> {
                 range,
             });
         }
-        parts.push(Part::Var(name.to_string(), range));
+        let filter = match filter_text {
+            None => None,
+            Some((at, text)) => {
+                let lead = text.len() - text.trim_start().len();
+                let start = inner_start + at + lead;
+                let trimmed = text.trim();
+                // An empty filter points at its `|`.
+                let range = if trimmed.is_empty() {
+                    inner_start + at - 1..inner_start + at
+                } else {
+                    start..start + trimmed.len()
+                };
+                Some(
+                    parse_filter(trimmed).ok_or_else(|| TemplateError::BadFilter {
+                        text: trimmed.to_string(),
+                        range,
+                    })?,
+                )
+            }
+        };
+        parts.push(Part::Var(name.to_string(), range, filter));
         rest = inner_start + len + 2;
     }
     if rest < template.len() {
         parts.push(Part::Text(rest..template.len()));
     }
     Ok(parts)
+}
+
+/// `date`, `date: "FORMAT"` (or single quotes), with a format chrono can use.
+fn parse_filter(text: &str) -> Option<Filter> {
+    let rest = text.strip_prefix("date")?.trim_start();
+    if rest.is_empty() {
+        return Some(Filter::Date(None));
+    }
+    let arg = rest.strip_prefix(':')?.trim();
+    let format = arg
+        .strip_prefix('"')
+        .and_then(|a| a.strip_suffix('"'))
+        .or_else(|| arg.strip_prefix('\'').and_then(|a| a.strip_suffix('\'')))?;
+    let usable = !format.is_empty()
+        && chrono::format::StrftimeItems::new(format)
+            .all(|item| !matches!(item, chrono::format::Item::Error));
+    usable.then(|| Filter::Date(Some(format.to_string())))
+}
+
+/// A value as a time (RFC 3339) or a plain date (`YYYY-MM-DD`, taken as midnight UTC; `true`).
+fn as_date(value: &str) -> Option<(chrono::DateTime<chrono::Utc>, bool)> {
+    let value = value.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Some((t.with_timezone(&chrono::Utc), false));
+    }
+    let day = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()?;
+    Some((day.and_time(chrono::NaiveTime::MIN).and_utc(), true))
+}
+
+fn apply(
+    filter: &Filter,
+    name: &str,
+    value: &str,
+    range: &Range<usize>,
+) -> Result<String, TemplateError> {
+    let not_a_date = || TemplateError::NotADate {
+        name: name.to_string(),
+        value: value.to_string(),
+        range: range.clone(),
+    };
+    match filter {
+        Filter::Date(format) => {
+            let (t, plain_day) = as_date(value).ok_or_else(not_a_date)?;
+            let format = match format {
+                Some(f) => f.as_str(),
+                None if plain_day => "%Y-%m-%d",
+                None => DATE_FORMAT,
+            };
+            let mut out = String::new();
+            use std::fmt::Write;
+            write!(out, "{}", t.format(format)).map_err(|_| not_a_date())?;
+            Ok(out)
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -145,9 +250,10 @@ pub fn render(template: &str, vars: &Vars) -> Result<String, TemplateError> {
     for part in parse(template)? {
         match part {
             Part::Text(r) => out.push_str(&template[r]),
-            Part::Var(name, range) => match vars.get(&name) {
-                Some(v) => out.push_str(v),
-                None => return Err(TemplateError::Unknown { name, range }),
+            Part::Var(name, range, filter) => match (vars.get(&name), filter) {
+                (Some(v), None) => out.push_str(v),
+                (Some(v), Some(f)) => out.push_str(&apply(&f, &name, v, &range)?),
+                (None, _) => return Err(TemplateError::Unknown { name, range }),
             },
         }
     }
@@ -159,7 +265,7 @@ pub fn variables(template: &str) -> Result<Vec<(String, Range<usize>)>, Template
     Ok(parse(template)?
         .into_iter()
         .filter_map(|p| match p {
-            Part::Var(name, range) => Some((name, range)),
+            Part::Var(name, range, _) => Some((name, range)),
             Part::Text(_) => None,
         })
         .collect())
@@ -229,8 +335,79 @@ mod tests {
         ));
         assert!(matches!(
             variables("{{ user.email | upper }}"),
-            Err(TemplateError::BadName { .. })
+            Err(TemplateError::BadFilter { .. })
         ));
+    }
+
+    #[test]
+    fn date_filter_reads_like_a_date() {
+        let v = Vars::new()
+            .with("departure.effective_at", "2026-11-30T17:00:00.000Z")
+            .with("user.last_day", "2026-12-01")
+            .with("user.email", "alice@corp.example");
+        let r = |t: &str| render(t, &v);
+        assert_eq!(
+            r("{{ departure.effective_at | date }}").unwrap(),
+            "2026-11-30 17:00 UTC"
+        );
+        assert_eq!(
+            r("{{departure.effective_at|date}}").unwrap(),
+            "2026-11-30 17:00 UTC"
+        );
+        assert_eq!(
+            r("{{ departure.effective_at | date: \"%d %B %Y\" }}").unwrap(),
+            "30 November 2026"
+        );
+        assert_eq!(
+            r("{{ departure.effective_at | date: '%Y-%m-%d' }}").unwrap(),
+            "2026-11-30"
+        );
+        // Other offsets are shown in UTC.
+        let v2 = Vars::new().with("departure.effective_at", "2026-11-30T18:00:00+01:00");
+        assert_eq!(
+            render("{{ departure.effective_at | date }}", &v2).unwrap(),
+            "2026-11-30 17:00 UTC"
+        );
+        // A plain date stays a date; a format may still ask for more.
+        assert_eq!(r("{{ user.last_day | date }}").unwrap(), "2026-12-01");
+        assert_eq!(
+            r("{{ user.last_day | date: \"%d.%m.%Y %H:%M\" }}").unwrap(),
+            "01.12.2026 00:00"
+        );
+        // Not a date: an error naming the variable, not a panic.
+        let err = r("Hi {{ user.email | date }}").unwrap_err();
+        assert!(matches!(err, TemplateError::NotADate { .. }), "{err:?}");
+        assert_eq!(&"Hi {{ user.email | date }}"[err.range()], "user.email");
+        assert!(err.to_string().contains("not a date"), "{err}");
+    }
+
+    #[test]
+    fn bad_filters_are_errors_with_their_range() {
+        for t in [
+            "{{ departure.effective_at | upper }}",
+            "{{ departure.effective_at | }}",
+            "{{ departure.effective_at | date: %Y }}",
+            "{{ departure.effective_at | date: \"\" }}",
+            "{{ departure.effective_at | date: \"%Q\" }}",
+            "{{ departure.effective_at | date \"%Y\" }}",
+        ] {
+            match variables(t) {
+                Err(TemplateError::BadFilter { range, .. }) => {
+                    assert!(range.start >= t.find('|').unwrap(), "{t}: {range:?}");
+                    assert!(range.start < range.end, "{t}: {range:?}");
+                    assert!(range.end <= t.len() - 2, "{t}: {range:?}");
+                }
+                other => panic!("{t}: {other:?}"),
+            }
+        }
+        let t = "x {{ departure.effective_at | upper }}";
+        let err = variables(t).unwrap_err();
+        assert_eq!(&t[err.range()], "upper");
+        // The variable is still reported with its own range.
+        assert_eq!(
+            variables("{{ departure.effective_at | date }}").unwrap(),
+            vec![("departure.effective_at".to_string(), 3..25)]
+        );
     }
 
     #[test]

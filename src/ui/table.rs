@@ -69,7 +69,7 @@ pub fn steps(printer: &Printer, state: &DepartureState, now: DateTime<Utc>) -> S
     );
     for (p, s) in state.ordered() {
         let status = s.status();
-        let overdue = !status.is_settled() && p.deadline_time().is_some_and(|d| d < now);
+        let overdue = p.is_overdue(status, now);
         let detail = match status {
             Status::Failed => s.error.clone().unwrap_or_default(),
             Status::Skipped | Status::NotApplicable => s.reason.clone().unwrap_or_default(),
