@@ -203,7 +203,7 @@ fn check_refuses_plain_http_to_another_machine() {
         "{}",
         messages[1]
     );
-    for (d, line) in diags.iter().zip([4, 14]) {
+    for (d, line) in diags.iter().zip([6, 16]) {
         assert!(
             d["message"]
                 .as_str()
