@@ -70,7 +70,7 @@ pub enum Tamper {
     #[error("the last signed evidence {} is not intact: {source}", file.display())]
     Evidence {
         file: PathBuf,
-        source: EvidenceError,
+        source: Box<EvidenceError>,
     },
 }
 
@@ -95,13 +95,8 @@ impl Tamper {
     /// Whether the only thing wrong is that another key signed the evidence (say, the signing
     /// key was replaced since): worth a hint of its own.
     pub fn is_other_signer(&self) -> bool {
-        matches!(
-            self,
-            Tamper::Evidence {
-                source: EvidenceError::Untrusted { .. },
-                ..
-            }
-        )
+        matches!(self, Tamper::Evidence { source, .. }
+            if matches!(**source, EvidenceError::Untrusted { .. }))
     }
 
     /// The evidence file the journal was compared with, if any.
@@ -182,7 +177,10 @@ pub fn check(state: &StateDir, id: &str, trust: Trust) -> Result<Option<Signed>,
             found,
             expected,
         }),
-        Err(source) => Err(Tamper::Evidence { file, source }),
+        Err(source) => Err(Tamper::Evidence {
+            file,
+            source: Box::new(source),
+        }),
     }
 }
 
