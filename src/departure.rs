@@ -231,6 +231,10 @@ pub struct StepState {
     /// every later check reads this account).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<Account>,
+    /// The latest `verify` found access back after the step was done: `resume` re-checks the
+    /// account and applies the step again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drifted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<AppliedSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -445,8 +449,11 @@ impl DepartureState {
                         context: context.clone(),
                     });
                     // A verify re-check does not change the step's run status; it is reported
-                    // as drift instead.
-                    if context != "verify" {
+                    // as drift instead, until a run re-applies the step.
+                    if context == "verify" {
+                        step.drifted = !*revoked;
+                    } else {
+                        step.drifted &= !*revoked;
                         step.status = Some(if *revoked {
                             Status::Done
                         } else {

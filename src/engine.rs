@@ -139,7 +139,11 @@ impl Engine {
             let todo: Vec<&PlannedStep> = steps
                 .iter()
                 .copied()
-                .filter(|s| !state.steps[&s.id].status().is_settled())
+                .filter(|s| {
+                    let st = &state.steps[&s.id];
+                    // A done step whose access came back (verify saw drift) runs again.
+                    !st.status().is_settled() || (st.drifted && !s.is_manual())
+                })
                 .collect();
             let (auto, manual): (Vec<&PlannedStep>, Vec<&PlannedStep>) =
                 todo.iter().partition(|s| !s.is_manual());
@@ -261,10 +265,11 @@ impl Engine {
         };
 
         // An earlier run got as far as applying: look before touching it again.
-        let attempted = matches!(
-            prior.status(),
-            Status::InFlight | Status::Unconfirmed | Status::Failed
-        );
+        let attempted = prior.drifted
+            || matches!(
+                prior.status(),
+                Status::InFlight | Status::Unconfirmed | Status::Failed
+            );
         if attempted {
             reporter.started(step, "re-checking");
             let call = step_call(step, known.as_ref());

@@ -434,27 +434,15 @@ fn verify_reports_drift_when_access_comes_back() {
         .code(4);
     let v = json_out(&out);
     assert_eq!(v["drift"], serde_json::json!(["idp-suspend"]));
-    // It says what to re-apply and how to record it, and nothing it says is untrue: `resume`
-    // does not re-apply a step that was done.
+    // It names what drifted and the command that re-applies it.
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
         stderr.contains("idp-suspend: suspend_user on idp for alice@corp.example"),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!(
-            "then record that it holds again: offboard verify {id}"
-        )),
+        stderr.contains(&format!("re-apply: offboard resume {id}")),
         "{stderr}"
-    );
-    env.cmd()
-        .args(["resume", &id, "--non-interactive"])
-        .assert()
-        .code(3);
-    assert_eq!(
-        env.sandbox("idp").1["users"]["alice@corp.example"]["status"],
-        "active",
-        "resume re-applied a drifted step: the verify hint must say so"
     );
     let events = env.journal(&id);
     let last_check = events
@@ -469,6 +457,46 @@ fn verify_reports_drift_when_access_comes_back() {
             .iter()
             .any(|e| e["kind"] == "verify_finished" && e["data"]["drift"] == 1)
     );
+    let account = last_check["data"]["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The hint is true: resume re-checks the drifted step, applies it again on the same
+    // account, and leaves the steps that held alone.
+    let applies_before = events
+        .iter()
+        .filter(|e| e["kind"] == "apply_started")
+        .count();
+    env.cmd()
+        .args(["resume", &id, "--non-interactive"])
+        .assert()
+        .code(3);
+    assert_eq!(
+        env.sandbox("idp").1["users"]["alice@corp.example"]["status"],
+        "suspended"
+    );
+    let events = env.journal(&id);
+    let applied_again: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "apply_started")
+        .skip(applies_before)
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(applied_again, ["idp-suspend"]);
+    let recheck = events
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "checked" && e["step"] == "idp-suspend")
+        .unwrap();
+    assert_eq!(recheck["data"]["context"], "resume");
+    assert_eq!(recheck["data"]["revoked"], true);
+    assert_eq!(recheck["data"]["account"]["id"], account.as_str());
+    env.cmd().args(["verify", &id]).assert().code(0);
+    // Access back once more, for the evidence-file form below.
+    let (path, mut idp) = env.sandbox("idp");
+    idp["users"]["alice@corp.example"]["status"] = "active".into();
+    std::fs::write(&path, serde_json::to_vec(&idp).unwrap()).unwrap();
 
     // verify also takes the evidence file.
     let evidence = env

@@ -49,16 +49,15 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
             "DRIFT: access came back for {}",
             safe(&drift.join(", "))
         )));
-        // Nothing re-applies a step that was done (`resume` skips it), so say what to redo.
-        p.info("  re-apply by hand at the system (`offboard resume` does not repeat a done step):");
+        // `resume` re-checks each drifted step by its recorded account and applies it again.
         for (step, _) in state
             .ordered()
             .filter(|(s, _)| drift.contains(&s.id.as_str()))
         {
             if let Some(a) = &step.automated {
                 p.info(format!(
-                    "    {}: {} on {} for {}",
-                    step.id,
+                    "  {}: {} on {} for {}",
+                    safe(&step.id),
                     a.action,
                     safe(&a.system),
                     safe(&a.login)
@@ -66,8 +65,9 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
             }
         }
         p.info(format!(
-            "  then record that it holds again: offboard verify {id}"
+            "  re-apply: offboard resume {id}   (re-checks each of them on the same account, applies it again, and re-signs)"
         ));
+
         Exit::Drift
     } else if !errors.is_empty() {
         p.result(p.yellow(&format!(

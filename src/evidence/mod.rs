@@ -153,6 +153,9 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
                 obj.insert("system_kind".into(), json!(a.kind));
                 obj.insert("action".into(), json!(a.action));
                 obj.insert("login".into(), json!(a.login));
+                // The account acted on, by the system's own id: what every check read.
+                obj.insert("account".into(), json!(s.account));
+                obj.insert("revokes".into(), json!(a.revokes));
                 obj.insert("destructive".into(), json!(a.destructive));
                 obj.insert("actor".into(), json!(s.actor));
                 obj.insert(

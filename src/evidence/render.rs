@@ -217,6 +217,14 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
                 )
             };
             let mut result = Vec::new();
+            if let Some(a) = st.get("account").filter(|a| a.is_object()) {
+                result.push(format!(
+                    "account: {} ({} {})",
+                    safe(s(a, "/name")),
+                    safe(s(a, "/id_kind")),
+                    safe(s(a, "/id"))
+                ));
+            }
             if let Some(c) = st.get("check").filter(|c| c.is_object()) {
                 let revoked = c.get("revoked").and_then(Value::as_bool) == Some(true);
                 result.push(format!(

@@ -974,6 +974,8 @@ fn render_shows_the_departure_steps_and_summary() {
         "okta-deactivate",
         "collect-laptop",
         "revoked",
+        // The account the step acted on, by the system's id.
+        "account: alice@corp.example (SCIM id 2819c223)",
         "asset_tag:",
         "LT-0042",
         "2026-11-30T17:00:00Z",
@@ -984,5 +986,9 @@ fn render_shows_the_departure_steps_and_summary() {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
     assert!(!text.contains('\x1b'));
+    assert_eq!(
+        v["predicate"]["steps"][0]["account"]["id"], "2819c223",
+        "the evidence names the account by its id"
+    );
     assert!(render(&json!({"a": 1}), false).is_err());
 }
