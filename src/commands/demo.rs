@@ -52,7 +52,10 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     ctx.state.ensure()?;
     let person =
         crate::person::PersonLock::acquire(&ctx.state, &facts.runbook.name, &facts.user, &id)?;
-    let exit = common::start_departure(ctx, facts, person, interactive, "demo", None)?;
+    // The same read-only look `start` takes before cutting anything.
+    let found = super::preflight::look(ctx, &facts)?;
+    super::preflight::report(ctx, &facts, &found, false);
+    let exit = common::start_departure(ctx, facts, person, interactive, "demo", Some(found))?;
     p.info("");
     p.info(p.bold("Next, try:"));
     p.info(format!("  offboard status {id}"));
