@@ -563,16 +563,20 @@ fn connect_systems(facts: &DepartureFacts, state_dir: &Path) -> HashMap<String, 
         }
         let provider = connect_system(&auto.system, facts, state_dir);
         let def = facts.systems.get(&auto.system);
-        let limit = def
-            .and_then(|d| d.max_concurrency)
-            .unwrap_or(4)
-            .clamp(1, 64) as usize;
         let step_timeout = def.and_then(|d| d.step_timeout_secs).unwrap_or(300).max(1);
+        // The same limits as the system's HTTP requests, shared by every departure this
+        // process drives.
+        let cfg = def.map(|d| crate::plan::system_config(&auto.system, d, state_dir));
+        let limits = crate::limits::for_system(
+            &auto.system,
+            cfg.as_ref().map_or(4, |c| c.max_concurrency),
+            cfg.and_then(|c| c.rate_limit),
+        );
         systems.insert(
             auto.system.clone(),
             System {
                 provider,
-                limit: Arc::new(Semaphore::new(limit)),
+                limit: limits.concurrency.clone(),
                 step_timeout: Duration::from_secs(step_timeout),
             },
         );

@@ -12,6 +12,7 @@ pub mod exit;
 pub mod integrity;
 pub mod journal;
 pub mod keys;
+pub mod limits;
 pub mod person;
 pub mod plan;
 pub mod providers;

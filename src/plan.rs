@@ -121,6 +121,11 @@ pub fn system_config(name: &str, def: &SystemDef, state_dir: &Path) -> SystemCon
         settings: def.settings.clone(),
         timeout: std::time::Duration::from_secs(def.timeout_secs.unwrap_or(30)),
         max_concurrency: def.max_concurrency.unwrap_or(4).clamp(1, 64) as usize,
+        // Checked by the loader; a journal from elsewhere with a bad one runs unlimited.
+        rate_limit: def
+            .rate_limit
+            .as_deref()
+            .and_then(|r| crate::limits::RateLimit::parse(r).ok()),
         state_dir: state_dir.to_path_buf(),
         ..SystemConfig::new(name, &def.kind, def.base_url.as_deref())
     }

@@ -78,6 +78,7 @@ fn config(port: u16, state: &std::path::Path) -> SystemConfig {
         secrets,
         timeout: Duration::from_secs(1),
         max_concurrency: 4,
+        rate_limit: None,
         state_dir: state.to_path_buf(),
     }
 }

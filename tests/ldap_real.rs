@@ -170,6 +170,7 @@ fn config(
         secrets,
         timeout: Duration::from_secs(10),
         max_concurrency: 4,
+        rate_limit: None,
         state_dir: state_dir.to_path_buf(),
     }
 }

@@ -271,3 +271,39 @@ fn check_refuses_a_runbook_with_no_steps_at_its_runbook_table() {
         .stderr(predicate::str::contains("the runbook has no steps"))
         .stderr(predicate::str::contains("add at least one `[[step]]`"));
 }
+
+#[test]
+fn check_explains_a_bad_rate_limit_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rate.toml");
+    std::fs::write(
+        &file,
+        "[runbook]\nname = \"t\"\n\n[systems.idp]\nkind = \"sandbox\"\nrate_limit = \"600/day\"\n\n[[step]]\nid = \"s\"\nlane = \"it\"\nsystem = \"idp\"\naction = \"suspend_user\"\n",
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args(["--color", "never", "runbook", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rate.toml:6:14"), "{stderr}");
+    assert!(
+        stderr.contains("`day` in `600/day` is not a period"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("600/day", "600/min"),
+    )
+    .unwrap();
+    offboard(&state)
+        .args(["runbook", "check"])
+        .arg(&file)
+        .assert()
+        .success();
+}

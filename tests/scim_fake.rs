@@ -899,3 +899,35 @@ async fn remove_from_groups_errors() {
     assert!(out.changed);
     assert_eq!(notes.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn rate_limit_spaces_every_request_to_the_system() {
+    let fake = FakeScim::start(TOKEN).await;
+    fake.add_user("rita", true);
+    let mut cfg = system_config(&fake.base_url, Some(TOKEN));
+    // A name of its own: the limits are shared process-wide, per system.
+    cfg.name = "rate-limited-hr".into();
+    cfg.rate_limit = Some(offboard::limits::RateLimit::parse("5/s").unwrap());
+    let p = ScimProvider::new(&cfg).unwrap();
+    let t0 = std::time::Instant::now();
+    let out = p
+        .apply(&call("deactivate_user", "rita"), &CallCtx::silent())
+        .await
+        .unwrap();
+    p.check(
+        &on(
+            call("deactivate_user", "rita"),
+            out.account.as_ref().unwrap(),
+        ),
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    // GET (filter), PATCH, GET (by id): three starts, one every 200 ms at the least.
+    assert_eq!(fake.requests().len(), 3);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(400),
+        "three requests at 5/s took only {:?}",
+        t0.elapsed()
+    );
+}

@@ -23,6 +23,7 @@ pub fn facts() -> DepartureFacts {
                 env: "OKTA_TOKEN".into(),
             }),
             max_concurrency: None,
+            rate_limit: None,
             user: None,
             timeout_secs: None,
             step_timeout_secs: None,

@@ -263,6 +263,8 @@ pub struct HttpClient {
     retry: RetryPolicy,
     timeout: Duration,
     error_parser: ErrorParser,
+    /// The system's process-wide limits: each request waits for its turn under `rate_limit`.
+    limits: std::sync::Arc<crate::limits::SystemLimits>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -309,7 +311,9 @@ impl HttpClient {
             );
         }
         let client = build_client(&cfg.name, cfg.timeout, Vec::new())?;
+        let limits = crate::limits::for_system(&cfg.name, cfg.max_concurrency, cfg.rate_limit);
         Ok(HttpClient {
+            limits,
             client,
             ca_file: None,
             ca_client: std::sync::OnceLock::new(),
@@ -479,6 +483,8 @@ impl HttpClient {
         let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
+            // Retries count against the rate limit too: each is a request the system sees.
+            self.limits.pace().await;
             let failure = match self.attempt(client, &req, &auth).await {
                 Ok((status, headers, body)) => {
                     if status.is_success() || req.allowed.contains(&status) {

@@ -1952,6 +1952,7 @@ mod tests {
             secrets: BTreeMap::new(),
             timeout: Duration::from_secs(5),
             max_concurrency: 4,
+            rate_limit: None,
             state_dir: std::env::temp_dir(),
         }
     }

@@ -92,6 +92,8 @@ pub struct SystemConfig {
     pub secrets: BTreeMap<String, SecretString>,
     pub timeout: Duration,
     pub max_concurrency: usize,
+    /// `rate_limit`: request starts per period, shared process-wide (see [`crate::limits`]).
+    pub rate_limit: Option<crate::limits::RateLimit>,
     /// The state dir, for providers that keep local state (the sandbox).
     pub state_dir: PathBuf,
 }
@@ -109,6 +111,7 @@ impl SystemConfig {
             secrets: BTreeMap::new(),
             timeout: Duration::from_secs(30),
             max_concurrency: 4,
+            rate_limit: None,
             state_dir: std::env::temp_dir(),
         }
     }

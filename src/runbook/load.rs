@@ -271,6 +271,7 @@ pub(super) const SYSTEM_KEYS: &[&str] = &[
     "base_url",
     "token",
     "max_concurrency",
+    "rate_limit",
     "user",
     "timeout_secs",
     "step_timeout_secs",
@@ -733,6 +734,17 @@ impl<'s> Check<'s> {
                             format!("`max_concurrency` must be between 1 and 64, not {n}"),
                             v.span(),
                             "the default is 4; use 1 for APIs with strict rate limits",
+                        );
+                    }
+                }
+                "rate_limit" => {
+                    if let Some(s) = self.string(key, v, "\"600/min\"")
+                        && let Err(e) = crate::limits::RateLimit::parse(s)
+                    {
+                        self.push(
+                            format!("`rate_limit`: {e}"),
+                            v.span(),
+                            "write COUNT/PERIOD with s, min or h, e.g. \"600/min\"",
                         );
                     }
                 }

@@ -80,6 +80,12 @@ pub struct SystemDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 64))]
     pub max_concurrency: Option<u32>,
+    /// At most this many requests started per period, e.g. `"600/min"` (also `/s`, `/h`),
+    /// spread evenly; shared by every step and departure this process runs against the system.
+    /// Applies to the HTTP kinds' requests. Default: none (the provider's 429s are honoured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^\s*[0-9]+\s*/\s*(s|sec|second|min|minute|h|hour)\s*$"))]
+    pub rate_limit: Option<String>,
     /// How the person is known in this system (a template; default `{{ user.email }}`, else
     /// `{{ user.id }}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -187,6 +187,7 @@ pub fn system_config(base_url: &str, token: Option<&str>) -> offboard::providers
         secrets: Default::default(),
         timeout: Duration::from_secs(10),
         max_concurrency: 4,
+        rate_limit: None,
         state_dir: std::env::temp_dir(),
     }
 }
