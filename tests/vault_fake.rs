@@ -5,7 +5,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::fake_vault::{Canned, FakeVault, system_config};
+use common::fake_kit::Contract;
+use common::fake_vault::{Canned, FakeVault, system_config, vault_contract};
 use offboard::providers::http::RetryPolicy;
 use offboard::providers::vault::VaultProvider;
 use offboard::providers::{Account, CallCtx, Provider, ProviderError, RetryNote, StepCall};
@@ -83,6 +84,7 @@ async fn permission_denied_names_the_policy_and_hides_the_token() {
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 1);
     assert!(!reqs[0].has_authorization);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -132,6 +134,8 @@ async fn headers_and_namespace() {
     assert_eq!(r.raw_path, "/v1/auth/corp/up/users/alice");
     assert!(r.token_ok && !r.has_authorization);
     assert_eq!(r.namespace.as_deref(), Some("team-a"));
+    fake.server
+        .assert_contract(&vault_contract("secret", "corp/up"));
 }
 
 #[tokio::test]
@@ -157,6 +161,7 @@ async fn a_missing_mount_is_not_a_missing_user() {
         matches!(&err, ProviderError::Permanent(m) if m.contains("no handler for route") && m.contains("setting userpass_mount")),
         "{err:?}"
     );
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -218,6 +223,7 @@ async fn missing_secret_and_hostile_paths() {
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::Permanent(_)));
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -261,6 +267,7 @@ async fn rate_limits_and_unavailability_are_retried() {
         matches!(&err, ProviderError::Transient(m) if m.contains("Vault is sealed")),
         "{err:?}"
     );
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -309,6 +316,7 @@ async fn a_concurrent_write_is_transient_and_no_value_leaks() {
             .iter()
             .any(|r| r.raw_query.as_deref() == Some("version=3"))
     );
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -343,4 +351,215 @@ async fn the_metadata_write_failing_says_what_was_done() {
         "{m}"
     );
     assert!(m.contains("403"), "{m}");
+    fake.assert_contract();
+}
+
+/// A fake that answers every request the four actions send, with an entity id that needs
+/// encoding (it must travel as one percent-encoded segment).
+async fn full_vault() -> FakeVault {
+    let fake = FakeVault::start(TOKEN).await;
+    fake.route(
+        "GET",
+        "/v1/sys/auth",
+        Canned::ok(json!({"data": {"userpass/": {"type": "userpass", "accessor": "auth_up_1"}}})),
+    );
+    let entity = json!({"data": {"id": "ent/1 x", "name": "alice", "disabled": false}});
+    fake.route(
+        "POST",
+        "/v1/identity/lookup/entity",
+        Canned::ok(entity.clone()),
+    );
+    fake.route(
+        "GET",
+        "/v1/identity/entity/id/ent%2F1%20x",
+        Canned::ok(entity),
+    );
+    fake.route(
+        "POST",
+        "/v1/identity/entity/id/ent%2F1%20x",
+        Canned::no_content(),
+    );
+    fake.route(
+        "GET",
+        "/v1/auth/token/accessors",
+        Canned::ok(json!({"data": {"keys": ["acc1", "acc2"]}})),
+    );
+    fake.route(
+        "POST",
+        "/v1/auth/token/lookup-accessor",
+        Canned::ok(json!({"data": {"entity_id": "ent/1 x"}})),
+    );
+    fake.route(
+        "PUT",
+        "/v1/sys/leases/revoke-prefix/auth/userpass/login/alice",
+        Canned::no_content(),
+    );
+    fake.route(
+        "POST",
+        "/v1/auth/token/revoke-accessor",
+        Canned::no_content(),
+    );
+    fake.route("GET", "/v1/secret/metadata/team/db", metadata(1));
+    fake.route(
+        "GET",
+        "/v1/secret/data/team/db",
+        Canned::ok(json!({"data": {"data": {"password": "p"}, "metadata": {"version": 1}}})),
+    );
+    fake.route(
+        "POST",
+        "/v1/secret/data/team/db",
+        Canned::ok(json!({"data": {"version": 2}})),
+    );
+    fake.route("POST", "/v1/secret/metadata/team/db", Canned::no_content());
+    fake.route(
+        "GET",
+        "/v1/auth/userpass/users/alice",
+        Canned::ok(json!({"data": {"policies": ["dev"]}})),
+    );
+    fake.route(
+        "DELETE",
+        "/v1/auth/userpass/users/alice",
+        Canned::no_content(),
+    );
+    fake
+}
+
+#[tokio::test]
+async fn every_action_keeps_to_the_vault_contract() {
+    let fake = full_vault().await;
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let none = Map::new();
+    let disabled = p
+        .apply(&call("disable_entity", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    assert!(disabled.changed, "{disabled:?}");
+    // Check by the recorded entity reads it by id.
+    let _ = p
+        .check(
+            &StepCall {
+                account: disabled.account.as_ref(),
+                ..call("disable_entity", "alice", &none)
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let revoked = p
+        .apply(&call("revoke_tokens", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    assert!(
+        revoked.summary.contains("revoked 2 live token(s)"),
+        "{revoked:?}"
+    );
+    p.apply(&call("rotate_secret", "alice", &paths(&["team/db"])), &ctx)
+        .await
+        .unwrap();
+    p.apply(&call("delete_userpass_user", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    fake.assert_contract();
+    // The contract is not dead letter: these runs used all but the operations below.
+    let reqs = fake.server.requests();
+    let unused: Vec<String> = vault_contract("secret", "userpass")
+        .operations
+        .iter()
+        .filter(|op| {
+            !reqs.iter().any(|r| {
+                Contract {
+                    operations: vec![(*op).clone()],
+                    ..vault_contract("secret", "userpass")
+                }
+                .check(r)
+                .is_ok()
+            })
+        })
+        .map(|op| format!("{} {}", op.method, op.path_template))
+        .collect();
+    assert_eq!(
+        unused,
+        [
+            "GET /v1/identity/entity/name/{name}",
+            "LIST /v1/auth/token/accessors",
+        ],
+        "{reqs:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_contract_catches_malformed_requests() {
+    let fake = full_vault().await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| fake.server.url(p);
+    let json_ct = ("content-type", "application/json");
+    let sends = [
+        // 0: well-formed
+        http.post(url("/v1/identity/entity/id/ent%2F1"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body(r#"{"disabled":true}"#),
+        // 1: a raw `/` inside the id
+        http.post(url("/v1/identity/entity/id/ent/1"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body(r#"{"disabled":true}"#),
+        // 2: a mistyped property
+        http.post(url("/v1/identity/entity/id/e1"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body(r#"{"disabled":"true"}"#),
+        // 3: an undeclared method
+        http.delete(url("/v1/identity/entity/id/e1"))
+            .header("x-vault-token", TOKEN),
+        // 4: no token
+        http.get(url("/v1/sys/auth")),
+        // 5: a missing required property
+        http.post(url("/v1/auth/token/revoke-accessor"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body("{}"),
+        // 6: JSON without its content type
+        http.post(url("/v1/auth/token/lookup-accessor"))
+            .header("x-vault-token", TOKEN)
+            .body(r#"{"accessor":"a"}"#),
+        // 7: LIST as GET without list=true
+        http.get(url("/v1/auth/token/accessors"))
+            .header("x-vault-token", TOKEN),
+        // 8: a body where none belongs, and an undeclared query parameter
+        http.get(url("/v1/secret/metadata/team/db?verbose=1"))
+            .header("x-vault-token", TOKEN)
+            .body("{}"),
+    ];
+    for s in sends {
+        s.send().await.unwrap();
+    }
+    let v = fake.contract_violations_for_test();
+    let expect = [
+        "#1 POST /v1/identity/entity/id/ent/1: no declared operation has this path",
+        "#2 POST /v1/identity/entity/id/e1: $.disabled: expected bool, got \"true\"",
+        "#3 DELETE /v1/identity/entity/id/e1: method DELETE not declared for this path",
+        "#4 GET /v1/sys/auth: missing header x-vault-token",
+        "#5 POST /v1/auth/token/revoke-accessor: $: missing property accessor (string)",
+        "#6 POST /v1/auth/token/lookup-accessor: missing header content-type",
+        "#7 GET /v1/auth/token/accessors: missing query parameter list",
+        "#8 GET /v1/secret/metadata/team/db?verbose=1: undeclared query parameter verbose; unexpected body (2 bytes)",
+    ];
+    assert_eq!(v.len(), expect.len(), "{v:#?}");
+    for (got, want) in v.iter().zip(expect) {
+        assert!(
+            got.starts_with(want),
+            "{got}\n  does not start with\n{want}"
+        );
+    }
+    // And assert_contract fails the test with that list.
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fake.assert_contract()))
+        .unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.starts_with("8 of 9 requests broke the vault contract:\n  #1 POST"),
+        "{msg}"
+    );
+    assert!(!msg.contains(TOKEN), "{msg}");
 }

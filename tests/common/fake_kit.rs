@@ -1098,9 +1098,12 @@ impl Contract {
                 return Ok(());
             }
             first.get_or_insert_with(|| {
-                v.into_iter()
-                    .map(|x| format!("{x} [{} {}]", op.method, op.path_template))
-                    .collect::<Vec<_>>()
+                let mut v = v;
+                v.push(format!(
+                    "checked against {} {}",
+                    op.method, op.path_template
+                ));
+                v
             });
         }
         Err(first.unwrap_or_default())

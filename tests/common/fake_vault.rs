@@ -148,6 +148,12 @@ impl FakeVault {
             .collect()
     }
 
+    /// The lines [`FakeVault::assert_contract`] would panic with.
+    pub fn contract_violations_for_test(&self) -> Vec<String> {
+        self.server
+            .contract_violations(&vault_contract("secret", "userpass"))
+    }
+
     /// Panic unless every request so far is one the vault adapter may send (see
     /// [`vault_contract`]) with the default mounts (`secret`, `userpass`).
     #[track_caller]
