@@ -5,7 +5,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::fake_kit::Contract;
+use common::fake_kit::{
+    Contract, FakeServer, Fault, Reply, RetryAfterStyle, Routes, Shape, Template, obj,
+};
 use common::fake_vault::{Canned, FakeVault, system_config, vault_contract};
 use offboard::providers::http::RetryPolicy;
 use offboard::providers::vault::VaultProvider;
@@ -535,7 +537,7 @@ async fn the_contract_catches_malformed_requests() {
     for s in sends {
         s.send().await.unwrap();
     }
-    let v = fake.contract_violations_for_test();
+    let v = fake.contract_violations();
     let expect = [
         "#1 POST /v1/identity/entity/id/ent/1: no declared operation has this path",
         "#2 POST /v1/identity/entity/id/e1: $.disabled: expected bool, got \"true\"",
@@ -562,4 +564,234 @@ async fn the_contract_catches_malformed_requests() {
         "{msg}"
     );
     assert!(!msg.contains(TOKEN), "{msg}");
+}
+
+// The kit itself (tests/common is compiled per test binary; its self-tests live here).
+
+fn kit_routes() -> Routes {
+    Routes::new()
+        .secret_header("x-api-key", "k-123")
+        .route("GET", "/x/{id}", |req| {
+            Reply::json(200, &json!({"id": req.param("id"), "q": req.query("q")}))
+        })
+}
+
+fn epoch_in(resp: &reqwest::Response, name: &str) -> i64 {
+    let v: i64 = resp.headers()[name].to_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    v - now
+}
+
+#[tokio::test]
+async fn kit_faults_come_as_declared() {
+    let kit = FakeServer::start(kit_routes()).await;
+    let http = reqwest::Client::new();
+    let get = |p: &str| http.get(kit.url(p)).send();
+    for f in [
+        Fault::too_many(RetryAfterStyle::Seconds(7)),
+        Fault::too_many(RetryAfterStyle::HttpDate(120)),
+        Fault::too_many(RetryAfterStyle::OktaReset(30)),
+        Fault::too_many(RetryAfterStyle::GitHubReset(45)),
+        Fault::too_many(RetryAfterStyle::Nothing),
+        Fault::server_error(),
+        Fault::bad_gateway(),
+        Fault::unavailable(Some(RetryAfterStyle::Seconds(2))),
+    ] {
+        kit.fail_next(f);
+    }
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let when = httpdate::parse_http_date(r.headers()["retry-after"].to_str().unwrap()).unwrap();
+    let secs = when
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs();
+    assert!((115..=120).contains(&secs), "{secs}");
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_none());
+    assert_eq!(r.headers()["x-rate-limit-remaining"], "0");
+    assert!((28..=30).contains(&epoch_in(&r, "x-rate-limit-reset")));
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_none());
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    assert!((43..=45).contains(&epoch_in(&r, "x-ratelimit-reset")));
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    for h in ["retry-after", "x-rate-limit-reset", "x-ratelimit-reset"] {
+        assert!(r.headers().get(h).is_none(), "{h}");
+    }
+    for (status, hint) in [(500, None), (502, None), (503, Some("2"))] {
+        let r = get("/x/1").await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        assert_eq!(
+            r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+            hint
+        );
+    }
+    // Each fault is consumed once: the handler answers again.
+    let r = get("/x/a%2Fb?q=1%202").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"id": "a/b", "q": "1 2"})
+    );
+
+    // A reset: no answer at all, and quickly (no timeout).
+    kit.fail_next(Fault::Reset);
+    let t = std::time::Instant::now();
+    let err = get("/x/1").await.unwrap_err();
+    assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // A broken body: the status arrives, the body does not.
+    kit.fail_next(Fault::BreakBody);
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.bytes().await.is_err());
+    // A hang outlasts a client's timeout.
+    kit.fail_next(Fault::Hang(Duration::from_millis(800)));
+    let err = http
+        .get(kit.url("/x/1"))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+
+    // A route fault waits for its route; a global one takes the next request.
+    kit.fail_next_on("GET", "/x/{id}", Fault::bad_gateway());
+    assert_eq!(get("/nowhere").await.unwrap().status().as_u16(), 404);
+    assert_eq!(kit.pending_faults(), 1);
+    assert_eq!(get("/x/2").await.unwrap().status().as_u16(), 502);
+    assert_eq!(kit.pending_faults(), 0);
+
+    let injected: Vec<String> = kit.injected().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        injected,
+        [
+            "429 (Seconds(7)) on #0 GET /x/1",
+            "429 (HttpDate(120)) on #1 GET /x/1",
+            "429 (OktaReset(30)) on #2 GET /x/1",
+            "429 (GitHubReset(45)) on #3 GET /x/1",
+            "429 (Nothing) on #4 GET /x/1",
+            "500 on #5 GET /x/1",
+            "502 on #6 GET /x/1",
+            "503 (Seconds(2)) on #7 GET /x/1",
+            "reset on #9 GET /x/1",
+            "broken body on #10 GET /x/1",
+            "hang 800 ms on #11 GET /x/1",
+            "502 on #13 GET /x/2",
+        ]
+    );
+    let reqs = kit.requests();
+    assert_eq!(reqs.len(), 14);
+    assert_eq!(reqs[8].fault, None);
+    assert_eq!(reqs[13].fault.as_deref(), Some("502"));
+}
+
+#[tokio::test]
+async fn kit_records_requests_without_secrets() {
+    let kit = FakeServer::start(kit_routes()).await;
+    reqwest::Client::new()
+        .post(kit.url("/x/a%20b?list=true&q=x%26y"))
+        .header("authorization", "Bearer sekrit-bearer")
+        .header("x-api-key", "k-123")
+        .header("x-trace", "t1")
+        .body(r#"{"a":[1]}"#)
+        .send()
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .get(kit.url("/x/1"))
+        .header("x-api-key", "not-it")
+        .body("plain")
+        .send()
+        .await
+        .unwrap();
+    let reqs = kit.requests();
+    let r = &reqs[0];
+    assert_eq!(
+        (r.method.as_str(), r.raw_path.as_str()),
+        ("POST", "/x/a%20b")
+    );
+    assert_eq!(r.raw_query.as_deref(), Some("list=true&q=x%26y"));
+    assert_eq!(
+        r.query,
+        [("list".into(), "true".into()), ("q".into(), "x&y".into())]
+    );
+    assert_eq!(r.header("Authorization"), Some("Bearer <redacted>"));
+    assert_eq!(r.auth_scheme(), Some("Bearer"));
+    assert!(r.secret_ok("x-api-key"));
+    assert_eq!(r.header("x-trace"), Some("t1"));
+    assert_eq!(r.json, Some(json!({"a": [1]})));
+    assert_eq!(r.body, br#"{"a":[1]}"#);
+    assert!(!reqs[1].secret_ok("x-api-key") && reqs[1].json.is_none());
+    assert_eq!(reqs[1].auth_scheme(), None);
+    let all = format!("{reqs:?}");
+    assert!(!all.contains("sekrit") && !all.contains("k-123") && !all.contains("not-it"));
+}
+
+#[test]
+fn kit_path_templates_take_one_encoded_segment_per_parameter() {
+    let one = Template::parse("/v1/identity/entity/id/{id}");
+    assert_eq!(
+        one.matches("/v1/identity/entity/id/a%2Fb").unwrap()["id"],
+        "a/b"
+    );
+    for bad in [
+        "/v1/identity/entity/id/a/b",
+        "/v1/identity/entity/id/",
+        "/v1/identity/entity/id/..",
+        "/v1/identity/entity/id/%2e%2E",
+        "/v1/identity/entity/id/a%2",
+        "/v1/identity/entity/id/a%zz",
+        "/v1/identity/entity/id/a b",
+        "/v1/identity/entity",
+        "/v1/identity/entity/name/x",
+    ] {
+        assert!(one.matches(bad).is_none(), "{bad}");
+    }
+    let rest = Template::parse("/v1/secret/data/{*path}");
+    assert_eq!(
+        rest.matches("/v1/secret/data/team/d%20b").unwrap()["path"],
+        "team/d b"
+    );
+    for bad in [
+        "/v1/secret/data",
+        "/v1/secret/data/",
+        "/v1/secret/data/team//db",
+        "/v1/secret/data/team/../db",
+        "/v1/secret/data/team/db/",
+    ] {
+        assert!(rest.matches(bad).is_none(), "{bad}");
+    }
+    // A literal compares decoded; a nested object shape reports where it breaks.
+    assert!(Template::parse("/v1/a b").matches("/v1/a%20b").is_some());
+    let shape: Shape = obj()
+        .req("kind", Shape::one_of(&["user", "group"]))
+        .req("tags", Shape::array(Shape::String))
+        .opt("inner", obj().req("n", Shape::Integer))
+        .into();
+    let mut out = Vec::new();
+    shape.check(
+        &json!({"kind": "robot", "tags": ["a", 1], "inner": {"n": 1.5}, "x": null}),
+        "$",
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        [
+            "$.kind: expected one of [\"user\", \"group\"], got \"robot\"",
+            "$.tags[1]: expected string, got 1",
+            "$.inner.n: expected integer, got 1.5",
+            "$: undeclared property x",
+        ]
+    );
 }

@@ -27,6 +27,7 @@ use axum::extract::connect_info::Connected;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
+use futures::StreamExt;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -601,12 +602,16 @@ async fn handle(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         Some(Fault::BreakBody) => {
-            let broken = futures::stream::once(async {
-                Err::<Bytes, std::io::Error>(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "injected reset",
-                ))
-            });
+            // A first chunk makes the head go out; then the body breaks.
+            let broken = futures::stream::iter([Ok(Bytes::from_static(b"{\"partial\":"))]).chain(
+                futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err::<Bytes, std::io::Error>(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected reset",
+                    ))
+                }),
+            );
             return (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -630,10 +635,10 @@ async fn handle(
         json: json.as_ref(),
     };
     for (m, t, h) in &inner.routes.routes {
-        if *m == method_s {
-            if let Some(params) = t.matches(&raw_path) {
-                return h(&req(params)).into_response();
-            }
+        if *m == method_s
+            && let Some(params) = t.matches(&raw_path)
+        {
+            return h(&req(params)).into_response();
         }
     }
     match &inner.routes.fallback {

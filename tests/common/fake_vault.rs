@@ -149,7 +149,7 @@ impl FakeVault {
     }
 
     /// The lines [`FakeVault::assert_contract`] would panic with.
-    pub fn contract_violations_for_test(&self) -> Vec<String> {
+    pub fn contract_violations(&self) -> Vec<String> {
         self.server
             .contract_violations(&vault_contract("secret", "userpass"))
     }
