@@ -954,11 +954,11 @@ pub struct Operation {
     pub body: Option<Shape>,
     /// With a `body` shape: an empty body is allowed too.
     pub body_optional: bool,
-    template: Template,
 }
 
 impl Operation {
     pub fn new(method: &str, path_template: &str) -> Operation {
+        Template::parse(path_template); // a malformed template fails here, at declaration
         Operation {
             method: method.into(),
             path_template: path_template.into(),
@@ -967,7 +967,6 @@ impl Operation {
             extra_query: false,
             body: None,
             body_optional: false,
-            template: Template::parse(path_template),
         }
     }
     pub fn header(mut self, spec: &str) -> Operation {
@@ -1079,7 +1078,11 @@ impl Contract {
         let on_path: Vec<&Operation> = self
             .operations
             .iter()
-            .filter(|o| o.template.matches(&r.raw_path).is_some())
+            .filter(|o| {
+                Template::parse(&o.path_template)
+                    .matches(&r.raw_path)
+                    .is_some()
+            })
             .collect();
         if on_path.is_empty() {
             return Err(vec!["no declared operation has this path".into()]);
