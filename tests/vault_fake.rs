@@ -5,7 +5,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::fake_vault::{Canned, FakeVault, system_config};
+use common::fake_kit::{
+    Contract, FakeServer, Fault, Reply, RetryAfterStyle, Routes, Shape, Template, obj,
+};
+use common::fake_vault::{Canned, FakeVault, system_config, vault_contract};
 use offboard::providers::http::RetryPolicy;
 use offboard::providers::vault::VaultProvider;
 use offboard::providers::{Account, CallCtx, Provider, ProviderError, RetryNote, StepCall};
@@ -83,6 +86,7 @@ async fn permission_denied_names_the_policy_and_hides_the_token() {
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 1);
     assert!(!reqs[0].has_authorization);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -132,6 +136,8 @@ async fn headers_and_namespace() {
     assert_eq!(r.raw_path, "/v1/auth/corp/up/users/alice");
     assert!(r.token_ok && !r.has_authorization);
     assert_eq!(r.namespace.as_deref(), Some("team-a"));
+    fake.server
+        .assert_contract(&vault_contract("secret", "corp/up"));
 }
 
 #[tokio::test]
@@ -157,6 +163,7 @@ async fn a_missing_mount_is_not_a_missing_user() {
         matches!(&err, ProviderError::Permanent(m) if m.contains("no handler for route") && m.contains("setting userpass_mount")),
         "{err:?}"
     );
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -218,6 +225,7 @@ async fn missing_secret_and_hostile_paths() {
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::Permanent(_)));
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -261,6 +269,7 @@ async fn rate_limits_and_unavailability_are_retried() {
         matches!(&err, ProviderError::Transient(m) if m.contains("Vault is sealed")),
         "{err:?}"
     );
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -309,6 +318,7 @@ async fn a_concurrent_write_is_transient_and_no_value_leaks() {
             .iter()
             .any(|r| r.raw_query.as_deref() == Some("version=3"))
     );
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -343,4 +353,445 @@ async fn the_metadata_write_failing_says_what_was_done() {
         "{m}"
     );
     assert!(m.contains("403"), "{m}");
+    fake.assert_contract();
+}
+
+/// A fake that answers every request the four actions send, with an entity id that needs
+/// encoding (it must travel as one percent-encoded segment).
+async fn full_vault() -> FakeVault {
+    let fake = FakeVault::start(TOKEN).await;
+    fake.route(
+        "GET",
+        "/v1/sys/auth",
+        Canned::ok(json!({"data": {"userpass/": {"type": "userpass", "accessor": "auth_up_1"}}})),
+    );
+    let entity = json!({"data": {"id": "ent/1 x", "name": "alice", "disabled": false}});
+    fake.route(
+        "POST",
+        "/v1/identity/lookup/entity",
+        Canned::ok(entity.clone()),
+    );
+    fake.route(
+        "GET",
+        "/v1/identity/entity/id/ent%2F1%20x",
+        Canned::ok(entity),
+    );
+    fake.route(
+        "POST",
+        "/v1/identity/entity/id/ent%2F1%20x",
+        Canned::no_content(),
+    );
+    fake.route(
+        "GET",
+        "/v1/auth/token/accessors",
+        Canned::ok(json!({"data": {"keys": ["acc1", "acc2"]}})),
+    );
+    fake.route(
+        "POST",
+        "/v1/auth/token/lookup-accessor",
+        Canned::ok(json!({"data": {"entity_id": "ent/1 x"}})),
+    );
+    fake.route(
+        "PUT",
+        "/v1/sys/leases/revoke-prefix/auth/userpass/login/alice",
+        Canned::no_content(),
+    );
+    fake.route(
+        "POST",
+        "/v1/auth/token/revoke-accessor",
+        Canned::no_content(),
+    );
+    fake.route("GET", "/v1/secret/metadata/team/db", metadata(1));
+    fake.route(
+        "GET",
+        "/v1/secret/data/team/db",
+        Canned::ok(json!({"data": {"data": {"password": "p"}, "metadata": {"version": 1}}})),
+    );
+    fake.route(
+        "POST",
+        "/v1/secret/data/team/db",
+        Canned::ok(json!({"data": {"version": 2}})),
+    );
+    fake.route("POST", "/v1/secret/metadata/team/db", Canned::no_content());
+    fake.route(
+        "GET",
+        "/v1/auth/userpass/users/alice",
+        Canned::ok(json!({"data": {"policies": ["dev"]}})),
+    );
+    fake.route(
+        "DELETE",
+        "/v1/auth/userpass/users/alice",
+        Canned::no_content(),
+    );
+    fake
+}
+
+#[tokio::test]
+async fn every_action_keeps_to_the_vault_contract() {
+    let fake = full_vault().await;
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let none = Map::new();
+    let disabled = p
+        .apply(&call("disable_entity", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    assert!(disabled.changed, "{disabled:?}");
+    // Check by the recorded entity reads it by id.
+    let _ = p
+        .check(
+            &StepCall {
+                account: disabled.account.as_ref(),
+                ..call("disable_entity", "alice", &none)
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let revoked = p
+        .apply(&call("revoke_tokens", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    assert!(
+        revoked.summary.contains("revoked 2 live token(s)"),
+        "{revoked:?}"
+    );
+    p.apply(&call("rotate_secret", "alice", &paths(&["team/db"])), &ctx)
+        .await
+        .unwrap();
+    p.apply(&call("delete_userpass_user", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    fake.assert_contract();
+    // The contract is not dead letter: these runs used all but the operations below.
+    let reqs = fake.server.requests();
+    let unused: Vec<String> = vault_contract("secret", "userpass")
+        .operations
+        .iter()
+        .filter(|op| {
+            !reqs.iter().any(|r| {
+                Contract {
+                    operations: vec![(*op).clone()],
+                    ..vault_contract("secret", "userpass")
+                }
+                .check(r)
+                .is_ok()
+            })
+        })
+        .map(|op| format!("{} {}", op.method, op.path_template))
+        .collect();
+    assert_eq!(
+        unused,
+        [
+            "GET /v1/identity/entity/name/{name}",
+            "LIST /v1/auth/token/accessors",
+        ],
+        "{reqs:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_contract_catches_malformed_requests() {
+    let fake = full_vault().await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| fake.server.url(p);
+    let json_ct = ("content-type", "application/json");
+    let sends = [
+        // 0: well-formed
+        http.post(url("/v1/identity/entity/id/ent%2F1"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body(r#"{"disabled":true}"#),
+        // 1: a raw `/` inside the id
+        http.post(url("/v1/identity/entity/id/ent/1"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body(r#"{"disabled":true}"#),
+        // 2: a mistyped property
+        http.post(url("/v1/identity/entity/id/e1"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body(r#"{"disabled":"true"}"#),
+        // 3: an undeclared method
+        http.delete(url("/v1/identity/entity/id/e1"))
+            .header("x-vault-token", TOKEN),
+        // 4: no token
+        http.get(url("/v1/sys/auth")),
+        // 5: a missing required property
+        http.post(url("/v1/auth/token/revoke-accessor"))
+            .header("x-vault-token", TOKEN)
+            .header(json_ct.0, json_ct.1)
+            .body("{}"),
+        // 6: JSON without its content type
+        http.post(url("/v1/auth/token/lookup-accessor"))
+            .header("x-vault-token", TOKEN)
+            .body(r#"{"accessor":"a"}"#),
+        // 7: LIST as GET without list=true
+        http.get(url("/v1/auth/token/accessors"))
+            .header("x-vault-token", TOKEN),
+        // 8: a body where none belongs, and an undeclared query parameter
+        http.get(url("/v1/secret/metadata/team/db?verbose=1"))
+            .header("x-vault-token", TOKEN)
+            .body("{}"),
+    ];
+    for s in sends {
+        s.send().await.unwrap();
+    }
+    let v = fake.contract_violations();
+    let expect = [
+        "#1 POST /v1/identity/entity/id/ent/1: no declared operation has this path",
+        "#2 POST /v1/identity/entity/id/e1: $.disabled: expected bool, got \"true\"",
+        "#3 DELETE /v1/identity/entity/id/e1: method DELETE not declared for this path",
+        "#4 GET /v1/sys/auth: missing header x-vault-token",
+        "#5 POST /v1/auth/token/revoke-accessor: $: missing property accessor (string)",
+        "#6 POST /v1/auth/token/lookup-accessor: missing header content-type",
+        "#7 GET /v1/auth/token/accessors: missing query parameter list",
+        "#8 GET /v1/secret/metadata/team/db?verbose=1: undeclared query parameter verbose; unexpected body (2 bytes)",
+    ];
+    assert_eq!(v.len(), expect.len(), "{v:#?}");
+    for (got, want) in v.iter().zip(expect) {
+        assert!(
+            got.starts_with(want),
+            "{got}\n  does not start with\n{want}"
+        );
+    }
+    // And assert_contract fails the test with that list.
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fake.assert_contract()))
+        .unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.starts_with("8 of 9 requests broke the vault contract:\n  #1 POST"),
+        "{msg}"
+    );
+    assert!(!msg.contains(TOKEN), "{msg}");
+}
+
+// The kit itself (tests/common is compiled per test binary; its self-tests live here).
+
+fn kit_routes() -> Routes {
+    Routes::new()
+        .secret_header("x-api-key", "k-123")
+        .route("GET", "/x/{id}", |req| {
+            Reply::json(200, &json!({"id": req.param("id"), "q": req.query("q")}))
+        })
+}
+
+fn epoch_in(resp: &reqwest::Response, name: &str) -> i64 {
+    let v: i64 = resp.headers()[name].to_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    v - now
+}
+
+#[tokio::test]
+async fn kit_faults_come_as_declared() {
+    let kit = FakeServer::start(kit_routes()).await;
+    let http = reqwest::Client::new();
+    let get = |p: &str| http.get(kit.url(p)).send();
+    for f in [
+        Fault::too_many(RetryAfterStyle::Seconds(7)),
+        Fault::too_many(RetryAfterStyle::HttpDate(120)),
+        Fault::too_many(RetryAfterStyle::OktaReset(30)),
+        Fault::too_many(RetryAfterStyle::GitHubReset(45)),
+        Fault::too_many(RetryAfterStyle::Nothing),
+        Fault::server_error(),
+        Fault::bad_gateway(),
+        Fault::unavailable(Some(RetryAfterStyle::Seconds(2))),
+    ] {
+        kit.fail_next(f);
+    }
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let when = httpdate::parse_http_date(r.headers()["retry-after"].to_str().unwrap()).unwrap();
+    let secs = when
+        .duration_since(std::time::SystemTime::now())
+        .unwrap()
+        .as_secs();
+    assert!((115..=120).contains(&secs), "{secs}");
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_none());
+    assert_eq!(r.headers()["x-rate-limit-remaining"], "0");
+    assert!((28..=30).contains(&epoch_in(&r, "x-rate-limit-reset")));
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_none());
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    assert!((43..=45).contains(&epoch_in(&r, "x-ratelimit-reset")));
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    for h in ["retry-after", "x-rate-limit-reset", "x-ratelimit-reset"] {
+        assert!(r.headers().get(h).is_none(), "{h}");
+    }
+    for (status, hint) in [(500, None), (502, None), (503, Some("2"))] {
+        let r = get("/x/1").await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        assert_eq!(
+            r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+            hint
+        );
+    }
+    // Each fault is consumed once: the handler answers again.
+    let r = get("/x/a%2Fb?q=1%202").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"id": "a/b", "q": "1 2"})
+    );
+
+    // A reset: no answer at all, and quickly (no timeout).
+    kit.fail_next(Fault::Reset);
+    let t = std::time::Instant::now();
+    let err = get("/x/1").await.unwrap_err();
+    assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // A broken body: the status arrives, the body does not.
+    kit.fail_next(Fault::BreakBody);
+    let r = get("/x/1").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.bytes().await.is_err());
+    // A hang outlasts a client's timeout.
+    kit.fail_next(Fault::Hang(Duration::from_millis(800)));
+    let err = http
+        .get(kit.url("/x/1"))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+
+    // A route fault waits for its route; a global one takes the next request.
+    kit.fail_next_on("GET", "/x/{id}", Fault::bad_gateway());
+    assert_eq!(get("/nowhere").await.unwrap().status().as_u16(), 404);
+    assert_eq!(kit.pending_faults(), 1);
+    assert_eq!(get("/x/2").await.unwrap().status().as_u16(), 502);
+    assert_eq!(kit.pending_faults(), 0);
+
+    let injected: Vec<String> = kit.injected().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        injected,
+        [
+            "429 (Seconds(7)) on #0 GET /x/1",
+            "429 (HttpDate(120)) on #1 GET /x/1",
+            "429 (OktaReset(30)) on #2 GET /x/1",
+            "429 (GitHubReset(45)) on #3 GET /x/1",
+            "429 (Nothing) on #4 GET /x/1",
+            "500 on #5 GET /x/1",
+            "502 on #6 GET /x/1",
+            "503 (Seconds(2)) on #7 GET /x/1",
+            "reset on #9 GET /x/1",
+            "broken body on #10 GET /x/1",
+            "hang 800 ms on #11 GET /x/1",
+            "502 on #13 GET /x/2",
+        ]
+    );
+    let reqs = kit.requests();
+    assert_eq!(reqs.len(), 14);
+    assert_eq!(reqs[8].fault, None);
+    assert_eq!(reqs[13].fault.as_deref(), Some("502"));
+}
+
+#[tokio::test]
+async fn kit_records_requests_without_secrets() {
+    let kit = FakeServer::start(kit_routes()).await;
+    reqwest::Client::new()
+        .post(kit.url("/x/a%20b?list=true&q=x%26y"))
+        .header("authorization", "Bearer sekrit-bearer")
+        .header("x-api-key", "k-123")
+        .header("x-trace", "t1")
+        .body(r#"{"a":[1]}"#)
+        .send()
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .get(kit.url("/x/1"))
+        .header("x-api-key", "not-it")
+        .body("plain")
+        .send()
+        .await
+        .unwrap();
+    let reqs = kit.requests();
+    let r = &reqs[0];
+    assert_eq!(
+        (r.method.as_str(), r.raw_path.as_str()),
+        ("POST", "/x/a%20b")
+    );
+    assert_eq!(r.raw_query.as_deref(), Some("list=true&q=x%26y"));
+    assert_eq!(
+        r.query,
+        [("list".into(), "true".into()), ("q".into(), "x&y".into())]
+    );
+    assert_eq!(r.header("Authorization"), Some("Bearer <redacted>"));
+    assert_eq!(r.auth_scheme(), Some("Bearer"));
+    assert!(r.secret_ok("x-api-key"));
+    assert_eq!(r.header("x-trace"), Some("t1"));
+    assert_eq!(r.json, Some(json!({"a": [1]})));
+    assert_eq!(r.body, br#"{"a":[1]}"#);
+    assert!(!reqs[1].secret_ok("x-api-key") && reqs[1].json.is_none());
+    assert_eq!(reqs[1].auth_scheme(), None);
+    let all = format!("{reqs:?}");
+    assert!(!all.contains("sekrit") && !all.contains("k-123") && !all.contains("not-it"));
+}
+
+#[test]
+fn kit_path_templates_take_one_encoded_segment_per_parameter() {
+    let one = Template::parse("/v1/identity/entity/id/{id}");
+    assert_eq!(
+        one.matches("/v1/identity/entity/id/a%2Fb").unwrap()["id"],
+        "a/b"
+    );
+    for bad in [
+        "/v1/identity/entity/id/a/b",
+        "/v1/identity/entity/id/",
+        "/v1/identity/entity/id/..",
+        "/v1/identity/entity/id/%2e%2E",
+        "/v1/identity/entity/id/a%2",
+        "/v1/identity/entity/id/a%zz",
+        "/v1/identity/entity/id/a b",
+        "/v1/identity/entity",
+        "/v1/identity/entity/name/x",
+    ] {
+        assert!(one.matches(bad).is_none(), "{bad}");
+    }
+    let rest = Template::parse("/v1/secret/data/{*path}");
+    assert_eq!(
+        rest.matches("/v1/secret/data/team/d%20b").unwrap()["path"],
+        "team/d b"
+    );
+    for bad in [
+        "/v1/secret/data",
+        "/v1/secret/data/",
+        "/v1/secret/data/team//db",
+        "/v1/secret/data/team/../db",
+        "/v1/secret/data/team/db/",
+    ] {
+        assert!(rest.matches(bad).is_none(), "{bad}");
+    }
+    // A literal compares decoded; a nested object shape reports where it breaks.
+    assert!(Template::parse("/v1/a b").matches("/v1/a%20b").is_some());
+    let shape: Shape = obj()
+        .req("kind", Shape::one_of(&["user", "group"]))
+        .req("tags", Shape::array(Shape::String))
+        .opt("inner", obj().req("n", Shape::Integer))
+        .into();
+    let mut out = Vec::new();
+    shape.check(
+        &json!({"kind": "robot", "tags": ["a", 1], "inner": {"n": 1.5}, "x": null}),
+        "$",
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        [
+            "$.kind: expected one of [\"user\", \"group\"], got \"robot\"",
+            "$.tags[1]: expected string, got 1",
+            "$.inner.n: expected integer, got 1.5",
+            "$: undeclared property x",
+        ]
+    );
 }
