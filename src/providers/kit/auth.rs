@@ -104,9 +104,13 @@ pub trait Auth: Send + Sync + fmt::Debug {
         Ok(req.header(name, value))
     }
 
-    /// The API answered 401 to a request this authorised: forget any cached token so the next
-    /// call fetches a new one. The request path calls this once, then retries once.
-    fn invalidate(&self) {}
+    /// The API answered 401 to a request that carried `sent` (the value [`header`](Self::header)
+    /// gave): if that is still the cached token, forget it so the next call fetches a new one.
+    /// The request path calls this once, then retries once. A token refreshed meanwhile (by
+    /// another request's 401) is kept, so concurrent 401s cause one refresh, not one each.
+    fn invalidate(&self, sent: &HeaderValue) {
+        let _ = sent;
+    }
 
     /// What authorises requests, for messages and plans: never a secret.
     fn describe(&self) -> String;
@@ -279,8 +283,11 @@ impl TokenCache {
         Ok(value)
     }
 
-    fn invalidate(&self) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    fn invalidate(&self, sent: &HeaderValue) {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|t| t.value == *sent) {
+            *current = None;
+        }
     }
 }
 
@@ -754,8 +761,8 @@ impl Auth for ClientCredentials {
         Ok((header::AUTHORIZATION, value))
     }
 
-    fn invalidate(&self) {
-        self.cache.invalidate();
+    fn invalidate(&self, sent: &HeaderValue) {
+        self.cache.invalidate(sent);
     }
 
     fn describe(&self) -> String {
@@ -922,8 +929,8 @@ impl Auth for GoogleServiceAccount {
         Ok((header::AUTHORIZATION, value))
     }
 
-    fn invalidate(&self) {
-        self.cache.invalidate();
+    fn invalidate(&self, sent: &HeaderValue) {
+        self.cache.invalidate(sent);
     }
 
     fn describe(&self) -> String {
@@ -1449,6 +1456,7 @@ mod tests {
         // With private_key_jwt, so the second request also proves a fresh jti.
         let fake = FakeToken::start(assertion_client(false)).await;
         let auth = jwt_creds(&fake, &KEY.private_pem);
+        let (_, first) = auth.header().await.unwrap();
         assert_eq!(call(&auth, &fake).await.unwrap(), 200);
         fake.revoke_all();
         assert_eq!(call(&auth, &fake).await.unwrap(), 401);
@@ -1457,10 +1465,23 @@ mod tests {
             1,
             "the cached token is used until invalidated"
         );
-        auth.invalidate();
+        auth.invalidate(&first);
         assert_eq!(call(&auth, &fake).await.unwrap(), 200);
         assert_eq!(fake.token_requests(), 2);
-        assert_eq!(fake.issued().len(), 2);
+        // A late 401 for the old token (another request in flight) keeps the new one.
+        auth.invalidate(&first);
+        assert_eq!(call(&auth, &fake).await.unwrap(), 200);
+        assert_eq!(
+            fake.token_requests(),
+            2,
+            "one refresh for any number of stale 401s"
+        );
+        // The new token rejected in turn: refreshed again.
+        let (_, second) = auth.header().await.unwrap();
+        assert_ne!(first, second);
+        auth.invalidate(&second);
+        assert_eq!(call(&auth, &fake).await.unwrap(), 200);
+        assert_eq!(fake.token_requests(), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
