@@ -683,6 +683,26 @@ impl ClientCredentials {
 
     async fn fetch(&self) -> Result<Granted, AuthError> {
         let scope = self.scopes.join(" ");
+        // Signed per request: a fresh jti and a five-minute life each time.
+        let assertion = match &self.auth {
+            ClientAuth::PrivateKeyJwt(key) => {
+                let now = now_secs();
+                let aud = self
+                    .assertion_audience
+                    .clone()
+                    .unwrap_or_else(|| self.token_url.to_string());
+                Some(key.sign(&ClientAssertionClaims {
+                    iss: &self.client_id,
+                    sub: &self.client_id,
+                    aud: &aud,
+                    jti: random_jti(),
+                    iat: now,
+                    nbf: now,
+                    exp: now + CLIENT_ASSERTION_LIFE,
+                })?)
+            }
+            _ => None,
+        };
         let mut form: Vec<(&str, &str)> = vec![("grant_type", GRANT_CLIENT_CREDENTIALS)];
         if !scope.is_empty() {
             form.push(("scope", &scope));
@@ -690,14 +710,15 @@ impl ClientCredentials {
         if let Some(a) = &self.audience {
             form.push(("audience", a));
         }
-        let assertion;
         let mut basic = None;
-        match &self.auth {
-            ClientAuth::SecretPost(secret) => {
+        let mut secrets: Vec<&str> = Vec::new();
+        match (&self.auth, &assertion) {
+            (ClientAuth::SecretPost(secret), _) => {
                 form.push(("client_id", &self.client_id));
                 form.push(("client_secret", secret.expose_secret()));
+                secrets.push(secret.expose_secret());
             }
-            ClientAuth::SecretBasic(secret) => {
+            (ClientAuth::SecretBasic(secret), _) => {
                 // RFC 6749 §2.3.1: both form-encoded before they are joined.
                 let enc = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
@@ -707,44 +728,17 @@ impl ClientCredentials {
                     &format!("Basic {}", STANDARD.encode(pair)),
                     "the client credentials",
                 )?);
+                secrets.push(secret.expose_secret());
             }
-            ClientAuth::PrivateKeyJwt(key) => {
-                let now = now_secs();
-                let aud = self
-                    .assertion_audience
-                    .clone()
-                    .unwrap_or_else(|| self.token_url.to_string());
-                assertion = key.sign(&ClientAssertionClaims {
-                    iss: &self.client_id,
-                    sub: &self.client_id,
-                    aud: &aud,
-                    jti: random_jti(),
-                    iat: now,
-                    nbf: now,
-                    exp: now + CLIENT_ASSERTION_LIFE,
-                })?;
+            (ClientAuth::PrivateKeyJwt(_), Some(jwt)) => {
                 form.push(("client_id", &self.client_id));
                 form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
-                form.push(("client_assertion", assertion.expose_secret()));
+                form.push(("client_assertion", jwt.expose_secret()));
+                secrets.push(jwt.expose_secret());
             }
+            (ClientAuth::PrivateKeyJwt(_), None) => unreachable!("signed above"),
         }
-        let secret = match &self.auth {
-            ClientAuth::SecretPost(s) | ClientAuth::SecretBasic(s) => s.expose_secret(),
-            ClientAuth::PrivateKeyJwt(_) => "",
-        };
-        let assertion_text = form
-            .iter()
-            .find(|(k, _)| *k == "client_assertion")
-            .map(|(_, v)| *v)
-            .unwrap_or("");
-        request_token(
-            &self.http,
-            &self.token_url,
-            &form,
-            basic,
-            &[secret, assertion_text],
-        )
-        .await
+        request_token(&self.http, &self.token_url, &form, basic, &secrets).await
     }
 }
 
@@ -910,7 +904,12 @@ impl ClassifyMessage for serde_json::Error {
         let what = match self.classify() {
             Category::Io => "unreadable",
             Category::Syntax | Category::Eof => "not valid JSON",
-            Category::Data => "a required field is missing or of the wrong type",
+            // "missing field `client_email`" quotes only the field name; other data errors
+            // may quote the value.
+            Category::Data if self.to_string().starts_with("missing field") => {
+                return format!("{}", self);
+            }
+            Category::Data => "a field is of the wrong type",
         };
         format!("{what}, line {} column {}", self.line(), self.column())
     }
@@ -1120,6 +1119,19 @@ mod tests {
         let shown = format!("{auth:?} {}", auth.describe());
         assert!(shown.contains("offboard-app") && shown.contains("client_secret_post"));
         assert!(!shown.contains(SECRET), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn an_audience_parameter_is_sent_when_set() {
+        let fake = FakeToken::start(secret_client(false)).await;
+        fake.require_param("audience", "https://api.corp.example/");
+        let e = post_creds(&fake, SECRET).header().await.unwrap_err();
+        assert!(
+            matches!(&e, AuthError::Rejected { message, .. } if message.contains("audience")),
+            "{e:?}"
+        );
+        let auth = post_creds(&fake, SECRET).with_audience("https://api.corp.example/");
+        assert_eq!(call(&auth, &fake).await.unwrap(), 200);
     }
 
     #[tokio::test]
@@ -1408,6 +1420,17 @@ mod tests {
         let e = GoogleServiceAccount::from_json(c.clone(), &secret(&v.to_string()), &["s"], None)
             .unwrap_err();
         assert!(e.to_string().contains("authorized_user"), "{e}");
+        let e = GoogleServiceAccount::from_json(
+            c.clone(),
+            &secret(r#"{"private_key":"x"}"#),
+            &["s"],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("missing field `client_email`"),
+            "{e}"
+        );
         // A key that is not a key: the error names the account, not the text.
         let broken = KEY.private_pem.replace(pem_line(), "AAAA");
         let e = GoogleServiceAccount::from_json(

@@ -95,6 +95,8 @@ struct St {
     url: String,
     client: Client,
     scope: Option<String>,
+    /// Other form parameters that must be sent (Auth0's `audience`).
+    required: Vec<(String, String)>,
     expires_in: u64,
     delay: Duration,
     /// Added to the fake's clock (a server whose clock runs ahead).
@@ -146,6 +148,7 @@ impl FakeToken {
             url: url.clone(),
             client,
             scope: None,
+            required: Vec::new(),
             expires_in: 3600,
             delay: Duration::ZERO,
             clock_ahead: 0,
@@ -179,6 +182,10 @@ impl FakeToken {
     /// Require exactly this `scope` parameter (or `scope` claim).
     pub fn expect_scope(&self, scope: &str) {
         self.with(|s| s.scope = Some(scope.to_string()));
+    }
+    /// Require form parameter `name` = `value`.
+    pub fn require_param(&self, name: &str, value: &str) {
+        self.with(|s| s.required.push((name.to_string(), value.to_string())));
     }
     pub fn set_expires_in(&self, secs: u64) {
         self.with(|s| s.expires_in = secs);
@@ -280,6 +287,15 @@ fn check(s: &mut St, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
         Ok(first)
     };
     let grant = one("grant_type")?.unwrap_or_default();
+    for (name, value) in &s.required {
+        if one(name)?.as_deref() != Some(value.as_str()) {
+            return Err((
+                400,
+                "invalid_request",
+                format!("`{name}` must be `{value}`"),
+            ));
+        }
+    }
     let now = now() + s.clock_ahead;
     match s.client.clone() {
         Client::Secret {
