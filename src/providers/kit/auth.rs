@@ -501,10 +501,13 @@ pub struct JwtKey {
 impl JwtKey {
     /// From a PEM RSA private key (`BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`).
     pub fn rsa_pem(pem: &SecretString) -> Result<JwtKey, AuthError> {
-        let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes()).map_err(|e| {
-            AuthError::BadConfig(format!(
-                "the private key is not a PEM RSA private key ({e})"
-            ))
+        // The parser's own message can quote bytes of the key: not passed on.
+        let key = EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes()).map_err(|_| {
+            AuthError::BadConfig(
+                "the private key is not a PEM RSA private key (BEGIN PRIVATE KEY or BEGIN RSA \
+                 PRIVATE KEY)"
+                    .to_string(),
+            )
         })?;
         let k = JwtKey {
             key,
@@ -550,7 +553,9 @@ impl JwtKey {
         header.x5t_s256 = self.x5t_s256.clone();
         jsonwebtoken::encode(&header, claims, &self.key)
             .map(SecretString::from)
-            .map_err(|e| AuthError::BadConfig(format!("cannot sign the assertion ({e})")))
+            .map_err(|_| {
+                AuthError::BadConfig("the private key cannot sign the assertion".to_string())
+            })
     }
 
     fn shape(&self) -> String {
