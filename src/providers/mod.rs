@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub mod http;
+pub mod kit;
 pub mod ldap;
 pub mod sandbox;
 pub mod scim;

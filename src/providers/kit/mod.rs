@@ -1,0 +1,17 @@
+//! The provider kit: the pieces a provider built on HTTP is assembled from, so that a new
+//! provider is one file of what is particular to it.
+//!
+//! - [`auth`]: how requests are authorised — a static token or header, HTTP Basic, OAuth 2.0
+//!   client credentials (client secret or private-key JWT), and the JWT bearer grant of a
+//!   Google service account — behind one [`Auth`] trait, with tokens cached, refreshed before
+//!   they expire and after a 401.
+
+pub mod auth;
+
+#[cfg(test)]
+mod fake_token;
+
+pub use auth::{
+    Auth, AuthError, Basic, ClientAuth, ClientCredentials, GoogleServiceAccount, JwtKey,
+    StaticToken,
+};
