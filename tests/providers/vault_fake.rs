@@ -1,6 +1,6 @@
 //! The vault provider's error paths against a Vault-shaped fake.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

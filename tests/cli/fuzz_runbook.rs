@@ -75,7 +75,7 @@ proptest! {
         byte in any::<u8>(),
         cut in 0usize..4000,
     ) {
-        let base = include_str!("../runbooks/demo.toml");
+        let base = include_str!("../../runbooks/demo.toml");
         let mut bytes = base.as_bytes().to_vec();
         let at = at % bytes.len();
         bytes[at] = byte;

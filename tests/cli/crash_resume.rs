@@ -2,7 +2,7 @@
 //! completes with nothing lost and nothing repeated; a torn journal tail is detected and set
 //! aside, never silently dropped.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! (plain, `-v`, `-vv`, `--json`, trace logging), not into error messages — even when a server
 //! echoes the Authorization header back or the connection fails.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

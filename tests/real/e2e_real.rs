@@ -3,7 +3,7 @@
 //! `offboard start --non-interactive`, then `confirm`, then the evidence verified by OpenSSH's
 //! `ssh-keygen`, then drift found by `verify`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -5,7 +5,7 @@
 //! it makes of bad credentials, insufficient access, unknown people and busy/unavailable servers.
 //! (The same is exercised against the real Samba AD DC and OpenLDAP in `ldap_real.rs`.)
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

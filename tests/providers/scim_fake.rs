@@ -1,6 +1,6 @@
 //! The scim provider against an in-process fake that behaves like RFC 7644.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 const ROOT: &str = "root-tok-5d1e0b7c";
 
-mod common;
+use crate::common;
 
 use common::servers::RealServer;
 

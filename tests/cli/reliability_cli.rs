@@ -1,7 +1,7 @@
 //! Interruptions and faults through the CLI, against fake SCIM services: Ctrl-C, two processes
 //! on one departure, and providers that fail a fraction of their requests.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

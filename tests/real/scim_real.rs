@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "real-scim-test-token-91c4";
 
-mod common;
+use crate::common;
 
 use common::servers::RealServer;
 

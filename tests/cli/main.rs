@@ -1,0 +1,17 @@
+//! The `offboard` binary as a user runs it: whole departures against the sandbox and fakes, crash
+//! and signal safety, evidence, runbook checks, prompts under a PTY, state files and secrets.
+//!
+//! One test binary, one module per area: each links once.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod crash_resume;
+mod evidence_cli;
+mod flow_cli;
+mod fuzz_runbook;
+mod prompt_pty;
+mod reliability_cli;
+mod runbook_cli;
+mod secrets_cli;
+mod state_files;

@@ -1,0 +1,11 @@
+//! Each provider adapter against a fake that behaves like the real API (paths, bodies, status
+//! codes, error bodies, rate-limit headers, paging), with every request checked.
+//!
+//! One test binary, one module per area: each links once.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod ldap_fake;
+mod scim_fake;
+mod vault_fake;
