@@ -803,13 +803,7 @@ impl LdapProvider {
             return Err(self.err("the login to look up is empty"));
         }
         let filter = self.filter_for(login);
-        let mut bases = vec![self.base_dn.as_str()];
-        if let Some(ou) = &self.disabled_ou
-            && !dn_key(ou).ends_with(&dn_key(&self.base_dn))
-        {
-            bases.push(ou);
-        }
-        for base in bases {
+        for base in self.person_bases() {
             let mut found = self
                 .search(ldap, base, &filter, self.user_attrs(), records)
                 .await?;
@@ -825,6 +819,18 @@ impl LdapProvider {
             }
         }
         Ok(None)
+    }
+
+    /// Where people are searched: base_dn, then disabled_ou when that is elsewhere (a moved
+    /// person must still be found).
+    fn person_bases(&self) -> Vec<&str> {
+        let mut bases = vec![self.base_dn.as_str()];
+        if let Some(ou) = &self.disabled_ou
+            && !dn_key(ou).ends_with(&dn_key(&self.base_dn))
+        {
+            bases.push(ou);
+        }
+        bases
     }
 
     fn not_found(&self, login: &str) -> ProviderError {
@@ -891,13 +897,7 @@ impl LdapProvider {
                 self.flavor.id_attribute()
             ))
         })?;
-        let mut bases = vec![self.base_dn.as_str()];
-        if let Some(ou) = &self.disabled_ou
-            && !dn_key(ou).ends_with(&dn_key(&self.base_dn))
-        {
-            bases.push(ou);
-        }
-        for base in bases {
+        for base in self.person_bases() {
             let mut found = self
                 .search(ldap, base, &filter, self.user_attrs(), records)
                 .await?;
