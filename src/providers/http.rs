@@ -27,11 +27,12 @@ use std::time::{Duration, SystemTime};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::Rng;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use super::kit::{Auth, StaticToken};
 use super::{
     CallCtx, ProviderError, RequestRecord, RetryNote, SettingSpec, SettingType, SystemConfig,
 };
@@ -252,11 +253,15 @@ pub struct HttpClient {
     base_url: Url,
     /// `allow_plain = true`: the token may go over `http://` to another machine.
     allow_plain: bool,
+    /// The configured token, kept only to cut it out of anything a server echoes back.
     token: Option<SecretString>,
-    auth_scheme: &'static str,
-    /// The header the token goes in: `Authorization` (with the scheme), or a custom one such as
-    /// Vault's `X-Vault-Token` (the bare token).
-    token_header: Option<header::HeaderName>,
+    /// What authorises each request (the kit's [`Auth`]): by default the token as
+    /// `Authorization: Bearer …`; `with_auth_scheme`, `with_token_header` and `with_auth`
+    /// choose otherwise.
+    auth: Option<Arc<dyn Auth>>,
+    /// Set when `auth` could not be built from the token (a character no header may carry):
+    /// reported by the first request, never at planning.
+    auth_error: Option<String>,
     extra_headers: HeaderMap,
     forbidden_hint: &'static str,
     accept: HeaderValue,
@@ -312,7 +317,7 @@ impl HttpClient {
         }
         let client = build_client(&cfg.name, cfg.timeout, Vec::new())?;
         let limits = crate::limits::for_system(&cfg.name, cfg.max_concurrency, cfg.rate_limit);
-        Ok(HttpClient {
+        let mut http = HttpClient {
             limits,
             client,
             ca_file: None,
@@ -321,8 +326,8 @@ impl HttpClient {
             base_url,
             allow_plain,
             token: cfg.token.clone(),
-            auth_scheme: "Bearer",
-            token_header: None,
+            auth: None,
+            auth_error: None,
             extra_headers: HeaderMap::new(),
             forbidden_hint: "the token lacks permission for this call; grant the API client the \
                              needed scope or role",
@@ -330,7 +335,9 @@ impl HttpClient {
             retry: RetryPolicy::default(),
             timeout: cfg.timeout,
             error_parser: Arc::new(|_| None),
-        })
+        };
+        http.set_token_auth(StaticToken::bearer);
+        Ok(http)
     }
 
     /// The `Accept` header (default `application/scim+json, application/json`).
@@ -341,14 +348,14 @@ impl HttpClient {
 
     /// The `Authorization` scheme put before the token (default `Bearer`; Okta uses `SSWS`).
     pub fn with_auth_scheme(mut self, scheme: &'static str) -> HttpClient {
-        self.auth_scheme = scheme;
+        self.set_token_auth(|t| StaticToken::scheme(scheme, t));
         self
     }
 
     /// Send the bare token in this header instead of `Authorization: <scheme> <token>` (Vault:
     /// `X-Vault-Token`).
     pub fn with_token_header(mut self, name: &'static str) -> HttpClient {
-        self.token_header = Some(header::HeaderName::from_static(name));
+        self.set_token_auth(|t| StaticToken::header(name, t));
         self
     }
 
@@ -423,7 +430,63 @@ impl HttpClient {
     }
 
     pub fn has_token(&self) -> bool {
-        self.token.is_some()
+        self.token.is_some() || self.auth.is_some()
+    }
+
+    /// Authorise requests with `auth` (OAuth client credentials, a service account…) instead
+    /// of the configured token.
+    pub fn with_auth(mut self, auth: Arc<dyn Auth>) -> HttpClient {
+        self.auth = Some(auth);
+        self.auth_error = None;
+        self
+    }
+
+    /// Build the token's [`Auth`] with `make` (no I/O; a bad token is reported when used).
+    fn set_token_auth(
+        &mut self,
+        make: impl FnOnce(&SecretString) -> Result<StaticToken, crate::providers::kit::AuthError>,
+    ) {
+        if let Some(t) = &self.token {
+            match make(t) {
+                Ok(a) => {
+                    self.auth = Some(Arc::new(a));
+                    self.auth_error = None;
+                }
+                Err(_) => {
+                    self.auth = None;
+                    self.auth_error =
+                        Some("the token contains characters not allowed in an HTTP header".into());
+                }
+            }
+        }
+    }
+
+    /// The header for the next attempt, from the kit's [`Auth`].
+    async fn credentials(&self, what: &str) -> Result<(HeaderName, HeaderValue), ProviderError> {
+        if let Some(e) = &self.auth_error {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: {e}",
+                self.system
+            )));
+        }
+        let Some(auth) = &self.auth else {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: no token configured, cannot call {what}",
+                self.system
+            )));
+        };
+        auth.header().await.map_err(|e| {
+            let msg = self.redact(&format!(
+                "system `{}`: getting credentials ({}) for {what}: {e}",
+                self.system,
+                auth.describe()
+            ));
+            if e.is_transient() {
+                ProviderError::Transient(msg)
+            } else {
+                ProviderError::Permanent(msg)
+            }
+        })
     }
 
     /// `base_url` followed by `segments`, each percent-encoded as one path segment (a `/` in a
@@ -460,24 +523,11 @@ impl HttpClient {
                 req.url.host_str().unwrap_or("?")
             )));
         }
-        let Some(token) = &self.token else {
-            return Err(ProviderError::Permanent(format!(
-                "system `{}`: no token configured, cannot call {what}",
-                self.system
-            )));
-        };
-        let raw = match self.token_header {
-            Some(_) => token.expose_secret().to_string(),
-            None => format!("{} {}", self.auth_scheme, token.expose_secret()),
-        };
-        let mut auth = HeaderValue::from_str(&raw).map_err(|_| {
-            ProviderError::Permanent(format!(
-                "system `{}`: the token contains characters not allowed in an HTTP header",
-                self.system
-            ))
-        })?;
-        auth.set_sensitive(true);
+        let mut auth = self.credentials(&what).await?;
         let client = self.client()?;
+        // One fresh credential after a 401, outside the retry budget, when the source can
+        // fetch one (a token that expired early or was revoked).
+        let mut renewed = false;
 
         let mut attempt: u32 = 0;
         let mut waited = Duration::ZERO;
@@ -486,6 +536,19 @@ impl HttpClient {
             // Retries count against the rate limit too: each is a request the system sees.
             self.limits.pace().await;
             let failure = match self.attempt(client, &req, &auth).await {
+                Ok((status, _, _))
+                    if status == StatusCode::UNAUTHORIZED
+                        && !renewed
+                        && self.auth.as_ref().is_some_and(|a| a.refreshable()) =>
+                {
+                    renewed = true;
+                    attempt -= 1;
+                    if let Some(a) = &self.auth {
+                        a.invalidate(&auth.1);
+                    }
+                    auth = self.credentials(&what).await?;
+                    continue;
+                }
                 Ok((status, headers, body)) => {
                     if status.is_success() || req.allowed.contains(&status) {
                         return Ok(HttpResponse {
@@ -574,14 +637,13 @@ impl HttpClient {
         &self,
         client: &reqwest::Client,
         req: &Request,
-        auth: &HeaderValue,
+        auth: &(HeaderName, HeaderValue),
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
-        let auth_name = self.token_header.clone().unwrap_or(header::AUTHORIZATION);
         let mut b = client
             .request(req.method.clone(), req.url.clone())
             .timeout(self.timeout)
             .headers(self.extra_headers.clone())
-            .header(auth_name, auth.clone())
+            .header(auth.0.clone(), auth.1.clone())
             .header(header::ACCEPT, self.accept.clone());
         if let Some((ct, bytes)) = &req.body {
             b = b
@@ -1011,5 +1073,91 @@ mod tests {
             Some("nope")
         );
         assert_eq!(generic_message(b"<html>oops</html>"), None);
+    }
+}
+
+/// The shared request path with a refreshable credential from the kit.
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+    use crate::providers::kit::fake_token::{Client, FakeToken};
+    use crate::providers::kit::{ClientAuth, ClientCredentials};
+
+    const SECRET: &str = "cs-7b1e-very-secret";
+
+    async fn oauth_client(fake: &FakeToken) -> HttpClient {
+        let cfg = SystemConfig::new("oauth-app", "scim", Some(&fake.api_url));
+        let creds = ClientCredentials::new(
+            reqwest::Client::new(),
+            &fake.url,
+            "offboard-app",
+            ClientAuth::SecretPost(SecretString::from(SECRET)),
+        )
+        .unwrap();
+        HttpClient::new(&cfg)
+            .unwrap()
+            .with_auth(Arc::new(creds))
+            .with_retry(RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            })
+    }
+
+    fn secret_client() -> Client {
+        Client::Secret {
+            client_id: "offboard-app".into(),
+            secret: SECRET.into(),
+            basic: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_401_fetches_one_new_token_and_the_request_goes_through() {
+        let fake = FakeToken::start(secret_client()).await;
+        let http = oauth_client(&fake).await;
+        let url = Url::parse(&fake.api_url).unwrap();
+        let ok = http
+            .send(Request::get(url.clone()), &CallCtx::silent())
+            .await;
+        assert_eq!(ok.unwrap().status, StatusCode::OK);
+        assert_eq!(fake.token_requests(), 1);
+        // The token stops working (revoked, or expired early): one refresh, then success, even
+        // with a retry budget of a single attempt.
+        fake.revoke_all();
+        let ok = http
+            .send(Request::get(url.clone()), &CallCtx::silent())
+            .await;
+        assert_eq!(ok.unwrap().status, StatusCode::OK);
+        assert_eq!(fake.token_requests(), 2);
+        assert_eq!(fake.api_requests(), 3);
+        // A credential the endpoint refuses is a permanent failure that names the endpoint's
+        // words and never the secret.
+        fake.revoke_all();
+        fake.fail_next(
+            401,
+            serde_json::json!({"error": "invalid_client", "error_description": "client disabled"}),
+        );
+        let err = http
+            .send(Request::get(url), &CallCtx::silent())
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
+        assert!(text.contains("client disabled"), "{text}");
+        assert!(!text.contains(SECRET), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_fixed_token_is_not_retried_on_401() {
+        let fake = FakeToken::start(secret_client()).await;
+        let cfg = SystemConfig::new("fixed", "scim", Some(&fake.api_url)).with_token("not-issued");
+        let http = HttpClient::new(&cfg).unwrap();
+        let url = Url::parse(&fake.api_url).unwrap();
+        let err = http
+            .send(Request::get(url), &CallCtx::silent())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("401"), "{err}");
+        assert_eq!(fake.api_requests(), 1, "no second try with the same token");
     }
 }

@@ -114,6 +114,12 @@ pub trait Auth: Send + Sync + fmt::Debug {
 
     /// What authorises requests, for messages and plans: never a secret.
     fn describe(&self) -> String;
+
+    /// A 401 may be cured by fetching a new credential (a cached token that expired early or
+    /// was revoked). False for fixed credentials: retrying those would only repeat the 401.
+    fn refreshable(&self) -> bool {
+        false
+    }
 }
 
 fn sensitive(value: &str, what: &str) -> Result<HeaderValue, AuthError> {
@@ -755,6 +761,10 @@ impl fmt::Debug for ClientCredentials {
 
 #[async_trait]
 impl Auth for ClientCredentials {
+    fn refreshable(&self) -> bool {
+        true
+    }
+
     async fn header(&self) -> Result<(HeaderName, HeaderValue), AuthError> {
         let value = self.cache.get(self.fetch()).await?;
         Ok((header::AUTHORIZATION, value))
@@ -928,6 +938,10 @@ impl fmt::Debug for GoogleServiceAccount {
 
 #[async_trait]
 impl Auth for GoogleServiceAccount {
+    fn refreshable(&self) -> bool {
+        true
+    }
+
     async fn header(&self) -> Result<(HeaderName, HeaderValue), AuthError> {
         let value = self.cache.get(self.fetch()).await?;
         Ok((header::AUTHORIZATION, value))

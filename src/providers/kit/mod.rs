@@ -9,7 +9,7 @@
 pub mod auth;
 
 #[cfg(test)]
-mod fake_token;
+pub(crate) mod fake_token;
 
 pub use auth::{
     Auth, AuthError, Basic, ClientAuth, ClientCredentials, GoogleServiceAccount, JwtKey,
