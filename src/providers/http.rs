@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rand::Rng;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -110,39 +109,8 @@ pub fn with_query(mut url: Url, pairs: &[(&str, &str)]) -> Url {
 /// the body says nothing useful; the client then falls back to a short excerpt of the body.
 pub type ErrorParser = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
 
-/// How hard to retry transient failures.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first one included.
-    pub max_attempts: u32,
-    /// First backoff ceiling; doubles per attempt (full jitter: the wait is uniform in 0..=ceiling).
-    pub base: Duration,
-    /// Longest single wait. A server asking for longer makes the call fail as transient.
-    pub max_wait: Duration,
-    /// Longest total waiting across the retries of one request.
-    pub max_total: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base: Duration::from_millis(500),
-            max_wait: Duration::from_secs(60),
-            max_total: Duration::from_secs(120),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Backoff ceiling before attempt `attempt + 1` (attempt is 1-based, the one that failed).
-    fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max_wait)
-    }
-}
+pub use super::kit::retry::RetryPolicy;
+use super::kit::retry::{jitter, secs};
 
 /// One request to send. Cheap to clone: it is rebuilt for each attempt.
 #[derive(Debug, Clone)]
@@ -773,11 +741,6 @@ fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
     None
 }
 
-fn jitter(ceiling: Duration) -> Duration {
-    let max = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(rand::thread_rng().gen_range(0..=max))
-}
-
 fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> (String, bool) {
     if e.is_builder() {
         return ("could not build the request".to_string(), false);
@@ -862,15 +825,6 @@ fn status_text(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(r) => format!("{} {r}", status.as_u16()),
         None => status.as_u16().to_string(),
-    }
-}
-
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", d.as_secs())
-    } else {
-        format!("{s:.1}")
     }
 }
 

@@ -430,21 +430,9 @@ pub struct LdapProvider {
     retry: RetryPolicy,
 }
 
-/// How transient failures (connection refused, timeouts, busy/unavailable) are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 3,
-            base: Duration::from_millis(500),
-        }
-    }
-}
+/// The kit's retry policy (shared with the HTTP kinds); an LDAP call is retried whole, in a
+/// fresh session.
+pub use super::kit::retry::RetryPolicy;
 
 impl std::fmt::Debug for LdapProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -962,6 +950,7 @@ impl LdapProvider {
             return Err(self.unsupported(call.action));
         }
         let mut attempt = 1;
+        let mut waited = Duration::ZERO;
         let mut carried = Carried::default();
         loop {
             let mut records = Vec::new();
@@ -995,15 +984,18 @@ impl LdapProvider {
                         requests: records,
                     }));
                 }
-                Err(ProviderError::Transient(reason)) if attempt < self.retry.max_attempts => {
-                    let base = self.retry.base.as_millis() as u64 * (1 << (attempt - 1));
-                    let wait_ms = base + rand::thread_rng().gen_range(0..=base / 2);
+                Err(ProviderError::Transient(reason)) => {
+                    let wait = self.retry.backoff(attempt);
+                    if let Err(why) = self.retry.allows(attempt, waited, wait) {
+                        return Err(ProviderError::Transient(format!("{reason} ({why})")));
+                    }
                     ctx.retrying(RetryNote {
                         attempt,
                         reason,
-                        wait_ms,
+                        wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     });
-                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
                     attempt += 1;
                 }
                 Err(e) => return Err(e),

@@ -91,6 +91,7 @@ async fn disable(b: Behaviour) -> (ProviderError, Vec<RetryNote>, usize) {
         .with_retry(RetryPolicy {
             max_attempts: 3,
             base: Duration::from_millis(20),
+            ..RetryPolicy::default()
         });
     let notes = Arc::new(Mutex::new(Vec::new()));
     let sink = notes.clone();
@@ -219,6 +220,7 @@ fn provider(c: SystemConfig) -> LdapProvider {
     LdapProvider::new(&c).unwrap().with_retry(RetryPolicy {
         max_attempts: 3,
         base: Duration::from_millis(10),
+        ..RetryPolicy::default()
     })
 }
 

@@ -188,6 +188,7 @@ fn provider(cfg: &SystemConfig) -> LdapProvider {
     LdapProvider::new(cfg).unwrap().with_retry(RetryPolicy {
         max_attempts: 2,
         base: Duration::from_millis(50),
+        ..RetryPolicy::default()
     })
 }
 

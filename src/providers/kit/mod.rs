@@ -7,6 +7,7 @@
 //!   they expire and after a 401.
 
 pub mod auth;
+pub mod retry;
 
 #[cfg(test)]
 pub(crate) mod fake_token;
