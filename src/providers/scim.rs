@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
+use super::kit::paging::{self, Paging};
 use super::{
     Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
     RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
@@ -540,63 +541,46 @@ impl ScimProvider {
         records: &mut Vec<RequestRecord>,
     ) -> Result<Vec<Group>, ProviderError> {
         const PAGE: usize = 100;
-        let filter = Self::member_filter(user_id);
+        let url = with_query(
+            self.groups_url()?,
+            &[("filter", &Self::member_filter(user_id))],
+        );
+        let (found, made) = paging::get_all(
+            &self.http,
+            url,
+            Paging::StartIndex { count: PAGE },
+            "/Resources",
+            ctx,
+        )
+        .await?;
+        records.extend(made);
         let mut groups = Vec::new();
-        let mut start = 1usize;
-        loop {
-            let url = with_query(
-                self.groups_url()?,
-                &[
-                    ("filter", &filter),
-                    ("startIndex", &start.to_string()),
-                    ("count", &PAGE.to_string()),
-                ],
-            );
-            let resp = self.http.send(Request::get(url), ctx).await?;
-            records.push(resp.record.clone());
-            let list: Value = resp.json()?;
-            let total = match list.get("totalResults") {
-                Some(Value::Number(n)) => n.as_u64(),
-                Some(Value::String(s)) => s.parse().ok(),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                self.bad_answer(&resp, "a ListResponse without a numeric totalResults")
+        for g in &found {
+            let group = Group::from_resource(g).ok_or_else(|| {
+                ProviderError::Permanent(format!(
+                    "system `{}`: GET {} answered a group without an id",
+                    self.system,
+                    self.groups_url()
+                        .map(|u| u.path().to_string())
+                        .unwrap_or_default()
+                ))
             })?;
-            let page = match list.get("Resources") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(a)) => a.clone(),
-                Some(_) => {
-                    return Err(
-                        self.bad_answer(&resp, "a ListResponse whose Resources is not a list")
-                    );
-                }
-            };
-            let n = page.len();
-            for g in &page {
-                let group = Group::from_resource(g)
-                    .ok_or_else(|| self.bad_answer(&resp, "a group without an id"))?;
-                // A server that ignores the filter returns every group: look for ourselves.
-                if group
-                    .members
-                    .as_ref()
-                    .is_some_and(|m| !m.iter().any(|v| v == user_id))
-                {
-                    continue;
-                }
-                if let Some(only) = only
-                    && !only
-                        .iter()
-                        .any(|o| o.eq_ignore_ascii_case(&group.display_name))
-                {
-                    continue;
-                }
-                groups.push(group);
+            // A server that ignores the filter returns every group: look for ourselves.
+            if group
+                .members
+                .as_ref()
+                .is_some_and(|m| !m.iter().any(|v| v == user_id))
+            {
+                continue;
             }
-            start += n;
-            if n == 0 || (start - 1) as u64 >= total || start > 100_000 {
-                break;
+            if let Some(only) = only
+                && !only
+                    .iter()
+                    .any(|o| o.eq_ignore_ascii_case(&group.display_name))
+            {
+                continue;
             }
+            groups.push(group);
         }
         groups.sort_by_key(|g| g.display_name.to_lowercase());
         groups.dedup_by(|a, b| a.id == b.id);

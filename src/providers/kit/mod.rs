@@ -5,8 +5,16 @@
 //!   client credentials (client secret or private-key JWT), and the JWT bearer grant of a
 //!   Google service account — behind one [`Auth`] trait, with tokens cached, refreshed before
 //!   they expire and after a 401.
+//! - [`retry`]: one retry policy (attempts, full-jitter backoff, longest wait, total budget) for
+//!   the HTTP request path and LDAP alike.
+//! - [`paging`]: every page of a list in each provider style (Link header, a next URL in the
+//!   body, cursors, SCIM's startIndex), through the request path, never off the first origin.
+//!
+//! The request path itself is [`crate::providers::http::HttpClient`]; per-system limits are
+//! [`crate::limits`].
 
 pub mod auth;
+pub mod paging;
 pub mod retry;
 
 #[cfg(test)]

@@ -1,0 +1,233 @@
+//! The kit's paging through the one request path, against a fake that pages as each provider
+//! style does: every item of every page in order, the next link never followed off-origin, a
+//! server that repeats its link stopped instead of looped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use offboard::providers::http::{HttpClient, RetryPolicy};
+use offboard::providers::kit::paging::{Paging, get_all};
+use offboard::providers::{CallCtx, SystemConfig};
+use serde_json::json;
+use url::Url;
+
+use crate::common::fake_kit::{FakeServer, Reply, Routes};
+
+/// Three pages of two users each: u0..u5.
+fn page_items(page: usize) -> serde_json::Value {
+    json!([{"id": format!("u{}", page * 2)}, {"id": format!("u{}", page * 2 + 1)}])
+}
+
+fn client(base: &str) -> HttpClient {
+    HttpClient::new(&SystemConfig::new("paging", "scim", Some(base)).with_token("tok-paging"))
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+}
+
+fn ids(items: &[serde_json::Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const ALL: [&str; 6] = ["u0", "u1", "u2", "u3", "u4", "u5"];
+
+#[tokio::test]
+async fn link_header_pages_as_github_and_okta_do() {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let b = base.clone();
+    let fake = FakeServer::start(Routes::new().route("GET", "/users", move |r| {
+        let page: usize = r.query("page").unwrap_or("0").parse().unwrap();
+        let mut reply = Reply::json(200, &page_items(page));
+        if page < 2 {
+            let next = format!("{}/users?page={}", b.get().unwrap(), page + 1);
+            reply = reply.header("link", format!(r#"<{next}>; rel="next", <x>; rel="self""#));
+        }
+        reply
+    }))
+    .await;
+    base.set(fake.base_url.clone()).unwrap();
+    let http = client(&fake.base_url);
+    let (items, made) = get_all(
+        &http,
+        Url::parse(&fake.url("/users")).unwrap(),
+        Paging::LinkHeader,
+        "",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&items), ALL);
+    assert_eq!(made.len(), 3);
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.auth_scheme() == Some("Bearer"))
+    );
+}
+
+#[tokio::test]
+async fn next_url_in_the_body_pages_as_graph_does() {
+    let base = Arc::new(std::sync::OnceLock::<String>::new());
+    let b = base.clone();
+    let fake = FakeServer::start(Routes::new().route("GET", "/v1.0/users", move |r| {
+        let page: usize = r.query("$skiptoken").map_or(0, |t| t.parse().unwrap());
+        let mut body = json!({"value": page_items(page)});
+        if page < 2 {
+            body["@odata.nextLink"] = json!(format!(
+                "{}/v1.0/users?$skiptoken={}",
+                b.get().unwrap(),
+                page + 1
+            ));
+        }
+        Reply::json(200, &body)
+    }))
+    .await;
+    base.set(fake.base_url.clone()).unwrap();
+    let (items, _) = get_all(
+        &client(&fake.base_url),
+        Url::parse(&fake.url("/v1.0/users")).unwrap(),
+        Paging::NextUrl {
+            pointer: "/@odata.nextLink",
+        },
+        "/value",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&items), ALL);
+}
+
+#[tokio::test]
+async fn cursors_page_as_slack_and_google_do() {
+    let fake = FakeServer::start(Routes::new().route("GET", "/api/users.list", |r| {
+        let page: usize = match r.query("cursor") {
+            None => 0,
+            Some(c) => c.trim_start_matches("next=").parse().unwrap(),
+        };
+        let next = if page < 2 {
+            format!("next={}", page + 1)
+        } else {
+            String::new()
+        };
+        Reply::json(
+            200,
+            &json!({"ok": true, "members": page_items(page),
+                    "response_metadata": {"next_cursor": next}}),
+        )
+    }))
+    .await;
+    let first = Url::parse(&fake.url("/api/users.list?limit=2")).unwrap();
+    let (items, _) = get_all(
+        &client(&fake.base_url),
+        first,
+        Paging::Cursor {
+            pointer: "/response_metadata/next_cursor",
+            param: "cursor",
+        },
+        "/members",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&items), ALL);
+    // The cursor travels encoded, and the first page's other parameters stay.
+    let last = fake.requests().last().cloned().unwrap();
+    assert_eq!(last.query_param("cursor"), Some("next=2"));
+    assert_eq!(last.query_param("limit"), Some("2"));
+}
+
+#[tokio::test]
+async fn start_index_pages_as_scim_does_and_an_empty_list_may_omit_resources() {
+    let fake = FakeServer::start(Routes::new().route("GET", "/Users", |r| {
+        let start: usize = r.query("startIndex").unwrap().parse().unwrap();
+        let count: usize = r.query("count").unwrap().parse().unwrap();
+        assert_eq!(count, 2);
+        if r.query("filter") == Some("userName eq \"nobody\"") {
+            return Reply::json(200, &json!({"totalResults": 0}));
+        }
+        Reply::json(
+            200,
+            &json!({"totalResults": 6, "startIndex": start, "Resources": page_items((start - 1) / 2)}),
+        )
+    }))
+    .await;
+    let http = client(&fake.base_url);
+    let (items, made) = get_all(
+        &http,
+        Url::parse(&fake.url("/Users")).unwrap(),
+        Paging::StartIndex { count: 2 },
+        "/Resources",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&items), ALL);
+    assert_eq!(made.len(), 3);
+    let url = Url::parse(&fake.url("/Users")).unwrap();
+    let url = offboard::providers::http::with_query(url, &[("filter", "userName eq \"nobody\"")]);
+    let (none, _) = get_all(
+        &http,
+        url,
+        Paging::StartIndex { count: 2 },
+        "/Resources",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_origin_is_not_followed() {
+    let fake = FakeServer::start(Routes::new().route("GET", "/users", |_| {
+        Reply::json(200, &page_items(0)).header(
+            "link",
+            r#"<https://collector.example/users?page=1>; rel="next""#,
+        )
+    }))
+    .await;
+    let err = get_all(
+        &client(&fake.base_url),
+        Url::parse(&fake.url("/users")).unwrap(),
+        Paging::LinkHeader,
+        "",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("another origin"), "{err}");
+    assert!(!err.to_string().contains("tok-paging"), "{err}");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_that_repeats_its_next_link_is_stopped_not_looped() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let fake = FakeServer::start(Routes::new().route("GET", "/v1.0/users", move |_| {
+        h.fetch_add(1, Ordering::SeqCst);
+        Reply::json(
+            200,
+            &json!({"value": page_items(0), "@odata.nextLink": "/v1.0/users?$skiptoken=same"}),
+        )
+    }))
+    .await;
+    let err = get_all(
+        &client(&fake.base_url),
+        Url::parse(&fake.url("/v1.0/users")).unwrap(),
+        Paging::NextUrl {
+            pointer: "/@odata.nextLink",
+        },
+        "/value",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("same page link twice"), "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
