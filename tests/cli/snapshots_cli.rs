@@ -242,3 +242,37 @@ fn runbook_check_json_of_a_bad_runbook() {
     let out = run(&env, &["--json", "runbook", "check", "invalid.toml"], 2);
     assert_json_snapshot!(env.path(), "runbook_check_invalid_json", &out.stdout);
 }
+
+/// Each redaction replaces what it is for, and leaves alone what the contract is made of
+/// (step ids, counts, configured latencies, emails, URLs).
+#[test]
+fn redactions_cover_every_varying_value_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = format!(
+        "id 20261130t170000-alice-corp-example-3f9a at 2026-11-30T17:00:00.000Z, \
+         2026-11-30T18:00:00+01:00 and 2026-11-30 17:00 UTC\n\
+         file {}/state/x.json and {}/.tmpAbC123/y\n\
+         sha256:510f224f18955cf23132a2b6ad0ab1848f267a9c76dffcbb5b99eebc561aaf00\n\
+         SHA256:IkbWsq9lKzqPK+HSLNGA7pfCTd9SuRllx+mmNxhrDok \
+         ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHr4p23914pdWdoMBhlFXe+CMFH5kk73K/MLII0rYmjt offboard\n\
+         sandbox id sb-91398e00a33225c9 took 0.31s, 12ms, 3s; \"duration_ms\": 312\n\
+         -----BEGIN SSH SIGNATURE-----\nU1NIU0lH\nAAAA\n-----END SSH SIGNATURE-----\n\
+         kept: 4 steps, \"latency_ms\": 20, effective+7d, idp-suspend, alice@corp.example, \
+         sandbox://idp/users/alice%40corp.example/suspend",
+        dir.path().display(),
+        std::env::temp_dir()
+            .display()
+            .to_string()
+            .trim_end_matches('/'),
+    );
+    let _guard = crate::common::snapshot::settings(dir.path()).bind_to_scope();
+    insta::assert_snapshot!(sample, @r#"
+    id [DEPARTURE-ID] at [TIME], [TIME] and YYYY-MM-DD HH:MM UTC
+    file [TMP]/state/x.json and [TMP]/y
+    sha256:[SHA256]
+    SHA256:[FINGERPRINT] ssh-ed25519 [PUBLIC-KEY] offboard
+    sandbox id sb-[SANDBOX-ID] took [DURATION], [DURATION], [DURATION]; "duration_ms": [DURATION]
+    [SSH-SIGNATURE]
+    kept: 4 steps, "latency_ms": 20, effective+7d, idp-suspend, alice@corp.example, sandbox://idp/users/alice%40corp.example/suspend
+    "#);
+}

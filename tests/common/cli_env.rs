@@ -69,14 +69,7 @@ impl CliEnv {
     /// The binary in the cleared environment, in the temp dir, without arguments; stdin is not
     /// set (the caller chooses).
     pub fn command(&self) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("OFFBOARD_STATE_DIR", self.state())
-            .env("OFFBOARD_ACTOR", ACTOR)
-            .env("NO_COLOR", "1");
+        let mut c = cleared(self.dir.path(), self.dir.path(), &self.state());
         for (k, v) in &self.vars {
             c.env(k, v);
         }
@@ -210,6 +203,20 @@ impl CliEnv {
             text(&out)
         );
     }
+}
+
+/// The binary in the cleared environment, for a test that keeps its own dirs: run in `cwd`,
+/// with `HOME=home`, `OFFBOARD_STATE_DIR=state`, `PATH`, `NO_COLOR` and `OFFBOARD_ACTOR` only.
+pub fn cleared(cwd: &Path, home: &Path, state: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("OFFBOARD_STATE_DIR", state)
+        .env("OFFBOARD_ACTOR", ACTOR)
+        .env("NO_COLOR", "1");
+    c
 }
 
 /// Wait for a child, killing it and failing the test if it outlives `limit`.

@@ -49,7 +49,7 @@ pub fn settings(dir: &Path) -> insta::Settings {
     s.add_filter(
         &format!(
             r"{}/\.?tmp[A-Za-z0-9_.]+",
-            escape(&std::env::temp_dir().to_string_lossy().trim_end_matches('/'))
+            escape(std::env::temp_dir().to_string_lossy().trim_end_matches('/'))
         ),
         "[TMP]",
     );
