@@ -18,15 +18,12 @@ use offboard::state::StateDir;
 const ID: &str = "20261123t100000-alice-corp-example-3f9a";
 const NOW: &str = "2026-11-23T12:00:00Z";
 
+/// The cleared-environment binary at [`NOW`], with `--state-dir state` (also its `HOME`), run
+/// in the crate root as before.
 fn offboard(state: &Path) -> Command {
-    let mut c = Command::cargo_bin("offboard").unwrap();
-    c.arg("--state-dir")
-        .arg(state)
-        .env("OFFBOARD_NOW", NOW)
-        .env("NO_COLOR", "1")
-        .env_remove("OFFBOARD_SIGNING_KEY")
-        .env_remove("OFFBOARD_ALLOWED_SIGNERS")
-        .env_remove("OFFBOARD_STATE_DIR");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut c = Command::from_std(crate::common::cli_env::cleared(root, state, state));
+    c.arg("--state-dir").arg(state).env("OFFBOARD_NOW", NOW);
     c
 }
 

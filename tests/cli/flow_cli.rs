@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
+
+use crate::common::cli_env::CliEnv;
 
 const RUNBOOK: &str = r#"
 [runbook]
@@ -78,41 +79,23 @@ phase = "close"
 owner = "payroll@corp.example"
 "#;
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The common harness with [`RUNBOOK`] as `offboard.toml`, and a few helpers of this module.
+struct Env(CliEnv);
+
+impl std::ops::Deref for Env {
+    type Target = CliEnv;
+    fn deref(&self) -> &CliEnv {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::write(env.runbook(), RUNBOOK).unwrap();
-        env
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn runbook(&self) -> PathBuf {
-        self.dir.path().join("offboard.toml")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("offboard").unwrap();
-        c.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("OFFBOARD_STATE_DIR", self.state())
-            .env("OFFBOARD_ACTOR", "tester@corp.example")
-            .env("NO_COLOR", "1");
-        c
+        Env(CliEnv::with_runbook(RUNBOOK))
     }
 
     fn start(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
-        self.cmd()
+        self.bin()
             .args([
                 "--json",
                 "start",
@@ -172,7 +155,7 @@ fn statuses(v: &Value) -> Vec<(String, String)> {
 fn plan_shows_every_step_and_request_without_side_effects() {
     let env = Env::new();
     let out = env
-        .cmd()
+        .bin()
         .args([
             "plan",
             "alice@corp.example",
@@ -205,7 +188,7 @@ fn plan_shows_every_step_and_request_without_side_effects() {
 
     // Voluntary: the involuntary-only step is left out, and nothing is held back.
     let out = env
-        .cmd()
+        .bin()
         .args([
             "--json",
             "plan",
@@ -229,12 +212,12 @@ fn plan_shows_every_step_and_request_without_side_effects() {
 #[test]
 fn plan_refuses_bad_input_with_hints() {
     let env = Env::new();
-    env.cmd()
+    env.bin()
         .args(["plan", "alice@corp.example"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--set manager=VALUE"));
-    env.cmd()
+    env.bin()
         .args([
             "plan",
             "alice@corp.example",
@@ -248,7 +231,7 @@ fn plan_refuses_bad_input_with_hints() {
         .stderr(predicate::str::contains(
             "declared inputs: asset_tag, manager",
         ));
-    env.cmd()
+    env.bin()
         .args([
             "plan",
             "alice@corp.example",
@@ -260,7 +243,7 @@ fn plan_refuses_bad_input_with_hints() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("RFC 3339"));
-    env.cmd()
+    env.bin()
         .args(["plan", "alice@corp.example", "-r", "missing.toml"])
         .assert()
         .code(2)
@@ -325,12 +308,12 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
     assert!(pos("apply_started", "saas-delete") > pos("checked", "notice"));
 
     // status: one departure, open steps, exit 3
-    env.cmd()
+    env.bin()
         .args(["status"])
         .assert()
         .success()
         .stdout(predicate::str::contains(&id));
-    env.cmd()
+    env.bin()
         .args(["status", "alice@corp.example"])
         .assert()
         .code(3)
@@ -340,22 +323,22 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
         );
 
     // confirm: fields are enforced
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "laptop"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--field tracking_number="));
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "laptop", "--field", "colour=red"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("it asks for: tracking_number"));
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "idp-suspend"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("automated step"));
-    env.cmd()
+    env.bin()
         .args([
             "confirm",
             "alice@corp.example",
@@ -369,7 +352,7 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
         .success()
         .stdout(predicate::str::contains("revision 2"));
     let out = env
-        .cmd()
+        .bin()
         .args([
             "--json",
             "confirm",
@@ -384,7 +367,7 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
     assert_eq!(v["complete"], true);
     assert_eq!(v["revision"], 3);
 
-    let out = env.cmd().args(["--json", "status", &id]).assert().success();
+    let out = env.bin().args(["--json", "status", &id]).assert().success();
     let v = json_out(&out);
     let laptop = v["steps"]
         .as_array()
@@ -396,7 +379,7 @@ fn start_runs_automated_steps_leaves_manual_pending_then_confirm_completes() {
     assert_eq!(laptop["state"]["actor"], "tester@corp.example");
 
     // The evidence verifies offline.
-    env.cmd()
+    env.bin()
         .args(["evidence", "verify"])
         .arg(&evidence)
         .assert()
@@ -409,7 +392,7 @@ fn verify_reports_drift_when_access_comes_back() {
     let v = json_out(&env.start(&[]).code(3));
     let id = v["departure"].as_str().unwrap().to_string();
 
-    let out = env.cmd().args(["--json", "verify", &id]).assert().code(0);
+    let out = env.bin().args(["--json", "verify", &id]).assert().code(0);
     let v = json_out(&out);
     // Four automated steps, one of them a notice: three revocations are re-checked.
     assert_eq!(v["holding"], 3);
@@ -428,7 +411,7 @@ fn verify_reports_drift_when_access_comes_back() {
     std::fs::write(&path, serde_json::to_vec(&idp).unwrap()).unwrap();
 
     let out = env
-        .cmd()
+        .bin()
         .args(["--json", "verify", "alice@corp.example"])
         .assert()
         .code(4);
@@ -468,7 +451,7 @@ fn verify_reports_drift_when_access_comes_back() {
         .iter()
         .filter(|e| e["kind"] == "apply_started")
         .count();
-    env.cmd()
+    env.bin()
         .args(["resume", &id, "--non-interactive"])
         .assert()
         .code(3);
@@ -492,7 +475,7 @@ fn verify_reports_drift_when_access_comes_back() {
     assert_eq!(recheck["data"]["context"], "resume");
     assert_eq!(recheck["data"]["revoked"], true);
     assert_eq!(recheck["data"]["account"]["id"], account.as_str());
-    env.cmd().args(["verify", &id]).assert().code(0);
+    env.bin().args(["verify", &id]).assert().code(0);
     // Access back once more, for the evidence-file form below.
     let (path, mut idp) = env.sandbox("idp");
     idp["users"]["alice@corp.example"]["status"] = "active".into();
@@ -504,7 +487,7 @@ fn verify_reports_drift_when_access_comes_back() {
         .join("departures")
         .join(&id)
         .join(format!("{id}.json"));
-    env.cmd().arg("verify").arg(&evidence).assert().code(4);
+    env.bin().arg("verify").arg(&evidence).assert().code(4);
 }
 
 #[test]
@@ -590,7 +573,7 @@ fn hostile_user_identifiers_stay_inside_the_state_dir() {
     let env = Env::new();
     for user in ["../../etc/passwd", "a/b", "x\ny", "\"q\" %2F ünï"] {
         let out = env
-            .cmd()
+            .bin()
             .args([
                 "--json",
                 "start",
@@ -627,7 +610,7 @@ fn hostile_user_identifiers_stay_inside_the_state_dir() {
 #[test]
 fn help_teaches_with_examples() {
     let env = Env::new();
-    env.cmd().arg("--help").assert().success().stdout(
+    env.bin().arg("--help").assert().success().stdout(
         predicate::str::contains("offboard demo").and(predicate::str::contains("Exit codes")),
     );
     for cmd in [
@@ -641,15 +624,15 @@ fn help_teaches_with_examples() {
         vec!["release", "--help"],
         vec!["demo", "--help"],
     ] {
-        env.cmd()
+        env.bin()
             .args(&cmd)
             .assert()
             .success()
             .stdout(predicate::str::contains("Example"));
     }
-    let out = env.cmd().arg("--help").assert().success();
+    let out = env.bin().arg("--help").assert().success();
     insta::assert_snapshot!("help", String::from_utf8_lossy(&out.get_output().stdout));
-    let out = env.cmd().args(["start", "--help"]).assert().success();
+    let out = env.bin().args(["start", "--help"]).assert().success();
     insta::assert_snapshot!(
         "start_help",
         String::from_utf8_lossy(&out.get_output().stdout)
@@ -732,7 +715,7 @@ fn start_refuses_a_second_departure_while_one_was_cut_off_and_resume_finishes_it
 
     // resume re-checks the step that was in flight (already applied) instead of applying again.
     let out = env
-        .cmd()
+        .bin()
         .args(["--json", "resume", &id, "--non-interactive"])
         .assert()
         .code(3);
@@ -778,7 +761,7 @@ fn start_refuses_a_second_departure_while_one_was_cut_off_and_resume_finishes_it
     let evidence: Value =
         serde_json::from_slice(&std::fs::read(v["evidence"].as_str().unwrap()).unwrap()).unwrap();
     assert_eq!(evidence["predicate"]["departure"]["previous"], id.as_str());
-    env.cmd()
+    env.bin()
         .args(["evidence", "show", v["evidence"].as_str().unwrap()])
         .assert()
         .success()
@@ -794,7 +777,7 @@ fn verify_exits_3_when_a_check_cannot_run() {
     let id = v["departure"].as_str().unwrap().to_string();
     let (path, _) = env.sandbox("saas");
     std::fs::write(&path, "{ not json").unwrap();
-    let out = env.cmd().args(["--json", "verify", &id]).assert().code(3);
+    let out = env.bin().args(["--json", "verify", &id]).assert().code(3);
     let v = json_out(&out);
     assert_eq!(v["errors"], serde_json::json!(["saas-seat"]));
     assert_eq!(v["drift"], serde_json::json!([]));
@@ -839,14 +822,14 @@ fn evidence_can_be_signed_with_an_existing_ssh_key() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    env.cmd()
+    env.bin()
         .args(["evidence", "verify", "--allowed-signers"])
         .arg(&signers)
         .arg(&evidence)
         .assert()
         .success();
     // OFFBOARD_SIGNING_KEY works the same way; a missing key file is a usage error.
-    env.cmd()
+    env.bin()
         .env("OFFBOARD_SIGNING_KEY", env.dir.path().join("nope"))
         .args([
             "start",
@@ -862,7 +845,7 @@ fn evidence_can_be_signed_with_an_existing_ssh_key() {
 #[test]
 fn completions_are_generated() {
     let env = Env::new();
-    env.cmd()
+    env.bin()
         .args(["completions", "bash"])
         .assert()
         .success()
@@ -900,19 +883,12 @@ fn start_waits_for_the_effective_time_and_refuses_one_days_away() {
 fn concurrent_sandbox_departures_lose_no_update() {
     let env = Env::new();
     // The signing key is made once, before the processes race for it.
-    env.cmd().args(["keys", "generate"]).assert().success();
+    env.bin().args(["keys", "generate"]).assert().success();
     let users: Vec<String> = (0..8).map(|i| format!("user{i}@corp.example")).collect();
     let children: Vec<std::process::Child> = users
         .iter()
         .map(|u| {
-            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("offboard"));
-            c.current_dir(env.dir.path())
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("HOME", env.dir.path())
-                .env("OFFBOARD_STATE_DIR", env.state())
-                .env("NO_COLOR", "1");
-            c.args([
+            env.cmd(&[
                 "start",
                 u,
                 "--non-interactive",
@@ -932,7 +908,7 @@ fn concurrent_sandbox_departures_lose_no_update() {
     let (_, idp) = env.sandbox("idp");
     for u in &users {
         assert_eq!(idp["users"][u]["status"], "suspended", "{u}: {idp}");
-        env.cmd().args(["verify", u]).assert().code(0);
+        env.bin().args(["verify", u]).assert().code(0);
     }
 }
 
@@ -945,7 +921,7 @@ fn preflight_asks_every_system_records_nothing_and_start_journals_it() {
         "--set",
         "manager=bob@corp.example",
     ];
-    let out = env.cmd().args(["--json"]).args(args).assert().code(0);
+    let out = env.bin().args(["--json"]).args(args).assert().code(0);
     let v = json_out(&out);
     assert_eq!(v["passed"], true, "{v}");
     let steps: Vec<&str> = v["checks"]
@@ -960,7 +936,7 @@ fn preflight_asks_every_system_records_nothing_and_start_journals_it() {
         ["idp-suspend", "idp-sessions", "saas-seat", "notice"]
     );
     assert!(!env.state().join("departures").exists());
-    env.cmd()
+    env.bin()
         .args([
             "plan",
             "alice@corp.example",
@@ -1051,17 +1027,17 @@ fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
     assert_eq!(step_of(&v, "saas-delete")["status"], "skipped");
 
     // Legal calls: the hold goes on while the delete waits behind the laptop.
-    env.cmd()
+    env.bin()
         .args(["hold", user])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--reason"));
-    env.cmd()
+    env.bin()
         .args(["hold", user, "--reason", "  "])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("the reason is empty"));
-    env.cmd()
+    env.bin()
         .env("OFFBOARD_ACTOR", "counsel@corp.example")
         .args(["hold", user, "--reason", "litigation hold, matter 2026-114"])
         .assert()
@@ -1071,12 +1047,12 @@ fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
                 .and(predicate::str::contains("counsel@corp.example"))
                 .and(predicate::str::contains("Blocked from now on: saas-delete")),
         );
-    env.cmd()
+    env.bin()
         .args(["hold", user, "--reason", "again"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("already under legal hold"));
-    env.cmd().args(["status", &id]).assert().code(3).stdout(
+    env.bin().args(["status", &id]).assert().code(3).stdout(
         predicate::str::contains("LEGAL HOLD since")
             .and(predicate::str::contains(
                 "by counsel@corp.example: litigation hold, matter 2026-114",
@@ -1085,19 +1061,19 @@ fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
                 "destructive steps blocked: saas-delete",
             )),
     );
-    env.cmd()
+    env.bin()
         .args(["status"])
         .assert()
         .success()
         .stdout(predicate::str::contains("voluntary · HOLD"));
 
     // The laptop comes back; the delete would run now, but the hold blocks it.
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "laptop"])
         .assert()
         .success();
     let v = json_out(
-        &env.cmd()
+        &env.bin()
             .args(["--json", "resume", &id, "--non-interactive"])
             .assert()
             .code(3),
@@ -1121,7 +1097,7 @@ fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
     );
 
     // Releasing is its own command, with a reason; the delete runs at the next resume.
-    env.cmd()
+    env.bin()
         .env("OFFBOARD_ACTOR", "counsel@corp.example")
         .args(["release", &id, "--reason", "matter 2026-114 closed"])
         .assert()
@@ -1129,18 +1105,18 @@ fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
         .stdout(predicate::str::contains(
             "Destructive steps now free to run: saas-delete",
         ));
-    env.cmd()
+    env.bin()
         .args(["release", &id, "--reason", "twice"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not under legal hold"));
-    env.cmd()
+    env.bin()
         .args(["status", &id])
         .assert()
         .code(3)
         .stdout(predicate::str::contains("Legal hold released"));
     let v = json_out(
-        &env.cmd()
+        &env.bin()
             .args(["--json", "resume", &id, "--non-interactive"])
             .assert()
             .code(0),
@@ -1168,12 +1144,12 @@ fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
         .map(|b| b["step"].as_str().unwrap())
         .collect();
     assert_eq!(blocked, ["saas-delete"]);
-    env.cmd()
+    env.bin()
         .args(["evidence", "verify"])
         .arg(&path)
         .assert()
         .success();
-    env.cmd()
+    env.bin()
         .args(["evidence", "show"])
         .arg(&path)
         .assert()
@@ -1184,7 +1160,7 @@ fn a_hold_placed_mid_departure_blocks_the_delete_until_it_is_released() {
         );
 
     // Complete now: a hold has nothing left to block, and says so.
-    env.cmd()
+    env.bin()
         .args(["hold", &id, "--reason", "too late"])
         .assert()
         .code(2)
@@ -1201,18 +1177,18 @@ fn resume_can_place_the_hold_before_it_runs() {
     std::fs::write(env.runbook(), HOLD_RUNBOOK).unwrap();
     let v = json_out(&env.start(&[]).code(3));
     let id = v["departure"].as_str().unwrap().to_string();
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "laptop"])
         .assert()
         .success();
     // A hold needs its reason.
-    env.cmd()
+    env.bin()
         .args(["resume", &id, "--legal-hold"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--reason"));
     let v = json_out(
-        &env.cmd()
+        &env.bin()
             .args([
                 "--json",
                 "resume",
@@ -1301,7 +1277,7 @@ fn a_journal_edited_and_rechained_is_never_extended_or_signed() {
         vec!["release", id.as_str(), "--reason", "r"],
         vec!["resume", "alice@corp.example", "--non-interactive"],
     ] {
-        env.cmd().args(&args).assert().code(5).stderr(
+        env.bin().args(&args).assert().code(5).stderr(
             predicate::str::contains(format!("line {line} of the journal"))
                 .and(predicate::str::contains(format!("{id}.json")))
                 .and(predicate::str::contains("nothing was signed"))
@@ -1315,12 +1291,12 @@ fn a_journal_edited_and_rechained_is_never_extended_or_signed() {
     );
 
     // status only reads, and says it loudly.
-    env.cmd().args(["status", &id]).assert().code(3).stderr(
+    env.bin().args(["status", &id]).assert().code(3).stderr(
         predicate::str::contains("IS NOT WHAT WAS SIGNED").and(predicate::str::contains(format!(
             "line {line} of the journal"
         ))),
     );
-    let v = json_out(&env.cmd().args(["--json", "status", &id]).assert().code(3));
+    let v = json_out(&env.bin().args(["--json", "status", &id]).assert().code(3));
     assert_eq!(v["integrity"]["intact"], false);
     assert_eq!(v["integrity"]["first_bad_line"], line);
 
@@ -1352,7 +1328,7 @@ fn a_journal_with_a_broken_chain_is_refused_even_when_found_by_user() {
         vec!["confirm", id.as_str(), "laptop"],
         vec!["hold", user, "--reason", "r"],
     ] {
-        env.cmd()
+        env.bin()
             .args(&args)
             .assert()
             .code(5)
@@ -1384,7 +1360,7 @@ fn signed_evidence_removed_cut_short_or_by_another_key_stops_appending() {
     let lines: Vec<&str> = text.lines().collect();
     let kept = lines.len() - 4;
     std::fs::write(&journal, lines[..kept].join("\n") + "\n").unwrap();
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "laptop"])
         .assert()
         .code(5)
@@ -1401,7 +1377,7 @@ fn signed_evidence_removed_cut_short_or_by_another_key_stops_appending() {
     let id = v["departure"].as_str().unwrap().to_string();
     let evidence = PathBuf::from(v["evidence"].as_str().unwrap());
     std::fs::remove_file(&evidence).unwrap();
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "laptop"])
         .assert()
         .code(5)
@@ -1415,11 +1391,11 @@ fn signed_evidence_removed_cut_short_or_by_another_key_stops_appending() {
     let v = json_out(&env.start(&[]).code(3));
     let id = v["departure"].as_str().unwrap().to_string();
     let other = env.dir.path().join("other_ed25519");
-    env.cmd()
+    env.bin()
         .args(["--key", other.to_str().unwrap(), "keys", "generate"])
         .assert()
         .success();
-    env.cmd()
+    env.bin()
         .args(["--key", other.to_str().unwrap(), "confirm", &id, "laptop"])
         .assert()
         .code(5)
@@ -1427,7 +1403,7 @@ fn signed_evidence_removed_cut_short_or_by_another_key_stops_appending() {
             "run this command with --key set to the key",
         ));
     // With the key that signed it, the same command goes through.
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "laptop"])
         .assert()
         .success()
@@ -1447,17 +1423,17 @@ fn the_operator_is_recorded_as_a_person_beside_the_login() {
         "{events:#?}"
     );
     // OFFBOARD_OPERATOR names the person when --by does not.
-    env.cmd()
+    env.bin()
         .env("OFFBOARD_OPERATOR", "Sam Lee")
         .args(["confirm", &id, "laptop", "--field", "tracking_number=1Z"])
         .assert()
         .success();
-    env.cmd()
+    env.bin()
         .args(["verify", &id, "--by", "Audit Desk"])
         .assert()
         .success();
     // Nobody named: the login alone.
-    env.cmd()
+    env.bin()
         .args(["confirm", &id, "payroll", "--not-applicable", "contractor"])
         .assert()
         .success();
@@ -1503,7 +1479,7 @@ fn the_operator_is_recorded_as_a_person_beside_the_login() {
         step("idp-suspend")["actor"],
         "Jane Doe (tester@corp.example)"
     );
-    env.cmd()
+    env.bin()
         .args(["evidence", "show"])
         .arg(&evidence)
         .assert()
@@ -1513,7 +1489,7 @@ fn the_operator_is_recorded_as_a_person_beside_the_login() {
     // A name that is no name is refused before anything is recorded.
     let before = env.journal(&id).len();
     for bad in ["", "   ", "Jane\nDoe", "Jane\u{1b}[2J"] {
-        env.cmd()
+        env.bin()
             .args([
                 "confirm",
                 &id,
@@ -1527,7 +1503,7 @@ fn the_operator_is_recorded_as_a_person_beside_the_login() {
             .code(2)
             .stderr(predicate::str::contains("--by"));
     }
-    env.cmd()
+    env.bin()
         .env("OFFBOARD_OPERATOR", "Jane\tDoe")
         .args(["verify", &id])
         .assert()
@@ -1571,7 +1547,7 @@ fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
             .to_rfc3339()
     };
     let out = env
-        .cmd()
+        .bin()
         .env("OFFBOARD_NOW", t0)
         .args([
             "--json",
@@ -1610,7 +1586,7 @@ fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
     // A second later, and fourteen minutes later: pending, not overdue.
     for later in [1, 14 * 60] {
         let out = env
-            .cmd()
+            .bin()
             .env("OFFBOARD_NOW", at(later))
             .args(["status", &id])
             .assert()
@@ -1623,7 +1599,7 @@ fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
     }
     // Past the grace: overdue, with its owner.
     let out = env
-        .cmd()
+        .bin()
         .env("OFFBOARD_NOW", at(16 * 60))
         .args(["status", &id])
         .assert()
@@ -1640,7 +1616,7 @@ fn a_manual_step_due_at_the_effective_time_is_not_overdue_in_the_same_second() {
 fn the_demo_shows_the_plan_before_it_runs() {
     let env = Env::new();
     let out = env
-        .cmd()
+        .bin()
         .args(["demo", "--non-interactive"])
         .assert()
         .code(3);

@@ -14,4 +14,5 @@ mod prompt_pty;
 mod reliability_cli;
 mod runbook_cli;
 mod secrets_cli;
+mod snapshots_cli;
 mod state_files;

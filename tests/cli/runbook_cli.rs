@@ -6,13 +6,14 @@ use predicates::prelude::*;
 const VALID: &str = "tests/fixtures/runbooks/valid.toml";
 const INVALID: &str = "tests/fixtures/runbooks/invalid.toml";
 
+/// The cleared-environment binary, run in the crate root (fixture paths are relative to it).
 fn offboard(state: &tempfile::TempDir) -> Command {
-    let mut cmd = Command::cargo_bin("offboard").expect("binary builds");
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("OFFBOARD_STATE_DIR", state.path())
-        .env("NO_COLOR", "1")
-        .env_remove("OFFBOARD_RUNBOOK");
-    cmd
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    Command::from_std(crate::common::cli_env::cleared(
+        root,
+        state.path(),
+        state.path(),
+    ))
 }
 
 #[test]

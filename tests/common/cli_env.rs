@@ -1,5 +1,12 @@
-//! Running the `offboard` binary against a temporary state dir, for the reliability tests: plain
-//! `std::process` so a test can spawn, signal and kill it.
+//! The one harness for running the `offboard` binary as a user would, in a cleared environment:
+//! only `PATH`, `HOME` (the temp dir), `OFFBOARD_STATE_DIR`, `NO_COLOR` and a fixed
+//! `OFFBOARD_ACTOR` are set, so nothing leaks in from the outer environment (no
+//! `OFFBOARD_SIGNING_KEY`, `OFFBOARD_ALLOWED_SIGNERS`, `OFFBOARD_RUNBOOK`, proxy or token
+//! variables). Extra variables are added with [`CliEnv::var`]; [`CliEnv::at`] fixes the clock
+//! (`OFFBOARD_NOW`).
+//!
+//! Three ways to run it: [`CliEnv::cmd`] (a `std::process::Command`, so a test can spawn, signal
+//! and kill it), [`CliEnv::run`] (to the end, bounded), [`CliEnv::bin`] (an `assert_cmd` command).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -8,6 +15,9 @@ use std::time::{Duration, Instant};
 use offboard::journal::Event;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_offboard");
+
+/// The login every command runs as (`OFFBOARD_ACTOR`).
+pub const ACTOR: &str = "tester@corp.example";
 
 pub struct CliEnv {
     pub dir: tempfile::TempDir,
@@ -23,8 +33,25 @@ impl CliEnv {
         }
     }
 
+    /// A temp dir holding `offboard.toml` with `runbook`.
+    pub fn with_runbook(runbook: &str) -> CliEnv {
+        let env = CliEnv::new();
+        env.write_runbook(runbook);
+        env
+    }
+
+    /// Set a variable for every later command (a later value for the same name wins).
     pub fn var(&mut self, k: &str, v: &str) {
         self.vars.push((k.into(), v.into()));
+    }
+
+    /// Fix the clock the binary reads (`OFFBOARD_NOW`, RFC 3339) for every later command.
+    pub fn at(&mut self, time: &str) {
+        self.var("OFFBOARD_NOW", time);
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn state(&self) -> PathBuf {
@@ -39,21 +66,26 @@ impl CliEnv {
         std::fs::write(self.runbook(), text).unwrap();
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("OFFBOARD_STATE_DIR", self.state())
-            .env("OFFBOARD_ACTOR", "tester@corp.example")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .args(args);
+    /// The binary in the cleared environment, in the temp dir, without arguments; stdin is not
+    /// set (the caller chooses).
+    pub fn command(&self) -> Command {
+        let mut c = cleared(self.dir.path(), self.dir.path(), &self.state());
         for (k, v) in &self.vars {
             c.env(k, v);
         }
         c
+    }
+
+    /// [`CliEnv::command`] with `args` and stdin from /dev/null.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.command();
+        c.stdin(Stdio::null()).args(args);
+        c
+    }
+
+    /// [`CliEnv::command`] as an `assert_cmd` command (add args, `.assert()`).
+    pub fn bin(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.command())
     }
 
     /// Run to the end (bounded: a hung binary fails the test after `limit`).
@@ -171,6 +203,20 @@ impl CliEnv {
             text(&out)
         );
     }
+}
+
+/// The binary in the cleared environment, for a test that keeps its own dirs: run in `cwd`,
+/// with `HOME=home`, `OFFBOARD_STATE_DIR=state`, `PATH`, `NO_COLOR` and `OFFBOARD_ACTOR` only.
+pub fn cleared(cwd: &Path, home: &Path, state: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("OFFBOARD_STATE_DIR", state)
+        .env("OFFBOARD_ACTOR", ACTOR)
+        .env("NO_COLOR", "1");
+    c
 }
 
 /// Wait for a child, killing it and failing the test if it outlives `limit`.

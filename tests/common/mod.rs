@@ -7,3 +7,4 @@ pub mod fake_ldap;
 pub mod fake_scim;
 pub mod fake_vault;
 pub mod servers;
+pub mod snapshot;
