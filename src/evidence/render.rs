@@ -242,8 +242,10 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
                 result.push(format!("by {}", safe(who)));
             }
             for key in ["error", "reason", "note"] {
-                if !s(st, &format!("/{key}")).is_empty() {
-                    result.push(format!("{key}: {}", safe(s(st, &format!("/{key}")))));
+                let text = s(st, &format!("/{key}"));
+                // A "not applicable" answer's reason is recorded as its note too: say it once.
+                if !text.is_empty() && !(key == "note" && text == s(st, "/reason")) {
+                    result.push(format!("{key}: {}", safe(text)));
                 }
             }
             if let Some(fields) = st.get("fields").and_then(Value::as_object) {
