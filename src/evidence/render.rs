@@ -244,7 +244,8 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
             for key in ["error", "reason", "note"] {
                 let text = s(st, &format!("/{key}"));
                 // A "not applicable" answer's reason is recorded as its note too: say it once.
-                if !text.is_empty() && !(key == "note" && text == s(st, "/reason")) {
+                let repeated = key == "note" && text == s(st, "/reason");
+                if !text.is_empty() && !repeated {
                     result.push(format!("{key}: {}", safe(text)));
                 }
             }
