@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod core;
 pub mod departure;
 pub mod engine;
 pub mod evidence;
