@@ -6,8 +6,8 @@
 //! Only a runbook with no diagnostics is deserialized into [`RunbookFile`].
 //!
 //! This module holds the entry points, the document-level checks (`[runbook]`, `[inputs]`) and
-//! the diagnostic helpers every check uses; [`systems`] checks the `[systems]` table, [`steps`]
-//! each `[[step]]`, and [`graph`] the `after` references between steps (missing ids, cycles).
+//! the diagnostic helpers every check uses; `systems` checks the `[systems]` table, `steps`
+//! each `[[step]]`, and `graph` the `after` references between steps (missing ids, cycles).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
