@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+// Answers and preflight findings are journal records too; they live in `crate::core` and keep
+// their names here.
+use crate::core::{Account, RequestLine};
+pub use crate::core::{Answer, PreflightCheck};
 use crate::journal::{Event, Record};
-use crate::providers::{Account, RequestLine};
 use crate::runbook::{Lane, Phase, SystemDef};
 
 #[derive(
@@ -155,29 +158,9 @@ impl PlannedStep {
     }
 }
 
-/// What the preflight found for one automated step (read-only, before anything was cut).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreflightCheck {
-    pub step: String,
-    pub system: String,
-    /// The system answered and the person was found.
-    pub ok: bool,
-    /// What was found, or the problem.
-    pub detail: String,
-}
-
 /// A manual step is overdue only this long after its deadline: a person needs a moment to walk
 /// over and do it, so a step due at the effective time is not overdue the second the run ends.
 pub const MANUAL_GRACE_MINUTES: i64 = 15;
-
-/// A person's answer to a manual step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Answer {
-    Done,
-    NotYet,
-    NotApplicable,
-}
 
 /// Where a step stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
@@ -253,7 +236,7 @@ pub struct StepState {
 pub struct AppliedSummary {
     pub changed: bool,
     pub summary: String,
-    pub requests: Vec<crate::providers::RequestRecord>,
+    pub requests: Vec<crate::core::RequestRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -20,8 +20,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::departure::{Answer, DepartureFacts, PreflightCheck};
-use crate::providers::{Account, RequestRecord, RetryNote};
+use crate::core::{Account, Answer, PreflightCheck, RequestRecord, RetryNote};
+// The frozen plan is the one thing the journal records that belongs to the departure.
+use crate::departure::DepartureFacts;
 
 /// `prev` of the first event.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";

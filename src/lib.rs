@@ -1,10 +1,13 @@
 //! offboard: take a person out of an organisation safely.
 //!
 //! The binary (`main.rs`) parses arguments and hands them to [`run`]; every subcommand lives in
-//! [`commands`], over the library modules below.
+//! [`commands`], which parse, call the application layer [`app`] (driving a departure: locks,
+//! integrity check, engine run, sealing) and print; both sit over the library modules below.
 
+pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod core;
 pub mod departure;
 pub mod engine;
 pub mod evidence;

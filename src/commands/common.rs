@@ -1,27 +1,31 @@
 //! What several commands share: finding the runbook, turning flags into a departure request,
-//! finding a departure, running and summarising one.
+//! finding a departure, and the command side of driving one (announcing it, printing how it
+//! ended). The driving itself is in [`crate::app`].
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::Ctx;
+use crate::app::drive::TAMPER_HINT_KEEP;
+use crate::app::{self, Driven, Session};
 use crate::cli::DepartureInput;
 use crate::departure::{DepartureFacts, DepartureState};
-use crate::engine::{Engine, Prompter, Reporter};
 use crate::evidence::Trust;
 use crate::exit::{CliError, Exit};
-use crate::integrity::Tamper;
 use crate::journal::{self, Event, Journal, Record};
+use crate::keys::SigningKey;
 use crate::person::PersonLock;
 use crate::plan::DepartureRequest;
 use crate::runbook::Runbook;
-use crate::state::{self, DepartureLock};
-use crate::ui::{progress::Progress, prompt::Checklist, safe, table};
+use crate::state;
+use crate::ui::{prompt::Checklist, safe, table};
+
+// Driving a departure lives in the app layer; commands name these through here too.
+pub use crate::app::{Driving, StopSignals, runtime};
 
 /// Load the runbook named by `-r`, `OFFBOARD_RUNBOOK` or `./offboard.toml`.
 pub fn load_runbook(ctx: &Ctx, path: Option<&Path>) -> Result<Runbook> {
@@ -189,14 +193,6 @@ pub fn find_departure(ctx: &Ctx, wanted: &str) -> Result<(String, Vec<Event>)> {
     }
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 /// The exit-5 error for a journal whose chain is broken.
 fn damaged_journal(what: String, chain: &journal::ChainError) -> anyhow::Error {
     let mut err = CliError::new(Exit::InvalidEvidence, anyhow::anyhow!(what));
@@ -245,40 +241,6 @@ pub fn damaged_departures(
         }
     }
     Ok(found)
-}
-
-const TAMPER_HINT_KEEP: &str = "keep the departure directory as it is for whoever investigates; `offboard evidence verify <its .json>` re-checks it offline";
-
-/// The refusal to extend or sign a journal that is not what was signed (exit 5).
-pub fn refuse_tampered(ctx: &Ctx, id: &str, t: Tamper) -> anyhow::Error {
-    // The message names the first bad line whenever there is one.
-    let mut err = CliError::new(Exit::InvalidEvidence, anyhow::anyhow!("{t}"));
-    err = err.hint(format!(
-        "nothing was appended to departure {id} and nothing was signed: offboard does not extend or re-sign a journal that differs from its signed evidence"
-    ));
-    if t.is_other_signer() {
-        let key = ctx
-            .global
-            .key
-            .clone()
-            .unwrap_or_else(|| ctx.state.default_key_path());
-        err = err.hint(format!(
-            "the evidence was signed by another key than {}: if the signing key was replaced, run this command with --key set to the key that signed the departure",
-            key.display()
-        ));
-    } else {
-        err = err.hint(TAMPER_HINT_KEEP);
-        if let Some(file) = t.evidence_file() {
-            err = err.hint(format!(
-                "{} embeds every event it signed: that is the record to trust",
-                file.display()
-            ));
-        }
-        err = err.hint(
-            "to go on offboarding the person, start a fresh departure with `offboard start <USER> --new`; it records this one as its predecessor",
-        );
-    }
-    err.into()
 }
 
 /// Whose evidence signatures a reading command trusts: the local signing key when there is one
@@ -333,71 +295,6 @@ pub fn was_cut_off(events: &[Event]) -> bool {
         .unwrap_or(true)
 }
 
-/// A departure being driven by this process: its locks and journal.
-pub struct Driving {
-    pub lock: DepartureLock,
-    /// No other process drives a departure of the same person meanwhile.
-    pub person: PersonLock,
-    pub journal: Arc<Mutex<Journal>>,
-}
-
-impl Driving {
-    /// Lock an existing departure (its person, then itself), check that its journal is still
-    /// what was last signed, and open it for appending. Every command that appends to a journal
-    /// or signs it comes through here.
-    pub fn open(ctx: &Ctx, id: &str, key: &crate::keys::SigningKey) -> Result<Driving> {
-        let events = Journal::read(&ctx.state.journal_path(id))?;
-        let facts = crate::departure::facts(&events)
-            .with_context(|| format!("the journal of {id} has no departure_started event"))?;
-        let person = PersonLock::acquire(&ctx.state, &facts.runbook.name, &facts.user, id)?;
-        let lock = DepartureLock::acquire(&ctx.state.departure_dir(id))?;
-        // A link planted at a file the check reads is named as such, not taken for tampering.
-        let dir = ctx.state.departure_dir(id);
-        for file in [
-            ctx.state.journal_path(id),
-            dir.join(format!("{id}.json")),
-            dir.join(format!("{id}.json.sig")),
-        ] {
-            state::refuse_symlink(&file)?;
-        }
-        // Under both locks, so nothing appends between the check and the open.
-        crate::integrity::check(&ctx.state, id, Trust::Keys(vec![key.public_key().clone()]))
-            .map_err(|t| refuse_tampered(ctx, id, t))?;
-        let printer = ctx.printer.clone();
-        let journal = Journal::open(&ctx.state.journal_path(id), actor(ctx), |n| {
-            printer.warn(format!(
-                "the journal ended in a torn line ({n} bytes) from an interrupted write; it was set aside and the journal continues from the last complete event"
-            ))
-        })?;
-        Ok(Driving {
-            lock,
-            person,
-            journal: Arc::new(Mutex::new(journal)),
-        })
-    }
-
-    pub fn state(&self) -> DepartureState {
-        let j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        DepartureState::replay(j.events()).expect("departure journal")
-    }
-
-    pub fn append(&self, step: Option<&str>, record: Record) -> Result<()> {
-        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        j.append(step, record)?;
-        Ok(())
-    }
-
-    /// Write and sign a new evidence revision.
-    pub fn seal(
-        &self,
-        ctx: &Ctx,
-        key: &crate::keys::SigningKey,
-    ) -> Result<crate::evidence::Sealed> {
-        let mut j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
-        crate::evidence::seal(&ctx.state, &mut j, key).context("writing the signed evidence")
-    }
-}
-
 /// Who the journal records as acting: the person (`--by`, `OFFBOARD_OPERATOR`) with the login
 /// beside it, e.g. `Jane Doe (root@host)`; the login alone when no one is named.
 pub fn actor(ctx: &Ctx) -> String {
@@ -422,6 +319,21 @@ pub fn signing_key(ctx: &Ctx) -> Result<crate::keys::SigningKey> {
     Ok(key)
 }
 
+/// What the app layer needs from a command's context to drive a departure.
+pub fn session(ctx: &Ctx) -> Session<'_> {
+    Session {
+        state: &ctx.state,
+        printer: &ctx.printer,
+        actor: actor(ctx),
+    }
+}
+
+/// Lock an existing departure, check its journal against its signed evidence, and open it for
+/// appending (see [`Driving::open`]).
+pub fn open_departure(ctx: &Ctx, id: &str, key: &SigningKey) -> Result<Driving> {
+    Driving::open(&session(ctx), id, key)
+}
+
 /// Start a new departure from its plan and drive it, holding its person's lock.
 pub fn start_departure(
     ctx: &Ctx,
@@ -432,36 +344,7 @@ pub fn start_departure(
     preflight: Option<crate::engine::Preflight>,
 ) -> Result<Exit> {
     let key = signing_key(ctx)?;
-    let id = facts.id.clone();
-    let dir = ctx.state.departure_dir(&id);
-    state::create_private_dir(&ctx.state.departures_dir())?;
-    let lock = DepartureLock::acquire(&dir)?;
-    let mut journal = Journal::create(
-        &ctx.state.journal_path(&id),
-        actor(ctx),
-        Record::DepartureStarted(Box::new(facts)),
-    )?;
-    journal.append(
-        None,
-        Record::RunStarted {
-            command: command.into(),
-        },
-    )?;
-    if let Some(found) = preflight {
-        journal.append(
-            None,
-            Record::Preflight {
-                passed: found.problems() == 0,
-                checks: found.checks,
-                retries: found.retries,
-            },
-        )?;
-    }
-    let driving = Driving {
-        lock,
-        person,
-        journal: Arc::new(Mutex::new(journal)),
-    };
+    let driving = Driving::begin(&session(ctx), facts, person, command, preflight)?;
     drive(ctx, &driving, &key, interactive, "run")
 }
 
@@ -469,7 +352,7 @@ pub fn start_departure(
 pub fn drive(
     ctx: &Ctx,
     driving: &Driving,
-    key: &crate::keys::SigningKey,
+    key: &SigningKey,
     interactive: bool,
     context: &'static str,
 ) -> Result<Exit> {
@@ -496,157 +379,17 @@ pub fn drive(
             safe(&h.reason)
         )));
     }
-    let engine = Engine::connect(driving.journal.clone(), facts, ctx.state.root(), context);
-    let progress = Progress::new(p);
-    let mut checklist = Checklist::new(p);
-    let prompter: Option<&mut dyn Prompter> = if interactive {
-        Some(&mut checklist)
-    } else {
-        None
-    };
-    let rt = runtime()?;
-    let interrupted: Option<String> = rt.block_on(async {
-        // Listen before the first step starts, so an early signal is never the default (abrupt) one.
-        let mut stop = StopSignals::listen()?;
-        let waker = PromptWaker::start()?;
-        tokio::select! {
-            biased;
-            reason = stop.recv() => {
-                tracing::info!("stopping on {reason}");
-                Ok(Some(reason.to_string()))
-            }
-            r = engine.run(&progress, prompter) => match r {
-                Ok(()) => Ok(None),
-                // Ctrl-C at a checklist prompt arrives as an interrupted read, and so does a
-                // signal from elsewhere while a question waits (the waker interrupts the read).
-                Err(e) if is_interrupted_read(&e) => Ok(Some(waker.reason().await.to_string())),
-                Err(e) => Err(e),
-            },
+    match app::drive::run(&session(ctx), driving, key, interactive, context)? {
+        Driven::Interrupted { sealed } => {
+            p.warn(format!(
+                "interrupted. The journal is consistent; evidence so far: {}",
+                sealed.json_path.display()
+            ));
+            p.info(format!("Continue with: offboard resume {}", facts.id));
+            Ok(Exit::Interrupted)
         }
-    })?;
-    drop(rt);
-    progress.pause();
-    if let Some(reason) = interrupted {
-        driving.append(None, Record::Interrupted { reason })?;
-        let sealed = driving.seal(ctx, key)?;
-        p.warn(format!(
-            "interrupted. The journal is consistent; evidence so far: {}",
-            sealed.json_path.display()
-        ));
-        p.info(format!("Continue with: offboard resume {}", facts.id));
-        return Ok(Exit::Interrupted);
+        Driven::Finished { state, sealed } => Ok(summarise(ctx, &state, &sealed)),
     }
-    let state = driving.state();
-    driving.append(
-        None,
-        Record::RunFinished {
-            complete: state.is_complete(),
-        },
-    )?;
-    let sealed = driving.seal(ctx, key)?;
-    Ok(summarise(ctx, &driving.state(), &sealed))
-}
-
-/// SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal or SSH session went away), registered as
-/// soon as this is created.
-pub struct StopSignals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    /// Must be called inside the runtime.
-    pub fn listen() -> Result<StopSignals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(StopSignals {
-            int: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
-            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
-            hup: signal(SignalKind::hangup()).context("listening for SIGHUP")?,
-        })
-    }
-
-    pub async fn recv(&mut self) -> &'static str {
-        // SIGINT last: a prompt interrupted by another signal raises SIGINT itself.
-        tokio::select! {
-            biased;
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.hup.recv() => "SIGHUP",
-            _ = self.int.recv() => "SIGINT",
-        }
-    }
-}
-
-/// Makes a stop signal end a checklist question that is waiting for a key.
-///
-/// The question blocks the thread that would notice the signal, so without this `kill <pid>`
-/// (or SIGINT from another process) at a question would take effect only once someone answered
-/// it. After a stop signal, and for as long as a question is on screen, this sends SIGUSR1 to
-/// the thread that asks: its `poll()` for the next key returns EINTR (never restarted on Linux),
-/// which the prompt reports as an interrupted read, and the run stops as for Ctrl-C. It repeats
-/// every 50 ms because a wake-up landing just before the prompt starts waiting is lost.
-pub struct PromptWaker {
-    task: tokio::task::JoinHandle<()>,
-    reason: Arc<std::sync::OnceLock<&'static str>>,
-}
-
-impl PromptWaker {
-    /// Must be called inside the runtime, on the thread that asks the questions.
-    pub fn start() -> Result<PromptWaker> {
-        use tokio::signal::unix::{SignalKind, signal};
-        // SAFETY: pthread_self has no preconditions; the main thread outlives the runtime.
-        let asker = unsafe { libc::pthread_self() };
-        let mut signals = StopSignals::listen()?;
-        // A handler must exist for SIGUSR1, or the wake-up would kill the process; tokio's
-        // records it and nothing waits on it.
-        let usr1 = signal(SignalKind::user_defined1()).context("listening for SIGUSR1")?;
-        let reason = Arc::new(std::sync::OnceLock::new());
-        let seen = reason.clone();
-        let task = tokio::spawn(async move {
-            let _usr1 = usr1;
-            let _ = seen.set(signals.recv().await);
-            loop {
-                if crate::ui::prompt::asking() {
-                    // SAFETY: `asker` is a live thread of this process (it owns the runtime
-                    // this task runs on), and SIGUSR1 has a handler.
-                    unsafe {
-                        libc::pthread_kill(asker, libc::SIGUSR1);
-                    }
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        });
-        Ok(PromptWaker { task, reason })
-    }
-
-    /// Why a question's read was interrupted: the stop signal, once the waker has seen it (a
-    /// signal can end the read before the runtime has passed it on), else Ctrl-C typed at it.
-    pub async fn reason(&self) -> &'static str {
-        for _ in 0..20 {
-            if let Some(r) = self.reason.get() {
-                return r;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        "SIGINT (Ctrl-C at a question)"
-    }
-}
-
-impl Drop for PromptWaker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn is_interrupted_read(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
-            || c.downcast_ref::<dialoguer::Error>()
-                .is_some_and(|dialoguer::Error::IO(io)| {
-                    io.kind() == std::io::ErrorKind::Interrupted
-                })
-    })
 }
 
 /// Print the end-of-run table, the evidence path and what to do next; choose the exit status.

@@ -13,7 +13,7 @@ use super::{Ctx, common};
 pub fn exec(ctx: &Ctx, args: ConfirmArgs) -> anyhow::Result<Exit> {
     let (id, _) = common::find_departure(ctx, &args.departure)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id, &key)?;
+    let driving = common::open_departure(ctx, &id, &key)?;
     let state = driving.state();
     let Some((step, st)) = state.step(&args.step) else {
         let manual: Vec<&str> = state
@@ -101,7 +101,7 @@ pub fn exec(ctx: &Ctx, args: ConfirmArgs) -> anyhow::Result<Exit> {
             fields,
         },
     )?;
-    let sealed = driving.seal(ctx, &key)?;
+    let sealed = driving.seal(&ctx.state, &key)?;
     let state = driving.state();
     ctx.printer.result(format!(
         "Recorded {} as {} for departure {id}. Evidence re-signed: {} (revision {}).",

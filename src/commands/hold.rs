@@ -30,9 +30,9 @@ pub fn exec_hold(ctx: &Ctx, args: HoldArgs) -> anyhow::Result<Exit> {
     let why = reason(&args.reason)?;
     let (id, _) = common::find_departure(ctx, &args.departure)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id, &key)?;
+    let driving = common::open_departure(ctx, &id, &key)?;
     place(ctx, &driving, &id, why)?;
-    let sealed = driving.seal(ctx, &key)?;
+    let sealed = driving.seal(&ctx.state, &key)?;
     let state = driving.state();
     ctx.printer.result(format!(
         "Evidence re-signed: {} (revision {}).",
@@ -122,7 +122,7 @@ pub fn exec_release(ctx: &Ctx, args: HoldArgs) -> anyhow::Result<Exit> {
     let why = reason(&args.reason)?;
     let (id, _) = common::find_departure(ctx, &args.departure)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id, &key)?;
+    let driving = common::open_departure(ctx, &id, &key)?;
     let p = &ctx.printer;
     if !driving.state().hold.active {
         return Err(
@@ -132,7 +132,7 @@ pub fn exec_release(ctx: &Ctx, args: HoldArgs) -> anyhow::Result<Exit> {
         );
     }
     driving.append(None, Record::HoldReleased { reason: why })?;
-    let sealed = driving.seal(ctx, &key)?;
+    let sealed = driving.seal(&ctx.state, &key)?;
     let state = driving.state();
     let released = state.hold.history.last().expect("just released");
     p.result(format!(

@@ -13,7 +13,7 @@ pub fn exec(ctx: &Ctx, args: ResumeArgs) -> anyhow::Result<Exit> {
     };
     let (id, _) = common::find_departure(ctx, &args.departure)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id, &key)?;
+    let driving = common::open_departure(ctx, &id, &key)?;
     let interactive = !args.non_interactive && common::stdin_is_terminal();
     if let Some(reason) = reason {
         match driving.state().hold.current() {

@@ -15,7 +15,7 @@ use super::{Ctx, common};
 pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
     let id = departure_of(ctx, &args.target)?;
     let key = common::signing_key(ctx)?;
-    let driving = common::Driving::open(ctx, &id, &key)?;
+    let driving = common::open_departure(ctx, &id, &key)?;
     let state = driving.state();
     let p = &ctx.printer;
     p.info(format!(
@@ -32,7 +32,7 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
     let progress = Progress::new(p);
     let items = common::runtime()?.block_on(engine.verify(&progress))?;
     progress.pause();
-    let sealed = driving.seal(ctx, &key)?;
+    let sealed = driving.seal(&ctx.state, &key)?;
     let drift: Vec<&str> = items
         .iter()
         .filter(|i| matches!(&i.result, Ok(c) if !c.revoked))

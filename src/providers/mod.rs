@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 
 pub mod http;
 pub mod kit;
@@ -137,63 +136,9 @@ pub struct StepCall<'a> {
     pub account: Option<&'a Account>,
 }
 
-/// The account an action acts on, as the system itself identifies it: an identifier that
-/// survives renames (SCIM `id`, AD `objectGUID`, LDAP `entryUUID`/`nsUniqueId`, Vault entity
-/// id), with the name it had when found, for people reading the evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    /// The provider's immutable identifier.
-    pub id: String,
-    /// What that identifier is, e.g. "SCIM id", "objectGUID".
-    pub id_kind: String,
-    /// How the account was known when read (userName, DN, login).
-    pub name: String,
-}
-
-impl Account {
-    pub fn new(id: impl Into<String>, id_kind: &str, name: impl Into<String>) -> Account {
-        Account {
-            id: id.into(),
-            id_kind: id_kind.to_string(),
-            name: name.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({} {})", self.name, self.id_kind, self.id)
-    }
-}
-
-/// A request as shown in a plan: method and URL (placeholders in braces), never a secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestLine {
-    pub method: String,
-    pub url: String,
-}
-
-impl std::fmt::Display for RequestLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.url)
-    }
-}
-
-/// A request as made: method, URL (no query secrets), final status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestRecord {
-    pub method: String,
-    pub url: String,
-    pub status: u16,
-}
-
-/// A transient failure that is being retried.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetryNote {
-    pub attempt: u32,
-    pub reason: String,
-    pub wait_ms: u64,
-}
+// The plain records a provider returns are shared with the journal and the departure; they live
+// in `crate::core` and keep their names here.
+pub use crate::core::{Account, RequestLine, RequestRecord, RetryNote};
 
 /// The result of applying an action.
 #[derive(Debug, Clone, PartialEq)]

@@ -55,7 +55,7 @@ impl Prompter for Checklist {
     ) -> Result<Option<ManualAnswer>> {
         let p = &self.printer;
         // Held until the answer is in: Ctrl-C is read as a key from here on, and a stop signal
-        // from elsewhere interrupts the wait for a key (see `commands::common::PromptWaker`).
+        // from elsewhere interrupts the wait for a key (see `app::signals::PromptWaker`).
         let _asking = Asking::begin();
         let _keys = CtrlCAsKey::engage();
         eprintln!();
