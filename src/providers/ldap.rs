@@ -184,7 +184,36 @@ pub static KIND: KindSpec = KindSpec {
     url_schemes: &["ldaps", "ldap"],
     needs_token: false,
     connect,
+    check_action: Some(check_action),
 };
+
+/// The actions a flavor offers (`lock_account` is not Active Directory's, `disable_account` not
+/// OpenLDAP's).
+fn check_action(cfg: &SystemConfig, action: &str) -> Result<(), String> {
+    let Some(flavor) = cfg
+        .settings
+        .get("flavor")
+        .and_then(|v| v.as_str())
+        .and_then(Flavor::parse)
+    else {
+        // A missing or unknown flavor is reported at the system.
+        return Ok(());
+    };
+    if flavor.supports(action) {
+        return Ok(());
+    }
+    let offered: Vec<&str> = KIND
+        .actions
+        .iter()
+        .map(|a| a.name)
+        .filter(|a| flavor.supports(a))
+        .collect();
+    Err(format!(
+        "the ldap kind with flavor {} has no action `{action}` (it offers: {})",
+        flavor.as_str(),
+        offered.join(", ")
+    ))
+}
 
 fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
     Ok(Arc::new(LdapProvider::new(cfg)?))

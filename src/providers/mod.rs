@@ -40,7 +40,14 @@ pub struct KindSpec {
     /// Build a provider for one configured system. Must not do I/O: `plan` calls it with no
     /// secret to describe requests.
     pub connect: fn(&SystemConfig) -> anyhow::Result<Arc<dyn Provider>>,
+    /// Rules beyond the catalogue: whether this configured system can do `action` (an LDAP
+    /// flavor offers only some actions). No I/O; `runbook check` reports a refusal at the
+    /// step's `action`, before anything runs.
+    pub check_action: Option<ActionRule>,
 }
+
+/// A kind's rule on which actions a configured system can do; `Err` says why not.
+pub type ActionRule = fn(&SystemConfig, &str) -> Result<(), String>;
 
 impl KindSpec {
     pub fn action(&self, name: &str) -> Option<&'static ActionSpec> {

@@ -30,6 +30,7 @@ pub static KIND: KindSpec = KindSpec {
     url_schemes: &["https", "http"],
     needs_token: false,
     connect,
+    check_action: None,
 };
 
 fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {

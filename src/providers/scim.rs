@@ -80,6 +80,7 @@ pub static KIND: KindSpec = KindSpec {
     url_schemes: &["https", "http"],
     needs_token: true,
     connect,
+    check_action: None,
 };
 
 const SCIM_JSON: &str = "application/scim+json";

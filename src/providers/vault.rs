@@ -145,6 +145,7 @@ pub static KIND: KindSpec = KindSpec {
     url_schemes: &["https", "http"],
     needs_token: true,
     connect,
+    check_action: None,
 };
 
 /// Prefix of the custom-metadata key that records a rotation for one person.

@@ -308,3 +308,33 @@ fn check_explains_a_bad_rate_limit_at_its_line() {
         .assert()
         .success();
 }
+
+/// An action the configured system cannot do (one an LDAP flavor does not offer) is reported at
+/// the step's `action`, not first when the step runs.
+#[test]
+fn check_refuses_an_action_the_systems_flavor_does_not_offer_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flavor.toml");
+    let text = "[runbook]\nname = \"t\"\n\n[systems.ad]\nkind = \"ldap\"\nbase_url = \"ldaps://dc1.corp.example\"\nflavor = \"active_directory\"\nbind_dn = \"svc@corp.example\"\nbind_password = { env = \"AD_PW\" }\nbase_dn = \"DC=corp,DC=example\"\n\n[[step]]\nid = \"lock\"\nlane = \"it\"\nsystem = \"ad\"\naction = \"lock_account\"\n";
+    std::fs::write(&file, text).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args(["--color", "never", "runbook", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("flavor.toml:16:10"), "{stderr}");
+    assert!(
+        stderr.contains("flavor active_directory has no action `lock_account`")
+            && stderr.contains("it offers: disable_account"),
+        "{stderr}"
+    );
+    std::fs::write(&file, text.replace("lock_account", "disable_account")).unwrap();
+    offboard(&state)
+        .args(["runbook", "check"])
+        .arg(&file)
+        .assert()
+        .success();
+}

@@ -184,11 +184,53 @@ fn validate(source: &str) -> Validated {
             );
         }
     }
+    // Actions the configured system cannot do (an LDAP flavor's), at the step's `action`.
+    for (i, step) in file.steps.iter().enumerate() {
+        let (Some(system), Some(action)) = (&step.system, &step.action) else {
+            continue;
+        };
+        let Some(def) = file.systems.get(system) else {
+            continue;
+        };
+        let Some(check_action) =
+            crate::providers::find_kind(&def.kind).and_then(|k| k.check_action)
+        else {
+            continue;
+        };
+        let cfg = crate::plan::system_config(system, def, Path::new("."));
+        if let Err(e) = check_action(&cfg, action) {
+            diags.push(
+                Diagnostic::new(
+                    format!("step `{}`: {e}", step.id),
+                    step_action_span(doc.get_ref(), i),
+                )
+                .hint(format!(
+                    "use one of the actions named, or a system of another flavor (see the `{}` \
+                     kind in runbooks/README.md)",
+                    def.kind
+                )),
+            );
+        }
+    }
     if diags.is_empty() {
         Ok(file)
     } else {
         Err((diags, Vec::new()))
     }
+}
+
+/// The span of the `action` value of the `index`th `[[step]]`.
+fn step_action_span(doc: &DeTable<'_>, index: usize) -> Option<Range<usize>> {
+    let (_, steps) = doc.iter().find(|(k, _)| k.get_ref().as_ref() == "step")?;
+    let DeValue::Array(steps) = steps.get_ref() else {
+        return None;
+    };
+    let DeValue::Table(step) = steps.get(index)?.get_ref() else {
+        return None;
+    };
+    step.iter()
+        .find(|(k, _)| k.get_ref().as_ref() == "action")
+        .map(|(_, v)| v.span())
 }
 
 /// The span of `[systems.NAME]`'s key, for diagnostics about the whole system.
