@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::common::cli_env::CliEnv;
 
-const RUNBOOK: &str = r#"
+pub(crate) const RUNBOOK: &str = r#"
 [runbook]
 name = "Test leaver"
 

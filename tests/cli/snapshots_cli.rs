@@ -7,76 +7,10 @@ use std::process::Output;
 use crate::common::cli_env::{CliEnv, text};
 use crate::{assert_cli_snapshot, assert_json_snapshot};
 
-const RUNBOOK: &str = r#"
-[runbook]
-name = "Test leaver"
-
-[inputs]
-manager = { prompt = "Manager", required = true }
-asset_tag = { prompt = "Asset tag" }
-
-[systems.idp]
-kind = "sandbox"
-latency_ms = 5
-
-[systems.saas]
-kind = "sandbox"
-latency_ms = 5
-max_concurrency = 1
-
-[systems.mail]
-kind = "sandbox"
-latency_ms = 0
-
-[[step]]
-id = "idp-suspend"
-lane = "it"
-system = "idp"
-action = "suspend_user"
-owner = "it@corp.example"
-deadline = "effective"
-
-[[step]]
-id = "idp-sessions"
-lane = "it"
-system = "idp"
-action = "revoke_sessions"
-
-[[step]]
-id = "saas-seat"
-lane = "saas"
-system = "saas"
-action = "remove_seat"
-
-[[step]]
-id = "saas-delete"
-lane = "saas"
-system = "saas"
-action = "delete_user"
-phase = "close"
-when = { type = "involuntary" }
-
-[[step]]
-id = "notice"
-lane = "it"
-system = "mail"
-action = "send_notice"
-
-[[step]]
-id = "laptop"
-lane = "facilities"
-manual = "Collect laptop {{ user.asset_tag }} from {{ user.email }}"
-fields = ["tracking_number"]
-owner = "facilities@corp.example"
-deadline = "effective+7d"
-
-[[step]]
-id = "payroll"
-lane = "finance"
-manual = "Stop payroll; tell {{ user.manager }}"
-phase = "close"
-owner = "payroll@corp.example"
-"#;
+/// flow_cli's runbook, with shorter simulated latencies.
+fn runbook() -> String {
+    super::flow_cli::RUNBOOK.replace("latency_ms = 20", "latency_ms = 5")
+}
 
 /// The clock every command reads.
 const NOW: &str = "2026-11-30T17:00:00Z";
@@ -84,7 +18,7 @@ const NOW: &str = "2026-11-30T17:00:00Z";
 const USER: &str = "alice@corp.example";
 
 fn env() -> CliEnv {
-    let mut env = CliEnv::with_runbook(RUNBOOK);
+    let mut env = CliEnv::with_runbook(&runbook());
     env.at(NOW);
     env
 }
