@@ -1117,3 +1117,17 @@ impl Contract {
         Err(first.unwrap_or_default())
     }
 }
+
+/// Every record in `records` that broke `contract`, one readable line each (what
+/// [`FakeServer::contract_violations`] answers, for a fake that records on its own server).
+pub fn check_requests(contract: &Contract, records: &[Recorded]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| {
+            contract
+                .check(r)
+                .err()
+                .map(|v| format!("#{} {}: {}", r.seq, r.line(), v.join("; ")))
+        })
+        .collect()
+}

@@ -21,6 +21,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::fake_kit::{self, Contract, Operation, QueryValue, Shape, obj};
+
 pub const PREFIX: &str = "/scim/v2";
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
@@ -167,6 +169,8 @@ struct State {
     next_id: u64,
     version: u64,
     requests: Vec<Recorded>,
+    /// The same requests as the kit records them (secrets redacted), for the contract check.
+    kit_requests: Vec<fake_kit::Recorded>,
     faults: VecDeque<Option<Fault>>,
     patch_reply: PatchReply,
     echo_auth_in_errors: bool,
@@ -194,6 +198,7 @@ impl FakeScim {
             next_id: 1,
             version: 1,
             requests: Vec::new(),
+            kit_requests: Vec::new(),
             faults: VecDeque::new(),
             patch_reply: PatchReply::Resource,
             echo_auth_in_errors: false,
@@ -310,7 +315,30 @@ impl FakeScim {
     }
 
     pub fn clear_requests(&self) {
-        self.state.lock().unwrap().requests.clear();
+        let mut s = self.state.lock().unwrap();
+        s.requests.clear();
+        s.kit_requests.clear();
+    }
+
+    /// Every request received so far (since the last `clear_requests`) that broke
+    /// [`scim_contract`], one readable line each.
+    pub fn contract_violations(&self) -> Vec<String> {
+        let records = self.state.lock().unwrap().kit_requests.clone();
+        fake_kit::check_requests(&scim_contract(), &records)
+    }
+
+    /// Panic with every request that broke [`scim_contract`].
+    #[track_caller]
+    pub fn assert_contract(&self) {
+        let bad = self.contract_violations();
+        let total = self.state.lock().unwrap().kit_requests.len();
+        if !bad.is_empty() {
+            panic!(
+                "{} of {total} requests broke the SCIM contract:\n  {}",
+                bad.len(),
+                bad.join("\n  ")
+            );
+        }
     }
 
     /// The next `n` requests answer `fault`.
@@ -374,6 +402,71 @@ impl FakeScim {
     pub fn echo_auth_in_errors(&self) {
         self.state.lock().unwrap().echo_auth_in_errors = true;
     }
+}
+
+/// Headers as the kit records them: lowercase names, `Authorization` kept as its scheme only.
+fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            let text = String::from_utf8_lossy(v.as_bytes()).to_string();
+            let value = if *n == header::AUTHORIZATION {
+                match text.split_once(' ') {
+                    Some((scheme, _)) => format!("{scheme} <redacted>"),
+                    None => "<redacted>".into(),
+                }
+            } else {
+                text
+            };
+            (n.as_str().to_string(), value)
+        })
+        .collect()
+}
+
+/// A PatchOp request body (RFC 7644 §3.5.2): `schemas` holding the PatchOp URN, and a list of
+/// `Operations`, each with `op` (`add`, `remove` or `replace`), a `path`, and a `value` unless
+/// it removes. Only the operations `ops` are declared.
+fn patch_op(ops: &[&str], value: bool) -> Shape {
+    let mut op = obj()
+        .req("op", Shape::one_of(ops))
+        .req("path", Shape::String);
+    if value {
+        op = op.opt("value", Shape::Any);
+    }
+    obj()
+        .req("schemas", Shape::array(Shape::one_of(&[PATCH_SCHEMA])))
+        .req("Operations", Shape::array(op))
+        .into()
+}
+
+/// A request with a PatchOp body sent as `application/scim+json` (RFC 7644 §3.1, §3.5.2).
+fn patch(template: &str, ops: &[&str], value: bool) -> Operation {
+    let mut op = Operation::new("PATCH", template).header("content-type: application/scim+json");
+    op.body = Some(patch_op(ops, value));
+    op
+}
+
+/// What the scim adapter may send (src/providers/scim.rs): every request carries
+/// `Authorization: Bearer …` and an `Accept`; users are found by `filter`, read, patched
+/// (`replace active`) and deleted by id; groups are searched by member with SCIM paging
+/// (`startIndex`, `count`) and patched to `remove` the member.
+pub fn scim_contract() -> Contract {
+    let users = format!("{PREFIX}/Users");
+    let user = format!("{PREFIX}/Users/{{id}}");
+    let groups = format!("{PREFIX}/Groups");
+    let group = format!("{PREFIX}/Groups/{{id}}");
+    Contract::new("SCIM 2.0")
+        .every_request_header("authorization: Bearer")
+        .every_request_header("accept")
+        .op(Operation::new("GET", &users).query("filter", true, QueryValue::Any))
+        .op(Operation::new("GET", &user))
+        .op(patch(&user, &["replace"], true))
+        .op(Operation::new("DELETE", &user))
+        .op(Operation::new("GET", &groups)
+            .query("filter", true, QueryValue::Any)
+            .query("startIndex", true, QueryValue::Integer)
+            .query("count", true, QueryValue::Integer))
+        .op(patch(&group, &["remove"], false))
 }
 
 fn scim_error(status: u16, scim_type: Option<&str>, detail: &str) -> Response {
@@ -450,11 +543,24 @@ async fn handle(
                 .map(|q| format!("?{q}"))
                 .unwrap_or_default()
         );
-        match (queued, s.chaos.as_mut()) {
+        let fault = match (queued, s.chaos.as_mut()) {
             (Some(f), _) => Some(f),
             (None, Some(c)) => c.pick(key),
             (None, None) => None,
-        }
+        };
+        let seq = s.kit_requests.len();
+        s.kit_requests.push(fake_kit::Recorded {
+            seq,
+            method: method.to_string(),
+            raw_path: uri.path().to_string(),
+            raw_query: raw_query.clone(),
+            query: params.clone(),
+            headers: redacted_headers(&headers),
+            body: body.to_vec(),
+            json: serde_json::from_slice(&body).ok(),
+            fault: fault.as_ref().map(|f| format!("{f:?}")),
+        });
+        fault
     };
     match fault {
         None => {}

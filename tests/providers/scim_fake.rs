@@ -133,6 +133,7 @@ async fn deactivate_with_200_and_resource() {
         .filter(|r| r.raw_path.contains("bob"))
         .count();
     assert_eq!(bob, 0);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -148,6 +149,7 @@ async fn deactivate_with_204_no_body() {
     assert!(out.changed);
     assert_eq!(out.requests[1].status, 204);
     assert_eq!(fake.user(&id).unwrap()["active"], json!(false));
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -173,6 +175,7 @@ async fn reapply_is_idempotent_and_sends_no_second_patch() {
     );
     assert!(again.summary.contains(&id));
     assert_eq!(fake.count("PATCH"), 1);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -203,6 +206,7 @@ async fn check_detects_drift() {
             .unwrap()
             .changed
     );
+    fake.assert_contract();
 }
 
 /// The same call, about an account an earlier call identified.
@@ -271,6 +275,7 @@ async fn delete_then_check() {
         .unwrap();
     assert!(!again.changed);
     assert_eq!(fake.count("DELETE"), 1);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -285,6 +290,7 @@ async fn deleting_someone_never_seen_is_not_found_not_already_deleted() {
         .unwrap_err();
     assert!(matches!(err, ProviderError::NotFound(_)), "{err:?}");
     assert_eq!(fake.count("DELETE"), 0);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -317,6 +323,7 @@ async fn a_renamed_account_is_still_read_by_its_id() {
     );
     let last = fake.requests().last().cloned().unwrap();
     assert_eq!((last.method.as_str(), last.filter), ("GET", None));
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -351,6 +358,7 @@ async fn a_filter_that_finds_nobody_proves_nothing() {
             "{action}: {err:?}"
         );
     }
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -390,6 +398,7 @@ async fn a_404_by_id_after_a_filter_hit_cannot_confirm() {
     assert!(!out.changed, "{out:?}");
     assert_eq!(out.requests[1].status, 404);
     assert!(out.account.is_some());
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -408,6 +417,7 @@ async fn unknown_user_is_not_found() {
     assert!(message(&err).contains("\"ghost@corp.test\""), "{err}");
     assert!(message(&err).contains("userName"), "{err}");
     assert_eq!(fake.count("PATCH"), 0);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -423,6 +433,7 @@ async fn ambiguous_match_is_refused() {
     assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
     assert!(message(&err).contains("ambiguous"), "{err}");
     assert_eq!(fake.count("PATCH"), 0);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -446,6 +457,7 @@ async fn rejected_token_is_readable_and_never_echoed() {
     assert!(!format!("{err:?}").contains(wrong));
     assert!(!format!("{p:?}").contains(wrong));
     assert_eq!(fake.requests().len(), 1, "401 must not be retried");
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -469,6 +481,7 @@ async fn forbidden_says_permission() {
     assert!(m.contains("lacks permission"), "{m}");
     assert!(m.contains("client lacks scope scim:write"), "{m}");
     assert_eq!(fake.requests().len(), 1);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -497,6 +510,7 @@ async fn scim_400_detail_is_surfaced() {
         "{m}"
     );
     assert_eq!(fake.count("PATCH"), 1, "400 must not be retried");
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -541,6 +555,7 @@ async fn retry_after_is_honoured_then_success() {
     assert_eq!(fake.count("GET"), 3);
     // The journal has one record per request made, with its final status.
     assert_eq!(out.requests[0].status, 200);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -564,6 +579,7 @@ async fn server_errors_are_retried_within_budget_then_transient() {
     for (i, n) in notes.iter().enumerate() {
         assert!(n.wait_ms <= 5 << i, "{n:?}");
     }
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -580,6 +596,7 @@ async fn a_500_then_success() {
     assert_eq!(fake.count("PATCH"), 2);
     assert_eq!(notes.lock().unwrap().len(), 1);
     assert_eq!(out.requests.last().unwrap().status, 200);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -595,6 +612,7 @@ async fn retry_after_beyond_the_cap_fails_transient_without_waiting() {
     assert!(matches!(err, ProviderError::Transient(_)), "{err:?}");
     assert!(message(&err).contains("3600"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(1));
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -620,6 +638,7 @@ async fn a_timeout_is_retried() {
     assert_eq!(notes.len(), 1);
     assert!(notes[0].reason.contains("timed out"), "{notes:?}");
     assert!(!notes[0].reason.contains("127.0.0.1"), "{notes:?}");
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -699,6 +718,7 @@ async fn hostile_logins_are_escaped_and_encoded() {
             .unwrap();
         assert!(chk.revoked, "{login:?}");
     }
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -727,6 +747,7 @@ async fn hostile_ids_stay_one_path_segment() {
             *id
         );
     }
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -745,6 +766,7 @@ async fn describe_matches_what_apply_sends() {
     // No I/O and no token needed to describe.
     let planning = ScimProvider::new(&system_config(&fake.base_url, None)).unwrap();
     assert_eq!(planning.describe(&c), lines);
+    fake.assert_contract();
 }
 
 fn call_with<'a>(
@@ -809,6 +831,7 @@ async fn remove_from_groups_filters_patches_and_checks() {
         .await
         .unwrap();
     assert!(chk.revoked, "{chk:?}");
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -842,6 +865,7 @@ async fn remove_from_groups_with_a_server_that_ignores_the_filter() {
     // The group that does not hold the person was never patched.
     assert_eq!(fake.count("PATCH"), 1);
     assert_eq!(fake.group_members(&ops), [bob]);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -898,6 +922,7 @@ async fn remove_from_groups_errors() {
         .unwrap();
     assert!(out.changed);
     assert_eq!(notes.lock().unwrap().len(), 1);
+    fake.assert_contract();
 }
 
 #[tokio::test]
@@ -929,5 +954,62 @@ async fn rate_limit_spaces_every_request_to_the_system() {
         t0.elapsed() >= Duration::from_millis(400),
         "three requests at 5/s took only {:?}",
         t0.elapsed()
+    );
+    fake.assert_contract();
+}
+
+/// The contract check names a PATCH the fake itself would have accepted (JSON instead of
+/// `application/scim+json`, RFC 7644 §3.1) and one without the PatchOp `schemas` (§3.5.2), and
+/// passes the same request sent right.
+#[tokio::test]
+async fn a_malformed_patch_breaks_the_contract() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("ada", true);
+    let http = reqwest::Client::new();
+    let url = format!("{}/Users/{id}", fake.base_url);
+    let good = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}],
+    });
+    let send = |content_type: &'static str, body: serde_json::Value| {
+        http.patch(&url)
+            .bearer_auth(TOKEN)
+            .header("accept", "application/scim+json")
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+    };
+
+    let resp = send("application/scim+json", good.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(fake.contract_violations(), Vec::<String>::new());
+
+    // The fake answers this one (it takes plain JSON too); the contract does not.
+    let resp = send("application/json", good).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let bad = fake.contract_violations();
+    assert_eq!(bad.len(), 1, "{bad:#?}");
+    assert!(
+        bad[0].starts_with(&format!("#1 PATCH /scim/v2/Users/{id}: ")),
+        "{bad:#?}"
+    );
+    assert!(
+        bad[0].contains(
+            r#"header content-type is "application/json", expected "application/scim+json""#
+        ),
+        "{bad:#?}"
+    );
+
+    fake.clear_requests();
+    let no_schemas = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    send("application/scim+json", no_schemas).await.unwrap();
+    let bad = fake.contract_violations();
+    assert_eq!(bad.len(), 1, "{bad:#?}");
+    assert!(bad[0].contains("$: missing property schemas"), "{bad:#?}");
+    let panicked = std::panic::catch_unwind(|| fake.assert_contract()).unwrap_err();
+    let text = panicked.downcast_ref::<String>().unwrap();
+    assert!(
+        text.contains("1 of 1 requests broke the SCIM contract"),
+        "{text}"
     );
 }
