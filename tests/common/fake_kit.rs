@@ -110,6 +110,8 @@ impl Req<'_> {
 
 pub type Handler = Arc<dyn Fn(&Req<'_>) -> Reply + Send + Sync>;
 type ErrorReply = Arc<dyn Fn(u16, &str) -> Reply + Send + Sync>;
+/// Decides a fault for a request no queued fault answered: `(method, raw_path, raw_query)`.
+pub type FaultPolicy = Arc<dyn Fn(&str, &str, Option<&str>) -> Option<Fault> + Send + Sync>;
 
 /// The routes of a fake: a handler per method and path template (first match wins), a fallback,
 /// the headers to redact, and how an error answer (no route, a fault) looks for this service.
@@ -118,6 +120,7 @@ pub struct Routes {
     fallback: Option<Handler>,
     secret_headers: Vec<(String, String)>,
     error_reply: ErrorReply,
+    fault_policy: Option<FaultPolicy>,
 }
 
 impl Default for Routes {
@@ -135,6 +138,7 @@ impl Routes {
             error_reply: Arc::new(|status, msg| {
                 Reply::json(status, &serde_json::json!({ "error": msg }))
             }),
+            fault_policy: None,
         }
     }
     /// Answer `method template` with `handler`, e.g. `("GET", "/v1/identity/entity/id/{id}")`.
@@ -160,6 +164,15 @@ impl Routes {
     pub fn secret_header(mut self, name: &str, expected: &str) -> Routes {
         self.secret_headers
             .push((name.to_ascii_lowercase(), expected.into()));
+        self
+    }
+    /// Consult `policy` for every request no queued fault answered (e.g. seeded random faults);
+    /// it runs under the server's lock, in arrival order, after the latency.
+    pub fn fault_policy(
+        mut self,
+        policy: impl Fn(&str, &str, Option<&str>) -> Option<Fault> + Send + Sync + 'static,
+    ) -> Routes {
+        self.fault_policy = Some(Arc::new(policy));
         self
     }
     /// How this service answers an error (no route, 5xx and 429 faults, a hang's late answer).
@@ -563,7 +576,10 @@ async fn handle(
             .iter_mut()
             .find(|(m, t, q)| *m == method_s && !q.is_empty() && t.matches(&raw_path).is_some())
             .and_then(|(_, _, q)| q.pop_front());
-        let fault = route_fault.or_else(|| s.faults.pop_front());
+        let fault = route_fault.or_else(|| s.faults.pop_front()).or_else(|| {
+            let policy = inner.routes.fault_policy.as_ref()?;
+            policy(&method_s, &raw_path, raw_query.as_deref())
+        });
         s.requests.push(Recorded {
             seq,
             method: method_s.clone(),
@@ -1116,18 +1132,4 @@ impl Contract {
         }
         Err(first.unwrap_or_default())
     }
-}
-
-/// Every record in `records` that broke `contract`, one readable line each (what
-/// [`FakeServer::contract_violations`] answers, for a fake that records on its own server).
-pub fn check_requests(contract: &Contract, records: &[Recorded]) -> Vec<String> {
-    records
-        .iter()
-        .filter_map(|r| {
-            contract
-                .check(r)
-                .err()
-                .map(|v| format!("#{} {}: {}", r.seq, r.line(), v.join("; ")))
-        })
-        .collect()
 }

@@ -5,6 +5,10 @@
 //! (204, then 404), `GET /Users/{id}`, SCIM error bodies whose `status` is a string. Knobs inject
 //! faults into the next requests, and every request is recorded as received.
 //!
+//! It stands on the fake-server kit ([`fake_kit`]): the kit serves, records and injects; this
+//! module holds the SCIM behaviour, its knobs, and [`scim_contract`], which every request the
+//! adapter sends must keep ([`FakeScim::assert_contract`]).
+//!
 //! Two knobs serve the reliability tests: [`FakeScim::set_latency`] delays every request before
 //! it is recorded or acted on (so a client killed meanwhile leaves no trace, as with a real server
 //! that never got the request), and [`FakeScim::chaos`] fails a seeded random fraction of requests
@@ -15,13 +19,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::fake_kit::{self, Contract, Operation, QueryValue, Shape, obj};
+use super::fake_kit::{
+    self, Contract, FakeServer, Operation, QueryValue, Reply, Req, Routes, Shape, obj,
+};
 
 pub const PREFIX: &str = "/scim/v2";
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -29,7 +31,7 @@ const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-/// A request as the fake received it.
+/// A request as the fake received it (derived from the kit's record).
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: String,
@@ -45,6 +47,31 @@ pub struct Recorded {
     pub user_agent: Option<String>,
     /// An `Authorization` header was present (its value is never kept).
     pub has_auth: bool,
+}
+
+impl From<&fake_kit::Recorded> for Recorded {
+    fn from(r: &fake_kit::Recorded) -> Recorded {
+        let h = |n: &str| r.header(n).map(str::to_string);
+        Recorded {
+            method: r.method.clone(),
+            raw_path: r.raw_path.clone(),
+            raw_query: r.raw_query.clone(),
+            filter: query_param(&r.query, "filter"),
+            body: r.json.clone(),
+            content_type: h("content-type"),
+            accept: h("accept"),
+            user_agent: h("user-agent"),
+            has_auth: r.header("authorization").is_some(),
+        }
+    }
+}
+
+/// A query parameter by case-insensitive name.
+fn query_param(query: &[(String, String)], name: &str) -> Option<String> {
+    query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
 }
 
 /// What the next requests answer instead of the real thing.
@@ -68,6 +95,29 @@ pub enum Fault {
     Reset,
     /// Say nothing for this long, then answer 503 (a client with a shorter timeout gives up).
     Hang(Duration),
+}
+
+impl Fault {
+    /// The kit's fault that answers the same.
+    fn to_kit(&self) -> fake_kit::Fault {
+        match self {
+            Fault::TooMany { retry_after } => fake_kit::Fault::Reply(
+                scim_error(429, None, "too many requests").header("retry-after", retry_after),
+            ),
+            Fault::Unavailable => {
+                fake_kit::Fault::Reply(scim_error(503, None, "service unavailable"))
+            }
+            Fault::ServerError => fake_kit::Fault::Reply(scim_error(500, None, "internal error")),
+            Fault::Error {
+                status,
+                scim_type,
+                detail,
+            } => fake_kit::Fault::Reply(scim_error(*status, *scim_type, detail)),
+            Fault::Slow(d) => fake_kit::Fault::Slow(*d),
+            Fault::Reset => fake_kit::Fault::BreakBody,
+            Fault::Hang(d) => fake_kit::Fault::Hang(*d),
+        }
+    }
 }
 
 /// Random faults: each request fails with probability `fraction`, the kind chosen among 500, 503,
@@ -168,13 +218,10 @@ struct State {
     blind_user_filter: bool,
     next_id: u64,
     version: u64,
-    requests: Vec<Recorded>,
-    /// The same requests as the kit records them (secrets redacted), for the contract check.
-    kit_requests: Vec<fake_kit::Recorded>,
+    /// `fail_next`/`fail_after`: `None` lets a request through.
     faults: VecDeque<Option<Fault>>,
     patch_reply: PatchReply,
     echo_auth_in_errors: bool,
-    latency: Duration,
     chaos: Option<ChaosState>,
 }
 
@@ -183,7 +230,122 @@ struct State {
 pub struct FakeScim {
     pub base_url: String,
     pub token: String,
+    server: FakeServer,
     state: Arc<Mutex<State>>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+/// A handler that answers 401 unless the request carries the bearer token, then `f`.
+fn authed(
+    st: &Shared,
+    f: impl Fn(&mut State, &Req<'_>) -> Reply + Send + Sync + 'static,
+) -> impl Fn(&Req<'_>) -> Reply + Send + Sync + 'static {
+    let st = st.clone();
+    move |r: &Req<'_>| {
+        let mut s = st.lock().unwrap();
+        let auth = r.header("authorization");
+        let expected = format!("Bearer {}", s.token);
+        if auth != Some(expected.as_str()) {
+            let detail = if s.echo_auth_in_errors {
+                format!("bad credentials: {}", auth.unwrap_or_default())
+            } else {
+                "Authorization failure. The authorization header is invalid or missing".to_string()
+            };
+            return scim_error(401, None, &detail)
+                .header("www-authenticate", "Bearer realm=\"SCIM\"");
+        }
+        f(&mut s, r)
+    }
+}
+
+/// The request's `{id}`, or 404 when no such user.
+fn user_id(s: &State, r: &Req<'_>) -> Result<String, Reply> {
+    let id = r.param("id").to_string();
+    if s.users.contains_key(&id) {
+        Ok(id)
+    } else {
+        Err(scim_error(404, None, &format!("Resource {id} not found")))
+    }
+}
+
+fn routes(st: &Shared) -> Routes {
+    let users = format!("{PREFIX}/Users");
+    let user = format!("{PREFIX}/Users/{{id}}");
+    let groups = format!("{PREFIX}/Groups");
+    let group = format!("{PREFIX}/Groups/{{id}}");
+    let policy = st.clone();
+    Routes::new()
+        .error_reply(|status, msg| scim_error(status, None, msg))
+        .fault_policy(move |method, path, query| {
+            let mut s = policy.lock().unwrap();
+            let queued = s.faults.pop_front().flatten();
+            let key = format!(
+                "{method} {path}{}",
+                query.map(|q| format!("?{q}")).unwrap_or_default()
+            );
+            let fault = match (queued, s.chaos.as_mut()) {
+                (Some(f), _) => Some(f),
+                (None, Some(c)) => c.pick(key),
+                (None, None) => None,
+            };
+            fault.map(|f| f.to_kit())
+        })
+        .route(
+            "GET",
+            &users,
+            authed(st, |s, r| {
+                let q = |n| query_param(r.query, n);
+                list_users(s, q("filter"), q("startIndex"), q("count"))
+            }),
+        )
+        .route(
+            "GET",
+            &groups,
+            authed(st, |s, r| {
+                let q = |n| query_param(r.query, n);
+                list_groups(s, q("filter"), q("startIndex"), q("count"))
+            }),
+        )
+        .route(
+            "PATCH",
+            &group,
+            authed(st, |s, r| patch_group(s, r.param("id"), r.body)),
+        )
+        .route(
+            "GET",
+            &user,
+            authed(st, |s, r| match user_id(s, r) {
+                Ok(id) => scim_json(200, &s.users[&id]),
+                Err(e) => e,
+            }),
+        )
+        .route(
+            "DELETE",
+            &user,
+            authed(st, |s, r| match user_id(s, r) {
+                Ok(id) => {
+                    s.users.remove(&id);
+                    Reply::empty(204)
+                }
+                Err(e) => e,
+            }),
+        )
+        .route(
+            "PATCH",
+            &user,
+            authed(st, |s, r| match user_id(s, r) {
+                Ok(id) => patch_user(s, &id, r.header("content-type").unwrap_or(""), r.body),
+                Err(e) => e,
+            }),
+        )
+        .fallback(authed(st, |_, r| {
+            if r.raw_path.starts_with(PREFIX) {
+                scim_error(404, None, "no such endpoint")
+            } else {
+                scim_error(404, None, "not a SCIM endpoint")
+            }
+        }))
 }
 
 impl FakeScim {
@@ -197,29 +359,16 @@ impl FakeScim {
             blind_user_filter: false,
             next_id: 1,
             version: 1,
-            requests: Vec::new(),
-            kit_requests: Vec::new(),
             faults: VecDeque::new(),
             patch_reply: PatchReply::Resource,
             echo_auth_in_errors: false,
-            latency: Duration::ZERO,
             chaos: None,
         }));
-        let st = state.clone();
-        let app = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let st = st.clone();
-                async move { handle(st, method, uri, headers, body).await }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let server = FakeServer::start(routes(&state)).await;
         FakeScim {
-            base_url: format!("http://{addr}{PREFIX}"),
+            base_url: server.url(PREFIX),
             token: token.to_string(),
+            server,
             state,
         }
     }
@@ -304,7 +453,7 @@ impl FakeScim {
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.state.lock().unwrap().requests.clone()
+        self.server.requests().iter().map(Recorded::from).collect()
     }
 
     pub fn count(&self, method: &str) -> usize {
@@ -315,30 +464,19 @@ impl FakeScim {
     }
 
     pub fn clear_requests(&self) {
-        let mut s = self.state.lock().unwrap();
-        s.requests.clear();
-        s.kit_requests.clear();
+        self.server.clear_requests();
     }
 
     /// Every request received so far (since the last `clear_requests`) that broke
     /// [`scim_contract`], one readable line each.
     pub fn contract_violations(&self) -> Vec<String> {
-        let records = self.state.lock().unwrap().kit_requests.clone();
-        fake_kit::check_requests(&scim_contract(), &records)
+        self.server.contract_violations(&scim_contract())
     }
 
     /// Panic with every request that broke [`scim_contract`].
     #[track_caller]
     pub fn assert_contract(&self) {
-        let bad = self.contract_violations();
-        let total = self.state.lock().unwrap().kit_requests.len();
-        if !bad.is_empty() {
-            panic!(
-                "{} of {total} requests broke the SCIM contract:\n  {}",
-                bad.len(),
-                bad.join("\n  ")
-            );
-        }
+        self.server.assert_contract(&scim_contract());
     }
 
     /// The next `n` requests answer `fault`.
@@ -364,7 +502,7 @@ impl FakeScim {
 
     /// Delay every request by `d` before it is recorded or acted on.
     pub fn set_latency(&self, d: Duration) {
-        self.state.lock().unwrap().latency = d;
+        self.server.set_latency(d);
     }
 
     /// Fail a random fraction of the requests from now on (see [`Chaos`]).
@@ -402,25 +540,6 @@ impl FakeScim {
     pub fn echo_auth_in_errors(&self) {
         self.state.lock().unwrap().echo_auth_in_errors = true;
     }
-}
-
-/// Headers as the kit records them: lowercase names, `Authorization` kept as its scheme only.
-fn redacted_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(n, v)| {
-            let text = String::from_utf8_lossy(v.as_bytes()).to_string();
-            let value = if *n == header::AUTHORIZATION {
-                match text.split_once(' ') {
-                    Some((scheme, _)) => format!("{scheme} <redacted>"),
-                    None => "<redacted>".into(),
-                }
-            } else {
-                text
-            };
-            (n.as_str().to_string(), value)
-        })
-        .collect()
 }
 
 /// A PatchOp request body (RFC 7644 §3.5.2): `schemas` holding the PatchOp URN, and a list of
@@ -469,186 +588,20 @@ pub fn scim_contract() -> Contract {
         .op(patch(&group, &["remove"], false))
 }
 
-fn scim_error(status: u16, scim_type: Option<&str>, detail: &str) -> Response {
+fn scim_error(status: u16, scim_type: Option<&str>, detail: &str) -> Reply {
     let mut body =
         json!({"schemas": [ERROR_SCHEMA], "status": status.to_string(), "detail": detail});
     if let Some(t) = scim_type {
         body["scimType"] = json!(t);
     }
-    scim_json(StatusCode::from_u16(status).unwrap(), &body)
+    scim_json(status, &body)
 }
 
-fn scim_json(status: StatusCode, body: &Value) -> Response {
-    (
+fn scim_json(status: u16, body: &Value) -> Reply {
+    Reply {
         status,
-        [(header::CONTENT_TYPE, "application/scim+json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-async fn handle(
-    st: Arc<Mutex<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let text = |h: header::HeaderName| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let raw_query = uri.query().map(str::to_string);
-    let params: Vec<(String, String)> = raw_query
-        .as_deref()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let auth = text(header::AUTHORIZATION);
-    let latency = st.lock().unwrap().latency;
-    if !latency.is_zero() {
-        // Dropped here when the client goes away: the request leaves no trace.
-        tokio::time::sleep(latency).await;
-    }
-    let fault = {
-        let mut s = st.lock().unwrap();
-        s.requests.push(Recorded {
-            method: method.to_string(),
-            raw_path: uri.path().to_string(),
-            raw_query: raw_query.clone(),
-            filter: param("filter"),
-            body: serde_json::from_slice(&body).ok(),
-            content_type: text(header::CONTENT_TYPE),
-            accept: text(header::ACCEPT),
-            user_agent: text(header::USER_AGENT),
-            has_auth: auth.is_some(),
-        });
-        let queued = s.faults.pop_front().flatten();
-        let key = format!(
-            "{method} {}{}",
-            uri.path(),
-            raw_query
-                .as_deref()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default()
-        );
-        let fault = match (queued, s.chaos.as_mut()) {
-            (Some(f), _) => Some(f),
-            (None, Some(c)) => c.pick(key),
-            (None, None) => None,
-        };
-        let seq = s.kit_requests.len();
-        s.kit_requests.push(fake_kit::Recorded {
-            seq,
-            method: method.to_string(),
-            raw_path: uri.path().to_string(),
-            raw_query: raw_query.clone(),
-            query: params.clone(),
-            headers: redacted_headers(&headers),
-            body: body.to_vec(),
-            json: serde_json::from_slice(&body).ok(),
-            fault: fault.as_ref().map(|f| format!("{f:?}")),
-        });
-        fault
-    };
-    match fault {
-        None => {}
-        Some(Fault::TooMany { retry_after }) => {
-            let mut r = scim_error(429, None, "too many requests");
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                retry_after.to_string().parse().unwrap(),
-            );
-            return r;
-        }
-        Some(Fault::Unavailable) => return scim_error(503, None, "service unavailable"),
-        Some(Fault::ServerError) => return scim_error(500, None, "internal error"),
-        Some(Fault::Error {
-            status,
-            scim_type,
-            detail,
-        }) => return scim_error(status, scim_type, detail),
-        Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
-        Some(Fault::Reset) => {
-            let broken = futures::stream::once(async {
-                Err::<Bytes, std::io::Error>(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "injected reset",
-                ))
-            });
-            return (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/scim+json")],
-                axum::body::Body::from_stream(broken),
-            )
-                .into_response();
-        }
-        Some(Fault::Hang(d)) => {
-            tokio::time::sleep(d).await;
-            return scim_error(503, None, "hung");
-        }
-    }
-
-    let mut s = st.lock().unwrap();
-    let expected = format!("Bearer {}", s.token);
-    if auth.as_deref() != Some(expected.as_str()) {
-        let detail = if s.echo_auth_in_errors {
-            format!("bad credentials: {}", auth.unwrap_or_default())
-        } else {
-            "Authorization failure. The authorization header is invalid or missing".to_string()
-        };
-        let mut r = scim_error(401, None, &detail);
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            "Bearer realm=\"SCIM\"".parse().unwrap(),
-        );
-        return r;
-    }
-
-    let Some(rest) = uri.path().strip_prefix(PREFIX) else {
-        return scim_error(404, None, "not a SCIM endpoint");
-    };
-    let segs: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    match (method.as_str(), segs.as_slice()) {
-        ("GET", ["Users"]) => list_users(&s, param("filter"), param("startIndex"), param("count")),
-        ("GET", ["Groups"]) => {
-            list_groups(&s, param("filter"), param("startIndex"), param("count"))
-        }
-        ("PATCH", ["Groups", raw_id]) => {
-            let id = percent_encoding::percent_decode_str(raw_id)
-                .decode_utf8_lossy()
-                .to_string();
-            patch_group(&mut s, &id, &body)
-        }
-        (m, ["Users", raw_id]) => {
-            let id = percent_encoding::percent_decode_str(raw_id)
-                .decode_utf8_lossy()
-                .to_string();
-            if !s.users.contains_key(&id) {
-                return scim_error(404, None, &format!("Resource {id} not found"));
-            }
-            match m {
-                "GET" => scim_json(StatusCode::OK, &s.users[&id]),
-                "DELETE" => {
-                    s.users.remove(&id);
-                    StatusCode::NO_CONTENT.into_response()
-                }
-                "PATCH" => patch_user(&mut s, &id, &headers, &body),
-                _ => scim_error(405, None, "method not allowed"),
-            }
-        }
-        _ => scim_error(404, None, "no such endpoint"),
+        headers: vec![("content-type".into(), "application/scim+json".into())],
+        body: body.to_string().into_bytes(),
     }
 }
 
@@ -657,7 +610,7 @@ fn list_users(
     filter: Option<String>,
     start: Option<String>,
     count: Option<String>,
-) -> Response {
+) -> Reply {
     let matches: Vec<&Value> = match filter {
         Some(_) if s.blind_user_filter => Vec::new(),
         None => s.users.values().collect(),
@@ -702,7 +655,7 @@ fn list_users(
     if !page.is_empty() {
         body["Resources"] = Value::Array(page);
     }
-    scim_json(StatusCode::OK, &body)
+    scim_json(200, &body)
 }
 
 /// `GET /Groups?filter=members[value eq "<id>"]`, paged like the users' list.
@@ -711,7 +664,7 @@ fn list_groups(
     filter: Option<String>,
     start: Option<String>,
     count: Option<String>,
-) -> Response {
+) -> Reply {
     let member = match filter {
         None => None,
         Some(f) => {
@@ -744,14 +697,14 @@ fn list_groups(
         .map(|v| (*v).clone())
         .collect();
     scim_json(
-        StatusCode::OK,
+        200,
         &json!({"schemas": [LIST_SCHEMA], "totalResults": matches.len(), "startIndex": start,
                 "itemsPerPage": page.len(), "Resources": page}),
     )
 }
 
 /// PATCH a group: only `remove` with the path `members[value eq "<id>"]`.
-fn patch_group(s: &mut State, id: &str, body: &[u8]) -> Response {
+fn patch_group(s: &mut State, id: &str, body: &[u8]) -> Reply {
     if !s.groups.contains_key(id) {
         return scim_error(404, None, &format!("Resource {id} not found"));
     }
@@ -783,7 +736,7 @@ fn patch_group(s: &mut State, id: &str, body: &[u8]) -> Response {
             a.retain(|m| m["value"] != json!(member));
         }
     }
-    StatusCode::NO_CONTENT.into_response()
+    Reply::empty(204)
 }
 
 /// `<attrPath> eq <JSON string>`; names are case-insensitive. Only what offboard sends is
@@ -837,11 +790,7 @@ pub fn parse_filter(f: &str) -> Result<(String, String), String> {
     Ok((attr.to_string(), decoded))
 }
 
-fn patch_user(s: &mut State, id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+fn patch_user(s: &mut State, id: &str, ct: &str, body: &[u8]) -> Reply {
     if !(ct.starts_with("application/scim+json") || ct.starts_with("application/json")) {
         return scim_error(415, None, "expected application/scim+json");
     }
@@ -905,8 +854,8 @@ fn patch_user(s: &mut State, id: &str, headers: &HeaderMap, body: &[u8]) -> Resp
     user["meta"]["version"] = json!(format!("W/\"{}\"", s.version));
     s.users.insert(id.to_string(), user.clone());
     match s.patch_reply {
-        PatchReply::Resource => scim_json(StatusCode::OK, &user),
-        PatchReply::NoContent => StatusCode::NO_CONTENT.into_response(),
+        PatchReply::Resource => scim_json(200, &user),
+        PatchReply::NoContent => Reply::empty(204),
     }
 }
 

@@ -1006,10 +1006,12 @@ async fn a_malformed_patch_breaks_the_contract() {
     let bad = fake.contract_violations();
     assert_eq!(bad.len(), 1, "{bad:#?}");
     assert!(bad[0].contains("$: missing property schemas"), "{bad:#?}");
-    let panicked = std::panic::catch_unwind(|| fake.assert_contract()).unwrap_err();
+    let panicked =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fake.assert_contract()))
+            .unwrap_err();
     let text = panicked.downcast_ref::<String>().unwrap();
     assert!(
-        text.contains("1 of 1 requests broke the SCIM contract"),
+        text.contains("1 of 1 requests broke the SCIM 2.0 contract"),
         "{text}"
     );
 }
