@@ -213,23 +213,23 @@ impl Sandbox {
     /// Take the sandbox file's lock (released when the file closes).
     fn lock_file(&self) -> Result<std::fs::File, ProviderError> {
         use std::os::unix::fs::OpenOptionsExt;
-        let fail = |what: &str, e: std::io::Error| {
-            ProviderError::Permanent(format!("{what} {}: {e}", self.lock_path().display()))
-        };
+        let perm = |e: anyhow::Error| ProviderError::Permanent(format!("{e:#}"));
         if let Some(dir) = self.path.parent() {
-            crate::state::create_private_dir(dir)
-                .map_err(|e| ProviderError::Permanent(format!("{e:#}")))?;
+            crate::state::create_private_dir(dir).map_err(perm)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(self.lock_path())
-            .map_err(|e| fail("opening the sandbox lock", e))?;
-        file.lock().map_err(|e| fail("locking", e))?;
+        let path = self.lock_path();
+        let file = crate::state::open_nofollow(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+            &path,
+        )
+        .map_err(|e| perm(e.context(format!("opening the sandbox lock {}", path.display()))))?;
+        file.lock()
+            .map_err(|e| ProviderError::Permanent(format!("locking {}: {e}", path.display())))?;
         Ok(file)
     }
 
