@@ -683,5 +683,30 @@ fn connect_system(
             cfg.secrets.insert(setting.name.to_string(), value);
         }
     }
+    if let Some(v) = kind
+        .settings
+        .iter()
+        .find(|s| s.ty == SettingType::Auth)
+        .and_then(|s| def.settings.get(s.name))
+    {
+        cfg.auth = Some(resolve_auth(v)?);
+    }
     (kind.connect)(&cfg).map_err(|e| format!("{e:#}"))
+}
+
+/// A system's `auth` table with every secret read (a key file whole). Errors name the secret's
+/// place in the table and its reference, never a value.
+fn resolve_auth(v: &toml::Value) -> std::result::Result<providers::kit::auth::AuthConfig, String> {
+    let spec: providers::kit::auth::AuthSpec<crate::runbook::SecretRef> = v
+        .clone()
+        .try_into()
+        .map_err(|_| "`auth` is not a valid auth table (`offboard runbook check` says why)")?;
+    spec.try_map(|slot, r| {
+        let read = if slot.document {
+            crate::secrets::resolve_document(r)
+        } else {
+            crate::secrets::resolve(r)
+        };
+        read.map_err(|e| format!("{}: {e:#}", slot.path))
+    })
 }

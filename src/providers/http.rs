@@ -223,6 +223,9 @@ pub struct HttpClient {
     allow_plain: bool,
     /// The configured token, kept only to cut it out of anything a server echoes back.
     token: Option<SecretString>,
+    /// The `auth` table's secrets a server could echo back (a header token, a password, a
+    /// client secret), cut out likewise.
+    echoable: Vec<SecretString>,
     /// What authorises each request (the kit's [`Auth`]): by default the token as
     /// `Authorization: Bearer …`; `with_auth_scheme`, `with_token_header` and `with_auth`
     /// choose otherwise.
@@ -294,6 +297,11 @@ impl HttpClient {
             base_url,
             allow_plain,
             token: cfg.token.clone(),
+            echoable: cfg
+                .auth
+                .as_ref()
+                .map(|a| a.echoable_secrets().into_iter().cloned().collect())
+                .unwrap_or_default(),
             auth: None,
             auth_error: None,
             extra_headers: HeaderMap::new(),
@@ -444,8 +452,9 @@ impl HttpClient {
             )));
         };
         auth.header().await.map_err(|e| {
+            // The endpoint's words first: a preflight line shows 200 characters.
             let msg = self.redact(&format!(
-                "system `{}`: getting credentials ({}) for {what}: {e}",
+                "system `{}`: no credentials for {what}: {e} (using {})",
                 self.system,
                 auth.describe()
             ));
@@ -480,6 +489,20 @@ impl HttpClient {
 
     /// Send `req`, retrying transient failures; see the module docs for what comes back.
     pub async fn send(&self, req: Request, ctx: &CallCtx) -> Result<HttpResponse, ProviderError> {
+        let mut sent = None;
+        self.send_as(req, ctx, &mut sent)
+            .await
+            .map_err(|e| self.scrub(e, sent.as_ref()))
+    }
+
+    /// [`send`](Self::send), keeping in `sent` the credential the last attempt carried (an
+    /// access token, Basic's encoded pair), which the error text must not hold either.
+    async fn send_as(
+        &self,
+        req: Request,
+        ctx: &CallCtx,
+        sent: &mut Option<HeaderValue>,
+    ) -> Result<HttpResponse, ProviderError> {
         let what = format!("{} {}", req.method, req.url.path());
         // Checked again for every request, whatever URL a provider built: the token never goes
         // over plain HTTP to another machine unless the runbook says so.
@@ -492,6 +515,7 @@ impl HttpClient {
             )));
         }
         let mut auth = self.credentials(&what).await?;
+        *sent = Some(auth.1.clone());
         let client = self.client()?;
         // One fresh credential after a 401, outside the retry budget, when the source can
         // fetch one (a token that expired early or was revoked).
@@ -515,6 +539,7 @@ impl HttpClient {
                         a.invalidate(&auth.1);
                     }
                     auth = self.credentials(&what).await?;
+                    *sent = Some(auth.1.clone());
                     continue;
                 }
                 Ok((status, headers, body)) => {
@@ -666,11 +691,36 @@ impl HttpClient {
 
     /// Never let the token through, whatever a server echoes back.
     fn redact(&self, s: &str) -> String {
-        match &self.token {
-            Some(t) if t.expose_secret().len() >= 4 && s.contains(t.expose_secret()) => {
-                s.replace(t.expose_secret(), "[redacted]")
+        let mut out = s.to_string();
+        for t in self.token.iter().chain(&self.echoable) {
+            let t = t.expose_secret();
+            if t.len() >= 4 && out.contains(t) {
+                out = out.replace(t, "[redacted]");
             }
-            _ => s.to_string(),
+        }
+        out
+    }
+
+    /// `e` without the credential a request carried: the whole header value and the part
+    /// after its scheme (an access token, Basic's encoded pair), whatever a server echoed.
+    fn scrub(&self, e: ProviderError, sent: Option<&HeaderValue>) -> ProviderError {
+        let Some(value) = sent.and_then(|v| v.to_str().ok()) else {
+            return e;
+        };
+        let credential = value.split_once(' ').map_or(value, |(_, c)| c.trim());
+        let cut = |m: String| {
+            let mut m = m;
+            for s in [value, credential] {
+                if s.len() >= 8 && m.contains(s) {
+                    m = m.replace(s, "[redacted]");
+                }
+            }
+            m
+        };
+        match e {
+            ProviderError::Transient(m) => ProviderError::Transient(cut(m)),
+            ProviderError::Permanent(m) => ProviderError::Permanent(cut(m)),
+            ProviderError::NotFound(m) => ProviderError::NotFound(cut(m)),
         }
     }
 }
@@ -1099,6 +1149,25 @@ mod auth_tests {
         assert!(matches!(err, ProviderError::Permanent(_)), "{err:?}");
         assert!(text.contains("client disabled"), "{text}");
         assert!(!text.contains(SECRET), "{text}");
+    }
+
+    /// The `auth` table's secrets are cut out of what a server says, as the token is, even
+    /// in a form other than the header that carried them (Basic's pair decoded).
+    #[test]
+    fn the_auth_tables_secrets_are_redacted() {
+        use crate::providers::kit::auth::{AuthSpec, BasicAuth};
+        let cfg = SystemConfig {
+            auth: Some(AuthSpec::Basic(BasicAuth {
+                username: "svc".into(),
+                password: SecretString::from("pw-very-secret-19"),
+            })),
+            ..SystemConfig::new("basic", "scim", Some("https://api.example"))
+        };
+        let http = HttpClient::new(&cfg).unwrap();
+        assert_eq!(
+            http.redact("no such user svc:pw-very-secret-19"),
+            "no such user svc:[redacted]"
+        );
     }
 
     #[tokio::test]

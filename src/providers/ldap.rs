@@ -1969,6 +1969,7 @@ mod tests {
             kind: "ldap".into(),
             base_url: Some(url.into()),
             token: None,
+            auth: None,
             settings,
             secrets: BTreeMap::new(),
             timeout: Duration::from_secs(5),

@@ -35,7 +35,7 @@ pub struct KindSpec {
     pub needs_base_url: bool,
     /// The URL schemes `base_url` may use, preferred first.
     pub url_schemes: &'static [&'static str],
-    /// `token` must be set.
+    /// Credentials must be set: `token`, or an `auth` table when the kind accepts one.
     pub needs_token: bool,
     /// Build a provider for one configured system. Must not do I/O: `plan` calls it with no
     /// secret to describe requests.
@@ -84,6 +84,9 @@ pub enum SettingType {
     StringList,
     /// A secret reference (`{ env = … }` / `{ file = … }` / `{ command = […] }`), never inline.
     Secret,
+    /// The `auth` table ([`kit::auth::AuthSpec`]): a kind that lists [`kit::auth::SETTING`]
+    /// among its settings accepts it in place of `token`.
+    Auth,
 }
 
 /// A configured system, ready to connect: secrets resolved (or absent, for planning).
@@ -94,6 +97,9 @@ pub struct SystemConfig {
     pub kind: String,
     pub base_url: Option<String>,
     pub token: Option<SecretString>,
+    /// The `auth` table, resolved (kinds that accept it; `None` when planning). Build the
+    /// requests' [`kit::Auth`] with [`kit::auth::for_system`], which also covers `token`.
+    pub auth: Option<kit::auth::AuthConfig>,
     pub settings: BTreeMap<String, toml::Value>,
     /// Secret settings (kind-specific `Secret` settings), resolved.
     pub secrets: BTreeMap<String, SecretString>,
@@ -114,6 +120,7 @@ impl SystemConfig {
             kind: kind.to_string(),
             base_url: base_url.map(str::to_string),
             token: None,
+            auth: None,
             settings: BTreeMap::new(),
             secrets: BTreeMap::new(),
             timeout: Duration::from_secs(30),

@@ -15,6 +15,10 @@
 //!   removed. Check: the same search finds no (listed) group holding the user.
 //!
 //! Reads by id are the proof: some services answer filters from a search index that lags.
+//!
+//! Requests are authorised by `token` (a bearer token) or by the system's `auth` table (see
+//! [`super::kit::auth::for_system`]): a static bearer or header token, HTTP Basic, or OAuth 2.0
+//! client credentials, as SCIM services behind an identity platform often want.
 
 use std::sync::Arc;
 
@@ -75,6 +79,7 @@ pub static KIND: KindSpec = KindSpec {
             summary: "the attribute the person is found by (default userName)",
         },
         super::http::ALLOW_PLAIN,
+        super::kit::auth::SETTING,
     ],
     needs_base_url: true,
     url_schemes: &["https", "http"],
@@ -118,9 +123,13 @@ impl ScimProvider {
                 cfg.name
             );
         }
-        let http = HttpClient::new(cfg)?
+        let mut http = HttpClient::new(cfg)?
             .with_accept("application/scim+json, application/json")
             .with_error_parser(scim_error_message);
+        // `token` or the `auth` table (bearer, header, basic, OAuth client credentials…).
+        if let Some(auth) = super::kit::auth::for_system(cfg)? {
+            http = http.with_auth(auth);
+        }
         Ok(ScimProvider {
             http,
             system: cfg.name.clone(),

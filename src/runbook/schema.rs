@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::RunbookFile;
 use super::load::{
     DEADLINE_PATTERN, DEPARTURE_TYPES, IDENT_PATTERN, NOT_BLANK_PATTERN, SYSTEM_KEYS,
 };
+use super::{RunbookFile, SecretRef};
+use crate::providers::kit::auth::AuthSpec;
 use crate::providers::{KINDS, KindSpec, SettingSpec, SettingType};
 
 /// The JSON Schema of a runbook file, pretty-printed, ending with a newline.
@@ -49,6 +50,7 @@ fn refine(root: &mut Value) {
 
     let defs = &mut root["$defs"];
     defs["RunbookMeta"]["properties"]["name"]["pattern"] = json!(NOT_BLANK_PATTERN);
+    auth_defs(defs);
     defs["SecretRef"] = secret_ref();
     system_def(&mut defs["SystemDef"]);
     step_def(&mut defs["StepDef"]);
@@ -86,6 +88,19 @@ fn secret_ref() -> Value {
     })
 }
 
+/// The `auth` table's definitions (`Auth` and the tables of its types), generated from the
+/// kit's model with the runbook's secret references in it.
+fn auth_defs(defs: &mut Value) {
+    let mut generator = schemars::generate::SchemaSettings::default().into_generator();
+    generator.subschema_for::<AuthSpec<SecretRef>>();
+    for (name, def) in generator.take_definitions(true) {
+        // `SecretRef` is refined below, like the one `token` uses.
+        if name != "SecretRef" {
+            defs[name] = def;
+        }
+    }
+}
+
 /// A setting or parameter, by its type in the catalogue.
 fn setting_schema(spec: &SettingSpec) -> Value {
     let mut v = match spec.ty {
@@ -94,6 +109,7 @@ fn setting_schema(spec: &SettingSpec) -> Value {
         SettingType::Bool => json!({ "type": "boolean" }),
         SettingType::StringList => json!({ "type": "array", "items": { "type": "string" } }),
         SettingType::Secret => json!({ "$ref": "#/$defs/SecretRef" }),
+        SettingType::Auth => json!({ "$ref": "#/$defs/Auth" }),
     };
     v["description"] = json!(spec.summary);
     v
@@ -128,13 +144,21 @@ fn kind_rule(kind: &KindSpec) -> Value {
     if kind.needs_base_url {
         required.push("base_url");
     }
-    if kind.needs_token {
+    let takes_auth = kind.settings.iter().any(|s| s.ty == SettingType::Auth);
+    if kind.needs_token && !takes_auth {
         required.push("token");
     }
     required.extend(kind.settings.iter().filter(|s| s.required).map(|s| s.name));
     let mut then = json!({ "properties": properties, "additionalProperties": false });
     if !required.is_empty() {
         then["required"] = json!(required);
+    }
+    if takes_auth {
+        // `token` (a bearer token) or `auth`, not both.
+        then["not"] = json!({ "required": ["token", "auth"] });
+        if kind.needs_token {
+            then["anyOf"] = json!([{ "required": ["token"] }, { "required": ["auth"] }]);
+        }
     }
     json!({
         "if": { "properties": { "kind": { "const": kind.name } }, "required": ["kind"] },

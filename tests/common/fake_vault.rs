@@ -257,6 +257,7 @@ pub fn system_config(base_url: &str, token: Option<&str>) -> offboard::providers
         kind: "vault".into(),
         base_url: Some(base_url.into()),
         token: token.map(|t| secrecy::SecretString::from(t.to_string())),
+        auth: None,
         settings: Default::default(),
         secrets: Default::default(),
         timeout: Duration::from_secs(10),

@@ -74,6 +74,7 @@ fn config(port: u16, state: &std::path::Path) -> SystemConfig {
         kind: "ldap".into(),
         base_url: Some(format!("ldap://127.0.0.1:{port}")),
         token: None,
+        auth: None,
         settings,
         secrets,
         timeout: Duration::from_secs(1),

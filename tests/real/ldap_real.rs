@@ -166,6 +166,7 @@ fn config(
         kind: "ldap".into(),
         base_url: Some(url.into()),
         token: None,
+        auth: None,
         settings,
         secrets,
         timeout: Duration::from_secs(10),

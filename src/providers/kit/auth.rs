@@ -22,6 +22,9 @@
 //!
 //! No retries here: a transient failure is [`AuthError::Unavailable`] and the caller's retry
 //! loop (the one that already retries the API call) decides when to try again.
+//!
+//! A runbook chooses a source with a system's `auth` table ([`AuthSpec`], in `config`);
+//! [`for_system`] builds it.
 
 use std::fmt;
 use std::future::Future;
@@ -39,6 +42,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
+
+mod config;
+pub use config::{
+    AuthConfig, AuthSpec, BasicAuth, GoogleAuth, HeaderAuth, OAuth2Auth, SETTING, SecretIn,
+    SecretSlot, TOKEN_URL_PATTERN, for_system,
+};
 
 /// A cached token is fetched again once less than this much of its life remains, so a token
 /// never expires between being attached and being checked.

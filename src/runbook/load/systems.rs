@@ -4,6 +4,8 @@ use std::ops::Range;
 
 use toml::de::DeValue;
 
+mod auth;
+
 use super::{Check, SYSTEM_KEYS, Val, closest, is_ident};
 use crate::providers::{self, SettingSpec, SettingType};
 
@@ -148,12 +150,41 @@ impl Check<'_> {
                 "add e.g. `base_url = \"https://app.example.com/scim/v2\"`",
             );
         }
-        if kind.needs_token && field("token").is_none() {
+        let takes_auth = kind.settings.iter().any(|s| s.ty == SettingType::Auth);
+        let token = field("token");
+        let auth = field("auth").filter(|_| takes_auth);
+        if let (Some((t, _)), Some((a, _))) = (token, auth) {
+            let second = if t.span().start > a.span().start {
+                t
+            } else {
+                a
+            };
             self.push(
-                format!("system `{name}` (kind `{}`) needs a `token`", kind.name),
-                name_span.clone(),
-                format!("add `token = {{ env = \"{}\" }}`", env_name(name, "token")),
+                format!("system `{name}` has both `token` and `auth`"),
+                second.span(),
+                "keep one: `token = { … }` means `auth = { bearer = { … } }`",
             );
+        }
+        if kind.needs_token && token.is_none() && auth.is_none() {
+            let example = format!("token = {{ env = \"{}\" }}", env_name(name, "token"));
+            let (message, hint) = if takes_auth {
+                (
+                    format!(
+                        "system `{name}` (kind `{}`) needs a `token` or an `auth` table",
+                        kind.name
+                    ),
+                    format!(
+                        "add `{example}` (a bearer token), or an `auth` table (bearer, header, \
+                         basic, oauth2, google): see Authentication in runbooks/README.md"
+                    ),
+                )
+            } else {
+                (
+                    format!("system `{name}` (kind `{}`) needs a `token`", kind.name),
+                    format!("add `{example}`"),
+                )
+            };
+            self.push(message, name_span.clone(), hint);
         }
         for spec in kind.settings.iter().filter(|s| s.required) {
             if field(spec.name).is_none() {
@@ -189,7 +220,13 @@ impl Check<'_> {
 
     /// A secret must be a reference; the value of an inline secret is never echoed.
     fn secret(&mut self, system: &str, key: &str, v: &Val<'_>) {
-        let example = format!("{key} = {{ env = \"{}\" }}", env_name(system, key));
+        self.secret_at(system, key, key, key, v);
+    }
+
+    /// [`secret`](Self::secret) for a secret inside a table: `path` names it in messages
+    /// (`auth.basic.password`), `key` is its own key and `env` the suggested variable's suffix.
+    fn secret_at(&mut self, system: &str, path: &str, key: &str, env: &str, v: &Val<'_>) {
+        let example = format!("{key} = {{ env = \"{}\" }}", env_name(system, env));
         let hint = format!(
             "reference it instead: `{example}`, or `{{ file = \"/run/secrets/…\" }}`, or `{{ command = [\"pass\", \"show\", \"…\"] }}`"
         );
@@ -203,7 +240,7 @@ impl Check<'_> {
             };
             self.push(
                 format!(
-                    "secrets must not be written in the runbook: `{key}` of system `{system}` {what}"
+                    "secrets must not be written in the runbook: `{path}` of system `{system}` {what}"
                 ),
                 v.span(),
                 hint,
@@ -216,7 +253,7 @@ impl Check<'_> {
             self.hide(v);
             self.push(
                 format!(
-                    "`{key}` of system `{system}` must have exactly one of `env`, `file` or `command`"
+                    "`{path}` of system `{system}` must have exactly one of `env`, `file` or `command`"
                 ),
                 v.span(),
                 hint,
@@ -238,7 +275,7 @@ impl Check<'_> {
                 self.unknown_key(
                     other,
                     k.span(),
-                    &format!("the secret reference `{key}`"),
+                    &format!("the secret reference `{path}`"),
                     &["env", "file", "command"],
                 );
                 return;
@@ -253,7 +290,7 @@ impl Check<'_> {
             };
             self.push(
                 format!(
-                    "`{}` in the secret reference `{key}` must be {want}",
+                    "`{}` in the secret reference `{path}` must be {want}",
                     k.get_ref()
                 ),
                 inner.span(),
@@ -295,6 +332,7 @@ impl Check<'_> {
                 }
             }
             SettingType::Secret => self.secret(system, spec.name, v),
+            SettingType::Auth => self.auth_table(system, v),
         }
     }
 }
@@ -438,7 +476,10 @@ mod tests {
         assert_eq!((line, col), (3, 10));
         assert!(hint.contains("https://"));
         let (msg, _, _, hint) = find(src, "token");
-        assert_eq!(msg, "system `app` (kind `scim`) needs a `token`");
+        assert_eq!(
+            msg,
+            "system `app` (kind `scim`) needs a `token` or an `auth` table"
+        );
         assert!(hint.contains("token = { env = \"APP_TOKEN\" }"), "{hint}");
         let src = "[runbook]\nname = \"t\"\n[systems.app]\nkind = \"scim\"\nbase_url = \"ftp://x.example\"\ntoken = { env = \"T\" }\n";
         let (msg, line, col, _) = find(src, "base_url");
