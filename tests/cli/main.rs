@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod auth_cli;
 mod crash_resume;
 mod evidence_cli;
 mod flow_cli;

@@ -5,6 +5,7 @@ pub mod cli_env;
 pub mod fake_kit;
 pub mod fake_ldap;
 pub mod fake_scim;
+pub mod fake_token;
 pub mod fake_vault;
 pub mod servers;
 pub mod snapshot;

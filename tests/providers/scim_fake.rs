@@ -1015,3 +1015,225 @@ async fn a_malformed_patch_breaks_the_contract() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `auth`: the system's auth table, through the kit, on the SCIM request path
+
+mod auth {
+    use super::*;
+
+    use base64::Engine;
+    use common::fake_token::FakeTokenEndpoint;
+    use offboard::providers::SystemConfig;
+    use offboard::providers::kit::auth::{
+        AuthConfig, AuthSpec, BasicAuth, HeaderAuth, OAuth2Auth, SecretIn,
+    };
+    use secrecy::SecretString;
+
+    const CLIENT: &str = "offboard-app";
+    const CLIENT_SECRET: &str = "cs-SECRET-4a1f9e27";
+    /// What the token endpoint issues; the SCIM fake accepts this token and no other.
+    const ACCESS: &str = "at-SECRET-issued-5b7e01";
+    const SCOPE: &str = "scim:users.write";
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    fn oauth2(token_url: &str, client_secret: &str, how: SecretIn) -> AuthConfig {
+        AuthSpec::OAuth2(OAuth2Auth {
+            token_url: token_url.into(),
+            client_id: CLIENT.into(),
+            scopes: vec![SCOPE.into()],
+            audience: None,
+            client_secret: Some(secret(client_secret)),
+            client_auth: Some(how),
+            private_key: None,
+            key_id: None,
+        })
+    }
+
+    /// A scim system at `fake` with this auth table and no `token`.
+    fn with_auth(fake: &FakeScim, auth: AuthConfig) -> ScimProvider {
+        let cfg = SystemConfig {
+            auth: Some(auth),
+            ..system_config(&fake.base_url, None)
+        };
+        ScimProvider::new(&cfg).unwrap().with_retry(RetryPolicy {
+            max_attempts: 2,
+            base: Duration::from_millis(5),
+            max_wait: Duration::from_secs(1),
+            max_total: Duration::from_secs(2),
+        })
+    }
+
+    fn form(r: &common::fake_kit::Recorded) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&r.body).into_owned().collect()
+    }
+
+    /// The whole departure step runs on a token from the endpoint: fetched once, sent as
+    /// `Bearer` on every SCIM request, with the client secret in the body or as Basic.
+    #[tokio::test]
+    async fn oauth2_client_credentials_authorise_every_scim_request() {
+        for how in [SecretIn::Post, SecretIn::Basic] {
+            let endpoint = FakeTokenEndpoint::start(CLIENT, CLIENT_SECRET, ACCESS).await;
+            endpoint.expect_scope(SCOPE);
+            let fake = FakeScim::start(ACCESS).await;
+            let id = fake.add_user("alice@corp.test", true);
+            let p = with_auth(&fake, oauth2(&endpoint.url, CLIENT_SECRET, how));
+
+            let out = p
+                .apply(
+                    &call("deactivate_user", "alice@corp.test"),
+                    &CallCtx::silent(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{how:?}: {e}"));
+            assert!(out.changed);
+            assert_eq!(fake.user(&id).unwrap()["active"], json!(false));
+            let chk = p
+                .check(
+                    &call("deactivate_user", "alice@corp.test"),
+                    &CallCtx::silent(),
+                )
+                .await
+                .unwrap();
+            assert!(chk.revoked);
+
+            // Four SCIM requests, each authorised (the fake answers 401 to any other token),
+            // on one token.
+            let reqs = fake.requests();
+            assert_eq!(reqs.len(), 4, "{reqs:#?}");
+            assert!(reqs.iter().all(|r| r.has_auth));
+            assert_eq!(endpoint.issued(), 1);
+            assert_eq!(endpoint.refused(), 0);
+            let token_reqs = endpoint.requests();
+            assert_eq!(token_reqs.len(), 1);
+            let t = &token_reqs[0];
+            assert_eq!(t.method, "POST");
+            let body = form(t);
+            let has = |k: &str, v: &str| body.iter().any(|(a, b)| a == k && b == v);
+            assert!(has("grant_type", "client_credentials"), "{body:?}");
+            assert!(has("scope", SCOPE), "{body:?}");
+            match how {
+                SecretIn::Post => {
+                    assert!(has("client_id", CLIENT) && has("client_secret", CLIENT_SECRET));
+                    assert_eq!(t.auth_scheme(), None);
+                }
+                SecretIn::Basic => {
+                    assert!(!body.iter().any(|(k, _)| k == "client_secret"), "{body:?}");
+                    assert_eq!(t.auth_scheme(), Some("Basic"));
+                }
+            }
+            fake.assert_contract();
+        }
+    }
+
+    /// A wrong client secret: the step fails for good, in the endpoint's own words, before
+    /// any request reaches the API, and the secret is nowhere in the message.
+    #[tokio::test]
+    async fn a_refused_client_secret_is_a_permanent_failure_in_the_endpoints_words() {
+        let endpoint = FakeTokenEndpoint::start(CLIENT, CLIENT_SECRET, ACCESS).await;
+        let fake = FakeScim::start(ACCESS).await;
+        fake.add_user("alice@corp.test", true);
+        let wrong = "cs-SECRET-wrong-0c3d";
+        let p = with_auth(&fake, oauth2(&endpoint.url, wrong, SecretIn::Post));
+        let e = p
+            .preflight(
+                &call("deactivate_user", "alice@corp.test"),
+                &CallCtx::silent(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+        let m = message(&e);
+        assert!(m.contains("invalid_client"), "{m}");
+        assert!(m.contains("system `hr-scim`"), "{m}");
+        assert!(m.contains(&endpoint.url), "names the endpoint: {m}");
+        assert!(!m.contains(wrong) && !m.contains(CLIENT_SECRET), "{m}");
+        assert!(fake.requests().is_empty(), "{:#?}", fake.requests());
+        assert_eq!(endpoint.refused(), 1);
+    }
+
+    /// Static credentials from the table reach the API as the table says.
+    #[tokio::test]
+    async fn bearer_and_header_tables_send_the_static_token() {
+        let fake = FakeScim::start(TOKEN).await;
+        let id = fake.add_user("alice@corp.test", true);
+        for auth in [
+            AuthSpec::Bearer(secret(TOKEN)),
+            AuthSpec::Header(HeaderAuth {
+                name: "Authorization".into(),
+                scheme: Some("Bearer".into()),
+                value: secret(TOKEN),
+            }),
+        ] {
+            fake.set_active(&id, true);
+            let p = with_auth(&fake, auth.clone());
+            let out = p
+                .apply(
+                    &call("deactivate_user", "alice@corp.test"),
+                    &CallCtx::silent(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{auth:?}: {e}"));
+            assert!(out.changed, "{auth:?}");
+        }
+    }
+
+    /// A server that echoes the credentials it got back in its error: neither the secrets of
+    /// the table nor what was sent (Basic's encoded pair, an issued access token) reach the
+    /// error text.
+    #[tokio::test]
+    async fn credentials_a_server_echoes_back_are_cut_out() {
+        let endpoint = FakeTokenEndpoint::start(CLIENT, CLIENT_SECRET, ACCESS).await;
+        // It wants another token than any of these: every request is a 401 that echoes.
+        let fake = FakeScim::start("what-the-server-wants").await;
+        fake.echo_auth_in_errors();
+        fake.add_user("alice@corp.test", true);
+        let password = "pw-SECRET-77aa19";
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("svc:{password}"));
+        let header_value = "hv-SECRET-4410be";
+        for (auth, leaks) in [
+            (
+                AuthSpec::Basic(BasicAuth {
+                    username: "svc".into(),
+                    password: secret(password),
+                }),
+                vec![password, pair.as_str()],
+            ),
+            (
+                AuthSpec::Header(HeaderAuth {
+                    name: "Authorization".into(),
+                    scheme: Some("Token".into()),
+                    value: secret(header_value),
+                }),
+                vec![header_value],
+            ),
+            (
+                oauth2(&endpoint.url, CLIENT_SECRET, SecretIn::Post),
+                vec![ACCESS, CLIENT_SECRET],
+            ),
+        ] {
+            let p = with_auth(&fake, auth.clone());
+            let e = p
+                .apply(
+                    &call("deactivate_user", "alice@corp.test"),
+                    &CallCtx::silent(),
+                )
+                .await
+                .unwrap_err();
+            let m = message(&e);
+            assert!(m.contains("401"), "{m}");
+            assert!(
+                m.contains("bad credentials: ") && m.contains("[redacted]"),
+                "{m}"
+            );
+            for leak in leaks {
+                assert!(!m.contains(leak), "{auth:?} leaked {leak}: {m}");
+            }
+        }
+        // The OAuth case fetched a second token after the first 401, then gave up.
+        assert_eq!(endpoint.issued(), 2);
+    }
+}
