@@ -36,9 +36,29 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
-    RequestLine, RequestRecord, RetryNote, SettingSpec, SettingType, StepCall, SystemConfig,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
+    Provider, ProviderError, RequestLine, RequestRecord, RetryNote, SettingSpec, SettingType,
+    StepCall, SystemConfig, params,
 };
+
+/// `remove_from_groups`'s parameters.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GroupsParams {
+    /// Only these groups (DNs or CNs); default: every group the person is in.
+    #[schemars(length(min = 1))]
+    groups: Option<Vec<String>>,
+}
+
+/// `set_description`'s parameters.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DescriptionParams {
+    /// The description, e.g. `"offboarded {{ departure.effective_at | date }} ticket
+    /// {{ departure.ticket }}"` (a template, rendered when the departure is planned).
+    #[schemars(length(min = 1))]
+    text: String,
+}
 
 pub static KIND: KindSpec = KindSpec {
     name: "ldap",
@@ -49,69 +69,59 @@ pub static KIND: KindSpec = KindSpec {
     actions: &[
         ActionSpec {
             name: "disable_account",
-            summary: "active_directory: userAccountControl |= 0x2 (ACCOUNTDISABLE), other bits \
-                      kept; check reads the bit",
+            summary: "AD: sets `userAccountControl` bit 0x2 (ACCOUNTDISABLE), keeping the other bits; \
+                      the check reads the bit",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
         ActionSpec {
             name: "remove_from_groups",
-            summary: "remove the person from every group (AD: memberOf; OpenLDAP/389ds: groups \
-                      whose member/uniqueMember is the DN), or only from params.groups (DNs or \
-                      CNs); the summary lists the groups removed; check reads the memberships",
+            summary: "removes the person from their groups (AD: `memberOf`; OpenLDAP/389-DS: groups \
+                      whose `member`/`uniqueMember` is them); the summary lists every group removed; \
+                      the check finds none left",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[SettingSpec {
-                name: "groups",
-                ty: SettingType::StringList,
-                required: false,
-                summary: "only these groups (DNs or CNs); default: all",
-            }],
+            params: ParamsSpec::of::<GroupsParams>(),
         },
         ActionSpec {
             name: "reset_password",
-            summary: "active_directory: set unicodePwd to a random value that is never stored or \
-                      shown (LDAPS/StartTLS only); check: pwdLastSet is not older than the value \
-                      recorded after the reset, so no earlier password binds",
+            summary: "AD: sets a random password that is never stored or shown (LDAPS/StartTLS only); \
+                      the check wants `pwdLastSet` no older than the reset. Disable the account too: \
+                      AD accepts the old password for a while after a reset (`old password allowed \
+                      period`, 60 minutes by default)",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
         ActionSpec {
             name: "move_to_ou",
-            summary: "active_directory: move the entry under disabled_ou, keeping its RDN; check: \
-                      the DN is directly under disabled_ou",
+            summary: "AD: moves the entry under `disabled_ou`; the check reads where it is",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
         ActionSpec {
             name: "set_description",
-            summary: "active_directory: set description to params.text (a template, rendered \
-                      when the departure is planned); check: description equals it",
+            summary: "AD: sets `description` to the text (a template, e.g. `offboarded {{ \
+                      departure.effective_at }} ticket {{ departure.ticket }}`); the check compares it",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[SettingSpec {
-                name: "text",
-                ty: SettingType::String,
-                required: true,
-                summary: "the description, e.g. \"offboarded 2026-11-22 ticket #123\"",
-            }],
+            params: ParamsSpec::of::<DescriptionParams>(),
         },
         ActionSpec {
             name: "lock_account",
-            summary: "openldap: pwdAccountLockedTime = 000001010000Z (ppolicy permanent lock); \
-                      389ds: nsAccountLock = true; check reads the attribute",
+            summary: "OpenLDAP: `pwdAccountLockedTime: 000001010000Z` (a permanent ppolicy lock); \
+                      389-DS: `nsAccountLock: true`; the check reads the attribute",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
     ],
     settings: &[
@@ -119,65 +129,63 @@ pub static KIND: KindSpec = KindSpec {
             name: "flavor",
             ty: SettingType::String,
             required: true,
-            summary: "active_directory | openldap | 389ds",
+            summary: "`active_directory` (also Samba AD), `openldap` (with the ppolicy overlay) or \
+                      `389ds`",
         },
         SettingSpec {
             name: "bind_dn",
             ty: SettingType::String,
             required: true,
-            summary: "who offboard binds as (AD also takes user@realm)",
+            summary: "who offboard binds as (AD also takes `user@realm`)",
         },
         SettingSpec {
             name: "bind_password",
             ty: SettingType::Secret,
             required: true,
-            summary: "the bind password, by reference ({ env = … } / { file = … } / { command = … })",
+            summary: "the bind password, by reference",
         },
         SettingSpec {
             name: "base_dn",
             ty: SettingType::String,
             required: true,
-            summary: "where people are searched (subtree), e.g. DC=corp,DC=example",
+            summary: "where people are searched (subtree), e.g. `DC=corp,DC=example`",
         },
         SettingSpec {
             name: "start_tls",
             ty: SettingType::Bool,
             required: false,
-            summary: "upgrade an ldap:// connection with StartTLS (default false)",
+            summary: "upgrade an `ldap://` connection with StartTLS (default false)",
         },
         SettingSpec {
             name: "ca_file",
             ty: SettingType::String,
             required: false,
-            summary: "PEM file of the CA(s) that signed the server certificate (default: the \
-                      system's trust store)",
+            summary: "PEM file of the CA(s) that signed the server certificate (default: the system's)",
         },
         SettingSpec {
             name: "allow_plain",
             ty: SettingType::Bool,
             required: false,
-            summary: "allow ldap:// without TLS: the bind password crosses the network in clear \
-                      (default false)",
+            summary: "allow `ldap://` without TLS",
         },
         SettingSpec {
             name: "user_attribute",
             ty: SettingType::String,
             required: false,
-            summary: "the attribute the login is matched against (default: userPrincipalName for \
-                      active_directory, e.g. also mail or sAMAccountName; mail for openldap and \
-                      389ds, e.g. also uid)",
+            summary: "the attribute the login is matched against (default `userPrincipalName` for AD, \
+                      e.g. also `mail` or `sAMAccountName`; `mail` for OpenLDAP and 389-DS)",
         },
         SettingSpec {
             name: "disabled_ou",
             ty: SettingType::String,
             required: false,
-            summary: "the OU move_to_ou moves people to, e.g. OU=Disabled Users,DC=corp,DC=example",
+            summary: "where `move_to_ou` moves people, e.g. `OU=Disabled Users,DC=corp,DC=example`",
         },
         SettingSpec {
             name: "groups_base",
             ty: SettingType::String,
             required: false,
-            summary: "openldap/389ds: where groups are searched (default base_dn)",
+            summary: "OpenLDAP / 389-DS: where groups are searched (default `base_dn`)",
         },
     ],
     needs_base_url: true,
@@ -1076,7 +1084,7 @@ impl LdapProvider {
             "move_to_ou" => self.move_to_ou(ldap, &user, records).await,
             "set_description" => {
                 let text = description_param(call).map_err(|m| self.err(m))?;
-                self.set_description(ldap, &user, text, records).await
+                self.set_description(ldap, &user, &text, records).await
             }
             "lock_account" => self.lock(ldap, &user, records).await,
             other => Err(self.unsupported(other)),
@@ -1691,7 +1699,8 @@ impl LdapProvider {
                 ),
             )),
             "set_description" => {
-                let text = description_param(call).unwrap_or("<params.text missing>");
+                let text =
+                    description_param(call).unwrap_or_else(|_| "<params.text missing>".to_string());
                 out.push(line("MODIFY", format!("{who} description := {text:?}")));
             }
             "lock_account" => out.push(line(
@@ -1837,28 +1846,26 @@ fn pwd_last_set(e: &SearchEntry) -> Option<i64> {
 }
 
 fn groups_param(call: &StepCall<'_>) -> Result<Option<Vec<String>>, String> {
-    match call.params.get("groups") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Array(a)) => {
-            let mut out = Vec::new();
-            for v in a {
-                match v.as_str().map(str::trim) {
-                    Some(s) if !s.is_empty() => out.push(s.to_string()),
-                    _ => return Err("params.groups must be a list of group DNs or CNs".into()),
-                }
-            }
-            if out.is_empty() {
-                return Err("params.groups is empty: leave it out to remove every group".into());
-            }
-            Ok(Some(out))
+    let p: GroupsParams = params::parse(call.action, call.params).map_err(|e| e.to_string())?;
+    let Some(groups) = p.groups else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for g in groups {
+        match g.trim() {
+            "" => return Err("params.groups must be a list of group DNs or CNs".into()),
+            s => out.push(s.to_string()),
         }
-        Some(_) => Err("params.groups must be a list of group DNs or CNs".into()),
     }
+    if out.is_empty() {
+        return Err("params.groups is empty: leave it out to remove every group".into());
+    }
+    Ok(Some(out))
 }
 
-fn description_param<'a>(call: &'a StepCall<'_>) -> Result<&'a str, String> {
-    match call.params.get("text") {
-        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
+fn description_param(call: &StepCall<'_>) -> Result<String, String> {
+    match params::parse::<DescriptionParams>(call.action, call.params) {
+        Ok(p) if !p.text.is_empty() => Ok(p.text),
         _ => {
             Err("set_description needs params.text, e.g. params = { text = \"offboarded\" }".into())
         }

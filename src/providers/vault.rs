@@ -44,9 +44,26 @@ use url::Url;
 
 use super::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
-    RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
+    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
+    SystemConfig, params,
 };
+
+/// `rotate_secret`'s parameters.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RotateInput {
+    /// KV v2 paths under `kv_mount` the person knew, e.g. `["team/db"]`.
+    #[schemars(length(min = 1))]
+    paths: Vec<String>,
+    /// Only these keys get a new value (the others are kept); default: every key of the
+    /// current version.
+    #[schemars(length(min = 1))]
+    keys: Option<Vec<String>>,
+    /// Length of each new random value, letters and digits (default 32).
+    #[schemars(range(min = 16, max = 256))]
+    length: Option<u16>,
+}
 
 pub static KIND: KindSpec = KindSpec {
     name: "vault",
@@ -55,63 +72,40 @@ pub static KIND: KindSpec = KindSpec {
     actions: &[
         ActionSpec {
             name: "rotate_secret",
-            summary: "write a new random value as a new KV v2 version of each path (old versions \
-                      kept; values never logged) and mark it in custom_metadata \
-                      `offboard_rotated:<login>` = `from=N to=M`; apply skips a path already \
-                      rotated for this person; check: marker present, current version >= M, and \
-                      the current value differs from version N",
+            summary: "writes a new random value as a new version of each path (old versions stay, for \
+                      audit; values are never logged or journaled, only version numbers) and marks the \
+                      secret's `custom_metadata` `offboard_rotated:<login>` = `from=N to=M`; the check \
+                      wants the marker, the current version ≥ M and a value different from version N",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[
-                SettingSpec {
-                    name: "paths",
-                    ty: SettingType::StringList,
-                    required: true,
-                    summary: "KV v2 paths under kv_mount the person knew, e.g. [\"team/db\"]",
-                },
-                SettingSpec {
-                    name: "keys",
-                    ty: SettingType::StringList,
-                    required: false,
-                    summary: "only these keys get a new value (the others are kept); default: \
-                              every key of the current version",
-                },
-                SettingSpec {
-                    name: "length",
-                    ty: SettingType::Integer,
-                    required: false,
-                    summary: "length of each new random value, 16..=256 (default 32, letters \
-                              and digits)",
-                },
-            ],
+            params: ParamsSpec::of::<RotateInput>(),
         },
         ActionSpec {
             name: "revoke_tokens",
-            summary: "revoke the person's tokens: the userpass login lease prefix and every live \
-                      token of their entity by accessor; check: an accessor scan finds no live \
-                      token of the entity (needs sudo on auth/token/accessors)",
+            summary: "revokes the person's tokens: the userpass login lease prefix and every live \
+                      token of their entity, by accessor; the check scans accessors and finds none \
+                      left (needs `sudo` on `auth/token/accessors`)",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
         ActionSpec {
             name: "disable_entity",
-            summary: "set the identity entity disabled=true (tokens answer 403 and login fails \
-                      while disabled); check reads disabled",
+            summary: "sets the identity entity `disabled=true`; the check reads it back",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
         ActionSpec {
             name: "delete_userpass_user",
-            summary: "DELETE the userpass user; check expects 404",
+            summary: "deletes the userpass user; the check expects 404",
             destructive: true,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
     ],
     settings: &[
@@ -137,7 +131,7 @@ pub static KIND: KindSpec = KindSpec {
             name: "namespace",
             ty: SettingType::String,
             required: false,
-            summary: "Vault Enterprise / OpenBao namespace, sent as X-Vault-Namespace",
+            summary: "Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace`",
         },
         super::http::ALLOW_PLAIN,
     ],
@@ -668,28 +662,9 @@ impl VaultProvider {
     }
 
     fn rotate_params(&self, call: &StepCall<'_>) -> Result<RotateParams, ProviderError> {
-        let list = |name: &str| -> Result<Option<Vec<String>>, ProviderError> {
-            match call.params.get(name) {
-                None => Ok(None),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_str().map(str::to_string).ok_or_else(|| {
-                            self.perm(format!(
-                                "step `{}`: params.{name} must be a list of strings",
-                                call.step_id
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some),
-                Some(_) => Err(self.perm(format!(
-                    "step `{}`: params.{name} must be a list of strings",
-                    call.step_id
-                ))),
-            }
-        };
-        let raw = list("paths")?.unwrap_or_default();
+        let input: RotateInput = params::parse(call.action, call.params)
+            .map_err(|e| self.perm(format!("step `{}`: {e}", call.step_id)))?;
+        let raw = input.paths;
         if raw.is_empty() {
             return Err(self.perm(format!(
                 "step `{}`: rotate_secret needs params.paths, e.g. paths = [\"team/db\"]",
@@ -702,21 +677,19 @@ impl VaultProvider {
                 .map_err(|e| self.perm(format!("step `{}`: params.paths: {e}", call.step_id)))?;
             paths.push((r, segs));
         }
-        let keys = list("keys")?;
+        let keys = input.keys;
         if keys.as_ref().is_some_and(Vec::is_empty) {
             return Err(self.perm(format!("step `{}`: params.keys is empty", call.step_id)));
         }
-        let length = match call.params.get("length") {
+        let length = match input.length {
             None => 32,
-            Some(v) => match v.as_u64() {
-                Some(n @ 16..=256) => n as usize,
-                _ => {
-                    return Err(self.perm(format!(
-                        "step `{}`: params.length must be an integer from 16 to 256",
-                        call.step_id
-                    )));
-                }
-            },
+            Some(n @ 16..=256) => usize::from(n),
+            Some(_) => {
+                return Err(self.perm(format!(
+                    "step `{}`: params.length must be an integer from 16 to 256",
+                    call.step_id
+                )));
+            }
         };
         Ok(RotateParams {
             paths,
