@@ -23,6 +23,7 @@ pub struct ParamsSpec {
     schema: fn() -> schemars::Schema,
     parse: fn(Value) -> Result<(), String>,
     parse_toml: fn(toml::de::ValueDeserializer<'_>) -> Result<(), toml::de::Error>,
+    late_vars: &'static [&'static str],
 }
 
 impl ParamsSpec {
@@ -32,7 +33,20 @@ impl ParamsSpec {
             schema: schema_of::<T>,
             parse: parse_as::<T>,
             parse_toml: parse_toml_as::<T>,
+            late_vars: &[],
         }
+    }
+
+    /// Template variables only the provider knows, filled in when the step runs (the `http`
+    /// kind's `lookup.id`): the loader accepts them in these params, and planning leaves them
+    /// as written for the provider to fill.
+    pub const fn with_late_vars(mut self, vars: &'static [&'static str]) -> ParamsSpec {
+        self.late_vars = vars;
+        self
+    }
+
+    pub fn late_vars(&self) -> &'static [&'static str] {
+        self.late_vars
     }
 
     /// The JSON Schema of the `params` table: self-contained (no `$ref`), without `null` (TOML
@@ -123,6 +137,10 @@ pub struct Field {
     pub required: bool,
     pub description: String,
 }
+
+/// The schema keyword that marks a string parameter as a URL template: each value a template
+/// puts into it is percent-encoded (`#[schemars(extend("x-offboard-url" = true))]`).
+pub const URL_TEMPLATE: &str = "x-offboard-url";
 
 /// The [`ParamsSpec`] of an action that takes no parameters.
 pub const NO_PARAMS: ParamsSpec = ParamsSpec::of::<NoParams>();

@@ -23,7 +23,10 @@ impl Check<'_> {
         let schema = action.params.schema();
         let before = self.diags.len();
         let what = format!("the params of action `{}`", action.name);
+        let late = action.params.late_vars();
+        self.vars.extend(late.iter().map(|l| l.to_string()));
         self.against(&schema, "params", v, &what, place, true);
+        self.vars.retain(|v| !late.contains(&v.as_str()));
         if self.diags.len() > before {
             return;
         }
