@@ -152,7 +152,8 @@ fn render_value(
     use crate::runbook::template::render_with;
     Ok(match v {
         toml::Value::String(s) => {
-            let url = schema[crate::providers::params::URL_TEMPLATE] == serde_json::Value::Bool(true);
+            let url =
+                schema[crate::providers::params::URL_TEMPLATE] == serde_json::Value::Bool(true);
             let encode = |value: &str| {
                 if url && !late.iter().any(|l| l == value) {
                     percent_encoding::utf8_percent_encode(value, URL_VALUE).to_string()
