@@ -140,29 +140,80 @@ pub fn login_template(def: &SystemDef, vars: &BTreeMap<String, String>) -> Strin
     }
 }
 
-/// Render the templates in a setting or parameter value (strings, and strings in lists).
-fn render_value(v: &toml::Value, vars: &BTreeMap<String, String>) -> Result<toml::Value> {
+/// Render the templates in a setting or parameter value (strings, and strings in lists and
+/// tables). `schema` is the value's schema in the action's params type: in a string it marks as
+/// a URL template, each substituted value is percent-encoded.
+fn render_value(
+    v: &toml::Value,
+    schema: &serde_json::Value,
+    vars: &crate::runbook::template::Vars,
+    late: &[String],
+) -> Result<toml::Value> {
+    use crate::runbook::template::render_with;
     Ok(match v {
-        toml::Value::String(s) => toml::Value::String(render(s, vars)?),
+        toml::Value::String(s) => {
+            let url =
+                schema[crate::providers::params::URL_TEMPLATE] == serde_json::Value::Bool(true);
+            let encode = |value: &str| {
+                if url && !late.iter().any(|l| l == value) {
+                    percent_encoding::utf8_percent_encode(value, URL_VALUE).to_string()
+                } else {
+                    value.to_string()
+                }
+            };
+            toml::Value::String(render_with(s, vars, &encode)?)
+        }
         toml::Value::Array(items) => toml::Value::Array(
             items
                 .iter()
-                .map(|i| render_value(i, vars))
+                .map(|i| render_value(i, &schema["items"], vars, late))
+                .collect::<Result<_>>()?,
+        ),
+        toml::Value::Table(t) => toml::Value::Table(
+            t.iter()
+                .map(|(k, i)| {
+                    let sub = match &schema["properties"][k] {
+                        serde_json::Value::Null => &schema["additionalProperties"],
+                        s => s,
+                    };
+                    Ok((k.clone(), render_value(i, sub, vars, late)?))
+                })
                 .collect::<Result<_>>()?,
         ),
         other => other.clone(),
     })
 }
 
-/// A step's parameters, templates rendered, as JSON for the provider.
+/// What a value put into a URL template keeps unencoded: RFC 3986's unreserved characters
+/// only, so the value cannot end its path segment or query parameter.
+const URL_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A step's parameters, templates rendered, as JSON for the provider. Variables the action
+/// fills itself when it runs (its late variables) are left as written.
 pub fn params_json(
     step: &StepDef,
     vars: &BTreeMap<String, String>,
+    spec: &crate::providers::ParamsSpec,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let schema = spec.schema();
+    let late: Vec<String> = spec
+        .late_vars()
+        .iter()
+        .map(|l| format!("{{{{ {l} }}}}"))
+        .collect();
+    let mut all: crate::runbook::template::Vars = vars.iter().collect();
+    for (name, placeholder) in spec.late_vars().iter().zip(&late) {
+        all.set(*name, placeholder.clone());
+    }
     step.params
         .iter()
         .map(|(k, v)| {
-            let v = render_value(v, vars).with_context(|| format!("rendering params.{k}"))?;
+            let v = render_value(v, &schema["properties"][k], &all, &late)
+                .with_context(|| format!("rendering params.{k}"))?;
             Ok((
                 k.clone(),
                 serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
@@ -177,10 +228,11 @@ fn render_systems(
     vars: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, SystemDef>> {
     let mut out = systems.clone();
+    let all: crate::runbook::template::Vars = vars.iter().collect();
     for (name, def) in out.iter_mut() {
         for (k, v) in def.settings.iter_mut() {
-            *v =
-                render_value(v, vars).with_context(|| format!("rendering {k} of system {name}"))?;
+            *v = render_value(v, &serde_json::Value::Null, &all, &[])
+                .with_context(|| format!("rendering {k} of system {name}"))?;
         }
     }
     Ok(out)
@@ -255,7 +307,7 @@ fn plan_step(
         let login = render(&login_template(def, vars), vars).with_context(|| {
             format!("system {system} needs to know how the person is known there (`user`)")
         })?;
-        let params = params_json(s, vars)?;
+        let params = params_json(s, vars, &spec.params)?;
         let provider = (kind.connect)(&system_config(system, def, state_dir))
             .with_context(|| format!("configuring system {system}"))?;
         let requests = provider.describe(&StepCall {

@@ -43,9 +43,9 @@ pub const ALLOW_PLAIN: SettingSpec = SettingSpec {
     name: "allow_plain",
     ty: SettingType::Bool,
     required: false,
-    summary: "allow an http:// base_url to a host other than this machine: the token crosses \
-              the network in clear (default false; http:// to 127.0.0.0/8, ::1 or localhost is \
-              always allowed)",
+    summary: "allow an `http://` base_url to another machine: the token crosses the network in \
+              clear (default false; `http://` to 127.0.0.0/8, `::1` or `localhost` is always \
+              allowed)",
 };
 
 /// Whether `url` points at this machine: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or

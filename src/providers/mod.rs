@@ -13,9 +13,12 @@ use secrecy::SecretString;
 pub mod http;
 pub mod kit;
 pub mod ldap;
+pub mod params;
 pub mod sandbox;
 pub mod scim;
 pub mod vault;
+
+pub use params::{NO_PARAMS, ParamsSpec};
 
 /// Every kind offboard knows. One line per provider.
 pub static KINDS: &[&KindSpec] = &[&scim::KIND, &ldap::KIND, &vault::KIND, &sandbox::KIND];
@@ -62,8 +65,9 @@ pub struct ActionSpec {
     pub destructive: bool,
     /// Could alert the person: held back until every `cut` step is done when involuntary.
     pub alerts_user: bool,
-    /// Parameters the action accepts under `params`.
-    pub params: &'static [SettingSpec],
+    /// The type of the action's `params` table: the loader, the schema, `plan` and the
+    /// reference are derived from it (see [`params`]).
+    pub params: params::ParamsSpec,
     /// Its check proves that access is gone (a revocation `verify` re-checks). False for
     /// actions whose effect is not access, such as sending a notice.
     pub revokes: bool,

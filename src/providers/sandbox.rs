@@ -12,8 +12,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
-    RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
+    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
+    SystemConfig, params,
 };
 
 pub static KIND: KindSpec = KindSpec {
@@ -240,11 +241,7 @@ impl Sandbox {
     }
 
     fn secret_path(call: &StepCall<'_>) -> Result<String, ProviderError> {
-        call.params
-            .get("path")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| ProviderError::Permanent("rotate_secret needs params.path".into()))
+        Ok(params::parse::<RotateParams>(call.action, call.params)?.path)
     }
 }
 
@@ -444,6 +441,14 @@ fn set_flag(flag: &mut bool, to: bool, what: &str) -> (bool, String) {
     }
 }
 
+/// `rotate_secret`'s parameters.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RotateParams {
+    /// The shared secret to rotate.
+    path: String,
+}
+
 const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
     ActionSpec {
         name,
@@ -451,45 +456,40 @@ const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
         destructive: false,
         alerts_user: false,
         revokes: true,
-        params: &[],
+        params: NO_PARAMS,
     }
 }
 
 static ACTIONS: [ActionSpec; 9] = [
     action(
         "suspend_user",
-        "identity provider: suspend the account; check reads its status",
+        "identity provider: suspend the account; the check reads its status",
     ),
     action(
         "revoke_sessions",
-        "identity provider: end every session; check counts live sessions",
+        "identity provider: end every session; the check counts live sessions",
     ),
     action(
         "reset_mfa",
-        "identity provider: remove every MFA factor; check counts factors",
+        "identity provider: remove every MFA factor; the check counts factors",
     ),
     action(
         "remove_seat",
-        "SaaS: take back the licence seat; check reads the seat",
+        "SaaS: take back the licence seat; the check reads the seat",
     ),
     action(
         "lock_device",
-        "MDM: lock the person's devices; check reads the lock state",
+        "MDM: lock the person's devices; the check reads the lock state",
     ),
     ActionSpec {
         destructive: true,
         ..action(
             "wipe_device",
-            "MDM: erase the person's devices; check reads the wipe state",
+            "MDM: erase the person's devices; the check reads the wipe state",
         )
     },
     ActionSpec {
-        params: &[SettingSpec {
-            name: "path",
-            ty: SettingType::String,
-            required: true,
-            summary: "the shared secret to rotate",
-        }],
+        params: ParamsSpec::of::<RotateParams>(),
         ..action(
             "rotate_secret",
             "vault: write a new version of a shared secret the person knew",
@@ -499,7 +499,7 @@ static ACTIONS: [ActionSpec; 9] = [
         destructive: true,
         ..action(
             "delete_user",
-            "identity provider: delete the account; check expects it gone",
+            "identity provider: delete the account; the check expects it gone",
         )
     },
     ActionSpec {

@@ -30,8 +30,9 @@ use url::Url;
 use super::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
 use super::kit::paging::{self, Paging};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, Provider, ProviderError,
-    RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
+    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
+    SystemConfig, params,
 };
 
 pub static KIND: KindSpec = KindSpec {
@@ -40,35 +41,30 @@ pub static KIND: KindSpec = KindSpec {
     actions: &[
         ActionSpec {
             name: "deactivate_user",
-            summary: "PATCH the user active=false; check reads active (a deleted user counts as revoked)",
+            summary: "PATCH the user `active=false`; the check reads `active` (a deleted user counts \
+                      as revoked)",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
         ActionSpec {
             name: "delete_user",
-            summary: "DELETE the user; check expects 404",
+            summary: "DELETE the user; the check expects 404",
             destructive: true,
             alerts_user: false,
             revokes: true,
-            params: &[],
+            params: NO_PARAMS,
         },
         ActionSpec {
             name: "remove_from_groups",
-            summary: "PATCH each group holding the user (found by filter members[value eq id]) \
-                      to remove that member; the summary names the groups; check: no (listed) \
-                      group holds the user",
+            summary: "PATCH each group holding the user (found with the filter `members[value eq \
+                      \"<id>\"]`) to remove that member; the summary names the groups; the check finds \
+                      no (listed) group holding the user",
             destructive: false,
             alerts_user: false,
             revokes: true,
-            params: &[SettingSpec {
-                name: "groups",
-                ty: SettingType::StringList,
-                required: false,
-                summary: "only these groups (by displayName, case-insensitive); default: every \
-                          group the user is a member of",
-            }],
+            params: ParamsSpec::of::<GroupsParams>(),
         },
     ],
     settings: &[
@@ -76,7 +72,7 @@ pub static KIND: KindSpec = KindSpec {
             name: "user_attribute",
             ty: SettingType::String,
             required: false,
-            summary: "the attribute the person is found by (default userName)",
+            summary: "the attribute the person is found by (default `userName`)",
         },
         super::http::ALLOW_PLAIN,
         super::kit::auth::SETTING,
@@ -87,6 +83,16 @@ pub static KIND: KindSpec = KindSpec {
     connect,
     check_action: None,
 };
+
+/// `remove_from_groups`'s parameters.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GroupsParams {
+    /// Only these groups (by `displayName`, case-insensitive); default: every group the user
+    /// is a member of.
+    #[schemars(length(min = 1))]
+    groups: Option<Vec<String>>,
+}
 
 const SCIM_JSON: &str = "application/scim+json";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -514,22 +520,15 @@ impl ScimProvider {
 
     /// `params.groups`, if given: the display names to restrict to.
     fn group_names(&self, call: &StepCall<'_>) -> Result<Option<Vec<String>>, ProviderError> {
-        let bad = || {
-            ProviderError::Permanent(format!(
+        let p: GroupsParams = params::parse(call.action, call.params)?;
+        if p.groups.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ProviderError::Permanent(format!(
                 "system `{}`: step `{}`: params.groups must be a non-empty list of group \
                  display names",
                 self.system, call.step_id
-            ))
-        };
-        match call.params.get("groups") {
-            None => Ok(None),
-            Some(Value::Array(a)) if !a.is_empty() => a
-                .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(bad()),
+            )));
         }
+        Ok(p.groups)
     }
 
     fn groups_url(&self) -> Result<Url, ProviderError> {

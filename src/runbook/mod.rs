@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod diag;
 pub mod load;
+pub mod reference;
 pub mod schema;
 pub mod template;
 

@@ -246,13 +246,24 @@ fn valid_name(name: &str) -> bool {
 
 /// Render `template` with `vars`. Every variable must be set.
 pub fn render(template: &str, vars: &Vars) -> Result<String, TemplateError> {
+    render_with(template, vars, &|v| v.to_string())
+}
+
+/// Render `template` with `vars`, passing each substituted value (after its filter) through
+/// `encode`; the template's own text is kept as written. A URL template uses this to
+/// percent-encode values, so an `@`, `/`, `?` or `{{` in a value stays inside its segment.
+pub fn render_with(
+    template: &str,
+    vars: &Vars,
+    encode: &dyn Fn(&str) -> String,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len());
     for part in parse(template)? {
         match part {
             Part::Text(r) => out.push_str(&template[r]),
             Part::Var(name, range, filter) => match (vars.get(&name), filter) {
-                (Some(v), None) => out.push_str(v),
-                (Some(v), Some(f)) => out.push_str(&apply(&f, &name, v, &range)?),
+                (Some(v), None) => out.push_str(&encode(v)),
+                (Some(v), Some(f)) => out.push_str(&encode(&apply(&f, &name, v, &range)?)),
                 (None, _) => return Err(TemplateError::Unknown { name, range }),
             },
         }

@@ -163,7 +163,7 @@ impl FakeVault {
     }
 }
 
-/// The Vault HTTP API as the vault adapter uses it (see `src/providers/vault.rs`), for the KV v2
+/// The Vault HTTP API as the vault adapter uses it (see `src/providers/vault/`), for the KV v2
 /// engine at `kv_mount` and the userpass method at `userpass_mount` (each may have several
 /// segments). Every request carries `X-Vault-Token` (`X-Vault-Namespace` is optional); JSON
 /// bodies carry `Content-Type: application/json` and only the properties Vault documents.

@@ -92,7 +92,7 @@ async fn next_url_in_the_body_pages_as_graph_does() {
         &client(&fake.base_url),
         Url::parse(&fake.url("/v1.0/users")).unwrap(),
         Paging::NextUrl {
-            pointer: "/@odata.nextLink",
+            pointer: "/@odata.nextLink".into(),
         },
         "/value",
         &CallCtx::silent(),
@@ -126,8 +126,8 @@ async fn cursors_page_as_slack_and_google_do() {
         &client(&fake.base_url),
         first,
         Paging::Cursor {
-            pointer: "/response_metadata/next_cursor",
-            param: "cursor",
+            pointer: "/response_metadata/next_cursor".into(),
+            param: "cursor".into(),
         },
         "/members",
         &CallCtx::silent(),
@@ -221,7 +221,7 @@ async fn a_server_that_repeats_its_next_link_is_stopped_not_looped() {
         &client(&fake.base_url),
         Url::parse(&fake.url("/v1.0/users")).unwrap(),
         Paging::NextUrl {
-            pointer: "/@odata.nextLink",
+            pointer: "/@odata.nextLink".into(),
         },
         "/value",
         &CallCtx::silent(),

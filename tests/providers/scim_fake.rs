@@ -884,7 +884,10 @@ async fn remove_from_groups_errors() {
         )
         .await
         .unwrap_err();
-    assert!(message(&err).contains("params.groups"), "{err:?}");
+    assert!(
+        message(&err).contains("the params of action `remove_from_groups`"),
+        "{err:?}"
+    );
     assert!(fake.requests().is_empty());
     // Unknown person.
     let err = p

@@ -21,17 +21,17 @@ use crate::providers::{CallCtx, ProviderError, RequestRecord};
 pub const MAX_PAGES: usize = 1000;
 
 /// How a list says where its next page is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Paging {
     LinkHeader,
     /// The next page's URL at this JSON pointer, e.g. `/@odata.nextLink`.
     NextUrl {
-        pointer: &'static str,
+        pointer: String,
     },
     /// The next cursor at `pointer`, sent as query parameter `param`; absent or empty ends.
     Cursor {
-        pointer: &'static str,
-        param: &'static str,
+        pointer: String,
+        param: String,
     },
     /// `startIndex` (1-based) and `count` per page, until `totalResults` is reached.
     StartIndex {
@@ -51,7 +51,7 @@ pub async fn get_all(
     let mut out = Vec::new();
     let mut records = Vec::new();
     let mut seen: Vec<String> = Vec::new();
-    let mut next = Some(match paging {
+    let mut next = Some(match &paging {
         Paging::StartIndex { count } => set_params(
             &first,
             &[("startIndex", "1"), ("count", &count.to_string())],
@@ -91,7 +91,7 @@ pub async fn get_all(
         };
         let n = page.len();
         out.extend(page.iter().cloned());
-        next = match paging {
+        next = match &paging {
             Paging::LinkHeader => link_next(resp.headers.get_all("link").iter())
                 .map(|href| same_origin(&first, &url, &href))
                 .transpose()?,

@@ -22,6 +22,7 @@ use super::{Diagnostic, RunbookError, RunbookFile};
 use crate::providers::KindSpec;
 
 mod graph;
+mod params;
 mod steps;
 mod systems;
 

@@ -156,28 +156,12 @@ impl Check<'_> {
                 "id" | "system" | "action" => {}
                 "lane" => self.one_of(key, v, LANES),
                 "phase" => self.one_of(key, v, PHASES),
-                "params" => {
-                    if let Some(params) = self.table(key, v, "{ path = \"…\" }")
-                        && let Some(action) = action
-                    {
-                        for (pk, pv) in params.iter() {
-                            let pname: &str = pk.get_ref();
-                            match action.params.iter().find(|p| p.name == pname) {
-                                Some(spec) => self.setting(spec, "", pv, &place),
-                                None => {
-                                    let allowed: Vec<&str> =
-                                        action.params.iter().map(|p| p.name).collect();
-                                    self.unknown_key(
-                                        pname,
-                                        pk.span(),
-                                        &format!("the params of action `{}`", action.name),
-                                        &allowed,
-                                    );
-                                }
-                            }
-                        }
+                "params" => match action {
+                    Some(action) => self.params(action, v, &place),
+                    None => {
+                        self.table(key, v, "{ path = \"…\" }");
                     }
-                }
+                },
                 "manual" => {
                     if let Some(s) = self.string(key, v, "\"Collect the laptop\"") {
                         self.template(s, v.span(), &format!("the `manual` text of {place}"));
@@ -276,14 +260,20 @@ impl Check<'_> {
         }
         if let Some(action) = action {
             let given = field("params").and_then(|(_, v)| v.get_ref().as_table());
-            for p in action.params.iter().filter(|p| p.required) {
-                let present = given.is_some_and(|t| t.iter().any(|(k, _)| k.get_ref() == p.name));
+            for p in action.params.fields().iter().filter(|p| p.required) {
+                let present = given.is_some_and(|t| {
+                    t.iter()
+                        .any(|(k, _)| k.get_ref().as_ref() == p.name.as_str())
+                });
                 if !present {
                     let at = field("action").map_or(span.clone(), |(_, v)| v.span());
                     self.push(
                         format!("action `{}` needs the parameter `{}`", action.name, p.name),
                         at,
-                        format!("add `params = {{ {} = \"…\" }}` ({})", p.name, p.summary),
+                        format!(
+                            "add `params = {{ {} = … }}` ({}: {})",
+                            p.name, p.ty, p.description
+                        ),
                     );
                 }
             }
@@ -373,6 +363,36 @@ mod tests {
         assert_eq!(msg, "action `rotate_secret` needs the parameter `path`");
         assert_eq!((line, col), (13, 10));
         assert!(hint.contains("params = { path = "), "{hint}");
+    }
+
+    const VAULT: &str = "[runbook]\nname = \"t\"\n[systems.v]\nkind = \"vault\"\nbase_url = \"https://v.example\"\ntoken = { env = \"T\" }\n";
+
+    fn vault_step(params: &str) -> String {
+        format!(
+            "{VAULT}[[step]]\nid = \"r\"\nlane = \"security\"\nsystem = \"v\"\naction = \"rotate_secret\"\nparams = {params}\n"
+        )
+    }
+
+    /// Bounds and non-empty lists come from the params type's schema, at the value.
+    #[test]
+    fn param_bounds_from_the_type() {
+        let src = vault_step("{ paths = [\"a\"], length = 8 }");
+        let (msg, line, col, hint) = find(&src, "length");
+        assert_eq!(msg, "`length` must be from 16 to 256, not 8");
+        assert_eq!((line, col), (12, 36));
+        assert!(hint.contains("integer 16–256"), "{hint}");
+
+        let src = vault_step("{ paths = [] }");
+        let (msg, line, col, _) = find(&src, "paths");
+        assert_eq!(msg, "`paths` must not be empty");
+        assert_eq!((line, col), (12, 20));
+
+        let src = vault_step("{ paths = [\"a\"], keys = \"k\" }");
+        let (msg, _, _, _) = find(&src, "keys");
+        assert_eq!(msg, "`keys` must be a list of strings, found string");
+
+        let src = vault_step("{ paths = [\"a\"], length = 32 }");
+        assert!(load(&src).is_ok(), "{:?}", load(&src).err());
     }
 
     #[test]
