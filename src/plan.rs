@@ -230,7 +230,18 @@ fn render_systems(
     let mut out = systems.clone();
     let all: crate::runbook::template::Vars = vars.iter().collect();
     for (name, def) in out.iter_mut() {
+        let kind = crate::providers::find_kind(&def.kind);
         for (k, v) in def.settings.iter_mut() {
+            // An `auth` table is taken as written, like `token`: `runbook check` reads no
+            // template in it.
+            let is_auth = kind.is_some_and(|kind| {
+                kind.settings
+                    .iter()
+                    .any(|s| s.name == k.as_str() && s.ty == crate::providers::SettingType::Auth)
+            });
+            if is_auth {
+                continue;
+            }
             *v = render_value(v, &serde_json::Value::Null, &all, &[])
                 .with_context(|| format!("rendering {k} of system {name}"))?;
         }
@@ -506,6 +517,37 @@ mod tests {
             legal_hold: false,
         };
         build(&rb, &req, Path::new("/nonexistent")).unwrap()
+    }
+
+    /// The `auth` table is no template: planned as written, as the loader checked it.
+    #[test]
+    fn the_auth_table_is_not_rendered() {
+        let facts = plan_of(
+            r#"
+[runbook]
+name = "t"
+[systems.app]
+kind = "scim"
+base_url = "https://app.example/scim/v2"
+[systems.app.auth.oauth2]
+token_url = "https://login.example/token"
+client_id = "offboard-{{ user.id }}"
+client_secret = { command = ["pass", "show", "{{ departure.id }}"] }
+[[step]]
+id = "s"
+lane = "it"
+system = "app"
+action = "deactivate_user"
+"#,
+            DepartureType::Voluntary,
+            &[],
+        );
+        let auth = &facts.systems["app"].settings["auth"]["oauth2"];
+        assert_eq!(auth["client_id"].as_str(), Some("offboard-{{ user.id }}"));
+        assert_eq!(
+            auth["client_secret"]["command"][2].as_str(),
+            Some("{{ departure.id }}")
+        );
     }
 
     const RB: &str = r#"
