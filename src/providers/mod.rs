@@ -14,6 +14,7 @@ pub mod http;
 pub mod kit;
 pub mod ldap;
 pub mod params;
+pub mod rest;
 pub mod sandbox;
 pub mod scim;
 pub mod vault;
@@ -21,7 +22,13 @@ pub mod vault;
 pub use params::{NO_PARAMS, ParamsSpec};
 
 /// Every kind offboard knows. One line per provider.
-pub static KINDS: &[&KindSpec] = &[&scim::KIND, &ldap::KIND, &vault::KIND, &sandbox::KIND];
+pub static KINDS: &[&KindSpec] = &[
+    &scim::KIND,
+    &ldap::KIND,
+    &vault::KIND,
+    &rest::KIND,
+    &sandbox::KIND,
+];
 
 pub fn find_kind(name: &str) -> Option<&'static KindSpec> {
     KINDS.iter().copied().find(|k| k.name == name)

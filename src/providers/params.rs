@@ -93,6 +93,14 @@ impl ParamsSpec {
         fields
     }
 
+    /// Every key inside table parameters, by dotted name (`lookup.path`), required first at
+    /// each level, for the reference. Empty when the parameters are flat.
+    pub fn nested_fields(&self) -> Vec<Field> {
+        let mut out = Vec::new();
+        nested(&self.schema(), "", &mut out);
+        out
+    }
+
     /// Whether the action takes no parameters at all.
     pub fn is_empty(&self) -> bool {
         self.fields().is_empty()
@@ -221,6 +229,35 @@ fn inline(v: &mut Value, defs: &Value, depth: usize) {
     }
 }
 
+fn nested(schema: &Value, prefix: &str, out: &mut Vec<Field>) {
+    let Some(props) = schema["properties"].as_object() else {
+        return;
+    };
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut names: Vec<&String> = props.keys().collect();
+    names.sort_by_key(|n| (!required.contains(&n.as_str()), n.as_str()));
+    for name in names {
+        let s = &props[name];
+        let dotted = format!("{prefix}{name}");
+        if !prefix.is_empty() {
+            out.push(Field {
+                name: dotted.clone(),
+                ty: type_words(s),
+                required: required.contains(&name.as_str()),
+                description: s["description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_end_matches('.')
+                    .to_string(),
+            });
+        }
+        nested(s, &format!("{dotted}."), out);
+    }
+}
+
 /// A schema in words, for the reference and for messages.
 pub fn type_words(s: &Value) -> String {
     if let Some(values) = s["enum"].as_array() {
@@ -229,6 +266,10 @@ pub fn type_words(s: &Value) -> String {
     }
     if let Some(c) = s.get("const") {
         return format!("`{c}`");
+    }
+    if let Some(branches) = s["anyOf"].as_array().or(s["oneOf"].as_array()) {
+        let words: Vec<String> = branches.iter().map(type_words).collect();
+        return words.join(" or ");
     }
     let range = match (s["minimum"].as_i64(), s["maximum"].as_i64()) {
         (Some(lo), Some(hi)) if !(lo == 0 && hi >= 255) => format!(" {lo}–{hi}"),
@@ -243,9 +284,10 @@ pub fn type_words(s: &Value) -> String {
         Some("array") => match s["items"]["type"].as_str() {
             Some("string") => "list of strings".into(),
             Some("object") => "list of tables".into(),
+            Some("integer") => "list of integers".into(),
             _ => "list".into(),
         },
-        _ => "value".into(),
+        _ => "any value".into(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! type), its marks and what it does. A test keeps the checked-in README current; regenerate
 //! it with `OFFBOARD_BLESS=1 cargo test --lib reference`.
 
+use crate::providers::params::Field;
 use crate::providers::{ActionSpec, KindSpec, SettingType};
 
 /// The line that opens a kind's generated tables.
@@ -48,6 +49,39 @@ pub fn kind_tables(kind: &KindSpec) -> String {
             marks(a),
             cell(a.summary)
         ));
+    }
+    // The keys inside table parameters, once per params type.
+    let mut shown: Vec<Vec<Field>> = Vec::new();
+    for a in kind.actions {
+        let nested = a.params.nested_fields();
+        if nested.is_empty() || shown.contains(&nested) {
+            continue;
+        }
+        let users: Vec<String> = kind
+            .actions
+            .iter()
+            .filter(|b| b.params.nested_fields() == nested)
+            .map(|b| format!("`{}`", b.name))
+            .collect();
+        out.push_str(&format!(
+            "\nInside the params of {}:\n\n",
+            users.join(" and ")
+        ));
+        for f in &nested {
+            let need = if f.required { "required" } else { "optional" };
+            out.push_str(&format!("- `{}` ({}, {need})", f.name, f.ty));
+            if !f.description.is_empty() {
+                out.push_str(&format!(
+                    ": {}",
+                    f.description
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+            out.push('\n');
+        }
+        shown.push(nested);
     }
     out
 }

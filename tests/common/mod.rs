@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli_env;
+pub mod fake_crm;
 pub mod fake_kit;
 pub mod fake_ldap;
 pub mod fake_scim;

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod http_fake;
 mod kit_paging;
 mod ldap_fake;
 mod scim_fake;
