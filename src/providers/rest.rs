@@ -64,7 +64,7 @@ pub static KIND: KindSpec = KindSpec {
             params: PARAMS,
         },
     ],
-    settings: &[ALLOW_PLAIN],
+    settings: &[ALLOW_PLAIN, super::kit::auth::SETTING],
     needs_base_url: true,
     url_schemes: &["https", "http"],
     needs_token: true,
@@ -212,8 +212,13 @@ struct Expect {
 }
 
 fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
+    let mut http = HttpClient::new(cfg)?;
+    // `token` or the `auth` table (a header token, Basic, OAuth client credentials…).
+    if let Some(auth) = super::kit::auth::for_system(cfg)? {
+        http = http.with_auth(auth);
+    }
     Ok(Arc::new(RestProvider {
-        http: HttpClient::new(cfg)?,
+        http,
         system: cfg.name.clone(),
     }))
 }

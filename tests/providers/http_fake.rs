@@ -70,7 +70,10 @@ async fn lookup_apply_check_on_the_account_found() {
     let account = out.account.clone().unwrap();
     assert_eq!(account.id, alice);
     assert_eq!(account.name, "alice@corp.test");
-    assert_eq!(seen.lock().unwrap().as_slice(), std::slice::from_ref(&account));
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        std::slice::from_ref(&account)
+    );
     assert_eq!(fake.user(&alice).unwrap().status, "disabled");
     assert_eq!(fake.user(&bob).unwrap().status, "active");
     // lookup, the read before (not yet), the change.
@@ -296,6 +299,41 @@ async fn a_bad_token_is_the_apis_own_message_and_never_echoed() {
     let msg = err.to_string();
     assert!(msg.contains("invalid or missing API token"), "{msg}");
     assert!(!msg.contains("wrong-Secret-77"), "{msg}");
+}
+
+/// The `auth` table on the `http` kind: OAuth client credentials from a token endpoint, whose
+/// token is the one the API accepts; fetched once for the lookup, the read and the change.
+#[tokio::test]
+async fn oauth2_client_credentials_authorise_the_declared_requests() {
+    use crate::common::fake_token::FakeTokenEndpoint;
+    use offboard::providers::kit::auth::{AuthSpec, OAuth2Auth};
+    let endpoint = FakeTokenEndpoint::start("crm-client", "crm-client-secret-5e", TOKEN).await;
+    let fake = FakeCrm::start(TOKEN).await;
+    let alice = fake.add_user("alice@corp.test", "active");
+    let cfg = SystemConfig {
+        auth: Some(AuthSpec::OAuth2(OAuth2Auth {
+            token_url: endpoint.url.clone(),
+            client_id: "crm-client".into(),
+            scopes: Vec::new(),
+            audience: None,
+            client_secret: Some(secrecy::SecretString::from("crm-client-secret-5e")),
+            client_auth: None,
+            private_key: None,
+            key_id: None,
+        })),
+        ..SystemConfig::new("crm", "http", Some(&fake.server.base_url))
+    };
+    let p = (find_kind("http").unwrap().connect)(&cfg).unwrap();
+    let params = disable_params(by_email("alice@corp.test"));
+    let out = p
+        .apply(&call("alice@corp.test", &params, None), &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert_eq!(fake.user(&alice).unwrap().status, "disabled");
+    assert_eq!(endpoint.issued(), 1);
+    assert_eq!(fake.requests().len(), 3);
+    fake.assert_contract();
 }
 
 fn runbook(base: &str, legal_hold: bool) -> String {
