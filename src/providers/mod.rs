@@ -14,7 +14,6 @@ pub mod http;
 pub mod kit;
 pub mod ldap;
 pub mod params;
-pub mod rest;
 pub mod sandbox;
 pub mod scim;
 pub mod vault;
@@ -26,7 +25,7 @@ pub static KINDS: &[&KindSpec] = &[
     &scim::KIND,
     &ldap::KIND,
     &vault::KIND,
-    &rest::KIND,
+    &http::KIND,
     &sandbox::KIND,
 ];
 

@@ -27,7 +27,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
+use super::kit::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
 use super::kit::paging::{self, Paging};
 use super::{
     Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
@@ -74,7 +74,7 @@ pub static KIND: KindSpec = KindSpec {
             required: false,
             summary: "the attribute the person is found by (default `userName`)",
         },
-        super::http::ALLOW_PLAIN,
+        super::kit::http::ALLOW_PLAIN,
         super::kit::auth::SETTING,
     ],
     needs_base_url: true,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use offboard::providers::http::{HttpClient, RetryPolicy};
+use offboard::providers::kit::http::{HttpClient, RetryPolicy};
 use offboard::providers::kit::paging::{Paging, get_all};
 use offboard::providers::{CallCtx, SystemConfig};
 use serde_json::json;
@@ -169,7 +169,8 @@ async fn start_index_pages_as_scim_does_and_an_empty_list_may_omit_resources() {
     assert_eq!(ids(&items), ALL);
     assert_eq!(made.len(), 3);
     let url = Url::parse(&fake.url("/Users")).unwrap();
-    let url = offboard::providers::http::with_query(url, &[("filter", "userName eq \"nobody\"")]);
+    let url =
+        offboard::providers::kit::http::with_query(url, &[("filter", "userName eq \"nobody\"")]);
     let (none, _) = get_all(
         &http,
         url,

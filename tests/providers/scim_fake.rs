@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::fake_scim::{FakeScim, Fault, PatchReply, parse_filter, system_config};
-use offboard::providers::http::RetryPolicy;
+use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::scim::ScimProvider;
 use offboard::providers::{Account, CallCtx, Provider, ProviderError, RetryNote, StepCall};
 use serde_json::json;

@@ -9,7 +9,7 @@ use common::fake_kit::{
     Contract, FakeServer, Fault, Reply, RetryAfterStyle, Routes, Shape, Template, obj,
 };
 use common::fake_vault::{Canned, FakeVault, system_config, vault_contract};
-use offboard::providers::http::RetryPolicy;
+use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::vault::VaultProvider;
 use offboard::providers::{Account, CallCtx, Provider, ProviderError, RetryNote, StepCall};
 use serde_json::{Map, Value, json};

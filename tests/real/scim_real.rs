@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use offboard::providers::http::RetryPolicy;
+use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::scim::ScimProvider;
 use offboard::providers::{CallCtx, Provider, ProviderError, StepCall, SystemConfig};
 use serde_json::{Value, json};

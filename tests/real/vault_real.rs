@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use offboard::providers::http::RetryPolicy;
+use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::vault::VaultProvider;
 use offboard::providers::{
     ApplyOutcome, CallCtx, CheckOutcome, Provider, ProviderError, StepCall, SystemConfig,

@@ -340,7 +340,7 @@ fn token_endpoint(raw: &str) -> Result<Url, AuthError> {
     }
     match url.scheme() {
         "https" => Ok(url),
-        "http" if crate::providers::http::is_loopback(&url) => Ok(url),
+        "http" if crate::providers::kit::http::is_loopback(&url) => Ok(url),
         "http" => Err(AuthError::BadConfig(format!(
             "refusing to send credentials over plain HTTP to {}; use https://",
             url.host_str().unwrap_or("?")

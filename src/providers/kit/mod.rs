@@ -10,10 +10,13 @@
 //! - [`paging`]: every page of a list in each provider style (Link header, a next URL in the
 //!   body, cursors, SCIM's startIndex), through the request path, never off the first origin.
 //!
-//! The request path itself is [`crate::providers::http::HttpClient`]; per-system limits are
-//! [`crate::limits`].
+//! - [`http`]: the one request path every HTTP provider sends through ([`http::HttpClient`]):
+//!   retries, `Retry-After` and rate-limit headers, the journal's request records, the
+//!   provider's own error text, plain HTTP refused off loopback. Per-system limits are
+//!   [`crate::limits`].
 
 pub mod auth;
+pub mod http;
 pub mod paging;
 pub mod retry;
 

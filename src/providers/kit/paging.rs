@@ -14,7 +14,7 @@
 use serde_json::Value;
 use url::Url;
 
-use crate::providers::http::{HttpClient, Request, with_query};
+use crate::providers::kit::http::{HttpClient, Request, with_query};
 use crate::providers::{CallCtx, ProviderError, RequestRecord};
 
 /// More pages than this is a server that never stops: an error, not a loop.

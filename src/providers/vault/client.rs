@@ -8,7 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::VaultProvider;
-use crate::providers::http::{HttpClient, HttpResponse, Request, RetryPolicy};
+use crate::providers::kit::http::{HttpClient, HttpResponse, Request, RetryPolicy};
 use crate::providers::{CallCtx, ProviderError, RequestRecord, SystemConfig};
 
 const FORBIDDEN_HINT: &str = "Vault said permission denied: the token's policies do not allow \

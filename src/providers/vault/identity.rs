@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::VaultProvider;
-use crate::providers::http::{HttpResponse, Request, with_query};
+use crate::providers::kit::http::{HttpResponse, Request, with_query};
 use crate::providers::{
     Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall,
 };

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::RotateInput;
 use super::VaultProvider;
 use super::client::split_path;
-use crate::providers::http::{Request, with_query};
+use crate::providers::kit::http::{Request, with_query};
 use crate::providers::{
     Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall, params,
 };

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use url::Url;
 
-use super::http::{HttpClient, with_query};
+use super::kit::http::{HttpClient, with_query};
 use super::{
     ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec, Provider,
     ProviderError, RequestLine, SettingSpec, SettingType, StepCall, SystemConfig,
@@ -140,7 +140,7 @@ pub static KIND: KindSpec = KindSpec {
             required: false,
             summary: "Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace`",
         },
-        super::http::ALLOW_PLAIN,
+        super::kit::http::ALLOW_PLAIN,
     ],
     needs_base_url: true,
     url_schemes: &["https", "http"],

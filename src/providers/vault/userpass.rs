@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 
 use super::VaultProvider;
-use crate::providers::http::Request;
+use crate::providers::kit::http::Request;
 use crate::providers::{
     Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall,
 };

@@ -364,7 +364,7 @@ impl Check<'_> {
                 );
             }
             Ok(u) if u.scheme() == "https" && u.has_host() => {}
-            Ok(u) if u.scheme() == "http" && crate::providers::http::is_loopback(&u) => {}
+            Ok(u) if u.scheme() == "http" && crate::providers::kit::http::is_loopback(&u) => {}
             Ok(u) if u.scheme() == "http" => self.push(
                 format!(
                     "`token_url` of system `{system}` is plain HTTP to {}: the client's \
