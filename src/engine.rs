@@ -672,14 +672,22 @@ fn connect_system(
     if let Some(r) = &def.token {
         cfg.token = Some(crate::secrets::resolve(r).map_err(|e| format!("token: {e:#}"))?);
     }
-    for setting in kind.settings.iter().filter(|s| s.ty == SettingType::Secret) {
+    for setting in kind
+        .settings
+        .iter()
+        .filter(|s| matches!(s.ty, SettingType::Secret | SettingType::SecretDocument))
+    {
         if let Some(v) = def.settings.get(setting.name) {
             let r: crate::runbook::SecretRef = v
                 .clone()
                 .try_into()
                 .map_err(|_| format!("{} must be a secret reference", setting.name))?;
-            let value =
-                crate::secrets::resolve(&r).map_err(|e| format!("{}: {e:#}", setting.name))?;
+            let value = if setting.ty == SettingType::SecretDocument {
+                crate::secrets::resolve_document(&r)
+            } else {
+                crate::secrets::resolve(&r)
+            }
+            .map_err(|e| format!("{}: {e:#}", setting.name))?;
             cfg.secrets.insert(setting.name.to_string(), value);
         }
     }

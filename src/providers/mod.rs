@@ -94,6 +94,9 @@ pub enum SettingType {
     StringList,
     /// A secret reference (`{ env = … }` / `{ file = … }` / `{ command = […] }`), never inline.
     Secret,
+    /// A secret reference read whole (a PEM key and certificate, a JSON key file), where
+    /// [`SettingType::Secret`] keeps only the first line.
+    SecretDocument,
     /// The `auth` table ([`kit::auth::AuthSpec`]): a kind that lists [`kit::auth::SETTING`]
     /// among its settings accepts it in place of `token`.
     Auth,

@@ -29,6 +29,7 @@ pub fn kind_tables(kind: &KindSpec) -> String {
                 SettingType::Bool => "bool",
                 SettingType::StringList => "list of strings",
                 SettingType::Secret => "secret reference",
+                SettingType::SecretDocument => "secret reference (read whole)",
                 SettingType::Auth => "`auth` table",
             };
             let required = if s.required { "yes" } else { "no" };

@@ -108,7 +108,9 @@ fn setting_schema(spec: &SettingSpec) -> Value {
         SettingType::Integer => json!({ "type": "integer" }),
         SettingType::Bool => json!({ "type": "boolean" }),
         SettingType::StringList => json!({ "type": "array", "items": { "type": "string" } }),
-        SettingType::Secret => json!({ "$ref": "#/$defs/SecretRef" }),
+        SettingType::Secret | SettingType::SecretDocument => {
+            json!({ "$ref": "#/$defs/SecretRef" })
+        }
         SettingType::Auth => json!({ "$ref": "#/$defs/Auth" }),
     };
     v["description"] = json!(spec.summary);

@@ -10,6 +10,8 @@
 //! - [`paging`]: every page of a list in each provider style (Link header, a next URL in the
 //!   body, cursors, SCIM's startIndex), through the request path, never off the first origin.
 //!
+//! - [`microsoft`]: a Microsoft 365 client tenant's settings, its app-only token source per
+//!   (tenant, scope), and Microsoft's error bodies made readable.
 //! - [`http`]: the one request path every HTTP provider sends through ([`http::HttpClient`]):
 //!   retries, `Retry-After` and rate-limit headers, the journal's request records, the
 //!   provider's own error text, plain HTTP refused off loopback. Per-system limits are
@@ -17,6 +19,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod microsoft;
 pub mod paging;
 pub mod retry;
 

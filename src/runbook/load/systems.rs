@@ -331,7 +331,7 @@ impl Check<'_> {
                     }
                 }
             }
-            SettingType::Secret => self.secret(system, spec.name, v),
+            SettingType::Secret | SettingType::SecretDocument => self.secret(system, spec.name, v),
             SettingType::Auth => self.auth_table(system, v),
         }
     }
