@@ -77,16 +77,7 @@ impl ParamsSpec {
         };
         let mut fields: Vec<Field> = props
             .iter()
-            .map(|(name, s)| Field {
-                name: name.clone(),
-                ty: type_words(s),
-                required: required.contains(&name.as_str()),
-                description: s["description"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_end_matches('.')
-                    .to_string(),
-            })
+            .map(|(name, s)| Field::of(name.clone(), s, required.contains(&name.as_str())))
             .collect();
         // The required first, then by name (JSON Schema keeps no declaration order).
         fields.sort_by_key(|f| (!f.required, f.name.clone()));
@@ -152,6 +143,21 @@ pub const URL_TEMPLATE: &str = "x-offboard-url";
 
 /// The [`ParamsSpec`] of an action that takes no parameters.
 pub const NO_PARAMS: ParamsSpec = ParamsSpec::of::<NoParams>();
+
+impl Field {
+    fn of(name: String, schema: &Value, required: bool) -> Field {
+        Field {
+            name,
+            ty: type_words(schema),
+            required,
+            description: schema["description"]
+                .as_str()
+                .unwrap_or("")
+                .trim_end_matches('.')
+                .to_string(),
+        }
+    }
+}
 
 /// An action that takes no parameters.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -243,16 +249,11 @@ fn nested(schema: &Value, prefix: &str, out: &mut Vec<Field>) {
         let s = &props[name];
         let dotted = format!("{prefix}{name}");
         if !prefix.is_empty() {
-            out.push(Field {
-                name: dotted.clone(),
-                ty: type_words(s),
-                required: required.contains(&name.as_str()),
-                description: s["description"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_end_matches('.')
-                    .to_string(),
-            });
+            out.push(Field::of(
+                dotted.clone(),
+                s,
+                required.contains(&name.as_str()),
+            ));
         }
         nested(s, &format!("{dotted}."), out);
     }
