@@ -249,7 +249,7 @@ fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
         .get_or_insert_with(|| DEFAULT_BASE_URL.to_string());
     let mut http = HttpClient::new(&cfg)?
         .with_accept("application/json")
-        .with_error_parser(|body| error_text(body))
+        .with_error_parser(error_text)
         .with_forbidden_hint(
             "Exchange refused the cmdlet: the app registration needs the Exchange.ManageAsApp \
              application permission (admin-consented in this tenant) and an Exchange role that \

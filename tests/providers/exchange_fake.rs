@@ -76,8 +76,10 @@ fn call<'a>(
     }
 }
 
+type Kept<T> = Arc<Mutex<Vec<T>>>;
+
 /// A context that keeps the accounts identified and the retries noted.
-fn recording() -> (CallCtx, Arc<Mutex<Vec<Account>>>, Arc<Mutex<Vec<String>>>) {
+fn recording() -> (CallCtx, Kept<Account>, Kept<String>) {
     let seen: Arc<Mutex<Vec<Account>>> = Arc::default();
     let retries: Arc<Mutex<Vec<String>>> = Arc::default();
     let (s, r) = (seen.clone(), retries.clone());
