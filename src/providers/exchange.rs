@@ -215,6 +215,16 @@ pub fn anchor_mailbox(tenant: &str) -> String {
     }
 }
 
+/// The token's resource: the Exchange host requests go to (`https://outlook.office365.us` in
+/// US Government, say), so a national cloud needs only `base_url` and `login_url`. A plain
+/// `http://` base_url (a test server on this machine) stands for Exchange Online.
+pub fn scope_for(base_url: &Url) -> String {
+    if base_url.scheme() != "https" {
+        return SCOPE.to_string();
+    }
+    format!("{}/.default", base_url.origin().ascii_serialization())
+}
+
 fn is_guid(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, c)| match i {
@@ -257,7 +267,7 @@ fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
         )
         .with_header("x-anchormailbox", &anchor_mailbox(&tenant.id))?
         .with_header("prefer", &format!("odata.maxpagesize={PAGE_SIZE}"))?;
-    if let Some(auth) = microsoft::auth_for(&cfg, SCOPE)? {
+    if let Some(auth) = microsoft::auth_for(&cfg, &scope_for(http.base_url()))? {
         http = http.with_auth(auth);
     }
     let endpoint = http
@@ -1242,6 +1252,27 @@ impl Provider for ExchangeProvider {
         })
     }
 
+    /// The check, read-only, except for `remove_mailbox_permissions`, whose check reads every
+    /// mailbox of the tenant: before anything is cut, finding the person's mailbox is enough.
+    async fn preflight(&self, call: &StepCall<'_>, ctx: &CallCtx) -> Result<String, ProviderError> {
+        if call.action == "remove_mailbox_permissions" {
+            let mut records = Vec::new();
+            return Ok(match self.mailbox(call, ctx, &mut records).await? {
+                Found::Here(m) => format!(
+                    "found {}; its rights on other mailboxes are read when the step runs (one \
+                     request per mailbox)",
+                    m.account
+                ),
+                Found::Gone(a, why) => format!("{a}: mailbox gone ({why})"),
+            });
+        }
+        let c = self.check(call, ctx).await?;
+        Ok(match c.account {
+            Some(a) => format!("found {a}"),
+            None => c.observed,
+        })
+    }
+
     async fn check(
         &self,
         call: &StepCall<'_>,
@@ -1329,6 +1360,17 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_token_is_for_the_exchange_host_of_the_cloud() {
+        let scope = |u: &str| scope_for(&Url::parse(u).unwrap());
+        assert_eq!(scope(DEFAULT_BASE_URL), SCOPE);
+        assert_eq!(
+            scope("https://outlook.office365.us/"),
+            "https://outlook.office365.us/.default"
+        );
+        assert_eq!(scope("http://127.0.0.1:8080"), SCOPE);
     }
 
     #[test]

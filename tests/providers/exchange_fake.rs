@@ -745,3 +745,49 @@ async fn the_token_is_asked_for_the_exchange_scope_in_its_own_tenant() {
     );
     assert_eq!(w.login.refused(), 1);
 }
+
+#[tokio::test]
+async fn preflight_changes_nothing_and_does_not_scan_the_tenant() {
+    let w = world().await;
+    let alice = w.exo.add_mailbox("alice@contoso.com");
+    w.exo.add_shared("sales@contoso.com");
+    w.exo.grant(
+        "sales@contoso.com",
+        "alice@contoso.com",
+        &["FullAccess"],
+        false,
+    );
+    w.exo.add_meeting("alice@contoso.com", "Weekly sync", 3);
+    let none = params(json!({}));
+    let found = w
+        .provider
+        .preflight(
+            &call(
+                "remove_mailbox_permissions",
+                "alice@contoso.com",
+                &none,
+                None,
+            ),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(found.contains(&alice.object_id), "{found}");
+    assert_eq!(w.exo.cmdlets(), ["Get-Mailbox"], "one read, no scan");
+
+    let meetings = params(json!({ "days": 30 }));
+    w.provider
+        .preflight(
+            &call("cancel_meetings", "alice@contoso.com", &meetings, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.exo.cancellations_sent(), 0);
+    assert_eq!(
+        w.exo.mailbox("alice@contoso.com").unwrap().meetings.len(),
+        1
+    );
+    assert_eq!(w.exo.rights_of("alice@contoso.com").len(), 1);
+    w.exo.assert_contract();
+}
