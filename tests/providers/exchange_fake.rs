@@ -791,3 +791,47 @@ async fn preflight_changes_nothing_and_does_not_scan_the_tenant() {
     assert_eq!(w.exo.rights_of("alice@contoso.com").len(), 1);
     w.exo.assert_contract();
 }
+
+#[tokio::test]
+async fn a_next_page_elsewhere_or_the_same_page_again_is_refused() {
+    let w = world().await;
+    w.exo.add_mailbox("alice@contoso.com");
+    let p = params(json!({}));
+    let page = |next: String| {
+        crate::common::fake_kit::Reply::json(200, &json!({ "value": [], "@odata.nextLink": next }))
+    };
+    let own = format!(
+        "{}/adminapi/beta/{TENANT}/InvokeCommand?$skiptoken=2",
+        w.exo.server.base_url
+    );
+    for (replies, words) in [
+        (
+            vec![page(
+                "https://evil.example/adminapi/beta/x/InvokeCommand".into(),
+            )],
+            "another origin",
+        ),
+        (
+            vec![page(own.clone()), page(own)],
+            "same next-page link twice",
+        ),
+    ] {
+        // The person's mailbox is read as usual; the tenant's list pages badly.
+        w.exo
+            .server
+            .fail_next(Fault::Slow(std::time::Duration::ZERO));
+        for r in replies {
+            w.exo.server.fail_next(Fault::Reply(r));
+        }
+        let e = w
+            .provider
+            .check(
+                &call("remove_mailbox_permissions", "alice@contoso.com", &p, None),
+                &CallCtx::silent(),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(words), "{e}");
+        assert_eq!(w.exo.server.pending_faults(), 0);
+    }
+}
