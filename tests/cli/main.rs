@@ -9,6 +9,7 @@ mod common;
 mod auth_cli;
 mod crash_resume;
 mod evidence_cli;
+mod exchange_cli;
 mod flow_cli;
 mod fuzz_runbook;
 mod prompt_pty;

@@ -210,6 +210,51 @@ impl FakeTokenEndpoint {
         }
     }
 
+    /// Start as Entra's endpoint of one tenant, `POST /{tenant}/oauth2/v2.0/token` (the
+    /// tenant's GUID or domain, as `login_url/{tenant}/oauth2/v2.0/token` puts it): a request
+    /// for any other tenant answers Entra's `AADSTS90002` (400 `invalid_request`). Use
+    /// [`FakeTokenEndpoint::login_url`] as a system's `login_url`.
+    pub async fn start_for_tenant(
+        tenant: &str,
+        client_id: &str,
+        secret: &str,
+        access_token: &str,
+    ) -> FakeTokenEndpoint {
+        let state = Arc::new(Mutex::new(State {
+            client_id: client_id.into(),
+            secret: secret.into(),
+            access_token: access_token.into(),
+            scope: None,
+            issued: 0,
+            refused: 0,
+        }));
+        let st = state.clone();
+        let refused = state.clone();
+        let path = format!("/{tenant}{PATH}");
+        let routes = Routes::new()
+            .route("POST", &path, move |r| token(&st, r))
+            .fallback(move |r| {
+                refused.lock().unwrap().refused += 1;
+                let asked = r.raw_path.split('/').nth(1).unwrap_or("");
+                error(
+                    400,
+                    "invalid_request",
+                    &format!("AADSTS90002: Tenant '{asked}' not found."),
+                )
+            });
+        let server = FakeServer::start(routes).await;
+        FakeTokenEndpoint {
+            url: server.url(&path),
+            server,
+            state,
+        }
+    }
+
+    /// The `login_url` that reaches this endpoint (`http://127.0.0.1:<port>`).
+    pub fn login_url(&self) -> String {
+        self.server.base_url.clone()
+    }
+
     /// Grant tokens only to requests asking for exactly this scope.
     pub fn expect_scope(&self, scope: &str) {
         self.state.lock().unwrap().scope = Some(scope.into());

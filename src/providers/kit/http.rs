@@ -120,6 +120,7 @@ pub struct Request {
     body: Option<(HeaderValue, Vec<u8>)>,
     allowed: Vec<StatusCode>,
     record_query: bool,
+    resend_safe: bool,
 }
 
 impl Request {
@@ -130,6 +131,7 @@ impl Request {
             body: None,
             allowed: Vec::new(),
             record_query: true,
+            resend_safe: false,
         }
     }
 
@@ -172,9 +174,17 @@ impl Request {
         self
     }
 
+    /// This POST may be sent again after it may have reached the server: it only reads, or
+    /// sets a value (an RPC-style API that reads through POST, such as Exchange's
+    /// `InvokeCommand`). It is then retried on 500, 502, 504 and broken connections as a GET is.
+    pub fn resend_safe(mut self) -> Request {
+        self.resend_safe = true;
+        self
+    }
+
     /// Safe to resend after it may have reached the server (timeouts, resets mid-response).
     fn idempotent(&self) -> bool {
-        self.method != Method::POST
+        self.resend_safe || self.method != Method::POST
     }
 
     fn record_url(&self) -> String {
