@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+pub mod entra;
 pub mod http;
 pub mod kit;
 pub mod ldap;
@@ -26,6 +27,7 @@ pub static KINDS: &[&KindSpec] = &[
     &ldap::KIND,
     &vault::KIND,
     &http::KIND,
+    &entra::KIND,
     &sandbox::KIND,
 ];
 
