@@ -121,7 +121,10 @@ impl EntraProvider {
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
     ) -> Result<Option<Value>, ProviderError> {
-        let url = Self::select(self.url(&["users", key])?, fields);
+        // The id is always wanted: it is what everything else addresses.
+        let mut all = vec!["id"];
+        all.extend(fields.iter().filter(|f| **f != "id"));
+        let url = Self::select(self.url(&["users", key])?, &all);
         let resp = self
             .send(Request::get(url).allow(StatusCode::NOT_FOUND), ctx, records)
             .await?;
