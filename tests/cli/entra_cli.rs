@@ -166,3 +166,43 @@ fn start_cuts_a_client_tenant_and_legal_hold_blocks_wipe_and_delete() {
     assert_eq!(login.refused(TENANT), 0);
     graph.assert_contract();
 }
+
+/// The credential is checked before anything runs: none, or both, is a runbook error at the
+/// system, with no secret needed to find it.
+#[test]
+fn runbook_check_wants_exactly_one_credential() {
+    let base = r#"[runbook]
+name = "Contoso leaver"
+
+[systems.contoso]
+kind = "entra"
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "0f6c-offboard-app"
+CREDENTIAL
+[[step]]
+id = "entra-disable"
+lane = "it"
+system = "contoso"
+action = "disable_sign_in"
+"#;
+    for (credential, want) in [
+        ("", "set the app registration's credential"),
+        (
+            "client_secret = { env = \"S\" }\ncertificate = { file = \"/run/secrets/contoso.pem\" }\n",
+            "set `client_secret` or `certificate`, not both",
+        ),
+    ] {
+        let env = CliEnv::with_runbook(&base.replace("CREDENTIAL\n", credential));
+        let out = env.run(&["runbook", "check", "offboard.toml"]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains(want) && all.contains("system `contoso`"),
+            "{all}"
+        );
+    }
+    let ok =
+        CliEnv::with_runbook(&base.replace("CREDENTIAL\n", "client_secret = { env = \"S\" }\n"));
+    let out = ok.run(&["runbook", "check", "offboard.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
