@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+pub mod entra;
 pub mod exchange;
 pub mod http;
 pub mod kit;
@@ -27,6 +28,7 @@ pub static KINDS: &[&KindSpec] = &[
     &ldap::KIND,
     &vault::KIND,
     &http::KIND,
+    &entra::KIND,
     &exchange::KIND,
     &sandbox::KIND,
 ];

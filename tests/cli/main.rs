@@ -8,6 +8,7 @@ mod common;
 
 mod auth_cli;
 mod crash_resume;
+mod entra_cli;
 mod evidence_cli;
 mod exchange_cli;
 mod flow_cli;

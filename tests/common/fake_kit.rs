@@ -948,6 +948,15 @@ pub enum QueryValue {
     Any,
     Exact(String),
     Integer,
+    /// A comma-separated list whose every item is one of these (OData's `$select`).
+    EachOf(Vec<String>),
+}
+
+impl QueryValue {
+    /// [`QueryValue::EachOf`] these names.
+    pub fn each_of(names: &[&str]) -> QueryValue {
+        QueryValue::EachOf(names.iter().map(|s| s.to_string()).collect())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1036,6 +1045,8 @@ impl Operation {
                 (None, _) | (Some(_), QueryValue::Any) => {}
                 (Some(v), QueryValue::Exact(w)) if v == w => {}
                 (Some(v), QueryValue::Integer) if v.parse::<i64>().is_ok() => {}
+                (Some(v), QueryValue::EachOf(names))
+                    if v.split(',').all(|item| names.iter().any(|n| n == item)) => {}
                 (Some(v), want) => out.push(format!(
                     "query parameter {}={v:?} is not {want:?}",
                     rule.name

@@ -275,3 +275,76 @@ impl FakeTokenEndpoint {
         self.server.requests()
     }
 }
+
+/// Entra's sign-in host serving several tenants, each at `/{tenant}/oauth2/v2.0/token` with its
+/// own registered client and its own access token, as `login.microsoftonline.com` does: a
+/// client asking another tenant's endpoint is refused as unknown there, so a token can only
+/// come from the tenant the client belongs to.
+#[derive(Clone)]
+pub struct FakeLogin {
+    /// The sign-in host (`http://127.0.0.1:<port>`), an entra system's `login_url`.
+    pub login_url: String,
+    server: FakeServer,
+    tenants: Arc<std::collections::BTreeMap<String, Arc<Mutex<State>>>>,
+}
+
+impl FakeLogin {
+    /// Start with `(tenant, client_id, secret, access_token)` for each tenant.
+    pub async fn start(tenants: &[(&str, &str, &str, &str)]) -> FakeLogin {
+        let map: std::collections::BTreeMap<String, Arc<Mutex<State>>> = tenants
+            .iter()
+            .map(|(tenant, client_id, secret, token)| {
+                let st = State {
+                    client_id: (*client_id).into(),
+                    secret: (*secret).into(),
+                    access_token: (*token).into(),
+                    scope: None,
+                    issued: 0,
+                    refused: 0,
+                };
+                ((*tenant).to_string(), Arc::new(Mutex::new(st)))
+            })
+            .collect();
+        let map = Arc::new(map);
+        let m = map.clone();
+        let routes = Routes::new().route("POST", "/{tenant}/oauth2/v2.0/token", move |r| {
+            let tenant = r.param("tenant");
+            match m.get(tenant) {
+                Some(st) => token(st, r),
+                None => error(
+                    400,
+                    "invalid_request",
+                    &format!("AADSTS90002: Tenant '{tenant}' not found."),
+                ),
+            }
+        });
+        let server = FakeServer::start(routes).await;
+        FakeLogin {
+            login_url: server.base_url.clone(),
+            server,
+            tenants: map,
+        }
+    }
+
+    /// Every tenant grants tokens only for exactly this scope.
+    pub fn expect_scope(&self, scope: &str) {
+        for st in self.tenants.values() {
+            st.lock().unwrap().scope = Some(scope.into());
+        }
+    }
+
+    /// Tokens issued by `tenant` so far.
+    pub fn issued(&self, tenant: &str) -> u32 {
+        self.tenants[tenant].lock().unwrap().issued
+    }
+
+    /// Token requests `tenant` refused so far.
+    pub fn refused(&self, tenant: &str) -> u32 {
+        self.tenants[tenant].lock().unwrap().refused
+    }
+
+    /// Every request received (the form body as sent, `Authorization` as its scheme only).
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+}

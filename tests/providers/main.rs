@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod entra_fake;
 mod exchange_fake;
 mod http_fake;
 mod kit_paging;
