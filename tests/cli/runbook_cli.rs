@@ -31,13 +31,61 @@ fn check_valid_runbook_exits_0_with_a_summary() {
 #[test]
 fn check_example_runbooks() {
     let state = tempfile::tempdir().unwrap();
-    for file in ["runbooks/demo.toml", "runbooks/scim-saas.toml"] {
+    for file in [
+        "runbooks/demo.toml",
+        "runbooks/scim-saas.toml",
+        "runbooks/m365-msp.toml",
+    ] {
         offboard(&state)
             .args(["runbook", "check", file])
             .assert()
             .success()
             .stdout(predicate::str::starts_with(format!("ok: {file}: runbook ")));
     }
+}
+
+/// The shipped Microsoft 365 runbook plans offline, with no credential, and prints every request:
+/// memberships removed by `/$ref` (never the user's own path), the mailbox made shared before
+/// any licence goes, and the licences last.
+#[test]
+fn m365_runbook_plans_every_request_offline() {
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args([
+            "plan",
+            "alice@contoso.com",
+            "-r",
+            "runbooks/m365-msp.toml",
+            "--set",
+            "manager=bob@contoso.com",
+            "--type",
+            "involuntary",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "PATCH https://graph.microsoft.com/v1.0/users/{id}",
+        "POST https://graph.microsoft.com/v1.0/users/{id}/revokeSignInSessions",
+        "DELETE https://graph.microsoft.com/v1.0/groups/{group_id}/members/{id}/$ref",
+        "InvokeCommand Set-Mailbox -Identity {id} -Type Shared",
+        "-ForwardingSmtpAddress smtp:bob@contoso.com",
+        "POST https://graph.microsoft.com/v1.0/deviceManagement/managedDevices/{device_id}/retire",
+    ] {
+        assert!(text.contains(want), "plan lacks {want}:\n{text}");
+    }
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at("convert-to-shared") < at("remove-licenses"));
+    assert!(at("disable-sign-in") < at("auto-reply"));
+    assert!(
+        !text.contains("/members/{id}\n"),
+        "a membership without /$ref"
+    );
 }
 
 #[test]
