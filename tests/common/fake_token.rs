@@ -18,6 +18,7 @@ use serde_json::json;
 use super::fake_kit::{FakeServer, Recorded, Reply, Req, Routes};
 
 pub const PATH: &str = "/oauth2/v2.0/token";
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 struct State {
     client_id: String,
@@ -26,6 +27,113 @@ struct State {
     scope: Option<String>,
     issued: u32,
     refused: u32,
+    /// A registered certificate: the client may instead sign an assertion with its key.
+    certificate: Option<Certificate>,
+    /// This endpoint's own URL, the `aud` an assertion must carry.
+    url: String,
+}
+
+/// A certificate registered for the client: its public key (PKCS#1 DER) and the SHA-256
+/// thumbprint of its DER, base64url, as Entra names it (`x5t#S256`).
+#[derive(Clone)]
+pub struct Certificate {
+    pub public_der: Vec<u8>,
+    pub x5t_s256: String,
+}
+
+/// A throwaway RSA key and a "certificate" for it, made for this test run: the PEM an entra
+/// system's `certificate` file holds (private key, then certificate) and what the fake
+/// registers. Entra finds the certificate by the thumbprint of its DER only, so the DER here is
+/// an arbitrary blob; the signature is checked against the real public key.
+pub fn test_certificate() -> (String, Certificate) {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::KeyPair as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use sha2::Digest;
+    let pair = KeyPair::generate(KeySize::Rsa2048).expect("generate an RSA key");
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).expect("PKCS#8");
+    let pem_block = |label: &str, bytes: &[u8]| {
+        let b64 = STANDARD.encode(bytes);
+        let mut out = format!("-----BEGIN {label}-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap());
+            out.push('\n');
+        }
+        out.push_str(&format!("-----END {label}-----\n"));
+        out
+    };
+    let cert_der = format!("test certificate {}", rand_suffix()).into_bytes();
+    let pem = pem_block("PRIVATE KEY", der.as_ref()) + &pem_block("CERTIFICATE", &cert_der);
+    let cert = Certificate {
+        public_der: pair.public_key().as_ref().to_vec(),
+        x5t_s256: URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&cert_der)),
+    };
+    (pem, cert)
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// Check a `private_key_jwt` client assertion as Entra does: PS256 (or RS256) over the
+/// registered key, the certificate named by `x5t#S256`, `aud` this endpoint, `iss` = `sub` =
+/// the client, not expired and not valid for more than an hour. `Err` is Entra's wording.
+fn check_assertion(s: &State, jwt: &str) -> Result<(), String> {
+    use aws_lc_rs::signature::{
+        RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256, UnparsedPublicKey,
+    };
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let cert = s
+        .certificate
+        .as_ref()
+        .ok_or("AADSTS700027: no certificate is registered for the client")?;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, p, sig] = parts.as_slice() else {
+        return Err("AADSTS50027: the assertion is not a JWT".into());
+    };
+    let decode = |part: &str| -> Result<serde_json::Value, String> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| "AADSTS50027: bad base64url".to_string())?;
+        serde_json::from_slice(&bytes).map_err(|_| "AADSTS50027: bad JSON".to_string())
+    };
+    let (header, claims) = (decode(h)?, decode(p)?);
+    if header["x5t#S256"].as_str() != Some(cert.x5t_s256.as_str()) {
+        return Err("AADSTS700027: the certificate named by x5t#S256 is not registered".into());
+    }
+    let alg: &'static dyn aws_lc_rs::signature::VerificationAlgorithm = match header["alg"].as_str()
+    {
+        Some("PS256") => &RSA_PSS_2048_8192_SHA256,
+        Some("RS256") => &RSA_PKCS1_2048_8192_SHA256,
+        other => return Err(format!("AADSTS5002730: unsupported alg {other:?}")),
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| "AADSTS50027: bad signature encoding".to_string())?;
+    UnparsedPublicKey::new(alg, &cert.public_der)
+        .verify(format!("{h}.{p}").as_bytes(), &signature)
+        .map_err(|_| "AADSTS700027: Client assertion failed signature validation.".to_string())?;
+    let now = rand_suffix() / 1_000_000_000;
+    let num = |k: &str| claims[k].as_u64().unwrap_or(0);
+    if claims["aud"].as_str() != Some(s.url.as_str()) {
+        return Err(format!(
+            "AADSTS700016: the assertion's audience {} is not {}",
+            claims["aud"], s.url
+        ));
+    }
+    if claims["iss"].as_str() != Some(s.client_id.as_str())
+        || claims["sub"].as_str() != Some(s.client_id.as_str())
+    {
+        return Err("AADSTS700021: iss and sub must be the client id".into());
+    }
+    if num("exp") <= now || num("exp") > now + 3600 + 60 {
+        return Err("AADSTS700024: the assertion is expired or valid too long".into());
+    }
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -106,6 +214,26 @@ fn token(st: &Mutex<State>, r: &Req<'_>) -> Reply {
             ),
         );
     }
+    if let Ok(Some(assertion)) = field("client_assertion") {
+        if field("client_assertion_type") != Ok(Some(ASSERTION_TYPE)) || secret.is_some() {
+            return refuse(
+                &mut s,
+                error(
+                    400,
+                    "invalid_request",
+                    "client_assertion_type is missing or wrong, or a secret was sent too",
+                ),
+            );
+        }
+        if id.is_some_and(|i| i != s.client_id) {
+            let msg = format!("client {} is not registered", id.unwrap_or_default());
+            return refuse(&mut s, error(401, "invalid_client", &msg));
+        }
+        if let Err(why) = check_assertion(&s, assertion) {
+            return refuse(&mut s, error(401, "invalid_client", &why));
+        }
+        return issue(&mut s, scope);
+    }
     let basic = r.header("authorization").map(basic_pair);
     let (client_id, client_secret) = match (basic, secret) {
         (Some(Some(_)), Some(_)) => {
@@ -171,11 +299,17 @@ fn token(st: &Mutex<State>, r: &Req<'_>) -> Reply {
             ),
         );
     }
+    issue(&mut s, scope)
+}
+
+/// The scope checked, then a token.
+fn issue(s: &mut State, scope: Option<&str>) -> Reply {
     if let Some(want) = s.scope.clone()
         && scope != Some(want.as_str())
     {
         let msg = format!("scope {scope:?} is not granted; ask for `{want}`");
-        return refuse(&mut s, error(400, "invalid_scope", &msg));
+        s.refused += 1;
+        return error(400, "invalid_scope", &msg);
     }
     s.issued += 1;
     Reply::json(
@@ -199,10 +333,13 @@ impl FakeTokenEndpoint {
             scope: None,
             issued: 0,
             refused: 0,
+            certificate: None,
+            url: String::new(),
         }));
         let st = state.clone();
         let routes = Routes::new().route("POST", PATH, move |r| token(&st, r));
         let server = FakeServer::start(routes).await;
+        state.lock().unwrap().url = server.url(PATH);
         FakeTokenEndpoint {
             url: server.url(PATH),
             server,
@@ -227,6 +364,8 @@ impl FakeTokenEndpoint {
             scope: None,
             issued: 0,
             refused: 0,
+            certificate: None,
+            url: String::new(),
         }));
         let st = state.clone();
         let refused = state.clone();
@@ -243,6 +382,7 @@ impl FakeTokenEndpoint {
                 )
             });
         let server = FakeServer::start(routes).await;
+        state.lock().unwrap().url = server.url(&path);
         FakeTokenEndpoint {
             url: server.url(&path),
             server,
@@ -301,6 +441,8 @@ impl FakeLogin {
                     scope: None,
                     issued: 0,
                     refused: 0,
+                    certificate: None,
+                    url: String::new(),
                 };
                 ((*tenant).to_string(), Arc::new(Mutex::new(st)))
             })
@@ -319,11 +461,20 @@ impl FakeLogin {
             }
         });
         let server = FakeServer::start(routes).await;
+        for (tenant, st) in map.iter() {
+            st.lock().unwrap().url = format!("{}/{tenant}{PATH}", server.base_url);
+        }
         FakeLogin {
             login_url: server.base_url.clone(),
             server,
             tenants: map,
         }
+    }
+
+    /// Register a certificate for `tenant`'s client: it may then sign in with a client
+    /// assertion signed by the certificate's key (checked as Entra does), as well as its secret.
+    pub fn register_certificate(&self, tenant: &str, cert: Certificate) {
+        self.tenants[tenant].lock().unwrap().certificate = Some(cert);
     }
 
     /// Every tenant grants tokens only for exactly this scope.

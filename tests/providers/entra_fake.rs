@@ -1410,3 +1410,83 @@ async fn two_tenants_two_tokens_never_crossed() {
     assert!(!msg.contains(FAB_SECRET) && !msg.contains(SECRET), "{msg}");
     assert!(contoso.requests().is_empty(), "no request reached Graph");
 }
+
+/// A certificate credential, per tenant: each system signs its client assertion with its own
+/// key, the sign-in host checks it as Entra does (PS256 signature over the registered key, the
+/// certificate's `x5t#S256`, `aud` = that tenant's token endpoint, `iss` = `sub` = the client),
+/// and a key registered in the other tenant gets no token there.
+#[tokio::test]
+async fn certificate_assertions_per_tenant() {
+    use crate::common::fake_token::test_certificate;
+    use secrecy::SecretString;
+    const FABRIKAM: &str = "fabrikam.onmicrosoft.com";
+    const FAB_TOKEN: &str = "eyJ0eXAi.graph-token-fabrikam.cert";
+    let login = FakeLogin::start(&[
+        (TENANT, CLIENT, "no-secret-used", TOKEN),
+        (FABRIKAM, CLIENT, "no-secret-used", FAB_TOKEN),
+    ])
+    .await;
+    login.expect_scope(SCOPE);
+    let (contoso_pem, contoso_cert) = test_certificate();
+    let (fabrikam_pem, fabrikam_cert) = test_certificate();
+    login.register_certificate(TENANT, contoso_cert);
+    login.register_certificate(FABRIKAM, fabrikam_cert);
+    let contoso = FakeGraph::start(TOKEN).await;
+    let fabrikam = FakeGraph::start(FAB_TOKEN).await;
+    let state = tempfile::tempdir().unwrap();
+    let with_cert = |graph: &FakeGraph, tenant: &str, pem: &str| {
+        let mut c = SystemConfig::new("m365", "entra", Some(&graph.base_url));
+        for (k, v) in [
+            ("tenant_id", tenant),
+            ("client_id", CLIENT),
+            ("login_url", login.login_url.as_str()),
+        ] {
+            c.settings.insert(k.into(), toml::Value::String(v.into()));
+        }
+        c.timeout = Duration::from_secs(10);
+        c.state_dir = state.path().to_path_buf();
+        c.secrets
+            .insert("certificate".into(), SecretString::from(pem.to_string()));
+        c
+    };
+    let alice = contoso.add_user(ALICE);
+    let p = no_params();
+    connect(&with_cert(&contoso, TENANT, &contoso_pem))
+        .apply(
+            &call("disable_sign_in", ALICE, &p, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!contoso.user(&alice).unwrap().account_enabled);
+    assert_eq!(login.issued(TENANT), 1);
+    let form = String::from_utf8_lossy(&login.requests()[0].body).into_owned();
+    assert!(
+        form.contains(
+            "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+        ) && !form.contains("client_secret"),
+        "{form}"
+    );
+    // Contoso's key presented at Fabrikam's endpoint: refused there, nothing reaches Graph.
+    let fab_alice = fabrikam.add_user("alice@fabrikam.com");
+    let err = connect(&with_cert(&fabrikam, FABRIKAM, &contoso_pem))
+        .apply(
+            &call("disable_sign_in", "alice@fabrikam.com", &p, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid_client"), "{err}");
+    assert!(fabrikam.user(&fab_alice).unwrap().account_enabled);
+    assert_eq!((login.issued(FABRIKAM), login.refused(FABRIKAM)), (0, 1));
+    // With its own key it works.
+    connect(&with_cert(&fabrikam, FABRIKAM, &fabrikam_pem))
+        .apply(
+            &call("disable_sign_in", "alice@fabrikam.com", &p, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!fabrikam.user(&fab_alice).unwrap().account_enabled);
+    assert!(!err.to_string().contains("PRIVATE KEY"));
+}
