@@ -3,8 +3,8 @@
 #
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
 # OpenSSH accepts our evidence signatures), jq (examples/README.md uses it), Python (for the
-# real scim2-server and OpenBao from PyPI), Samba AD DC, OpenLDAP slapd and 389 Directory Server
-# (Debian packages; installing them needs root). Then: formatting, clippy with warnings denied,
+# real scim2-server and OpenBao from PyPI), Samba AD DC, OpenLDAP slapd, 389 Directory Server
+# and Redmine (Debian packages; installing them needs root). Then: formatting, clippy with warnings denied,
 # every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +32,7 @@ bash tests/servers/install-openbao.sh
 bash tests/servers/install-samba.sh
 bash tests/servers/install-openldap.sh
 bash tests/servers/install-389ds.sh
+bash tests/servers/install-redmine.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
