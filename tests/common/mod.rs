@@ -7,6 +7,7 @@ pub mod fake_exchange;
 pub mod fake_graph;
 pub mod fake_kit;
 pub mod fake_ldap;
+pub mod fake_redmine;
 pub mod fake_scim;
 pub mod fake_token;
 pub mod fake_vault;

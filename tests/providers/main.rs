@@ -11,5 +11,6 @@ mod exchange_fake;
 mod http_fake;
 mod kit_paging;
 mod ldap_fake;
+mod redmine_fake;
 mod scim_fake;
 mod vault_fake;
