@@ -109,6 +109,10 @@ pub fn with_query(mut url: Url, pairs: &[(&str, &str)]) -> Url {
 /// the body says nothing useful; the client then falls back to a short excerpt of the body.
 pub type ErrorParser = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
 
+/// Whether an answer with a status that is normally retried (500, 503…) is in fact the
+/// service refusing the request, judging by its status and body.
+pub type Refusal = Arc<dyn Fn(StatusCode, &[u8]) -> bool + Send + Sync>;
+
 pub use super::retry::RetryPolicy;
 use super::retry::{jitter, secs};
 
@@ -121,6 +125,7 @@ pub struct Request {
     allowed: Vec<StatusCode>,
     record_query: bool,
     resend_safe: bool,
+    accept: Option<HeaderValue>,
 }
 
 impl Request {
@@ -132,6 +137,7 @@ impl Request {
             allowed: Vec::new(),
             record_query: true,
             resend_safe: false,
+            accept: None,
         }
     }
 
@@ -165,6 +171,19 @@ impl Request {
     /// A body of raw bytes with the given media type (a file upload).
     pub fn bytes(mut self, body: Vec<u8>, content_type: &'static str) -> Request {
         self.body = Some((HeaderValue::from_static(content_type), body));
+        self
+    }
+
+    /// A body whose media type is known only now, e.g. `multipart/form-data; boundary=…`
+    /// (see [`super::multipart::Form`]).
+    pub fn body(mut self, body: Vec<u8>, content_type: HeaderValue) -> Request {
+        self.body = Some((content_type, body));
+        self
+    }
+
+    /// Ask for this media type instead of the client's `Accept` (a file download).
+    pub fn accept(mut self, accept: &'static str) -> Request {
+        self.accept = Some(HeaderValue::from_static(accept));
         self
     }
 
@@ -255,6 +274,9 @@ pub struct HttpClient {
     retry: RetryPolicy,
     timeout: Duration,
     error_parser: ErrorParser,
+    /// Tells a definite refusal among retryable statuses (Autotask answers a request it
+    /// refuses with 500 and its reasons): such an answer fails at once, as a 400 would.
+    refusal: Option<Refusal>,
     /// The system's process-wide limits: each request waits for its turn under `rate_limit`.
     limits: std::sync::Arc<crate::limits::SystemLimits>,
 }
@@ -327,6 +349,7 @@ impl HttpClient {
             retry: RetryPolicy::default(),
             timeout: cfg.timeout,
             error_parser: Arc::new(|_| None),
+            refusal: None,
         };
         http.set_token_auth(StaticToken::bearer);
         Ok(http)
@@ -415,6 +438,38 @@ impl HttpClient {
     ) -> HttpClient {
         self.error_parser = Arc::new(parser);
         self
+    }
+
+    /// Fail at once, without retrying, on an answer `refused` says is a refusal although its
+    /// status is one that is normally retried (Autotask's validation errors come as 500).
+    pub fn with_refusal(
+        mut self,
+        refused: impl Fn(StatusCode, &[u8]) -> bool + Send + Sync + 'static,
+    ) -> HttpClient {
+        self.refusal = Some(Arc::new(refused));
+        self
+    }
+
+    /// Send this secret header with every request (e.g. Autotask's `ApiIntegrationCode`,
+    /// beside the credential the [`Auth`] sends): marked sensitive, and cut out of anything a
+    /// server echoes back, as the token is.
+    pub fn with_secret_header(
+        mut self,
+        name: &'static str,
+        value: &SecretString,
+    ) -> anyhow::Result<HttpClient> {
+        let mut v = HeaderValue::from_str(value.expose_secret()).map_err(|_| {
+            anyhow::anyhow!(
+                "system `{}`: the {name} secret contains characters not allowed in an HTTP \
+                 header (a stray newline?)",
+                self.system
+            )
+        })?;
+        v.set_sensitive(true);
+        self.extra_headers
+            .insert(header::HeaderName::from_static(name), v);
+        self.echoable.push(value.clone());
+        Ok(self)
     }
 
     pub fn base_url(&self) -> &Url {
@@ -572,7 +627,9 @@ impl HttpClient {
                             what,
                         });
                     }
-                    if !is_retryable_status(status, req.idempotent()) {
+                    if !is_retryable_status(status, req.idempotent())
+                        || self.refusal.as_ref().is_some_and(|r| r(status, &body))
+                    {
                         return Err(self.fail(&what, status, &body));
                     }
                     let hint = server_wait(status, &headers);
@@ -653,7 +710,10 @@ impl HttpClient {
             .timeout(self.timeout)
             .headers(self.extra_headers.clone())
             .header(auth.0.clone(), auth.1.clone())
-            .header(header::ACCEPT, self.accept.clone());
+            .header(
+                header::ACCEPT,
+                req.accept.clone().unwrap_or_else(|| self.accept.clone()),
+            );
         if let Some((ct, bytes)) = &req.body {
             b = b
                 .header(header::CONTENT_TYPE, ct.clone())
@@ -772,7 +832,8 @@ fn is_retryable_status(status: StatusCode, idempotent: bool) -> bool {
 }
 
 /// The wait a server asks for: `Retry-After` (seconds or HTTP-date) on any retryable status;
-/// on 429 also an epoch-seconds rate-limit reset header.
+/// on 429 also a rate-limit reset header, in epoch seconds (Okta, GitHub) or as an ISO-8601
+/// time (Jira).
 fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| {
         headers
@@ -793,12 +854,20 @@ fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
         for name in ["x-rate-limit-reset", "x-ratelimit-reset"] {
-            if let Some(epoch) = text(name).and_then(|v| v.parse::<u64>().ok()) {
+            let Some(v) = text(name) else { continue };
+            if let Ok(epoch) = v.parse::<u64>() {
                 let when = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
                 // A reset second has passed once the clock reaches the next one.
                 return Some(
                     when.duration_since(SystemTime::now())
                         .map(|d| d + Duration::from_secs(1))
+                        .unwrap_or(Duration::ZERO),
+                );
+            }
+            if let Ok(when) = chrono::DateTime::parse_from_rfc3339(v) {
+                let when = SystemTime::from(when.with_timezone(&chrono::Utc));
+                return Some(
+                    when.duration_since(SystemTime::now())
                         .unwrap_or(Duration::ZERO),
                 );
             }
@@ -974,6 +1043,20 @@ mod tests {
         );
         // A reset header on something other than 429 is not a wait instruction.
         assert_eq!(server_wait(StatusCode::SERVICE_UNAVAILABLE, &h), None);
+
+        // Jira: the reset as an ISO-8601 time.
+        let at = chrono::Utc::now() + chrono::Duration::seconds(20);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap(),
+        );
+        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h).unwrap();
+        assert!(
+            w > Duration::from_secs(18) && w <= Duration::from_secs(20),
+            "{w:?}"
+        );
     }
 
     #[test]

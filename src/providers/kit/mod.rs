@@ -16,10 +16,12 @@
 //!   retries, `Retry-After` and rate-limit headers, the journal's request records, the
 //!   provider's own error text, plain HTTP refused off loopback. Per-system limits are
 //!   [`crate::limits`].
+//! - [`multipart`]: `multipart/form-data` bodies for file uploads, resendable by the retry loop.
 
 pub mod auth;
 pub mod http;
 pub mod microsoft;
+pub mod multipart;
 pub mod paging;
 pub mod retry;
 
