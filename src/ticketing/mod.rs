@@ -20,11 +20,21 @@ use crate::core::AttachedFile;
 use crate::providers::{CallCtx, ProviderError, SettingSpec, SettingType, SystemConfig};
 use crate::runbook::{SecretRef, TicketStatus, TicketingDef};
 
+pub mod autotask;
+pub mod connectwise;
 pub mod files;
+pub mod freshservice;
+pub mod jira;
 pub mod redmine;
 
 /// Every service desk kind offboard knows. One line per kind.
-pub static TICKET_KINDS: &[&TicketKind] = &[&redmine::KIND];
+pub static TICKET_KINDS: &[&TicketKind] = &[
+    &redmine::KIND,
+    &jira::KIND,
+    &autotask::KIND,
+    &connectwise::KIND,
+    &freshservice::KIND,
+];
 
 pub fn find_kind(name: &str) -> Option<&'static TicketKind> {
     TICKET_KINDS.iter().copied().find(|k| k.name == name)
@@ -269,6 +279,40 @@ pub fn plain_ticket(ticket: &str) -> Result<(), String> {
         return Err("a ticket id has no spaces or control characters".into());
     }
     Ok(())
+}
+
+/// A string setting of the desk's `[ticketing]` table (the loader checked its type; a desk
+/// built directly is checked here).
+pub(crate) fn text_setting(cfg: &SystemConfig, name: &str) -> anyhow::Result<Option<String>> {
+    match cfg.settings.get(name) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+        Some(other) => anyhow::bail!(
+            "[ticketing] `{name}` must be a non-empty string, not {}",
+            other.type_str()
+        ),
+    }
+}
+
+/// An integer setting of the desk's `[ticketing]` table.
+pub(crate) fn integer_setting(cfg: &SystemConfig, name: &str) -> anyhow::Result<Option<i64>> {
+    match cfg.settings.get(name) {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) => Ok(Some(*n)),
+        Some(other) => anyhow::bail!(
+            "[ticketing] `{name}` must be an integer, not {}",
+            other.type_str()
+        ),
+    }
+}
+
+/// A desk's id for something, which JSON may give as a number or a string.
+pub(crate) fn json_id(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
