@@ -981,6 +981,8 @@ pub struct Operation {
     pub body_optional: bool,
     /// A non-empty body that is not JSON (an upload's bytes); its content type is a header rule.
     pub raw_body: bool,
+    /// A `multipart/form-data` body with these fields.
+    pub multipart: Option<FormRule>,
 }
 
 impl Operation {
@@ -995,6 +997,7 @@ impl Operation {
             body: None,
             body_optional: false,
             raw_body: false,
+            multipart: None,
         }
     }
     pub fn header(mut self, spec: &str) -> Operation {
@@ -1018,6 +1021,22 @@ impl Operation {
     pub fn raw_body(mut self, content_type: &str) -> Operation {
         self.raw_body = true;
         self.header(&format!("content-type: {content_type}"))
+    }
+    /// A `multipart/form-data` body: each of `required` present, nothing but `required` and
+    /// `optional`, and the fields named in `files` (and only those) carrying a file name.
+    pub fn multipart_body(
+        mut self,
+        required: &[&str],
+        optional: &[&str],
+        files: &[&str],
+    ) -> Operation {
+        let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        self.multipart = Some(FormRule {
+            required: names(required),
+            optional: names(optional),
+            files: names(files),
+        });
+        self.header("content-type: multipart/form-data")
     }
     /// A JSON body of this shape or none at all.
     pub fn optional_json_body(mut self, shape: impl Into<Shape>) -> Operation {
@@ -1068,6 +1087,10 @@ impl Operation {
                 }
             }
         }
+        if let Some(rule) = &self.multipart {
+            rule.check(r, &mut out);
+            return out;
+        }
         match (&self.body, r.body.is_empty()) {
             (None, false) if self.raw_body => {}
             (None, true) if self.raw_body => out.push("missing body".into()),
@@ -1081,6 +1104,149 @@ impl Operation {
             },
         }
         out
+    }
+}
+
+/// The fields a `multipart/form-data` body must and may have.
+#[derive(Debug, Clone)]
+pub struct FormRule {
+    pub required: Vec<String>,
+    pub optional: Vec<String>,
+    /// The fields that are files (a `filename` in their Content-Disposition).
+    pub files: Vec<String>,
+}
+
+impl FormRule {
+    fn check(&self, r: &Recorded, out: &mut Vec<String>) {
+        let parts = match parse_multipart(r.header("content-type").unwrap_or(""), &r.body) {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(format!("multipart body: {e}"));
+                return;
+            }
+        };
+        for name in &self.required {
+            if !parts.iter().any(|p| p.name == *name) {
+                out.push(format!("multipart body: missing field {name}"));
+            }
+        }
+        for p in &parts {
+            if !self.required.contains(&p.name) && !self.optional.contains(&p.name) {
+                out.push(format!("multipart body: undeclared field {}", p.name));
+            }
+            match (self.files.contains(&p.name), &p.filename) {
+                (true, None) => {
+                    out.push(format!("multipart body: field {} has no file name", p.name))
+                }
+                (false, Some(_)) => {
+                    out.push(format!("multipart body: field {} is not a file", p.name))
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormPart {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl FormPart {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578) as a server reads them: the boundary
+/// from `content_type`, each part's Content-Disposition `name` and `filename` (with `%22`,
+/// `%0D`, `%0A` decoded, as browsers encode them) and Content-Type, its bytes exactly.
+pub fn parse_multipart(content_type: &str, body: &[u8]) -> Result<Vec<FormPart>, String> {
+    let mut params = content_type.split(';');
+    let media = params.next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("multipart/form-data") {
+        return Err(format!("content type {media:?} is not multipart/form-data"));
+    }
+    let boundary = params
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        .filter(|b| !b.is_empty())
+        .ok_or("no boundary in the content type")?;
+    let delim = format!("--{boundary}").into_bytes();
+    let find = |from: usize, needle: &[u8]| {
+        body.get(from..)
+            .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+            .map(|i| from + i)
+    };
+    if !body.starts_with(&delim) {
+        return Err("the body does not start with the boundary".into());
+    }
+    let mut next_delim = delim.clone();
+    next_delim.splice(0..0, *b"\r\n");
+    let mut at = delim.len();
+    let mut parts = Vec::new();
+    loop {
+        if body.get(at..at + 2) == Some(b"--") {
+            return Ok(parts);
+        }
+        if body.get(at..at + 2) != Some(b"\r\n") {
+            return Err("a boundary is not followed by CRLF".into());
+        }
+        at += 2;
+        let end = find(at, &next_delim).ok_or("a part is not closed by the boundary")?;
+        let part = &body[at..end];
+        let split = part
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("a part has no blank line after its headers")?;
+        let head = String::from_utf8_lossy(&part[..split]).into_owned();
+        let mut fp = FormPart {
+            name: String::new(),
+            filename: None,
+            content_type: None,
+            bytes: part[split + 4..].to_vec(),
+        };
+        let mut disposition = false;
+        for line in head.split("\r\n") {
+            let Some((k, v)) = line.split_once(':') else {
+                return Err(format!("a part header without a colon: {line:?}"));
+            };
+            if k.trim().eq_ignore_ascii_case("content-disposition") {
+                disposition = true;
+                let mut ps = v.split(';');
+                if ps.next().map(str::trim) != Some("form-data") {
+                    return Err(format!("a part is not form-data: {v:?}"));
+                }
+                for p in ps {
+                    let Some((pk, pv)) = p.trim().split_once('=') else {
+                        continue;
+                    };
+                    let pv = pv
+                        .trim()
+                        .trim_matches('"')
+                        .replace("%22", "\"")
+                        .replace("%0D", "\r")
+                        .replace("%0A", "\n");
+                    match pk.trim() {
+                        "name" => fp.name = pv,
+                        "filename" => fp.filename = Some(pv),
+                        _ => {}
+                    }
+                }
+            } else if k.trim().eq_ignore_ascii_case("content-type") {
+                fp.content_type = Some(v.trim().to_string());
+            }
+        }
+        if !disposition || fp.name.is_empty() {
+            return Err("a part has no Content-Disposition name".into());
+        }
+        parts.push(fp);
+        at = end + next_delim.len();
     }
 }
 

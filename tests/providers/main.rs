@@ -13,4 +13,5 @@ mod kit_paging;
 mod ldap_fake;
 mod redmine_fake;
 mod scim_fake;
+mod ticketing_jira;
 mod vault_fake;
