@@ -1,8 +1,9 @@
 //! Autotask PSA (Datto/Kaseya) REST API, as a service desk: the ticket is its id (`28512`) or
 //! its ticket number (`T20261123.0042`, looked up with `GET /v1.0/Tickets/query?search=…`).
 //!
-//! - read: `GET /v1.0/Tickets/{id}/Attachments` (every page, following
-//!   `pageDetails.nextPageUrl`); the list carries no content and no digest, so an attachment
+//! - read: the ticket (`GET /v1.0/Tickets/{id}`: Autotask answers `{"item": null}` for one
+//!   that does not exist, whose lists are empty), `GET /v1.0/Tickets/{id}/Attachments` (every
+//!   page, following `pageDetails.nextPageUrl`); the list carries no content and no digest, so an attachment
 //!   whose name is wanted is read with `GET /v1.0/Tickets/{id}/Attachments/{attachmentId}`, its
 //!   base64 `data` decoded and hashed; the notes from `GET /v1.0/Tickets/{id}/Notes`;
 //! - attach: each file `POST /v1.0/Tickets/{id}/Attachments` as JSON with the bytes in base64
@@ -207,6 +208,17 @@ impl Autotask {
             .ok_or_else(|| ProviderError::NotFound(format!("Autotask has no ticket {number}")))
     }
 
+    /// The ticket, `{"item": null}` being Autotask's answer for one that does not exist.
+    async fn ticket(&self, id: &str, ctx: &CallCtx) -> Result<Value, ProviderError> {
+        let url = self.url(&["Tickets", id])?;
+        let read: Value = self.http.send(Request::get(url), ctx).await?.json()?;
+        single(&read).cloned().ok_or_else(|| {
+            ProviderError::NotFound(format!(
+                "Autotask has no ticket {id} (or the API user may not see it)"
+            ))
+        })
+    }
+
     /// Every item of a child collection, all pages.
     async fn all(&self, id: &str, child: &str, ctx: &CallCtx) -> Result<Vec<Value>, ProviderError> {
         let url = self.url(&["Tickets", id, child])?;
@@ -219,13 +231,7 @@ impl Autotask {
             "/items",
             ctx,
         )
-        .await
-        .map_err(|e| match e {
-            ProviderError::NotFound(m) => ProviderError::NotFound(format!(
-                "{m}: Autotask has no ticket {id} (or the API user may not see it)"
-            )),
-            e => e,
-        })?;
+        .await?;
         Ok(items)
     }
 
@@ -269,6 +275,8 @@ impl Ticketing for Autotask {
         ctx: &CallCtx,
     ) -> Result<TicketView, ProviderError> {
         let id = self.ticket_id(ticket, ctx).await?;
+        // Lists of a ticket that does not exist are empty: ask for the ticket itself.
+        self.ticket(&id, ctx).await?;
         let mut files = Vec::new();
         for a in self.all(&id, "Attachments", ctx).await? {
             let Some(aid) = a.get("id").and_then(json_id) else {
@@ -421,10 +429,10 @@ impl Ticketing for Autotask {
                 ctx,
             )
             .await?;
-        let url = self.url(&["Tickets", &id])?;
-        let read: Value = self.http.send(Request::get(url), ctx).await?.json()?;
-        let now = single(&read)
-            .and_then(|t| t.get("status"))
+        let now = self
+            .ticket(&id, ctx)
+            .await?
+            .get("status")
             .and_then(json_id)
             .and_then(|s| s.parse::<i64>().ok());
         let label = |v: i64| {

@@ -416,16 +416,19 @@ impl FakeServer {
             state: Mutex::new(KitState::default()),
         });
         let i = inner.clone();
-        let app = Router::new().fallback(
-            move |ConnectInfo(conn): ConnectInfo<Conn>,
-                  method: Method,
-                  uri: Uri,
-                  headers: HeaderMap,
-                  body: Bytes| {
-                let i = i.clone();
-                async move { handle(i, conn, method, uri, headers, body).await }
-            },
-        );
+        // Uploads to service desks run to several MB (axum's default limit is 2 MB).
+        let app = Router::new()
+            .fallback(
+                move |ConnectInfo(conn): ConnectInfo<Conn>,
+                      method: Method,
+                      uri: Uri,
+                      headers: HeaderMap,
+                      body: Bytes| {
+                    let i = i.clone();
+                    async move { handle(i, conn, method, uri, headers, body).await }
+                },
+            )
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {

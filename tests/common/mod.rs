@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli_env;
+pub mod fake_autotask;
 pub mod fake_crm;
 pub mod fake_exchange;
 pub mod fake_graph;

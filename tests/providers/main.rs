@@ -13,5 +13,6 @@ mod kit_paging;
 mod ldap_fake;
 mod redmine_fake;
 mod scim_fake;
+mod ticketing_autotask;
 mod ticketing_jira;
 mod vault_fake;
