@@ -14,5 +14,6 @@ mod ldap_fake;
 mod redmine_fake;
 mod scim_fake;
 mod ticketing_autotask;
+mod ticketing_connectwise;
 mod ticketing_jira;
 mod vault_fake;
