@@ -237,7 +237,8 @@ impl Ticketing for Freshservice {
             let url = self.ticket_url(id, &[])?;
             let t: Value = self
                 .http
-                .send(Request::put(url).multipart(form), ctx)
+                // Each PUT adds the files again: never resent once it may have arrived.
+                .send(Request::put(url).multipart(form).adds(), ctx)
                 .await
                 .map_err(Self::not_found(id))?
                 .json()?;

@@ -6,6 +6,7 @@ pub mod fake_autotask;
 pub mod fake_connectwise;
 pub mod fake_crm;
 pub mod fake_exchange;
+pub mod fake_freshservice;
 pub mod fake_graph;
 pub mod fake_jira;
 pub mod fake_kit;

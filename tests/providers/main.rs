@@ -15,5 +15,6 @@ mod redmine_fake;
 mod scim_fake;
 mod ticketing_autotask;
 mod ticketing_connectwise;
+mod ticketing_freshservice;
 mod ticketing_jira;
 mod vault_fake;

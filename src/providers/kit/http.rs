@@ -125,6 +125,7 @@ pub struct Request {
     allowed: Vec<StatusCode>,
     record_query: bool,
     resend_safe: bool,
+    adds: bool,
     accept: Option<HeaderValue>,
 }
 
@@ -137,6 +138,7 @@ impl Request {
             allowed: Vec::new(),
             record_query: true,
             resend_safe: false,
+            adds: false,
             accept: None,
         }
     }
@@ -207,9 +209,17 @@ impl Request {
         self
     }
 
+    /// This request adds something each time it is sent, whatever its method (Freshservice
+    /// appends the attachments of a `PUT`): like a POST, it is not sent again once it may have
+    /// reached the server.
+    pub fn adds(mut self) -> Request {
+        self.adds = true;
+        self
+    }
+
     /// Safe to resend after it may have reached the server (timeouts, resets mid-response).
     fn idempotent(&self) -> bool {
-        self.resend_safe || self.method != Method::POST
+        !self.adds && (self.resend_safe || self.method != Method::POST)
     }
 
     fn record_url(&self) -> String {
