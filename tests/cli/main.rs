@@ -7,6 +7,7 @@
 mod common;
 
 mod attach_cli;
+mod attach_psa_cli;
 mod auth_cli;
 mod crash_resume;
 mod entra_cli;
