@@ -7,6 +7,7 @@
 mod common;
 
 mod auth_cli;
+mod bundle_cli;
 mod crash_resume;
 mod entra_cli;
 mod evidence_cli;
