@@ -205,6 +205,7 @@ svg text { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10px; fill:
 svg .bar { fill: #2da44e; } svg .openbar { fill: #fff8c5; stroke: #bf8700; stroke-dasharray: 4 2; }
 svg .eff { stroke: #57606a; stroke-dasharray: 3 3; } svg .grid { stroke: #d8dee4; }
 svg .lbl { fill: #57606a; } svg .notrevoked { fill: #cf222e; font-weight: bold; }
+.keep { break-inside: avoid; page-break-inside: avoid; }
 footer { margin-top: 5mm; padding-top: 1.5mm; border-top: 1px solid #d0d7de; color: #57606a; font-size: 8pt; }
 @media print { body { padding: 0; max-width: none; } }
 "#;
@@ -858,6 +859,7 @@ fn verification(out: &mut String, p: &Value, page: &Page) -> Result<()> {
     let principal = principal_of(p);
     let file = shell_word(page.file_name);
     let sig = shell_word(&format!("{}.sig", page.file_name));
+    writeln!(out, r#"<section class="keep">"#)?;
     writeln!(out, "<h2>Signature and how to verify it</h2>")?;
     writeln!(out, r#"<table class="facts">"#)?;
     writeln!(
@@ -917,6 +919,7 @@ fn verification(out: &mut String, p: &Value, page: &Page) -> Result<()> {
         out,
         "<p>Trust the result only if the fingerprint above is the one the signer gave you over a channel you trust (<code>offboard keys show</code> prints it): anyone can sign a file with a key of their own.</p>"
     )?;
+    writeln!(out, "</section>")?;
     Ok(())
 }
 
