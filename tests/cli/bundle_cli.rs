@@ -210,8 +210,19 @@ fn bundling_twice_gives_the_same_bytes_in_a_dir_and_in_a_zip() {
     let d = &*DEPARTURE;
     let env = &d.env;
     let work = tempfile::tempdir().unwrap();
+    // Each run at another clock time: nothing in a bundle may depend on when it was made.
+    let clock = std::cell::Cell::new(0);
     let run_in = |args: &[&str]| {
-        let out = env.cmd(args).current_dir(work.path()).output().unwrap();
+        clock.set(clock.get() + 1);
+        let out = env
+            .cmd(args)
+            .current_dir(work.path())
+            .env(
+                "OFFBOARD_NOW",
+                format!("20{}-06-01T12:00:00Z", 30 + clock.get()),
+            )
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
         out
     };
