@@ -296,17 +296,41 @@ impl Bundle {
         Ok(written)
     }
 
-    /// The files as one ZIP archive (stored, mode 0600, each dated when the evidence was signed).
+    /// The files as one ZIP archive (stored, mode 0600, each dated when the evidence was signed),
+    /// written with the `zip` crate: the same files always give the same bytes.
     pub fn zip(&self) -> Result<Vec<u8>> {
-        let mtime = chrono::DateTime::parse_from_rfc3339(&self.signed_at)
+        use chrono::{Datelike, Timelike};
+        use std::io::Write;
+        let t = chrono::DateTime::parse_from_rfc3339(&self.signed_at)
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_default();
-        let entries: Vec<(&str, &[u8])> = self
-            .files
-            .iter()
-            .map(|f| (f.name.as_str(), f.bytes.as_slice()))
-            .collect();
-        super::zip::stored(&entries, mtime)
+        // ZIP dates run from 1980 to 2107, to two seconds.
+        let mtime = u16::try_from(t.year())
+            .ok()
+            .and_then(|year| {
+                zip::DateTime::from_date_and_time(
+                    year,
+                    t.month() as u8,
+                    t.day() as u8,
+                    t.hour() as u8,
+                    t.minute() as u8,
+                    t.second().min(58) as u8,
+                )
+                .ok()
+            })
+            .unwrap_or_default();
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(mtime)
+            .unix_permissions(0o600);
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for f in &self.files {
+            w.start_file(f.name.as_str(), options)
+                .with_context(|| format!("adding {} to the zip", f.name))?;
+            w.write_all(&f.bytes)
+                .with_context(|| format!("adding {} to the zip", f.name))?;
+        }
+        Ok(w.finish().context("finishing the zip")?.into_inner())
     }
 
     /// Write [`Bundle::zip`] to `path`, atomically and 0600.

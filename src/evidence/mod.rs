@@ -43,7 +43,6 @@ pub mod bundle;
 pub mod html;
 mod render;
 mod verify;
-mod zip;
 
 pub use allowed_signers::{AllowedSigner, AllowedSigners, Refusal, SignerTime, parse_ssh_time};
 pub use bundle::{Bundle, BundleError, BundleFile};
