@@ -21,10 +21,11 @@ use crate::providers::{CallCtx, ProviderError, SettingSpec, SettingType, SystemC
 use crate::runbook::{SecretRef, TicketStatus, TicketingDef};
 
 pub mod files;
+pub mod halo;
 pub mod redmine;
 
 /// Every service desk kind offboard knows. One line per kind.
-pub static TICKET_KINDS: &[&TicketKind] = &[&redmine::KIND];
+pub static TICKET_KINDS: &[&TicketKind] = &[&redmine::KIND, &halo::KIND];
 
 pub fn find_kind(name: &str) -> Option<&'static TicketKind> {
     TICKET_KINDS.iter().copied().find(|k| k.name == name)

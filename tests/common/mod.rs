@@ -5,6 +5,7 @@ pub mod cli_env;
 pub mod fake_crm;
 pub mod fake_exchange;
 pub mod fake_graph;
+pub mod fake_halo;
 pub mod fake_kit;
 pub mod fake_ldap;
 pub mod fake_redmine;

@@ -202,6 +202,11 @@ fn a_departure_leaves_its_evidence_on_a_real_redmine_issue() {
         "{}",
         n[0].0
     );
+    assert!(
+        n[0].0.contains("Still open: laptop (facilities, pending)."),
+        "{}",
+        n[0].0
+    );
     assert_eq!(issue["status"]["is_closed"], json!(false));
 
     // A second attach of the same revision adds nothing to the issue.
