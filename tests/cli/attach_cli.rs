@@ -180,6 +180,22 @@ fn a_broken_connection_during_attach_leaves_it_pending_and_a_later_attach_comple
         .collect();
     assert!(names.contains(&format!("{id}-r2.json")), "{names:?}");
     env.assert_evidence_verifies(&id);
+    // Revision 2 records where revision 1 went: the desk, the ticket, each attachment id.
+    let evidence: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.evidence_path(&id)).unwrap()).unwrap();
+    let attached: Vec<&serde_json::Value> = evidence["predicate"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "ticket_attached")
+        .collect();
+    assert_eq!(attached.len(), 2, "{attached:?}");
+    assert_eq!(attached[0]["data"]["ticket"], ticket.as_str());
+    assert_eq!(attached[0]["data"]["revision"], 1);
+    assert_eq!(
+        attached[0]["data"]["files"][0]["attachment_id"],
+        issue.attachments[0].id.to_string()
+    );
     fake.assert_contract();
 }
 
