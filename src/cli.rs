@@ -134,6 +134,10 @@ pub enum Command {
     )]
     Verify(VerifyArgs),
 
+    /// Attach the latest evidence to the departure's service desk ticket, with a note
+    #[command(after_help = ATTACH_HELP)]
+    Attach(AttachArgs),
+
     /// Check, show or bundle signed evidence
     #[command(subcommand)]
     Evidence(EvidenceCommand),
@@ -160,6 +164,44 @@ pub enum Command {
         /// The shell to generate for
         shell: clap_complete::Shell,
     },
+}
+
+const ATTACH_HELP: &str = "\
+Examples:
+  offboard attach alice@corp.example                 # to the ticket given with `start --ticket`
+  offboard attach alice@corp.example --ticket 4711
+
+The service desk is the runbook's [ticketing] table (as it was when the departure started; -r
+names a runbook whose [ticketing] to use instead). Uploaded: the evidence bundle (<id>-r<N>.json,
+the latest signed evidence; its .sig; allowed_signers; the <id>-r<N>.html page and
+<id>-r<N>.VERIFY.txt), with an internal note saying what is done, open and
+overdue, the time to revocation, who ran it and the evidence sha256. Files already on the ticket
+(same name and content) are not uploaded again. With close_status, the ticket is closed once the
+departure is complete. A failure is journaled as pending; run the command again to retry.
+start, resume, confirm and verify attach by themselves when the runbook has [ticketing]
+(--no-attach skips it).";
+
+/// Skip the automatic attach to the service desk ticket.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NoAttachArg {
+    /// Do not attach the evidence to the service desk ticket at the end (the runbook's
+    /// [ticketing]); `offboard attach` does it later
+    #[arg(long)]
+    pub no_attach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Departure id, or the user whose latest departure is meant
+    pub departure: String,
+    /// The ticket [default: the one given with `start --ticket`]
+    #[arg(long, value_name = "ID")]
+    pub ticket: Option<String>,
+    /// Use this runbook's [ticketing] instead of the one the departure started with
+    #[arg(short, long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -245,7 +287,19 @@ impl Command {
             Command::Confirm(a) => a.operator.by.as_deref(),
             Command::Verify(a) => a.operator.by.as_deref(),
             Command::Hold(a) | Command::Release(a) => a.operator.by.as_deref(),
+            Command::Attach(a) => a.operator.by.as_deref(),
             _ => None,
+        }
+    }
+
+    /// Whether the command attaches the evidence to the ticket at its end (unless `--no-attach`).
+    pub fn auto_attach(&self) -> bool {
+        match self {
+            Command::Start(a) => !a.attach.no_attach,
+            Command::Resume(a) => !a.attach.no_attach,
+            Command::Confirm(a) => !a.attach.no_attach,
+            Command::Verify(a) => !a.attach.no_attach,
+            _ => false,
         }
     }
 }
@@ -275,6 +329,9 @@ pub struct StartArgs {
     /// (the new one records the open one as its predecessor)
     #[arg(long)]
     pub new: bool,
+
+    #[command(flatten)]
+    pub attach: NoAttachArg,
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +360,8 @@ pub struct ResumeArgs {
     pub reason: Option<String>,
     #[command(flatten)]
     pub operator: OperatorArg,
+    #[command(flatten)]
+    pub attach: NoAttachArg,
 }
 
 #[derive(Debug, Args)]
@@ -333,6 +392,8 @@ pub struct ConfirmArgs {
     pub not_applicable: Option<String>,
     #[command(flatten)]
     pub operator: OperatorArg,
+    #[command(flatten)]
+    pub attach: NoAttachArg,
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +408,8 @@ pub struct VerifyArgs {
     pub target: String,
     #[command(flatten)]
     pub operator: OperatorArg,
+    #[command(flatten)]
+    pub attach: NoAttachArg,
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,3 +84,63 @@ pub enum Answer {
     NotYet,
     NotApplicable,
 }
+
+/// The service desk ticket a ticketing record is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRef {
+    /// The desk's kind, e.g. `redmine`.
+    pub kind: String,
+    /// The desk's base URL (never a credential).
+    pub base_url: String,
+    pub ticket: String,
+}
+
+/// One evidence file as it is on the ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedFile {
+    /// The file name on the ticket, e.g. `<departure>-r2.json`.
+    pub name: String,
+    /// sha256 hex of its bytes.
+    pub sha256: String,
+    pub size: u64,
+    /// The desk's id of the attachment.
+    pub attachment_id: String,
+    /// Uploaded by this attach; false when the same name and content was on the ticket already.
+    pub uploaded: bool,
+}
+
+/// An evidence revision attached to a ticket: where each file is, and the note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketAttach {
+    #[serde(flatten)]
+    pub desk: TicketRef,
+    /// The evidence revision attached.
+    pub revision: u32,
+    /// sha256 hex of that revision's evidence file.
+    pub evidence_sha256: String,
+    pub files: Vec<AttachedFile>,
+    /// A note was added now (false: the ticket had this revision's note already).
+    pub note_added: bool,
+    /// The desk's id of the note, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_id: Option<String>,
+}
+
+/// An attach that failed: the revision stays pending until `offboard attach` succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketAttachFailure {
+    #[serde(flatten)]
+    pub desk: TicketRef,
+    pub revision: u32,
+    /// What went wrong, in the desk's words (never a secret).
+    pub error: String,
+}
+
+/// The ticket was set to the runbook's `close_status` once the departure was complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketClose {
+    #[serde(flatten)]
+    pub desk: TicketRef,
+    /// The status as the runbook names it.
+    pub status: String,
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 // Answers and preflight findings are journal records too; they live in `crate::core` and keep
 // their names here.
-use crate::core::{Account, RequestLine};
+use crate::core::{Account, RequestLine, TicketAttach, TicketAttachFailure, TicketClose};
 pub use crate::core::{Answer, PreflightCheck};
 use crate::journal::{Event, Record};
 use crate::runbook::{Lane, Phase, SystemDef};
@@ -60,6 +60,10 @@ pub struct DepartureFacts {
     /// one was started with `start --new`: the evidence links the two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    /// The runbook's `[ticketing]` (secret references only): where `offboard attach` sends the
+    /// evidence. Left out when absent, so journals from before it hash the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticketing: Option<crate::runbook::TicketingDef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -315,6 +319,35 @@ pub struct DepartureState {
     /// The legal hold: placed at start (`--legal-hold`, the runbook's `legal_hold`), or later
     /// with `offboard hold`, and lifted with `offboard release`.
     pub hold: HoldState,
+    /// Where the evidence went: attaches to the service desk ticket, failed ones, closes.
+    pub ticket: TicketState,
+}
+
+/// The departure's service desk ticket, as the journal records it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketState {
+    /// Every successful attach, oldest first, with when it was journaled.
+    pub attached: Vec<(String, TicketAttach)>,
+    /// The latest failed attach, while no attach has succeeded since: `offboard attach` retries.
+    pub pending: Option<(String, TicketAttachFailure)>,
+    /// Tickets set to their closing status.
+    pub closed: Vec<(String, TicketClose)>,
+}
+
+impl TicketState {
+    /// The latest successful attach of `revision` to `ticket`, if any.
+    pub fn attached_revision(&self, ticket: &str, revision: u32) -> Option<&TicketAttach> {
+        self.attached
+            .iter()
+            .rev()
+            .map(|(_, a)| a)
+            .find(|a| a.desk.ticket == ticket && a.revision == revision)
+    }
+
+    /// Whether `ticket` was closed.
+    pub fn is_closed(&self, ticket: &str) -> bool {
+        self.closed.iter().any(|(_, c)| c.desk.ticket == ticket)
+    }
 }
 
 pub fn facts(events: &[Event]) -> Option<&DepartureFacts> {
@@ -336,6 +369,7 @@ impl DepartureState {
         let mut last_verify = None;
         let mut evidence_revision = 0;
         let mut hold = HoldState::default();
+        let mut ticket = TicketState::default();
         if facts.legal_hold
             && let Some(first) = events.first()
         {
@@ -384,6 +418,15 @@ impl DepartureState {
             }
             if let Record::EvidenceWritten { revision, .. } = &e.record {
                 evidence_revision = *revision;
+            }
+            match &e.record {
+                Record::TicketAttached(a) => {
+                    ticket.attached.push((e.ts.clone(), a.clone()));
+                    ticket.pending = None;
+                }
+                Record::TicketAttachFailed(f) => ticket.pending = Some((e.ts.clone(), f.clone())),
+                Record::TicketClosed(c) => ticket.closed.push((e.ts.clone(), c.clone())),
+                _ => {}
             }
             let Some(step) = e.step.as_deref().and_then(|id| steps.get_mut(id)) else {
                 continue;
@@ -487,6 +530,7 @@ impl DepartureState {
             last_verify,
             evidence_revision,
             hold,
+            ticket,
         })
     }
 
@@ -536,5 +580,78 @@ impl DepartureState {
             .filter(|(p, s)| p.is_overdue(s.status(), now))
             .map(|(p, _)| p)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod ticket_tests {
+    use super::*;
+    use crate::core::TicketRef;
+
+    /// A journal written before `[ticketing]` and the ticket records existed reads back byte for
+    /// byte: the new fields are left out when absent, so its hashes still hold.
+    #[test]
+    fn a_journal_from_before_ticketing_hashes_the_same() {
+        let bytes = include_bytes!("../examples/journal.jsonl");
+        let events = crate::journal::parse_chain(bytes).unwrap();
+        assert!(facts(&events).unwrap().ticketing.is_none());
+        assert_eq!(crate::journal::journal_bytes(&events), bytes);
+    }
+
+    fn desk(ticket: &str) -> TicketRef {
+        TicketRef {
+            kind: "redmine".into(),
+            base_url: "https://desk.example.com".into(),
+            ticket: ticket.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_attach_is_pending_until_one_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = crate::evidence::testutil::journal(dir.path());
+        let failed = TicketAttachFailure {
+            desk: desk("4711"),
+            revision: 1,
+            error: "connection reset".into(),
+        };
+        j.append(None, Record::TicketAttachFailed(failed.clone()))
+            .unwrap();
+        let state = DepartureState::replay(j.events()).unwrap();
+        assert_eq!(state.ticket.pending.as_ref().map(|p| &p.1), Some(&failed));
+        let attach = TicketAttach {
+            desk: desk("4711"),
+            revision: 1,
+            evidence_sha256: "ab".repeat(32),
+            files: Vec::new(),
+            note_added: true,
+            note_id: None,
+        };
+        j.append(None, Record::TicketAttached(attach.clone()))
+            .unwrap();
+        j.append(
+            None,
+            Record::TicketClosed(TicketClose {
+                desk: desk("4711"),
+                status: "Closed".into(),
+            }),
+        )
+        .unwrap();
+        let state = DepartureState::replay(j.events()).unwrap();
+        assert!(state.ticket.pending.is_none());
+        assert_eq!(state.ticket.attached_revision("4711", 1), Some(&attach));
+        assert!(state.ticket.is_closed("4711") && !state.ticket.is_closed("4712"));
+        // As the journal writes them: one kind each, the desk's fields flat in `data`.
+        let kinds: Vec<serde_json::Value> = j.events()[j.events().len() - 3..]
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        assert_eq!(kinds[0]["kind"], "ticket_attach_failed");
+        assert_eq!(kinds[1]["kind"], "ticket_attached");
+        assert_eq!(kinds[1]["data"]["ticket"], "4711");
+        assert_eq!(kinds[2]["kind"], "ticket_closed");
+        // And they read back as written.
+        let bytes = crate::journal::journal_bytes(j.events());
+        assert_eq!(crate::journal::parse_chain(&bytes).unwrap(), j.events());
     }
 }

@@ -20,7 +20,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::core::{Account, Answer, PreflightCheck, RequestRecord, RetryNote};
+use crate::core::{
+    Account, Answer, PreflightCheck, RequestRecord, RetryNote, TicketAttach, TicketAttachFailure,
+    TicketClose,
+};
 // The frozen plan is the one thing the journal records that belongs to the departure.
 use crate::departure::DepartureFacts;
 
@@ -104,6 +107,13 @@ pub enum Record {
         file: String,
         sha256: String,
     },
+    /// An evidence revision was attached to the service desk ticket, with a note (the next
+    /// evidence revision records where it went).
+    TicketAttached(TicketAttach),
+    /// Attaching an evidence revision failed; it is pending until `offboard attach` succeeds.
+    TicketAttachFailed(TicketAttachFailure),
+    /// The ticket was set to the runbook's `close_status` (the departure was complete).
+    TicketClosed(TicketClose),
 }
 
 /// One journal line.

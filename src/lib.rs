@@ -22,6 +22,7 @@ pub mod providers;
 pub mod runbook;
 pub mod secrets;
 pub mod state;
+pub mod ticketing;
 pub mod ui;
 
 pub use commands::run;

@@ -290,6 +290,7 @@ pub fn build(
         steps,
         tool: format!("offboard {}", env!("CARGO_PKG_VERSION")),
         previous: None,
+        ticketing: runbook.file.ticketing.clone(),
     })
 }
 

@@ -4,7 +4,7 @@
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
 # OpenSSH accepts our evidence signatures), jq (examples/README.md uses it), Chromium and a font
 # (to render the evidence page headless), Python (for the real scim2-server and OpenBao from
-# PyPI, and to read bundle zips), Samba AD DC, OpenLDAP slapd and 389 Directory Server
+# PyPI, and to read bundle zips), Samba AD DC, OpenLDAP slapd, 389 Directory Server and Redmine
 # (Debian packages; installing them needs root). Then: formatting, clippy with warnings denied,
 # every test.
 set -euo pipefail
@@ -35,6 +35,7 @@ bash tests/servers/install-openbao.sh
 bash tests/servers/install-samba.sh
 bash tests/servers/install-openldap.sh
 bash tests/servers/install-389ds.sh
+bash tests/servers/install-redmine.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

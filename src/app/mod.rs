@@ -8,8 +8,10 @@
 //!
 //! - [`drive`]: a departure being driven — opened under its locks after an integrity check,
 //!   appended to, run by the engine, sealed.
+//! - [`attach`]: the latest evidence onto the departure's service desk ticket, journaled.
 //! - [`signals`]: stopping cleanly on SIGINT, SIGTERM and SIGHUP, even at a checklist question.
 
+pub mod attach;
 pub mod drive;
 pub mod signals;
 

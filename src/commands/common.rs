@@ -388,7 +388,11 @@ pub fn drive(
             p.info(format!("Continue with: offboard resume {}", facts.id));
             Ok(Exit::Interrupted)
         }
-        Driven::Finished { state, sealed } => Ok(summarise(ctx, &state, &sealed)),
+        Driven::Finished { state, sealed } => {
+            let exit = summarise(ctx, &state, &sealed);
+            super::attach::after(ctx, driving, key);
+            Ok(exit)
+        }
     }
 }
 

@@ -126,6 +126,7 @@ pub fn exec(ctx: &Ctx, args: ConfirmArgs) -> anyhow::Result<Exit> {
         ctx.printer
             .info(ctx.printer.green("The departure is now complete."));
     }
+    super::attach::after(ctx, &driving, &key);
     ctx.printer.json_result(&serde_json::json!({
         "departure": id,
         "step": step.id,

@@ -10,6 +10,7 @@ use crate::exit::{CliError, Exit};
 use crate::state::StateDir;
 use crate::ui::Printer;
 
+pub mod attach;
 pub mod common;
 pub mod confirm;
 pub mod demo;
@@ -31,6 +32,9 @@ pub struct Ctx {
     pub state: StateDir,
     /// The person acting (`--by`, `OFFBOARD_OPERATOR`), recorded beside the login.
     pub operator: Option<String>,
+    /// Attach the evidence to the service desk ticket at the end (start, resume, confirm and
+    /// verify, unless `--no-attach`).
+    pub auto_attach: bool,
 }
 
 /// Parse `args`, run the command, and return the process exit status.
@@ -60,6 +64,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         global: cli.global,
         state,
         operator: cli.command.operator().map(str::to_string),
+        auto_attach: cli.command.auto_attach(),
     };
     match dispatch(&ctx, cli.command) {
         Ok(exit) => exit.code(),
@@ -74,6 +79,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Preflight(args) => preflight::exec(ctx, args),
         Command::Resume(args) => resume::exec(ctx, args),
         Command::Confirm(args) => confirm::exec(ctx, args),
+        Command::Attach(args) => attach::exec(ctx, args),
         Command::Hold(args) => hold::exec_hold(ctx, args),
         Command::Release(args) => hold::exec_release(ctx, args),
         Command::Status(args) => status::exec(ctx, args),

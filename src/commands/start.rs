@@ -66,6 +66,7 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
                             legal_hold: false,
                             reason: None,
                             operator: args.operator.clone(),
+                            attach: args.attach.clone(),
                         },
                     );
                 }

@@ -129,6 +129,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
         }
     }
     p.result(table::steps(p, &state, now));
+    ticket_line(ctx, &state);
     if let Some((at, holding, drift, errors)) = &state.last_verify {
         p.result(format!(
             "Last verify {}: {holding} holding, {drift} drift, {errors} could not run",
@@ -168,10 +169,53 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
             }),
         },
         "steps": common::steps_json(&state),
+        "ticket": {
+            "attached": state.ticket.attached.last().map(|(at, a)| serde_json::json!({"at": at, "attach": a})),
+            "pending": state.ticket.pending.as_ref().map(|(at, f)| serde_json::json!({"at": at, "failure": f})),
+            "closed": state.ticket.closed.last().map(|(at, c)| serde_json::json!({"at": at, "close": c})),
+        },
     }));
     Ok(if state.is_complete() {
         Exit::Ok
     } else {
         Exit::Incomplete
     })
+}
+
+/// Where the evidence went: the last attach to the service desk ticket, or the one pending.
+fn ticket_line(ctx: &Ctx, state: &DepartureState) {
+    let p = &ctx.printer;
+    let t = &state.ticket;
+    if let Some((at, f)) = &t.pending {
+        p.result(p.yellow(&format!(
+            "Ticket: attaching evidence revision {} to {} ticket {} is pending (failed {}: {}); retry with `offboard attach {}`",
+            f.revision,
+            f.desk.kind,
+            safe(&f.desk.ticket),
+            table::short(at),
+            safe(&f.error),
+            state.facts.id
+        )));
+    } else if let Some((at, a)) = t.attached.last() {
+        let closed = t
+            .closed
+            .iter()
+            .rev()
+            .find(|(_, c)| c.desk.ticket == a.desk.ticket)
+            .map(|(_, c)| format!("; set to \"{}\"", safe(&c.status)))
+            .unwrap_or_default();
+        p.result(format!(
+            "Ticket: evidence revision {} on {} ticket {} ({}){closed}",
+            a.revision,
+            a.desk.kind,
+            safe(&a.desk.ticket),
+            table::short(at)
+        ));
+        if a.revision < state.evidence_revision {
+            p.result(format!(
+                "  revision {} is not on the ticket yet: `offboard attach {}`",
+                state.evidence_revision, state.facts.id
+            ));
+        }
+    }
 }

@@ -86,6 +86,7 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         sealed.revision,
         sealed.json_path.display()
     ));
+    super::attach::after(ctx, &driving, &key);
     p.json_result(&serde_json::json!({
         "departure": id,
         "holding": holding,

@@ -36,6 +36,49 @@ pub struct RunbookFile {
     /// What to do, in order of declaration within each phase.
     #[serde(default, rename = "step")]
     pub steps: Vec<StepDef>,
+    /// The service desk each departure's evidence goes to (`offboard attach`, and at the end of
+    /// `start`, `confirm` and `verify`): its ticket is the one given with `start --ticket`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticketing: Option<TicketingDef>,
+}
+
+/// The `[ticketing]` table: a service desk (PSA) and how to reach it. Frozen into each
+/// departure at start, like the systems.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct TicketingDef {
+    /// The service desk kind (`redmine`, `halo`); see Ticketing in `runbooks/README.md`.
+    pub kind: String,
+    /// The service desk's base URL, e.g. `https://desk.example.com`.
+    pub base_url: String,
+    /// Set the ticket to this status once the departure is complete: a status name (e.g.
+    /// `"Closed"`) or the desk's numeric status id. Default: the ticket's status is left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_status: Option<TicketStatus>,
+    /// Per-request timeout in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub timeout_secs: Option<u64>,
+    /// Settings specific to the kind: its credentials, by reference only (documented per kind).
+    #[serde(flatten)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+/// A ticket status, by name or by the desk's numeric id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TicketStatus {
+    Id(u64),
+    Name(String),
+}
+
+impl fmt::Display for TicketStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TicketStatus::Id(n) => write!(f, "{n}"),
+            TicketStatus::Name(s) => write!(f, "{s}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

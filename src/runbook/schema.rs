@@ -18,6 +18,7 @@ use super::load::{
 use super::{RunbookFile, SecretRef};
 use crate::providers::kit::auth::AuthSpec;
 use crate::providers::{KINDS, KindSpec, SettingSpec, SettingType};
+use crate::ticketing::{COMMON_KEYS as TICKET_COMMON_KEYS, TICKET_KINDS};
 
 /// The JSON Schema of a runbook file, pretty-printed, ending with a newline.
 pub fn schema_json() -> String {
@@ -54,6 +55,51 @@ fn refine(root: &mut Value) {
     defs["SecretRef"] = secret_ref();
     system_def(&mut defs["SystemDef"]);
     step_def(&mut defs["StepDef"]);
+    ticketing_def(&mut defs["TicketingDef"]);
+    defs["TicketStatus"] = json!({
+        "description": "A ticket status: its name (e.g. `\"Closed\"`) or the desk's numeric id.",
+        "anyOf": [
+            { "type": "integer", "minimum": 0 },
+            { "type": "string", "pattern": NOT_BLANK_PATTERN },
+        ],
+    });
+}
+
+/// `if kind == K then` the common `[ticketing]` keys and K's settings are allowed (and nothing
+/// else), and K's required settings are present.
+fn ticketing_def(def: &mut Value) {
+    let kinds: Vec<&str> = TICKET_KINDS.iter().map(|k| k.name).collect();
+    def["properties"]["kind"]["enum"] = json!(kinds);
+    def["properties"]["base_url"]["pattern"] = json!("^(https|http)://[^/?#\\s]");
+    remove(def, "additionalProperties");
+    def["allOf"] = Value::Array(
+        TICKET_KINDS
+            .iter()
+            .map(|kind| {
+                let mut properties = Map::new();
+                for key in TICKET_COMMON_KEYS {
+                    properties.insert(key.to_string(), json!(true));
+                }
+                for s in kind.settings {
+                    properties.insert(s.name.to_string(), setting_schema(s));
+                }
+                let required: Vec<&str> = kind
+                    .settings
+                    .iter()
+                    .filter(|s| s.required)
+                    .map(|s| s.name)
+                    .collect();
+                let mut then = json!({ "properties": properties, "additionalProperties": false });
+                if !required.is_empty() {
+                    then["required"] = json!(required);
+                }
+                json!({
+                    "if": { "properties": { "kind": { "const": kind.name } }, "required": ["kind"] },
+                    "then": then,
+                })
+            })
+            .collect(),
+    );
 }
 
 fn remove(v: &mut Value, key: &str) {

@@ -94,6 +94,7 @@ fn facts() -> DepartureFacts {
         steps: vec![automated, manual],
         tool: "offboard 0.1.0".into(),
         previous: None,
+        ticketing: None,
     }
 }
 

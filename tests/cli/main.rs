@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod attach_cli;
 mod auth_cli;
 mod bundle_cli;
 mod crash_resume;

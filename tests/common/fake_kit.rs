@@ -979,6 +979,8 @@ pub struct Operation {
     pub body: Option<Shape>,
     /// With a `body` shape: an empty body is allowed too.
     pub body_optional: bool,
+    /// A non-empty body that is not JSON (an upload's bytes); its content type is a header rule.
+    pub raw_body: bool,
 }
 
 impl Operation {
@@ -992,6 +994,7 @@ impl Operation {
             extra_query: false,
             body: None,
             body_optional: false,
+            raw_body: false,
         }
     }
     pub fn header(mut self, spec: &str) -> Operation {
@@ -1010,6 +1013,11 @@ impl Operation {
     pub fn json_body(mut self, shape: impl Into<Shape>) -> Operation {
         self.body = Some(shape.into());
         self.header("content-type: application/json")
+    }
+    /// A body of raw bytes (not empty) with this `content-type`.
+    pub fn raw_body(mut self, content_type: &str) -> Operation {
+        self.raw_body = true;
+        self.header(&format!("content-type: {content_type}"))
     }
     /// A JSON body of this shape or none at all.
     pub fn optional_json_body(mut self, shape: impl Into<Shape>) -> Operation {
@@ -1061,6 +1069,8 @@ impl Operation {
             }
         }
         match (&self.body, r.body.is_empty()) {
+            (None, false) if self.raw_body => {}
+            (None, true) if self.raw_body => out.push("missing body".into()),
             (None, true) => {}
             (None, false) => out.push(format!("unexpected body ({} bytes)", r.body.len())),
             (Some(_), true) if self.body_optional => {}

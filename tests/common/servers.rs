@@ -232,6 +232,39 @@ impl RealServer {
         ))
     }
 
+    /// A Redmine 5 instance of its own on `http://127.0.0.1:PORT` (SQLite, REST API on),
+    /// project `offboarding`, admin password `Passw0rd!Admin`; its admin API key is
+    /// [`RealServer::redmine_api_key`]. The instance is linked from /var/lib/redmine (needs
+    /// root) and unlinked when the guard is dropped.
+    pub fn redmine() -> Option<RealServer> {
+        if !installed(
+            Path::new("/usr/share/redmine/Gemfile"),
+            "install-redmine.sh",
+        ) || !installed(Path::new("/usr/bin/thin"), "install-redmine.sh")
+        {
+            return None;
+        }
+        if !running_as_root(
+            "Redmine's test instances are linked from /var/lib/redmine (needs root)",
+        ) {
+            return None;
+        }
+        Some(RealServer::start(
+            "start-redmine.sh",
+            "stop-redmine.sh",
+            free_port_pair(),
+            &[],
+        ))
+    }
+
+    /// The admin API key of a server from [`RealServer::redmine`].
+    pub fn redmine_api_key(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("api_key"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
     /// The CA that signed the server's TLS certificate (Samba, OpenLDAP, 389-DS).
     pub fn ca(&self) -> PathBuf {
         self.state.path().join("tls/ca.pem")

@@ -8,8 +8,10 @@ mod common;
 
 mod entra_fake;
 mod exchange_fake;
+mod halo_fake;
 mod http_fake;
 mod kit_paging;
 mod ldap_fake;
+mod redmine_fake;
 mod scim_fake;
 mod vault_fake;

@@ -162,6 +162,12 @@ impl Request {
         self
     }
 
+    /// A body of raw bytes with the given media type (a file upload).
+    pub fn bytes(mut self, body: Vec<u8>, content_type: &'static str) -> Request {
+        self.body = Some((HeaderValue::from_static(content_type), body));
+        self
+    }
+
     /// Hand this non-2xx status back as a response instead of an error (e.g. 404 on a check).
     pub fn allow(mut self, status: StatusCode) -> Request {
         self.allowed.push(status);

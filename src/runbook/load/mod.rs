@@ -25,6 +25,7 @@ mod graph;
 mod params;
 mod steps;
 mod systems;
+mod ticketing;
 
 use graph::AfterRef;
 
@@ -185,6 +186,24 @@ fn validate(source: &str) -> Validated {
             );
         }
     }
+    // The same for the service desk: its client is built with no secret and no I/O.
+    if let Some(def) = &file.ticketing
+        && let Some(kind) = crate::ticketing::find_kind(&def.kind)
+        && let Err(e) = (kind.connect)(&crate::ticketing::config(def))
+    {
+        let msg = format!("{e:#}");
+        let prefix = format!("system `{}`: ", crate::ticketing::SYSTEM_NAME);
+        diags.push(
+            Diagnostic::new(
+                format!("[ticketing]: {}", msg.strip_prefix(&prefix).unwrap_or(&msg)),
+                ticketing::ticketing_span(doc.get_ref()),
+            )
+            .hint(format!(
+                "see the `{}` kind under Ticketing in runbooks/README.md",
+                kind.name
+            )),
+        );
+    }
     // Actions the configured system cannot do (an LDAP flavor's), at the step's `action`.
     for (i, step) in file.steps.iter().enumerate() {
         let (Some(system), Some(action)) = (&step.system, &step.action) else {
@@ -316,7 +335,7 @@ fn too_deep(source: &str) -> Option<usize> {
 
 type Val<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["runbook", "inputs", "systems", "step"];
+const TOP_KEYS: &[&str] = &["runbook", "inputs", "systems", "step", "ticketing"];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
 pub(super) const SYSTEM_KEYS: &[&str] = &[
@@ -633,6 +652,9 @@ impl<'s> Check<'s> {
         }
         if let Some((_, v)) = get("systems") {
             self.systems_table(v);
+        }
+        if let Some((k, v)) = get("ticketing") {
+            self.ticketing_table(k.span(), v);
         }
         match get("step") {
             Some((_, v)) => self.steps(v),

@@ -200,7 +200,7 @@ impl Check<'_> {
         }
     }
 
-    fn base_url(&mut self, url: &str, span: Range<usize>, schemes: &[&str]) {
+    pub(super) fn base_url(&mut self, url: &str, span: Range<usize>, schemes: &[&str]) {
         let example = format!("base_url = \"{}://host.example.com\"", schemes[0]);
         let wanted = schemes.join(" or ");
         match url::Url::parse(url) {
