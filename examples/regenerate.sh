@@ -2,7 +2,8 @@
 # Rebuilds the example evidence in this folder from a real sandbox departure: the demo run
 # without a terminal (manual steps stay pending), then each manual step confirmed by its owner,
 # as would happen over the following days, then one `verify`. Keeps the evidence, its signature,
-# the signer's allowed_signers line and the journal, and points README.md at the new file.
+# the signer's allowed_signers line, the journal, the evidence as a page (evidence-page.html) and
+# a screenshot of it (evidence-page.png), and points README.md at the new file.
 # Run from the repository root:
 #   bash examples/regenerate.sh
 set -euo pipefail
@@ -28,6 +29,10 @@ cp "$state/departures/$id/$id.json" examples/
 cp "$state/departures/$id/$id.json.sig" examples/
 cp "$state/departures/$id/journal.jsonl" examples/
 "$bin" -q --json keys show | python3 -c 'import json,sys; print(json.load(sys.stdin)["allowed_signers"])' > examples/allowed_signers
+# The page a person reads, and a picture of it at A4 width, 96 dpi (needs Debian's chromium).
+"$bin" -q evidence show "examples/$id.json" --format html > examples/evidence-page.html
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=794,1123 \
+  --screenshot="$PWD/examples/evidence-page.png" "file://$PWD/examples/evidence-page.html" 2>/dev/null
 # examples/README.md names the file: point it at the new one.
 sed -i "s/^id=.*/id=$id/" examples/README.md
 ssh-keygen -Y verify -f examples/allowed_signers -I offboard -n offboard-evidence \

@@ -138,7 +138,7 @@ pub enum Command {
     #[command(after_help = ATTACH_HELP)]
     Attach(AttachArgs),
 
-    /// Check or show a signed evidence file
+    /// Check, show or bundle signed evidence
     #[command(subcommand)]
     Evidence(EvidenceCommand),
 
@@ -172,8 +172,9 @@ Examples:
   offboard attach alice@corp.example --ticket 4711
 
 The service desk is the runbook's [ticketing] table (as it was when the departure started; -r
-names a runbook whose [ticketing] to use instead). Uploaded: <id>-r<N>.json (the latest signed
-evidence), its .sig and <id>.allowed_signers, with an internal note saying what is done, open and
+names a runbook whose [ticketing] to use instead). Uploaded: the evidence bundle (<id>-r<N>.json,
+the latest signed evidence; its .sig; allowed_signers; the <id>-r<N>.html page and
+<id>-r<N>.VERIFY.txt), with an internal note saying what is done, open and
 overdue, the time to revocation, who ran it and the evidence sha256. Files already on the ticket
 (same name and content) are not uploaded again. With close_status, the ticket is closed once the
 departure is complete. A failure is journaled as pending; run the command again to retry.
@@ -443,14 +444,53 @@ Example:
         #[arg(long)]
         integrity_only: bool,
     },
-    /// Render an evidence file for a human
+    /// Render an evidence file for a human: as text, or as a self-contained HTML page
     #[command(
-        after_help = "Example:\n  offboard evidence show 20261123-alice-corp-example-3f9a.json"
+        after_help = "The HTML page loads nothing and runs no script; it prints on A4. Neither format verifies
+the file: `offboard evidence verify` does.
+
+Example:
+  offboard evidence show 20261123-alice-corp-example-3f9a.json
+  offboard evidence show 20261123-alice-corp-example-3f9a.json --format html > alice.html"
     )]
     Show {
         /// The evidence file
         file: PathBuf,
+        /// `text` for the terminal; `html` prints one page for a person to read or print (the
+        /// departure, a chart of the cut, lanes and owners, what is open, the legal hold, the
+        /// signer and how to verify)
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text, value_name = "FORMAT")]
+        format: ShowFormat,
     },
+    /// Gather the latest signed evidence of a departure with everything needed to read and
+    /// verify it, for a ticket or an auditor
+    #[command(after_help = "Writes, with fixed names (N the evidence revision):
+  <id>-rN.json, <id>-rN.json.sig   the latest signed evidence and its signature
+  allowed_signers                  the line naming the key that signed it
+  <id>-rN.html                     the page a person reads (as `evidence show --format html`)
+  VERIFY.txt                       the exact `ssh-keygen -Y verify` command
+into a directory (created if missing; files of the same names are replaced), or into one .zip
+file when OUT ends in .zip. Every file is written atomically, mode 0600. Bundling the same
+revision again gives the same bytes. Evidence whose journal or signature is not intact is
+refused (exit 5).
+
+Example:
+  offboard evidence bundle alice@corp.example
+  offboard evidence bundle 20261123t100000-alice-corp-example-3f9a -o HR-1234.zip")]
+    Bundle {
+        /// Departure id, or the user whose latest departure is meant
+        departure: String,
+        /// A directory, or a FILE.zip [default: ./<id>-r<N>/ in the current directory]
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// How `evidence show` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]

@@ -582,3 +582,76 @@ impl DepartureState {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod ticket_tests {
+    use super::*;
+    use crate::core::TicketRef;
+
+    /// A journal written before `[ticketing]` and the ticket records existed reads back byte for
+    /// byte: the new fields are left out when absent, so its hashes still hold.
+    #[test]
+    fn a_journal_from_before_ticketing_hashes_the_same() {
+        let bytes = include_bytes!("../examples/journal.jsonl");
+        let events = crate::journal::parse_chain(bytes).unwrap();
+        assert!(facts(&events).unwrap().ticketing.is_none());
+        assert_eq!(crate::journal::journal_bytes(&events), bytes);
+    }
+
+    fn desk(ticket: &str) -> TicketRef {
+        TicketRef {
+            kind: "redmine".into(),
+            base_url: "https://desk.example.com".into(),
+            ticket: ticket.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_attach_is_pending_until_one_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = crate::evidence::testutil::journal(dir.path());
+        let failed = TicketAttachFailure {
+            desk: desk("4711"),
+            revision: 1,
+            error: "connection reset".into(),
+        };
+        j.append(None, Record::TicketAttachFailed(failed.clone()))
+            .unwrap();
+        let state = DepartureState::replay(j.events()).unwrap();
+        assert_eq!(state.ticket.pending.as_ref().map(|p| &p.1), Some(&failed));
+        let attach = TicketAttach {
+            desk: desk("4711"),
+            revision: 1,
+            evidence_sha256: "ab".repeat(32),
+            files: Vec::new(),
+            note_added: true,
+            note_id: None,
+        };
+        j.append(None, Record::TicketAttached(attach.clone()))
+            .unwrap();
+        j.append(
+            None,
+            Record::TicketClosed(TicketClose {
+                desk: desk("4711"),
+                status: "Closed".into(),
+            }),
+        )
+        .unwrap();
+        let state = DepartureState::replay(j.events()).unwrap();
+        assert!(state.ticket.pending.is_none());
+        assert_eq!(state.ticket.attached_revision("4711", 1), Some(&attach));
+        assert!(state.ticket.is_closed("4711") && !state.ticket.is_closed("4712"));
+        // As the journal writes them: one kind each, the desk's fields flat in `data`.
+        let kinds: Vec<serde_json::Value> = j.events()[j.events().len() - 3..]
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        assert_eq!(kinds[0]["kind"], "ticket_attach_failed");
+        assert_eq!(kinds[1]["kind"], "ticket_attached");
+        assert_eq!(kinds[1]["data"]["ticket"], "4711");
+        assert_eq!(kinds[2]["kind"], "ticket_closed");
+        // And they read back as written.
+        let bytes = crate::journal::journal_bytes(j.events());
+        assert_eq!(crate::journal::parse_chain(&bytes).unwrap(), j.events());
+    }
+}

@@ -64,27 +64,13 @@ impl SigningKey {
     /// The principal to name this key by in an allowed_signers file: its comment when that is a
     /// usable principal, else [`DEFAULT_PRINCIPAL`].
     pub fn default_principal(&self) -> String {
-        let c = self.key.comment();
-        let usable = !c.is_empty()
-            && c.chars().all(|ch| {
-                !ch.is_whitespace()
-                    && !ch.is_control()
-                    && !matches!(ch, ',' | '"' | '*' | '?' | '!')
-            });
-        if usable {
-            c.to_string()
-        } else {
-            DEFAULT_PRINCIPAL.to_string()
-        }
+        principal_for_comment(self.key.comment())
     }
 
     /// `<principal> namespaces="offboard-evidence" ssh-ed25519 AAAA…`: one line of an OpenSSH
     /// allowed_signers file that trusts this key for evidence only.
     pub fn allowed_signers_line(&self, principal: &str) -> String {
-        format!(
-            "{principal} namespaces=\"{NAMESPACE}\" {}",
-            bare_public_line(self.key.public_key())
-        )
+        allowed_signers_line(self.key.public_key(), principal)
     }
 
     /// An armored OpenSSH SSHSIG (`-----BEGIN SSH SIGNATURE-----`) over `msg`, namespace
@@ -102,6 +88,29 @@ impl SigningKey {
         }
         Ok(pem)
     }
+}
+
+/// The principal to name a key by in an allowed_signers file, from its comment: the comment
+/// when it is a usable principal (one word, none of `,"*?!`), else [`DEFAULT_PRINCIPAL`].
+pub fn principal_for_comment(comment: &str) -> String {
+    let usable = !comment.is_empty()
+        && comment.chars().all(|ch| {
+            !ch.is_whitespace() && !ch.is_control() && !matches!(ch, ',' | '"' | '*' | '?' | '!')
+        });
+    if usable {
+        comment.to_string()
+    } else {
+        DEFAULT_PRINCIPAL.to_string()
+    }
+}
+
+/// `<principal> namespaces="offboard-evidence" ssh-ed25519 AAAA…` for `key`: one line of an
+/// OpenSSH allowed_signers file that trusts it for evidence only.
+pub fn allowed_signers_line(key: &PublicKey, principal: &str) -> String {
+    format!(
+        "{principal} namespaces=\"{NAMESPACE}\" {}",
+        bare_public_line(key)
+    )
 }
 
 /// `ssh-ed25519 AAAA…` without the comment.

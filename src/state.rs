@@ -275,6 +275,12 @@ pub fn create_private_file(path: &Path) -> Result<File> {
 /// fsync a file's directory so a create or rename is durable.
 pub fn fsync_parent(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
+        // A bare file name (`out.zip`) is in the current directory.
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
         File::open(parent)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("syncing directory {}", parent.display()))?;

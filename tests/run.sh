@@ -2,9 +2,10 @@
 # The whole test suite, as CI runs it (`.ci/run`) and as the README tells you to run it.
 #
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
-# OpenSSH accepts our evidence signatures), jq (examples/README.md uses it), Python (for the
-# real scim2-server and OpenBao from PyPI), Samba AD DC, OpenLDAP slapd, 389 Directory Server
-# and Redmine (Debian packages; installing them needs root). Then: formatting, clippy with warnings denied,
+# OpenSSH accepts our evidence signatures), jq (examples/README.md uses it), Chromium and a font
+# (to render the evidence page headless), Python (for the real scim2-server and OpenBao from
+# PyPI, and to read bundle zips), Samba AD DC, OpenLDAP slapd, 389 Directory Server and Redmine
+# (Debian packages; installing them needs root). Then: formatting, clippy with warnings denied,
 # every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,8 @@ need_apt=()
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v jq >/dev/null || need_apt+=(jq)
+command -v chromium >/dev/null || need_apt+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

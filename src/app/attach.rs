@@ -209,6 +209,35 @@ pub fn note_text(
         status.push_str(" (legal hold in force: destructive steps blocked)");
     }
     lines.push(status + ".");
+    let open_steps: Vec<String> = state
+        .ordered()
+        .filter(|(_, s)| !s.status().is_settled())
+        .map(|(p, s)| {
+            let mut about = vec![p.lane.as_str().to_string(), s.status().as_str().to_string()];
+            if let Some(o) = &p.owner {
+                about.push(format!("owner {o}"));
+            }
+            if let Some(d) = &p.deadline {
+                about.push(format!(
+                    "{} {d}",
+                    if p.is_overdue(s.status(), now) {
+                        "overdue since"
+                    } else {
+                        "due"
+                    }
+                ));
+            }
+            format!("{} ({})", p.id, about.join(", "))
+        })
+        .collect();
+    if !open_steps.is_empty() {
+        let shown = open_steps.len().min(10);
+        let mut list = open_steps[..shown].join("; ");
+        if open_steps.len() > shown {
+            list.push_str(&format!("; and {} more", open_steps.len() - shown));
+        }
+        lines.push(format!("Still open: {list}."));
+    }
     lines.push(time_to_revocation(state));
     let mut who = format!("Run by {ran_by}");
     if attached_by != ran_by {

@@ -1,11 +1,13 @@
 //! `offboard evidence`: verify or show a signed evidence file.
 
-use std::io::IsTerminal;
-use std::path::Path;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use serde_json::json;
 
-use crate::cli::{ColorChoice, EvidenceCommand};
+use crate::cli::{ColorChoice, EvidenceCommand, ShowFormat};
 use crate::evidence::{self, AllowedSigners, Distrust, EvidenceError, Trust};
 use crate::exit::{CliError, Exit};
 use crate::keys;
@@ -19,7 +21,8 @@ pub fn exec(ctx: &Ctx, cmd: EvidenceCommand) -> anyhow::Result<Exit> {
             allowed_signers,
             integrity_only,
         } => verify(ctx, &file, allowed_signers.as_deref(), integrity_only),
-        EvidenceCommand::Show { file } => show(ctx, &file),
+        EvidenceCommand::Show { file, format } => show(ctx, &file, format),
+        EvidenceCommand::Bundle { departure, output } => bundle(ctx, &departure, output),
     }
 }
 
@@ -164,7 +167,14 @@ fn untrusted_hints(why: &Distrust) -> Vec<&'static str> {
     hints
 }
 
-fn show(ctx: &Ctx, file: &Path) -> anyhow::Result<Exit> {
+fn show(ctx: &Ctx, file: &Path, format: ShowFormat) -> anyhow::Result<Exit> {
+    if format == ShowFormat::Html && ctx.global.json {
+        return Err(CliError::usage(
+            "--json prints the evidence file itself; it cannot be combined with --format html",
+        )
+        .hint("drop --json to print the page, or drop --format html to print the JSON")
+        .into());
+    }
     let invalid = |reason: String| {
         eprintln!(
             "{} {}: {reason}",
@@ -181,6 +191,28 @@ fn show(ctx: &Ctx, file: &Path) -> anyhow::Result<Exit> {
         Ok(v) => v,
         Err(e) => return invalid(format!("not JSON: {e}")),
     };
+    if format == ShowFormat::Html {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| file.display().to_string());
+        let page = evidence::html::Page {
+            file_name: &name,
+            sha256: &crate::journal::sha256_hex(&bytes),
+        };
+        let html = match evidence::render_html(&statement, &page) {
+            Ok(h) => h,
+            Err(e) => return invalid(format!("{e:#}")),
+        };
+        std::io::stdout()
+            .write_all(html.as_bytes())
+            .context("writing the page to stdout")?;
+        ctx.printer.info(format!(
+            "(not checked: run `offboard evidence verify {}` to check its signature and chain)",
+            file.display()
+        ));
+        return Ok(Exit::Ok);
+    }
     let color = match ctx.global.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -197,4 +229,107 @@ fn show(ctx: &Ctx, file: &Path) -> anyhow::Result<Exit> {
         file.display()
     ));
     Ok(Exit::Ok)
+}
+
+/// `offboard evidence bundle`: the latest signed evidence of a departure, with what it takes to
+/// read and verify it, into a directory or a .zip.
+fn bundle(ctx: &Ctx, departure: &str, output: Option<PathBuf>) -> anyhow::Result<Exit> {
+    let p = &ctx.printer;
+    let (id, _) = super::common::find_departure(ctx, departure)?;
+    let bundle = match evidence::bundle::build(&ctx.state, &id, super::common::local_trust(ctx)) {
+        Ok(b) => b,
+        Err(e) => return Err(bundle_refused(ctx, &id, e)),
+    };
+    let out = output.unwrap_or_else(|| PathBuf::from(bundle.stem()));
+    let zip = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+    if zip {
+        if out.is_dir() {
+            return Err(CliError::usage(format!(
+                "{} is a directory; a .zip output must be a file",
+                out.display()
+            ))
+            .hint("give another name, or leave out .zip to write the files into a directory")
+            .into());
+        }
+        bundle.write_zip(&out)?;
+    } else {
+        if out.exists() && !out.is_dir() {
+            return Err(CliError::usage(format!(
+                "{} exists and is not a directory",
+                out.display()
+            ))
+            .hint("name a directory (created if missing), or a file ending in .zip")
+            .into());
+        }
+        bundle.write_dir(&out)?;
+    }
+    p.result(format!(
+        "Bundled evidence revision {} of departure {id} into {}{}:",
+        bundle.revision,
+        out.display(),
+        if zip { " (zip)" } else { "" }
+    ));
+    for f in &bundle.files {
+        p.result(format!(
+            "  {:<width$}  {:>7} bytes  sha256 {}",
+            f.name,
+            f.bytes.len(),
+            f.sha256,
+            width = bundle.stem().len() + 9
+        ));
+    }
+    p.info(format!(
+        "Signed by {} ({}). VERIFY.txt holds the ssh-keygen command that checks it.",
+        bundle.signer_fingerprint,
+        crate::ui::escape(&bundle.principal)
+    ));
+    p.json_result(&json!({
+        "departure": id,
+        "revision": bundle.revision,
+        "output": out,
+        "format": if zip { "zip" } else { "dir" },
+        "evidence_sha256": bundle.evidence_sha256,
+        "signer": bundle.signer_fingerprint,
+        "principal": bundle.principal,
+        "signed_at": bundle.signed_at,
+        "files": bundle.files.iter().map(|f| json!({
+            "name": f.name,
+            "bytes": f.bytes.len(),
+            "sha256": f.sha256,
+            "content_type": f.content_type,
+        })).collect::<Vec<_>>(),
+    }));
+    Ok(Exit::Ok)
+}
+
+/// Why a bundle was not made, with its exit status: evidence that is not intact exits 5.
+fn bundle_refused(ctx: &Ctx, id: &str, e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<evidence::BundleError>() {
+        Some(evidence::BundleError::NoEvidence { .. }) => CliError::new(Exit::Failure, e)
+            .hint(format!(
+                "evidence is signed at the end of every run: `offboard resume {id}` finishes the run and signs it"
+            ))
+            .into(),
+        Some(evidence::BundleError::Tamper(t)) => {
+            let mut err = CliError::new(Exit::InvalidEvidence, anyhow::anyhow!("{t}"))
+                .hint("nothing was bundled: offboard bundles only evidence whose signature and journal are intact");
+            if t.is_other_signer() {
+                let key = ctx
+                    .global
+                    .key
+                    .clone()
+                    .unwrap_or_else(|| ctx.state.default_key_path());
+                err = err.hint(format!(
+                    "the evidence was signed by another key than {}: if the signing key was replaced, run this with --key set to the key that signed the departure",
+                    key.display()
+                ));
+            } else {
+                err = err.hint(crate::app::drive::TAMPER_HINT_KEEP);
+            }
+            err.into()
+        }
+        _ => e,
+    }
 }

@@ -39,10 +39,14 @@ use crate::runbook::Phase;
 use crate::state::StateDir;
 
 mod allowed_signers;
+pub mod bundle;
+pub mod html;
 mod render;
 mod verify;
 
 pub use allowed_signers::{AllowedSigner, AllowedSigners, Refusal, SignerTime, parse_ssh_time};
+pub use bundle::{Bundle, BundleError, BundleFile};
+pub use html::render_html;
 pub use render::render;
 pub use verify::{Distrust, EvidenceError, Trust, Verified, verify};
 

@@ -78,18 +78,23 @@ fn hold_text(p: &Value) -> String {
     parts.join("; ")
 }
 
-/// Render a statement for a person: header, steps by lane, summary and chain head.
-pub fn render(statement: &Value, color: bool) -> Result<String> {
+/// The predicate of a statement that says it is offboard evidence (not checked: read it only).
+pub(super) fn predicate(statement: &Value) -> Result<&Value> {
     if s(statement, "/_type") != STATEMENT_TYPE || s(statement, "/predicateType") != PREDICATE_TYPE
     {
         bail!(
             "not offboard evidence (expected _type {STATEMENT_TYPE:?} and predicateType {PREDICATE_TYPE:?})"
         );
     }
-    let p = statement
+    statement
         .get("predicate")
         .filter(|p| p.is_object())
-        .ok_or_else(|| anyhow::anyhow!("the evidence has no predicate"))?;
+        .ok_or_else(|| anyhow::anyhow!("the evidence has no predicate"))
+}
+
+/// Render a statement for a person: header, steps by lane, summary and chain head.
+pub fn render(statement: &Value, color: bool) -> Result<String> {
+    let p = predicate(statement)?;
     let bold = |t: &str| {
         if color {
             t.bold().to_string()

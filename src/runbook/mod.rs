@@ -46,7 +46,8 @@ pub struct RunbookFile {
 /// departure at start, like the systems.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 pub struct TicketingDef {
-    /// The service desk kind (`redmine`, `halo`); see Ticketing in `runbooks/README.md`.
+    /// The service desk kind (`redmine`, `halo`, `jira`, `autotask`, `connectwise`,
+    /// `freshservice`); see Ticketing in `runbooks/README.md`.
     pub kind: String,
     /// The service desk's base URL, e.g. `https://desk.example.com`.
     pub base_url: String,

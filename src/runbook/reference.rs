@@ -7,7 +7,8 @@
 //! it with `OFFBOARD_BLESS=1 cargo test --lib reference`.
 
 use crate::providers::params::Field;
-use crate::providers::{ActionSpec, KindSpec, SettingType};
+use crate::providers::{ActionSpec, KindSpec, SettingSpec, SettingType};
+use crate::ticketing::TicketKind;
 
 /// The line that opens a kind's generated tables.
 pub fn begin_marker(kind: &str) -> String {
@@ -17,29 +18,43 @@ pub fn begin_marker(kind: &str) -> String {
 /// The line that closes them.
 pub const END_MARKER: &str = "<!-- end generated -->";
 
+/// The line that opens a ticketing kind's generated table.
+pub fn ticketing_begin_marker(kind: &str) -> String {
+    format!(
+        "<!-- generated: ticketing kind {kind} (OFFBOARD_BLESS=1 cargo test --lib reference) -->"
+    )
+}
+
+/// The table of a kind's settings, in Markdown, followed by a blank line.
+fn settings_table(settings: &[SettingSpec]) -> String {
+    let mut out = String::new();
+    out.push_str("| setting | type | required | meaning |\n| --- | --- | --- | --- |\n");
+    for s in settings {
+        let ty = match s.ty {
+            SettingType::String => "string",
+            SettingType::Integer => "integer",
+            SettingType::Bool => "bool",
+            SettingType::StringList => "list of strings",
+            SettingType::Secret => "secret reference",
+            SettingType::SecretDocument => "secret reference (read whole)",
+            SettingType::Auth => "`auth` table",
+        };
+        let required = if s.required { "yes" } else { "no" };
+        out.push_str(&format!(
+            "| `{}` | {ty} | {required} | {} |\n",
+            s.name,
+            cell(s.summary)
+        ));
+    }
+    out.push('\n');
+    out
+}
+
 /// The tables of one kind, in Markdown.
 pub fn kind_tables(kind: &KindSpec) -> String {
     let mut out = String::new();
     if !kind.settings.is_empty() {
-        out.push_str("| setting | type | required | meaning |\n| --- | --- | --- | --- |\n");
-        for s in kind.settings {
-            let ty = match s.ty {
-                SettingType::String => "string",
-                SettingType::Integer => "integer",
-                SettingType::Bool => "bool",
-                SettingType::StringList => "list of strings",
-                SettingType::Secret => "secret reference",
-                SettingType::SecretDocument => "secret reference (read whole)",
-                SettingType::Auth => "`auth` table",
-            };
-            let required = if s.required { "yes" } else { "no" };
-            out.push_str(&format!(
-                "| `{}` | {ty} | {required} | {} |\n",
-                s.name,
-                cell(s.summary)
-            ));
-        }
-        out.push('\n');
+        out.push_str(&settings_table(kind.settings));
     }
     out.push_str("| action | params | marks | what it does |\n| --- | --- | --- | --- |\n");
     for a in kind.actions {
@@ -153,17 +168,46 @@ pub fn update_readme(readme: &str, kinds: &[&KindSpec]) -> Result<String, String
     Ok(out)
 }
 
+/// The README with every ticketing kind's generated settings table replaced by the current one.
+pub fn update_readme_ticketing(readme: &str, kinds: &[&TicketKind]) -> Result<String, String> {
+    let mut out = readme.to_string();
+    for kind in kinds {
+        let begin = ticketing_begin_marker(kind.name);
+        let Some(start) = out.find(&begin) else {
+            return Err(format!(
+                "runbooks/README.md has no generated block for ticketing kind `{}`: add a section with the lines\n{begin}\n{END_MARKER}",
+                kind.name
+            ));
+        };
+        let body = start + begin.len();
+        let Some(len) = out[body..].find(END_MARKER) else {
+            return Err(format!(
+                "the block for ticketing kind `{}` has no `{END_MARKER}`",
+                kind.name
+            ));
+        };
+        out.replace_range(
+            body..body + len,
+            &format!("\n{}", settings_table(kind.settings)),
+        );
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::providers::KINDS;
+    use crate::ticketing::TICKET_KINDS;
 
     /// `runbooks/README.md`'s tables are what the catalogue generates.
     #[test]
     fn readme_reference_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/runbooks/README.md");
         let have = std::fs::read_to_string(path).unwrap();
-        let want = update_readme(&have, KINDS).unwrap_or_else(|e| panic!("{e}"));
+        let want = update_readme(&have, KINDS)
+            .and_then(|r| update_readme_ticketing(&r, TICKET_KINDS))
+            .unwrap_or_else(|e| panic!("{e}"));
         if std::env::var_os("OFFBOARD_BLESS").is_some_and(|v| !v.is_empty()) {
             std::fs::write(path, &want).unwrap();
             return;

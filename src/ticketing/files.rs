@@ -2,8 +2,7 @@
 //! signature, and the line an auditor needs to trust the signing key, under names that say
 //! which revision they are (so attaching the same revision again is recognised on the ticket).
 //!
-//! `attach` calls [`evidence_files`] in one place; the evidence bundle, when there is one,
-//! replaces it there.
+//! `attach` calls [`evidence_files`] in one place; it attaches the evidence bundle.
 
 use anyhow::{Context, Result, bail};
 
@@ -21,7 +20,8 @@ pub struct EvidenceFiles {
     pub evidence_sha256: String,
     /// The principal the allowed_signers line names (`ssh-keygen -Y verify -I …`).
     pub principal: String,
-    /// `<id>-r<N>.json`, `<id>-r<N>.json.sig`, `<id>.allowed_signers`, in that order.
+    /// `<id>-r<N>.json`, `<id>-r<N>.json.sig`, `allowed_signers`, `<id>-r<N>.html`,
+    /// `<id>-r<N>.VERIFY.txt`, in that order.
     pub files: Vec<AttachFile>,
 }
 
@@ -37,11 +37,14 @@ impl EvidenceFiles {
     }
 }
 
-/// The files for departure `events`' latest evidence revision: the evidence file exactly as
-/// signed (`<id>-r<N>.json`), its SSHSIG (`<id>-r<N>.json.sig`) and an OpenSSH allowed_signers
-/// line trusting `key` for evidence only (`<id>.allowed_signers`, the same for every revision
-/// signed by the same key), each with its sha256. The evidence on disk must be the revision the
-/// journal last records (same sha256) and must verify under `key`.
+/// The files for departure `events`' latest evidence revision: the evidence bundle
+/// ([`crate::evidence::bundle::build`], the one place a bundle's files are made): the evidence
+/// exactly as signed (`<id>-r<N>.json`), its SSHSIG (`.sig`), the `allowed_signers` line for the
+/// key that signed it (the same bytes for every revision the key signs, so it is attached
+/// once), the page a person reads (`<id>-r<N>.html`) and the verification text, attached as
+/// `<id>-r<N>.VERIFY.txt` so each revision's is recognisable on the ticket (the commands in it
+/// name the other files by their names on the ticket). Only evidence that verifies under `key`
+/// and is the revision the journal last records is bundled.
 pub fn evidence_files(
     state: &StateDir,
     events: &[Event],
@@ -50,44 +53,32 @@ pub fn evidence_files(
     let id = &crate::departure::facts(events)
         .context("the journal has no departure_started event")?
         .id;
-    let Some((revision, sha256)) = events.iter().rev().find_map(|e| match &e.record {
-        Record::EvidenceWritten {
-            revision, sha256, ..
-        } => Some((*revision, sha256.clone())),
-        _ => None,
-    }) else {
+    if !events
+        .iter()
+        .any(|e| matches!(e.record, Record::EvidenceWritten { .. }))
+    {
         bail!("departure {id} has no signed evidence yet");
-    };
-    let path = state.departure_dir(id).join(format!("{id}.json"));
-    let sig = crate::evidence::sig_path(&path);
-    crate::state::refuse_symlink(&path)?;
-    crate::state::refuse_symlink(&sig)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    if crate::journal::sha256_hex(&bytes) != sha256 {
-        bail!(
-            "{} is not evidence revision {revision} as the journal records it (sha256 {sha256})",
-            path.display()
-        );
     }
-    crate::evidence::verify(&path, Trust::Keys(vec![key.public_key().clone()]))
-        .with_context(|| format!("checking {} before attaching it", path.display()))?;
-    let sig_bytes = std::fs::read(&sig).with_context(|| format!("reading {}", sig.display()))?;
-    let principal = key.default_principal();
-    let mut signers = key.allowed_signers_line(&principal);
-    signers.push('\n');
-    let name = format!("{id}-r{revision}.json");
+    let bundle =
+        crate::evidence::bundle::build(state, id, Trust::Keys(vec![key.public_key().clone()]))
+            .with_context(|| format!("bundling the evidence of {id} before attaching it"))?;
+    let stem = bundle.stem();
+    let files = bundle
+        .files
+        .into_iter()
+        .map(|f| {
+            let name = if f.name == "VERIFY.txt" {
+                format!("{stem}.VERIFY.txt")
+            } else {
+                f.name
+            };
+            AttachFile::new(name, f.content_type, f.bytes)
+        })
+        .collect();
     Ok(EvidenceFiles {
-        revision,
-        evidence_sha256: sha256,
-        principal,
-        files: vec![
-            AttachFile::new(&name, "application/json", bytes),
-            AttachFile::new(format!("{name}.sig"), "text/plain", sig_bytes),
-            AttachFile::new(
-                format!("{id}.allowed_signers"),
-                "text/plain",
-                signers.into_bytes(),
-            ),
-        ],
+        revision: bundle.revision,
+        evidence_sha256: bundle.evidence_sha256,
+        principal: bundle.principal,
+        files,
     })
 }

@@ -24,12 +24,14 @@ pub mod autotask;
 pub mod connectwise;
 pub mod files;
 pub mod freshservice;
+pub mod halo;
 pub mod jira;
 pub mod redmine;
 
 /// Every service desk kind offboard knows. One line per kind.
 pub static TICKET_KINDS: &[&TicketKind] = &[
     &redmine::KIND,
+    &halo::KIND,
     &jira::KIND,
     &autotask::KIND,
     &connectwise::KIND,

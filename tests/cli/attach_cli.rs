@@ -2,7 +2,8 @@
 //! (tests/common/fake_redmine.rs): a connection that breaks during the attach leaves the
 //! departure intact and the attach journaled as pending, and a later `offboard attach`
 //! completes it (and closes the ticket, the departure being complete); `--no-attach`; a
-//! departure with no ticket or no desk; a ticket id the desk cannot take.
+//! departure with no ticket or no desk; a ticket id the desk cannot take; and a whole departure
+//! on a HaloPSA ticket (tests/common/fake_halo.rs).
 
 use offboard::journal::Record;
 
@@ -129,7 +130,9 @@ fn a_broken_connection_during_attach_leaves_it_pending_and_a_later_attach_comple
         [
             format!("{id}-r1.json"),
             format!("{id}-r1.json.sig"),
-            format!("{id}.allowed_signers"),
+            "allowed_signers".to_string(),
+            format!("{id}-r1.html"),
+            format!("{id}-r1.VERIFY.txt"),
         ]
     );
     assert_eq!(
@@ -179,6 +182,22 @@ fn a_broken_connection_during_attach_leaves_it_pending_and_a_later_attach_comple
         .collect();
     assert!(names.contains(&format!("{id}-r2.json")), "{names:?}");
     env.assert_evidence_verifies(&id);
+    // Revision 2 records where revision 1 went: the desk, the ticket, each attachment id.
+    let evidence: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.evidence_path(&id)).unwrap()).unwrap();
+    let attached: Vec<&serde_json::Value> = evidence["predicate"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "ticket_attached")
+        .collect();
+    assert_eq!(attached.len(), 2, "{attached:?}");
+    assert_eq!(attached[0]["data"]["ticket"], ticket.as_str());
+    assert_eq!(attached[0]["data"]["revision"], 1);
+    assert_eq!(
+        attached[0]["data"]["files"][0]["attachment_id"],
+        issue.attachments[0].id.to_string()
+    );
     fake.assert_contract();
 }
 
@@ -249,7 +268,7 @@ fn no_attach_no_ticket_and_no_desk() {
     plain.var("REDMINE_API_KEY", KEY);
     let out = plain.run(&["attach", &id3, "-r", "desk.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(fake.issue(&ticket).attachments.len(), 3);
+    assert_eq!(fake.issue(&ticket).attachments.len(), 5);
 }
 
 #[test]
@@ -269,4 +288,61 @@ fn attach_help_teaches() {
             "{cmd}"
         );
     }
+}
+
+/// The same through the binary with HaloPSA: `start --ticket` leaves the files and a private
+/// note on the ticket, closes it (status id 9), and neither secret nor token is shown.
+#[test]
+fn a_departure_on_a_halo_ticket() {
+    use common::fake_halo::FakeHalo;
+    const SECRET: &str = "hs-SECRET-cli-77c1";
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeHalo::start("offboard-cli", SECRET, None));
+    let ticket = fake.add_ticket();
+    let mut env = CliEnv::with_runbook(&format!(
+        r#"
+[runbook]
+name = "Halo leaver"
+
+[systems.idp]
+kind = "sandbox"
+
+[ticketing]
+kind = "halo"
+base_url = "{}"
+client_id = "offboard-cli"
+client_secret = {{ env = "HALO_CLIENT_SECRET" }}
+close_status = 9
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+"#,
+        fake.server.base_url
+    ));
+    env.var("HALO_CLIENT_SECRET", SECRET);
+    let out = env.run(&["runbook", "check", "offboard.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut args = CliEnv::start_args(USER);
+    args.extend(["--ticket", &ticket]);
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(!t.contains(SECRET) && !t.contains("halo-at-"), "{t}");
+    let id = env.departure_of(USER).unwrap();
+    let halo = fake.ticket(&ticket);
+    assert_eq!(halo.attachments.len(), 5);
+    assert_eq!(
+        halo.attachments[0].bytes,
+        std::fs::read(env.evidence_path(&id)).unwrap()
+    );
+    assert_eq!(halo.actions.len(), 1);
+    assert!(halo.actions[0].hidden_from_user);
+    assert!(halo.actions[0].note.contains(&format!("departure {id}")));
+    assert_eq!(halo.status_id, 9);
+    let journal = std::fs::read_to_string(env.journal_path(&id)).unwrap();
+    assert!(!journal.contains(SECRET) && !journal.contains("halo-at-"));
+    fake.assert_contract();
 }

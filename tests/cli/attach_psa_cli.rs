@@ -1,6 +1,6 @@
 //! A departure run through the binary against a runbook whose `[ticketing]` is each PSA kind,
-//! on its fake (tests/common/fake_*.rs): `start … --ticket T` ends with the evidence on ticket
-//! T — the three files byte for byte, an internal note, the ticket closed since the departure
+//! on its fake (tests/common/fake_*.rs): `start … --ticket T` ends with the evidence bundle on
+//! ticket T — its five files byte for byte, an internal note, the ticket closed since the departure
 //! is complete — the files as downloaded from the desk pass `offboard evidence verify` and
 //! `ssh-keygen -Y verify`, the credentials (given by environment reference) appear in no output,
 //! and a second `attach` adds nothing.
@@ -72,9 +72,18 @@ fn assert_downloaded_files_verify(env: &CliEnv, id: &str, files: &[(String, Vec<
     let (json, sig, signers) = (
         format!("{id}-r1.json"),
         format!("{id}-r1.json.sig"),
-        format!("{id}.allowed_signers"),
+        "allowed_signers".to_string(),
     );
-    assert_eq!(names, [json.as_str(), sig.as_str(), signers.as_str()]);
+    assert_eq!(
+        names,
+        [
+            json.as_str(),
+            sig.as_str(),
+            signers.as_str(),
+            &format!("{id}-r1.html"),
+            &format!("{id}-r1.VERIFY.txt"),
+        ]
+    );
     assert_eq!(files[0].1, std::fs::read(env.evidence_path(id)).unwrap());
     let down = tempfile::tempdir().unwrap();
     for (name, bytes) in files {

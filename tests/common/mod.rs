@@ -8,6 +8,7 @@ pub mod fake_crm;
 pub mod fake_exchange;
 pub mod fake_freshservice;
 pub mod fake_graph;
+pub mod fake_halo;
 pub mod fake_jira;
 pub mod fake_kit;
 pub mod fake_ldap;

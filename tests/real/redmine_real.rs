@@ -169,10 +169,17 @@ fn a_departure_leaves_its_evidence_on_a_real_redmine_issue() {
     let on_ticket = redmine.files(&issue);
     let names: Vec<&str> = on_ticket.iter().map(|(n, _)| n.as_str()).collect();
     let r1 = format!("{id}-r1.json");
-    let signers = format!("{id}.allowed_signers");
+    let stem = format!("{id}-r1");
+    let signers = "allowed_signers".to_string();
     assert_eq!(
         names,
-        [r1.as_str(), &format!("{r1}.sig"), &signers],
+        [
+            r1.as_str(),
+            &format!("{r1}.sig"),
+            "allowed_signers",
+            &format!("{stem}.html"),
+            &format!("{stem}.VERIFY.txt"),
+        ],
         "{}",
         text(&out)
     );
@@ -199,6 +206,11 @@ fn a_departure_leaves_its_evidence_on_a_real_redmine_issue() {
     assert!(n[0].0.contains(&sha256(&evidence)), "{}", n[0].0);
     assert!(
         n[0].0.contains("Not complete yet: 1 step(s) done, 1 open"),
+        "{}",
+        n[0].0
+    );
+    assert!(
+        n[0].0.contains("Still open: laptop (facilities, pending)."),
         "{}",
         n[0].0
     );
@@ -237,6 +249,7 @@ fn a_departure_leaves_its_evidence_on_a_real_redmine_issue() {
     assert_eq!(issue["status"]["name"], json!("Closed"), "{}", text(&out));
     let on_ticket = redmine.files(&issue);
     let r2 = format!("{id}-r2.json");
+    let stem2 = format!("{id}-r2");
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for (n, _) in &on_ticket {
         *count.entry(n.as_str()).or_default() += 1;
@@ -246,8 +259,12 @@ fn a_departure_leaves_its_evidence_on_a_real_redmine_issue() {
         BTreeMap::from([
             (r1.as_str(), 1),
             (format!("{r1}.sig").as_str(), 1),
+            (format!("{stem}.html").as_str(), 1),
+            (format!("{stem}.VERIFY.txt").as_str(), 1),
             (r2.as_str(), 1),
             (format!("{r2}.sig").as_str(), 1),
+            (format!("{stem2}.html").as_str(), 1),
+            (format!("{stem2}.VERIFY.txt").as_str(), 1),
             (signers.as_str(), 1),
         ])
     );
