@@ -3,9 +3,10 @@
 //!
 //! - read: the ticket (`GET /v1.0/Tickets/{id}`: Autotask answers `{"item": null}` for one
 //!   that does not exist, whose lists are empty), `GET /v1.0/Tickets/{id}/Attachments` (every
-//!   page, following `pageDetails.nextPageUrl`); the list carries no content and no digest, so an attachment
-//!   whose name is wanted is read with `GET /v1.0/Tickets/{id}/Attachments/{attachmentId}`, its
-//!   base64 `data` decoded and hashed; the notes from `GET /v1.0/Tickets/{id}/Notes`;
+//!   page, following `pageDetails.nextPageUrl`); the list carries no content and no digest,
+//!   so an attachment whose name is wanted is read with
+//!   `GET /v1.0/Tickets/{id}/Attachments/{attachmentId}`, its base64 `data` decoded and
+//!   hashed; the notes from `GET /v1.0/Tickets/{id}/Notes`;
 //! - attach: each file `POST /v1.0/Tickets/{id}/Attachments` as JSON with the bytes in base64
 //!   (`attachmentType: FILE_ATTACHMENT`, `publish: 2`, internal users only), then the note
 //!   `POST /v1.0/Tickets/{id}/Notes` (Autotask has no single call for both). Autotask takes at
@@ -20,7 +21,8 @@
 //! a 500 is permanent and not retried (a 500 without it still is).
 //!
 //! `base_url` is the zone's REST root, e.g. `https://webservices5.autotask.net/atservicesrest`
-//! (find the zone with `GET https://webservices.autotask.net/atservicesrest/v1.0/zoneInformation?user=<api user>`).
+//! (the zone: `GET https://webservices.autotask.net/atservicesrest/v1.0/zoneInformation?user=…`;
+//! offboard does not look it up).
 
 use std::sync::Arc;
 

@@ -50,8 +50,11 @@ pub struct FakeIssue {
     pub comments: Vec<FakeComment>,
 }
 
-/// The service desk workflow: from each status, (transition id, name, to status).
-const WORKFLOW: &[(&str, &[(&str, &str, &str)])] = &[
+/// A transition: its id, its name, the status it leads to.
+type Transition = (&'static str, &'static str, &'static str);
+
+/// The service desk workflow: from each status, the transitions open.
+const WORKFLOW: &[(&str, &[Transition])] = &[
     (
         "Waiting for support",
         &[
@@ -69,7 +72,7 @@ const WORKFLOW: &[(&str, &[(&str, &str, &str)])] = &[
     ("Closed", &[("31", "Reopen", "Waiting for support")]),
 ];
 
-fn transitions(status: &str) -> &'static [(&'static str, &'static str, &'static str)] {
+fn transitions(status: &str) -> &'static [Transition] {
     WORKFLOW
         .iter()
         .find(|(s, _)| *s == status)
@@ -333,7 +336,7 @@ impl FakeJira {
         };
 
         let routes = Routes::new()
-            .error_reply(|status, msg| platform_error(status, msg))
+            .error_reply(platform_error)
             .route("GET", "/rest/api/3/issue/{key}", get_issue)
             .route("POST", "/rest/api/3/issue/{key}/attachments", attach)
             .route("GET", "/rest/api/3/attachment/content/{id}", content)

@@ -1279,6 +1279,38 @@ mod auth_tests {
         );
     }
 
+    /// A secret sent in a header of its own (Autotask's integration code) is cut out of what a
+    /// server says, as the token is; a plain extra header is not a secret.
+    #[test]
+    fn a_secret_headers_value_is_redacted() {
+        let cfg = SystemConfig::new("desk", "autotask", Some("https://api.example"))
+            .with_token("the-secret-9911");
+        let http = HttpClient::new(&cfg)
+            .unwrap()
+            .with_secret_header("apiintegrationcode", &SecretString::from("ITC-code-42"))
+            .unwrap()
+            .with_header("username", "svc@corp.example")
+            .unwrap();
+        assert_eq!(
+            http.redact("code ITC-code-42 for svc@corp.example, secret the-secret-9911"),
+            "code [redacted] for svc@corp.example, secret [redacted]"
+        );
+        assert!(
+            http.extra_headers
+                .get("apiintegrationcode")
+                .unwrap()
+                .is_sensitive()
+        );
+        let bad = HttpClient::new(&cfg)
+            .unwrap()
+            .with_secret_header("apiintegrationcode", &SecretString::from("a\nb"));
+        let e = format!("{:#}", bad.unwrap_err());
+        assert!(
+            e.contains("not allowed in an HTTP header") && !e.contains("a\nb"),
+            "{e}"
+        );
+    }
+
     #[tokio::test]
     async fn a_fixed_token_is_not_retried_on_401() {
         let fake = FakeToken::start(secret_client()).await;
