@@ -248,13 +248,19 @@ impl Ticketing for Freshservice {
                 .cloned()
                 .unwrap_or_default();
             for f in files {
-                // The newest attachment of that name and size: the one just added.
-                let id = all
+                // The newest attachment of that name (of that size, if any is): the one just
+                // added.
+                let named: Vec<&Value> = all
                     .iter()
-                    .filter(|a| {
-                        a.get("name").and_then(Value::as_str) == Some(f.name.as_str())
-                            && a.get("size").and_then(Value::as_u64) == Some(f.bytes.len() as u64)
-                    })
+                    .filter(|a| a.get("name").and_then(Value::as_str) == Some(f.name.as_str()))
+                    .collect();
+                let sized: Vec<&Value> = named
+                    .iter()
+                    .copied()
+                    .filter(|a| a.get("size").and_then(Value::as_u64) == Some(f.bytes.len() as u64))
+                    .collect();
+                let id = (if sized.is_empty() { &named } else { &sized })
+                    .iter()
                     .filter_map(|a| a.get("id").and_then(Value::as_u64))
                     .max();
                 if let Some(id) = id {
