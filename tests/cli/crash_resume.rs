@@ -188,14 +188,20 @@ fn sigkill_at_many_points_then_resume_completes_without_repeating_a_change() {
         &fakes.wiki.base_url,
     ));
 
-    // Measure one whole run (this also creates the signing key, as a first run would).
-    let calibrate = "calibrate@corp.example";
-    let ids = fakes.add(calibrate);
-    let t0 = Instant::now();
-    let out = env.run(&CliEnv::start_args(calibrate));
-    let full = t0.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    fakes.assert_done_once(calibrate, &ids);
+    // Measure whole runs (the first also creates the signing key, as a first run would) and
+    // take the quickest: kills timed from a slow run (a loaded machine) would mostly land
+    // after the run had ended, and test nothing.
+    const CALIBRATIONS: u32 = 3;
+    let mut full = Duration::MAX;
+    for c in 0..CALIBRATIONS {
+        let calibrate = format!("calibrate{c}@corp.example");
+        let ids = fakes.add(&calibrate);
+        let t0 = Instant::now();
+        let out = env.run(&CliEnv::start_args(&calibrate));
+        full = full.min(t0.elapsed());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        fakes.assert_done_once(&calibrate, &ids);
+    }
 
     // Round r: a fresh person; `start` killed at r/N of the full run time, then `resume` killed
     // at another point of the run, then a last `resume` that must finish. Each round's kills
@@ -254,7 +260,7 @@ fn sigkill_at_many_points_then_resume_completes_without_repeating_a_change() {
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         listed["departures"].as_array().unwrap().len(),
-        ROUNDS as usize + 1
+        (ROUNDS + CALIBRATIONS) as usize
     );
 
     for (user, ids) in &users {
