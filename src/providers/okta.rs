@@ -120,7 +120,7 @@ pub static KIND: KindSpec = KindSpec {
             params: NO_PARAMS,
         },
     ],
-    settings: &[super::kit::auth::SETTING],
+    settings: &[super::kit::http::ALLOW_PLAIN, super::kit::auth::SETTING],
     needs_base_url: true,
     url_schemes: &["https", "http"],
     needs_token: true,

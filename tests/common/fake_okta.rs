@@ -50,6 +50,7 @@ type Shared = Arc<Mutex<State>>;
 pub struct FakeOkta {
     pub server: FakeServer,
     state: Shared,
+    bearer: Arc<Mutex<Option<String>>>,
 }
 
 /// Okta's error body.
@@ -114,7 +115,17 @@ impl FakeOkta {
         }));
         let base: Arc<std::sync::OnceLock<String>> = Arc::default();
         let want = format!("SSWS {token}");
-        let authed = Arc::new(move |r: &Req<'_>| r.header("authorization") == Some(&want));
+        let bearer: Arc<Mutex<Option<String>>> = Arc::default();
+        let b2 = bearer.clone();
+        let authed = Arc::new(move |r: &Req<'_>| {
+            let got = r.header("authorization");
+            got == Some(&want)
+                || b2
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|b| got == Some(&format!("Bearer {b}")))
+        });
         let mut routes = Routes::new().error_reply(|status, _| match status {
             429 => okta_error(
                 429,
@@ -303,7 +314,16 @@ impl FakeOkta {
         });
         let server = FakeServer::start(routes).await;
         base.set(server.base_url.clone()).unwrap();
-        FakeOkta { server, state }
+        FakeOkta {
+            server,
+            state,
+            bearer,
+        }
+    }
+
+    /// Also accept `Authorization: Bearer <token>` (an OAuth service app's access token).
+    pub fn accept_bearer(&self, token: &str) {
+        *self.bearer.lock().unwrap() = Some(token.into());
     }
 
     /// Add an ACTIVE user; its id (`00u1`, `00u2`, …).

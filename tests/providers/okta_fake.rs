@@ -534,3 +534,49 @@ async fn suspend_refuses_a_user_okta_cannot_suspend() {
     assert!(message(&e).contains("deactivate_user"), "{e:?}");
     assert_eq!(fake.lines().len(), 1);
 }
+
+/// The `auth` table instead of `token`: an OAuth 2.0 service app's access token as `Bearer`,
+/// never `SSWS`; fetched once for the read and the change.
+#[tokio::test]
+async fn the_auth_table_sends_the_oauth_access_token_as_bearer() {
+    use crate::common::fake_token::FakeTokenEndpoint;
+    use offboard::providers::kit::auth::{AuthSpec, OAuth2Auth};
+    const ACCESS: &str = "eyJraWQiOiJvYXV0aC1hY2Nlc3MifQ.okta";
+    let endpoint = FakeTokenEndpoint::start("0oaSvcApp", "svc-secret-8d1f", ACCESS).await;
+    endpoint.expect_scope("okta.users.manage");
+    let fake = FakeOkta::start(TOKEN).await;
+    fake.accept_bearer(ACCESS);
+    let id = fake.add_user(ALICE);
+    let cfg = offboard::providers::SystemConfig {
+        auth: Some(AuthSpec::OAuth2(OAuth2Auth {
+            token_url: endpoint.url.clone(),
+            client_id: "0oaSvcApp".into(),
+            scopes: vec!["okta.users.manage".into()],
+            audience: None,
+            client_secret: Some(secrecy::SecretString::from("svc-secret-8d1f")),
+            client_auth: None,
+            private_key: None,
+            key_id: None,
+        })),
+        ..offboard::providers::SystemConfig::new("okta", "okta", Some(&fake.server.base_url))
+    };
+    let p = (offboard::providers::find_kind("okta").unwrap().connect)(&cfg).unwrap();
+    let out = p
+        .apply(
+            &call("suspend_user", ALICE, &Map::new(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert_eq!(fake.user(&id).unwrap().status, "SUSPENDED");
+    assert_eq!(endpoint.issued(), 1);
+    for r in fake.requests() {
+        assert_eq!(
+            r.header("authorization"),
+            Some("Bearer <redacted>"),
+            "{r:?}"
+        );
+    }
+    fake.assert_contract();
+}
