@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod http;
 pub mod kit;
 pub mod ldap;
+pub mod okta;
 pub mod params;
 pub mod sandbox;
 pub mod scim;
@@ -30,6 +31,7 @@ pub static KINDS: &[&KindSpec] = &[
     &http::KIND,
     &entra::KIND,
     &exchange::KIND,
+    &okta::KIND,
     &sandbox::KIND,
 ];
 

@@ -12,6 +12,7 @@ pub mod fake_halo;
 pub mod fake_jira;
 pub mod fake_kit;
 pub mod fake_ldap;
+pub mod fake_okta;
 pub mod fake_redmine;
 pub mod fake_scim;
 pub mod fake_token;

@@ -12,6 +12,7 @@ mod halo_fake;
 mod http_fake;
 mod kit_paging;
 mod ldap_fake;
+mod okta_fake;
 mod redmine_fake;
 mod scim_fake;
 mod ticketing_autotask;
