@@ -12,6 +12,7 @@ use secrecy::SecretString;
 
 pub mod entra;
 pub mod exchange;
+pub mod github;
 pub mod http;
 pub mod kit;
 pub mod ldap;
@@ -30,6 +31,7 @@ pub static KINDS: &[&KindSpec] = &[
     &http::KIND,
     &entra::KIND,
     &exchange::KIND,
+    &github::KIND,
     &sandbox::KIND,
 ];
 
