@@ -1102,6 +1102,31 @@ mod tests {
     }
 
     #[test]
+    fn a_throttle_waits_for_the_reset_only_when_nothing_remains() {
+        let reset = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 10;
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&reset.to_string()).unwrap(),
+        );
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("4990"));
+        // GitHub's secondary limit without Retry-After: backoff, not the hour's reset.
+        assert_eq!(server_wait(StatusCode::FORBIDDEN, &h, true), None);
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        let w = server_wait(StatusCode::FORBIDDEN, &h, true).unwrap();
+        assert!(
+            w > Duration::from_secs(9) && w <= Duration::from_secs(11),
+            "{w:?}"
+        );
+        // Not a throttle: no wait read from the headers.
+        assert_eq!(server_wait(StatusCode::FORBIDDEN, &h, false), None);
+    }
+
+    #[test]
     fn retryable_statuses() {
         for s in [429, 500, 502, 503, 504] {
             assert!(
