@@ -171,7 +171,13 @@ impl FakeGitHub {
                 {
                     return error(404, "Not Found");
                 }
+                // Every answer carries the primary limit's headers, plenty left.
                 f(&mut st, r, b.get().map(String::as_str).unwrap_or(""))
+                    .header("x-ratelimit-limit", 5000)
+                    .header("x-ratelimit-remaining", 4999)
+                    .header("x-ratelimit-used", 1)
+                    .header("x-ratelimit-reset", now() + 3600)
+                    .header("x-ratelimit-resource", "core")
             }
         };
         let st = state.clone();

@@ -164,7 +164,7 @@ async fn a_403_says_githubs_message_and_the_permission_never_the_token() {
     assert!(msg.contains("Members: read and write"), "{msg}");
     assert!(!msg.contains(PAT), "{msg}");
     assert!(fake.is_member(alice));
-    // Not mistaken for a rate limit: one DELETE, no retry.
+    // Not mistaken for a rate limit (its x-ratelimit headers say plenty remain): one DELETE.
     assert_eq!(
         fake.requests()
             .iter()
