@@ -12,6 +12,7 @@ use secrecy::SecretString;
 
 pub mod entra;
 pub mod exchange;
+pub mod github;
 pub mod http;
 pub mod kit;
 pub mod ldap;
@@ -32,6 +33,7 @@ pub static KINDS: &[&KindSpec] = &[
     &entra::KIND,
     &exchange::KIND,
     &okta::KIND,
+    &github::KIND,
     &sandbox::KIND,
 ];
 

@@ -8,6 +8,7 @@ mod common;
 
 mod entra_fake;
 mod exchange_fake;
+mod github_fake;
 mod halo_fake;
 mod http_fake;
 mod kit_paging;

@@ -44,10 +44,12 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 mod config;
+mod github_app;
 pub use config::{
     AuthConfig, AuthSpec, BasicAuth, GoogleAuth, HeaderAuth, OAuth2Auth, SETTING, SecretIn,
     SecretSlot, TOKEN_URL_PATTERN, for_system,
 };
+pub use github_app::GitHubApp;
 
 /// A cached token is fetched again once less than this much of its life remains, so a token
 /// never expires between being attached and being checked.

@@ -113,6 +113,9 @@ pub type ErrorParser = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
 /// service refusing the request, judging by its status and body.
 pub type Refusal = Arc<dyn Fn(StatusCode, &[u8]) -> bool + Send + Sync>;
 
+/// Tells a throttle among answers whose status is not normally retried.
+pub type Throttle = Arc<dyn Fn(StatusCode, &HeaderMap, &[u8]) -> bool + Send + Sync>;
+
 pub use super::retry::RetryPolicy;
 use super::retry::{jitter, secs};
 
@@ -287,6 +290,9 @@ pub struct HttpClient {
     /// Tells a definite refusal among retryable statuses (Autotask answers a request it
     /// refuses with 500 and its reasons): such an answer fails at once, as a 400 would.
     refusal: Option<Refusal>,
+    /// Tells a throttle among statuses not normally retried (GitHub's rate limits come as
+    /// 403): such an answer is waited out and retried as a 429 would be.
+    throttle: Option<Throttle>,
     /// The system's process-wide limits: each request waits for its turn under `rate_limit`.
     limits: std::sync::Arc<crate::limits::SystemLimits>,
 }
@@ -360,6 +366,7 @@ impl HttpClient {
             timeout: cfg.timeout,
             error_parser: Arc::new(|_| None),
             refusal: None,
+            throttle: None,
         };
         http.set_token_auth(StaticToken::bearer);
         Ok(http)
@@ -457,6 +464,17 @@ impl HttpClient {
         refused: impl Fn(StatusCode, &[u8]) -> bool + Send + Sync + 'static,
     ) -> HttpClient {
         self.refusal = Some(Arc::new(refused));
+        self
+    }
+
+    /// Retry, as a 429, an answer `throttled` says is a rate limit although its status is not
+    /// normally retried (GitHub's primary and secondary limits answer 403): `Retry-After` and
+    /// the rate-limit reset header say how long to wait.
+    pub fn with_throttle(
+        mut self,
+        throttled: impl Fn(StatusCode, &HeaderMap, &[u8]) -> bool + Send + Sync + 'static,
+    ) -> HttpClient {
+        self.throttle = Some(Arc::new(throttled));
         self
     }
 
@@ -637,12 +655,18 @@ impl HttpClient {
                             what,
                         });
                     }
-                    if !is_retryable_status(status, req.idempotent())
-                        || self.refusal.as_ref().is_some_and(|r| r(status, &body))
+                    let throttled = !status.is_success()
+                        && self
+                            .throttle
+                            .as_ref()
+                            .is_some_and(|t| t(status, &headers, &body));
+                    if !throttled
+                        && (!is_retryable_status(status, req.idempotent())
+                            || self.refusal.as_ref().is_some_and(|r| r(status, &body)))
                     {
                         return Err(self.fail(&what, status, &body));
                     }
-                    let hint = server_wait(status, &headers);
+                    let hint = server_wait(status, &headers, throttled);
                     let reason = match hint {
                         Some(w) => format!(
                             "{} (server asks to wait {} s)",
@@ -843,8 +867,10 @@ fn is_retryable_status(status: StatusCode, idempotent: bool) -> bool {
 
 /// The wait a server asks for: `Retry-After` (seconds or HTTP-date) on any retryable status;
 /// on 429 also a rate-limit reset header, in epoch seconds (Okta, GitHub) or as an ISO-8601
-/// time (Jira).
-fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+/// time (Jira). On a [throttle](HttpClient::with_throttle) the reset header counts only when no
+/// requests remain (`x-ratelimit-remaining: 0`): GitHub sends it on every answer, and its
+/// secondary limit without `Retry-After` is waited out by backoff, not until the hour's reset.
+fn server_wait(status: StatusCode, headers: &HeaderMap, throttled: bool) -> Option<Duration> {
     let text = |name: &str| {
         headers
             .get(name)
@@ -862,7 +888,10 @@ fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
             );
         }
     }
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    let exhausted = ["x-ratelimit-remaining", "x-rate-limit-remaining"]
+        .iter()
+        .any(|h| text(h) == Some("0"));
+    if status == StatusCode::TOO_MANY_REQUESTS || (throttled && exhausted) {
         for name in ["x-rate-limit-reset", "x-ratelimit-reset"] {
             let Some(v) = text(name) else { continue };
             if let Ok(epoch) = v.parse::<u64>() {
@@ -1009,7 +1038,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("7"));
         assert_eq!(
-            server_wait(StatusCode::SERVICE_UNAVAILABLE, &h),
+            server_wait(StatusCode::SERVICE_UNAVAILABLE, &h, false),
             Some(Duration::from_secs(7))
         );
 
@@ -1019,7 +1048,7 @@ mod tests {
             "retry-after",
             HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
         );
-        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h).unwrap();
+        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h, false).unwrap();
         assert!(
             w > Duration::from_secs(27) && w <= Duration::from_secs(30),
             "{w:?}"
@@ -1032,7 +1061,7 @@ mod tests {
             HeaderValue::from_str(&httpdate::fmt_http_date(past)).unwrap(),
         );
         assert_eq!(
-            server_wait(StatusCode::TOO_MANY_REQUESTS, &h),
+            server_wait(StatusCode::TOO_MANY_REQUESTS, &h, false),
             Some(Duration::ZERO)
         );
 
@@ -1046,13 +1075,16 @@ mod tests {
             "x-rate-limit-reset",
             HeaderValue::from_str(&reset.to_string()).unwrap(),
         );
-        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h).unwrap();
+        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h, false).unwrap();
         assert!(
             w > Duration::from_secs(9) && w <= Duration::from_secs(11),
             "{w:?}"
         );
         // A reset header on something other than 429 is not a wait instruction.
-        assert_eq!(server_wait(StatusCode::SERVICE_UNAVAILABLE, &h), None);
+        assert_eq!(
+            server_wait(StatusCode::SERVICE_UNAVAILABLE, &h, false),
+            None
+        );
 
         // Jira: the reset as an ISO-8601 time.
         let at = chrono::Utc::now() + chrono::Duration::seconds(20);
@@ -1062,11 +1094,36 @@ mod tests {
             HeaderValue::from_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                 .unwrap(),
         );
-        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h).unwrap();
+        let w = server_wait(StatusCode::TOO_MANY_REQUESTS, &h, false).unwrap();
         assert!(
             w > Duration::from_secs(18) && w <= Duration::from_secs(20),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn a_throttle_waits_for_the_reset_only_when_nothing_remains() {
+        let reset = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 10;
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&reset.to_string()).unwrap(),
+        );
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("4990"));
+        // GitHub's secondary limit without Retry-After: backoff, not the hour's reset.
+        assert_eq!(server_wait(StatusCode::FORBIDDEN, &h, true), None);
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        let w = server_wait(StatusCode::FORBIDDEN, &h, true).unwrap();
+        assert!(
+            w > Duration::from_secs(9) && w <= Duration::from_secs(11),
+            "{w:?}"
+        );
+        // Not a throttle: no wait read from the headers.
+        assert_eq!(server_wait(StatusCode::FORBIDDEN, &h, false), None);
     }
 
     #[test]

@@ -29,6 +29,6 @@ pub mod retry;
 pub(crate) mod fake_token;
 
 pub use auth::{
-    Auth, AuthError, Basic, ClientAuth, ClientCredentials, GoogleServiceAccount, JwtKey,
+    Auth, AuthError, Basic, ClientAuth, ClientCredentials, GitHubApp, GoogleServiceAccount, JwtKey,
     StaticToken,
 };

@@ -1,0 +1,624 @@
+//! The `github` kind against a fake GitHub (tests/common/fake_github.rs): each action apply →
+//! check by the user's numeric id, a second apply that sends no change, an unknown login
+//! (never "revoked"), a 403 with GitHub's own words, primary and secondary rate limits waited
+//! out, Link paging followed, drift and a reused login caught, and a GitHub App's JWT exchanged
+//! for installation tokens that are renewed before they expire. Every test ends by checking
+//! every request against GitHub's description of the operations.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use offboard::providers::{
+    Account, CallCtx, Provider, ProviderError, RetryNote, StepCall, SystemConfig, find_kind,
+};
+use secrecy::SecretString;
+use serde_json::{Map, Value, json};
+
+use crate::common::fake_github::{App, DOCS, FakeGitHub, error};
+use crate::common::fake_kit::Fault;
+
+const ORG: &str = "acme-corp";
+const PAT: &str = "github_pat_11AAfake0token0Zq81";
+
+fn config(fake: &FakeGitHub) -> SystemConfig {
+    let mut cfg = SystemConfig::new("gh", "github", Some(&fake.server.base_url));
+    cfg.settings
+        .insert("org".into(), toml::Value::String(ORG.into()));
+    cfg
+}
+
+fn provider(fake: &FakeGitHub) -> Arc<dyn Provider> {
+    (find_kind("github").unwrap().connect)(&config(fake).with_token(PAT)).unwrap()
+}
+
+fn call<'a>(
+    action: &'a str,
+    login: &'a str,
+    params: &'a Map<String, Value>,
+    account: Option<&'a Account>,
+) -> StepCall<'a> {
+    StepCall {
+        step_id: "github",
+        action,
+        login,
+        params,
+        account,
+    }
+}
+
+fn no_params() -> Map<String, Value> {
+    Map::new()
+}
+
+fn retries() -> (CallCtx, Arc<Mutex<Vec<RetryNote>>>) {
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let n = notes.clone();
+    (CallCtx::new(move |r| n.lock().unwrap().push(r)), notes)
+}
+
+#[tokio::test]
+async fn remove_org_member_then_the_membership_reads_404() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let alice = fake.add_member("Alice-Dev");
+    let bob = fake.add_member("bob");
+    let p = provider(&fake);
+    let params = no_params();
+
+    let out = p
+        .apply(
+            &call("remove_org_member", "alice-dev", &params, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    let account = out.account.clone().unwrap();
+    assert_eq!(account.id, alice.to_string());
+    assert_eq!(account.name, "Alice-Dev");
+    assert!(!fake.is_member(alice));
+    assert!(fake.is_member(bob));
+    assert_eq!(
+        fake.lines(),
+        [
+            "GET /users/alice-dev",
+            "GET /orgs/acme-corp/memberships/Alice-Dev",
+            "DELETE /orgs/acme-corp/memberships/Alice-Dev",
+        ]
+    );
+
+    let check = p
+        .check(
+            &call("remove_org_member", "alice-dev", &params, Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(check.revoked, "{check:?}");
+    assert_eq!(check.account.as_ref(), Some(&account));
+    assert!(check.observed.contains("404"), "{}", check.observed);
+
+    // Applied again: read, found gone, nothing sent.
+    fake.server.clear_requests();
+    let again = p
+        .apply(
+            &call("remove_org_member", "alice-dev", &params, Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(
+        fake.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        fake.lines()
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn an_unknown_login_is_not_found_never_revoked() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    fake.add_member("someone-else");
+    let p = provider(&fake);
+    let params = no_params();
+    for action in [
+        "remove_org_member",
+        "cancel_invitations",
+        "remove_outside_collaborator",
+    ] {
+        let e = p
+            .apply(&call(action, "ghost", &params, None), &CallCtx::silent())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::NotFound(_)), "{action}: {e:?}");
+        let e = p
+            .check(&call(action, "ghost", &params, None), &CallCtx::silent())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::NotFound(_)), "{action}: {e:?}");
+    }
+    assert!(fake.requests().iter().all(|r| r.method == "GET"));
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_403_says_githubs_message_and_the_permission_never_the_token() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let alice = fake.add_member("alice");
+    fake.with(|st| st.forbid_removal = true);
+    let p = provider(&fake);
+    let e = p
+        .apply(
+            &call("remove_org_member", "alice", &no_params(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+    assert!(
+        msg.contains("You must be an admin to remove a member."),
+        "{msg}"
+    );
+    assert!(msg.contains(DOCS), "{msg}");
+    assert!(msg.contains("Members: read and write"), "{msg}");
+    assert!(!msg.contains(PAT), "{msg}");
+    assert!(fake.is_member(alice));
+    // Not mistaken for a rate limit (its x-ratelimit headers say plenty remain): one DELETE.
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .count(),
+        1
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_bad_token_is_githubs_bad_credentials() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    fake.add_member("alice");
+    let p = (find_kind("github").unwrap().connect)(&config(&fake).with_token("ghp_wrongwrong"))
+        .unwrap();
+    let e = p
+        .check(
+            &call("remove_org_member", "alice", &no_params(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("Bad credentials") && msg.contains("401"),
+        "{msg}"
+    );
+    assert!(!msg.contains("ghp_wrongwrong"), "{msg}");
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn the_primary_rate_limit_is_waited_out_until_its_reset() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let alice = fake.add_member("alice");
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    fake.server.fail_next_on(
+        "DELETE",
+        "/orgs/{org}/memberships/{username}",
+        Fault::Reply(
+            error(403, "API rate limit exceeded for user ID 1.")
+                .header("x-ratelimit-limit", 5000)
+                .header("x-ratelimit-remaining", 0)
+                .header("x-ratelimit-used", 5000)
+                .header("x-ratelimit-reset", reset)
+                .header("x-ratelimit-resource", "core"),
+        ),
+    );
+    let (ctx, notes) = retries();
+    let out = provider(&fake)
+        .apply(
+            &call("remove_org_member", "alice", &no_params(), None),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert!(!fake.is_member(alice));
+    let notes = notes.lock().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].reason.contains("403"), "{notes:?}");
+    // Until the reset second has passed, not a backoff guess.
+    assert!(
+        notes[0].wait_ms >= 500 && notes[0].wait_ms <= 2_100,
+        "{notes:?}"
+    );
+    assert_eq!(fake.server.injected().len(), 1);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn the_secondary_rate_limit_is_waited_out_by_retry_after_as_403_or_429() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    fake.add_member("alice");
+    fake.add_user("carol");
+    fake.with(|st| st.outside.push(st.users["carol"].0));
+    let secondary = |status| {
+        Fault::Reply(
+            error(
+                status,
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you \
+                 try again.",
+            )
+            .header("retry-after", 1)
+            .header("x-ratelimit-remaining", 4990),
+        )
+    };
+    fake.server.fail_next_on(
+        "DELETE",
+        "/orgs/{org}/memberships/{username}",
+        secondary(403),
+    );
+    fake.server
+        .fail_next_on("GET", "/orgs/{org}/outside_collaborators", secondary(429));
+    let (ctx, notes) = retries();
+    let p = provider(&fake);
+    assert!(
+        p.apply(
+            &call("remove_org_member", "alice", &no_params(), None),
+            &ctx
+        )
+        .await
+        .unwrap()
+        .changed
+    );
+    assert!(
+        p.apply(
+            &call("remove_outside_collaborator", "carol", &no_params(), None),
+            &ctx
+        )
+        .await
+        .unwrap()
+        .changed
+    );
+    let notes = notes.lock().unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().all(|n| n.wait_ms == 1_000), "{notes:?}");
+    assert_eq!(fake.server.injected().len(), 2);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn cancel_invitations_follows_link_pages_by_login_and_email() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    fake.add_user("dave");
+    let others: Vec<u64> = (0..3)
+        .map(|i| fake.add_invitation(Some(&format!("other{i}")), None))
+        .collect();
+    let by_email = fake.add_invitation(None, Some("Dave@Corp.test"));
+    let other_email = fake.add_invitation(None, Some("eve@corp.test"));
+    let by_login = fake.add_invitation(Some("DAVE"), None);
+    let params = json!({ "email": "dave@corp.test" })
+        .as_object()
+        .unwrap()
+        .clone();
+    let p = provider(&fake);
+
+    let out = p
+        .apply(
+            &call("cancel_invitations", "dave", &params, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert!(out.summary.contains("cancelled 2"), "{}", out.summary);
+    let left: Vec<u64> = fake.with(|st| st.invitations.iter().map(|i| i.id).collect());
+    let mut want = others.clone();
+    want.push(other_email);
+    assert_eq!(left, want);
+    let lines = fake.lines();
+    assert!(
+        lines.contains(&"GET /orgs/acme-corp/invitations?per_page=100&page=3".to_string()),
+        "{lines:?}"
+    );
+    for id in [by_email, by_login] {
+        assert!(
+            lines.contains(&format!("DELETE /orgs/acme-corp/invitations/{id}")),
+            "{lines:?}"
+        );
+    }
+
+    let account = out.account.unwrap();
+    let check = p
+        .check(
+            &call("cancel_invitations", "dave", &params, Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(check.revoked, "{check:?}");
+
+    // Drift: a new invitation behind the tool's back.
+    fake.add_invitation(Some("dave"), None);
+    let check = p
+        .check(
+            &call("cancel_invitations", "dave", &params, Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!check.revoked, "{check:?}");
+    fake.server.clear_requests();
+    assert!(
+        p.apply(
+            &call("cancel_invitations", "dave", &params, Some(&account)),
+            &CallCtx::silent()
+        )
+        .await
+        .unwrap()
+        .changed
+    );
+    fake.server.clear_requests();
+    let again = p
+        .apply(
+            &call("cancel_invitations", "dave", &params, Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert!(fake.requests().iter().all(|r| r.method == "GET"));
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn remove_outside_collaborator_reads_every_page_by_id() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    for i in 0..3 {
+        let id = fake.add_user(&format!("contractor{i}"));
+        fake.with(|st| st.outside.push(id));
+    }
+    let carol = fake.add_user("carol");
+    fake.with(|st| st.outside.push(carol));
+    let p = provider(&fake);
+    let params = no_params();
+    let out = p
+        .apply(
+            &call("remove_outside_collaborator", "carol", &params, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert!(!fake.with(|st| st.outside.contains(&carol)));
+    let lines = fake.lines();
+    assert!(
+        lines
+            .contains(&"GET /orgs/acme-corp/outside_collaborators?per_page=100&page=2".to_string()),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"DELETE /orgs/acme-corp/outside_collaborators/carol".to_string()));
+    assert_eq!(fake.with(|st| st.outside.len()), 3);
+
+    let account = out.account.unwrap();
+    let c = call(
+        "remove_outside_collaborator",
+        "carol",
+        &params,
+        Some(&account),
+    );
+    assert!(p.check(&c, &CallCtx::silent()).await.unwrap().revoked);
+    // Added back on a repository behind the tool's back (the last page): verify catches it.
+    fake.with(|st| st.outside.push(carol));
+    let check = p.check(&c, &CallCtx::silent()).await.unwrap();
+    assert!(!check.revoked, "{check:?}");
+    fake.server.clear_requests();
+    assert!(p.apply(&c, &CallCtx::silent()).await.unwrap().changed);
+    fake.server.clear_requests();
+    assert!(!p.apply(&c, &CallCtx::silent()).await.unwrap().changed);
+    assert!(fake.requests().iter().all(|r| r.method == "GET"));
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn drift_and_a_reused_login_are_caught_by_check() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let alice = fake.add_member("alice");
+    let p = provider(&fake);
+    let params = no_params();
+    let account = p
+        .apply(
+            &call("remove_org_member", "alice", &params, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap()
+        .account
+        .unwrap();
+    let c = call("remove_org_member", "alice", &params, Some(&account));
+    assert!(p.check(&c, &CallCtx::silent()).await.unwrap().revoked);
+
+    // Re-added behind the tool's back.
+    fake.with(|st| {
+        st.members.insert(
+            alice,
+            crate::common::fake_github::Membership {
+                state: "pending".into(),
+                role: "member".into(),
+            },
+        )
+    });
+    let check = p.check(&c, &CallCtx::silent()).await.unwrap();
+    assert!(!check.revoked, "{check:?}");
+    assert!(
+        check.observed.contains("state=pending"),
+        "{}",
+        check.observed
+    );
+    fake.with(|st| st.members.clear());
+
+    // Alice renamed herself and someone else took the login: not confirmed by their membership.
+    fake.with(|st| st.users.remove("alice"));
+    let newcomer = fake.add_member("alice");
+    let e = p.check(&c, &CallCtx::silent()).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&newcomer.to_string()) && msg.contains(&alice.to_string()),
+        "{msg}"
+    );
+    assert!(msg.contains("now belongs"), "{msg}");
+    // And apply does not remove the newcomer.
+    assert!(p.apply(&c, &CallCtx::silent()).await.is_err());
+    assert!(fake.is_member(newcomer));
+    fake.assert_contract();
+}
+
+fn app_config(fake: &FakeGitHub, pem: &str, installation_id: i64) -> SystemConfig {
+    let mut cfg = config(fake);
+    cfg.settings
+        .insert("app_id".into(), toml::Value::String("Iv23liFakeApp".into()));
+    cfg.settings.insert(
+        "installation_id".into(),
+        toml::Value::Integer(installation_id),
+    );
+    cfg.secrets
+        .insert("private_key".into(), SecretString::from(pem.to_string()));
+    cfg
+}
+
+#[tokio::test]
+async fn a_github_app_signs_a_jwt_for_an_installation_token_and_renews_it() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let (pem, cert) = crate::common::fake_token::test_certificate();
+    fake.with(|st| {
+        st.app = Some(App {
+            app_id: "Iv23liFakeApp".into(),
+            installation_id: 4242,
+            public_der: cert.public_der.clone(),
+            // Reused until 5 minutes before it expires: about 2 s here.
+            token_life: Duration::from_secs(302),
+        })
+    });
+    let alice = fake.add_member("alice");
+    fake.add_member("bob");
+    let p = (find_kind("github").unwrap().connect)(&app_config(&fake, &pem, 4242)).unwrap();
+    let params = no_params();
+    let out = p
+        .apply(
+            &call("remove_org_member", "alice", &params, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert!(!fake.is_member(alice));
+    let issued = |fake: &FakeGitHub| fake.with(|st| st.installation_tokens.len());
+    assert_eq!(issued(&fake), 1, "one token for the whole call");
+    assert_eq!(
+        fake.with(|st| st.refused_jwts.clone()),
+        Vec::<String>::new()
+    );
+    let reqs = fake.requests();
+    assert_eq!(reqs[0].line(), "POST /app/installations/4242/access_tokens");
+    // The API calls carried the installation token, not the JWT.
+    let first_token = fake.with(|st| st.installation_tokens[0].0.clone());
+    assert!(reqs[1..].iter().all(|r| r.auth_scheme() == Some("Bearer")));
+
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    p.apply(
+        &call("remove_org_member", "bob", &params, None),
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(issued(&fake), 2, "renewed before it expired");
+    assert_ne!(
+        fake.with(|st| st.installation_tokens[1].0.clone()),
+        first_token
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_github_app_refused_says_githubs_message_without_the_jwt() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let (pem, _) = crate::common::fake_token::test_certificate();
+    let (_, other) = crate::common::fake_token::test_certificate();
+    fake.with(|st| {
+        st.app = Some(App {
+            app_id: "Iv23liFakeApp".into(),
+            installation_id: 4242,
+            public_der: other.public_der.clone(),
+            token_life: Duration::from_secs(3600),
+        })
+    });
+    fake.add_member("alice");
+    let p = (find_kind("github").unwrap().connect)(&app_config(&fake, &pem, 4242)).unwrap();
+    let e = p
+        .check(
+            &call("remove_org_member", "alice", &no_params(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("A JSON web token could not be decoded"),
+        "{msg}"
+    );
+    assert!(msg.contains("GitHub App Iv23liFakeApp"), "{msg}");
+    assert!(!msg.contains("eyJ"), "no JWT in {msg}");
+    assert_eq!(fake.with(|st| st.refused_jwts.len()), 1);
+    // Only the token exchange was tried.
+    assert!(fake.lines().iter().all(|l| l.starts_with("POST /app/")));
+    fake.assert_contract();
+}
+
+#[test]
+fn connect_refuses_half_an_app_or_an_app_and_a_token() {
+    let mut cfg = SystemConfig::new("gh", "github", None);
+    let connect = find_kind("github").unwrap().connect;
+    let e = connect(&cfg).err().unwrap().to_string();
+    assert!(e.contains("`org`"), "{e}");
+    cfg.settings
+        .insert("org".into(), toml::Value::String(ORG.into()));
+    // github.com by default.
+    assert!(connect(&cfg).is_ok());
+    cfg.settings
+        .insert("app_id".into(), toml::Value::String("1".into()));
+    let e = connect(&cfg).err().unwrap().to_string();
+    assert!(e.contains("installation_id"), "{e}");
+    cfg.settings
+        .insert("installation_id".into(), toml::Value::Integer(7));
+    cfg.settings
+        .insert("private_key".into(), toml::Value::String("{file}".into()));
+    assert!(connect(&cfg).is_ok());
+    let e = connect(&cfg.with_token("t0ken")).err().unwrap().to_string();
+    assert!(e.contains("not both"), "{e}");
+}
+
+#[tokio::test]
+async fn plan_lines_name_ghes_paths_under_base_url() {
+    let mut cfg = SystemConfig::new("gh", "github", Some("https://ghe.corp.test/api/v3"));
+    cfg.settings
+        .insert("org".into(), toml::Value::String(ORG.into()));
+    let p = (find_kind("github").unwrap().connect)(&cfg).unwrap();
+    let params = no_params();
+    let lines: Vec<String> = p
+        .describe(&call("remove_org_member", "alice", &params, None))
+        .iter()
+        .map(|l| format!("{} {}", l.method, l.url))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET https://ghe.corp.test/api/v3/users/{username}",
+            "GET https://ghe.corp.test/api/v3/orgs/acme-corp/memberships/{username}",
+            "DELETE https://ghe.corp.test/api/v3/orgs/acme-corp/memberships/{username}",
+        ]
+    );
+}
