@@ -18,6 +18,7 @@ pub mod ldap;
 pub mod params;
 pub mod sandbox;
 pub mod scim;
+pub mod slack;
 pub mod vault;
 
 pub use params::{NO_PARAMS, ParamsSpec};
@@ -30,6 +31,7 @@ pub static KINDS: &[&KindSpec] = &[
     &http::KIND,
     &entra::KIND,
     &exchange::KIND,
+    &slack::KIND,
     &sandbox::KIND,
 ];
 

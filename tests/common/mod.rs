@@ -14,6 +14,7 @@ pub mod fake_kit;
 pub mod fake_ldap;
 pub mod fake_redmine;
 pub mod fake_scim;
+pub mod fake_slack;
 pub mod fake_token;
 pub mod fake_vault;
 pub mod psa;

@@ -14,6 +14,7 @@ mod kit_paging;
 mod ldap_fake;
 mod redmine_fake;
 mod scim_fake;
+mod slack_fake;
 mod ticketing_autotask;
 mod ticketing_connectwise;
 mod ticketing_freshservice;
