@@ -9,10 +9,10 @@
 //! - `reset_sessions`: `POST {api_url}/admin.users.session.reset` with `{"user_id": id}` (JSON,
 //!   as the method documents besides form data). Slack answers failures with HTTP 200 and
 //!   `{"ok": false, "error": "<code>"}`: a failure, transient or permanent by its code, never
-//!   done. Slack offers no way to read a user's sessions back, so the check holds only when
-//!   this process saw `ok: true` for that user, or the user is deactivated (Slack signs a
-//!   deactivated user out everywhere); otherwise it cannot confirm. Not a revocation `verify`
-//!   can re-check (`revokes: false`).
+//!   done. A deactivated user is left alone: Slack signs a deactivated user out everywhere.
+//!   Slack offers no way to read a user's sessions back, so the check holds only when this
+//!   process saw `ok: true` for that user, or the user is deactivated; otherwise it cannot
+//!   confirm. Not a revocation `verify` can re-check (`revokes: false`).
 //!
 //! One token serves both APIs: an admin's user token (`xoxp-…`) with the `admin` scope (SCIM)
 //! and `admin.users:write` (session reset), sent as `Authorization: Bearer`. A 429 is retried
@@ -52,7 +52,8 @@ pub static KIND: KindSpec = KindSpec {
         ActionSpec {
             name: "reset_sessions",
             summary: "`admin.users.session.reset` (Enterprise Grid) with the Slack user id; an \
-                      `ok: false` answer fails with Slack's error code. Slack cannot list a \
+                      `ok: false` answer fails with Slack's error code; a deactivated user \
+                      (signed out by Slack) is left alone. Slack cannot list a \
                       user's sessions, so the check holds only after this run's `ok: true` or \
                       when the user is deactivated. Needs `admin.users:write`",
             destructive: false,
@@ -311,6 +312,19 @@ impl SlackProvider {
         };
         let account = Self::account(&user, call.login);
         ctx.identified(&account);
+        if user.active == Some(false) {
+            // What the check accepts as proof; Slack may refuse a reset for such a user.
+            return Ok(ApplyOutcome {
+                changed: false,
+                summary: format!(
+                    "Slack user {} is deactivated (active=false): signed out everywhere, no \
+                     reset needed",
+                    user.id
+                ),
+                requests: records,
+                account: Some(account),
+            });
+        }
         let mut body = json!({ "user_id": user.id });
         if let Some(m) = p.mobile_only {
             body["mobile_only"] = json!(m);

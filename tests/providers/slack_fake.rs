@@ -309,6 +309,18 @@ async fn reset_sessions_is_confirmed_only_by_what_can_be_seen() {
         .unwrap();
     assert!(c.revoked, "{c:?}");
     assert!(c.observed.contains("active=false"), "{c:?}");
+    // A deactivated user has no session left to reset: nothing is sent.
+    let posts = count(&fake, "POST");
+    let out = other
+        .apply(
+            &call("reset_sessions", "eve", &none, Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!out.changed, "{out:?}");
+    assert_eq!(count(&fake, "POST"), posts);
+    fake.reactivate(&id);
 
     // Typed params: only web sessions.
     let web_only = json!({ "web_only": true }).as_object().unwrap().clone();
@@ -471,6 +483,7 @@ async fn a_429_with_retry_after_is_waited_out_on_both_apis() {
         ),
     );
     let account = out.account.unwrap();
+    fake.reactivate(&id); // a deactivated user's sessions need no reset
     let (ctx, notes) = recording_ctx();
     let started = tokio::time::Instant::now();
     let out = p
