@@ -20,6 +20,7 @@ pub mod okta;
 pub mod params;
 pub mod sandbox;
 pub mod scim;
+pub mod slack;
 pub mod vault;
 
 pub use params::{NO_PARAMS, ParamsSpec};
@@ -34,6 +35,7 @@ pub static KINDS: &[&KindSpec] = &[
     &exchange::KIND,
     &okta::KIND,
     &github::KIND,
+    &slack::KIND,
     &sandbox::KIND,
 ];
 

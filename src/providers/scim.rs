@@ -143,6 +143,11 @@ impl ScimProvider {
         })
     }
 
+    /// The client requests go through (the `slack` kind sends its SCIM `DELETE` with it).
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// Replace the retry policy (tests use tiny budgets).
     pub fn with_retry(mut self, retry: RetryPolicy) -> ScimProvider {
         self.http = self.http.with_retry(retry);
@@ -160,14 +165,14 @@ impl ScimProvider {
         self.http.endpoint(&["Users"])
     }
 
-    fn find_url(&self, login: &str) -> Result<Url, ProviderError> {
+    pub(crate) fn find_url(&self, login: &str) -> Result<Url, ProviderError> {
         Ok(with_query(
             self.users_url()?,
             &[("filter", &self.filter_for(login))],
         ))
     }
 
-    fn user_url(&self, id: &str) -> Result<Url, ProviderError> {
+    pub(crate) fn user_url(&self, id: &str) -> Result<Url, ProviderError> {
         self.http.endpoint(&["Users", id])
     }
 
@@ -181,8 +186,9 @@ impl ScimProvider {
         Ok(())
     }
 
-    /// Find the person by filter. `Ok(None)` when nobody matches.
-    async fn find(
+    /// Find the person by filter. `Ok(None)` when nobody matches. (The `slack` kind finds its
+    /// users through this too.)
+    pub(crate) async fn find(
         &self,
         login: &str,
         ctx: &CallCtx,
@@ -265,7 +271,7 @@ impl ScimProvider {
     }
 
     /// `GET /Users/{id}`: `None` on 404.
-    async fn get_user(
+    pub(crate) async fn get_user(
         &self,
         id: &str,
         ctx: &CallCtx,
@@ -799,10 +805,10 @@ impl Provider for ScimProvider {
 
 /// What offboard reads of a SCIM user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct User {
-    id: String,
-    user_name: Option<String>,
-    active: Option<bool>,
+pub(crate) struct User {
+    pub(crate) id: String,
+    pub(crate) user_name: Option<String>,
+    pub(crate) active: Option<bool>,
 }
 
 impl User {
@@ -867,9 +873,20 @@ impl Group {
     }
 }
 
-/// `scimType: detail` from a SCIM error body (`status` is a string there, and is not needed).
+/// `scimType: detail` from a SCIM error body (`status` is a string there, and is not needed),
+/// or the `description` of the legacy `{"Errors": {"description", "code"}}` shape Slack also
+/// sends.
 pub fn scim_error_message(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
+    if let Some(d) = v
+        .get("Errors")
+        .and_then(|e| e.get("description"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        return Some(d.to_string());
+    }
     let is_error = v
         .get("schemas")
         .and_then(Value::as_array)
@@ -987,5 +1004,10 @@ mod tests {
         let body = br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"404","detail":"gone"}"#;
         assert_eq!(scim_error_message(body).as_deref(), Some("gone"));
         assert_eq!(scim_error_message(b"not json"), None);
+        let body = br#"{"Errors":{"description":"invalid_authentication","code":401}}"#;
+        assert_eq!(
+            scim_error_message(body).as_deref(),
+            Some("invalid_authentication")
+        );
     }
 }

@@ -16,6 +16,7 @@ mod ldap_fake;
 mod okta_fake;
 mod redmine_fake;
 mod scim_fake;
+mod slack_fake;
 mod ticketing_autotask;
 mod ticketing_connectwise;
 mod ticketing_freshservice;
