@@ -382,9 +382,9 @@ mod tests {
 
     #[test]
     fn unknown_kind_lists_known_kinds() {
-        let src = "[runbook]\nname = \"t\"\n\n[systems.okta]\nkind = \"okta\"\n";
+        let src = "[runbook]\nname = \"t\"\n\n[systems.zd]\nkind = \"zendesk\"\n";
         let (msg, line, col, hint) = find(src, "kind");
-        assert_eq!(msg, "unknown system kind `okta`");
+        assert_eq!(msg, "unknown system kind `zendesk`");
         assert_eq!((line, col), (5, 8));
         assert!(hint.contains("scim") && hint.contains("sandbox"), "{hint}");
     }
