@@ -258,8 +258,8 @@ impl Provider for Sandbox {
             "revoke_sessions" => ("DELETE", format!("users/{user}/sessions")),
             "reset_mfa" => ("DELETE", format!("users/{user}/factors")),
             "remove_seat" => ("DELETE", format!("seats/{user}")),
-            "lock_device" => ("POST", format!("devices?owner={user}/lock")),
-            "wipe_device" => ("POST", format!("devices?owner={user}/wipe")),
+            "lock_device" => ("POST", format!("devices/lock?owner={user}")),
+            "wipe_device" => ("POST", format!("devices/wipe?owner={user}")),
             "rotate_secret" => {
                 let path = Self::secret_path(call).unwrap_or_default();
                 ("PUT", format!("secrets/{}", Self::user_path(&path)))
