@@ -610,26 +610,14 @@ impl OktaProvider {
                 _ => continue,
             }
             let url = self.url(&["groups", &g.id, "users", &user.id])?;
-            let req = Request::delete(url)
-                .allow(StatusCode::NOT_FOUND)
-                .allow(StatusCode::BAD_REQUEST)
-                .allow(StatusCode::CONFLICT);
-            let resp = self
-                .send(req, ctx, &mut records)
-                .await
-                .map_err(|e| partly(e, &removed))?;
-            match resp.status {
-                StatusCode::BAD_REQUEST | StatusCode::CONFLICT => {
-                    let said = okta_error_message(&resp.body)
-                        .unwrap_or_else(|| resp.status.as_u16().to_string());
-                    manual.push(format!(
-                        "{} (Okta refused: {said}; a group rule may hold the membership)",
-                        g.name
-                    ));
-                }
+            match self.unlink(url, ctx, &mut records, &removed).await? {
+                Unlinked::Refused(said) => manual.push(format!(
+                    "{} (Okta refused: {said}; a group rule may hold the membership)",
+                    g.name
+                )),
                 // Not a member any more: gone meanwhile.
-                StatusCode::NOT_FOUND => {}
-                _ => removed.push(g.name.clone()),
+                Unlinked::Gone => {}
+                Unlinked::Removed => removed.push(g.name.clone()),
             }
         }
         let mut summary = if removed.is_empty() {
@@ -649,6 +637,33 @@ impl OktaProvider {
             summary.push_str(&format!("; manual follow-up: {}", manual.join("; ")));
         }
         Ok(done(!removed.is_empty(), summary, records, account))
+    }
+
+    /// DELETE one membership or assignment of the person's. Okta's refusal (400/409: a group
+    /// rule or a group assignment holds it) is for a person to follow up, not a failure; a
+    /// failure after some were removed says which (`removed`).
+    async fn unlink(
+        &self,
+        url: Url,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+        removed: &[String],
+    ) -> Result<Unlinked, ProviderError> {
+        let req = Request::delete(url)
+            .allow(StatusCode::NOT_FOUND)
+            .allow(StatusCode::BAD_REQUEST)
+            .allow(StatusCode::CONFLICT);
+        let resp = self
+            .send(req, ctx, records)
+            .await
+            .map_err(|e| partly(e, removed))?;
+        Ok(match resp.status {
+            StatusCode::BAD_REQUEST | StatusCode::CONFLICT => Unlinked::Refused(
+                okta_error_message(&resp.body).unwrap_or_else(|| resp.status.as_u16().to_string()),
+            ),
+            StatusCode::NOT_FOUND => Unlinked::Gone,
+            _ => Unlinked::Removed,
+        })
     }
 
     async fn app_links(
@@ -696,25 +711,13 @@ impl OktaProvider {
                 self.url(&["apps", &l.app_id, "users", &user.id])?,
                 &[("sendEmail", "false")],
             );
-            let req = Request::delete(url)
-                .allow(StatusCode::NOT_FOUND)
-                .allow(StatusCode::BAD_REQUEST)
-                .allow(StatusCode::CONFLICT);
-            let resp = self
-                .send(req, ctx, &mut records)
-                .await
-                .map_err(|e| partly(e, &removed))?;
-            match resp.status {
-                StatusCode::BAD_REQUEST | StatusCode::CONFLICT => {
-                    let said = okta_error_message(&resp.body)
-                        .unwrap_or_else(|| resp.status.as_u16().to_string());
-                    manual.push(format!(
-                        "{} (Okta refused: {said}; assigned through a group?)",
-                        l.label
-                    ));
-                }
-                StatusCode::NOT_FOUND => {}
-                _ => removed.push(l.label.clone()),
+            match self.unlink(url, ctx, &mut records, &removed).await? {
+                Unlinked::Refused(said) => manual.push(format!(
+                    "{} (Okta refused: {said}; assigned through a group?)",
+                    l.label
+                )),
+                Unlinked::Gone => {}
+                Unlinked::Removed => removed.push(l.label.clone()),
             }
         }
         let mut summary = if removed.is_empty() {
@@ -925,6 +928,15 @@ fn not_the_person(e: ProviderError) -> ProviderError {
 }
 
 /// An error after some removals: say which were done.
+/// What a DELETE of one membership or assignment came to.
+enum Unlinked {
+    Removed,
+    /// Already gone.
+    Gone,
+    /// Okta's own words.
+    Refused(String),
+}
+
 fn partly(e: ProviderError, removed: &[String]) -> ProviderError {
     if removed.is_empty() {
         return not_the_person(e);
