@@ -208,7 +208,7 @@ struct MeetingsParams {
 /// The `X-AnchorMailbox` of app-only requests to a tenant: the system mailbox, named by the
 /// tenant's GUID (`APP:`) or, for a tenant given by its domain, by address (`UPN:`).
 pub fn anchor_mailbox(tenant: &str) -> String {
-    if is_guid(tenant) {
+    if microsoft::is_guid(tenant) {
         format!("APP:{SYSTEM_MAILBOX}@{tenant}")
     } else {
         format!("UPN:{SYSTEM_MAILBOX}@{tenant}")
@@ -225,35 +225,9 @@ pub fn scope_for(base_url: &Url) -> String {
     format!("{}/.default", base_url.origin().ascii_serialization())
 }
 
-fn is_guid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-/// The credential keys, as written in the runbook (planning) or resolved (running): exactly
-/// one of `client_secret` and `certificate`.
-fn check_credential(cfg: &SystemConfig) -> anyhow::Result<()> {
-    let has = |k: &str| cfg.settings.contains_key(k) || cfg.secrets.contains_key(k);
-    match (has("client_secret"), has("certificate")) {
-        (true, false) | (false, true) => Ok(()),
-        (false, false) => anyhow::bail!(
-            "system `{}`: set `client_secret = {{ env = \"…\" }}` or `certificate = {{ file = \
-             \"…\" }}` (the app registration's credential)",
-            cfg.name
-        ),
-        (true, true) => anyhow::bail!(
-            "system `{}`: set `client_secret` or `certificate`, not both",
-            cfg.name
-        ),
-    }
-}
-
 fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
     let tenant = Tenant::from_config(cfg)?;
-    check_credential(cfg)?;
+    microsoft::check_credential(cfg)?;
     let mut cfg = cfg.clone();
     cfg.base_url
         .get_or_insert_with(|| DEFAULT_BASE_URL.to_string());

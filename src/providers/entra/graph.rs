@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -34,21 +33,7 @@ pub struct EntraProvider {
 impl EntraProvider {
     /// Build from the system's configuration. No I/O; works without a secret (planning).
     pub fn new(cfg: &SystemConfig) -> anyhow::Result<EntraProvider> {
-        // The loader hands the secret references over as settings even when planning, so a
-        // runbook with no credential, or two, is refused by `runbook check` at the system.
-        let has = |k: &str| cfg.settings.contains_key(k) || cfg.secrets.contains_key(k);
-        match (has("client_secret"), has("certificate")) {
-            (false, false) => bail!(
-                "system `{}`: set the app registration's credential: `client_secret = {{ env = \
-                 \"…\" }}` or `certificate = {{ file = \"…\" }}`",
-                cfg.name
-            ),
-            (true, true) => bail!(
-                "system `{}`: set `client_secret` or `certificate`, not both",
-                cfg.name
-            ),
-            _ => {}
-        }
+        microsoft::check_credential(cfg)?;
         let mut with_url = cfg.clone();
         if with_url.base_url.is_none() {
             with_url.base_url = Some(GRAPH_URL.to_string());

@@ -120,13 +120,37 @@ impl Tenant {
     }
 }
 
-/// A GUID, or a DNS name (`contoso.onmicrosoft.com`, a verified custom domain).
-fn is_tenant(s: &str) -> bool {
-    let guid = s.len() == 36
+/// A GUID in its 8-4-4-4-12 text form (a tenant or object id).
+pub fn is_guid(s: &str) -> bool {
+    s.len() == 36
         && s.char_indices().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => c == '-',
             _ => c.is_ascii_hexdigit(),
-        });
+        })
+}
+
+/// Exactly one of `client_secret` and `certificate` is configured. The loader hands the secret
+/// references over as settings even when planning, so `runbook check` refuses a system with
+/// no credential, or two, at the system's line.
+pub fn check_credential(cfg: &SystemConfig) -> anyhow::Result<()> {
+    let has = |k: &str| cfg.settings.contains_key(k) || cfg.secrets.contains_key(k);
+    match (has("client_secret"), has("certificate")) {
+        (true, false) | (false, true) => Ok(()),
+        (false, false) => bail!(
+            "system `{}`: set the app registration's credential: `client_secret = {{ env = \
+             \"…\" }}` or `certificate = {{ file = \"…\" }}`",
+            cfg.name
+        ),
+        (true, true) => bail!(
+            "system `{}`: set `client_secret` or `certificate`, not both",
+            cfg.name
+        ),
+    }
+}
+
+/// A GUID, or a DNS name (`contoso.onmicrosoft.com`, a verified custom domain).
+fn is_tenant(s: &str) -> bool {
+    let guid = is_guid(s);
     let domain = s.contains('.')
         && s.len() <= 253
         && s.split('.').all(|l| {
