@@ -233,12 +233,8 @@ impl GitHubProvider {
                 _ => anyhow::bail!("system `{}`: `app_id` must be a string", cfg.name),
             };
             if let Some(key) = cfg.secrets.get("private_key") {
-                let client = reqwest::Client::builder()
-                    .user_agent(concat!("offboard/", env!("CARGO_PKG_VERSION")))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .connect_timeout(cfg.timeout)
-                    .timeout(cfg.timeout)
-                    .build()?;
+                let client = super::kit::auth::token_client(cfg)
+                    .map_err(|e| anyhow::anyhow!("system `{}`: {e}", cfg.name))?;
                 let auth = GitHubApp::new(
                     client,
                     http.base_url(),

@@ -47,7 +47,7 @@ mod config;
 mod github_app;
 pub use config::{
     AuthConfig, AuthSpec, BasicAuth, GoogleAuth, HeaderAuth, OAuth2Auth, SETTING, SecretIn,
-    SecretSlot, TOKEN_URL_PATTERN, for_system,
+    SecretSlot, TOKEN_URL_PATTERN, for_system, token_client,
 };
 pub use github_app::GitHubApp;
 

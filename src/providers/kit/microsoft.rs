@@ -185,13 +185,8 @@ pub fn auth_for(cfg: &SystemConfig, scope: &str) -> anyhow::Result<Option<Arc<dy
             cfg.name
         ),
     };
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("offboard/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(cfg.timeout)
-        .timeout(cfg.timeout)
-        .build()
-        .context("building the token client")?;
+    let http = super::auth::token_client(cfg)
+        .map_err(|e| anyhow::anyhow!("system `{}`: {e}", cfg.name))?;
     let creds = ClientCredentials::new(http, &tenant.token_url(), &tenant.client_id, client)
         .map_err(|e| anyhow::anyhow!("system `{}`: {e}", cfg.name))?
         .with_scopes([scope]);

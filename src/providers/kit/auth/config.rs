@@ -350,7 +350,7 @@ fn build(auth: &AuthConfig, cfg: &SystemConfig) -> Result<Arc<dyn Auth>, AuthErr
 
 /// The client token requests go out on: the system's timeout, no redirects (a token endpoint
 /// that redirects is misconfigured, and the form carries the secret).
-fn token_client(cfg: &SystemConfig) -> Result<reqwest::Client, AuthError> {
+pub fn token_client(cfg: &SystemConfig) -> Result<reqwest::Client, AuthError> {
     reqwest::Client::builder()
         .user_agent(concat!("offboard/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
