@@ -3,7 +3,8 @@
 //! (never "revoked"), a 403 with GitHub's own words, primary and secondary rate limits waited
 //! out, Link paging followed, drift and a reused login caught, and a GitHub App's JWT exchanged
 //! for installation tokens that are renewed before they expire. Every test ends by checking
-//! every request against GitHub's description of the operations.
+//! every request against the fake's contract and against GitHub's own OpenAPI description
+//! (@octokit/openapi, fetched by tests/vendor-docs.sh).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

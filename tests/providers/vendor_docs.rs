@@ -157,6 +157,11 @@ fn a_small_openapi_document_is_checked_with_refs_all_of_one_of_and_nullable() {
     assert!(why.contains("PUT /v2/things/{id}"), "{why}");
     let why = rejected(&docs, &recorded("GET", "/things/special", None));
     assert!(why.contains("no operation in small has this path"), "{why}");
+    // Under a prefix of our own (GitHub Enterprise Server's `/api/v3`).
+    let ghes = small_openapi().under("/api/v3");
+    passes(&ghes, &recorded("GET", "/api/v3/v2/things/special", None));
+    let why = rejected(&ghes, &recorded("GET", "/v2/things/special", None));
+    assert!(why.contains("the path is not under /api/v3"), "{why}");
     let why = rejected(
         &docs,
         &recorded("GET", "/v2/things/special", Some(json!({}))),
