@@ -547,11 +547,11 @@ impl VendorDocs {
                 self.names()
             )]);
         }
-        let Some((doc, op, params)) = on_path
+        let same: Vec<&(&Doc, &Op, BTreeMap<String, String>)> = on_path
             .iter()
             .filter(|(_, o, _)| o.method == r.method)
-            .max_by_key(|(_, o, _)| literal_count(&o.segs))
-        else {
+            .collect();
+        if same.is_empty() {
             let mut there: Vec<String> = on_path
                 .iter()
                 .map(|(_, o, _)| format!("{} {}", o.method, o.template))
@@ -563,18 +563,31 @@ impl VendorDocs {
                 self.names(),
                 there.join(", ")
             )]);
-        };
-        let mut out = Vec::new();
-        doc.check_request(op, params, r, &mut out);
-        if out.is_empty() {
-            Ok(op.id.clone())
-        } else {
+        }
+        // The most literal templates route the request (`/things/special` before
+        // `/things/{id}`); among equals, any that it matches will do.
+        let most = same
+            .iter()
+            .map(|(_, o, _)| literal_count(&o.segs))
+            .max()
+            .unwrap_or(0);
+        let mut first = None;
+        for (doc, op, params) in same
+            .into_iter()
+            .filter(|(_, o, _)| literal_count(&o.segs) == most)
+        {
+            let mut out = Vec::new();
+            doc.check_request(op, params, r, &mut out);
+            if out.is_empty() {
+                return Ok(op.id.clone());
+            }
             out.push(format!(
                 "checked against {}: {} {} {}",
                 doc.name, op.id, op.method, op.template
             ));
-            Err(out)
+            first.get_or_insert(out);
         }
+        Err(first.unwrap_or_default())
     }
 
     /// Every recorded request that does not match, one line each: `#seq LINE: problems`.
