@@ -5,8 +5,9 @@
 # OpenSSH accepts our evidence signatures), jq (examples/README.md uses it), Chromium and a font
 # (to render the evidence page headless), Python (for the real scim2-server and OpenBao from
 # PyPI, and to read bundle zips), Samba AD DC, OpenLDAP slapd, 389 Directory Server and Redmine
-# (Debian packages; installing them needs root). Then: formatting, clippy with warnings denied,
-# every test.
+# (Debian packages; installing them needs root), npm, and the vendors' own API descriptions that
+# requests are checked against (tests/vendor-docs.sh, pinned, into target/vendor-docs). Then:
+# formatting, clippy with warnings denied, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ need_apt=()
 command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v jq >/dev/null || need_apt+=(jq)
+command -v npm >/dev/null || need_apt+=(npm)
 command -v chromium >/dev/null || need_apt+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
@@ -36,6 +38,10 @@ bash tests/servers/install-samba.sh
 bash tests/servers/install-openldap.sh
 bash tests/servers/install-389ds.sh
 bash tests/servers/install-redmine.sh
+
+echo "==> vendor API descriptions"
+export OFFBOARD_VENDOR_DOCS="${OFFBOARD_VENDOR_DOCS:-$PWD/target/vendor-docs}"
+bash tests/vendor-docs.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -394,8 +394,11 @@ impl FakeGitHub {
         self.requests().iter().map(|r| r.line()).collect()
     }
 
+    /// Every request matches [`github_contract`], and GitHub's own OpenAPI description
+    /// (@octokit/openapi, fetched by tests/vendor-docs.sh; skipped locally when absent).
     pub fn assert_contract(&self) {
         self.server.assert_contract(&github_contract());
+        super::vendor_docs::assert_matches_github(&self.requests());
     }
 }
 

@@ -22,3 +22,4 @@ pub mod fake_vault;
 pub mod psa;
 pub mod servers;
 pub mod snapshot;
+pub mod vendor_docs;

@@ -3,7 +3,8 @@
 //! (never "revoked"), a 403 with GitHub's own words, primary and secondary rate limits waited
 //! out, Link paging followed, drift and a reused login caught, and a GitHub App's JWT exchanged
 //! for installation tokens that are renewed before they expire. Every test ends by checking
-//! every request against GitHub's description of the operations.
+//! every request against the fake's contract and against GitHub's own OpenAPI description
+//! (@octokit/openapi, fetched by tests/vendor-docs.sh).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -621,4 +622,70 @@ async fn plan_lines_name_ghes_paths_under_base_url() {
             "DELETE https://ghe.corp.test/api/v3/orgs/acme-corp/memberships/{username}",
         ]
     );
+}
+
+/// Every action of the kind against `fake`, each as a departure runs it (apply, check, apply
+/// again), with paged invitations and outside collaborators, an unknown login, and the same
+/// through a GitHub App (its token exchange first): the requests tests/providers/vendor_docs.rs
+/// checks against GitHub's own OpenAPI description.
+pub(crate) async fn run_every_action(fake: &FakeGitHub) {
+    let (pem, cert) = crate::common::fake_token::test_certificate();
+    fake.with(|st| {
+        st.app = Some(App {
+            app_id: "Iv23liFakeApp".into(),
+            installation_id: 4242,
+            public_der: cert.public_der.clone(),
+            token_life: Duration::from_secs(3600),
+        })
+    });
+    fake.add_member("alice");
+    fake.add_member("bob");
+    fake.add_user("dave");
+    for i in 0..3 {
+        fake.add_invitation(Some(&format!("other{i}")), None);
+    }
+    fake.add_invitation(None, Some("dave@corp.test"));
+    fake.add_invitation(Some("dave"), None);
+    for i in 0..3 {
+        let id = fake.add_user(&format!("contractor{i}"));
+        fake.with(|st| st.outside.push(id));
+    }
+    let carol = fake.add_user("carol");
+    fake.with(|st| st.outside.push(carol));
+
+    let by_token = provider(fake);
+    let by_app = (find_kind("github").unwrap().connect)(&app_config(fake, &pem, 4242)).unwrap();
+    let email = json!({ "email": "dave@corp.test" })
+        .as_object()
+        .unwrap()
+        .clone();
+    let none = no_params();
+    let ctx = CallCtx::silent();
+    for (p, action, login, params) in [
+        (&by_token, "remove_org_member", "alice", &none),
+        (&by_token, "cancel_invitations", "dave", &email),
+        (&by_token, "remove_outside_collaborator", "carol", &none),
+        (&by_app, "remove_org_member", "bob", &none),
+    ] {
+        let out = p.apply(&call(action, login, params, None), &ctx).await;
+        let out = out.unwrap_or_else(|e| panic!("{action} {login}: {e}"));
+        assert!(out.changed, "{action} {login}: {out:?}");
+        let account = out.account.unwrap();
+        let c = call(action, login, params, Some(&account));
+        assert!(p.check(&c, &ctx).await.unwrap().revoked, "{action} {login}");
+        assert!(
+            !p.apply(&c, &ctx).await.unwrap().changed,
+            "{action} {login}"
+        );
+    }
+    for action in [
+        "remove_org_member",
+        "cancel_invitations",
+        "remove_outside_collaborator",
+    ] {
+        let e = by_token
+            .apply(&call(action, "ghost", &none, None), &ctx)
+            .await;
+        assert!(matches!(e, Err(ProviderError::NotFound(_))), "{action}");
+    }
 }

@@ -22,3 +22,4 @@ mod ticketing_connectwise;
 mod ticketing_freshservice;
 mod ticketing_jira;
 mod vault_fake;
+mod vendor_docs;
