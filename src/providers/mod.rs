@@ -14,6 +14,7 @@ pub mod entra;
 pub mod exchange;
 pub mod github;
 pub mod http;
+pub mod jamf;
 pub mod kit;
 pub mod ldap;
 pub mod okta;
@@ -35,6 +36,7 @@ pub static KINDS: &[&KindSpec] = &[
     &exchange::KIND,
     &okta::KIND,
     &github::KIND,
+    &jamf::KIND,
     &slack::KIND,
     &sandbox::KIND,
 ];
