@@ -915,7 +915,7 @@ mod tests {
     }
 
     #[test]
-    fn connect_wants_a_client_id_and_caps_connections() {
+    fn connect_wants_a_client_id() {
         let e = JamfProvider::new(&SystemConfig::new(
             "mac",
             "jamf",

@@ -36,8 +36,8 @@ pub static KINDS: &[&KindSpec] = &[
     &exchange::KIND,
     &okta::KIND,
     &github::KIND,
-    &jamf::KIND,
     &slack::KIND,
+    &jamf::KIND,
     &sandbox::KIND,
 ];
 
