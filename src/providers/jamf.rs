@@ -147,6 +147,37 @@ impl Match {
     }
 }
 
+/// A PIN, by reference: the same shapes as any secret reference (read by [`SecretRef`]), shown
+/// in the schema and the reference as one table, `{ env = "…" }`, `{ file = "…" }` or
+/// `{ command = […] }`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(transparent)]
+struct PinRef(SecretRef);
+
+impl schemars::JsonSchema for PinRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PinRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "properties": {
+                "env": { "type": "string", "description": "an environment variable" },
+                "file": { "type": "string", "description": "a file (its first line)" },
+                "command": {
+                    "type": "array",
+                    "items": { "type": "string" },
+                    "description": "a command and its arguments (its output, trimmed)"
+                }
+            },
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": false
+        })
+    }
+}
+
 /// `lock_computer`'s parameters.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +185,7 @@ struct LockParams {
     /// The 6-digit PIN that unlocks the Mac, by reference (`{ env = "…" }`, `{ file = "…" }`,
     /// `{ command = […] }`), read when the step runs: a PIN written here would be kept in the
     /// journal with the step.
-    pin: SecretRef,
+    pin: PinRef,
     /// Shown on the locked Mac's screen.
     message: Option<String>,
     /// A phone number shown on the locked Mac's screen.
@@ -196,7 +227,7 @@ struct EraseParams {
     /// The 6-digit Find My PIN older (Intel, no T2) Macs ask for after an erase, by reference
     /// (`{ env = "…" }`, `{ file = "…" }`, `{ command = […] }`); Macs with Apple silicon or a T2
     /// chip ignore it.
-    pin: Option<SecretRef>,
+    pin: Option<PinRef>,
     /// `Default` (default), `DoNotObliterate`, `ObliterateWithWarning` or `Always`.
     obliteration_behavior: Option<Obliteration>,
     /// Which user field of the computer inventory holds the person's login: `username`
@@ -625,7 +656,7 @@ impl JamfProvider {
                 if let Some(phone) = p.phone_number {
                     data["phoneNumber"] = Value::String(phone);
                 }
-                (Some(p.pin), data)
+                (Some(p.pin.0), data)
             }
             Command::Erase => {
                 let p: EraseParams = params::parse(call.action, call.params)?;
@@ -633,7 +664,7 @@ impl JamfProvider {
                 if let Some(o) = p.obliteration_behavior {
                     data["obliterationBehavior"] = Value::String(o.as_str().into());
                 }
-                (p.pin, data)
+                (p.pin.map(|p| p.0), data)
             }
         };
         if let Some(r) = pin_ref {
@@ -876,6 +907,47 @@ mod tests {
         c.settings
             .insert("client_id".into(), toml::Value::String("offboard".into()));
         c
+    }
+
+    fn runbook(params: &str) -> Result<crate::runbook::Runbook, crate::runbook::RunbookError> {
+        let src = format!(
+            r#"[runbook]
+name = "t"
+
+[systems.mac]
+kind = "jamf"
+base_url = "https://acme.jamfcloud.com"
+client_id = "offboard"
+client_secret = {{ env = "JAMF_CLIENT_SECRET" }}
+
+[[step]]
+id = "lock"
+lane = "it"
+system = "mac"
+action = "lock_computer"
+params = {params}
+"#
+        );
+        crate::runbook::load_str(std::path::Path::new("t.toml"), src)
+    }
+
+    #[test]
+    fn the_pin_is_a_reference_never_written_in_the_runbook() {
+        runbook(r#"{ pin = { env = "JAMF_LOCK_PIN" }, match = "email" }"#).unwrap();
+        runbook(r#"{ pin = { command = ["pass", "show", "jamf-pin"] } }"#).unwrap();
+        for bad in [
+            r#"{ pin = "123456" }"#,
+            r#"{ pin = { value = "123456" } }"#,
+            r#"{ message = "x" }"#,
+            r#"{ pin = { env = "P" }, match = "serial" }"#,
+        ] {
+            let e = runbook(bad).unwrap_err();
+            assert!(!e.diagnostics.is_empty(), "{bad}");
+        }
+        let erase = KIND.action("erase_computer").unwrap();
+        let lock = KIND.action("lock_computer").unwrap();
+        assert!(erase.destructive && !lock.destructive);
+        assert!(erase.revokes && lock.revokes);
     }
 
     #[test]
