@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::fake_jamf::{CLIENT_SECRET, FakeJamf, system_config};
+use common::fake_jamf::{CLIENT_ID, CLIENT_SECRET, FakeJamf, system_config};
 use common::fake_kit::Fault;
 use offboard::providers::jamf::JamfProvider;
 use offboard::providers::kit::http::RetryPolicy;
@@ -514,5 +514,108 @@ async fn a_busy_server_is_retried() {
         .unwrap();
     assert!(out.changed, "{}", out.summary);
     assert_eq!(fake.server.injected().len(), 1);
+    fake.assert_contract();
+}
+
+fn runbook(base: &str) -> String {
+    format!(
+        r#"[runbook]
+name = "Mac leaver"
+legal_hold = true
+
+[systems.mac]
+kind = "jamf"
+base_url = "{base}"
+client_id = "{CLIENT_ID}"
+client_secret = {{ env = "JAMF_CLIENT_SECRET" }}
+
+[[step]]
+id = "mac-lock"
+lane = "it"
+system = "mac"
+action = "lock_computer"
+phase = "cut"
+params = {{ pin = {{ env = "JAMF_LOCK_PIN" }}, match = "email", message = "Return this Mac to IT" }}
+
+[[step]]
+id = "mac-erase"
+lane = "security"
+system = "mac"
+action = "erase_computer"
+phase = "close"
+after = ["mac-lock"]
+params = {{ match = "email", obliteration_behavior = "Always" }}
+"#
+    )
+}
+
+/// Through the binary: the lock is sent and reported as requested, not done (unconfirmed), legal
+/// hold keeps the erase from running, `verify` turns the step done once the Mac acknowledged,
+/// and neither the PIN nor the client secret nor a token is written anywhere.
+#[test]
+fn start_locks_and_legal_hold_blocks_the_erase() {
+    use crate::common::cli_env::{CliEnv, fake_runtime, text, walk};
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeJamf::start());
+    let mac = fake.add_computer("jdoe", "jdoe-mbp");
+    let user = "jdoe@corp.example";
+    let mut env = CliEnv::new();
+    env.var("JAMF_CLIENT_SECRET", CLIENT_SECRET);
+    env.var("JAMF_LOCK_PIN", PIN);
+    env.write_runbook(&runbook(&fake.server.base_url));
+    let check = env.run(&["runbook", "check", "offboard.toml"]);
+    assert!(check.status.success(), "{}", text(&check));
+    let plan = env.run(&["plan", user, "-r", "offboard.toml"]);
+    let shown = text(&plan);
+    assert!(
+        shown.contains("userAndLocation.email%3D%3D%22jdoe%40corp.example%22")
+            && shown.contains("DEVICE_LOCK, PIN <redacted>"),
+        "{shown}"
+    );
+    assert!(fake.requests().is_empty(), "plan reached Jamf");
+
+    let out = env.run(&CliEnv::start_args(user));
+    let all = text(&out);
+    let cmds = fake.commands();
+    assert_eq!(cmds.len(), 1, "{all}");
+    assert_eq!(cmds[0].command_type, "DEVICE_LOCK");
+    assert_eq!(cmds[0].data["pin"], PIN);
+    let dep = env.departure_of(user).unwrap();
+    let statuses = env.step_statuses(&dep);
+    for (step, want) in [("mac-lock", "unconfirmed"), ("mac-erase", "skipped")] {
+        assert!(
+            statuses.contains(&(step.into(), want.into())),
+            "{step} should be {want}: {statuses:?}\n{all}"
+        );
+    }
+    assert!(all.contains("DEVICE_LOCK pending (requested at"), "{all}");
+    fake.set_state(&mac, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let verify = env.run(&["verify", &dep]);
+    let verified = text(&verify);
+    assert!(verify.status.success(), "{verified}");
+    assert!(
+        verified.contains("All 1 revocation(s) hold") && verified.contains("acknowledged at"),
+        "{verified}"
+    );
+    let evidence = std::fs::read_to_string(env.evidence_path(&dep)).unwrap();
+    let doc: Value = serde_json::from_str(&evidence).unwrap();
+    assert!(
+        doc["predicate"]["legal_hold"]["blocked"]
+            .to_string()
+            .contains("mac-erase"),
+        "{evidence}"
+    );
+    assert!(evidence.contains(fake.computer(&mac).management_id.as_deref().unwrap()));
+    for f in walk(env.path()) {
+        let Ok(body) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for secret in [PIN, CLIENT_SECRET, "tok-1"] {
+            assert!(!body.contains(secret), "{} holds a secret", f.display());
+        }
+    }
+    for secret in [PIN, CLIENT_SECRET, "tok-1"] {
+        assert!(!all.contains(secret) && !verified.contains(secret));
+    }
     fake.assert_contract();
 }
