@@ -56,6 +56,9 @@ struct State {
     valid: Vec<String>,
     issued: u32,
     expires_in: u64,
+    /// Every API request answers 401, whatever token it carries (the API client was disabled
+    /// after its token was issued).
+    reject_all: bool,
     /// Privileges withheld: (method, path prefix) answered 403.
     denied: Vec<(String, String)>,
     next: u32,
@@ -197,7 +200,7 @@ impl FakeJamf {
                         .header("authorization")
                         .and_then(|h| h.strip_prefix("Bearer "))
                         .is_some_and(|t| s.valid.iter().any(|v| v == t));
-                    if !ok {
+                    if !ok || s.reject_all {
                         return Reply::json(401, &json!({ "httpStatus": 401, "errors": [] }));
                     }
                     if s.denied
@@ -355,6 +358,11 @@ impl FakeJamf {
     /// Every token issued so far stops working (they expired).
     pub fn expire_tokens(&self) {
         self.state.lock().unwrap().valid.clear();
+    }
+
+    /// Every API request answers 401 from now on, even with a fresh token.
+    pub fn reject_all_tokens(&self) {
+        self.state.lock().unwrap().reject_all = true;
     }
 
     pub fn tokens_issued(&self) -> u32 {

@@ -369,6 +369,98 @@ async fn an_expired_token_is_fetched_again_once() {
 }
 
 #[tokio::test]
+async fn a_token_rejected_again_after_one_refresh_is_permanent() {
+    let fake = FakeJamf::start().await;
+    fake.add_computer("jdoe", "jdoe-mbp");
+    fake.reject_all_tokens();
+    let e = provider(&fake)
+        .apply(
+            &call("lock_computer", "jdoe", &lock_params(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+    assert!(message(&e).contains("401"), "{e}");
+    // The first token, then exactly one refresh: not a loop.
+    assert_eq!(fake.tokens_issued(), 2);
+    assert!(!message(&e).contains("tok-") && !message(&e).contains(CLIENT_SECRET));
+    assert_eq!(posts(&fake), 0);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_mac_without_mdm_is_a_follow_up_never_done() {
+    let fake = FakeJamf::start().await;
+    let a = fake.add_computer("jdoe", "jdoe-mbp");
+    let b = fake.add_computer("jdoe", "jdoe-old-mac");
+    fake.edit(&b, |c| c.management_id = None);
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let params = lock_params();
+    let out = p
+        .apply(&call("lock_computer", "jdoe", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    assert!(
+        out.summary.contains("manual follow-up: jdoe-old-mac"),
+        "{}",
+        out.summary
+    );
+    assert_eq!(posts(&fake), 1);
+    fake.set_state(&a, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let c = p
+        .check(
+            &call("lock_computer", "jdoe", &params, out.account.as_ref()),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!c.revoked, "{}", c.observed);
+    assert!(c.observed.contains("not managed by MDM"), "{}", c.observed);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn macs_gone_from_the_person_after_the_erase_hold() {
+    let fake = FakeJamf::start().await;
+    let a = fake.add_computer("jdoe", "jdoe-mbp");
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let params: Map<String, Value> = Map::new();
+    let out = p
+        .apply(&call("erase_computer", "jdoe", &params, None), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    // Erased and re-enrolled for someone else: nothing is assigned to the person any more.
+    fake.edit(&a, |c| c.username = "loaner".into());
+    let c = p
+        .check(
+            &call("erase_computer", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    assert!(c.observed.contains("any more"), "{}", c.observed);
+    assert_eq!(c.account.as_ref(), Some(&account));
+    let again = p
+        .apply(
+            &call("erase_computer", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert_eq!(posts(&fake), 1);
+    // No PIN for an erase: none is sent.
+    assert!(fake.commands()[0].data.get("pin").is_none());
+    fake.assert_contract();
+}
+
+#[tokio::test]
 async fn every_page_of_the_inventory_is_read() {
     let fake = FakeJamf::start().await;
     let ids: Vec<String> = (0..5)
