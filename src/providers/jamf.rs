@@ -732,7 +732,12 @@ impl JamfProvider {
                             ctx,
                         )
                         .await
-                        .map_err(|e| partly(with_privilege(e, cmd.privilege()), cmd, &sent))?;
+                        .map_err(|e| {
+                            without_pin(
+                                partly(with_privilege(e, cmd.privilege()), cmd, &sent),
+                                &data,
+                            )
+                        })?;
                     records.push(resp.record.clone());
                     let answer: Value = resp.json().unwrap_or(Value::Null);
                     let command = answer
@@ -810,6 +815,24 @@ impl JamfProvider {
 
     fn unknown_action(&self, action: &str) -> ProviderError {
         self.err(format!("the jamf kind has no action `{action}`"))
+    }
+}
+
+/// `e` with the PIN cut out: a server may echo the body it refused (`"pin": "123456"`), and the
+/// error text is journaled.
+fn without_pin(e: ProviderError, data: &Value) -> ProviderError {
+    let Some(pin) = data
+        .get("pin")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    else {
+        return e;
+    };
+    let cut = |m: String| m.replace(pin, "<redacted PIN>");
+    match e {
+        ProviderError::Transient(m) => ProviderError::Transient(cut(m)),
+        ProviderError::Permanent(m) => ProviderError::Permanent(cut(m)),
+        ProviderError::NotFound(m) => ProviderError::NotFound(cut(m)),
     }
 }
 

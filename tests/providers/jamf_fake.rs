@@ -369,6 +369,34 @@ async fn an_expired_token_is_fetched_again_once() {
 }
 
 #[tokio::test]
+async fn a_refusal_that_echoes_the_pin_does_not_carry_it_on() {
+    let fake = FakeJamf::start().await;
+    fake.add_computer("jdoe", "jdoe-mbp");
+    fake.server.fail_next_on(
+        "POST",
+        "/api/v2/mdm/commands",
+        Fault::Reply(common::fake_jamf::jamf_error(
+            400,
+            "INVALID_FIELD",
+            &format!("pin {PIN} is not accepted for this device"),
+        )),
+    );
+    let e = provider(&fake)
+        .apply(
+            &call("lock_computer", "jdoe", &lock_params(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    let m = message(&e);
+    assert!(
+        m.contains("INVALID_FIELD: pin <redacted PIN> is not accepted"),
+        "{m}"
+    );
+    assert!(!m.contains(PIN), "{m}");
+}
+
+#[tokio::test]
 async fn a_token_rejected_again_after_one_refresh_is_permanent() {
     let fake = FakeJamf::start().await;
     fake.add_computer("jdoe", "jdoe-mbp");
