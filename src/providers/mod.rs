@@ -14,6 +14,7 @@ pub mod entra;
 pub mod exchange;
 pub mod github;
 pub mod http;
+pub mod jamf;
 pub mod kit;
 pub mod ldap;
 pub mod okta;
@@ -36,6 +37,7 @@ pub static KINDS: &[&KindSpec] = &[
     &okta::KIND,
     &github::KIND,
     &slack::KIND,
+    &jamf::KIND,
     &sandbox::KIND,
 ];
 

@@ -10,6 +10,7 @@ pub mod fake_freshservice;
 pub mod fake_github;
 pub mod fake_graph;
 pub mod fake_halo;
+pub mod fake_jamf;
 pub mod fake_jira;
 pub mod fake_kit;
 pub mod fake_ldap;

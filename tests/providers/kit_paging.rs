@@ -184,6 +184,64 @@ async fn start_index_pages_as_scim_does_and_an_empty_list_may_omit_resources() {
 }
 
 #[tokio::test]
+async fn page_numbers_page_as_jamf_does() {
+    let fake = FakeServer::start(
+        Routes::new().route("GET", "/api/v1/computers-inventory", |r| {
+            let page: usize = r.query("page").unwrap().parse().unwrap();
+            assert_eq!(r.query("page-size"), Some("2"));
+            assert_eq!(r.query("section"), Some("GENERAL"));
+            let total = if r.query("filter") == Some("none") {
+                0
+            } else {
+                6
+            };
+            let results = if total == 0 || page > 2 {
+                json!([])
+            } else {
+                page_items(page)
+            };
+            Reply::json(200, &json!({"totalCount": total, "results": results}))
+        }),
+    )
+    .await;
+    let http = client(&fake.base_url);
+    let first = |filter: &str| {
+        offboard::providers::kit::http::with_query(
+            Url::parse(&fake.url("/api/v1/computers-inventory")).unwrap(),
+            &[("section", "GENERAL"), ("filter", filter)],
+        )
+    };
+    let (items, made) = get_all(
+        &http,
+        first("all"),
+        Paging::PageNumber { size: 2 },
+        "/results",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&items), ALL);
+    // Pages 0, 1, 2 and no fourth: totalCount is reached.
+    assert_eq!(made.len(), 3);
+    assert!(
+        made[2].url.ends_with("page=2&page-size=2"),
+        "{}",
+        made[2].url
+    );
+    let (none, made) = get_all(
+        &http,
+        first("none"),
+        Paging::PageNumber { size: 2 },
+        "/results",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(made.len(), 1);
+}
+
+#[tokio::test]
 async fn a_next_link_to_another_origin_is_not_followed() {
     let fake = FakeServer::start(Routes::new().route("GET", "/users", |_| {
         Reply::json(200, &page_items(0)).header(

@@ -11,6 +11,7 @@ mod exchange_fake;
 mod github_fake;
 mod halo_fake;
 mod http_fake;
+mod jamf_fake;
 mod kit_paging;
 mod ldap_fake;
 mod okta_fake;

@@ -5,7 +5,8 @@
 //! - [`Paging::NextUrl`]: a URL in the body, e.g. `@odata.nextLink` (Microsoft Graph);
 //! - [`Paging::Cursor`]: a token in the body sent back as a query parameter (Slack's
 //!   `response_metadata.next_cursor` as `cursor`, Google's `nextPageToken` as `pageToken`);
-//! - [`Paging::StartIndex`]: SCIM's `startIndex`/`count` until `totalResults` (RFC 7644 §3.4.2.4).
+//! - [`Paging::StartIndex`]: SCIM's `startIndex`/`count` until `totalResults` (RFC 7644 §3.4.2.4);
+//! - [`Paging::PageNumber`]: a 0-based `page` and `page-size` until `totalCount` (the Jamf Pro API).
 //!
 //! A next-page URL that points at another origin than the first page is refused: following it
 //! would send the credential to someone else. A repeated cursor or URL, or more than
@@ -37,6 +38,11 @@ pub enum Paging {
     StartIndex {
         count: usize,
     },
+    /// `page` (0-based) and `page-size` per page, until `totalCount` items are read (or a page
+    /// comes back empty).
+    PageNumber {
+        size: usize,
+    },
 }
 
 /// Every item of every page (the array at `items` in each page's JSON body, e.g. `/value`,
@@ -56,9 +62,13 @@ pub async fn get_all(
             &first,
             &[("startIndex", "1"), ("count", &count.to_string())],
         ),
+        Paging::PageNumber { size } => {
+            set_params(&first, &[("page", "0"), ("page-size", &size.to_string())])
+        }
         _ => first.clone(),
     });
     let mut start = 1usize;
+    let mut page_no = 0usize;
     while let Some(url) = next.take() {
         if seen.len() >= MAX_PAGES {
             return Err(ProviderError::Transient(format!(
@@ -124,6 +134,27 @@ pub async fn get_all(
                         &[
                             ("startIndex", &start.to_string()),
                             ("count", &count.to_string()),
+                        ],
+                    )
+                })
+            }
+            Paging::PageNumber { size } => {
+                let total = body
+                    .get("totalCount")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| {
+                        ProviderError::Permanent(format!(
+                            "{} answered a page without a numeric totalCount",
+                            url.path()
+                        ))
+                    })?;
+                page_no += 1;
+                (n > 0 && (out.len() as u64) < total).then(|| {
+                    set_params(
+                        &first,
+                        &[
+                            ("page", &page_no.to_string()),
+                            ("page-size", &size.to_string()),
                         ],
                     )
                 })
