@@ -13,6 +13,7 @@ use secrecy::SecretString;
 pub mod entra;
 pub mod exchange;
 pub mod github;
+pub mod google;
 pub mod http;
 pub mod kit;
 pub mod ldap;
@@ -35,6 +36,7 @@ pub static KINDS: &[&KindSpec] = &[
     &exchange::KIND,
     &okta::KIND,
     &github::KIND,
+    &google::KIND,
     &slack::KIND,
     &sandbox::KIND,
 ];
