@@ -158,6 +158,9 @@ impl GoogleProvider {
                     }
                 }
                 None => {
+                    // UNCONFIRMED: that listForProduct takes `my_customer` as `customerId`
+                    // (Google's reference asks for the customer id or the primary domain);
+                    // `customer` can name either.
                     let first = with_query(
                         self.licensing(&[product, "users"])?,
                         &[("customerId", &self.customer)],
