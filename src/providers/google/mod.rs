@@ -105,8 +105,10 @@ static SETTINGS: [SettingSpec; 7] = [
         name: "customer",
         ty: SettingType::String,
         required: false,
-        summary: "the Workspace customer id for the Licensing API's per-product listing \
-                  (`remove_licenses` without `skus`); default `my_customer`",
+        summary: "the Workspace customer id (`C0…`, Admin console › Account settings) or primary \
+                  domain, for the Licensing API's per-product listing (`remove_licenses` \
+                  without `skus`); default `my_customer`, which the Directory API accepts (set \
+                  the id if Licensing refuses it)",
     },
     SettingSpec {
         name: "admin_url",
