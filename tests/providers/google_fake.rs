@@ -311,6 +311,29 @@ async fn drift_un_suspended_behind_offboards_back_is_caught() {
 }
 
 #[tokio::test]
+async fn a_renamed_user_is_still_read_by_id_and_a_newcomer_with_the_email_is_not() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let (_, _, account) = apply_check_twice(&fake, "suspend_user", &Map::new()).await;
+    fake.edit(&id, |u| u.email = "alice.former@corp.test".into());
+    let newcomer = fake.add_user(ALICE);
+    let c = provider(&fake)
+        .check(
+            &call("suspend_user", ALICE, &Map::new(), Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    assert_eq!(c.account.unwrap().id, id);
+    assert!(!fake.user(&newcomer).unwrap().suspended);
+    assert_eq!(
+        fake.lines().last().unwrap(),
+        &format!("GET /admin/directory/v1/users/{id}")
+    );
+}
+
+#[tokio::test]
 async fn sign_out_is_sent_but_cannot_be_confirmed_until_deleted() {
     let fake = FakeGoogle::start().await;
     let id = fake.add_user(ALICE);

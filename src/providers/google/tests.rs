@@ -100,10 +100,29 @@ fn google_errors_read_well_and_throttles_are_told_apart() {
     assert!(!throttled(StatusCode::FORBIDDEN, &HeaderMap::new(), body));
     let limit = br#"{"error":{"code":403,"message":"Quota exceeded for quota metric","errors":[{"message":"x","domain":"usageLimits","reason":"userRateLimitExceeded"}]}}"#;
     assert!(throttled(StatusCode::FORBIDDEN, &HeaderMap::new(), limit));
+    for reason in ["rateLimitExceeded", "quotaExceeded"] {
+        let b = limit_body(reason);
+        assert!(throttled(
+            StatusCode::FORBIDDEN,
+            &HeaderMap::new(),
+            b.as_bytes()
+        ));
+        assert!(throttled(
+            StatusCode::TOO_MANY_REQUESTS,
+            &HeaderMap::new(),
+            b.as_bytes()
+        ));
+    }
     assert!(!throttled(
         StatusCode::BAD_REQUEST,
         &HeaderMap::new(),
         limit
     ));
     assert_eq!(google_error_message(b"<html>"), None);
+}
+
+fn limit_body(reason: &str) -> String {
+    json!({"error": {"code": 403, "message": "limit",
+                     "errors": [{"message": "limit", "domain": "usageLimits", "reason": reason}]}})
+    .to_string()
 }
