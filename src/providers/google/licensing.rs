@@ -91,10 +91,10 @@ pub(super) fn describe(p: &GoogleProvider, call: &StepCall<'_>) -> Vec<RequestLi
                 }
             }
             None => {
-                if let Some(u) = url(&[product, "users"]) {
+                if let Ok(u) = p.licensing(&[product, "users"]) {
                     lines.push(RequestLine {
                         method: "GET".into(),
-                        url: format!("{u}?customerId={}", p.customer),
+                        url: with_query(u, &[("customerId", &p.customer)]).to_string(),
                     });
                 }
                 if let Some(u) = url(&[product, "sku"]) {

@@ -54,6 +54,23 @@ fn describe_shows_every_request_and_encodes_the_login() {
             a.name
         );
     }
+    let lic = json!({"products": ["Google-Apps"]});
+    let lines: Vec<String> = p
+        .describe(&call(
+            "remove_licenses",
+            "x@example.com",
+            lic.as_object().unwrap(),
+        ))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "GET https://licensing.googleapis.com/apps/licensing/v1/product/Google-Apps/users?customerId=my_customer",
+            "DELETE https://licensing.googleapis.com/apps/licensing/v1/product/Google-Apps/sku/{skuId}/user/{email}",
+        ]
+    );
     let lines: Vec<String> = p
         .describe(&call("set_forwarding", "x@example.com", &params.clone()))
         .iter()
