@@ -13,6 +13,7 @@ use secrecy::SecretString;
 pub mod entra;
 pub mod exchange;
 pub mod github;
+pub mod google;
 pub mod http;
 pub mod jamf;
 pub mod kit;
@@ -36,6 +37,7 @@ pub static KINDS: &[&KindSpec] = &[
     &exchange::KIND,
     &okta::KIND,
     &github::KIND,
+    &google::KIND,
     &slack::KIND,
     &jamf::KIND,
     &sandbox::KIND,

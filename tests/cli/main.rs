@@ -16,6 +16,7 @@ mod evidence_cli;
 mod exchange_cli;
 mod flow_cli;
 mod fuzz_runbook;
+mod google_cli;
 mod prompt_pty;
 mod reliability_cli;
 mod runbook_cli;

@@ -499,3 +499,239 @@ impl FakeLogin {
         self.server.requests()
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Google: the JWT bearer grant of a service account
+
+/// Where a Google-style token endpoint listens (Google's is `https://oauth2.googleapis.com/token`).
+pub const GOOGLE_PATH: &str = "/token";
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// One token Google granted: to whom (`sub`) and for which scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleGrant {
+    pub access_token: String,
+    pub subject: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+struct GoogleState {
+    client_email: String,
+    kid: String,
+    public_der: Vec<u8>,
+    url: String,
+    /// The scopes domain-wide delegation grants the client id (full URLs).
+    delegated: Vec<String>,
+    grants: Vec<GoogleGrant>,
+    refused: u32,
+}
+
+/// A throwaway RSA key for this test run: the PKCS#8 PEM a service-account key file holds, and
+/// its public key (PKCS#1 DER) for the fake to check signatures with.
+pub fn test_rsa_key() -> (String, Vec<u8>) {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::KeyPair as _;
+    let pair = KeyPair::generate(KeySize::Rsa2048).expect("generate an RSA key");
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).expect("PKCS#8");
+    let b64 = STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    (pem, pair.public_key().as_ref().to_vec())
+}
+
+/// Google's OAuth 2.0 token endpoint for service accounts, checking what Google checks: a
+/// form-encoded POST with `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` and an
+/// `assertion` that is an RS256 JWT signed by the registered key (header `kid` = the key's
+/// id), `iss` = the service account's email, `aud` = this endpoint, `iat` not in the future,
+/// `exp` after now and at most an hour after `iat`, a `scope` (space-separated), every scope
+/// delegated to the client (else 401 `unauthorized_client`, Google's words), and `sub` the
+/// user to act as. Each token issued remembers its subject and scopes, so a fake API can
+/// refuse a token that lacks the scope or acts as the wrong user.
+#[derive(Clone)]
+pub struct FakeGoogleToken {
+    pub url: String,
+    server: FakeServer,
+    state: Arc<Mutex<GoogleState>>,
+}
+
+fn google_token(st: &Mutex<GoogleState>, r: &Req<'_>) -> Reply {
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut s = st.lock().unwrap();
+    let refuse = |s: &mut GoogleState, status: u16, code: &str, why: &str| {
+        s.refused += 1;
+        error(status, code, why)
+    };
+    if !r
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return refuse(
+            &mut s,
+            400,
+            "invalid_request",
+            "the body must be form-encoded",
+        );
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(r.body).into_owned().collect();
+    let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    if field("grant_type") != Some(JWT_BEARER) {
+        return refuse(&mut s, 400, "unsupported_grant_type", "Invalid grant_type");
+    }
+    let Some(jwt) = field("assertion") else {
+        return refuse(
+            &mut s,
+            400,
+            "invalid_request",
+            "Missing required parameter: assertion",
+        );
+    };
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, p, sig] = parts.as_slice() else {
+        return refuse(&mut s, 400, "invalid_grant", "Invalid JWT: not three parts");
+    };
+    let decode = |part: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+    };
+    let (Some(header), Some(claims)) = (decode(h), decode(p)) else {
+        return refuse(&mut s, 400, "invalid_grant", "Invalid JWT: bad encoding");
+    };
+    if header["alg"] != "RS256" || header["kid"].as_str() != Some(s.kid.as_str()) {
+        return refuse(&mut s, 400, "invalid_grant", "Invalid JWT Signature.");
+    }
+    let signature = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
+    if UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &s.public_der)
+        .verify(format!("{h}.{p}").as_bytes(), &signature)
+        .is_err()
+    {
+        return refuse(&mut s, 400, "invalid_grant", "Invalid JWT Signature.");
+    }
+    let now = rand_suffix() / 1_000_000_000;
+    let num = |k: &str| claims[k].as_u64().unwrap_or(0);
+    if claims["iss"].as_str() != Some(s.client_email.as_str()) {
+        return refuse(&mut s, 400, "invalid_grant", "Invalid issuer");
+    }
+    if claims["aud"].as_str() != Some(s.url.as_str()) {
+        return refuse(
+            &mut s,
+            400,
+            "invalid_grant",
+            "Invalid JWT: aud is not the token URL",
+        );
+    }
+    if num("iat") > now + 60 || num("exp") <= now || num("exp") > num("iat") + 3600 {
+        return refuse(
+            &mut s,
+            400,
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+        );
+    }
+    let scopes: Vec<String> = claims["scope"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if scopes.is_empty() {
+        return refuse(
+            &mut s,
+            400,
+            "invalid_scope",
+            "Empty or missing scope not allowed.",
+        );
+    }
+    if scopes.iter().any(|sc| !s.delegated.contains(sc)) {
+        return refuse(
+            &mut s,
+            401,
+            "unauthorized_client",
+            "Client is unauthorized to retrieve access tokens using this method, or client not \
+             authorized for any of the scopes requested.",
+        );
+    }
+    let access_token = format!(
+        "ya29.fake-{}-{}",
+        s.grants.len() + 1,
+        rand_suffix() % 100_000
+    );
+    s.grants.push(GoogleGrant {
+        access_token: access_token.clone(),
+        subject: claims["sub"].as_str().map(str::to_string),
+        scopes,
+    });
+    Reply::json(
+        200,
+        &json!({ "access_token": access_token, "token_type": "Bearer", "expires_in": 3599 }),
+    )
+    .header("cache-control", "no-store")
+}
+
+impl FakeGoogleToken {
+    /// Start on 127.0.0.1, knowing one service account (its email, key id and public key),
+    /// with these scopes delegated (short names after `https://www.googleapis.com/auth/`).
+    pub async fn start(
+        client_email: &str,
+        kid: &str,
+        public_der: Vec<u8>,
+        delegated: &[&str],
+    ) -> FakeGoogleToken {
+        let state = Arc::new(Mutex::new(GoogleState {
+            client_email: client_email.into(),
+            kid: kid.into(),
+            public_der,
+            url: String::new(),
+            delegated: delegated
+                .iter()
+                .map(|s| format!("https://www.googleapis.com/auth/{s}"))
+                .collect(),
+            grants: Vec::new(),
+            refused: 0,
+        }));
+        let st = state.clone();
+        let routes = Routes::new().route("POST", GOOGLE_PATH, move |r| google_token(&st, r));
+        let server = FakeServer::start(routes).await;
+        state.lock().unwrap().url = server.url(GOOGLE_PATH);
+        FakeGoogleToken {
+            url: server.url(GOOGLE_PATH),
+            server,
+            state,
+        }
+    }
+
+    /// Take a scope's delegation away (short name).
+    pub fn revoke_delegation(&self, scope: &str) {
+        let full = format!("https://www.googleapis.com/auth/{scope}");
+        self.state.lock().unwrap().delegated.retain(|s| *s != full);
+    }
+
+    /// Every token issued, in order.
+    pub fn grants(&self) -> Vec<GoogleGrant> {
+        self.state.lock().unwrap().grants.clone()
+    }
+
+    /// The grant an access token came from.
+    pub fn grant(&self, access_token: &str) -> Option<GoogleGrant> {
+        self.state
+            .lock()
+            .unwrap()
+            .grants
+            .iter()
+            .find(|g| g.access_token == access_token)
+            .cloned()
+    }
+
+    pub fn refused(&self) -> u32 {
+        self.state.lock().unwrap().refused
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+}

@@ -8,6 +8,7 @@ pub mod fake_crm;
 pub mod fake_exchange;
 pub mod fake_freshservice;
 pub mod fake_github;
+pub mod fake_google;
 pub mod fake_graph;
 pub mod fake_halo;
 pub mod fake_jamf;

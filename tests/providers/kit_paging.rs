@@ -141,6 +141,56 @@ async fn cursors_page_as_slack_and_google_do() {
     assert_eq!(last.query_param("limit"), Some("2"));
 }
 
+/// Google's lists: `nextPageToken` back as `pageToken`, and a list with no items leaves its key
+/// out (a `Cursor` would call that page malformed).
+#[tokio::test]
+async fn page_tokens_page_as_google_does_and_an_empty_list_may_omit_its_key() {
+    let fake = FakeServer::start(
+        Routes::new().route("GET", "/admin/directory/v1/groups", |r| {
+            if r.query("userKey") == Some("loner") {
+                return Reply::json(200, &json!({"kind": "admin#directory#groups", "etag": "e"}));
+            }
+            let page: usize = match r.query("pageToken") {
+                None => 0,
+                Some(t) => t.trim_start_matches("tok=").parse().unwrap(),
+            };
+            let mut v = json!({"kind": "admin#directory#groups", "groups": page_items(page)});
+            if page < 2 {
+                v["nextPageToken"] = json!(format!("tok={}", page + 1));
+            }
+            Reply::json(200, &v)
+        }),
+    )
+    .await;
+    let http = client(&fake.base_url);
+    let first = Url::parse(&fake.url("/admin/directory/v1/groups?userKey=a%40corp")).unwrap();
+    let (items, made) = get_all(
+        &http,
+        first,
+        Paging::PageToken,
+        "/groups",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&items), ALL);
+    assert_eq!(made.len(), 3);
+    let last = fake.requests().last().cloned().unwrap();
+    assert_eq!(last.query_param("pageToken"), Some("tok=2"));
+    assert_eq!(last.query_param("userKey"), Some("a@corp"));
+    let none = Url::parse(&fake.url("/admin/directory/v1/groups?userKey=loner")).unwrap();
+    let (items, _) = get_all(
+        &http,
+        none,
+        Paging::PageToken,
+        "/groups",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    assert!(items.is_empty());
+}
+
 #[tokio::test]
 async fn start_index_pages_as_scim_does_and_an_empty_list_may_omit_resources() {
     let fake = FakeServer::start(Routes::new().route("GET", "/Users", |r| {

@@ -9,6 +9,7 @@ mod common;
 mod entra_fake;
 mod exchange_fake;
 mod github_fake;
+mod google_fake;
 mod halo_fake;
 mod http_fake;
 mod jamf_fake;

@@ -5,6 +5,8 @@
 //! - [`Paging::NextUrl`]: a URL in the body, e.g. `@odata.nextLink` (Microsoft Graph);
 //! - [`Paging::Cursor`]: a token in the body sent back as a query parameter (Slack's
 //!   `response_metadata.next_cursor` as `cursor`, Google's `nextPageToken` as `pageToken`);
+//! - [`Paging::PageToken`]: Google's APIs: `nextPageToken` sent back as `pageToken`, and the
+//!   list's key left out of a page that has no items (Google omits empty repeated fields);
 //! - [`Paging::StartIndex`]: SCIM's `startIndex`/`count` until `totalResults` (RFC 7644 §3.4.2.4);
 //! - [`Paging::PageNumber`]: a 0-based `page` and `page-size` until `totalCount` (the Jamf Pro API).
 //!
@@ -34,6 +36,9 @@ pub enum Paging {
         pointer: String,
         param: String,
     },
+    /// Google's style: the next token at `/nextPageToken`, sent as `pageToken`; a page without
+    /// the list's key is an empty page (Google leaves empty lists out), not an error.
+    PageToken,
     /// `startIndex` (1-based) and `count` per page, until `totalResults` is reached.
     StartIndex {
         count: usize,
@@ -91,7 +96,12 @@ pub async fn get_all(
         let page = match body.pointer(items) {
             Some(Value::Array(a)) => a.as_slice(),
             // SCIM leaves `Resources` out of an empty list (RFC 7644 §3.4.2).
-            None | Some(Value::Null) if matches!(paging, Paging::StartIndex { .. }) => &[],
+            // Google's APIs leave an empty list's key out.
+            None | Some(Value::Null)
+                if matches!(paging, Paging::StartIndex { .. } | Paging::PageToken) =>
+            {
+                &[]
+            }
             _ => {
                 return Err(ProviderError::Permanent(format!(
                     "{} answered a page without a list at {items:?}",
@@ -115,6 +125,11 @@ pub async fn get_all(
                 .and_then(Value::as_str)
                 .filter(|c| !c.is_empty())
                 .map(|c| with_param(&first, param, c)),
+            Paging::PageToken => body
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(|c| with_param(&first, "pageToken", c)),
             Paging::StartIndex { count } => {
                 let total = match body.get("totalResults") {
                     Some(Value::Number(t)) => t.as_u64(),

@@ -1,0 +1,801 @@
+//! The google provider against an in-process fake of Google Workspace (Admin SDK Directory and
+//! Data Transfer, Gmail settings, Licensing) and a Google-style token endpoint.
+
+use crate::common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::fake_google::{ADMIN, FakeGoogle, google_error, system_config};
+use common::fake_kit::Fault;
+use offboard::providers::google::GoogleProvider;
+use offboard::providers::kit::http::RetryPolicy;
+use offboard::providers::{Account, CallCtx, Provider, ProviderError, RetryNote, StepCall};
+use serde_json::{Map, Value, json};
+
+const ALICE: &str = "alice+ops@corp.test";
+const BOSS: &str = "boss@corp.test";
+const AUTH: &str = "https://www.googleapis.com/auth/";
+
+fn provider(fake: &FakeGoogle) -> GoogleProvider {
+    GoogleProvider::new(&system_config(fake))
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(5),
+            max_wait: Duration::from_secs(5),
+            max_total: Duration::from_secs(10),
+        })
+}
+
+fn call<'a>(
+    action: &'a str,
+    login: &'a str,
+    params: &'a Map<String, Value>,
+    account: Option<&'a Account>,
+) -> StepCall<'a> {
+    StepCall {
+        step_id: "step",
+        action,
+        login,
+        params,
+        account,
+    }
+}
+
+fn params(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn message(e: &ProviderError) -> &str {
+    match e {
+        ProviderError::Transient(m) | ProviderError::Permanent(m) | ProviderError::NotFound(m) => m,
+    }
+}
+
+/// Apply, check (by the account applied to), apply again: the second changes nothing.
+async fn apply_check_twice(
+    fake: &FakeGoogle,
+    action: &str,
+    params: &Map<String, Value>,
+) -> (String, String, Account) {
+    let p = provider(fake);
+    let ctx = CallCtx::silent();
+    let out = p
+        .apply(&call(action, ALICE, params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{action}: {}", out.summary);
+    let account = out.account.clone().unwrap();
+    assert_eq!(account.id_kind, "Google user id");
+    let c = p
+        .check(&call(action, ALICE, params, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(c.revoked, "{action}: {}", c.observed);
+    assert_eq!(c.account.as_ref(), Some(&account));
+    let before = fake.requests().len();
+    let again = p
+        .apply(&call(action, ALICE, params, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(!again.changed, "{action}: {}", again.summary);
+    let sent: Vec<String> = fake.lines()[before..].to_vec();
+    assert!(
+        sent.iter().all(|l| l.starts_with("GET ")),
+        "{action}: the second apply changed something: {sent:?}"
+    );
+    fake.assert_contract();
+    (out.summary, c.observed, account)
+}
+
+#[tokio::test]
+async fn suspend_reads_by_encoded_email_then_acts_by_id_as_the_admin() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.add_user("bob@corp.test");
+    let (summary, observed, account) = apply_check_twice(&fake, "suspend_user", &Map::new()).await;
+    assert_eq!(account.id, id);
+    assert_eq!(
+        summary,
+        format!("suspended Google user {id} (suspended: false → true)")
+    );
+    assert_eq!(observed, "suspended=true");
+    let lines = fake.lines();
+    assert_eq!(
+        lines[0],
+        "GET /admin/directory/v1/users/alice%2Bops%40corp.test"
+    );
+    assert_eq!(lines[1], format!("PATCH /admin/directory/v1/users/{id}"));
+    assert_eq!(fake.requests()[1].json, Some(json!({"suspended": true})));
+    assert!(fake.user(&id).unwrap().suspended);
+    // The token: asked for once (cached), as the admin, with only the scope this needs.
+    let grants = fake.token.grants();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0].subject.as_deref(), Some(ADMIN));
+    assert_eq!(grants[0].scopes, [format!("{AUTH}admin.directory.user")]);
+    for r in fake.requests() {
+        assert_eq!(
+            r.header("authorization"),
+            Some("Bearer <redacted>"),
+            "{r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_token_request_is_a_signed_jwt_bearer_grant_per_subject_and_scopes() {
+    let fake = FakeGoogle::start().await;
+    fake.add_user(ALICE);
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let none = Map::new();
+    p.apply(&call("revoke_tokens", ALICE, &none, None), &ctx)
+        .await
+        .unwrap();
+    p.apply(&call("delete_asps", ALICE, &none, None), &ctx)
+        .await
+        .unwrap();
+    let reply = params(json!({"subject": "Left", "body": "Write to boss"}));
+    p.apply(&call("set_auto_reply", ALICE, &reply, None), &ctx)
+        .await
+        .unwrap();
+    // revoke_tokens and delete_asps share one token; Gmail's is the user's own.
+    let grants = fake.token.grants();
+    let seen: Vec<(Option<&str>, Vec<&str>)> = grants
+        .iter()
+        .map(|g| {
+            (
+                g.subject.as_deref(),
+                g.scopes
+                    .iter()
+                    .map(|s| s.trim_start_matches(AUTH))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                Some(ADMIN),
+                vec!["admin.directory.user", "admin.directory.user.security"]
+            ),
+            (Some(ADMIN), vec!["admin.directory.user"]),
+            (Some(ALICE), vec!["gmail.settings.basic"]),
+        ]
+    );
+    assert_eq!(fake.token.refused(), 0);
+    let token_requests = fake.token.requests();
+    assert_eq!(token_requests.len(), 3);
+    for r in &token_requests {
+        assert_eq!(r.method, "POST");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            body.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"),
+            "{body}"
+        );
+    }
+    // The key never leaves: no request to the APIs carries it.
+    let key = &fake.key_json;
+    let pem_line = key.split("\\n").nth(1).unwrap();
+    for r in fake.requests() {
+        assert!(!String::from_utf8_lossy(&r.body).contains(pem_line));
+    }
+}
+
+#[tokio::test]
+async fn a_scope_not_delegated_is_refused_with_googles_words_and_no_secret() {
+    let fake = FakeGoogle::start().await;
+    fake.add_user(ALICE);
+    fake.token
+        .revoke_delegation("admin.directory.user.security");
+    let e = provider(&fake)
+        .apply(
+            &call("sign_out", ALICE, &Map::new(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+    let m = message(&e);
+    assert!(m.contains("unauthorized_client"), "{m}");
+    assert!(m.contains("admin.directory.user.security"), "{m}");
+    assert!(!m.contains("PRIVATE KEY"), "{m}");
+    assert!(fake.requests().is_empty(), "nothing reached the API");
+}
+
+#[tokio::test]
+async fn a_forbidden_admin_is_permanent_with_googles_message_and_what_is_missing() {
+    let fake = FakeGoogle::start().await;
+    fake.add_user(ALICE);
+    fake.set_admin_forbidden(true);
+    let e = provider(&fake)
+        .apply(
+            &call("suspend_user", ALICE, &Map::new(), None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+    let m = message(&e);
+    assert!(
+        m.contains("Not Authorized to access this resource/api (forbidden"),
+        "{m}"
+    );
+    assert!(m.contains("admin.directory.user"), "{m}");
+    assert!(m.contains("admin role"), "{m}");
+    // A refusal is not retried.
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn throttling_is_waited_out_403_rate_limit_then_429_then_success() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let t = "/admin/directory/v1/users/{userKey}";
+    fake.server.fail_next_on(
+        "GET",
+        t,
+        Fault::Reply(google_error(
+            403,
+            "userRateLimitExceeded",
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'",
+        )),
+    );
+    fake.server.fail_next_on(
+        "GET",
+        t,
+        Fault::Reply(google_error(
+            429,
+            "rateLimitExceeded",
+            "Rate Limit Exceeded",
+        )),
+    );
+    let notes: Arc<Mutex<Vec<RetryNote>>> = Arc::default();
+    let n = notes.clone();
+    let ctx = CallCtx::new(move |note| n.lock().unwrap().push(note));
+    let out = provider(&fake)
+        .apply(&call("suspend_user", ALICE, &Map::new(), None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert!(fake.user(&id).unwrap().suspended);
+    let notes = notes.lock().unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].reason.contains("403"), "{notes:?}");
+    assert!(notes[1].reason.contains("429"), "{notes:?}");
+    assert_eq!(fake.server.pending_faults(), 0);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn the_unknown_user_is_not_found_never_revoked() {
+    let fake = FakeGoogle::start().await;
+    fake.add_user("bob@corp.test");
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    for action in ["suspend_user", "sign_out", "revoke_tokens", "delete_user"] {
+        let e = p
+            .apply(&call(action, ALICE, &Map::new(), None), &ctx)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::NotFound(_)), "{action}: {e:?}");
+        assert!(message(&e).contains(ALICE), "{e:?}");
+        let e = p
+            .check(&call(action, ALICE, &Map::new(), None), &ctx)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::NotFound(_)), "{action}: {e:?}");
+    }
+    // Only lookups were sent.
+    assert!(fake.lines().iter().all(|l| l.starts_with("GET ")));
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn drift_un_suspended_behind_offboards_back_is_caught() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let (_, _, account) = apply_check_twice(&fake, "suspend_user", &Map::new()).await;
+    fake.edit(&id, |u| u.suspended = false);
+    let c = provider(&fake)
+        .check(
+            &call("suspend_user", ALICE, &Map::new(), Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!c.revoked);
+    assert_eq!(c.observed, "suspended=false");
+}
+
+#[tokio::test]
+async fn a_renamed_user_is_still_read_by_id_and_a_newcomer_with_the_email_is_not() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let (_, _, account) = apply_check_twice(&fake, "suspend_user", &Map::new()).await;
+    fake.edit(&id, |u| u.email = "alice.former@corp.test".into());
+    let newcomer = fake.add_user(ALICE);
+    let c = provider(&fake)
+        .check(
+            &call("suspend_user", ALICE, &Map::new(), Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    assert_eq!(c.account.unwrap().id, id);
+    assert!(!fake.user(&newcomer).unwrap().suspended);
+    assert_eq!(
+        fake.lines().last().unwrap(),
+        &format!("GET /admin/directory/v1/users/{id}")
+    );
+}
+
+#[tokio::test]
+async fn sign_out_is_sent_but_cannot_be_confirmed_until_deleted() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let out = p
+        .apply(&call("sign_out", ALICE, &Map::new(), None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(fake.user(&id).unwrap().sign_outs, 1);
+    let account = out.account.unwrap();
+    let c = p
+        .check(&call("sign_out", ALICE, &Map::new(), Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(!c.revoked, "{}", c.observed);
+    assert!(c.observed.contains("cannot read"), "{}", c.observed);
+    p.apply(
+        &call("delete_user", ALICE, &Map::new(), Some(&account)),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let c = p
+        .check(&call("sign_out", ALICE, &Map::new(), Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn tokens_and_app_passwords_are_each_deleted() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| {
+        u.tokens = vec![
+            ("123.apps.googleusercontent.com".into(), "Slack".into()),
+            ("com.example/app".into(), "Some app".into()),
+        ];
+        u.asps = vec![(7, "Thunderbird".into())];
+    });
+    let (summary, observed, _) = apply_check_twice(&fake, "revoke_tokens", &Map::new()).await;
+    assert!(summary.contains("removed 2 OAuth client(s)"), "{summary}");
+    assert_eq!(observed, "no OAuth client left");
+    assert!(fake.lines().contains(&format!(
+        "DELETE /admin/directory/v1/users/{id}/tokens/com.example%2Fapp"
+    )));
+    let (summary, _, _) = apply_check_twice(&fake, "delete_asps", &Map::new()).await;
+    assert!(summary.contains("Thunderbird (7)"), "{summary}");
+    assert!(
+        fake.lines()
+            .contains(&format!("DELETE /admin/directory/v1/users/{id}/asps/7"))
+    );
+    let u = fake.user(&id).unwrap();
+    assert!(u.tokens.is_empty() && u.asps.is_empty());
+}
+
+#[tokio::test]
+async fn backup_codes_are_invalidated_and_never_shown() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| {
+        u.backup_codes = vec!["81726354".into(), "99887766".into()]
+    });
+    let (summary, observed, _) =
+        apply_check_twice(&fake, "invalidate_backup_codes", &Map::new()).await;
+    assert!(
+        summary.contains("2 backup verification code(s)"),
+        "{summary}"
+    );
+    assert!(!summary.contains("81726354") && !observed.contains("81726354"));
+    assert_eq!(observed, "no valid backup code");
+    assert!(fake.user(&id).unwrap().backup_codes.is_empty());
+}
+
+#[tokio::test]
+async fn two_step_verification_is_turned_off_only_when_enrolled() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| u.enrolled_2sv = true);
+    let (_, observed, account) = apply_check_twice(&fake, "turn_off_2sv", &Map::new()).await;
+    assert_eq!(observed, "isEnrolledIn2Sv=false");
+    let turned: Vec<String> = fake
+        .lines()
+        .into_iter()
+        .filter(|l| l.ends_with("/turnOff"))
+        .collect();
+    assert_eq!(turned.len(), 1, "never sent for a user not enrolled");
+    // Enforced: Google refuses, and the error says so in Google's words and why.
+    fake.edit(&id, |u| {
+        u.enrolled_2sv = true;
+        u.enforced_2sv = true;
+    });
+    let e = provider(&fake)
+        .apply(
+            &call("turn_off_2sv", ALICE, &Map::new(), Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+    let m = message(&e);
+    assert!(
+        m.contains("Two-step verification is enforced for this user"),
+        "{m}"
+    );
+    assert!(m.contains("isEnforcedIn2Sv"), "{m}");
+}
+
+#[tokio::test]
+async fn groups_are_read_over_every_page_and_left() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let groups: Vec<String> = (1..=5)
+        .map(|i| fake.add_group(&format!("team{i}@corp.test")))
+        .collect();
+    fake.edit(&id, |u| u.groups = groups.clone());
+    fake.set_group_page(2);
+    let (summary, observed, _) = apply_check_twice(&fake, "remove_from_groups", &Map::new()).await;
+    assert!(summary.contains("from 5 group(s)"), "{summary}");
+    assert_eq!(observed, "member of no group (of those listed)");
+    let pages = fake
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("GET /admin/directory/v1/groups?"))
+        .take(3)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        pages,
+        [
+            format!("GET /admin/directory/v1/groups?userKey={id}"),
+            format!("GET /admin/directory/v1/groups?userKey={id}&pageToken=tok-2"),
+            format!("GET /admin/directory/v1/groups?userKey={id}&pageToken=tok-4"),
+        ]
+    );
+    assert!(fake.user(&id).unwrap().groups.is_empty());
+    let grant = &fake.token.grants()[0];
+    assert!(
+        grant
+            .scopes
+            .contains(&format!("{AUTH}admin.directory.group.member")),
+        "{grant:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_membership_already_gone_is_done_and_only_listed_groups_are_left() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let keep = fake.add_group("all@corp.test");
+    let leave = fake.add_group("Admins@corp.test");
+    fake.edit(&id, |u| u.groups = vec![keep.clone(), leave.clone()]);
+    // Someone removes the membership between offboard's list and its DELETE.
+    fake.server.fail_next_on(
+        "DELETE",
+        "/admin/directory/v1/groups/{groupKey}/members/{memberKey}",
+        Fault::Reply(google_error(
+            404,
+            "notFound",
+            "Resource Not Found: memberKey",
+        )),
+    );
+    let only = params(json!({"groups": ["admins@corp.test"]}));
+    let p = provider(&fake);
+    let out = p
+        .apply(
+            &call("remove_from_groups", ALICE, &only, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!out.changed, "{}", out.summary);
+    let deletes: Vec<String> = fake
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [format!(
+            "DELETE /admin/directory/v1/groups/{leave}/members/{id}"
+        )]
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn the_auto_reply_is_set_as_the_user_and_read_back() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let reply = params(
+        json!({"subject": "Alice has left", "body": "Please write to boss@corp.test",
+                              "restrict_to_domain": true}),
+    );
+    let (summary, observed, _) = apply_check_twice(&fake, "set_auto_reply", &reply).await;
+    assert!(summary.contains("Alice has left"), "{summary}");
+    assert!(observed.starts_with("enableAutoReply=true"), "{observed}");
+    let v = fake.user(&id).unwrap().vacation;
+    assert_eq!(v["enableAutoReply"], true);
+    assert_eq!(v["responseBodyPlainText"], "Please write to boss@corp.test");
+    assert_eq!(v["restrictToDomain"], true);
+    assert!(
+        fake.lines()
+            .contains(&"PUT /gmail/v1/users/me/settings/vacation".to_string())
+    );
+    assert!(
+        fake.token
+            .grants()
+            .iter()
+            .any(|g| g.subject.as_deref() == Some(ALICE))
+    );
+    // Changed by the user since: the check says so.
+    fake.edit(&id, |u| u.vacation = json!({}));
+    let c = provider(&fake)
+        .check(
+            &call("set_auto_reply", ALICE, &reply, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!c.revoked);
+}
+
+#[tokio::test]
+async fn forwarding_to_a_pending_address_is_requested_not_done() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.add_user(BOSS);
+    fake.set_forwarding_pending(true);
+    let fwd = params(json!({"to": BOSS, "disposition": "archive"}));
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let out = p
+        .apply(&call("set_forwarding", ALICE, &fwd, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.summary.contains("`pending`"), "{}", out.summary);
+    let account = out.account.unwrap();
+    let c = p
+        .check(&call("set_forwarding", ALICE, &fwd, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(!c.revoked);
+    assert!(c.observed.contains("pending"), "{}", c.observed);
+    assert!(
+        !fake.lines().iter().any(|l| l.starts_with("PUT")),
+        "forwarding not turned on to an unverified address"
+    );
+    // The owner confirms; the next apply turns forwarding on, without adding the address again.
+    fake.edit(&id, |u| {
+        u.forwarding.insert(BOSS.into(), "accepted".into());
+    });
+    let out = p
+        .apply(&call("set_forwarding", ALICE, &fwd, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    let c = p
+        .check(&call("set_forwarding", ALICE, &fwd, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    let posts = fake
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("POST"))
+        .count();
+    assert_eq!(posts, 1);
+    assert_eq!(
+        fake.user(&id).unwrap().auto_forwarding,
+        json!({"enabled": true, "emailAddress": BOSS, "disposition": "archive"})
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn forwarding_to_an_accepted_address_is_on_at_once() {
+    let fake = FakeGoogle::start().await;
+    fake.add_user(ALICE);
+    let fwd = params(json!({"to": BOSS}));
+    let (summary, observed, _) = apply_check_twice(&fake, "set_forwarding", &fwd).await;
+    assert!(summary.contains("leaveInInbox"), "{summary}");
+    assert_eq!(observed, format!("forwards to {BOSS} (leaveInInbox)"));
+    assert!(fake.lines().contains(&format!(
+        "GET /gmail/v1/users/me/settings/forwardingAddresses/{}",
+        BOSS.replace('@', "%40")
+    )));
+}
+
+#[tokio::test]
+async fn drive_transfer_is_pending_then_completed_and_never_requested_twice() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let boss = fake.add_user(BOSS);
+    let to = params(json!({"to": BOSS}));
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let out = p
+        .apply(&call("transfer_drive", ALICE, &to, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    let transfers = fake.transfers();
+    assert_eq!(transfers.len(), 1);
+    let tid = transfers[0]["id"].as_str().unwrap().to_string();
+    assert!(out.summary.contains(&tid), "{}", out.summary);
+    assert_eq!(transfers[0]["oldOwnerUserId"], json!(id));
+    assert_eq!(transfers[0]["newOwnerUserId"], json!(boss));
+    assert_eq!(
+        transfers[0]["applicationDataTransfers"],
+        json!([{"applicationId": "55656082996",
+                "applicationTransferParams": [{"key": "PRIVACY_LEVEL", "value": ["PRIVATE", "SHARED"]}]}])
+    );
+    let account = out.account.unwrap();
+    // First check: requested, not done.
+    let c = p
+        .check(&call("transfer_drive", ALICE, &to, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(!c.revoked);
+    assert!(
+        c.observed
+            .contains(&format!("{tid} to {BOSS} pending (new, requested at")),
+        "{}",
+        c.observed
+    );
+    // Apply again while it runs: no second transfer.
+    fake.set_transfer_status(&tid, "inProgress");
+    let again = p
+        .apply(&call("transfer_drive", ALICE, &to, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(!again.changed, "{}", again.summary);
+    assert_eq!(fake.transfers().len(), 1);
+    // Second check, once Google is done.
+    fake.set_transfer_status(&tid, "completed");
+    let c = p
+        .check(&call("transfer_drive", ALICE, &to, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    assert!(
+        fake.lines()
+            .contains(&format!("GET /admin/datatransfer/v1/transfers/{tid}"))
+    );
+    assert!(fake.lines().contains(&format!(
+        "GET /admin/datatransfer/v1/transfers?oldOwnerUserId={id}&newOwnerUserId={boss}"
+    )));
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_failed_transfer_is_reported_and_an_unknown_new_owner_is_not_the_persons_404() {
+    let fake = FakeGoogle::start().await;
+    fake.add_user(ALICE);
+    fake.add_user(BOSS);
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let to = params(json!({"to": BOSS, "privacy_levels": ["SHARED"]}));
+    let out = p
+        .apply(&call("transfer_drive", ALICE, &to, None), &ctx)
+        .await
+        .unwrap();
+    let tid = fake.transfers()[0]["id"].as_str().unwrap().to_string();
+    fake.set_transfer_status(&tid, "failed");
+    let account = out.account.unwrap();
+    let c = p
+        .check(&call("transfer_drive", ALICE, &to, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(!c.revoked);
+    assert!(c.observed.contains("failed"), "{}", c.observed);
+    // A failed transfer does not stop a new request.
+    let out = p
+        .apply(&call("transfer_drive", ALICE, &to, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    assert_eq!(fake.transfers().len(), 2);
+    let nobody = params(json!({"to": "ghost@corp.test"}));
+    let e = p
+        .apply(
+            &call("transfer_drive", ALICE, &nobody, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+    assert!(message(&e).contains("ghost@corp.test"), "{e:?}");
+}
+
+#[tokio::test]
+async fn licenses_are_freed_and_named_with_or_without_skus() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let bob = fake.add_user("bob@corp.test");
+    let lic = |u: &mut common::fake_google::GUser| {
+        u.licenses = vec![
+            (
+                "Google-Apps".into(),
+                "1010020027".into(),
+                "Google Workspace Business Starter".into(),
+            ),
+            (
+                "101001".into(),
+                "1010010001".into(),
+                "Cloud Identity".into(),
+            ),
+        ]
+    };
+    fake.edit(&id, lic);
+    fake.edit(&bob, lic);
+    let one = params(json!({"products": ["Google-Apps"], "skus": ["1010020027", "1010020028"]}));
+    let (summary, observed, _) = apply_check_twice(&fake, "remove_licenses", &one).await;
+    assert_eq!(
+        summary,
+        format!(
+            "freed 1 licence(s) of Google user {ALICE}: Google-Apps/1010020027 (Google Workspace \
+             Business Starter)"
+        )
+    );
+    assert_eq!(observed, "no licence of Google-Apps assigned");
+    assert!(fake.lines().contains(
+        &"DELETE /apps/licensing/v1/product/Google-Apps/sku/1010020027/user/alice%2Bops%40corp.test"
+            .to_string()
+    ));
+    // Without skus: the product's assignments are listed, only the person's removed.
+    let all = params(json!({"products": ["101001"]}));
+    let (summary, _, _) = apply_check_twice(&fake, "remove_licenses", &all).await;
+    assert!(
+        summary.contains("101001/1010010001 (Cloud Identity)"),
+        "{summary}"
+    );
+    assert!(fake.user(&id).unwrap().licenses.is_empty());
+    assert_eq!(fake.user(&bob).unwrap().licenses.len(), 2);
+    assert!(fake.lines().contains(
+        &"GET /apps/licensing/v1/product/101001/users?customerId=my_customer".to_string()
+    ));
+}
+
+#[tokio::test]
+async fn move_to_ou_and_delete_user_act_by_id() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let ou = params(json!({"org_unit_path": "/Suspended"}));
+    let (summary, observed, account) = apply_check_twice(&fake, "move_to_ou", &ou).await;
+    assert!(summary.contains("(was /)"), "{summary}");
+    assert_eq!(observed, "orgUnitPath=/Suspended");
+    let (_, observed, _) = apply_check_twice(&fake, "delete_user", &Map::new()).await;
+    assert!(observed.contains("404 by id"), "{observed}");
+    assert!(fake.user(&id).is_none());
+    // A newcomer under the same email is not the account deleted.
+    fake.add_user(ALICE);
+    let c = provider(&fake)
+        .check(
+            &call("delete_user", ALICE, &Map::new(), Some(&account)),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    assert_eq!(c.account.unwrap().id, id);
+}
