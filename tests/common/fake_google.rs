@@ -812,6 +812,15 @@ impl FakeGoogle {
 
     pub fn assert_contract(&self) {
         self.server.assert_contract(&google_contract());
+        super::vendor_docs::assert_matches_discovery(
+            &self.requests(),
+            &[
+                "admin.directory_v1",
+                "admin.datatransfer_v1",
+                "gmail.v1",
+                "licensing.v1",
+            ],
+        );
     }
 }
 
