@@ -445,11 +445,26 @@ fn assign_waves(steps: &mut [PlannedStep], ty: DepartureType) -> Result<()> {
         if members.is_empty() {
             continue;
         }
-        let held: Vec<bool> = (0..steps.len())
+        let mut held: Vec<bool> = (0..steps.len())
             .map(|i| {
                 phase == Phase::Cut && ty == DepartureType::Involuntary && steps[i].alerts_user
             })
             .collect();
+        // A step that waits for a held-back step in this phase is held back with it, so it
+        // still runs after what it depends on.
+        loop {
+            let more: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&i| !held[i] && steps[i].after.iter().any(|d| held[index[d]]))
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            for i in more {
+                held[i] = true;
+            }
+        }
         let hold_back = |i: usize| held[i];
         let top = members
             .iter()
@@ -638,6 +653,28 @@ phase = "close"
         assert_eq!(
             manual.manual.as_deref(),
             Some("Escort alice@corp.example out")
+        );
+    }
+
+    #[test]
+    fn a_step_after_a_held_back_alert_is_held_back_with_it() {
+        let rb = RB.replace(
+            "action = \"revoke_sessions\"\nafter = [\"suspend\"]",
+            "action = \"revoke_sessions\"\nafter = [\"notice\"]",
+        );
+        assert_ne!(rb, RB);
+        let f = plan_of(&rb, DepartureType::Involuntary, &[]);
+        // Before, sessions (level 1) landed in wave 1 and notice (held) in wave 2: the step
+        // would have run before the one it waits for.
+        assert_eq!(
+            waves(&f),
+            [
+                ("suspend", 0),
+                ("fire-only", 0),
+                ("notice", 1),
+                ("sessions", 2),
+                ("wipe", 3)
+            ]
         );
     }
 
