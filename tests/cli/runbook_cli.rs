@@ -88,6 +88,69 @@ fn m365_runbook_plans_every_request_offline() {
     );
 }
 
+/// The startup runbook (Okta, Google, Slack, GitHub, Jamf) plans offline with every request it
+/// will send, the Google steps that act as the user before the suspension, the auto-reply
+/// only when voluntary, and the Jamf PIN never shown.
+#[test]
+fn startup_runbook_plans_every_request_offline() {
+    let plan = |ty: &str| {
+        let state = tempfile::tempdir().unwrap();
+        let out = offboard(&state)
+            .args([
+                "plan",
+                "alice@startup.example",
+                "-r",
+                "runbooks/okta-google-startup.toml",
+                "--set",
+                "manager=bob@startup.example",
+                "--set",
+                "github=alice-gh",
+                "--set",
+                "mac_user=alice",
+                "--type",
+                ty,
+            ])
+            .env("JAMF_LOCK_PIN", "918273")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let text = plan("involuntary");
+    for want in [
+        "POST https://startup.okta.com/api/v1/users/{id}/lifecycle/suspend",
+        "DELETE https://startup.okta.com/api/v1/users/{id}/sessions?oauthTokens=true",
+        "POST https://startup.okta.com/api/v1/users/{id}/lifecycle/deactivate?sendEmail=false",
+        "PATCH https://admin.googleapis.com/admin/directory/v1/users/{id}",
+        "POST https://admin.googleapis.com/admin/directory/v1/users/{id}/verificationCodes/invalidate",
+        "POST https://admin.googleapis.com/admin/directory/v1/users/{id}/signOut",
+        "POST https://admin.googleapis.com/admin/datatransfer/v1/transfers",
+        "DELETE https://licensing.googleapis.com/apps/licensing/v1/product/Google-Apps/sku/{skuId}/user/{email}",
+        "DELETE https://api.slack.com/scim/v2/Users/{id}",
+        "DELETE https://api.github.com/orgs/startup-inc/memberships/{username}",
+        "POST https://startup.jamfcloud.com/api/v2/mdm/commands (DEVICE_LOCK, PIN <redacted>)",
+        "POST https://startup.jamfcloud.com/api/v2/mdm/commands (ERASE_DEVICE, PIN <redacted>)",
+    ] {
+        assert!(text.contains(want), "plan lacks {want}:\n{text}");
+    }
+    assert!(!text.contains("918273"), "the PIN in the plan:\n{text}");
+    assert!(!text.contains("google-auto-reply"), "{text}");
+    let at = |t: &str, needle: &str| t.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at(&text, "google-backup-codes") < at(&text, "google-suspend"));
+    assert!(at(&text, "google-drive") < at(&text, "google-licence"));
+    assert!(at(&text, "okta-groups") < at(&text, "okta-deactivate"));
+
+    let text = plan("voluntary");
+    assert!(!text.contains("mac-erase"), "{text}");
+    assert!(at(&text, "google-auto-reply") < at(&text, "google-suspend"));
+    assert!(text.contains("PUT https://gmail.googleapis.com/gmail/v1/users/me/settings/vacation"));
+}
+
 #[test]
 fn check_invalid_runbook_exits_2_with_locations_and_help() {
     let state = tempfile::tempdir().unwrap();
