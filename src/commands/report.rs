@@ -40,10 +40,7 @@ pub fn exec(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<Exit> {
 
     let (loaded, damaged) = report::load(&ctx.state)?;
     for d in &damaged {
-        p.warn(format!(
-            "{}: not counted, its journal is damaged: {}",
-            d.departure, d.error
-        ));
+        p.warn(format!("{}: not counted: {}", d.departure, d.error));
     }
     let r = report::build(
         &loaded,

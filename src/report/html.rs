@@ -205,7 +205,7 @@ fn owners_svg(out: &mut String, r: &Report) -> std::fmt::Result {
     }
     let (w, label_w, row_h) = (720.0, 230.0, 22.0);
     let max = owners.iter().map(|(_, g)| g.open).max().unwrap_or(1).max(1);
-    let plot_w = w - label_w - 60.0;
+    let plot_w = w - label_w - 130.0;
     let h = owners.len() as f64 * row_h + 30.0;
     writeln!(
         out,

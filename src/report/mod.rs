@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::departure::{DepartureState, Status};
-use crate::journal::{Event, Journal, Record};
+use crate::journal::{self, Event, Record};
 use crate::runbook::Phase;
 use crate::state::StateDir;
 use metrics::{Bucket, Stats};
@@ -84,17 +84,26 @@ pub fn load(state: &StateDir) -> anyhow::Result<(Vec<Loaded>, Vec<Damaged>)> {
     let mut loaded = Vec::new();
     let mut damaged = Vec::new();
     for id in state.departure_ids()? {
-        match Journal::read(&state.journal_path(&id)) {
+        // The chain is checked as `Journal::read` checks it (a torn last line, a write cut off
+        // by a crash, is left out); the error names the line, not the path, so the report reads
+        // the same wherever the state dir is.
+        let events = crate::state::read_nofollow(&state.journal_path(&id))
+            .map_err(|e| format!("cannot read its journal: {e}"))
+            .and_then(|bytes| {
+                let (complete, _torn) = journal::split_torn_tail(&bytes);
+                journal::check_lines(complete).map_err(|e| format!("its journal is damaged: {e}"))
+            });
+        match events {
             Ok(events) => match DepartureState::replay(&events) {
                 Some(st) => loaded.push(Loaded { events, state: st }),
                 None => damaged.push(Damaged {
                     departure: id,
-                    error: "the journal has no departure_started event".into(),
+                    error: "its journal has no departure_started event".into(),
                 }),
             },
-            Err(e) => damaged.push(Damaged {
+            Err(error) => damaged.push(Damaged {
                 departure: id,
-                error: format!("{e:#}"),
+                error,
             }),
         }
     }

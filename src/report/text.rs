@@ -63,7 +63,7 @@ pub fn table(p: &Printer, r: &Report) -> String {
     ));
     if !r.damaged.is_empty() {
         out.push(p.red(&format!(
-            "{} departure(s) NOT counted: their journal is damaged (broken hash chain or unreadable):",
+            "{} departure(s) NOT counted (a journal unreadable, or its hash chain broken):",
             r.damaged.len()
         )));
         for x in &r.damaged {
