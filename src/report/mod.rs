@@ -706,6 +706,157 @@ pub fn build(loaded: &[Loaded], damaged: Vec<Damaged>, opts: &Options) -> Report
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::departure::DepartureFacts;
+    use crate::evidence::testutil::facts;
+
+    /// An event at `ts` (the chain is not needed by the metrics: they read replayed journals).
+    fn ev(ts: &str, step: Option<&str>, record: Record) -> Event {
+        Event {
+            seq: 0,
+            ts: ts.into(),
+            actor: "admin@host".into(),
+            step: step.map(str::to_string),
+            record,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn checked(ts: &str, revoked: bool, context: &str) -> Event {
+        ev(
+            ts,
+            Some("okta-deactivate"),
+            Record::Checked {
+                revoked,
+                observed: format!("revoked={revoked}"),
+                context: context.into(),
+                account: None,
+            },
+        )
+    }
+
+    fn loaded(f: DepartureFacts, later: Vec<Event>) -> Loaded {
+        let mut events = vec![ev(
+            "2026-11-23T10:00:00Z",
+            None,
+            Record::DepartureStarted(Box::new(f)),
+        )];
+        events.extend(later);
+        let state = DepartureState::replay(&events).unwrap();
+        Loaded { events, state }
+    }
+
+    fn opts(since: Option<&str>) -> Options {
+        let t = |s: &str| parse_time(s).unwrap();
+        Options {
+            since: since.map(t),
+            sla_seconds: 3600,
+            now: t("2026-12-01T09:00:00Z"),
+        }
+    }
+
+    /// Effective 2026-11-23 10:00 (the test facts): a verify re-check does not count as the cut,
+    /// a run's first confirmation does, and a later one does not move it.
+    #[test]
+    fn time_to_revocation_is_the_first_confirmation_by_a_run() {
+        let l = loaded(
+            facts(),
+            vec![checked("2026-11-23T10:30:00Z", true, "verify")],
+        );
+        assert_eq!(
+            revocation(&l.events, &l.state),
+            (
+                Cut::NotRevoked,
+                BTreeMap::from([("okta".to_string(), None)])
+            )
+        );
+        let l = loaded(
+            facts(),
+            vec![
+                checked("2026-11-23T10:01:30Z", true, "run"),
+                checked("2026-11-24T10:00:00Z", true, "resume"),
+            ],
+        );
+        assert_eq!(
+            revocation(&l.events, &l.state),
+            (
+                Cut::Revoked,
+                BTreeMap::from([("okta".to_string(), Some(90))])
+            )
+        );
+        // Cut before the effective time: 0, never negative.
+        let l = loaded(facts(), vec![checked("2026-11-23T09:00:00Z", true, "run")]);
+        assert_eq!(revocation(&l.events, &l.state).1["okta"], Some(0));
+        // No automated cut step at all.
+        let mut manual_only = facts();
+        manual_only.steps.retain(|s| s.automated.is_none());
+        let l = loaded(manual_only, vec![]);
+        assert_eq!(revocation(&l.events, &l.state).0, Cut::NoCutSteps);
+    }
+
+    #[test]
+    fn drift_is_a_verify_finding_access_back_after_a_run_cut_it() {
+        // Never cut by a run: a failing verify is not drift.
+        let l = loaded(
+            facts(),
+            vec![checked("2026-11-24T00:00:00Z", false, "verify")],
+        );
+        assert!(drift(&l.events, &l.state).is_empty());
+        let mut events = vec![
+            checked("2026-11-23T10:01:00Z", true, "run"),
+            checked("2026-11-25T00:00:00Z", false, "verify"),
+        ];
+        let l = loaded(facts(), events.clone());
+        let found = drift(&l.events, &l.state);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (
+                found[0].step.as_str(),
+                found[0].system.as_str(),
+                found[0].fixed
+            ),
+            ("okta-deactivate", "okta", false)
+        );
+        assert_eq!(found[0].found_at, "2026-11-25T00:00:00Z");
+        events.push(checked("2026-11-26T00:00:00Z", true, "resume"));
+        let l = loaded(facts(), events);
+        assert!(drift(&l.events, &l.state)[0].fixed);
+    }
+
+    #[test]
+    fn departures_not_cut_or_without_cut_steps_are_counted_apart() {
+        let mut manual_only = facts();
+        manual_only.steps.retain(|s| s.automated.is_none());
+        let mut older = facts();
+        older.effective_at = "2026-10-01T00:00:00Z".into();
+        let all = [
+            loaded(facts(), vec![checked("2026-11-23T10:20:00Z", true, "run")]),
+            loaded(facts(), vec![]),
+            loaded(manual_only, vec![]),
+            loaded(older, vec![checked("2026-10-01T02:00:00Z", true, "run")]),
+        ];
+        let r = build(&all, Vec::new(), &opts(None));
+        let o = &r.time_to_revocation.overall;
+        assert_eq!((o.count, o.not_revoked, o.within_sla), (2, 1, 1));
+        assert_eq!((o.p50_seconds, o.max_seconds), (Some(1200), Some(7200)));
+        assert_eq!(r.time_to_revocation.no_cut_steps, 1);
+        assert_eq!(r.time_to_revocation.by_system["okta"].not_revoked, 1);
+        let cuts: Vec<Cut> = r.rows.iter().map(|row| row.cut).collect();
+        assert_eq!(
+            cuts,
+            [Cut::Revoked, Cut::NotRevoked, Cut::NoCutSteps, Cut::Revoked]
+        );
+        // Each of the four has the laptop step, which asks for an asset tag: open everywhere,
+        // and overdue (its deadline, 2026-11-30 17:00, is past at the report's time).
+        assert_eq!((r.assets.steps, r.assets.outstanding), (4, 4));
+        assert_eq!(r.manual_steps.total.overdue, 4);
+        // October and November, one each side; --since leaves October out.
+        assert_eq!(r.months.len(), 2);
+        assert_eq!(r.months[0].p50_seconds, Some(7200));
+        let r = build(&all, Vec::new(), &opts(Some("2026-11-01T00:00:00Z")));
+        assert_eq!(r.departures.total, 3);
+        assert_eq!(r.time_to_revocation.overall.count, 1);
+    }
 
     #[test]
     fn every_month_between_is_listed() {

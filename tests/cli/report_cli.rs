@@ -524,7 +524,7 @@ fn cells(line: &str) -> Vec<String> {
         .collect()
 }
 
-fn row_starting<'a>(table: &'a str, first: &str) -> Vec<String> {
+fn row_starting(table: &str, first: &str) -> Vec<String> {
     table
         .lines()
         .map(cells)
