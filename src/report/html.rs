@@ -647,3 +647,56 @@ pub fn render(r: &Report) -> Result<String, std::fmt::Error> {
     writeln!(out, "</body></html>")?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::departure::DepartureState;
+    use crate::evidence::testutil::facts;
+    use crate::journal::{Event, Record};
+    use crate::report::{Damaged, Loaded, Options, build};
+
+    /// Every value from a journal is text on the page: a person, an owner or a damaged journal's
+    /// error that carries markup or a right-to-left override cannot add an element or hide text.
+    #[test]
+    fn journal_text_cannot_become_markup() {
+        const HOSTILE: &str = "<script>alert(1)</script>\u{202e}gpj.exe";
+        let mut f = facts();
+        f.user = HOSTILE.into();
+        for s in &mut f.steps {
+            s.owner = Some(format!("{HOSTILE}@corp.example"));
+        }
+        let events = vec![Event {
+            seq: 0,
+            ts: "2026-11-23T10:00:00Z".into(),
+            actor: "admin@host".into(),
+            step: None,
+            record: Record::DepartureStarted(Box::new(f)),
+            prev: String::new(),
+            hash: String::new(),
+        }];
+        let state = DepartureState::replay(&events).unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let r = build(
+            &[Loaded { events, state }],
+            vec![Damaged {
+                departure: "x".into(),
+                error: HOSTILE.into(),
+            }],
+            &Options {
+                since: None,
+                sla_seconds: 3600,
+                now,
+            },
+        );
+        let html = super::render(&r).unwrap();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains('\u{202e}'), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\u{202e}gpj.exe"));
+        // In the owners chart too.
+        assert!(html.contains(
+            r#"text-anchor="end">&lt;script&gt;alert(1)&lt;/script&gt;\u{202e}gpj.exe@corp.example</text>"#
+        ));
+    }
+}
