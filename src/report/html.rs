@@ -551,7 +551,7 @@ pub fn render(r: &Report) -> Result<String, std::fmt::Error> {
         "<p>Licences: {} licence step(s) done, {} open. SKUs freed: {}.</p>",
         l.steps_done,
         l.steps_open,
-        escape(l.skus_note)
+        super::skus_text(l, &escape)
     )?;
 
     writeln!(out, "<h2>Drift and legal holds</h2>")?;

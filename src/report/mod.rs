@@ -14,9 +14,10 @@
 //!   overdue at the report's time (as `status` counts them, after the 15-minute grace).
 //! - **assets**: manual steps that ask for an asset field (a name containing `asset`, `serial`,
 //!   `tracking` or `imei`); recovered when done, with the values recorded on confirm.
-//! - **licences**: automated steps whose action frees a licence or seat ([`LICENCE_ACTIONS`]).
-//!   Which SKUs were freed is not recorded in a structured form (only in the step's summary
-//!   text), so the report says "not recorded" rather than parse prose.
+//! - **licences**: automated steps whose action frees a licence or seat ([`LICENCE_ACTIONS`]),
+//!   and the SKUs freed, counted from `applied.licences_freed` where the action records it
+//!   (entra `remove_licenses`); a done step whose applies record none (sandbox `remove_seat`,
+//!   or a journal from before the field) is counted as unrecorded, never guessed from prose.
 //! - **drift**: `verify` re-checks that found access back (revoked = false) on a step a run had
 //!   confirmed revoked.
 //! - **legal holds**: in force now, ever placed, destructive steps blocked.
@@ -43,10 +44,6 @@ pub const REPORT_VERSION: u32 = 1;
 
 /// Actions that free a licence or a seat.
 pub const LICENCE_ACTIONS: &[&str] = &["remove_licenses", "remove_seat"];
-
-/// What the report says about the SKUs freed.
-pub const SKUS_NOT_RECORDED: &str = "not recorded: providers name the SKUs they free only in \
-     the step's summary text, which the report does not parse";
 
 /// Whether a manual step field records an asset (a tag, a serial, a tracking number, an IMEI).
 pub fn is_asset_field(name: &str) -> bool {
@@ -199,9 +196,11 @@ pub struct Licences {
     pub actions: &'static [&'static str],
     pub steps_done: usize,
     pub steps_open: usize,
-    /// Always null for now; `skus_note` says why.
-    pub skus_freed: Option<Vec<String>>,
-    pub skus_note: &'static str,
+    /// SKU (as the provider names it) → how many times it was freed.
+    pub skus_freed: BTreeMap<String, usize>,
+    /// Done licence steps whose applies record no SKUs (an action that does not record them,
+    /// or a journal from before they were recorded): freed, but which SKUs is not known.
+    pub steps_unrecorded: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -297,6 +296,26 @@ pub struct Row {
     pub assets_outstanding: usize,
     pub licence_steps_done: usize,
     pub drift_findings: usize,
+}
+
+/// The SKUs freed for a person, each value through `esc`: `EMS (efcc…) ×2, …`, and the steps
+/// that record none.
+pub fn skus_text(l: &Licences, esc: &dyn Fn(&str) -> String) -> String {
+    let mut parts: Vec<String> = l
+        .skus_freed
+        .iter()
+        .map(|(sku, n)| format!("{} ×{n}", esc(sku)))
+        .collect();
+    if parts.is_empty() {
+        parts.push("none recorded".into());
+    }
+    if l.steps_unrecorded > 0 {
+        parts.push(format!(
+            "not recorded for {} step(s) (their action does not name the SKUs)",
+            l.steps_unrecorded
+        ));
+    }
+    parts.join(", ")
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -479,8 +498,8 @@ pub fn build(loaded: &[Loaded], damaged: Vec<Damaged>, opts: &Options) -> Report
         actions: LICENCE_ACTIONS,
         steps_done: 0,
         steps_open: 0,
-        skus_freed: None,
-        skus_note: SKUS_NOT_RECORDED,
+        skus_freed: BTreeMap::new(),
+        steps_unrecorded: 0,
     };
     let mut drift_all = Drift {
         departures_swept: 0,
@@ -539,6 +558,26 @@ pub fn build(loaded: &[Loaded], damaged: Vec<Damaged>, opts: &Options) -> Report
                     if status == Status::Done {
                         licences.steps_done += 1;
                         row_licences += 1;
+                        let mut recorded = false;
+                        for e in l
+                            .events
+                            .iter()
+                            .filter(|e| e.step.as_ref() == Some(&planned.id))
+                        {
+                            if let Record::Applied {
+                                licences_freed: Some(freed),
+                                ..
+                            } = &e.record
+                            {
+                                recorded = true;
+                                for sku in freed {
+                                    *licences.skus_freed.entry(sku.clone()).or_default() += 1;
+                                }
+                            }
+                        }
+                        if !recorded {
+                            licences.steps_unrecorded += 1;
+                        }
                     } else if !status.is_settled() {
                         licences.steps_open += 1;
                     }

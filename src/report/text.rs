@@ -167,7 +167,7 @@ pub fn table(p: &Printer, r: &Report) -> String {
         p.bold("Licences"),
         l.steps_done,
         l.steps_open,
-        l.skus_note
+        super::skus_text(l, &safe)
     ));
 
     let dr = &r.drift;

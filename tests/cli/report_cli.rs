@@ -419,13 +419,9 @@ fn json_figures_match_the_hand_computed_fixture() {
 
     assert_eq!(v["licences"]["steps_done"], 4);
     assert_eq!(v["licences"]["steps_open"], 0);
-    assert_eq!(v["licences"]["skus_freed"], Value::Null);
-    assert!(
-        v["licences"]["skus_note"]
-            .as_str()
-            .unwrap()
-            .starts_with("not recorded")
-    );
+    // The sandbox's remove_seat does not name SKUs: done, but which is not recorded.
+    assert_eq!(v["licences"]["skus_freed"], json!({}));
+    assert_eq!(v["licences"]["steps_unrecorded"], 4);
 
     let d = &v["drift"];
     assert_eq!(d["departures_swept"], 2);
@@ -593,7 +589,7 @@ fn the_table_shows_the_same_figures() {
         "{t}"
     );
     assert!(
-        t.contains("Licences: 4 licence step(s) done, 0 open; SKUs freed: not recorded"),
+        t.contains("Licences: 4 licence step(s) done, 0 open; SKUs freed: none recorded, not recorded for 4 step(s)"),
         "{t}"
     );
     assert!(
@@ -723,7 +719,7 @@ fn assert_page_figures(html: &str) {
         r#"<tr><td>facilities@corp.example</td><td class="n">4</td><td class="n">2</td><td class="n">50%</td><td class="n">2</td><td class="n bad">2</td></tr>"#,
         r#"<tr><td>finance</td><td class="n">4</td><td class="n">2</td><td class="n">50%</td><td class="n">2</td><td class="n bad">1</td></tr>"#,
         "Assets: 2 recovered of 4 (50%), 2 outstanding.",
-        "Licences: 4 licence step(s) done, 0 open. SKUs freed: not recorded",
+        "Licences: 4 licence step(s) done, 0 open. SKUs freed: none recorded, not recorded for 4 step(s)",
         "Legal holds: 1 in force, 1 ever placed, 0 destructive step(s) blocked.",
         DAMAGED,
         // The charts: one bar per bucket (counts above the non-empty ones), one per owner with
@@ -935,4 +931,86 @@ fn help_has_an_example_and_bad_flags_are_usage_errors() {
         v["time_to_revocation"]["overall"]["p50_seconds"],
         Value::Null
     );
+}
+
+/// Licences freed by entra `remove_licenses` reach the report by SKU, from the journal's
+/// structured `licences_freed` (not from the summary text): two departures against a fake
+/// Graph, one freeing E3 and EMS, the other E3 again (its group-assigned E5 is not freed).
+#[test]
+fn licences_freed_in_entra_are_counted_by_sku() {
+    use crate::common::cli_env::fake_runtime;
+    use crate::common::fake_graph::{FakeGraph, GroupKind};
+    use crate::common::fake_token::FakeLogin;
+    const TENANT: &str = "contoso.onmicrosoft.com";
+    const CLIENT: &str = "0f6c-offboard-app";
+    const SECRET: &str = "cs~Report-secret-17";
+    const TOKEN: &str = "eyJ0eXAi.graph-token-report.Qx2";
+    let rt = fake_runtime();
+    let login = rt.block_on(FakeLogin::start(&[(TENANT, CLIENT, SECRET, TOKEN)]));
+    let graph = rt.block_on(FakeGraph::start(TOKEN));
+    let e3 = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+    let ems = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e";
+    let e5 = "06ebc4ee-1bb5-47dd-8120-11324bc54e06";
+    graph.add_sku(e3, "ENTERPRISEPACK");
+    graph.add_sku(ems, "EMS");
+    graph.add_sku(e5, "SPE_E5");
+    let alice = graph.add_user("alice@contoso.com");
+    let bob = graph.add_user("bob@contoso.com");
+    let group = graph.add_group("Licensed-E5", GroupKind::Security, &[&bob]);
+    graph.license(&alice, e3, None);
+    graph.license(&alice, ems, None);
+    graph.license(&bob, e3, None);
+    graph.license(&bob, e5, Some(&group));
+
+    let mut env = CliEnv::new();
+    env.var("CONTOSO_GRAPH_SECRET", SECRET);
+    env.write_runbook(&format!(
+        r#"[runbook]
+name = "Contoso licences"
+
+[systems.contoso]
+kind = "entra"
+base_url = "{}"
+tenant_id = "{TENANT}"
+client_id = "{CLIENT}"
+client_secret = {{ env = "CONTOSO_GRAPH_SECRET" }}
+login_url = "{}"
+
+[[step]]
+id = "entra-licences"
+lane = "saas"
+system = "contoso"
+action = "remove_licenses"
+phase = "recover"
+"#,
+        graph.base_url, login.login_url
+    ));
+    for user in ["alice@contoso.com", "bob@contoso.com"] {
+        let out = env.run(&CliEnv::start_args(user));
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let out = expect(run_at(&env, NOW, &["report", "--format", "json"]), 0);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["licences"],
+        json!({
+            "actions": ["remove_licenses", "remove_seat"],
+            "steps_done": 2,
+            "steps_open": 0,
+            "skus_freed": {
+                format!("ENTERPRISEPACK ({e3})"): 2,
+                format!("EMS ({ems})"): 1,
+            },
+            "steps_unrecorded": 0,
+        })
+    );
+    let out = expect(run_at(&env, NOW, &["report"]), 0);
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        t.contains(&format!(
+            "SKUs freed: EMS ({ems}) ×1, ENTERPRISEPACK ({e3}) ×2"
+        )),
+        "{t}"
+    );
+    graph.assert_contract();
 }
