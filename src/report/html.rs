@@ -215,12 +215,19 @@ fn owners_svg(out: &mut String, r: &Report) -> std::fmt::Result {
         let y = i as f64 * row_h + 4.0;
         let open_w = scale(g.open, max, plot_w);
         let over_w = scale(g.overdue, max, plot_w);
+        // A long name is cut to fit the label column; the whole name is its tooltip.
+        let shown: String = if name.chars().count() > 36 {
+            name.chars().take(35).chain(['…']).collect()
+        } else {
+            name.to_string()
+        };
         writeln!(
             out,
-            r#"<text class="owner" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            r#"<text class="owner" x="{:.1}" y="{:.1}" text-anchor="end"><title>{}</title>{}</text>"#,
             label_w - 6.0,
             y + 13.0,
-            escape(name)
+            escape(name),
+            escape(&shown)
         )?;
         writeln!(
             out,
@@ -694,9 +701,10 @@ mod tests {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains('\u{202e}'), "{html}");
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\u{202e}gpj.exe"));
-        // In the owners chart too.
+        // In the owners chart too (cut to fit: the escape happens after the cut, and the whole
+        // name is the tooltip).
         assert!(html.contains(
-            r#"text-anchor="end">&lt;script&gt;alert(1)&lt;/script&gt;\u{202e}gpj.exe@corp.example</text>"#
-        ));
+            r#"text-anchor="end"><title>&lt;script&gt;alert(1)&lt;/script&gt;\u{202e}gpj.exe@corp.example</title>&lt;script&gt;alert(1)&lt;/script&gt;\u{202e}gpj.exe@c…</text>"#
+        ), "{html}");
     }
 }

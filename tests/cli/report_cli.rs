@@ -724,7 +724,7 @@ fn assert_page_figures(html: &str) {
         DAMAGED,
         // The charts: one bar per bucket (counts above the non-empty ones), one per owner with
         // open tasks, one per month.
-        r#"<text class="owner" x="224.0" y="17.0" text-anchor="end">facilities@corp.example</text>"#,
+        r#"<text class="owner" x="224.0" y="17.0" text-anchor="end"><title>facilities@corp.example</title>facilities@corp.example</text>"#,
         ">2 open, 2 overdue</text>",
         ">2 open, 1 overdue</text>",
         ">1 · p50 20 min</text>",
@@ -810,8 +810,8 @@ fn examples() -> PathBuf {
 }
 
 /// The page as Chromium draws it: the same figures in the DOM, and an A4-wide screenshot. With
-/// `OFFBOARD_WRITE_EXAMPLES=1`, the fixture's journals, the page and the screenshot are written
-/// to examples/ (report-state/, report-page.html, report-page.png).
+/// `OFFBOARD_WRITE_EXAMPLES=1`, examples/report-page.html and .png are made again from
+/// examples/report-state/ (which is first filled with this fixture's journals when missing).
 #[test]
 fn the_page_renders_in_chromium() {
     let f = &*FIXTURE;
@@ -848,9 +848,14 @@ fn the_page_renders_in_chromium() {
     assert!(bytes.len() > 20_000, "an almost empty screenshot");
 
     if std::env::var_os("OFFBOARD_WRITE_EXAMPLES").is_some() {
+        // The committed state dir is kept (its departure ids are random); remove it to take
+        // the fixture's again.
         let state = examples().join("report-state");
-        let _ = std::fs::remove_dir_all(&state);
-        for entry in std::fs::read_dir(f.env.state().join("departures")).unwrap() {
+        let fresh = !state.exists();
+        for entry in std::fs::read_dir(f.env.state().join("departures"))
+            .unwrap()
+            .filter(|_| fresh)
+        {
             let entry = entry.unwrap();
             let to = state.join("departures").join(entry.file_name());
             std::fs::create_dir_all(&to).unwrap();
