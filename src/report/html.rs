@@ -294,24 +294,31 @@ fn months_svg(out: &mut String, r: &Report) -> std::fmt::Result {
         let bar_w = (slot - 12.0).max(4.0);
         writeln!(
             out,
-            r#"<rect class="all" x="{:.1}" y="{:.1}" width="{bar_w:.1}" height="{all_h:.1}"><title>{}: {} departure(s)</title></rect><rect class="in" x="{:.1}" y="{:.1}" width="{bar_w:.1}" height="{in_h:.1}"><title>{}: {} within the SLA</title></rect>"#,
+            r#"<rect class="all" x="{:.1}" y="{:.1}" width="{bar_w:.1}" height="{all_h:.1}"><title>{}: {} departure(s), p50 {}</title></rect><rect class="in" x="{:.1}" y="{:.1}" width="{bar_w:.1}" height="{in_h:.1}"><title>{}: {} within the SLA</title></rect>"#,
             x + 6.0,
             top + plot_h - all_h,
             escape(&m.month),
             m.departures,
+            show_opt(m.p50_seconds),
             x + 6.0,
             top + plot_h - in_h,
             escape(&m.month),
             m.within_sla
         )?;
         if m.departures > 0 {
+            // The p50 fits above the bar only when months are wide enough; it is in the
+            // bar's tooltip and the JSON either way.
+            let p50 = if slot >= 90.0 {
+                format!(" · p50 {}", show_opt(m.p50_seconds))
+            } else {
+                String::new()
+            };
             writeln!(
                 out,
-                r#"<text class="count" x="{:.1}" y="{:.1}" text-anchor="middle">{} · p50 {}</text>"#,
+                r#"<text class="count" x="{:.1}" y="{:.1}" text-anchor="middle">{}{p50}</text>"#,
                 x + slot / 2.0,
                 top + plot_h - all_h - 4.0,
                 m.departures,
-                show_opt(m.p50_seconds)
             )?;
         }
         writeln!(
@@ -658,6 +665,37 @@ pub fn render(r: &Report) -> Result<String, std::fmt::Error> {
 #[cfg(test)]
 mod tests {
     use crate::departure::DepartureState;
+    use crate::report::Month;
+
+    /// Two years of months: each keeps its bar and count; the p50 moves to the tooltip.
+    #[test]
+    fn many_months_keep_their_labels_short() {
+        let mut r = crate::report::build(
+            &[],
+            Vec::new(),
+            &Options {
+                since: None,
+                sla_seconds: 3600,
+                now: chrono::Utc::now(),
+            },
+        );
+        r.months = (1..=24)
+            .map(|i| Month {
+                month: format!("{}-{:02}", 2025 + (i - 1) / 12, (i - 1) % 12 + 1),
+                departures: 2,
+                revoked: 2,
+                within_sla: 1,
+                p50_seconds: Some(600),
+            })
+            .collect();
+        let mut out = String::new();
+        super::months_svg(&mut out, &r).unwrap();
+        assert_eq!(out.matches(r#"<rect class="all""#).count(), 24 + 1);
+        assert_eq!(out.matches(">2</text>").count(), 24 + 1, "{out}");
+        assert!(!out.contains("· p50"), "{out}");
+        assert_eq!(out.matches("departure(s), p50 10 min</title>").count(), 24);
+        assert!(out.contains(">2026-12</text>"));
+    }
     use crate::evidence::testutil::facts;
     use crate::journal::{Event, Record};
     use crate::report::{Damaged, Loaded, Options, build};
