@@ -138,6 +138,10 @@ pub enum Command {
     #[command(after_help = ATTACH_HELP)]
     Attach(AttachArgs),
 
+    /// Metrics over the departures: time to revocation, open tasks, assets, drift, holds
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
+
     /// Check, show or bundle signed evidence
     #[command(subcommand)]
     Evidence(EvidenceCommand),
@@ -180,6 +184,46 @@ overdue, the time to revocation, who ran it and the evidence sha256. Files alrea
 departure is complete. A failure is journaled as pending; run the command again to retry.
 start, resume, confirm and verify attach by themselves when the runbook has [ticketing]
 (--no-attach skips it).";
+
+const REPORT_HELP: &str = "\
+Examples:
+  offboard report                                   # tables, every departure
+  offboard report --since 2026-10-01 --sla 30m
+  offboard report --since 90d --format html -o report.html
+  offboard report --format csv -o departures.csv    # one row per departure
+
+Time to revocation runs from a departure's effective time to the moment every automated cut
+step was confirmed revoked by a run (start or resume); p50/p90 are nearest-rank percentiles.
+Overdue is counted now (OFFBOARD_NOW in tests). Each journal's hash chain is checked; a damaged
+one is listed and counted in nothing else. The HTML page is self-contained (no script, nothing
+fetched). --json is --format json. README.md (\"Reports\") documents every field.";
+
+/// How `report` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only departures effective at or after DATE: 2026-11-01 (midnight UTC), an RFC 3339
+    /// time, or a span back from now such as 90d
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// table (for a person), json, csv (one row per departure) or html (one page with charts)
+    /// [default: table, json with --json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ReportFormat>,
+    /// The time-to-revocation target: 1h, 30m, 4h, 1d, 1h30m…
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub sla: String,
+    /// Write the report to FILE (atomically, mode 0600) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
 
 /// Skip the automatic attach to the service desk ticket.
 #[derive(Debug, Clone, Default, Args)]

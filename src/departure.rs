@@ -448,6 +448,7 @@ impl DepartureState {
                     summary,
                     requests,
                     account,
+                    ..
                 } => {
                     if let Some(a) = account {
                         step.account.get_or_insert_with(|| a.clone());

@@ -344,6 +344,7 @@ impl Engine {
                 summary: applied.summary.clone(),
                 requests: applied.requests.clone(),
                 account: applied.account.clone(),
+                licences_freed: ctx.take_freed_licences(),
             },
         )?;
         reporter.started(step, "checking");

@@ -62,6 +62,10 @@ pub enum Record {
         /// The account acted on.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<Account>,
+        /// The licences (SKUs, by name) the apply freed, for actions that record them
+        /// (`remove_licenses`); absent for every other action, so older journals hash the same.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        licences_freed: Option<Vec<String>>,
     },
     /// The step's check read the live state.
     Checked {
@@ -557,6 +561,7 @@ mod tests {
                     summary: format!("did thing {i} – ünïcode \"quoted\""),
                     requests: vec![],
                     account: None,
+                    licences_freed: None,
                 },
             )
             .unwrap();

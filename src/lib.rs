@@ -19,6 +19,7 @@ pub mod limits;
 pub mod person;
 pub mod plan;
 pub mod providers;
+pub mod report;
 pub mod runbook;
 pub mod secrets;
 pub mod state;

@@ -125,6 +125,7 @@ pub fn journal(dir: &Path) -> Journal {
                 status: 200,
             }],
             account: Some(offboard_account()),
+            licences_freed: None,
         },
     )
     .unwrap();

@@ -225,6 +225,8 @@ pub enum ProviderError {
 pub struct CallCtx {
     on_retry: Arc<dyn Fn(RetryNote) + Send + Sync>,
     on_account: Arc<dyn Fn(&Account) + Send + Sync>,
+    /// The licences an apply said it freed ([`CallCtx::freed_licences`]).
+    licences_freed: Arc<std::sync::Mutex<Option<Vec<String>>>>,
 }
 
 impl CallCtx {
@@ -232,6 +234,7 @@ impl CallCtx {
         CallCtx {
             on_retry: Arc::new(on_retry),
             on_account: Arc::new(|_| {}),
+            licences_freed: Arc::default(),
         }
     }
 
@@ -245,6 +248,25 @@ impl CallCtx {
     /// change, so a crash right after it still leaves the account's id on record).
     pub fn identified(&self, account: &Account) {
         (self.on_account)(account)
+    }
+
+    /// Tell the engine which licences (SKUs, by name) this apply freed, none included: they
+    /// are journaled with `applied` (`licences_freed`) for `offboard report`. An action that
+    /// frees licences says so even when it freed none, so that "none" is not "not recorded".
+    pub fn freed_licences(&self, skus: &[String]) {
+        let mut freed = self
+            .licences_freed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        freed.get_or_insert_with(Vec::new).extend_from_slice(skus);
+    }
+
+    /// The licences the call said it freed (`None`: it said nothing), and forget them.
+    pub fn take_freed_licences(&self) -> Option<Vec<String>> {
+        self.licences_freed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// A context that drops retry notes (tests, planning).

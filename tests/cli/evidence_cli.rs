@@ -132,6 +132,7 @@ fn sealed_departure(state: &Path) -> PathBuf {
                 status: 200,
             }],
             account: Some(offboard_account()),
+            licences_freed: None,
         },
     )
     .unwrap();

@@ -19,6 +19,7 @@ mod fuzz_runbook;
 mod google_cli;
 mod prompt_pty;
 mod reliability_cli;
+mod report_cli;
 mod runbook_cli;
 mod secrets_cli;
 mod snapshots_cli;

@@ -675,6 +675,14 @@ async fn licences_freed_are_named_and_inherited_ones_reported() {
         .await
         .unwrap();
     assert!(out.changed);
+    // Named for the licence report too, structured (the inherited one is not freed).
+    assert_eq!(
+        ctx.take_freed_licences(),
+        Some(vec![
+            format!("ENTERPRISEPACK ({e3})"),
+            format!("EMS ({ems})")
+        ])
+    );
     assert!(
         out.summary.contains("freed 2 licence(s)")
             && out.summary.contains(&format!("ENTERPRISEPACK ({e3})"))
@@ -715,15 +723,15 @@ async fn licences_freed_are_named_and_inherited_ones_reported() {
         .unwrap();
     assert!(chk.revoked && chk.observed.contains("inherited"), "{chk:?}");
     e.graph.clear_requests();
+    let quiet = CallCtx::silent();
     let again = e
         .provider
-        .apply(
-            &call("remove_licenses", ALICE, &p, Some(&account)),
-            &CallCtx::silent(),
-        )
+        .apply(&call("remove_licenses", ALICE, &p, Some(&account)), &quiet)
         .await
         .unwrap();
     assert!(!again.changed && e.graph.writes().is_empty(), "{again:?}");
+    // Nothing freed is recorded as nothing, not as unknown.
+    assert_eq!(quiet.take_freed_licences(), Some(vec![]));
     // Drift: a licence assigned again.
     e.graph.license(&id, e3, None);
     let chk = e

@@ -2,7 +2,8 @@
 //! (`addLicenses: []` is sent although empty: Graph answers 400 without it). Licences the user
 //! inherits from a group cannot be removed from the user (Graph answers 400): they are reported
 //! with the group that assigns them, not failed. The SKUs freed are named by part number and
-//! skuId for the licence report.
+//! skuId for the licence report, in the summary and, structured, through
+//! [`CallCtx::freed_licences`] (journaled as `applied.licences_freed`, read by `offboard report`).
 
 use std::collections::BTreeMap;
 
@@ -104,10 +105,17 @@ impl EntraProvider {
         let mut records = Vec::new();
         let (user, account) = match self.resolve(call, FIELDS, ctx, &mut records).await? {
             Resolved::Live(u, a) => (u, a),
-            Resolved::Gone(a) => return Ok(already_deleted(a, records)),
+            Resolved::Gone(a) => {
+                // A deleted user holds no licence: nothing left to free.
+                ctx.freed_licences(&[]);
+                return Ok(already_deleted(a, records));
+            }
         };
         ctx.identified(&account);
         let l = licences(&user);
+        if l.direct.is_empty() {
+            ctx.freed_licences(&[]);
+        }
         if l.direct.is_empty() && l.inherited.is_empty() {
             return Ok(ApplyOutcome {
                 changed: false,
@@ -148,6 +156,7 @@ impl EntraProvider {
         )
         .await?;
         let freed: Vec<String> = l.direct.iter().map(|s| named(s, &parts)).collect();
+        ctx.freed_licences(&freed);
         Ok(ApplyOutcome {
             changed: true,
             summary: format!(
