@@ -776,6 +776,42 @@ async fn licenses_are_freed_and_named_with_or_without_skus() {
     ));
 }
 
+/// The SKUs freed reach the journal (`applied.licences_freed`) for `offboard report`; a second
+/// apply records that it freed none.
+#[tokio::test]
+async fn licences_freed_are_recorded_for_the_report() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| {
+        u.licenses = vec![(
+            "Google-Apps".into(),
+            "1010020027".into(),
+            "Google Workspace Business Starter".into(),
+        )]
+    });
+    let p = provider(&fake);
+    let one = params(json!({"products": ["Google-Apps"]}));
+    let ctx = CallCtx::silent();
+    let out = p
+        .apply(&call("remove_licenses", ALICE, &one, None), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.take_freed_licences(),
+        Some(vec![
+            "Google-Apps/1010020027 (Google Workspace Business Starter)".to_string()
+        ])
+    );
+    let again = CallCtx::silent();
+    p.apply(
+        &call("remove_licenses", ALICE, &one, out.account.as_ref()),
+        &again,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.take_freed_licences(), Some(vec![]));
+}
+
 #[tokio::test]
 async fn move_to_ou_and_delete_user_act_by_id() {
     let fake = FakeGoogle::start().await;

@@ -199,7 +199,11 @@ impl GoogleProvider {
         let mut records = Vec::new();
         let (user, account) = match self.live(&admin, call, ctx, &mut records).await? {
             Ok(x) => x,
-            Err(done) => return Ok(done),
+            Err(done) => {
+                // A deleted user holds no licence: nothing left to free.
+                ctx.freed_licences(&[]);
+                return Ok(done);
+            }
         };
         let found = self
             .assignments(&http, &p, &user, ctx, &mut records)
@@ -220,6 +224,8 @@ impl GoogleProvider {
                 freed.push(a.label());
             }
         }
+        // Journaled as `applied.licences_freed`: `offboard report` counts them by SKU.
+        ctx.freed_licences(&freed);
         Ok(if freed.is_empty() {
             done(
                 false,
