@@ -1082,7 +1082,10 @@ impl Provider for JamfProvider {
             method: method.into(),
             url,
         };
-        let mut lines = vec![line("GET", format!("{find}&page={{page}}&page-size={size}"))];
+        let mut lines = vec![line(
+            "GET",
+            format!("{find}&page={{page}}&page-size={size}"),
+        )];
         if family == Family::Mobile
             && let Ok(devices) = self.http.endpoint(&["api", "v2", "mobile-devices"])
         {
@@ -1202,9 +1205,8 @@ params = {params}
         let erase = KIND.action("erase_mobile_device").unwrap();
         assert!(erase.destructive && !lock.destructive);
         assert!(erase.revokes && lock.revokes);
-        let params = |v: Value| -> serde_json::Map<String, Value> {
-            serde_json::from_value(v).unwrap()
-        };
+        let params =
+            |v: Value| -> serde_json::Map<String, Value> { serde_json::from_value(v).unwrap() };
         let p = JamfProvider::new(&cfg()).unwrap();
         let ok = params(json!({ "message": "Call IT", "phone_number": "+1 555 0100",
                                 "match": "email" }));
@@ -1230,8 +1232,10 @@ params = {params}
             )
             .is_err()
         );
-        let erase = params(json!({ "preserve_data_plan": true, "disallow_proximity_setup": false,
-                                   "return_to_service": true }));
+        let erase = params(
+            json!({ "preserve_data_plan": true, "disallow_proximity_setup": false,
+                                   "return_to_service": true }),
+        );
         let data = p
             .command_data(
                 &call("erase_mobile_device", "j", &erase),
