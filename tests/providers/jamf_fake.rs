@@ -839,7 +839,7 @@ async fn a_mac_and_an_iphone_each_action_touches_only_its_family() {
         .iter()
         .map(|c| c.management_id.clone())
         .collect();
-    assert_eq!(sent, [phone_mid.clone()]);
+    assert_eq!(sent, std::slice::from_ref(&phone_mid));
     // The phone's lock acknowledged: the mobile lock holds, the Mac's lock was never sent.
     fake.set_state(&phone, "DEVICE_LOCK", "ACKNOWLEDGED");
     let account = out.account.unwrap();
@@ -1188,6 +1188,89 @@ fn start_locks_and_legal_hold_blocks_the_erase() {
         }
     }
     for secret in [PIN, CLIENT_SECRET, "tok-1"] {
+        assert!(!all.contains(secret) && !verified.contains(secret));
+    }
+    fake.assert_contract();
+}
+
+/// Through the binary, for a phone: the mobile lock is requested (no PIN asked for), legal hold
+/// keeps the mobile erase from running, and `verify` holds once the iPhone acknowledged.
+#[test]
+fn start_locks_the_iphone_and_legal_hold_blocks_its_erase() {
+    use crate::common::cli_env::{CliEnv, fake_runtime, text};
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeJamf::start());
+    let phone = fake.add_mobile_device("jdoe", "jdoe-iphone");
+    fake.add_computer("jdoe", "jdoe-mbp");
+    let user = "jdoe@corp.example";
+    let mut env = CliEnv::new();
+    env.var("JAMF_CLIENT_SECRET", CLIENT_SECRET);
+    env.write_runbook(&format!(
+        r#"[runbook]
+name = "Phone leaver"
+legal_hold = true
+
+[systems.mobile]
+kind = "jamf"
+base_url = "{base}"
+client_id = "{CLIENT_ID}"
+client_secret = {{ env = "JAMF_CLIENT_SECRET" }}
+
+[[step]]
+id = "mobile-lock"
+lane = "it"
+system = "mobile"
+action = "lock_mobile_device"
+phase = "cut"
+params = {{ match = "email", message = "Return this phone to IT" }}
+
+[[step]]
+id = "mobile-erase"
+lane = "security"
+system = "mobile"
+action = "erase_mobile_device"
+phase = "close"
+after = ["mobile-lock"]
+params = {{ match = "email", preserve_data_plan = true }}
+"#,
+        base = fake.server.base_url
+    ));
+    let check = env.run(&["runbook", "check", "offboard.toml"]);
+    assert!(check.status.success(), "{}", text(&check));
+    let out = env.run(&CliEnv::start_args(user));
+    let all = text(&out);
+    let cmds = fake.commands();
+    assert_eq!(cmds.len(), 1, "{all}");
+    assert_eq!(
+        (cmds[0].command_type.as_str(), cmds[0].client_type.as_str()),
+        ("DEVICE_LOCK", "MOBILE_DEVICE")
+    );
+    let dep = env.departure_of(user).unwrap();
+    let statuses = env.step_statuses(&dep);
+    for (step, want) in [("mobile-lock", "unconfirmed"), ("mobile-erase", "skipped")] {
+        assert!(
+            statuses.contains(&(step.into(), want.into())),
+            "{step} should be {want}: {statuses:?}\n{all}"
+        );
+    }
+    fake.set_state(&phone, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let verify = env.run(&["verify", &dep]);
+    let verified = text(&verify);
+    assert!(verify.status.success(), "{verified}");
+    assert!(
+        verified.contains("All 1 revocation(s) hold") && verified.contains("acknowledged at"),
+        "{verified}"
+    );
+    let evidence = std::fs::read_to_string(env.evidence_path(&dep)).unwrap();
+    assert!(evidence.contains(fake.mobile(&phone).management_id.as_deref().unwrap()));
+    let doc: Value = serde_json::from_str(&evidence).unwrap();
+    assert!(
+        doc["predicate"]["legal_hold"]["blocked"]
+            .to_string()
+            .contains("mobile-erase"),
+        "{evidence}"
+    );
+    for secret in [CLIENT_SECRET, "tok-1"] {
         assert!(!all.contains(secret) && !verified.contains(secret));
     }
     fake.assert_contract();
