@@ -18,8 +18,11 @@
 //!   /api/v2/mobile-devices/{id}` (MobileDeviceV2) is CONFIRMED to carry `managementId` and is
 //!   read for each device whose inventory record lacks it.
 //! - `lock_mobile_device` / `erase_mobile_device`: the same commands, one family each: a
-//!   computer action never touches a phone and the other way round. A mobile lock has no PIN;
-//!   a mobile erase may keep the eSIM data plan, skip Proximity Setup, or return to service.
+//!   computer action never touches a phone and the other way round. A mobile lock has no PIN
+//!   (`message`, `phoneNumber` only); a mobile erase may send `preserveDataPlan`,
+//!   `disallowProximitySetup` and `returnToService.enabled`, each a property of Jamf's
+//!   EraseDeviceCommand description (Jamf's privileges: Read Mobile Devices, Send Mobile Device
+//!   Remote Lock Command, Send Mobile Device Remote Wipe Command).
 //! - `lock_computer`: `POST /api/v2/mdm/commands` with `DEVICE_LOCK` and the PIN;
 //!   `erase_computer` (destructive): the same with `ERASE_DEVICE`. A computer whose last command
 //!   of that type is pending or acknowledged is not sent another.
@@ -38,7 +41,6 @@
 //! system's `max_concurrency` is capped at [`MAX_CONNECTIONS`]. 429 and 503 are retried with
 //! backoff by the kit. Errors read `code: description` from Jamf's
 //! `{"httpStatus":…,"errors":[{"code","field","description","id"}]}`.
-//!
 
 use std::sync::Arc;
 
@@ -338,7 +340,8 @@ impl Family {
         }
     }
 
-    /// The inventory record's name.
+    /// The inventory record's name (for a mobile device `general.displayName`, UNCONFIRMED;
+    /// the id stands in when it is missing).
     fn name_pointer(self) -> &'static str {
         match self {
             Family::Computer => "/general/name",
