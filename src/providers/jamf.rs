@@ -1,5 +1,5 @@
-//! Jamf Pro (the Jamf Pro API, `{base_url}/api/…`): lock and erase the person's Macs by MDM
-//! command.
+//! Jamf Pro (the Jamf Pro API, `{base_url}/api/…`): lock and erase the person's Macs, iPhones
+//! and iPads by MDM command.
 //!
 //! Requests carry a bearer token from Jamf's OAuth client credentials endpoint
 //! (`POST {base_url}/api/oauth/token`, form `grant_type=client_credentials`, `client_id`,
@@ -11,6 +11,18 @@
 //!   `match = "email"`), the value quoted and escaped as RSQL wants, every page read (`page`
 //!   0-based, `page-size`, until `totalCount`). An MDM command names a computer by its
 //!   `general.managementId`, not its inventory `id`; both are listed in the summary.
+//! - The person's mobile devices (iPhone, iPad, and whatever else Jamf lists there): `GET
+//!   /api/v2/mobile-devices/detail?section=GENERAL&section=USER_AND_LOCATION&filter=username==
+//!   "…"` (or `emailAddress`), paged the same way. Where the inventory record carries the
+//!   management id is UNCONFIRMED (likely `general.managementId`, read when present); `GET
+//!   /api/v2/mobile-devices/{id}` (MobileDeviceV2) is CONFIRMED to carry `managementId` and is
+//!   read for each device whose inventory record lacks it.
+//! - `lock_mobile_device` / `erase_mobile_device`: the same commands, one family each: a
+//!   computer action never touches a phone and the other way round. A mobile lock has no PIN
+//!   (`message`, `phoneNumber` only); a mobile erase may send `preserveDataPlan`,
+//!   `disallowProximitySetup` and `returnToService.enabled`, each a property of Jamf's
+//!   EraseDeviceCommand description (Jamf's privileges: Read Mobile Devices, Send Mobile Device
+//!   Remote Lock Command, Send Mobile Device Remote Wipe Command).
 //! - `lock_computer`: `POST /api/v2/mdm/commands` with `DEVICE_LOCK` and the PIN;
 //!   `erase_computer` (destructive): the same with `ERASE_DEVICE`. A computer whose last command
 //!   of that type is pending or acknowledged is not sent another.
@@ -29,10 +41,6 @@
 //! system's `max_concurrency` is capped at [`MAX_CONNECTIONS`]. 429 and 503 are retried with
 //! backoff by the kit. Errors read `code: description` from Jamf's
 //! `{"httpStatus":…,"errors":[{"code","field","description","id"}]}`.
-//!
-//! Mobile devices (iPhone, iPad) are not covered yet: where the Jamf Pro API's mobile device
-//! inventory carries the management id an MDM command needs is UNCONFIRMED in the facts this
-//! kind was written from.
 
 use std::sync::Arc;
 
@@ -59,8 +67,8 @@ const PAGE_SIZE: usize = 100;
 
 pub static KIND: KindSpec = KindSpec {
     name: "jamf",
-    summary: "Jamf Pro (Jamf Pro API, OAuth API client): lock or erase the person's Macs by MDM \
-              command",
+    summary: "Jamf Pro (Jamf Pro API, OAuth API client): lock or erase the person's Macs, iPhones \
+              and iPads by MDM command",
     actions: &[
         ActionSpec {
             name: "lock_computer",
@@ -85,6 +93,29 @@ pub static KIND: KindSpec = KindSpec {
             revokes: true,
             params: ParamsSpec::of::<EraseParams>(),
         },
+        ActionSpec {
+            name: "lock_mobile_device",
+            summary: "finds the person's mobile devices (`GET /api/v2/mobile-devices/detail`, \
+                      filtered on `username` or `emailAddress`, every page; the management id \
+                      from `general.managementId`, else `GET /api/v2/mobile-devices/{id}`), then \
+                      `POST /api/v2/mdm/commands` `DEVICE_LOCK` (no PIN) to each one not already \
+                      locked or pending; the check holds once every device acknowledged it",
+            destructive: false,
+            alerts_user: false,
+            revokes: true,
+            params: ParamsSpec::of::<MobileLockParams>(),
+        },
+        ActionSpec {
+            name: "erase_mobile_device",
+            summary: "IRREVERSIBLE: `POST /api/v2/mdm/commands` `ERASE_DEVICE` to each of the \
+                      person's mobile devices (found as for `lock_mobile_device`) not already \
+                      erased or pending; the check holds once every device acknowledged the \
+                      erase",
+            destructive: true,
+            alerts_user: false,
+            revokes: true,
+            params: ParamsSpec::of::<MobileEraseParams>(),
+        },
     ],
     settings: &[
         SettingSpec {
@@ -92,8 +123,10 @@ pub static KIND: KindSpec = KindSpec {
             ty: SettingType::String,
             required: true,
             summary: "the Jamf Pro API client's id (Settings > API roles and clients); its role \
-                      needs Read Computers, View MDM command information in Jamf Pro API, and \
-                      Send Computer Remote Lock Command / Send Computer Remote Wipe Command",
+                      needs View MDM command information in Jamf Pro API, and for Macs Read \
+                      Computers and Send Computer Remote Lock Command / Send Computer Remote Wipe \
+                      Command, for iPhones and iPads Read Mobile Devices and Send Mobile Device \
+                      Remote Lock Command / Send Mobile Device Remote Wipe Command",
         },
         SettingSpec {
             name: "client_secret",
@@ -111,22 +144,25 @@ pub static KIND: KindSpec = KindSpec {
     check_action: None,
 };
 
-/// How the person is found among the computers' user assignments.
+/// How the person is found among the devices' user assignments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 enum Match {
-    /// `userAndLocation.username` equals the person's login.
+    /// The device's assigned username equals the person's login.
     #[default]
     Username,
-    /// `userAndLocation.email` equals the person's login.
+    /// The device's assigned user's email equals the person's login.
     Email,
 }
 
 impl Match {
-    fn field(self) -> &'static str {
-        match self {
-            Match::Username => "userAndLocation.username",
-            Match::Email => "userAndLocation.email",
+    /// The RSQL field of `family`'s inventory that holds it.
+    fn field(self, family: Family) -> &'static str {
+        match (family, self) {
+            (Family::Computer, Match::Username) => "userAndLocation.username",
+            (Family::Computer, Match::Email) => "userAndLocation.email",
+            (Family::Mobile, Match::Username) => "username",
+            (Family::Mobile, Match::Email) => "emailAddress",
         }
     }
 
@@ -236,6 +272,106 @@ struct EraseParams {
     matching: Option<Match>,
 }
 
+/// `lock_mobile_device`'s parameters (an iPhone or iPad lock takes no PIN: the device's own
+/// passcode unlocks it).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MobileLockParams {
+    /// Shown on the locked device's screen.
+    message: Option<String>,
+    /// A phone number shown on the locked device's screen.
+    phone_number: Option<String>,
+    /// Which user field of the mobile device inventory holds the person's login: `username`
+    /// (default) or `email` (`emailAddress`).
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+}
+
+/// `erase_mobile_device`'s parameters.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MobileEraseParams {
+    /// Keep the data plan of an iPhone or iPad with an eSIM (iOS 11+; default false).
+    preserve_data_plan: Option<bool>,
+    /// Skip Proximity Setup on the next start (iOS 11+; default false).
+    disallow_proximity_setup: Option<bool>,
+    /// Return to Service (iOS 17+, Jamf Pro 10.50+): the device enrolls again by itself after
+    /// the erase (sent as `returnToService.enabled`, without profile data: UNCONFIRMED that
+    /// Jamf then supplies the enrollment and Wi-Fi profiles itself).
+    return_to_service: Option<bool>,
+    /// Which user field of the mobile device inventory holds the person's login: `username`
+    /// (default) or `email` (`emailAddress`).
+    #[serde(rename = "match")]
+    matching: Option<Match>,
+}
+
+/// The kind of device an action addresses: each action reads one inventory and sends to that
+/// family only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// Macs: `GET /api/v1/computers-inventory`.
+    Computer,
+    /// iPhones, iPads (and other devices Jamf lists as mobile): `GET
+    /// /api/v2/mobile-devices/detail`.
+    Mobile,
+}
+
+impl Family {
+    fn inventory_path(self) -> &'static [&'static str] {
+        match self {
+            Family::Computer => &["api", "v1", "computers-inventory"],
+            Family::Mobile => &["api", "v2", "mobile-devices", "detail"],
+        }
+    }
+
+    /// The inventory, as written in messages.
+    fn inventory(self) -> &'static str {
+        match self {
+            Family::Computer => "GET /api/v1/computers-inventory",
+            Family::Mobile => "GET /api/v2/mobile-devices/detail",
+        }
+    }
+
+    /// The inventory record's id.
+    fn id_pointer(self) -> &'static str {
+        match self {
+            Family::Computer => "/id",
+            Family::Mobile => "/mobileDeviceId",
+        }
+    }
+
+    /// The inventory record's name (for a mobile device `general.displayName`, UNCONFIRMED;
+    /// the id stands in when it is missing).
+    fn name_pointer(self) -> &'static str {
+        match self {
+            Family::Computer => "/general/name",
+            Family::Mobile => "/general/displayName",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Family::Computer => "computer",
+            Family::Mobile => "mobile device",
+        }
+    }
+
+    /// What carries a command out, in a sentence.
+    fn device(self) -> &'static str {
+        match self {
+            Family::Computer => "Mac",
+            Family::Mobile => "iPhone or iPad",
+        }
+    }
+
+    fn read_privilege(self) -> &'static str {
+        match self {
+            Family::Computer => "Read Computers",
+            Family::Mobile => "Read Mobile Devices",
+        }
+    }
+}
+
 /// The MDM command an action sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -244,10 +380,13 @@ enum Command {
 }
 
 impl Command {
-    fn of(action: &str) -> Option<Command> {
+    /// The device family and command of an action.
+    fn of(action: &str) -> Option<(Family, Command)> {
         match action {
-            "lock_computer" => Some(Command::Lock),
-            "erase_computer" => Some(Command::Erase),
+            "lock_computer" => Some((Family::Computer, Command::Lock)),
+            "erase_computer" => Some((Family::Computer, Command::Erase)),
+            "lock_mobile_device" => Some((Family::Mobile, Command::Lock)),
+            "erase_mobile_device" => Some((Family::Mobile, Command::Erase)),
             _ => None,
         }
     }
@@ -266,12 +405,17 @@ impl Command {
         }
     }
 
-    /// The Jamf privilege that sending it needs.
-    fn privilege(self) -> &'static str {
-        match self {
-            Command::Lock => "Send Computer Remote Lock Command",
-            Command::Erase => {
+    /// The Jamf privilege that sending it to `family` needs.
+    fn privilege(self, family: Family) -> &'static str {
+        match (family, self) {
+            (Family::Computer, Command::Lock) => "Send Computer Remote Lock Command",
+            (Family::Computer, Command::Erase) => {
                 "Send Computer Remote Wipe Command (on newer Jamf Pro also the \
+                 destructive-device-actions privilege)"
+            }
+            (Family::Mobile, Command::Lock) => "Send Mobile Device Remote Lock Command",
+            (Family::Mobile, Command::Erase) => {
+                "Send Mobile Device Remote Wipe Command (on newer Jamf Pro also the \
                  destructive-device-actions privilege)"
             }
         }
@@ -300,17 +444,17 @@ impl std::fmt::Debug for JamfProvider {
     }
 }
 
-/// One computer of the person's.
+/// One device (computer or mobile device) of the person's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Computer {
+struct Device {
     id: String,
     name: String,
-    /// `general.managementId`: what an MDM command names. `None` for a computer Jamf does not
-    /// manage by MDM.
+    /// The management id: what an MDM command names. `None` for a device Jamf does not manage
+    /// by MDM.
     management_id: Option<String>,
 }
 
-impl Computer {
+impl Device {
     fn label(&self) -> String {
         match &self.management_id {
             Some(m) => format!("{} (id {}, managementId {m})", self.name, self.id),
@@ -394,7 +538,7 @@ fn state_of(commands: &[Value], cmd: Command) -> State {
         }
         "PENDING" => State::Pending(format!("{verb} pending (requested at {sent})")),
         "NOTNOW" => State::Pending(format!(
-            "{verb} pending: the Mac answered NotNow (requested at {sent})"
+            "{verb} pending: the device answered NotNow (requested at {sent})"
         )),
         "ERROR" => {
             // UNCONFIRMED: the field that carries the device's error text; these are tried.
@@ -509,9 +653,9 @@ impl JamfProvider {
         ProviderError::Permanent(format!("system `{}`: {msg}", self.system))
     }
 
-    fn inventory_url(&self, m: Match, value: &str) -> Result<Url, ProviderError> {
-        let url = self.http.endpoint(&["api", "v1", "computers-inventory"])?;
-        let filter = format!("{}=={}", m.field(), rsql_quote(value));
+    fn inventory_url(&self, family: Family, m: Match, value: &str) -> Result<Url, ProviderError> {
+        let url = self.http.endpoint(family.inventory_path())?;
+        let filter = format!("{}=={}", m.field(family), rsql_quote(value));
         Ok(with_query(
             url,
             &[
@@ -556,14 +700,15 @@ impl JamfProvider {
         Ok(items)
     }
 
-    /// The person's computers, by the recorded account or by login.
-    async fn computers(
+    /// The person's devices of `family`, by the recorded account or by login.
+    async fn devices(
         &self,
         call: &StepCall<'_>,
+        family: Family,
         m: Match,
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
-    ) -> Result<(Account, Vec<Computer>), ProviderError> {
+    ) -> Result<(Account, Vec<Device>), ProviderError> {
         let (m, value) = match call.account {
             Some(a) => (Match::of(a), a.id.clone()),
             None => {
@@ -574,25 +719,31 @@ impl JamfProvider {
                 (m, login.to_string())
             }
         };
-        let url = self.inventory_url(m, &value)?;
+        let url = self.inventory_url(family, m, &value)?;
         let all = self
             .list(url, ctx, records)
             .await
-            .map_err(|e| with_privilege(e, "Read Computers"))?;
+            .map_err(|e| with_privilege(e, family.read_privilege()))?;
         let mut out = Vec::new();
         for c in &all {
-            let Some(id) = c.get("id").and_then(|i| {
+            let Some(id) = c.pointer(family.id_pointer()).and_then(|i| {
                 i.as_str()
                     .map(str::to_string)
                     .or_else(|| i.as_u64().map(|n| n.to_string()))
             }) else {
-                return Err(
-                    self.err("GET /api/v1/computers-inventory answered a computer without an id")
-                );
+                return Err(self.err(format!(
+                    "{} answered a {} without an id",
+                    family.inventory(),
+                    family.noun()
+                )));
             };
-            out.push(Computer {
-                name: text(c, "/general/name").unwrap_or(&id).to_string(),
-                management_id: text(c, "/general/managementId").map(str::to_string),
+            let mut management_id = text(c, "/general/managementId").map(str::to_string);
+            if management_id.is_none() && family == Family::Mobile {
+                management_id = self.mobile_management_id(&id, ctx, records).await?;
+            }
+            out.push(Device {
+                name: text(c, family.name_pointer()).unwrap_or(&id).to_string(),
+                management_id,
                 id,
             });
         }
@@ -603,17 +754,37 @@ impl JamfProvider {
         Ok((account, out))
     }
 
-    /// Where one computer stands for `cmd`.
+    /// A mobile device's management id from `GET /api/v2/mobile-devices/{id}` (MobileDeviceV2:
+    /// `managementId` is CONFIRMED there), for an inventory record that does not carry it
+    /// (where the inventory carries it is UNCONFIRMED; `general.managementId` is read first).
+    async fn mobile_management_id(
+        &self,
+        id: &str,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Option<String>, ProviderError> {
+        let url = self.http.endpoint(&["api", "v2", "mobile-devices", id])?;
+        let resp = self
+            .http
+            .send(Request::get(url), ctx)
+            .await
+            .map_err(|e| with_privilege(e, Family::Mobile.read_privilege()))?;
+        records.push(resp.record.clone());
+        let v: Value = resp.json().unwrap_or(Value::Null);
+        Ok(text(&v, "/managementId").map(str::to_string))
+    }
+
+    /// Where one device stands for `cmd`.
     async fn state(
         &self,
-        c: &Computer,
+        c: &Device,
         cmd: Command,
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
     ) -> Result<State, ProviderError> {
         let Some(mid) = &c.management_id else {
             return Ok(State::Unmanaged(
-                "no general.managementId: not managed by MDM, no command can reach it (a manual \
+                "no managementId: not managed by MDM, no command can reach it (a manual \
                  follow-up)"
                     .into(),
             ));
@@ -626,45 +797,83 @@ impl JamfProvider {
         Ok(state_of(&commands, cmd))
     }
 
-    fn not_found(&self, m: Match, login: &str) -> ProviderError {
+    fn not_found(&self, family: Family, m: Match, login: &str) -> ProviderError {
         ProviderError::NotFound(format!(
-            "system `{}`: no computer in Jamf Pro has {} == {login:?} (GET \
-             /api/v1/computers-inventory found none): the person is not known to Jamf, or has \
-             no Mac assigned to them",
+            "system `{}`: no {noun} in Jamf Pro has {} == {login:?} ({} found none): the person \
+             is not known to Jamf, or has no {noun} assigned to them",
             self.system,
-            m.field()
+            m.field(family),
+            family.inventory(),
+            noun = family.noun(),
         ))
     }
 
-    fn matching(&self, call: &StepCall<'_>, cmd: Command) -> Result<Match, ProviderError> {
-        Ok(match cmd {
-            Command::Lock => params::parse::<LockParams>(call.action, call.params)?.matching,
-            Command::Erase => params::parse::<EraseParams>(call.action, call.params)?.matching,
+    fn matching(
+        &self,
+        call: &StepCall<'_>,
+        family: Family,
+        cmd: Command,
+    ) -> Result<Match, ProviderError> {
+        let (action, p) = (call.action, call.params);
+        Ok(match (family, cmd) {
+            (Family::Computer, Command::Lock) => params::parse::<LockParams>(action, p)?.matching,
+            (Family::Computer, Command::Erase) => params::parse::<EraseParams>(action, p)?.matching,
+            (Family::Mobile, Command::Lock) => {
+                params::parse::<MobileLockParams>(action, p)?.matching
+            }
+            (Family::Mobile, Command::Erase) => {
+                params::parse::<MobileEraseParams>(action, p)?.matching
+            }
         }
         .unwrap_or_default())
     }
 
-    /// The `commandData` to send, the PIN read from its reference.
-    fn command_data(&self, call: &StepCall<'_>, cmd: Command) -> Result<Value, ProviderError> {
-        let (pin_ref, mut data) = match cmd {
-            Command::Lock => {
-                let p: LockParams = params::parse(call.action, call.params)?;
-                let mut data = json!({ "commandType": cmd.jamf() });
-                if let Some(msg) = p.message {
-                    data["message"] = Value::String(msg);
-                }
-                if let Some(phone) = p.phone_number {
-                    data["phoneNumber"] = Value::String(phone);
-                }
-                (Some(p.pin.0), data)
+    /// The `commandData` to send, the PIN (Macs only) read from its reference.
+    fn command_data(
+        &self,
+        call: &StepCall<'_>,
+        family: Family,
+        cmd: Command,
+    ) -> Result<Value, ProviderError> {
+        let mut data = json!({ "commandType": cmd.jamf() });
+        let lock_text = |data: &mut Value, message: Option<String>, phone: Option<String>| {
+            if let Some(msg) = message {
+                data["message"] = Value::String(msg);
             }
-            Command::Erase => {
+            if let Some(phone) = phone {
+                data["phoneNumber"] = Value::String(phone);
+            }
+        };
+        let pin_ref = match (family, cmd) {
+            (Family::Computer, Command::Lock) => {
+                let p: LockParams = params::parse(call.action, call.params)?;
+                lock_text(&mut data, p.message, p.phone_number);
+                Some(p.pin.0)
+            }
+            (Family::Computer, Command::Erase) => {
                 let p: EraseParams = params::parse(call.action, call.params)?;
-                let mut data = json!({ "commandType": cmd.jamf() });
                 if let Some(o) = p.obliteration_behavior {
                     data["obliterationBehavior"] = Value::String(o.as_str().into());
                 }
-                (p.pin.map(|p| p.0), data)
+                p.pin.map(|p| p.0)
+            }
+            (Family::Mobile, Command::Lock) => {
+                let p: MobileLockParams = params::parse(call.action, call.params)?;
+                lock_text(&mut data, p.message, p.phone_number);
+                None
+            }
+            (Family::Mobile, Command::Erase) => {
+                let p: MobileEraseParams = params::parse(call.action, call.params)?;
+                if let Some(b) = p.preserve_data_plan {
+                    data["preserveDataPlan"] = Value::Bool(b);
+                }
+                if let Some(b) = p.disallow_proximity_setup {
+                    data["disallowProximitySetup"] = Value::Bool(b);
+                }
+                if let Some(b) = p.return_to_service {
+                    data["returnToService"] = json!({ "enabled": b });
+                }
+                None
             }
         };
         if let Some(r) = pin_ref {
@@ -687,20 +896,22 @@ impl JamfProvider {
         &self,
         call: &StepCall<'_>,
         ctx: &CallCtx,
+        family: Family,
         cmd: Command,
     ) -> Result<ApplyOutcome, ProviderError> {
-        let m = self.matching(call, cmd)?;
+        let m = self.matching(call, family, cmd)?;
         // Read (and check) the PIN before anything is sent.
-        let data = self.command_data(call, cmd)?;
+        let data = self.command_data(call, family, cmd)?;
         let mut records = Vec::new();
-        let (account, computers) = self.computers(call, m, ctx, &mut records).await?;
-        if computers.is_empty() {
+        let (account, devices) = self.devices(call, family, m, ctx, &mut records).await?;
+        if devices.is_empty() {
             return match call.account {
-                None => Err(self.not_found(m, call.login)),
+                None => Err(self.not_found(family, m, call.login)),
                 Some(_) => Ok(ApplyOutcome {
                     changed: false,
                     summary: format!(
-                        "no computer in Jamf Pro is assigned to {account} any more; nothing to {}",
+                        "no {} in Jamf Pro is assigned to {account} any more; nothing to {}",
+                        family.noun(),
                         cmd.verb()
                     ),
                     requests: records,
@@ -714,7 +925,7 @@ impl JamfProvider {
         let mut pending = Vec::new();
         let mut done = Vec::new();
         let mut manual = Vec::new();
-        for c in &computers {
+        for c in &devices {
             match self.state(c, cmd, ctx, &mut records).await {
                 Ok(State::Done(s)) => done.push(format!("{}: {s}", c.label())),
                 Ok(State::Pending(s)) => pending.push(format!("{}: {s}", c.label())),
@@ -734,7 +945,7 @@ impl JamfProvider {
                         .await
                         .map_err(|e| {
                             without_pin(
-                                partly(with_privilege(e, cmd.privilege()), cmd, &sent),
+                                partly(with_privilege(e, cmd.privilege(family)), cmd, &sent),
                                 &data,
                             )
                         })?;
@@ -751,16 +962,18 @@ impl JamfProvider {
             }
         }
         let mut parts = vec![format!(
-            "{} computer(s) of {account} in Jamf Pro",
-            computers.len()
+            "{} {}(s) of {account} in Jamf Pro",
+            devices.len(),
+            family.noun()
         )];
         if !sent.is_empty() {
             parts.push(format!(
-                "{} sent to {}: {} (requested, not yet done: each Mac acts when it next checks \
+                "{} sent to {}: {} (requested, not yet done: each {} acts when it next checks \
                  in; the check counts only an acknowledged command)",
                 cmd.jamf(),
                 sent.len(),
-                sent.join("; ")
+                sent.join("; "),
+                family.device()
             ));
         }
         if !pending.is_empty() {
@@ -784,24 +997,28 @@ impl JamfProvider {
         &self,
         call: &StepCall<'_>,
         ctx: &CallCtx,
+        family: Family,
         cmd: Command,
     ) -> Result<CheckOutcome, ProviderError> {
-        let m = self.matching(call, cmd)?;
+        let m = self.matching(call, family, cmd)?;
         let mut records = Vec::new();
-        let (account, computers) = self.computers(call, m, ctx, &mut records).await?;
-        if computers.is_empty() {
+        let (account, devices) = self.devices(call, family, m, ctx, &mut records).await?;
+        if devices.is_empty() {
             return match call.account {
-                None => Err(self.not_found(m, call.login)),
+                None => Err(self.not_found(family, m, call.login)),
                 Some(_) => Ok(CheckOutcome {
                     revoked: true,
-                    observed: format!("no computer in Jamf Pro is assigned to {account} any more"),
+                    observed: format!(
+                        "no {} in Jamf Pro is assigned to {account} any more",
+                        family.noun()
+                    ),
                     account: Some(account),
                 }),
             };
         }
         let mut all_done = true;
         let mut each = Vec::new();
-        for c in &computers {
+        for c in &devices {
             let s = self.state(c, cmd, ctx, &mut records).await?;
             all_done &= matches!(s, State::Done(_));
             each.push(format!("{}: {}", c.label(), s.text()));
@@ -853,11 +1070,11 @@ fn partly(e: ProviderError, cmd: Command, sent: &[String]) -> ProviderError {
 #[async_trait]
 impl Provider for JamfProvider {
     fn describe(&self, call: &StepCall<'_>) -> Vec<RequestLine> {
-        let Some(cmd) = Command::of(call.action) else {
+        let Some((family, cmd)) = Command::of(call.action) else {
             return Vec::new();
         };
-        let m = self.matching(call, cmd).unwrap_or_default();
-        let Ok(find) = self.inventory_url(m, call.login) else {
+        let m = self.matching(call, family, cmd).unwrap_or_default();
+        let Ok(find) = self.inventory_url(family, m, call.login) else {
             return Vec::new();
         };
         let Ok(commands) = self.http.endpoint(&["api", "v2", "mdm", "commands"]) else {
@@ -868,20 +1085,32 @@ impl Provider for JamfProvider {
             method: method.into(),
             url,
         };
-        vec![
-            line("GET", format!("{find}&page={{page}}&page-size={size}")),
-            line(
+        let mut lines = vec![line(
+            "GET",
+            format!("{find}&page={{page}}&page-size={size}"),
+        )];
+        if family == Family::Mobile
+            && let Ok(devices) = self.http.endpoint(&["api", "v2", "mobile-devices"])
+        {
+            lines.push(line(
                 "GET",
-                format!(
-                    "{commands}?filter=clientManagementId==\"{{managementId}}\";command=={}&page={{page}}&page-size={size}",
-                    cmd.jamf()
-                ),
+                format!("{devices}/{{id}} (only for a device whose inventory lacks general.managementId)"),
+            ));
+        }
+        lines.push(line(
+            "GET",
+            format!(
+                "{commands}?filter=clientManagementId==\"{{managementId}}\";command=={}&page={{page}}&page-size={size}",
+                cmd.jamf()
             ),
-            line(
-                "POST",
-                format!("{commands} ({}, PIN <redacted>)", cmd.jamf()),
-            ),
-        ]
+        ));
+        // A Mac's lock carries a PIN (an erase may); a mobile device's command never does.
+        let post = match family {
+            Family::Computer => format!("{commands} ({}, PIN <redacted>)", cmd.jamf()),
+            Family::Mobile => format!("{commands} ({})", cmd.jamf()),
+        };
+        lines.push(line("POST", post));
+        lines
     }
 
     async fn apply(
@@ -890,7 +1119,7 @@ impl Provider for JamfProvider {
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
         match Command::of(call.action) {
-            Some(cmd) => self.send_command(call, ctx, cmd).await,
+            Some((family, cmd)) => self.send_command(call, ctx, family, cmd).await,
             None => Err(self.unknown_action(call.action)),
         }
     }
@@ -901,7 +1130,7 @@ impl Provider for JamfProvider {
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         match Command::of(call.action) {
-            Some(cmd) => self.check_command(call, ctx, cmd).await,
+            Some((family, cmd)) => self.check_command(call, ctx, family, cmd).await,
             None => Err(self.unknown_action(call.action)),
         }
     }
@@ -974,6 +1203,66 @@ params = {params}
     }
 
     #[test]
+    fn mobile_actions_take_no_pin_and_erase_is_destructive() {
+        let lock = KIND.action("lock_mobile_device").unwrap();
+        let erase = KIND.action("erase_mobile_device").unwrap();
+        assert!(erase.destructive && !lock.destructive);
+        assert!(erase.revokes && lock.revokes);
+        let params =
+            |v: Value| -> serde_json::Map<String, Value> { serde_json::from_value(v).unwrap() };
+        let p = JamfProvider::new(&cfg()).unwrap();
+        let ok = params(json!({ "message": "Call IT", "phone_number": "+1 555 0100",
+                                "match": "email" }));
+        let data = p
+            .command_data(
+                &call("lock_mobile_device", "j", &ok),
+                Family::Mobile,
+                Command::Lock,
+            )
+            .unwrap();
+        assert_eq!(
+            data,
+            json!({ "commandType": "DEVICE_LOCK", "message": "Call IT",
+                    "phoneNumber": "+1 555 0100" })
+        );
+        // A PIN is a Mac's: refused for an iPhone rather than silently dropped.
+        let pin = params(json!({ "pin": { "env": "P" } }));
+        assert!(
+            p.command_data(
+                &call("lock_mobile_device", "j", &pin),
+                Family::Mobile,
+                Command::Lock
+            )
+            .is_err()
+        );
+        let erase = params(
+            json!({ "preserve_data_plan": true, "disallow_proximity_setup": false,
+                                   "return_to_service": true }),
+        );
+        let data = p
+            .command_data(
+                &call("erase_mobile_device", "j", &erase),
+                Family::Mobile,
+                Command::Erase,
+            )
+            .unwrap();
+        assert_eq!(
+            data,
+            json!({ "commandType": "ERASE_DEVICE", "preserveDataPlan": true,
+                    "disallowProximitySetup": false, "returnToService": { "enabled": true } })
+        );
+        let mac_only = params(json!({ "obliteration_behavior": "Always" }));
+        assert!(
+            p.command_data(
+                &call("erase_mobile_device", "j", &mac_only),
+                Family::Mobile,
+                Command::Erase
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn rsql_values_are_quoted_and_escaped() {
         assert_eq!(rsql_quote("jdoe"), r#""jdoe""#);
         assert_eq!(rsql_quote(r#"a"b\c;d==e"#), r#""a\"b\\c;d==e""#);
@@ -1007,6 +1296,30 @@ params = {params}
         assert!(erase[0].contains("userAndLocation.email%3D%3D%22j%40corp.example%22"));
         assert!(erase[1].contains("command==ERASE_DEVICE"));
         assert_eq!(erase.len(), 3);
+        let none = serde_json::Map::new();
+        let mobile: Vec<String> = p
+            .describe(&call("lock_mobile_device", "j\"doe", &none))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            mobile,
+            [
+                "GET https://acme.jamfcloud.com/api/v2/mobile-devices/detail?section=GENERAL&section=USER_AND_LOCATION&filter=username%3D%3D%22j%5C%22doe%22&page={page}&page-size=100",
+                "GET https://acme.jamfcloud.com/api/v2/mobile-devices/{id} (only for a device whose inventory lacks general.managementId)",
+                "GET https://acme.jamfcloud.com/api/v2/mdm/commands?filter=clientManagementId==\"{managementId}\";command==DEVICE_LOCK&page={page}&page-size=100",
+                "POST https://acme.jamfcloud.com/api/v2/mdm/commands (DEVICE_LOCK)",
+            ]
+        );
+        let params: serde_json::Map<String, Value> =
+            serde_json::from_value(json!({ "match": "email" })).unwrap();
+        let erase: Vec<String> = p
+            .describe(&call("erase_mobile_device", "j@corp.example", &params))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(erase[0].contains("filter=emailAddress%3D%3D%22j%40corp.example%22"));
+        assert!(erase[3].ends_with("(ERASE_DEVICE)"), "{erase:?}");
     }
 
     #[test]

@@ -135,6 +135,8 @@ fn startup_runbook_plans_every_request_offline() {
         "DELETE https://api.github.com/orgs/startup-inc/memberships/{username}",
         "POST https://startup.jamfcloud.com/api/v2/mdm/commands (DEVICE_LOCK, PIN <redacted>)",
         "POST https://startup.jamfcloud.com/api/v2/mdm/commands (ERASE_DEVICE, PIN <redacted>)",
+        "GET https://startup.jamfcloud.com/api/v2/mobile-devices/detail?section=GENERAL&section=USER_AND_LOCATION&filter=username%3D%3D%22alice%22&page={page}&page-size=100",
+        "POST https://startup.jamfcloud.com/api/v2/mdm/commands (DEVICE_LOCK)",
     ] {
         assert!(text.contains(want), "plan lacks {want}:\n{text}");
     }
@@ -144,6 +146,7 @@ fn startup_runbook_plans_every_request_offline() {
     assert!(at(&text, "google-backup-codes") < at(&text, "google-suspend"));
     assert!(at(&text, "google-drive") < at(&text, "google-licence"));
     assert!(at(&text, "okta-groups") < at(&text, "okta-deactivate"));
+    assert!(text.contains("mobile-lock"), "{text}");
 
     let text = plan("voluntary");
     assert!(!text.contains("mac-erase"), "{text}");

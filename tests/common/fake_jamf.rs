@@ -8,8 +8,15 @@
 //! - `GET /api/v1/computers-inventory` with an RSQL `filter` (`field=="value"`, `;` for and) on
 //!   `userAndLocation.username` or `.email`, `page` (0-based), `page-size` and `section`s, answering
 //!   `{"totalCount","results":[{"id","general":{"name","managementId"},"userAndLocation":{…}}]}`.
-//! - `POST /api/v2/mdm/commands` records a command per `clientData` entry as `PENDING` and answers
-//!   201 `[{"id","href"}]`; [`FakeJamf::set_state`] moves it on (as the Mac checking in would).
+//! - `GET /api/v2/mobile-devices/detail` the same way for iPhones and iPads, filtered on
+//!   `username` or `emailAddress`, answering `{"totalCount","results":[{"mobileDeviceId",
+//!   "deviceType","general":{"displayName","managementId"},"userAndLocation":{…}}]}`;
+//!   [`FakeJamf::hide_mobile_management_ids`] leaves `general.managementId` out (where the real
+//!   inventory carries it is unconfirmed), and `GET /api/v2/mobile-devices/{id}` (MobileDeviceV2)
+//!   always carries `managementId`.
+//! - `POST /api/v2/mdm/commands` records a command per `clientData` entry (a computer's or a
+//!   mobile device's) as `PENDING` and answers 201 `[{"id","href"}]`; [`FakeJamf::set_state`]
+//!   moves it on (as the device checking in would).
 //! - `GET /api/v2/mdm/commands` with a `filter` on `clientManagementId` and `command` (paged).
 //! - A privilege can be withheld ([`FakeJamf::deny`]): the call answers 403 with Jamf's body.
 //!
@@ -40,6 +47,8 @@ pub struct JamfComputer {
 pub struct JamfCommand {
     pub uuid: String,
     pub management_id: String,
+    /// `COMPUTER` or `MOBILE_DEVICE`: whose management id it was sent to.
+    pub client_type: String,
     pub command_type: String,
     pub state: String,
     pub date_sent: String,
@@ -51,6 +60,10 @@ pub struct JamfCommand {
 #[derive(Default)]
 struct State {
     computers: Vec<JamfComputer>,
+    /// iPhones and iPads (the same fields as a computer).
+    mobiles: Vec<JamfComputer>,
+    /// The mobile inventory leaves `general.managementId` out.
+    hide_mobile_mids: bool,
     commands: Vec<JamfCommand>,
     /// Tokens accepted now.
     valid: Vec<String>,
@@ -142,7 +155,7 @@ fn page(r: &Req<'_>, items: Vec<Value>) -> Reply {
 fn render_command(c: &JamfCommand) -> Value {
     json!({
         "uuid": c.uuid,
-        "client": { "managementId": c.management_id, "clientType": "COMPUTER" },
+        "client": { "managementId": c.management_id, "clientType": c.client_type },
         "commandState": c.state,
         "commandType": c.command_type,
         "dateSent": c.date_sent,
@@ -239,6 +252,54 @@ impl FakeJamf {
                 .collect();
             page(r, items)
         });
+        add("GET", "/api/v2/mobile-devices/detail", |s, r, _| {
+            let Some(filter) = r.query("filter").and_then(parse_rsql) else {
+                return jamf_error(400, "INVALID_FILTER", "the filter is not valid RSQL");
+            };
+            let hide = s.hide_mobile_mids;
+            let items: Vec<Value> = s
+                .mobiles
+                .iter()
+                .filter(|c| {
+                    filter.iter().all(|(k, v)| match k.as_str() {
+                        "username" => c.username == *v,
+                        "emailAddress" => c.email.eq_ignore_ascii_case(v),
+                        _ => false,
+                    })
+                })
+                .map(|c| {
+                    let mut general = json!({ "displayName": c.name, "osVersion": "18.1" });
+                    if !hide {
+                        general["managementId"] = json!(c.management_id);
+                    }
+                    json!({
+                        "mobileDeviceId": c.id,
+                        "deviceType": "iOS",
+                        "general": general,
+                        "userAndLocation": { "username": c.username, "emailAddress": c.email,
+                                             "realName": c.username },
+                    })
+                })
+                .collect();
+            page(r, items)
+        });
+        add("GET", "/api/v2/mobile-devices/{id}", |s, r, _| {
+            let Some(c) = s.mobiles.iter().find(|c| c.id == r.param("id")) else {
+                return jamf_error(404, "INVALID_ID", "Mobile device not found");
+            };
+            Reply::json(
+                200,
+                &json!({
+                    "id": c.id,
+                    "name": c.name,
+                    "serialNumber": format!("SN{}", c.id),
+                    "udid": format!("udid-{}", c.id),
+                    "username": c.username,
+                    "type": "ios",
+                    "managementId": c.management_id,
+                }),
+            )
+        });
         add("GET", "/api/v2/mdm/commands", |s, r, _| {
             let Some(filter) = r.query("filter").and_then(parse_rsql) else {
                 return jamf_error(400, "INVALID_FILTER", "the filter is not valid RSQL");
@@ -267,19 +328,24 @@ impl FakeJamf {
             let mut out = Vec::new();
             for client in body["clientData"].as_array().cloned().unwrap_or_default() {
                 let mid = client["managementId"].as_str().unwrap_or("").to_string();
-                if !s
-                    .computers
-                    .iter()
-                    .any(|c| c.management_id.as_deref() == Some(mid.as_str()))
-                {
+                let is = |list: &[JamfComputer]| {
+                    list.iter()
+                        .any(|c| c.management_id.as_deref() == Some(mid.as_str()))
+                };
+                let client_type = if is(&s.computers) {
+                    "COMPUTER"
+                } else if is(&s.mobiles) {
+                    "MOBILE_DEVICE"
+                } else {
                     return jamf_error(400, "INVALID_MANAGEMENT_ID", "Unknown management id");
-                }
+                };
                 s.clock += 1;
                 let uuid = format!("cmd-{}", s.next);
                 s.next += 1;
                 s.commands.push(JamfCommand {
                     uuid: uuid.clone(),
                     management_id: mid,
+                    client_type: client_type.into(),
                     command_type: kind.clone(),
                     state: "PENDING".into(),
                     date_sent: format!("2026-12-01T10:{:02}:00Z", s.clock % 60),
@@ -317,6 +383,42 @@ impl FakeJamf {
         s.computers.iter().find(|c| c.id == id).cloned().unwrap()
     }
 
+    /// Add an iPhone or iPad assigned to `username` (email `username@corp.example`); its
+    /// mobile device id (ids are unique across computers and mobile devices).
+    pub fn add_mobile_device(&self, username: &str, name: &str) -> String {
+        let mut s = self.state.lock().unwrap();
+        let id = s.next.to_string();
+        s.next += 1;
+        s.mobiles.push(JamfComputer {
+            management_id: Some(format!("6d1e8a2b-{id:0>4}-4f3c-8b2a-1c2d3e4f5a6b")),
+            id: id.clone(),
+            name: name.into(),
+            username: username.into(),
+            email: format!("{username}@corp.example"),
+        });
+        id
+    }
+
+    pub fn mobile(&self, id: &str) -> JamfComputer {
+        let s = self.state.lock().unwrap();
+        s.mobiles.iter().find(|c| c.id == id).cloned().unwrap()
+    }
+
+    /// Change a mobile device behind offboard's back.
+    pub fn edit_mobile(&self, id: &str, f: impl FnOnce(&mut JamfComputer)) {
+        let mut s = self.state.lock().unwrap();
+        f(s.mobiles
+            .iter_mut()
+            .find(|c| c.id == id)
+            .expect("mobile device"))
+    }
+
+    /// The mobile inventory stops carrying `general.managementId` (only `GET
+    /// /api/v2/mobile-devices/{id}` has it).
+    pub fn hide_mobile_management_ids(&self) {
+        self.state.lock().unwrap().hide_mobile_mids = true;
+    }
+
     /// Change a computer behind offboard's back.
     pub fn edit(&self, id: &str, f: impl FnOnce(&mut JamfComputer)) {
         let mut s = self.state.lock().unwrap();
@@ -330,10 +432,17 @@ impl FakeJamf {
         self.state.lock().unwrap().commands.clone()
     }
 
-    /// Move every command of `command_type` for computer `id` to `state` (as the Mac would).
+    /// Move every command of `command_type` for computer or mobile device `id` to `state` (as
+    /// the device would).
     pub fn set_state(&self, id: &str, command_type: &str, state: &str) {
-        let mid = self.computer(id).management_id.unwrap();
         let mut s = self.state.lock().unwrap();
+        let mid = s
+            .computers
+            .iter()
+            .chain(s.mobiles.iter())
+            .find(|c| c.id == id)
+            .and_then(|c| c.management_id.clone())
+            .expect("a managed device");
         for c in s
             .commands
             .iter_mut()
@@ -390,9 +499,9 @@ impl FakeJamf {
 }
 
 /// Jamf's description of the operations offboard uses (Jamf Pro API reference: computers
-/// inventory v1, MDM commands v2, the OAuth token endpoint): paths, methods, query parameters
-/// and the body's property names, types and enums. `section` may repeat (Jamf's array
-/// parameter); the kit checks its first value.
+/// inventory v1, mobile devices v2, MDM commands v2, the OAuth token endpoint): paths, methods,
+/// query parameters and the body's property names, types and enums. `section` may repeat
+/// (Jamf's array parameter); the kit checks its first value.
 pub fn jamf_contract() -> Contract {
     let sections = QueryValue::each_of(&[
         "ALL",
@@ -439,7 +548,31 @@ pub fn jamf_contract() -> Contract {
             ]),
         )
         .opt("preserveDataPlan", Shape::Bool)
-        .opt("disallowProximitySetup", Shape::Bool);
+        .opt("disallowProximitySetup", Shape::Bool)
+        .opt(
+            "returnToService",
+            obj()
+                .opt("enabled", Shape::Bool)
+                .opt("mdmProfileData", Shape::String)
+                .opt("wifiProfileData", Shape::String),
+        );
+    let mobile_sections = QueryValue::each_of(&[
+        "GENERAL",
+        "HARDWARE",
+        "USER_AND_LOCATION",
+        "PURCHASING",
+        "SECURITY",
+        "APPLICATIONS",
+        "EBOOKS",
+        "NETWORK",
+        "SERVICE_SUBSCRIPTIONS",
+        "CERTIFICATES",
+        "PROFILES",
+        "USER_PROFILES",
+        "PROVISIONING_PROFILES",
+        "SHARED_USERS",
+        "EXTENSION_ATTRIBUTES",
+    ]);
     Contract::new("Jamf Pro API")
         .op(Operation::new("POST", "/api/oauth/token")
             .raw_body("application/x-www-form-urlencoded"))
@@ -451,6 +584,17 @@ pub fn jamf_contract() -> Contract {
             .query("page-size", false, QueryValue::Integer)
             .query("sort", false, QueryValue::Any)
             .query("filter", false, QueryValue::Any))
+        .op(Operation::new("GET", "/api/v2/mobile-devices/detail")
+            .header("authorization: Bearer")
+            .header("accept: application/json")
+            .query("section", false, mobile_sections)
+            .query("page", false, QueryValue::Integer)
+            .query("page-size", false, QueryValue::Integer)
+            .query("sort", false, QueryValue::Any)
+            .query("filter", false, QueryValue::Any))
+        .op(Operation::new("GET", "/api/v2/mobile-devices/{id}")
+            .header("authorization: Bearer")
+            .header("accept: application/json"))
         .op(Operation::new("GET", "/api/v2/mdm/commands")
             .header("authorization: Bearer")
             .header("accept: application/json")

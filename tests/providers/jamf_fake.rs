@@ -637,6 +637,459 @@ async fn a_busy_server_is_retried() {
     fake.assert_contract();
 }
 
+// --- iPhones and iPads -----------------------------------------------------------------------
+
+fn mobile_lock_params() -> Map<String, Value> {
+    serde_json::from_value(json!({
+        "message": "This iPhone belongs to Acme. Call IT.",
+        "phone_number": "+1 555 0100",
+    }))
+    .unwrap()
+}
+
+/// The inventory GETs of each family, in order.
+fn inventory_reads(fake: &FakeJamf, path: &str) -> Vec<String> {
+    fake.lines()
+        .into_iter()
+        .filter(|l| l.starts_with(&format!("GET {path}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn mobile_lock_is_requested_then_done_once_every_device_acknowledges() {
+    let fake = FakeJamf::start().await;
+    let phone = fake.add_mobile_device("jdoe", "jdoe-iphone");
+    let pad = fake.add_mobile_device("jdoe", "jdoe-ipad");
+    let other = fake.add_mobile_device("asmith", "asmith-iphone");
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let params = mobile_lock_params();
+    let out = p
+        .apply(&call("lock_mobile_device", "jdoe", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    assert!(
+        out.summary.contains("2 mobile device(s) of jdoe"),
+        "{}",
+        out.summary
+    );
+    assert!(
+        out.summary.contains("requested, not yet done"),
+        "{}",
+        out.summary
+    );
+    for id in [&phone, &pad] {
+        let d = fake.mobile(id);
+        assert!(out.summary.contains(&format!("id {id}")), "{}", out.summary);
+        assert!(
+            out.summary.contains(d.management_id.as_deref().unwrap()),
+            "{}",
+            out.summary
+        );
+    }
+    let account = out.account.clone().unwrap();
+    assert_eq!(account.id_kind, "Jamf username");
+    let cmds = fake.commands();
+    assert_eq!(cmds.len(), 2);
+    for c in &cmds {
+        assert_eq!(c.command_type, "DEVICE_LOCK");
+        assert_eq!(c.client_type, "MOBILE_DEVICE");
+        assert_eq!(c.data["message"], "This iPhone belongs to Acme. Call IT.");
+        assert_eq!(c.data["phoneNumber"], "+1 555 0100");
+        // No PIN for an iPhone: its own passcode unlocks it.
+        assert!(c.data.get("pin").is_none(), "{}", c.data);
+        assert_ne!(
+            Some(c.management_id.as_str()),
+            fake.mobile(&other).management_id.as_deref()
+        );
+    }
+    let check = |account: &offboard::providers::Account| {
+        let account = account.clone();
+        let params = params.clone();
+        let p = &p;
+        let ctx = &ctx;
+        async move {
+            p.check(
+                &call("lock_mobile_device", "jdoe", &params, Some(&account)),
+                ctx,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let c = check(&account).await;
+    assert!(!c.revoked, "{}", c.observed);
+    assert!(c.observed.contains("DEVICE_LOCK pending"), "{}", c.observed);
+    fake.set_state(&phone, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let c = check(&account).await;
+    assert!(!c.revoked, "{}", c.observed);
+    fake.set_state(&pad, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let c = check(&account).await;
+    assert!(c.revoked, "{}", c.observed);
+    assert!(
+        c.observed.contains("DEVICE_LOCK acknowledged at"),
+        "{}",
+        c.observed
+    );
+    // The Mac inventory was never read for a mobile action.
+    assert!(inventory_reads(&fake, "/api/v1/computers-inventory").is_empty());
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn mobile_erase_is_sent_once_with_its_options() {
+    let fake = FakeJamf::start().await;
+    let phone = fake.add_mobile_device("jdoe", "jdoe-iphone");
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let params: Map<String, Value> = serde_json::from_value(json!({
+        "preserve_data_plan": true,
+        "disallow_proximity_setup": true,
+        "return_to_service": false,
+    }))
+    .unwrap();
+    let out = p
+        .apply(&call("erase_mobile_device", "jdoe", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    assert!(
+        out.summary.contains("ERASE_DEVICE sent to 1"),
+        "{}",
+        out.summary
+    );
+    let cmds = fake.commands();
+    assert_eq!(cmds.len(), 1);
+    assert_eq!(cmds[0].command_type, "ERASE_DEVICE");
+    assert_eq!(cmds[0].client_type, "MOBILE_DEVICE");
+    assert_eq!(
+        cmds[0].data,
+        json!({ "commandType": "ERASE_DEVICE", "preserveDataPlan": true,
+                "disallowProximitySetup": true, "returnToService": { "enabled": false } })
+    );
+    let account = out.account.unwrap();
+    // Applied twice: no second command while the first is pending.
+    let again = p
+        .apply(
+            &call("erase_mobile_device", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!again.changed, "{}", again.summary);
+    assert!(
+        again.summary.contains("already requested"),
+        "{}",
+        again.summary
+    );
+    assert_eq!(posts(&fake), 1);
+    let c = p
+        .check(
+            &call("erase_mobile_device", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!c.revoked, "{}", c.observed);
+    fake.set_state(&phone, "ERASE_DEVICE", "ACKNOWLEDGED");
+    let c = p
+        .check(
+            &call("erase_mobile_device", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    let done = p
+        .apply(
+            &call("erase_mobile_device", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!done.changed);
+    assert!(done.summary.contains("already done"), "{}", done.summary);
+    assert_eq!(posts(&fake), 1);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_mac_and_an_iphone_each_action_touches_only_its_family() {
+    let fake = FakeJamf::start().await;
+    let mac = fake.add_computer("jdoe", "jdoe-mbp");
+    let phone = fake.add_mobile_device("jdoe", "jdoe-iphone");
+    let mac_mid = fake.computer(&mac).management_id.unwrap();
+    let phone_mid = fake.mobile(&phone).management_id.unwrap();
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let mobile = mobile_lock_params();
+    let out = p
+        .apply(&call("lock_mobile_device", "jdoe", &mobile, None), &ctx)
+        .await
+        .unwrap();
+    assert!(
+        out.summary.contains("1 mobile device(s)"),
+        "{}",
+        out.summary
+    );
+    assert!(!out.summary.contains("jdoe-mbp"), "{}", out.summary);
+    let sent: Vec<String> = fake
+        .commands()
+        .iter()
+        .map(|c| c.management_id.clone())
+        .collect();
+    assert_eq!(sent, std::slice::from_ref(&phone_mid));
+    // The phone's lock acknowledged: the mobile lock holds, the Mac's lock was never sent.
+    fake.set_state(&phone, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let account = out.account.unwrap();
+    let c = p
+        .check(
+            &call("lock_mobile_device", "jdoe", &mobile, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    let mac_params = lock_params();
+    let c = p
+        .check(
+            &call("lock_computer", "jdoe", &mac_params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!c.revoked, "{}", c.observed);
+    assert!(c.observed.contains("no DEVICE_LOCK sent"), "{}", c.observed);
+    assert!(!c.observed.contains("jdoe-iphone"), "{}", c.observed);
+    // The Mac's lock goes to the Mac alone, even though the phone has a lock of its own.
+    let out = p
+        .apply(
+            &call("lock_computer", "jdoe", &mac_params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(out.summary.contains("1 computer(s)"), "{}", out.summary);
+    let sent: Vec<(String, String)> = fake
+        .commands()
+        .iter()
+        .map(|c| (c.management_id.clone(), c.client_type.clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (phone_mid, "MOBILE_DEVICE".to_string()),
+            (mac_mid, "COMPUTER".to_string())
+        ]
+    );
+    // A person with only a Mac has no mobile device: not found, nothing sent.
+    let fake = FakeJamf::start().await;
+    fake.add_computer("jdoe", "jdoe-mbp");
+    let e = provider(&fake)
+        .apply(&call("lock_mobile_device", "jdoe", &mobile, None), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::NotFound(_)), "{e:?}");
+    assert_eq!(posts(&fake), 0);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn every_page_of_the_mobile_inventory_is_read_and_missing_management_ids_are_looked_up() {
+    let fake = FakeJamf::start().await;
+    let ids: Vec<String> = (0..5)
+        .map(|i| fake.add_mobile_device("jdoe", &format!("iphone-{i}")))
+        .collect();
+    fake.hide_mobile_management_ids();
+    let p = provider(&fake).with_page_size(2);
+    let ctx = CallCtx::silent();
+    let params = mobile_lock_params();
+    let out = p
+        .apply(&call("lock_mobile_device", "jdoe", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(
+        out.summary.contains("5 mobile device(s)"),
+        "{}",
+        out.summary
+    );
+    let pages = inventory_reads(&fake, "/api/v2/mobile-devices/detail");
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    for (n, l) in pages.iter().enumerate() {
+        assert!(l.contains(&format!("page={n}&page-size=2")), "{l}");
+        assert!(l.contains("filter=username%3D%3D%22jdoe%22"), "{l}");
+    }
+    // Each device's management id read from its MobileDeviceV2 record, and used.
+    for id in &ids {
+        assert!(
+            fake.lines()
+                .contains(&format!("GET /api/v2/mobile-devices/{id}")),
+            "{:?}",
+            fake.lines()
+        );
+    }
+    let mut sent: Vec<String> = fake
+        .commands()
+        .iter()
+        .map(|c| c.management_id.clone())
+        .collect();
+    let mut want: Vec<String> = ids
+        .iter()
+        .map(|id| fake.mobile(id).management_id.unwrap())
+        .collect();
+    sent.sort();
+    want.sort();
+    assert_eq!(sent, want);
+    for id in &ids {
+        fake.set_state(id, "DEVICE_LOCK", "ACKNOWLEDGED");
+    }
+    let c = p
+        .check(
+            &call("lock_mobile_device", "jdoe", &params, out.account.as_ref()),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn nobody_with_a_mobile_device_is_not_found_and_email_matching_works() {
+    let fake = FakeJamf::start().await;
+    fake.add_mobile_device("asmith", "asmith-iphone");
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let params = mobile_lock_params();
+    let e = p
+        .apply(&call("lock_mobile_device", "ghost", &params, None), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::NotFound(_)), "{e:?}");
+    assert!(
+        message(&e).contains("no mobile device in Jamf Pro has username == \"ghost\""),
+        "{e}"
+    );
+    assert!(message(&e).contains("/api/v2/mobile-devices/detail"), "{e}");
+    let e = p
+        .check(
+            &call("erase_mobile_device", "ghost", &Map::new(), None),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::NotFound(_)), "{e:?}");
+    assert_eq!(posts(&fake), 0);
+    let mut by_email = mobile_lock_params();
+    by_email.insert("match".into(), json!("email"));
+    let out = p
+        .apply(
+            &call("lock_mobile_device", "ASmith@corp.example", &by_email, None),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    assert_eq!(out.account.unwrap().id_kind, "Jamf user email");
+    assert!(
+        inventory_reads(&fake, "/api/v2/mobile-devices/detail")
+            .last()
+            .unwrap()
+            .contains("filter=emailAddress%3D%3D%22ASmith%40corp.example%22")
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn an_iphone_assigned_behind_the_tools_back_is_drift() {
+    let fake = FakeJamf::start().await;
+    let phone = fake.add_mobile_device("jdoe", "jdoe-iphone");
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let params = mobile_lock_params();
+    let out = p
+        .apply(&call("lock_mobile_device", "jdoe", &params, None), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    fake.set_state(&phone, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let c = p
+        .check(
+            &call("lock_mobile_device", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    // Someone hands the person a spare iPad: verify no longer holds.
+    let pad = fake.add_mobile_device("jdoe", "jdoe-spare-ipad");
+    let c = p
+        .check(
+            &call("lock_mobile_device", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(!c.revoked, "{}", c.observed);
+    assert!(c.observed.contains("no DEVICE_LOCK sent"), "{}", c.observed);
+    assert!(c.observed.contains(&format!("id {pad}")), "{}", c.observed);
+    // Reassigned away from the person: gone from them, the lock holds again.
+    fake.edit_mobile(&pad, |d| d.username = "loaner".into());
+    let c = p
+        .check(
+            &call("lock_mobile_device", "jdoe", &params, Some(&account)),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert!(c.revoked, "{}", c.observed);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_missing_mobile_privilege_is_named() {
+    let fake = FakeJamf::start().await;
+    fake.add_mobile_device("jdoe", "jdoe-iphone");
+    fake.deny("POST", "/api/v2/mdm/commands");
+    let ctx = CallCtx::silent();
+    let e = provider(&fake)
+        .apply(
+            &call("lock_mobile_device", "jdoe", &mobile_lock_params(), None),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        message(&e).contains("Send Mobile Device Remote Lock Command"),
+        "{e}"
+    );
+    let e = provider(&fake)
+        .apply(
+            &call("erase_mobile_device", "jdoe", &Map::new(), None),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        message(&e).contains("Send Mobile Device Remote Wipe Command"),
+        "{e}"
+    );
+    let fake = FakeJamf::start().await;
+    fake.add_mobile_device("jdoe", "jdoe-iphone");
+    fake.deny("GET", "/api/v2/mobile-devices");
+    let e = provider(&fake)
+        .check(
+            &call("lock_mobile_device", "jdoe", &mobile_lock_params(), None),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Permanent(_)), "{e:?}");
+    assert!(message(&e).contains("Read Mobile Devices"), "{e}");
+    fake.assert_contract();
+}
+
 fn runbook(base: &str) -> String {
     format!(
         r#"[runbook]
@@ -735,6 +1188,89 @@ fn start_locks_and_legal_hold_blocks_the_erase() {
         }
     }
     for secret in [PIN, CLIENT_SECRET, "tok-1"] {
+        assert!(!all.contains(secret) && !verified.contains(secret));
+    }
+    fake.assert_contract();
+}
+
+/// Through the binary, for a phone: the mobile lock is requested (no PIN asked for), legal hold
+/// keeps the mobile erase from running, and `verify` holds once the iPhone acknowledged.
+#[test]
+fn start_locks_the_iphone_and_legal_hold_blocks_its_erase() {
+    use crate::common::cli_env::{CliEnv, fake_runtime, text};
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeJamf::start());
+    let phone = fake.add_mobile_device("jdoe", "jdoe-iphone");
+    fake.add_computer("jdoe", "jdoe-mbp");
+    let user = "jdoe@corp.example";
+    let mut env = CliEnv::new();
+    env.var("JAMF_CLIENT_SECRET", CLIENT_SECRET);
+    env.write_runbook(&format!(
+        r#"[runbook]
+name = "Phone leaver"
+legal_hold = true
+
+[systems.mobile]
+kind = "jamf"
+base_url = "{base}"
+client_id = "{CLIENT_ID}"
+client_secret = {{ env = "JAMF_CLIENT_SECRET" }}
+
+[[step]]
+id = "mobile-lock"
+lane = "it"
+system = "mobile"
+action = "lock_mobile_device"
+phase = "cut"
+params = {{ match = "email", message = "Return this phone to IT" }}
+
+[[step]]
+id = "mobile-erase"
+lane = "security"
+system = "mobile"
+action = "erase_mobile_device"
+phase = "close"
+after = ["mobile-lock"]
+params = {{ match = "email", preserve_data_plan = true }}
+"#,
+        base = fake.server.base_url
+    ));
+    let check = env.run(&["runbook", "check", "offboard.toml"]);
+    assert!(check.status.success(), "{}", text(&check));
+    let out = env.run(&CliEnv::start_args(user));
+    let all = text(&out);
+    let cmds = fake.commands();
+    assert_eq!(cmds.len(), 1, "{all}");
+    assert_eq!(
+        (cmds[0].command_type.as_str(), cmds[0].client_type.as_str()),
+        ("DEVICE_LOCK", "MOBILE_DEVICE")
+    );
+    let dep = env.departure_of(user).unwrap();
+    let statuses = env.step_statuses(&dep);
+    for (step, want) in [("mobile-lock", "unconfirmed"), ("mobile-erase", "skipped")] {
+        assert!(
+            statuses.contains(&(step.into(), want.into())),
+            "{step} should be {want}: {statuses:?}\n{all}"
+        );
+    }
+    fake.set_state(&phone, "DEVICE_LOCK", "ACKNOWLEDGED");
+    let verify = env.run(&["verify", &dep]);
+    let verified = text(&verify);
+    assert!(verify.status.success(), "{verified}");
+    assert!(
+        verified.contains("All 1 revocation(s) hold") && verified.contains("acknowledged at"),
+        "{verified}"
+    );
+    let evidence = std::fs::read_to_string(env.evidence_path(&dep)).unwrap();
+    assert!(evidence.contains(fake.mobile(&phone).management_id.as_deref().unwrap()));
+    let doc: Value = serde_json::from_str(&evidence).unwrap();
+    assert!(
+        doc["predicate"]["legal_hold"]["blocked"]
+            .to_string()
+            .contains("mobile-erase"),
+        "{evidence}"
+    );
+    for secret in [CLIENT_SECRET, "tok-1"] {
         assert!(!all.contains(secret) && !verified.contains(secret));
     }
     fake.assert_contract();
