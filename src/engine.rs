@@ -72,6 +72,7 @@ pub struct Engine {
     context: &'static str,
 }
 
+#[derive(Clone)]
 struct System {
     provider: std::result::Result<Arc<dyn Provider>, String>,
     limit: Arc<Semaphore>,
@@ -112,6 +113,44 @@ impl Engine {
         Engine {
             journal,
             systems: connect_systems(facts, state_dir),
+            context,
+        }
+    }
+
+    /// [`Engine::connect`] for one departure of many (a bulk run): each system is connected
+    /// once and its provider (one connection pool) shared by every departure that uses it with
+    /// the same definition.
+    pub fn connect_shared(
+        journal: SharedJournal,
+        facts: &DepartureFacts,
+        state_dir: &Path,
+        context: &'static str,
+        shared: &SharedSystems,
+    ) -> Engine {
+        let mut systems = HashMap::new();
+        for step in &facts.steps {
+            let Some(auto) = &step.automated else {
+                continue;
+            };
+            if systems.contains_key(&auto.system) {
+                continue;
+            }
+            let def = facts
+                .systems
+                .get(&auto.system)
+                .and_then(|d| serde_json::to_string(d).ok())
+                .unwrap_or_default();
+            let key = (auto.system.clone(), def);
+            let mut cache = shared.0.lock().unwrap_or_else(|p| p.into_inner());
+            let system = cache
+                .entry(key)
+                .or_insert_with(|| connect_one(&auto.system, facts, state_dir))
+                .clone();
+            systems.insert(auto.system.clone(), system);
+        }
+        Engine {
+            journal,
+            systems,
             context,
         }
     }
@@ -551,6 +590,11 @@ fn judged(expected: Option<&Account>, c: CheckOutcome) -> Result<CheckOutcome, P
     }
 }
 
+/// Systems connected once for many departures of the same runbook (see
+/// [`Engine::connect_shared`]), by name and definition.
+#[derive(Default)]
+pub struct SharedSystems(Mutex<HashMap<(String, String), System>>);
+
 /// Connect every system the plan's automated steps use, resolving secrets now.
 fn connect_systems(facts: &DepartureFacts, state_dir: &Path) -> HashMap<String, System> {
     let mut systems = HashMap::new();
@@ -561,27 +605,32 @@ fn connect_systems(facts: &DepartureFacts, state_dir: &Path) -> HashMap<String, 
         if systems.contains_key(&auto.system) {
             continue;
         }
-        let provider = connect_system(&auto.system, facts, state_dir);
-        let def = facts.systems.get(&auto.system);
-        let step_timeout = def.and_then(|d| d.step_timeout_secs).unwrap_or(300).max(1);
-        // The same limits as the system's HTTP requests, shared by every departure this
-        // process drives.
-        let cfg = def.map(|d| crate::plan::system_config(&auto.system, d, state_dir));
-        let limits = crate::limits::for_system(
-            &auto.system,
-            cfg.as_ref().map_or(4, |c| c.max_concurrency),
-            cfg.and_then(|c| c.rate_limit),
-        );
         systems.insert(
             auto.system.clone(),
-            System {
-                provider,
-                limit: limits.concurrency.clone(),
-                step_timeout: Duration::from_secs(step_timeout),
-            },
+            connect_one(&auto.system, facts, state_dir),
         );
     }
     systems
+}
+
+/// Connect one system, with its process-wide limits.
+fn connect_one(name: &str, facts: &DepartureFacts, state_dir: &Path) -> System {
+    let provider = connect_system(name, facts, state_dir);
+    let def = facts.systems.get(name);
+    let step_timeout = def.and_then(|d| d.step_timeout_secs).unwrap_or(300).max(1);
+    // The same limits as the system's HTTP requests, shared by every departure this
+    // process drives.
+    let cfg = def.map(|d| crate::plan::system_config(name, d, state_dir));
+    let limits = crate::limits::for_system(
+        name,
+        cfg.as_ref().map_or(4, |c| c.max_concurrency),
+        cfg.and_then(|c| c.rate_limit),
+    );
+    System {
+        provider,
+        limit: limits.concurrency.clone(),
+        step_timeout: Duration::from_secs(step_timeout),
+    }
 }
 
 /// What the preflight found: one check per automated step, and the retries it took.
