@@ -4,8 +4,7 @@
 //!
 //! The file has a header row. `user` is required; `type`, `effective_at` and `ticket` are
 //! optional, and so is any input the runbook declares under `[inputs]` (e.g. `manager`). An
-//! empty cell takes the command line's value (or the input's default). Lines starting with `#`
-//! are comments.
+//! empty cell takes the command line's value (or the input's default). Blank lines are skipped.
 
 use std::fs::File;
 use std::io::Read;
@@ -153,9 +152,68 @@ impl Columns {
 
 /// A batch file being read: its columns, then its lines one at a time.
 pub struct Rows {
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    reader: csv::Reader<LineCounter>,
     pub columns: Columns,
     record: csv::ByteRecord,
+    lines: Lines,
+}
+
+/// Line numbers by byte offset: the csv reader does not count the blank lines it skips, so the
+/// bytes it reads are counted here. Only the newlines it has read ahead of the current record
+/// are kept (a buffer's worth at most).
+#[derive(Default)]
+struct LineState {
+    /// Bytes read so far.
+    offset: u64,
+    /// Offsets of newlines read but not yet passed by a record.
+    pending: std::collections::VecDeque<u64>,
+    /// Newlines passed.
+    passed: u64,
+}
+
+type Lines = std::sync::Arc<std::sync::Mutex<LineState>>;
+
+struct LineCounter {
+    inner: Box<dyn Read + Send>,
+    lines: Lines,
+}
+
+impl Read for LineCounter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut l = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let start = l.offset;
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                l.pending.push_back(start + i as u64);
+            }
+        }
+        l.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// The 1-based line of a record that ends at byte `end` (just past its line break, if any):
+/// the record's own start may lie before blank lines the reader skipped, its end does not.
+fn record_line(lines: &Lines, end: u64) -> u64 {
+    let mut l = lines.lock().unwrap_or_else(|p| p.into_inner());
+    let mut last = None;
+    while l.pending.front().is_some_and(|&o| o < end) {
+        last = l.pending.pop_front();
+        l.passed += 1;
+    }
+    let own_break = last.is_some_and(|o| o + 1 == end);
+    l.passed + 1 - u64::from(own_break)
+}
+
+/// The 1-based line that byte `offset` is on (offsets only grow from call to call).
+fn line_at(lines: &Lines, offset: u64) -> u64 {
+    let mut l = lines.lock().unwrap_or_else(|p| p.into_inner());
+    while l.pending.front().is_some_and(|&o| o < offset) {
+        l.pending.pop_front();
+        l.passed += 1;
+    }
+    l.passed + 1
 }
 
 /// Open a batch file and read its header. `Err` says what is wrong (the file cannot be read, or
@@ -167,11 +225,14 @@ pub fn open(path: &Path, inputs: &[&str]) -> Result<Rows, String> {
 
 /// [`open`] over any reader.
 pub fn from_reader(input: Box<dyn Read + Send>, inputs: &[&str]) -> Result<Rows, String> {
+    let lines = Lines::default();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .comment(Some(b'#'))
-        .from_reader(input);
+        .from_reader(LineCounter {
+            inner: input,
+            lines: lines.clone(),
+        });
     let header = reader
         .byte_headers()
         .map_err(|e| format!("line 1: {e}"))?
@@ -191,6 +252,7 @@ pub fn from_reader(input: Box<dyn Read + Send>, inputs: &[&str]) -> Result<Rows,
         reader,
         columns,
         record: csv::ByteRecord::new(),
+        lines,
     })
 }
 
@@ -201,7 +263,7 @@ impl Iterator for Rows {
         match self.reader.read_byte_record(&mut self.record) {
             Ok(false) => None,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| line_at(&self.lines, p.byte()));
                 // An I/O error ends the file; a malformed line does not.
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     self.record.clear();
@@ -216,7 +278,7 @@ impl Iterator for Rows {
                 }))
             }
             Ok(true) => {
-                let line = self.record.position().map_or(0, |p| p.line());
+                let line = record_line(&self.lines, self.reader.position().byte());
                 let mut cells = Vec::with_capacity(self.record.len());
                 for c in self.record.iter() {
                     match std::str::from_utf8(c) {
@@ -380,7 +442,7 @@ mod tests {
         let rows = read(
             "user,type,manager,ticket\n\
              alice@corp.example,involuntary,bob@corp.example,HR-1\n\
-             # a comment\n\
+             \n\
              \"carol@corp.example\", voluntary ,,\n",
             &["manager"],
         )
@@ -400,6 +462,13 @@ mod tests {
         assert_eq!(carol.line, 4);
         assert_eq!(carol.departure_type, Some(DepartureType::Voluntary));
         assert!(carol.inputs.is_empty() && carol.ticket.is_none());
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_crlf_and_a_last_line_without_a_break() {
+        let rows = read("user\r\na@x\r\n\r\n\r\nb@x\r\n\nc@x", &[]).unwrap();
+        let lines: Vec<u64> = rows.iter().map(|r| r.as_ref().unwrap().line).collect();
+        assert_eq!(lines, [2, 5, 7]);
     }
 
     #[test]

@@ -661,6 +661,9 @@ fn manual_open(state: &DepartureState) -> Vec<(String, String, Option<String>)> 
         .collect()
 }
 
+/// A manual step waiting for its owner: (user, step, deadline, departure).
+type Waiting = (String, String, Option<String>, String);
+
 /// Counts, and the manual steps by owner, as departures end.
 #[derive(Default)]
 struct Tally {
@@ -671,8 +674,7 @@ struct Tally {
     skipped: u64,
     not_started: u64,
     errors: u64,
-    /// Owner → (user, step, deadline, departure).
-    owners: BTreeMap<String, Vec<(String, String, Option<String>, String)>>,
+    owners: BTreeMap<String, Vec<Waiting>>,
 }
 
 impl Tally {
@@ -973,7 +975,7 @@ impl Board {
                     bar.set_message(line);
                 }
             }
-            None if last.2 % 10 == 0 => {
+            None if last.2.is_multiple_of(10) => {
                 for line in lines {
                     self.printer.info(format!("  {line}"));
                 }
