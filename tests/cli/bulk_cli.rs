@@ -391,3 +391,60 @@ fn a_batch_killed_halfway_resumes_with_nothing_repeated_or_lost() {
         }
     }
 }
+
+#[test]
+fn ctrl_c_stops_the_batch_cleanly_and_resume_finishes_it() {
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeScim::start(TOKEN));
+    fake.set_latency(Duration::from_millis(150));
+    let env = env(&fake, None);
+    let (csv, ids) = people(&fake, 8, |_| "voluntary");
+    write_csv(&env, &csv);
+    let mut args = START.to_vec();
+    args.extend(["--parallel", "2"]);
+    let child = env.spawn(&args);
+    let t0 = Instant::now();
+    while env.departures().0.len() < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the batch made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: the child is ours and still running (it is reaped only below).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = wait_bounded(child, Duration::from_secs(60), &args);
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SIGINT: stopping"), "{err}");
+    assert!(err.contains("offboard resume --from"), "{err}");
+    // Every departure begun ended cleanly: finished, or journaled as interrupted; all sealed.
+    let (begun, stray) = env.departures();
+    assert_eq!(stray, 0);
+    assert!(begun.len() < ids.len(), "no row was left for resume");
+    let mut interrupted = 0;
+    for (id, user) in &begun {
+        let events = env.chain(id);
+        let last = &events
+            .iter()
+            .rev()
+            .find(|e| !matches!(e.record, offboard::journal::Record::EvidenceWritten { .. }))
+            .unwrap()
+            .record;
+        match last {
+            offboard::journal::Record::Interrupted { reason } => {
+                assert_eq!(reason, "SIGINT");
+                interrupted += 1;
+            }
+            offboard::journal::Record::RunFinished { .. } => {}
+            other => panic!("{user}'s journal ends in {other:?}"),
+        }
+        env.assert_evidence_verifies(id);
+    }
+    assert!(interrupted > 0, "no departure was in flight at the signal");
+
+    let out = env.run(&["resume", "--from", "people.csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_all_done_once(&env, &fake, &ids);
+}
