@@ -956,7 +956,7 @@ impl Board {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let dt = now.duration_since(last.0).as_secs_f64().max(0.001);
-        let lines: Vec<String> = self
+        let lines: Vec<(String, String)> = self
             .systems
             .iter()
             .zip(last.1.iter_mut())
@@ -964,20 +964,20 @@ impl Board {
                 let (sent, throttled) = limits.counts();
                 let rate = (sent.saturating_sub(*prev)) as f64 / dt;
                 *prev = sent;
-                system_line(name, limits, rate, throttled)
+                (safe(name), system_stats(limits, rate, throttled))
             })
             .collect();
         last.0 = now;
         last.2 += 1;
         match &self.bars {
             Some((_, _, bars)) => {
-                for (bar, line) in bars.iter().zip(lines) {
-                    bar.set_message(line);
+                for (bar, (_, stats)) in bars.iter().zip(lines) {
+                    bar.set_message(stats);
                 }
             }
             None if last.2.is_multiple_of(10) => {
-                for line in lines {
-                    self.printer.info(format!("  {line}"));
+                for (name, stats) in lines {
+                    self.printer.info(format!("  {name}: {stats}"));
                 }
             }
             None => {}
@@ -1008,6 +1008,11 @@ impl Board {
 }
 
 fn system_line(name: &str, limits: &SystemLimits, rate: f64, throttled: u64) -> String {
+    format!("{}: {}", safe(name), system_stats(limits, rate, throttled))
+}
+
+/// Requests/s against the system's limit, and the 429s seen.
+fn system_stats(limits: &SystemLimits, rate: f64, throttled: u64) -> String {
     let limit = match &limits.configured {
         Some(r) => format!(
             "limit {r} = {:.1}/s",
@@ -1015,8 +1020,5 @@ fn system_line(name: &str, limits: &SystemLimits, rate: f64, throttled: u64) -> 
         ),
         None => "no rate_limit set".into(),
     };
-    format!(
-        "{}: {rate:.1} req/s ({limit}), {throttled} throttled (429)",
-        safe(name)
-    )
+    format!("{rate:.1} req/s ({limit}), {throttled} throttled (429)")
 }
