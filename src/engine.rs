@@ -767,3 +767,53 @@ fn resolve_auth(v: &toml::Value) -> std::result::Result<providers::kit::auth::Au
         read.map_err(|e| format!("{}: {e:#}", slot.path))
     })
 }
+
+#[cfg(test)]
+mod shared_systems_tests {
+    use super::*;
+
+    fn engine(dir: &Path, user: &str, shared: &SharedSystems) -> Engine {
+        let runbook = crate::runbook::load_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.toml"),
+        )
+        .unwrap();
+        let req = crate::plan::DepartureRequest {
+            id: crate::state::new_departure_id(user, crate::journal::now()),
+            user: user.into(),
+            departure_type: crate::departure::DepartureType::Voluntary,
+            effective_at: crate::journal::now(),
+            inputs: [("manager".to_string(), "bob@example.com".to_string())].into(),
+            ticket: None,
+            legal_hold: false,
+        };
+        let facts = crate::plan::build(&runbook, &req, dir).unwrap();
+        let journal = Journal::create(
+            &dir.join(format!("{user}.jsonl")),
+            "tester".into(),
+            Record::DepartureStarted(Box::new(facts.clone())),
+        )
+        .unwrap();
+        Engine::connect_shared(Arc::new(Mutex::new(journal)), &facts, dir, "run", shared)
+    }
+
+    #[test]
+    fn departures_of_a_batch_share_one_provider_per_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedSystems::default();
+        let a = engine(dir.path(), "alice@example.com", &shared);
+        let b = engine(dir.path(), "carol@example.com", &shared);
+        let alone = engine(dir.path(), "erin@example.com", &SharedSystems::default());
+        assert!(!a.systems.is_empty());
+        for (name, sys) in &a.systems {
+            let p = sys.provider.as_ref().unwrap();
+            assert!(
+                Arc::ptr_eq(p, b.systems[name].provider.as_ref().unwrap()),
+                "{name}: two providers in one batch"
+            );
+            assert!(!Arc::ptr_eq(
+                p,
+                alone.systems[name].provider.as_ref().unwrap()
+            ));
+        }
+    }
+}

@@ -240,6 +240,16 @@ fn a_system_that_throttles_hard_slows_the_batch_and_nothing_fails() {
         text(&out)
     );
     assert!(admitted.len() >= 24);
+    // The per-system line saw the throttling too.
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("app: ") && l.contains("over the whole batch"))
+        .unwrap_or_else(|| panic!("no per-system line:\n{err}"));
+    assert!(
+        line.contains("throttled (429)") && !line.contains(" 0 throttled"),
+        "{line}"
+    );
     assert_all_done_once(&env, &fake, &ids);
 }
 
