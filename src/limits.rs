@@ -89,8 +89,8 @@ pub struct SystemLimits {
 }
 
 /// Adaptive pacing from the system's own answers: a pause until a time it names (Retry-After, a
-/// used-up budget until its reset) and a gap between request starts that doubles on every
-/// throttled answer and shrinks again with each answer that was not.
+/// used-up budget until its reset) and a gap between request starts that grows by half on every
+/// throttled answer and shrinks slowly (by 1/32) with each answer that was not.
 #[derive(Debug)]
 struct Backoff {
     not_before: Instant,
@@ -148,9 +148,13 @@ impl SystemLimits {
     pub fn throttled(&self, wait: Option<Duration>) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        b.gap = (b.gap * 2).clamp(FIRST_GAP, MAX_GAP);
+        // The first throttled answer after calm pauses everyone for what the system asked;
+        // while requests are already spaced out, each further one widens the gap (its own
+        // request still waits what it was told, in the retry loop).
+        let calm = b.gap.is_zero();
+        b.gap = (b.gap * 3 / 2).clamp(FIRST_GAP, MAX_GAP);
         let wait = wait.unwrap_or(Duration::from_secs(1));
-        if wait <= MAX_SHARED_PAUSE {
+        if calm && wait <= MAX_SHARED_PAUSE {
             b.not_before = b.not_before.max(Instant::now() + wait);
         }
     }
@@ -160,7 +164,7 @@ impl SystemLimits {
     /// low one spreads the remaining requests over the time left.
     pub fn answered(&self, budget: Option<(u64, Duration)>) {
         let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        b.gap = b.gap * 7 / 8;
+        b.gap = b.gap * 31 / 32;
         if b.gap < Duration::from_millis(5) {
             b.gap = Duration::ZERO;
         }
@@ -275,10 +279,20 @@ mod tests {
         );
         let t1 = Instant::now();
         limits.pace().await;
-        assert!(t1.elapsed() >= FIRST_GAP, "the next request waits its gap");
-        assert_eq!(limits.counts(), (3, 1));
+        // Its slot was counted from the end of the pause, which the previous one overshot.
+        assert!(
+            t1.elapsed() >= FIRST_GAP - Duration::from_millis(20),
+            "the next request waits its gap: {:?}",
+            t1.elapsed()
+        );
+        // Throttled again while spaced out: the gap widens; no second pause for everyone.
+        limits.throttled(Some(Duration::from_secs(5)));
+        let t3 = Instant::now();
+        limits.pace().await;
+        assert!(t3.elapsed() < Duration::from_secs(1), "{:?}", t3.elapsed());
+        assert_eq!(limits.counts(), (4, 2));
         // Answers that are not throttled close the gap again.
-        for _ in 0..40 {
+        for _ in 0..150 {
             limits.answered(None);
         }
         let t2 = Instant::now();
