@@ -135,17 +135,7 @@ impl Engine {
             if systems.contains_key(&auto.system) {
                 continue;
             }
-            let def = facts
-                .systems
-                .get(&auto.system)
-                .and_then(|d| serde_json::to_string(d).ok())
-                .unwrap_or_default();
-            let key = (auto.system.clone(), def);
-            let mut cache = shared.0.lock().unwrap_or_else(|p| p.into_inner());
-            let system = cache
-                .entry(key)
-                .or_insert_with(|| connect_one(&auto.system, facts, state_dir))
-                .clone();
+            let system = shared.get(&auto.system, facts, state_dir);
             systems.insert(auto.system.clone(), system);
         }
         Engine {
@@ -594,6 +584,38 @@ fn judged(expected: Option<&Account>, c: CheckOutcome) -> Result<CheckOutcome, P
 /// [`Engine::connect_shared`]), by name and definition.
 #[derive(Default)]
 pub struct SharedSystems(Mutex<HashMap<(String, String), System>>);
+
+impl SharedSystems {
+    /// Connect every system the plan's automated steps use (each once); those that cannot be
+    /// used (a secret that does not resolve, an unknown kind…), by name, with why.
+    pub fn connect(&self, facts: &DepartureFacts, state_dir: &Path) -> Vec<(String, String)> {
+        let mut problems: Vec<(String, String)> = Vec::new();
+        for step in &facts.steps {
+            let Some(auto) = &step.automated else {
+                continue;
+            };
+            if let Err(e) = &self.get(&auto.system, facts, state_dir).provider
+                && !problems.iter().any(|(n, _)| n == &auto.system)
+            {
+                problems.push((auto.system.clone(), e.clone()));
+            }
+        }
+        problems
+    }
+
+    fn get(&self, name: &str, facts: &DepartureFacts, state_dir: &Path) -> System {
+        let def = facts
+            .systems
+            .get(name)
+            .and_then(|d| serde_json::to_string(d).ok())
+            .unwrap_or_default();
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((name.to_string(), def))
+            .or_insert_with(|| connect_one(name, facts, state_dir))
+            .clone()
+    }
+}
 
 /// Connect every system the plan's automated steps use, resolving secrets now.
 fn connect_systems(facts: &DepartureFacts, state_dir: &Path) -> HashMap<String, System> {

@@ -68,7 +68,28 @@ pub fn start(ctx: &Ctx, args: StartArgs, csv: &Path) -> Result<Exit> {
             .hint("pass the CSV file of the people leaving: --from people.csv")
     })?;
     let open = open_by_person(ctx, &runbook.file.runbook.name, None)?;
-    let rows = validate(ctx, &csv, &runbook, &defaults, &open)?;
+    let (rows, first) = validate(ctx, &csv, &runbook, &defaults, &open)?;
+    // Every system connected once, before anything runs: a secret that does not resolve would
+    // otherwise fail the same steps of every departure in the batch.
+    let systems = SharedSystems::default();
+    if let Some(facts) = &first {
+        let problems = systems.connect(facts, ctx.state.root());
+        if !problems.is_empty() && !args.force {
+            let mut err = CliError::new(
+                Exit::Failure,
+                anyhow::anyhow!(
+                    "{} system(s) cannot be used; nothing was started",
+                    problems.len()
+                ),
+            );
+            for (name, why) in &problems {
+                err = err.hint(format!("system {}: {why}", safe(name)));
+            }
+            return Err(err
+                .hint("fix that and run the same command again, or add --force to run the batch anyway (those systems' steps fail and are recorded, and resume retries them)")
+                .into());
+        }
+    }
     let now = crate::journal::now();
     let record = BatchRecord {
         batch: batch::new_batch_id(now),
@@ -83,7 +104,15 @@ pub fn start(ctx: &Ctx, args: StartArgs, csv: &Path) -> Result<Exit> {
     };
     batch::save(&ctx.state, &record)?;
     let key = common::signing_key(ctx)?;
-    run_batch(ctx, &record, &runbook, &key, args.parallel.into(), false)
+    run_batch(
+        ctx,
+        &record,
+        &runbook,
+        &key,
+        args.parallel.into(),
+        false,
+        systems,
+    )
 }
 
 /// `offboard resume --from CSV` or `--batch ID`.
@@ -123,7 +152,15 @@ pub fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<Exit> {
     }
     let runbook = common::load_runbook(ctx, Some(&record.runbook))?;
     let key = common::signing_key(ctx)?;
-    run_batch(ctx, &record, &runbook, &key, args.parallel.into(), true)
+    run_batch(
+        ctx,
+        &record,
+        &runbook,
+        &key,
+        args.parallel.into(),
+        true,
+        SharedSystems::default(),
+    )
 }
 
 /// The request one row makes, with the command line's values as defaults (exactly what
@@ -174,7 +211,7 @@ fn validate(
     runbook: &Runbook,
     defaults: &BatchDefaults,
     open: &HashMap<String, String>,
-) -> Result<u64> {
+) -> Result<(u64, Option<crate::departure::DepartureFacts>)> {
     let file = csv.display().to_string();
     let inputs: Vec<&str> = runbook.file.inputs.keys().map(String::as_str).collect();
     let rows = batch::open(csv, &inputs).map_err(|e| {
@@ -189,6 +226,7 @@ fn validate(
     // Normalised user → its line (a person twice in one file is an error).
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut count = 0u64;
+    let mut first = None;
     for r in rows {
         let row = match r {
             Ok(row) => row,
@@ -221,9 +259,11 @@ fn validate(
             continue;
         }
         let checked = request(ctx, runbook, defaults, &row)
-            .and_then(|req| crate::plan::build(runbook, &req, ctx.state.root()).map(|_| ()));
-        if let Err(e) = checked {
-            bad.push((row.line, sentence(&e)));
+            .and_then(|req| crate::plan::build(runbook, &req, ctx.state.root()));
+        match checked {
+            Ok(facts) if first.is_none() => first = Some(facts),
+            Ok(_) => {}
+            Err(e) => bad.push((row.line, sentence(&e))),
         }
     }
     if !bad.is_empty() {
@@ -246,7 +286,7 @@ fn validate(
                 .into(),
         );
     }
-    Ok(count)
+    Ok((count, first))
 }
 
 /// The open departures under `runbook`, by normalised user (newest wins), not counting those of
@@ -369,6 +409,7 @@ fn run_batch(
     key: &SigningKey,
     parallel: usize,
     resume: bool,
+    systems: SharedSystems,
 ) -> Result<Exit> {
     let p = &ctx.printer;
     let begun = if resume {
@@ -387,7 +428,7 @@ fn run_batch(
         runbook,
         key,
         session: common::session(ctx),
-        systems: SharedSystems::default(),
+        systems,
         out: Out {
             json: p.json,
             stdout: Mutex::new(()),

@@ -458,3 +458,26 @@ fn ctrl_c_stops_the_batch_cleanly_and_resume_finishes_it() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_all_done_once(&env, &fake, &ids);
 }
+
+#[test]
+fn a_system_that_cannot_be_used_stops_the_batch_before_it_starts() {
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeScim::start(TOKEN));
+    // APP_TOKEN is not set: every departure's steps there would fail.
+    let env = CliEnv::with_runbook(&runbook(&fake.base_url, None));
+    let (csv, _) = people(&fake, 3, |_| "voluntary");
+    write_csv(&env, &csv);
+    let out = env.run(&START);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 system(s) cannot be used; nothing was started"),
+        "{err}"
+    );
+    assert!(
+        err.contains("system app: token: ") && err.contains("APP_TOKEN"),
+        "{err}"
+    );
+    assert!(env.departures().0.is_empty());
+    assert!(fake.requests().is_empty());
+}
