@@ -454,7 +454,28 @@ fn ctrl_c_stops_the_batch_cleanly_and_resume_finishes_it() {
     }
     assert!(interrupted > 0, "no departure was in flight at the signal");
 
+    // A file that changed since is not taken for the same batch.
+    write_csv(
+        &env,
+        &format!("{csv}zoe@corp.example,voluntary,boss@corp.example\n"),
+    );
     let out = env.run(&["resume", "--from", "people.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has changed since batch"),
+        "{}",
+        text(&out)
+    );
+    write_csv(&env, &csv);
+
+    // By its id, as `start` printed it.
+    let batch = err
+        .split_whitespace()
+        .find(|w| w.contains("-batch-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let out = env.run(&["resume", "--batch", &batch]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_all_done_once(&env, &fake, &ids);
 }
