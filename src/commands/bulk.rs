@@ -68,7 +68,8 @@ pub fn start(ctx: &Ctx, args: StartArgs, csv: &Path) -> Result<Exit> {
             .hint("pass the CSV file of the people leaving: --from people.csv")
     })?;
     let open = open_by_person(ctx, &runbook.file.runbook.name, None)?;
-    let (rows, first) = validate(ctx, &csv, &runbook, &defaults, &open)?;
+    let damaged = damaged_by_person(ctx, &runbook.file.runbook.name)?;
+    let (rows, first) = validate(ctx, &csv, &runbook, &defaults, &open, &damaged)?;
     // Every system connected once, before anything runs: a secret that does not resolve would
     // otherwise fail the same steps of every departure in the batch.
     let systems = SharedSystems::default();
@@ -211,6 +212,7 @@ fn validate(
     runbook: &Runbook,
     defaults: &BatchDefaults,
     open: &HashMap<String, String>,
+    damaged: &HashMap<String, String>,
 ) -> Result<(u64, Option<crate::departure::DepartureFacts>)> {
     let file = csv.display().to_string();
     let inputs: Vec<&str> = runbook.file.inputs.keys().map(String::as_str).collect();
@@ -248,6 +250,16 @@ fn validate(
             continue;
         }
         seen.insert(who.clone(), row.line);
+        if let Some(id) = damaged.get(&who).filter(|_| !defaults.new) {
+            bad.push((
+                row.line,
+                format!(
+                    "{} has a departure whose journal cannot be trusted, {id}: keep its directory as it is for whoever investigates, and add --new to start a fresh departure that records it as its predecessor",
+                    safe(&row.user)
+                ),
+            ));
+            continue;
+        }
         if let Some(id) = open.get(&who).filter(|_| !defaults.new) {
             bad.push((
                 row.line,
@@ -287,6 +299,31 @@ fn validate(
         );
     }
     Ok((count, first))
+}
+
+/// The departures under `runbook` whose journal cannot be read as an intact chain, by
+/// normalised user (whose they are comes from their first line, as for `start`).
+fn damaged_by_person(ctx: &Ctx, runbook: &str) -> Result<HashMap<String, String>> {
+    let mut found = HashMap::new();
+    for id in ctx.state.departure_ids()? {
+        let path = ctx.state.journal_path(&id);
+        if Journal::read(&path).is_ok() {
+            continue;
+        }
+        let Ok(bytes) = crate::state::read_nofollow(&path) else {
+            continue;
+        };
+        let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        if let Ok(crate::journal::Event {
+            record: Record::DepartureStarted(facts),
+            ..
+        }) = serde_json::from_slice::<crate::journal::Event>(first)
+            && facts.runbook.name.trim() == runbook.trim()
+        {
+            found.insert(crate::person::normalize_user(&facts.user), id);
+        }
+    }
+    Ok(found)
 }
 
 /// The open departures under `runbook`, by normalised user (newest wins), not counting those of
@@ -399,6 +436,8 @@ struct Batch<'a> {
     begun: HashMap<String, String>,
     /// Open departures of others, by normalised user (predecessors under --new).
     open: HashMap<String, String>,
+    /// Departures whose journal cannot be trusted, by normalised user.
+    damaged: HashMap<String, String>,
 }
 
 /// Run every row of a batch (or what is left of it).
@@ -422,6 +461,7 @@ fn run_batch(
     } else {
         HashMap::new()
     };
+    let damaged = damaged_by_person(ctx, &record.runbook_name)?;
     let b = Batch {
         ctx,
         record,
@@ -435,6 +475,7 @@ fn run_batch(
         },
         begun,
         open,
+        damaged,
     };
     p.info(format!(
         "{} {}: {} departure{} from {}, runbook \"{}\", up to {parallel} at once{}",
@@ -548,6 +589,15 @@ impl Batch<'_> {
                     }
                 }
             }
+            None if self.damaged.contains_key(&who) && !self.record.defaults.new => {
+                outcome.id = self.damaged.get(&who).cloned();
+                outcome.ending = Ending::Error(format!(
+                    "{} has a departure whose journal cannot be trusted: keep its directory as it is for whoever investigates; `offboard start {} --new` starts a fresh one",
+                    safe(&row.user),
+                    safe(&row.user)
+                ));
+                return outcome;
+            }
             None => match self.begin(&row, &who, stop.clone()).await {
                 Ok(Some(d)) => d,
                 Ok(None) => return outcome,
@@ -604,7 +654,11 @@ impl Batch<'_> {
         let req = request(self.ctx, self.runbook, &self.record.defaults, row)?;
         let mut facts = crate::plan::build(self.runbook, &req, self.ctx.state.root())
             .map_err(|e| CliError::new(Exit::Usage, e))?;
-        facts.previous = self.open.get(who).cloned();
+        facts.previous = self
+            .damaged
+            .get(who)
+            .or_else(|| self.open.get(who))
+            .cloned();
         if let Ok(wait) = (req.effective_at - crate::journal::now()).to_std() {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

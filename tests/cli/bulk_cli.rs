@@ -502,3 +502,33 @@ fn a_system_that_cannot_be_used_stops_the_batch_before_it_starts() {
     assert!(env.departures().0.is_empty());
     assert!(fake.requests().is_empty());
 }
+
+#[test]
+fn a_person_whose_last_journal_cannot_be_trusted_is_a_bad_line() {
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeScim::start(TOKEN));
+    let env = env(&fake, None);
+    let (csv, ids) = people(&fake, 2, |_| "voluntary");
+    write_csv(&env, &csv);
+    let out = env.run(&START);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Someone edits the first person's journal (complete, so no longer open).
+    let dep = env.departure_of(&ids[0].0).unwrap();
+    let journal = std::fs::read_to_string(env.journal_path(&dep)).unwrap();
+    std::fs::write(
+        env.journal_path(&dep),
+        journal.replacen("\"run_started\"", "\"run_startex\"", 1),
+    )
+    .unwrap();
+    let out = env.run(&START);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "people.csv:2: {} has a departure whose journal cannot be trusted, {dep}",
+            ids[0].0
+        )),
+        "{err}"
+    );
+    assert_eq!(env.departures().0.len(), 1, "a departure was begun");
+}
