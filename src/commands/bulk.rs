@@ -547,6 +547,16 @@ fn run_batch(
     })?;
     drop(rt);
     board.finish();
+    // As `start` does at its end, each departure's evidence goes to its ticket: one after the
+    // other, after the batch, so that uploads never hold up the cutting.
+    for id in std::mem::take(&mut tally.to_attach) {
+        match common::open_departure(ctx, &id, key) {
+            Ok(driving) => super::attach::after(ctx, &driving, key),
+            Err(e) => p.warn(format!(
+                "the evidence of {id} was not attached to its ticket: {e:#}. Retry with `offboard attach {id}`"
+            )),
+        }
+    }
     Ok(tally.report(&b, stop_reason))
 }
 
@@ -770,6 +780,9 @@ struct Tally {
     not_started: u64,
     errors: u64,
     owners: BTreeMap<String, Vec<Waiting>>,
+    /// Departures that ran to their end in this run, to attach their evidence to their tickets
+    /// once the batch is done (only when the runbook has a service desk).
+    to_attach: Vec<String>,
 }
 
 impl Tally {
@@ -784,6 +797,11 @@ impl Tally {
             Ending::Error(_) => self.errors += 1,
         }
         let id = o.id.clone().unwrap_or_default();
+        // Those that ran to their end, as `start` attaches only then.
+        let ran = matches!(o.ending, Ending::Complete | Ending::Incomplete { .. });
+        if ran && b.ctx.auto_attach && b.runbook.file.ticketing.is_some() {
+            self.to_attach.push(id.clone());
+        }
         for (owner, step, deadline) in &o.manual {
             self.owners.entry(owner.clone()).or_default().push((
                 o.user.clone(),

@@ -532,3 +532,56 @@ fn a_person_whose_last_journal_cannot_be_trusted_is_a_bad_line() {
     );
     assert_eq!(env.departures().0.len(), 1, "a departure was begun");
 }
+
+#[test]
+fn each_departure_of_a_batch_attaches_its_evidence_to_its_own_ticket() {
+    use common::fake_redmine::FakeRedmine;
+    const KEY: &str = "rk-SECRET-bulk-77aa";
+    let rt = fake_runtime();
+    let desk = rt.block_on(FakeRedmine::start(KEY));
+    let mut env = CliEnv::with_runbook(&format!(
+        r#"
+[runbook]
+name = "Ticketed batch"
+
+[systems.idp]
+kind = "sandbox"
+
+[ticketing]
+kind = "redmine"
+base_url = "{}"
+api_key = {{ env = "REDMINE_API_KEY" }}
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+"#,
+        desk.server.base_url
+    ));
+    env.var("REDMINE_API_KEY", KEY);
+    let tickets: Vec<String> = (0..3).map(|_| desk.add_issue()).collect();
+    let mut csv = String::from("user,ticket\n");
+    for (i, t) in tickets.iter().enumerate() {
+        csv.push_str(&format!("p{i}@corp.example,{t}\n"));
+    }
+    write_csv(&env, &csv);
+    let out = env.run(&START);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("rk-SECRET"));
+    for (i, t) in tickets.iter().enumerate() {
+        let id = env.departure_of(&format!("p{i}@corp.example")).unwrap();
+        let names: Vec<String> = desk
+            .issue(t)
+            .attachments
+            .iter()
+            .map(|a| a.filename.clone())
+            .collect();
+        assert!(
+            names.contains(&format!("{id}-r1.json")),
+            "ticket {t} of p{i}: {names:?}"
+        );
+        env.assert_evidence_verifies(&id);
+    }
+}
