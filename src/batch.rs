@@ -59,7 +59,8 @@ impl Columns {
         let (mut user, mut departure_type, mut effective_at, mut ticket) = (None, None, None, None);
         let mut declared = Vec::new();
         for (i, name) in header.iter().enumerate() {
-            let name = name.trim();
+            // A spreadsheet's "CSV UTF-8" export starts with a byte-order mark.
+            let name = name.trim_start_matches('\u{feff}').trim();
             if seen.contains(&name) {
                 problems.push(format!("column {name:?} appears twice"));
                 continue;
@@ -462,6 +463,12 @@ mod tests {
         assert_eq!(carol.line, 4);
         assert_eq!(carol.departure_type, Some(DepartureType::Voluntary));
         assert!(carol.inputs.is_empty() && carol.ticket.is_none());
+    }
+
+    #[test]
+    fn a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column() {
+        let rows = read("\u{feff}user,type\nalice@corp.example,voluntary\n", &[]).unwrap();
+        assert_eq!(rows[0].as_ref().unwrap().user, "alice@corp.example");
     }
 
     #[test]
