@@ -62,7 +62,7 @@ pub fn start(ctx: &Ctx, args: StartArgs, csv: &Path) -> Result<Exit> {
         new: args.new,
     };
     ctx.state.ensure()?;
-    let csv = std::path::absolute(csv).with_context(|| format!("finding {}", csv.display()))?;
+    let csv = where_is(csv)?;
     let sha256 = batch::file_sha256(&csv).map_err(|e| {
         CliError::new(Exit::Usage, e)
             .hint("pass the CSV file of the people leaving: --from people.csv")
@@ -126,7 +126,7 @@ pub fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<Exit> {
                     .hint("`offboard start --from people.csv` prints the batch id; or resume with --from people.csv")
             })?,
         (None, Some(csv)) => {
-            let csv = std::path::absolute(csv)?;
+            let csv = where_is(csv)?;
             let record = batch::latest_for(&ctx.state, &csv)?.ok_or_else(|| {
                 CliError::usage(format!("no batch was started from {}", csv.display()))
                     .hint(format!("start one with `offboard start --from {}`", csv.display()))
@@ -162,6 +162,14 @@ pub fn resume(ctx: &Ctx, args: ResumeArgs) -> Result<Exit> {
         true,
         SharedSystems::default(),
     )
+}
+
+/// The file's one name (absolute, links resolved), so that `resume --from` finds the batch from
+/// any directory; a missing file keeps its absolute name for the error that follows.
+fn where_is(csv: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(csv)
+        .or_else(|_| std::path::absolute(csv))
+        .with_context(|| format!("finding {}", csv.display()))
 }
 
 /// The request one row makes, with the command line's values as defaults (exactly what

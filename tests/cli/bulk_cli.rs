@@ -364,7 +364,20 @@ fn a_batch_killed_halfway_resumes_with_nothing_repeated_or_lost() {
     let begun_before = env.departures().0.len();
     assert!(begun_before < ids.len(), "every departure had begun");
 
-    let out = env.run(&["--json", "resume", "--from", "people.csv"]);
+    // From another directory, by another name for the same file.
+    std::fs::create_dir(env.path().join("elsewhere")).unwrap();
+    let mut resume = env.command();
+    resume
+        .current_dir(env.path().join("elsewhere"))
+        .args(["--json", "resume", "--from", "../people.csv"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = wait_bounded(
+        resume.spawn().unwrap(),
+        Duration::from_secs(120),
+        &["resume"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let ev = events(&out);
     let outcome = |o: &str| {
