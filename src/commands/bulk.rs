@@ -928,6 +928,7 @@ impl Tally {
             "skipped": self.skipped,
             "not_started": self.not_started,
             "errors": self.errors,
+            "not_reached": b.record.rows.saturating_sub(self.done),
             "stopped": stopped,
             "manual_by_owner": self.owners.iter().map(|(o, items)| (o.clone(), serde_json::json!(
                 items.iter().map(|(u, s, d, id)| serde_json::json!({"user": u, "step": s, "deadline": d, "departure": id})).collect::<Vec<_>>()
