@@ -598,3 +598,43 @@ action = "suspend_user"
         env.assert_evidence_verifies(&id);
     }
 }
+
+#[test]
+fn on_a_terminal_a_batch_draws_one_bar_and_a_line_per_system() {
+    use expectrl::{Eof, Session};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("offboard.toml"),
+        r#"
+[runbook]
+name = "Bar leaver"
+
+[systems.idp]
+kind = "sandbox"
+latency_ms = 700
+
+[[step]]
+id = "idp-suspend"
+lane = "it"
+system = "idp"
+action = "suspend_user"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "user\na@corp.example\nb@corp.example\nc@corp.example\n",
+    )
+    .unwrap();
+    let mut cmd = common::cli_env::cleared(dir.path(), dir.path(), &dir.path().join("state"));
+    cmd.args(START)
+        .args(["--parallel", "1"])
+        .env("TERM", "xterm");
+    let mut s = Session::spawn(cmd).expect("spawn in a PTY");
+    s.set_expect_timeout(Some(Duration::from_secs(60)));
+    s.expect("/3 departures").unwrap();
+    s.expect("idp").unwrap();
+    s.expect("req/s (no rate_limit set)").unwrap();
+    s.expect("Batch ").unwrap();
+    s.expect(Eof).unwrap();
+}
