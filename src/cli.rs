@@ -83,9 +83,7 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Plan, then run a departure: automated steps concurrently, manual steps as a checklist
-    #[command(
-        after_help = "Example:\n  offboard start alice@corp.example -r offboard.toml --type involuntary --set manager=bob@corp.example"
-    )]
+    #[command(after_help = START_HELP)]
     Start(StartArgs),
 
     /// Show what `start` would do, with no side effects and no network
@@ -102,7 +100,7 @@ pub enum Command {
 
     /// Continue an interrupted departure from its journal; never repeats a completed step
     #[command(
-        after_help = "Examples:\n  offboard resume alice@corp.example\n  offboard resume alice@corp.example --legal-hold --reason \"litigation hold, matter 2026-114\"\n\nA step that was being applied when the run stopped is re-checked first and re-applied only\nif its check says access still exists."
+        after_help = "Examples:\n  offboard resume alice@corp.example\n  offboard resume --from people.csv     # the batch `start --from people.csv` began\n  offboard resume alice@corp.example --legal-hold --reason \"litigation hold, matter 2026-114\"\n\nA step that was being applied when the run stopped is re-checked first and re-applied only\nif its check says access still exists."
     )]
     Resume(ResumeArgs),
 
@@ -169,6 +167,23 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+const START_HELP: &str = "\
+Examples:
+  offboard start alice@corp.example -r offboard.toml --type involuntary --set manager=bob@corp.example
+  offboard start --from people.csv -r offboard.toml --parallel 16
+
+--from runs one departure per row of a CSV file (a header row, then one person a line):
+  user,type,effective_at,ticket,manager
+  alice@corp.example,involuntary,,HR-1201,bob@corp.example
+  carol@corp.example,voluntary,2026-12-01T17:00:00Z,HR-1202,dan@corp.example
+Columns: user (required); type, effective_at, ticket and any input the runbook declares
+under [inputs] (optional; an empty cell takes the flag's value or the input's default).
+Every line is checked before anything runs: one bad line and nothing starts (exit 2).
+Involuntary rows are cut first; all departures share each system's max_concurrency and
+rate_limit. Manual steps stay pending and are listed per owner at the end. Ctrl-C stops
+cleanly; `offboard resume --from people.csv` continues the batch. With --json, stdout is a
+JSON Lines event stream (one event per step outcome and per departure end).";
 
 const ATTACH_HELP: &str = "\
 Examples:
@@ -263,9 +278,9 @@ pub struct RunbookArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct DepartureInput {
-    /// The person leaving: an email address or a login
+    /// The person leaving: an email address or a login (omitted with `start --from`)
     #[arg(value_name = "USER")]
-    pub user: String,
+    pub user: Option<String>,
 
     #[command(flatten)]
     pub runbook: RunbookArg,
@@ -374,6 +389,16 @@ pub struct StartArgs {
     #[arg(long)]
     pub new: bool,
 
+    /// Offboard everyone in this CSV file, one departure per row (see below); the other options
+    /// are defaults for every row
+    #[arg(long, value_name = "CSV", conflicts_with = "dry_run")]
+    pub from: Option<PathBuf>,
+
+    /// With --from: how many departures run at once (each system's max_concurrency and
+    /// rate_limit hold across all of them)
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub parallel: u16,
+
     #[command(flatten)]
     pub attach: NoAttachArg,
 }
@@ -392,7 +417,18 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// Departure id, or the user whose latest departure is meant
-    pub departure: String,
+    #[arg(required_unless_present_any = ["from", "batch"], conflicts_with_all = ["from", "batch"])]
+    pub departure: Option<String>,
+    /// Continue the batch started with `start --from CSV`: unfinished departures resume,
+    /// finished ones are skipped, rows not yet started start
+    #[arg(long, value_name = "CSV", conflicts_with = "batch")]
+    pub from: Option<PathBuf>,
+    /// Continue the batch with this id (printed by `start --from`)
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
+    /// With --from or --batch: how many departures run at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub parallel: u16,
     /// Do not prompt: manual steps stay pending (exit 3)
     #[arg(long)]
     pub non_interactive: bool,

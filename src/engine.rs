@@ -72,6 +72,7 @@ pub struct Engine {
     context: &'static str,
 }
 
+#[derive(Clone)]
 struct System {
     provider: std::result::Result<Arc<dyn Provider>, String>,
     limit: Arc<Semaphore>,
@@ -112,6 +113,34 @@ impl Engine {
         Engine {
             journal,
             systems: connect_systems(facts, state_dir),
+            context,
+        }
+    }
+
+    /// [`Engine::connect`] for one departure of many (a bulk run): each system is connected
+    /// once and its provider (one connection pool) shared by every departure that uses it with
+    /// the same definition.
+    pub fn connect_shared(
+        journal: SharedJournal,
+        facts: &DepartureFacts,
+        state_dir: &Path,
+        context: &'static str,
+        shared: &SharedSystems,
+    ) -> Engine {
+        let mut systems = HashMap::new();
+        for step in &facts.steps {
+            let Some(auto) = &step.automated else {
+                continue;
+            };
+            if systems.contains_key(&auto.system) {
+                continue;
+            }
+            let system = shared.get(&auto.system, facts, state_dir);
+            systems.insert(auto.system.clone(), system);
+        }
+        Engine {
+            journal,
+            systems,
             context,
         }
     }
@@ -552,6 +581,43 @@ fn judged(expected: Option<&Account>, c: CheckOutcome) -> Result<CheckOutcome, P
     }
 }
 
+/// Systems connected once for many departures of the same runbook (see
+/// [`Engine::connect_shared`]), by name and definition.
+#[derive(Default)]
+pub struct SharedSystems(Mutex<HashMap<(String, String), System>>);
+
+impl SharedSystems {
+    /// Connect every system the plan's automated steps use (each once); those that cannot be
+    /// used (a secret that does not resolve, an unknown kind…), by name, with why.
+    pub fn connect(&self, facts: &DepartureFacts, state_dir: &Path) -> Vec<(String, String)> {
+        let mut problems: Vec<(String, String)> = Vec::new();
+        for step in &facts.steps {
+            let Some(auto) = &step.automated else {
+                continue;
+            };
+            if let Err(e) = &self.get(&auto.system, facts, state_dir).provider
+                && !problems.iter().any(|(n, _)| n == &auto.system)
+            {
+                problems.push((auto.system.clone(), e.clone()));
+            }
+        }
+        problems
+    }
+
+    fn get(&self, name: &str, facts: &DepartureFacts, state_dir: &Path) -> System {
+        let def = facts
+            .systems
+            .get(name)
+            .and_then(|d| serde_json::to_string(d).ok())
+            .unwrap_or_default();
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry((name.to_string(), def))
+            .or_insert_with(|| connect_one(name, facts, state_dir))
+            .clone()
+    }
+}
+
 /// Connect every system the plan's automated steps use, resolving secrets now.
 fn connect_systems(facts: &DepartureFacts, state_dir: &Path) -> HashMap<String, System> {
     let mut systems = HashMap::new();
@@ -562,27 +628,32 @@ fn connect_systems(facts: &DepartureFacts, state_dir: &Path) -> HashMap<String, 
         if systems.contains_key(&auto.system) {
             continue;
         }
-        let provider = connect_system(&auto.system, facts, state_dir);
-        let def = facts.systems.get(&auto.system);
-        let step_timeout = def.and_then(|d| d.step_timeout_secs).unwrap_or(300).max(1);
-        // The same limits as the system's HTTP requests, shared by every departure this
-        // process drives.
-        let cfg = def.map(|d| crate::plan::system_config(&auto.system, d, state_dir));
-        let limits = crate::limits::for_system(
-            &auto.system,
-            cfg.as_ref().map_or(4, |c| c.max_concurrency),
-            cfg.and_then(|c| c.rate_limit),
-        );
         systems.insert(
             auto.system.clone(),
-            System {
-                provider,
-                limit: limits.concurrency.clone(),
-                step_timeout: Duration::from_secs(step_timeout),
-            },
+            connect_one(&auto.system, facts, state_dir),
         );
     }
     systems
+}
+
+/// Connect one system, with its process-wide limits.
+fn connect_one(name: &str, facts: &DepartureFacts, state_dir: &Path) -> System {
+    let provider = connect_system(name, facts, state_dir);
+    let def = facts.systems.get(name);
+    let step_timeout = def.and_then(|d| d.step_timeout_secs).unwrap_or(300).max(1);
+    // The same limits as the system's HTTP requests, shared by every departure this
+    // process drives.
+    let cfg = def.map(|d| crate::plan::system_config(name, d, state_dir));
+    let limits = crate::limits::for_system(
+        name,
+        cfg.as_ref().map_or(4, |c| c.max_concurrency),
+        cfg.and_then(|c| c.rate_limit),
+    );
+    System {
+        provider,
+        limit: limits.concurrency.clone(),
+        step_timeout: Duration::from_secs(step_timeout),
+    }
 }
 
 /// What the preflight found: one check per automated step, and the retries it took.
@@ -718,4 +789,54 @@ fn resolve_auth(v: &toml::Value) -> std::result::Result<providers::kit::auth::Au
         };
         read.map_err(|e| format!("{}: {e:#}", slot.path))
     })
+}
+
+#[cfg(test)]
+mod shared_systems_tests {
+    use super::*;
+
+    fn engine(dir: &Path, user: &str, shared: &SharedSystems) -> Engine {
+        let runbook = crate::runbook::load_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo.toml"),
+        )
+        .unwrap();
+        let req = crate::plan::DepartureRequest {
+            id: crate::state::new_departure_id(user, crate::journal::now()),
+            user: user.into(),
+            departure_type: crate::departure::DepartureType::Voluntary,
+            effective_at: crate::journal::now(),
+            inputs: [("manager".to_string(), "bob@example.com".to_string())].into(),
+            ticket: None,
+            legal_hold: false,
+        };
+        let facts = crate::plan::build(&runbook, &req, dir).unwrap();
+        let journal = Journal::create(
+            &dir.join(format!("{user}.jsonl")),
+            "tester".into(),
+            Record::DepartureStarted(Box::new(facts.clone())),
+        )
+        .unwrap();
+        Engine::connect_shared(Arc::new(Mutex::new(journal)), &facts, dir, "run", shared)
+    }
+
+    #[test]
+    fn departures_of_a_batch_share_one_provider_per_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedSystems::default();
+        let a = engine(dir.path(), "alice@example.com", &shared);
+        let b = engine(dir.path(), "carol@example.com", &shared);
+        let alone = engine(dir.path(), "erin@example.com", &SharedSystems::default());
+        assert!(!a.systems.is_empty());
+        for (name, sys) in &a.systems {
+            let p = sys.provider.as_ref().unwrap();
+            assert!(
+                Arc::ptr_eq(p, b.systems[name].provider.as_ref().unwrap()),
+                "{name}: two providers in one batch"
+            );
+            assert!(!Arc::ptr_eq(
+                p,
+                alone.systems[name].provider.as_ref().unwrap()
+            ));
+        }
+    }
 }

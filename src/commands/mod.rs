@@ -11,6 +11,7 @@ use crate::state::StateDir;
 use crate::ui::Printer;
 
 pub mod attach;
+pub mod bulk;
 pub mod common;
 pub mod confirm;
 pub mod demo;

@@ -11,7 +11,11 @@ pub fn exec(ctx: &Ctx, args: ResumeArgs) -> anyhow::Result<Exit> {
         (true, Some(r)) => Some(hold::reason(r)?),
         _ => None,
     };
-    let (id, _) = common::find_departure(ctx, &args.departure)?;
+    if args.from.is_some() || args.batch.is_some() {
+        return super::bulk::resume(ctx, args);
+    }
+    let wanted = args.departure.as_deref().unwrap_or_default();
+    let (id, _) = common::find_departure(ctx, wanted)?;
     let key = common::signing_key(ctx)?;
     let driving = common::open_departure(ctx, &id, &key)?;
     let interactive = !args.non_interactive && common::stdin_is_terminal();

@@ -7,6 +7,9 @@ use crate::person::PersonLock;
 use super::{Ctx, common};
 
 pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
+    if let Some(csv) = args.from.clone() {
+        return super::bulk::start(ctx, args, &csv);
+    }
     if args.dry_run {
         return super::plan::show(ctx, &args.input);
     }
@@ -61,7 +64,10 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
                     return super::resume::exec(
                         ctx,
                         crate::cli::ResumeArgs {
-                            departure: id,
+                            departure: Some(id),
+                            from: None,
+                            batch: None,
+                            parallel: 1,
                             non_interactive: args.non_interactive,
                             legal_hold: false,
                             reason: None,
@@ -146,7 +152,7 @@ fn already_open(
 }
 
 /// Refuse an effective time too far ahead, before anything is locked or written.
-fn check_effective_at(at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+pub(super) fn check_effective_at(at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
     if (at - crate::journal::now())
         .to_std()
         .is_ok_and(|w| w > MAX_WAIT)

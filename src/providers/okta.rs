@@ -24,16 +24,15 @@
 //! - `delete_user` (destructive): `DELETE /api/v1/users/{id}?sendEmail=false`, twice for a user
 //!   not yet deactivated (Okta's first DELETE deactivates); check: 404 by id.
 //!
-//! Okta's `X-Rate-Limit-Remaining: 0` makes the next request wait for `X-Rate-Limit-Reset`
-//! (epoch seconds); a 429 waits for the reset too (in the kit's retry loop). Errors read
+//! Okta's `X-Rate-Limit-Remaining: 0` makes the next request to the org wait for
+//! `X-Rate-Limit-Reset` (epoch seconds), and a 429 waits for the reset too: both in the kit,
+//! shared by every departure this process drives (see [`crate::limits`]). Errors read
 //! `errorCode: errorSummary (causes)`.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use serde_json::Value;
 use url::Url;
 
@@ -138,10 +137,6 @@ struct GroupsParams {
     groups: Option<Vec<String>>,
 }
 
-/// The longest pause `X-Rate-Limit-Remaining: 0` may impose before a request (a longer reset
-/// fails the call as transient, to be resumed).
-const MAX_PAUSE: Duration = Duration::from_secs(60);
-
 /// What a 403 means here, before Okta's own message.
 const FORBIDDEN_HINT: &str = "the token's admin role does not allow this call (an SSWS token acts \
                               with its creator's role: Group Admin cannot deactivate or delete \
@@ -156,8 +151,6 @@ fn connect(cfg: &SystemConfig) -> anyhow::Result<Arc<dyn Provider>> {
 pub struct OktaProvider {
     http: HttpClient,
     system: String,
-    /// No request before this time (`X-Rate-Limit-Remaining: 0` until `X-Rate-Limit-Reset`).
-    not_before: Mutex<Option<SystemTime>>,
 }
 
 impl std::fmt::Debug for OktaProvider {
@@ -184,7 +177,6 @@ impl OktaProvider {
         Ok(OktaProvider {
             http,
             system: cfg.name.clone(),
-            not_before: Mutex::new(None),
         })
     }
 
@@ -200,51 +192,16 @@ impl OktaProvider {
         self.http.endpoint(&all)
     }
 
-    /// Send through the kit, first waiting out an exhausted rate-limit bucket, and remember
-    /// what this answer says of the next one.
+    /// Send through the kit (which waits out an emptied rate-limit bucket) and keep the record.
     async fn send(
         &self,
         req: Request,
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
     ) -> Result<HttpResponse, ProviderError> {
-        self.pause(&req).await?;
         let resp = self.http.send(req, ctx).await?;
-        self.note_rate_limit(&resp.headers);
         records.push(resp.record.clone());
         Ok(resp)
-    }
-
-    async fn pause(&self, req: &Request) -> Result<(), ProviderError> {
-        let until = *self.not_before.lock().expect("rate-limit lock");
-        let Some(until) = until else { return Ok(()) };
-        let Ok(wait) = until.duration_since(SystemTime::now()) else {
-            return Ok(());
-        };
-        if wait > MAX_PAUSE {
-            return Err(ProviderError::Transient(format!(
-                "system `{}`: Okta's rate limit for this org is used up (X-Rate-Limit-Remaining: \
-                 0) for another {} s, longer than offboard waits; {} {} not sent, resume later",
-                self.system,
-                wait.as_secs(),
-                req.method,
-                req.url.path()
-            )));
-        }
-        tokio::time::sleep(wait).await;
-        Ok(())
-    }
-
-    fn note_rate_limit(&self, headers: &HeaderMap) {
-        let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-        let reset = match (text("x-rate-limit-remaining"), text("x-rate-limit-reset")) {
-            (Some("0"), Some(reset)) => reset.parse::<u64>().ok().map(|epoch| {
-                // A reset second has passed once the clock reaches the next one.
-                SystemTime::UNIX_EPOCH + Duration::from_secs(epoch.saturating_add(1))
-            }),
-            _ => None,
-        };
-        *self.not_before.lock().expect("rate-limit lock") = reset;
     }
 
     fn check_login(&self, login: &str) -> Result<(), ProviderError> {

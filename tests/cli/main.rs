@@ -9,6 +9,7 @@ mod common;
 mod attach_cli;
 mod attach_psa_cli;
 mod auth_cli;
+mod bulk_cli;
 mod bundle_cli;
 mod crash_resume;
 mod entra_cli;

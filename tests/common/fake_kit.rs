@@ -378,6 +378,47 @@ struct KitState {
     route_faults: Vec<(String, Template, VecDeque<Fault>)>,
     injected: Vec<Injected>,
     latency: Duration,
+    bucket: Option<TokenBucket>,
+    /// When each request the bucket let through arrived.
+    admitted: Vec<std::time::Instant>,
+    /// Requests the bucket refused with 429.
+    throttled: usize,
+}
+
+/// A token-bucket rate limit as providers run them: `rate` tokens a second, at most `burst`
+/// saved up; a request without a token is answered 429 with `Retry-After` (whole seconds until
+/// the next token), before it is recorded or acted on.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    pub rate: f64,
+    pub burst: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate_per_sec: f64, burst: u32) -> TokenBucket {
+        TokenBucket {
+            rate: rate_per_sec,
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    /// Take a token, or say how many whole seconds until one is there.
+    fn take(&mut self) -> Result<(), u64> {
+        let now = std::time::Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - self.tokens) / self.rate).ceil() as u64).max(1))
+        }
+    }
 }
 
 struct Inner {
@@ -489,6 +530,17 @@ impl FakeServer {
         self.state().requests.clone()
     }
 
+    /// From now on, admit requests through a token bucket (see [`TokenBucket`]).
+    pub fn token_bucket(&self, rate_per_sec: f64, burst: u32) {
+        self.state().bucket = Some(TokenBucket::new(rate_per_sec, burst));
+    }
+
+    /// When each admitted request arrived, and how many the bucket refused.
+    pub fn admitted(&self) -> (Vec<std::time::Instant>, usize) {
+        let s = self.state();
+        (s.admitted.clone(), s.throttled)
+    }
+
     pub fn clear_requests(&self) {
         self.state().requests.clear();
     }
@@ -557,6 +609,21 @@ async fn handle(
     if !latency.is_zero() {
         // Dropped here when the client goes away: the request leaves no trace.
         tokio::time::sleep(latency).await;
+    }
+    {
+        let mut s = inner.state.lock().unwrap();
+        let refused = s.bucket.as_mut().and_then(|b| b.take().err());
+        if let Some(wait) = refused {
+            s.throttled += 1;
+            drop(s);
+            return error_response(
+                &inner,
+                429,
+                "rate limit exceeded",
+                Some(RetryAfterStyle::Seconds(wait)),
+            );
+        }
+        s.admitted.push(std::time::Instant::now());
     }
     let raw_path = uri.path().to_string();
     let raw_query = uri.query().map(str::to_string);

@@ -505,6 +505,17 @@ impl FakeScim {
         self.server.set_latency(d);
     }
 
+    /// From now on, admit requests through a token bucket of `rate_per_sec` with `burst`
+    /// saved up; the others are answered 429 with `Retry-After` and not recorded.
+    pub fn token_bucket(&self, rate_per_sec: f64, burst: u32) {
+        self.server.token_bucket(rate_per_sec, burst);
+    }
+
+    /// When each request the bucket admitted arrived, and how many it refused.
+    pub fn admitted(&self) -> (Vec<std::time::Instant>, usize) {
+        self.server.admitted()
+    }
+
     /// Fail a random fraction of the requests from now on (see [`Chaos`]).
     pub fn chaos(&self, cfg: Chaos) {
         let seed = cfg.seed.max(1);

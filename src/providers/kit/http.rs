@@ -642,6 +642,9 @@ impl HttpClient {
                     continue;
                 }
                 Ok((status, headers, body)) => {
+                    if status != StatusCode::TOO_MANY_REQUESTS {
+                        self.limits.answered(budget(&headers));
+                    }
                     if status.is_success() || req.allowed.contains(&status) {
                         return Ok(HttpResponse {
                             status,
@@ -667,6 +670,10 @@ impl HttpClient {
                         return Err(self.fail(&what, status, &body));
                     }
                     let hint = server_wait(status, &headers, throttled);
+                    if throttled || status == StatusCode::TOO_MANY_REQUESTS {
+                        // Everyone on this system waits, not only this request.
+                        self.limits.throttled(hint);
+                    }
                     let reason = match hint {
                         Some(w) => format!(
                             "{} (server asks to wait {} s)",
@@ -915,6 +922,35 @@ fn server_wait(status: StatusCode, headers: &HeaderMap, throttled: bool) -> Opti
     None
 }
 
+/// What an answer's headers say is left of the system's request budget: the requests remaining
+/// and the time until the budget resets (`X-Rate-Limit-Remaining`/`-Reset` as Okta sends them,
+/// `x-ratelimit-remaining`/`-reset` as GitHub and others do; a reset is epoch seconds, or
+/// seconds from now when it is small).
+fn budget(headers: &HeaderMap) -> Option<(u64, Duration)> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let (remaining, reset) = [
+        ("x-rate-limit-remaining", "x-rate-limit-reset"),
+        ("x-ratelimit-remaining", "x-ratelimit-reset"),
+    ]
+    .iter()
+    .find_map(|(r, t)| Some((text(r)?.parse::<u64>().ok()?, text(t)?.parse::<u64>().ok()?)))?;
+    let reset = if reset > 1_000_000_000 {
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+        // A reset second has passed once the clock reaches the next one.
+        when.duration_since(SystemTime::now())
+            .map(|d| d + Duration::from_secs(1))
+            .unwrap_or(Duration::ZERO)
+    } else {
+        Duration::from_secs(reset)
+    };
+    Some((remaining, reset))
+}
+
 fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> (String, bool) {
     if e.is_builder() {
         return ("could not build the request".to_string(), false);
@@ -1031,6 +1067,37 @@ mod tests {
         assert_eq!(p.ceiling(3), Duration::from_millis(400));
         assert_eq!(p.ceiling(4), Duration::from_millis(500));
         assert_eq!(p.ceiling(40), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_budget_left_is_read_from_either_family_of_headers() {
+        let h = |pairs: &[(&'static str, String)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, v.parse().unwrap());
+            }
+            m
+        };
+        let soon = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 10;
+        let (left, reset) = budget(&h(&[
+            ("x-rate-limit-remaining", "0".into()),
+            ("x-rate-limit-reset", soon.to_string()),
+        ]))
+        .unwrap();
+        assert_eq!(left, 0);
+        assert!(reset > Duration::from_secs(8) && reset <= Duration::from_secs(11));
+        assert_eq!(
+            budget(&h(&[
+                ("x-ratelimit-remaining", "7".into()),
+                ("x-ratelimit-reset", "30".into()),
+            ])),
+            Some((7, Duration::from_secs(30)))
+        );
+        assert_eq!(budget(&h(&[("x-ratelimit-remaining", "7".into())])), None);
     }
 
     #[test]
