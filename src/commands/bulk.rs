@@ -649,7 +649,9 @@ impl Batch<'_> {
                     Status::Pending | Status::InFlight | Status::Failed | Status::Unconfirmed
                 )
         });
-        if !unfinished && !common::was_cut_off(&events) {
+        // Finished, and its evidence written: nothing to do. A run killed after its last step
+        // but before the seal is reopened: it has nothing left to cut and writes the evidence.
+        if !unfinished && !common::was_cut_off(&events) && common::sealed_after_last_run(&events) {
             return Ok(None);
         }
         let driving = Driving::open(&self.session, id, self.key)?;

@@ -300,6 +300,20 @@ pub fn was_cut_off(events: &[Event]) -> bool {
         .unwrap_or(true)
 }
 
+/// Whether the journal's last run was sealed: an `evidence_written` after its last
+/// `run_finished`. A process killed between the two finished every step but wrote no evidence.
+pub fn sealed_after_last_run(events: &[Event]) -> bool {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e.record {
+            Record::EvidenceWritten { .. } => Some(true),
+            Record::RunFinished { .. } | Record::RunStarted { .. } => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
+
 /// Who the journal records as acting: the person (`--by`, `OFFBOARD_OPERATOR`) with the login
 /// beside it, e.g. `Jane Doe (root@host)`; the login alone when no one is named.
 pub fn actor(ctx: &Ctx) -> String {
