@@ -53,10 +53,9 @@ pub trait Prompter {
 /// The journal, shared by concurrent steps.
 pub type SharedJournal = Arc<Mutex<Journal>>;
 
+/// Concurrent steps' events are committed in groups: ten steps finishing at once cost one fsync.
 fn append(journal: &SharedJournal, step: Option<&str>, record: Record) -> Result<()> {
-    let mut j = journal.lock().unwrap_or_else(|p| p.into_inner());
-    j.append(step, record)?;
-    Ok(())
+    Journal::append_shared(journal, step, record)
 }
 
 fn replay(journal: &SharedJournal) -> DepartureState {
