@@ -221,6 +221,7 @@ pub enum ProviderError {
 pub struct CallCtx {
     on_retry: Arc<dyn Fn(RetryNote) + Send + Sync>,
     on_account: Arc<dyn Fn(&Account) + Send + Sync>,
+    just_found: bool,
 }
 
 impl CallCtx {
@@ -228,7 +229,21 @@ impl CallCtx {
         CallCtx {
             on_retry: Arc::new(on_retry),
             on_account: Arc::new(|_| {}),
+            just_found: false,
         }
+    }
+
+    /// `call.account` was found by this run's preflight moments ago (by the person's login,
+    /// read-only): an apply may act on it by id without reading it again first. The check that
+    /// follows still reads it by id.
+    pub fn found_just_now(mut self) -> CallCtx {
+        self.just_found = true;
+        self
+    }
+
+    /// See [`CallCtx::found_just_now`].
+    pub fn account_found_just_now(&self) -> bool {
+        self.just_found
     }
 
     /// Also be told which account a call identified, before it changes anything.
