@@ -337,7 +337,7 @@ pub fn check_event(event: &Event, before: Option<&Event>, line: usize) -> Result
 }
 
 /// Check an event's `seq` and `prev` against its predecessor.
-fn check_link(event: &Event, before: Option<&Event>, line: usize) -> Result<(), ChainError> {
+pub fn check_link(event: &Event, before: Option<&Event>, line: usize) -> Result<(), ChainError> {
     let (expected_seq, expected_prev) = match before {
         Some(b) => (b.seq + 1, b.hash.as_str()),
         None => (0, GENESIS),
@@ -420,8 +420,9 @@ pub struct Journal {
     pending: Vec<Event>,
     /// A leader is fsyncing outside the lock.
     syncing: bool,
-    /// A write or fsync failed: nothing after it can be vouched for, so every later append fails.
-    broken: Option<String>,
+    /// A write or fsync failed (its kind and message): nothing after it can be vouched for, so
+    /// every later append fails.
+    broken: Option<(std::io::ErrorKind, String)>,
     /// Wakes appenders waiting for a leader's fsync.
     committed: Arc<Condvar>,
     /// How many fsyncs made events durable (so a test or the benchmark can count them).
@@ -541,8 +542,8 @@ impl Journal {
             if j.events.last().is_some_and(|e| e.seq >= seq) {
                 return Ok(());
             }
-            if let Some(e) = &j.broken {
-                bail!("{e}");
+            if j.broken.is_some() {
+                return Err(j.broken_error());
             }
             if j.syncing {
                 let committed = j.committed.clone();
@@ -565,8 +566,8 @@ impl Journal {
 
     /// Write the next event's line (no fsync) and queue it as pending; its seq.
     fn write_event(&mut self, step: Option<&str>, record: Record) -> Result<u64> {
-        if let Some(e) = &self.broken {
-            bail!("{e}");
+        if self.broken.is_some() {
+            return Err(self.broken_error());
         }
         let (seq, prev) = match self.pending.last().or(self.events.last()) {
             Some(e) => (e.seq + 1, e.hash.clone()),
@@ -585,12 +586,8 @@ impl Journal {
         event.hash = hash;
         line.push('\n');
         if let Err(e) = (&*self.file).write_all(line.as_bytes()) {
-            let error = format!(
-                "writing to journal {} failed ({e}); the event was not recorded",
-                self.path.display()
-            );
-            self.fail(&error);
-            bail!(error);
+            self.fail(e.kind(), e.to_string());
+            return Err(self.broken_error());
         }
         self.pending.push(event);
         Ok(seq)
@@ -607,22 +604,28 @@ impl Journal {
                 Ok(())
             }
             Err(e) => {
-                let error = format!(
-                    "writing to journal {} failed (fsync: {e}); the event was not recorded",
-                    self.path.display()
-                );
-                self.fail(&error);
-                bail!(error)
+                self.fail(e.kind(), format!("fsync: {e}"));
+                Err(self.broken_error())
             }
         }
     }
 
     /// Nothing written from now on can be vouched for: drop what is not durable and refuse
     /// every later append (reopening the journal checks what reached the disk).
-    fn fail(&mut self, error: &str) {
+    fn fail(&mut self, kind: std::io::ErrorKind, cause: String) {
         self.pending.clear();
-        self.broken = Some(error.to_string());
+        self.broken = Some((kind, cause));
         self.committed.notify_all();
+    }
+
+    /// The error every append gets once a write or fsync failed (the I/O error in its chain, so
+    /// a full disk is named as such).
+    fn broken_error(&self) -> anyhow::Error {
+        let (kind, cause) = self.broken.clone().expect("broken");
+        anyhow::Error::new(std::io::Error::new(kind, cause)).context(format!(
+            "writing to journal {} (the event was not recorded)",
+            self.path.display()
+        ))
     }
 
     /// How many fsyncs made events durable since the journal was opened.
