@@ -332,20 +332,21 @@ fn departure_over_slow_systems(args: &Args) {
             runbook_path.to_str().unwrap(),
             "--non-interactive",
         ];
-        let t = Instant::now();
-        let code = offboard::run(argv.iter().map(Into::into));
+        let (t, began) = (Instant::now(), chrono::Utc::now());
+        let code = quietly(|| offboard::run(argv.iter().map(Into::into)));
         let wall = t.elapsed();
         assert_eq!(code, 0, "offboard start exited {code}");
         let requests = fake.requests() - before;
         let ratio = wall.as_secs_f64() / critical;
         ratios.push(ratio);
         println!(
-            "  run {}: {:>7.0?} wall, {:.2}× the critical path (3 × latency = {:.0?}); {:.1} requests per step",
+            "  run {}: {:>5.0} ms wall, {:.2}× the critical path (3 × latency = {:.0} ms); {:.1} requests per step; {}",
             r + 1,
-            wall,
+            wall.as_secs_f64() * 1000.0,
             ratio,
-            Duration::from_secs_f64(critical),
-            requests as f64 / args.systems as f64
+            critical * 1000.0,
+            requests as f64 / args.systems as f64,
+            phases(&state, &user, began, wall)
         );
     }
     ratios.sort_by(f64::total_cmp);
@@ -354,6 +355,62 @@ fn departure_over_slow_systems(args: &Args) {
         ratios[ROUNDS / 2],
         fake.throttled()
     );
+}
+
+/// Where the time of a departure went, from its journal's timestamps (ms resolution): until the
+/// departure was recorded (runbook, preflight), the steps, and the end (sealing).
+fn phases(
+    state: &offboard::state::StateDir,
+    user: &str,
+    began: chrono::DateTime<chrono::Utc>,
+    wall: Duration,
+) -> String {
+    let events = std::fs::read_dir(state.departures_dir())
+        .unwrap()
+        .filter_map(|d| {
+            offboard::journal::Journal::read(&d.ok()?.path().join("journal.jsonl")).ok()
+        })
+        .find(|events| offboard::departure::facts(events).is_some_and(|f| f.user == user))
+        .expect("the departure's journal");
+    let at = |pick: &dyn Fn(&Record) -> bool| {
+        events
+            .iter()
+            .filter(|e| pick(&e.record))
+            .filter_map(Event::time)
+            .map(|t| (t - began).num_milliseconds())
+            .collect::<Vec<i64>>()
+    };
+    let recorded = at(&|r| matches!(r, Record::DepartureStarted(_)))[0];
+    let applying = *at(&|r| matches!(r, Record::ApplyStarted { .. }))
+        .iter()
+        .min()
+        .unwrap();
+    let checked = *at(&|r| matches!(r, Record::Checked { .. }))
+        .iter()
+        .max()
+        .unwrap();
+    format!(
+        "recorded at {recorded} ms (after the preflight), first apply at {applying} ms, last check at {checked} ms, done at {} ms",
+        wall.as_millis()
+    )
+}
+
+/// Run `f` with standard output sent to /dev/null (the command's summary table), restored after.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let _ = std::io::stdout().flush();
+    let null = std::fs::File::create("/dev/null").unwrap();
+    // SAFETY: plain descriptor calls on descriptors this process owns.
+    let saved = unsafe { libc::dup(1) };
+    unsafe { libc::dup2(null.as_raw_fd(), 1) };
+    let out = f();
+    let _ = std::io::stdout().flush();
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
+    }
+    out
 }
 
 /// `evidence verify` of a sealed journal of `events` events.
@@ -421,9 +478,8 @@ fn verify_large_journal(args: &Args) {
             prev,
             hash: String::new(),
         };
-        let (line, hash) = event.line_and_hash();
-        event.hash = hash;
-        bytes.extend_from_slice(line.as_bytes());
+        event.hash = event.compute_hash();
+        bytes.extend_from_slice(event.line().as_bytes());
         bytes.push(b'\n');
         prev = event.hash;
     }

@@ -162,13 +162,19 @@ impl Event {
     /// From one serialization: the hash this event should carry, and the line it is stored as
     /// when it carries that hash.
     pub fn line_and_hash(&self) -> (String, String) {
-        let obj = self.body_object();
-        let mut body = Vec::new();
-        write_canonical_object(&obj, None, &mut body);
-        let hash = hash_of(&body);
-        let mut line = Vec::with_capacity(body.len() + hash.len() + 10);
-        write_canonical_object(&obj, Some(&hash), &mut line);
-        (String::from_utf8(line).expect("JSON is UTF-8"), hash)
+        line_and_hash_of(&self.body_object())
+    }
+
+    /// [`Event::line_and_hash`], and whether this event serialises to exactly `raw` (members
+    /// an event does not know, dropped by parsing, make it differ): for checking an event
+    /// embedded as a JSON value without writing that value out again.
+    pub fn line_and_hash_matching(&self, raw: &serde_json::Value) -> (String, String, bool) {
+        let mut v = serde_json::to_value(self).expect("events always serialize");
+        let same = v == *raw;
+        let mut obj = std::mem::take(v.as_object_mut().expect("an event is an object"));
+        obj.remove("hash");
+        let (line, hash) = line_and_hash_of(&obj);
+        (line, hash, same)
     }
 
     pub fn time(&self) -> Option<DateTime<Utc>> {
@@ -176,6 +182,31 @@ impl Event {
             .ok()
             .map(|t| t.with_timezone(&Utc))
     }
+}
+
+/// An event's line and hash from its members without `hash`: the body is written once, and
+/// the line is the body with the `hash` member put in its sorted place.
+fn line_and_hash_of(obj: &serde_json::Map<String, serde_json::Value>) -> (String, String) {
+    let mut body = Vec::new();
+    let at = write_canonical_object(obj, None, &mut body);
+    let hash = hash_of(&body);
+    let mut line = Vec::with_capacity(body.len() + hash.len() + 10);
+    line.extend_from_slice(&body[..at]);
+    let first = at == 1;
+    if !first {
+        line.push(b',');
+    }
+    line.extend_from_slice(b"\"hash\":");
+    serde_json::to_writer(&mut line, &hash).expect("writing to memory");
+    let rest = &body[at..];
+    if rest != b"}" {
+        line.push(b',');
+        // `rest` starts with the comma before the next member when one came before `hash`.
+        line.extend_from_slice(rest.strip_prefix(b",").unwrap_or(rest));
+    } else {
+        line.extend_from_slice(rest);
+    }
+    (String::from_utf8(line).expect("JSON is UTF-8"), hash)
 }
 
 /// `sha256:<hex>` of an event body.
@@ -193,7 +224,9 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
 fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
     match v {
-        Value::Object(map) => write_canonical_object(map, None, out),
+        Value::Object(map) => {
+            write_canonical_object(map, None, out);
+        }
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -210,11 +243,14 @@ fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
 
 /// An object, keys sorted; with `hash`, a `"hash"` member of that value is written in its
 /// sorted place (so an event's line and its body come from one serialization).
+///
+/// Returns the offset in `out` where a `hash` member goes (or went): before the separator of
+/// the first member sorted after it, or before the closing brace.
 fn write_canonical_object(
     map: &serde_json::Map<String, serde_json::Value>,
     hash: Option<&str>,
     out: &mut Vec<u8>,
-) {
+) -> usize {
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort_unstable();
     out.push(b'{');
@@ -225,24 +261,29 @@ fn write_canonical_object(
             out.push(b',');
         }
     };
+    let mut at = None;
     for k in keys {
-        if let Some(h) = hash.filter(|_| k.as_str() > "hash") {
-            sep(out);
-            out.extend_from_slice(b"\"hash\":");
-            serde_json::to_writer(&mut *out, h).expect("writing to memory");
-            hash = None;
+        if at.is_none() && k.as_str() > "hash" {
+            at = Some(out.len());
+            if let Some(h) = hash.take() {
+                sep(out);
+                out.extend_from_slice(b"\"hash\":");
+                serde_json::to_writer(&mut *out, h).expect("writing to memory");
+            }
         }
         sep(out);
         serde_json::to_writer(&mut *out, k).expect("writing to memory");
         out.push(b':');
         write_canonical(&map[k.as_str()], out);
     }
+    let at = at.unwrap_or(out.len());
     if let Some(h) = hash {
         sep(out);
         out.extend_from_slice(b"\"hash\":");
         serde_json::to_writer(&mut *out, h).expect("writing to memory");
     }
     out.push(b'}');
+    at
 }
 
 /// What is wrong with a journal's chain.

@@ -8,7 +8,7 @@ use ssh_key::{HashAlg, PublicKey, SshSig};
 
 use super::allowed_signers::Refusal;
 use super::{AllowedSigners, NAMESPACE, PREDICATE_TYPE, STATEMENT_TYPE, sig_path, subject_name};
-use crate::journal::{self, ChainError, Event, JOURNAL_FILE, Record, canonical_json};
+use crate::journal::{self, ChainError, Event, JOURNAL_FILE, Record};
 
 /// Whose signatures to accept.
 #[derive(Debug, Clone)]
@@ -315,7 +315,7 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
                     reason: e.to_string(),
                 },
             })?;
-        let (canonical, hash) = event.line_and_hash();
+        let (canonical, hash, same) = event.line_and_hash_matching(raw);
         journal::check_link(&event, events.last(), line)
             .map_err(|source| EvidenceError::Chain { index, source })?;
         if hash != event.hash {
@@ -326,7 +326,7 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
         }
         // Members the event type does not know would be dropped by parsing: the embedded object
         // must be exactly the event as the journal stores it.
-        if canonical != canonical_json(raw) {
+        if !same {
             return Err(EvidenceError::Chain {
                 index,
                 source: ChainError::NotCanonical { line },
@@ -454,7 +454,7 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
             }
         }
         // If the journal recorded writing this revision, it recorded these bytes.
-        let actual = journal::sha256_hex(&bytes);
+        // (The file's hash is taken only for such a record.)
         for d in &disk_lines[ours.len()..] {
             let Ok(ev) = serde_json::from_slice::<Event>(d) else {
                 continue;
@@ -465,6 +465,7 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
                 ..
             } = &ev.record
                 && *r == revision
+                && let actual = journal::sha256_hex(&bytes)
                 && *sha256 != actual
             {
                 return Err(EvidenceError::JournalRecordsOtherFile {
