@@ -340,7 +340,11 @@ impl HttpClient {
                 cfg.name
             );
         }
-        let client = build_client(&cfg.name, cfg.timeout, Vec::new())?;
+        let client = if SHARE_CLIENTS.load(std::sync::atomic::Ordering::Relaxed) {
+            shared_client(&cfg.name, &base_url, cfg.timeout)?
+        } else {
+            build_client(&cfg.name, cfg.timeout, Vec::new())?
+        };
         let limits = crate::limits::for_system(&cfg.name, cfg.max_concurrency, cfg.rate_limit);
         let mut http = HttpClient {
             limits,
@@ -833,6 +837,44 @@ impl HttpClient {
             ProviderError::NotFound(m) => ProviderError::NotFound(cut(m)),
         }
     }
+}
+
+/// Whether [`HttpClient::new`] shares one client (so one connection pool) per system and
+/// server for the whole process: see [`share_clients_per_system`].
+static SHARE_CLIENTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, every [`HttpClient`] of a system (same name, server and timeout) in this
+/// process sends through one client: the run reuses the connections its preflight opened (no
+/// second TCP and TLS handshake per system) and skips building the client again. The CLI turns
+/// it on; tests that build many clients against short-lived fake servers leave it off.
+pub fn share_clients_per_system() {
+    SHARE_CLIENTS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn shared_client(
+    system: &str,
+    base_url: &Url,
+    timeout: Duration,
+) -> anyhow::Result<reqwest::Client> {
+    type Key = (String, String, Duration);
+    static CLIENTS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<Key, reqwest::Client>>,
+    > = std::sync::OnceLock::new();
+    let key = (
+        system.to_string(),
+        base_url.origin().ascii_serialization(),
+        timeout,
+    );
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = clients.get(&key) {
+        return Ok(c.clone());
+    }
+    let client = build_client(system, timeout, Vec::new())?;
+    clients.insert(key, client.clone());
+    Ok(client)
 }
 
 fn build_client(
