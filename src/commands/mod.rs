@@ -39,7 +39,7 @@ pub struct Ctx {
 
 /// Parse `args`, run the command, and return the process exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    // A run reuses the connections its preflight opened to each system.
+    // A run reuses the HTTP clients its preflight built, one per system.
     crate::providers::kit::http::share_clients_per_system();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,

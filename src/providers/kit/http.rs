@@ -844,9 +844,11 @@ impl HttpClient {
 static SHARE_CLIENTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// From now on, every [`HttpClient`] of a system (same name, server and timeout) in this
-/// process sends through one client: the run reuses the connections its preflight opened (no
-/// second TCP and TLS handshake per system) and skips building the client again. The CLI turns
-/// it on; tests that build many clients against short-lived fake servers leave it off.
+/// process sends through one client, built once: the run does not build again (TLS set-up
+/// included) the clients its preflight built, and its connections are pooled per system. The
+/// CLI turns it on; tests that build many clients against short-lived fake servers leave it
+/// off. (Pooled connections live on the runtime that opened them: the preflight's, on a runtime
+/// of its own, are not reused by the run.)
 pub fn share_clients_per_system() {
     SHARE_CLIENTS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
