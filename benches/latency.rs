@@ -489,18 +489,33 @@ fn verify_large_journal(args: &Args) {
     let events = journal.events().len();
     let size = std::fs::metadata(&sealed.json_path).unwrap().len();
 
-    let mut times = Vec::new();
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let trust = offboard::evidence::Trust::Keys(vec![key.public_key().clone()]);
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), thread_cpu());
         let v = offboard::evidence::verify(&sealed.json_path, trust).unwrap();
-        times.push(t.elapsed());
+        cpus.push(thread_cpu() - cpu);
+        walls.push(t.elapsed());
         assert!(v.journal_checked);
     }
-    times.sort();
+    walls.sort();
+    cpus.sort();
     println!(
-        "evidence verify of a {events}-event journal ({} KiB of evidence, the journal beside it compared): {:.1?} (median of 5; goal < 100 ms)",
+        "evidence verify of a {events}-event journal ({} KiB of evidence, the journal beside it compared): {:.1} ms wall, {:.1} ms of CPU (medians of 5; goal < 100 ms)",
         size / 1024,
-        times[2]
+        walls[2].as_secs_f64() * 1000.0,
+        cpus[2].as_secs_f64() * 1000.0
     );
+}
+
+/// CPU time this thread has used (verify runs on it alone): steadier than wall time on a
+/// machine other work shares.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }

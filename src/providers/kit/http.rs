@@ -341,7 +341,7 @@ impl HttpClient {
             );
         }
         let client = if SHARE_CLIENTS.load(std::sync::atomic::Ordering::Relaxed) {
-            shared_client(&cfg.name, &base_url, cfg.timeout)?
+            shared_client(&cfg.name, cfg.timeout)?
         } else {
             build_client(&cfg.name, cfg.timeout, Vec::new())?
         };
@@ -840,33 +840,27 @@ impl HttpClient {
 }
 
 /// Whether [`HttpClient::new`] shares one client (so one connection pool) per system and
-/// server for the whole process: see [`share_clients_per_system`].
+/// server for the whole process: see [`share_clients`].
 static SHARE_CLIENTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// From now on, every [`HttpClient`] of a system (same name, server and timeout) in this
-/// process sends through one client, built once: the run does not build again (TLS set-up
-/// included) the clients its preflight built, and its connections are pooled per system. The
-/// CLI turns it on; tests that build many clients against short-lived fake servers leave it
-/// off. (Pooled connections live on the runtime that opened them: the preflight's, on a runtime
-/// of its own, are not reused by the run.)
-pub fn share_clients_per_system() {
+/// From now on, every [`HttpClient`] with the same timeout in this process sends through one
+/// client, built once (TLS set-up included) instead of once per system for the preflight and
+/// again for the run; its pool keeps connections per server. The CLI turns it on; tests that
+/// build many clients against short-lived fake servers leave it off. (Pooled connections live
+/// on the runtime that opened them: the preflight's, on a runtime of its own, are not reused
+/// by the run.)
+pub fn share_clients() {
     SHARE_CLIENTS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn shared_client(
-    system: &str,
-    base_url: &Url,
-    timeout: Duration,
-) -> anyhow::Result<reqwest::Client> {
-    type Key = (String, String, Duration);
+fn shared_client(system: &str, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    // One client per timeout: its pool keeps connections per server, so systems on different
+    // servers do not share them, and TLS is set up once, not once per system.
+    type Key = Duration;
     static CLIENTS: std::sync::OnceLock<
         std::sync::Mutex<std::collections::HashMap<Key, reqwest::Client>>,
     > = std::sync::OnceLock::new();
-    let key = (
-        system.to_string(),
-        base_url.origin().ascii_serialization(),
-        timeout,
-    );
+    let key = timeout;
     let mut clients = CLIENTS
         .get_or_init(Default::default)
         .lock()
