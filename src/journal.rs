@@ -8,8 +8,10 @@
 //! bytes can be rebuilt exactly from the events (which is what the evidence's subject digest
 //! covers).
 //!
-//! Each append is one `write` of a whole line followed by `fsync`. A crash can at worst leave a
-//! torn last line, which [`Journal::open`] detects and reports; it is never silently dropped.
+//! Each append is one `write` of a whole line, and returns only once an `fsync` that began after
+//! that write has ended. Steps appending concurrently share their fsyncs ([`Journal::append_shared`]:
+//! group commit), so ten systems finishing at once cost one. A crash can at worst leave a torn
+//! last line, which [`Journal::open`] detects and reports; it is never silently dropped.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
