@@ -661,3 +661,37 @@ fn a_departure_looks_each_person_up_once_then_changes_and_reads_by_id() {
     hr.assert_contract();
     crm.assert_contract();
 }
+
+#[test]
+fn a_resume_looks_the_person_up_again_instead_of_trusting_the_starts_preflight() {
+    let rt = fake_runtime();
+    let hr = rt.block_on(FakeScim::start("hr-tok"));
+    let old = hr.add_user("erin@corp.example", true);
+    let systems = [("hr", &hr)];
+    let env = env_for(&systems);
+    // The deactivation waits for a manual step, so `start` preflights it but cannot run it.
+    let mut rb = runbook(&systems, &[], 5, false);
+    rb = rb.replace(
+        "action = \"deactivate_user\"\n",
+        "action = \"deactivate_user\"\nafter = [\"badge\"]\n",
+    );
+    rb.push_str(
+        "\n[[step]]\nid = \"badge\"\nlane = \"facilities\"\nmanual = \"Collect the badge\"\nphase = \"cut\"\n",
+    );
+    env.write_runbook(&rb);
+    let out = env.run(&CliEnv::start_args("erin@corp.example"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = env.departure_of("erin@corp.example").unwrap();
+    assert_eq!(hr.count("PATCH"), 0, "{}", text(&out));
+
+    // Meanwhile the account is replaced: the login now names another one.
+    hr.remove_user(&old);
+    let new = hr.add_user("erin@corp.example", true);
+    let out = env.run(&["confirm", &id, "badge"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.run(&["resume", &id, "--non-interactive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The resume found the account the login names now; the start's preflight id was not reused.
+    assert_eq!(hr.user(&new).unwrap()["active"], false, "{}", text(&out));
+    assert_eq!(hr.count_on_user("PATCH", &old), 0);
+}
