@@ -74,6 +74,10 @@ pub struct PreflightCheck {
     pub ok: bool,
     /// What was found, or the problem.
     pub detail: String,
+    /// The account the system found for the person, when its provider names it (by the
+    /// system's own id): the run that follows this preflight acts on it without a second lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
 }
 
 /// A person's answer to a manual step.

@@ -53,10 +53,9 @@ pub trait Prompter {
 /// The journal, shared by concurrent steps.
 pub type SharedJournal = Arc<Mutex<Journal>>;
 
+/// Concurrent steps' events are committed in groups: ten steps finishing at once cost one fsync.
 fn append(journal: &SharedJournal, step: Option<&str>, record: Record) -> Result<()> {
-    let mut j = journal.lock().unwrap_or_else(|p| p.into_inner());
-    j.append(step, record)?;
-    Ok(())
+    Journal::append_shared(journal, step, record)
 }
 
 fn replay(journal: &SharedJournal) -> DepartureState {
@@ -156,6 +155,7 @@ impl Engine {
         mut prompter: Option<&mut dyn Prompter>,
     ) -> Result<()> {
         let facts = replay(&self.journal).facts;
+        let found = self.found_by_preflight();
         let mut waves: BTreeMap<u32, Vec<&PlannedStep>> = BTreeMap::new();
         for s in &facts.steps {
             waves.entry(s.wave).or_default().push(s);
@@ -187,8 +187,11 @@ impl Engine {
                     steps[0].phase.as_str()
                 };
                 reporter.wave(label, &auto);
-                let results =
-                    join_all(auto.iter().map(|s| self.run_automated(s, &state, reporter))).await;
+                let results = join_all(
+                    auto.iter()
+                        .map(|s| self.run_automated(s, &state, found.get(&s.id), reporter)),
+                )
+                .await;
                 for r in results {
                     r?;
                 }
@@ -226,10 +229,33 @@ impl Engine {
         Ok(())
     }
 
+    /// The accounts this run's preflight found, by step: a preflight recorded after the last
+    /// `run_started` (a resume starts a new run and looks again through its checks).
+    fn found_by_preflight(&self) -> HashMap<String, Account> {
+        let j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found = HashMap::new();
+        for e in j.events() {
+            match &e.record {
+                Record::RunStarted { .. } => found.clear(),
+                Record::Preflight { checks, .. } => {
+                    found = checks
+                        .iter()
+                        .filter(|c| c.ok)
+                        .filter_map(|c| Some((c.step.clone(), c.account.clone()?)))
+                        .collect();
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// `preflighted`: the account this run's preflight found for the step, if any.
     async fn run_automated(
         &self,
         step: &PlannedStep,
         before: &DepartureState,
+        preflighted: Option<&Account>,
         reporter: &dyn Reporter,
     ) -> Result<()> {
         let auto = step.automated.as_ref().expect("automated step");
@@ -335,8 +361,14 @@ impl Engine {
                 attempt: prior.attempts + 1,
             },
         )?;
-        let call = step_call(step, known.as_ref());
-        let applied = match limited(system.step_timeout, provider.apply(&call, &ctx)).await {
+        // A first attempt acts on the account this run's preflight just found, by id, instead
+        // of looking the person up again (the apply still journals it as identified first).
+        let fresh = preflighted.filter(|_| known.is_none() && prior.attempts == 0);
+        let (call, apply_ctx) = match fresh {
+            Some(a) => (step_call(step, Some(a)), ctx.clone().found_just_now()),
+            None => (step_call(step, known.as_ref()), ctx.clone()),
+        };
+        let applied = match limited(system.step_timeout, provider.apply(&call, &apply_ctx)).await {
             Ok(out) => out,
             Err(e) => {
                 let error = match (&e, &known) {
@@ -683,8 +715,13 @@ pub async fn preflight(facts: &DepartureFacts, state_dir: &Path) -> Preflight {
             let auto = step.automated.as_ref().expect("automated");
             let system = &systems[&auto.system];
             let counter = retries.clone();
+            let found = Arc::new(Mutex::new(None::<Account>));
+            let slot = found.clone();
             let ctx = CallCtx::new(move |_| {
                 counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .on_account(move |a| {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(a.clone());
             });
             async move {
                 let result = match &system.provider {
@@ -705,10 +742,12 @@ pub async fn preflight(facts: &DepartureFacts, state_dir: &Path) -> Preflight {
                         }
                     },
                 };
+                let account = found.lock().unwrap_or_else(|p| p.into_inner()).take();
                 PreflightCheck {
                     step: step.id.clone(),
                     system: auto.system.clone(),
                     ok: result.is_ok(),
+                    account: account.filter(|_| result.is_ok()),
                     detail: result.unwrap_or_else(|e| e),
                 }
             }

@@ -8,12 +8,15 @@
 //! bytes can be rebuilt exactly from the events (which is what the evidence's subject digest
 //! covers).
 //!
-//! Each append is one `write` of a whole line followed by `fsync`. A crash can at worst leave a
-//! torn last line, which [`Journal::open`] detects and reports; it is never silently dropped.
+//! Each append is one `write` of a whole line, and returns only once an `fsync` that began after
+//! that write has ended. Steps appending concurrently share their fsyncs ([`Journal::append_shared`]:
+//! group commit), so ten systems finishing at once cost one. A crash can at worst leave a torn
+//! last line, which [`Journal::open`] detects and reports; it is never silently dropped.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -135,23 +138,49 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event as a JSON object, without `hash`.
+    fn body_object(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut v = serde_json::to_value(self).expect("events always serialize");
+        let mut obj = std::mem::take(v.as_object_mut().expect("an event is an object"));
+        obj.remove("hash");
+        obj
+    }
+
     /// The canonical JSON of this event without `hash`: what `hash` is computed over.
     pub fn body_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_value(self).expect("events always serialize");
-        if let Some(obj) = v.as_object_mut() {
-            obj.remove("hash");
-        }
-        canonical_json(&v).into_bytes()
+        let mut out = Vec::new();
+        write_canonical_object(&self.body_object(), None, &mut out);
+        out
     }
 
     /// The hash this event should carry.
     pub fn compute_hash(&self) -> String {
-        format!("sha256:{}", hex::encode(Sha256::digest(self.body_bytes())))
+        hash_of(&self.body_bytes())
     }
 
     /// The exact line (without newline) this event is stored as.
     pub fn line(&self) -> String {
-        canonical_json(&serde_json::to_value(self).expect("events always serialize"))
+        let mut out = Vec::new();
+        write_canonical_object(&self.body_object(), Some(&self.hash), &mut out);
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+
+    /// From one serialization: the hash this event should carry, and the line it is stored as
+    /// when it carries that hash.
+    pub fn line_and_hash(&self) -> (String, String) {
+        line_and_hash_of(&self.body_object())
+    }
+
+    /// [`Event::line_and_hash`], and whether this event serialises to exactly `raw` (members
+    /// an event does not know, dropped by parsing, make it differ): for checking an event
+    /// embedded as a JSON value without writing that value out again.
+    pub fn line_and_hash_matching(&self, raw: &serde_json::Value) -> (String, String, bool) {
+        let mut v = serde_json::to_value(self).expect("events always serialize");
+        let same = v == *raw;
+        let mut obj = std::mem::take(v.as_object_mut().expect("an event is an object"));
+        obj.remove("hash");
+        let (line, hash) = line_and_hash_of(&obj);
+        (line, hash, same)
     }
 
     pub fn time(&self) -> Option<DateTime<Utc>> {
@@ -161,41 +190,106 @@ impl Event {
     }
 }
 
+/// An event's line and hash from its members without `hash`: the body is written once, and
+/// the line is the body with the `hash` member put in its sorted place.
+fn line_and_hash_of(obj: &serde_json::Map<String, serde_json::Value>) -> (String, String) {
+    let mut body = Vec::new();
+    let at = write_canonical_object(obj, None, &mut body);
+    let hash = hash_of(&body);
+    let mut line = Vec::with_capacity(body.len() + hash.len() + 10);
+    line.extend_from_slice(&body[..at]);
+    let first = at == 1;
+    if !first {
+        line.push(b',');
+    }
+    line.extend_from_slice(b"\"hash\":");
+    serde_json::to_writer(&mut line, &hash).expect("writing to memory");
+    let rest = &body[at..];
+    if rest != b"}" {
+        line.push(b',');
+        // `rest` starts with the comma before the next member when one came before `hash`.
+        line.extend_from_slice(rest.strip_prefix(b",").unwrap_or(rest));
+    } else {
+        line.extend_from_slice(rest);
+    }
+    (String::from_utf8(line).expect("JSON is UTF-8"), hash)
+}
+
+/// `sha256:<hex>` of an event body.
+fn hash_of(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
 /// Serialize a JSON value with object keys sorted at every level and no whitespace.
 pub fn canonical_json(v: &serde_json::Value) -> String {
+    let mut out = Vec::new();
+    write_canonical(v, &mut out);
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::to_string(k).expect("string"));
-                    out.push(':');
-                    write(&map[k.as_str()], out);
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(item, out);
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
+    match v {
+        Value::Object(map) => {
+            write_canonical_object(map, None, out);
         }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        other => serde_json::to_writer(&mut *out, other).expect("writing to memory"),
     }
-    let mut out = String::new();
-    write(v, &mut out);
-    out
+}
+
+/// An object, keys sorted; with `hash`, a `"hash"` member of that value is written in its
+/// sorted place (so an event's line and its body come from one serialization).
+///
+/// Returns the offset in `out` where a `hash` member goes (or went): before the separator of
+/// the first member sorted after it, or before the closing brace.
+fn write_canonical_object(
+    map: &serde_json::Map<String, serde_json::Value>,
+    hash: Option<&str>,
+    out: &mut Vec<u8>,
+) -> usize {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_unstable();
+    out.push(b'{');
+    let mut first = true;
+    let mut hash = hash;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    let mut at = None;
+    for k in keys {
+        if at.is_none() && k.as_str() > "hash" {
+            at = Some(out.len());
+            if let Some(h) = hash.take() {
+                sep(out);
+                out.extend_from_slice(b"\"hash\":");
+                serde_json::to_writer(&mut *out, h).expect("writing to memory");
+            }
+        }
+        sep(out);
+        serde_json::to_writer(&mut *out, k).expect("writing to memory");
+        out.push(b':');
+        write_canonical(&map[k.as_str()], out);
+    }
+    let at = at.unwrap_or(out.len());
+    if let Some(h) = hash {
+        sep(out);
+        out.extend_from_slice(b"\"hash\":");
+        serde_json::to_writer(&mut *out, h).expect("writing to memory");
+    }
+    out.push(b'}');
+    at
 }
 
 /// What is wrong with a journal's chain.
@@ -266,8 +360,13 @@ pub fn check_lines(bytes: &[u8]) -> Result<Vec<Event>, ChainError> {
             line,
             reason: e.to_string(),
         })?;
-        check_event(&event, events.last(), line)?;
-        if event.line() != raw {
+        // One serialization gives both the hash to check and the canonical line to compare.
+        let (canonical, hash) = event.line_and_hash();
+        check_link(&event, events.last(), line)?;
+        if hash != event.hash {
+            return Err(ChainError::BadHash { line });
+        }
+        if canonical != raw {
             return Err(ChainError::NotCanonical { line });
         }
         events.push(event);
@@ -277,6 +376,15 @@ pub fn check_lines(bytes: &[u8]) -> Result<Vec<Event>, ChainError> {
 
 /// Check one event against its predecessor.
 pub fn check_event(event: &Event, before: Option<&Event>, line: usize) -> Result<(), ChainError> {
+    check_link(event, before, line)?;
+    if event.compute_hash() != event.hash {
+        return Err(ChainError::BadHash { line });
+    }
+    Ok(())
+}
+
+/// Check an event's `seq` and `prev` against its predecessor.
+pub fn check_link(event: &Event, before: Option<&Event>, line: usize) -> Result<(), ChainError> {
     let (expected_seq, expected_prev) = match before {
         Some(b) => (b.seq + 1, b.hash.as_str()),
         None => (0, GENESIS),
@@ -290,9 +398,6 @@ pub fn check_event(event: &Event, before: Option<&Event>, line: usize) -> Result
     }
     if event.prev != expected_prev {
         return Err(ChainError::BrokenLink { line });
-    }
-    if event.compute_hash() != event.hash {
-        return Err(ChainError::BadHash { line });
     }
     Ok(())
 }
@@ -348,11 +453,34 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 
 /// An open journal, ready to append. Holding it does not lock the departure; the caller holds a
 /// [`crate::state::DepartureLock`] while driving a departure.
+///
+/// Shared by concurrent steps as `Mutex<Journal>`, it commits in groups
+/// ([`Journal::append_shared`]): each appender writes its line under the lock, and whoever finds
+/// no fsync in progress becomes the leader, fsyncs once outside the lock for every line written
+/// so far, and wakes the others. An append returns only once its line is durable.
 pub struct Journal {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
+    /// The durable events, in order.
     events: Vec<Event>,
+    /// Written but not yet fsync'd (a leader's fsync is under way or about to be), in order.
+    pending: Vec<Event>,
+    /// A leader is fsyncing outside the lock.
+    syncing: bool,
+    /// A write or fsync failed (its kind and message): nothing after it can be vouched for, so
+    /// every later append fails.
+    broken: Option<(std::io::ErrorKind, String)>,
+    /// Wakes appenders waiting for a leader's fsync.
+    committed: Arc<Condvar>,
+    /// How many fsyncs made events durable (so a test or the benchmark can count them).
+    fsyncs: u64,
+    /// How a batch is made durable (`File::sync_data`; tests slow it down to force batches).
+    sync: fn(&File) -> std::io::Result<()>,
     actor: String,
+}
+
+fn sync_data(f: &File) -> std::io::Result<()> {
+    f.sync_data()
 }
 
 impl Journal {
@@ -361,12 +489,7 @@ impl Journal {
         let file = crate::state::create_private_file(path)
             .with_context(|| format!("creating journal {}", path.display()))?;
         crate::state::fsync_parent(path)?;
-        let mut journal = Journal {
-            path: path.to_path_buf(),
-            file,
-            events: Vec::new(),
-            actor,
-        };
+        let mut journal = Journal::new(path, file, Vec::new(), actor);
         journal.append(None, first)?;
         Ok(journal)
     }
@@ -406,12 +529,22 @@ impl Journal {
         }
         let file = crate::state::open_nofollow(OpenOptions::new().append(true), path)
             .with_context(|| format!("opening journal {} for append", path.display()))?;
-        Ok(Journal {
+        Ok(Journal::new(path, file, events, actor))
+    }
+
+    fn new(path: &Path, file: File, events: Vec<Event>, actor: String) -> Journal {
+        Journal {
             path: path.to_path_buf(),
-            file,
+            file: Arc::new(file),
             events,
+            pending: Vec::new(),
+            syncing: false,
+            broken: None,
+            committed: Arc::new(Condvar::new()),
+            fsyncs: 0,
+            sync: sync_data,
             actor,
-        })
+        }
     }
 
     /// Read and check a journal without opening it for writing.
@@ -428,10 +561,62 @@ impl Journal {
         Ok(events)
     }
 
-    /// Append one event: one write of the whole line, then fsync. The event is in memory only
+    /// Append one event: one write of the whole line, then fsync (which also makes durable any
+    /// line a concurrent [`Journal::append_shared`] wrote before it). The event is in memory only
     /// once it is durable on disk.
     pub fn append(&mut self, step: Option<&str>, record: Record) -> Result<&Event> {
-        let (seq, prev) = match self.events.last() {
+        let seq = self.write_event(step, record)?;
+        let file = self.file.clone();
+        let synced = (self.sync)(&file);
+        self.synced(synced, seq)?;
+        Ok(self.events.last().expect("just made durable"))
+    }
+
+    /// Append one event to a journal shared by concurrent appenders, committing in groups: the
+    /// line is written under the lock; then whoever finds no fsync in progress fsyncs once,
+    /// outside the lock, for every line written so far, while the others wait for it. Returns
+    /// once this event is durable (never before its fsync); an fsync that fails fails every event
+    /// it was to make durable, and every later append.
+    pub fn append_shared(
+        shared: &Mutex<Journal>,
+        step: Option<&str>,
+        record: Record,
+    ) -> Result<()> {
+        let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+        let mut j = lock();
+        let seq = j.write_event(step, record)?;
+        loop {
+            if j.events.last().is_some_and(|e| e.seq >= seq) {
+                return Ok(());
+            }
+            if j.broken.is_some() {
+                return Err(j.broken_error());
+            }
+            if j.syncing {
+                let committed = j.committed.clone();
+                j = committed.wait(j).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            // The leader: one fsync for every line written so far, outside the lock.
+            let upto = j.pending.last().map_or(seq, |e| e.seq);
+            j.syncing = true;
+            let (file, sync) = (j.file.clone(), j.sync);
+            drop(j);
+            let synced = sync(&file);
+            j = lock();
+            j.syncing = false;
+            let outcome = j.synced(synced, upto);
+            j.committed.notify_all();
+            outcome?;
+        }
+    }
+
+    /// Write the next event's line (no fsync) and queue it as pending; its seq.
+    fn write_event(&mut self, step: Option<&str>, record: Record) -> Result<u64> {
+        if self.broken.is_some() {
+            return Err(self.broken_error());
+        }
+        let (seq, prev) = match self.pending.last().or(self.events.last()) {
             Some(e) => (e.seq + 1, e.hash.clone()),
             None => (0, GENESIS.to_string()),
         };
@@ -444,20 +629,55 @@ impl Journal {
             prev,
             hash: String::new(),
         };
-        event.hash = event.compute_hash();
-        let mut line = event.line().into_bytes();
-        line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .and_then(|_| self.file.sync_data())
-            .with_context(|| {
-                format!(
-                    "writing to journal {} (the event was not recorded)",
-                    self.path.display()
-                )
-            })?;
-        self.events.push(event);
-        Ok(self.events.last().expect("just pushed"))
+        let (mut line, hash) = event.line_and_hash();
+        event.hash = hash;
+        line.push('\n');
+        if let Err(e) = (&*self.file).write_all(line.as_bytes()) {
+            self.fail(e.kind(), e.to_string());
+            return Err(self.broken_error());
+        }
+        self.pending.push(event);
+        Ok(seq)
+    }
+
+    /// An fsync that began after the line of `upto` was written has returned: on success every
+    /// pending event up to `upto` is durable.
+    fn synced(&mut self, synced: std::io::Result<()>, upto: u64) -> Result<()> {
+        match synced {
+            Ok(()) => {
+                self.fsyncs += 1;
+                let n = self.pending.iter().take_while(|e| e.seq <= upto).count();
+                self.events.extend(self.pending.drain(..n));
+                Ok(())
+            }
+            Err(e) => {
+                self.fail(e.kind(), format!("fsync: {e}"));
+                Err(self.broken_error())
+            }
+        }
+    }
+
+    /// Nothing written from now on can be vouched for: drop what is not durable and refuse
+    /// every later append (reopening the journal checks what reached the disk).
+    fn fail(&mut self, kind: std::io::ErrorKind, cause: String) {
+        self.pending.clear();
+        self.broken = Some((kind, cause));
+        self.committed.notify_all();
+    }
+
+    /// The error every append gets once a write or fsync failed (the I/O error in its chain, so
+    /// a full disk is named as such).
+    fn broken_error(&self) -> anyhow::Error {
+        let (kind, cause) = self.broken.clone().expect("broken");
+        anyhow::Error::new(std::io::Error::new(kind, cause)).context(format!(
+            "writing to journal {} (the event was not recorded)",
+            self.path.display()
+        ))
+    }
+
+    /// How many fsyncs made events durable since the journal was opened.
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs
     }
 
     pub fn events(&self) -> &[Event] {
@@ -609,6 +829,94 @@ mod tests {
                 proptest::prop_assert!(parse_chain(tampered.as_bytes()).is_err());
             }
         }
+    }
+
+    /// The file length each slow fsync started at: what it made durable.
+    static SYNCED_UPTO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// An fsync slow enough for appenders to queue behind it, that records what it covered.
+    fn slow_sync(f: &File) -> std::io::Result<()> {
+        let len = f.metadata()?.len();
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        f.sync_data()?;
+        SYNCED_UPTO.fetch_max(len, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    #[test]
+    fn concurrent_appends_share_fsyncs_and_each_returns_only_once_durable() {
+        const N: usize = 16;
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = sample(dir.path());
+        let path = j.path().to_path_buf();
+        j.sync = slow_sync;
+        let before = j.fsyncs();
+        let shared = Arc::new(Mutex::new(j));
+        let start = Arc::new(std::sync::Barrier::new(N));
+        let threads: Vec<_> = (0..N)
+            .map(|i| {
+                let (shared, start, path) = (shared.clone(), start.clone(), path.clone());
+                std::thread::spawn(move || {
+                    let step = format!("step-{i}");
+                    start.wait();
+                    Journal::append_shared(
+                        &shared,
+                        Some(&step),
+                        Record::ApplyStarted { attempt: 1 },
+                    )
+                    .unwrap();
+                    // Acknowledged: an fsync that began after the line was written has ended.
+                    let synced = SYNCED_UPTO.load(std::sync::atomic::Ordering::SeqCst) as usize;
+                    let bytes = std::fs::read(&path).unwrap();
+                    let needle = format!("\"step\":\"{step}\"");
+                    let at = String::from_utf8_lossy(&bytes).find(&needle).unwrap();
+                    assert!(
+                        at < synced,
+                        "{step} acknowledged before an fsync covered it"
+                    );
+                    let j = shared.lock().unwrap();
+                    assert!(j.events().iter().any(|e| e.step.as_deref() == Some(&step)));
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let j = shared.lock().unwrap();
+        let fsyncs = j.fsyncs() - before;
+        assert!(
+            (1..N as u64).contains(&fsyncs),
+            "{N} concurrent appends took {fsyncs} fsyncs"
+        );
+        // On reopen: every event, once, in chain order, exactly as acknowledged.
+        let reread = Journal::read(&path).unwrap();
+        assert_eq!(reread, j.events());
+        assert_eq!(reread.len(), 3 + N);
+        let mut steps: Vec<String> = reread[3..].iter().filter_map(|e| e.step.clone()).collect();
+        steps.sort();
+        steps.dedup();
+        assert_eq!(steps.len(), N);
+    }
+
+    #[test]
+    fn a_failed_fsync_fails_its_events_and_every_later_append() {
+        fn failing(_: &File) -> std::io::Result<()> {
+            Err(std::io::Error::other("disk on fire"))
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = sample(dir.path());
+        j.sync = failing;
+        let shared = Mutex::new(j);
+        let err = Journal::append_shared(&shared, None, Record::RunFinished { complete: true })
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("disk on fire"), "{err:#}");
+        let mut j = shared.into_inner().unwrap();
+        assert_eq!(j.events().len(), 3);
+        j.sync = sync_data;
+        assert!(
+            j.append(None, Record::RunFinished { complete: true })
+                .is_err()
+        );
     }
 
     #[test]

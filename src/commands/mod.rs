@@ -41,6 +41,8 @@ pub struct Ctx {
 
 /// Parse `args`, run the command, and return the process exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    // A run reuses the HTTP client its preflight built (one, not one per system).
+    crate::providers::kit::http::share_clients();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

@@ -8,7 +8,7 @@ use ssh_key::{HashAlg, PublicKey, SshSig};
 
 use super::allowed_signers::Refusal;
 use super::{AllowedSigners, NAMESPACE, PREDICATE_TYPE, STATEMENT_TYPE, sig_path, subject_name};
-use crate::journal::{self, ChainError, Event, JOURNAL_FILE, Record, canonical_json};
+use crate::journal::{self, ChainError, Event, JOURNAL_FILE, Record};
 
 /// Whose signatures to accept.
 #[derive(Debug, Clone)]
@@ -302,26 +302,38 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
         return Err(EvidenceError::NoEvents);
     }
     let mut events: Vec<Event> = Vec::with_capacity(raw_events.len());
+    // The journal bytes the events stand for, built as they are checked (each event's line is
+    // serialised once, and that line is both compared and hashed).
+    let mut journal_bytes: Vec<u8> = Vec::new();
     for (index, raw) in raw_events.iter().enumerate() {
         let line = index + 1;
-        let event: Event =
-            serde_json::from_value(raw.clone()).map_err(|e| EvidenceError::Chain {
+        let event =
+            <Event as serde::Deserialize>::deserialize(raw).map_err(|e| EvidenceError::Chain {
                 index,
                 source: ChainError::Malformed {
                     line,
                     reason: e.to_string(),
                 },
             })?;
-        journal::check_event(&event, events.last(), line)
+        let (canonical, hash, same) = event.line_and_hash_matching(raw);
+        journal::check_link(&event, events.last(), line)
             .map_err(|source| EvidenceError::Chain { index, source })?;
+        if hash != event.hash {
+            return Err(EvidenceError::Chain {
+                index,
+                source: ChainError::BadHash { line },
+            });
+        }
         // Members the event type does not know would be dropped by parsing: the embedded object
         // must be exactly the event as the journal stores it.
-        if event.line() != canonical_json(raw) {
+        if !same {
             return Err(EvidenceError::Chain {
                 index,
                 source: ChainError::NotCanonical { line },
             });
         }
+        journal_bytes.extend_from_slice(canonical.as_bytes());
+        journal_bytes.push(b'\n');
         events.push(event);
     }
 
@@ -347,7 +359,6 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
     }
 
     // 6. The subject digest pins the journal bytes.
-    let journal_bytes = journal::journal_bytes(&events);
     let digest = journal::sha256_hex(&journal_bytes);
     // The subject names the first N lines of the journal, N the number of events, so that
     // `head -n N journal.jsonl | sha256sum` prints the digest even after later events.
@@ -443,7 +454,7 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
             }
         }
         // If the journal recorded writing this revision, it recorded these bytes.
-        let actual = journal::sha256_hex(&bytes);
+        // (The file's hash is taken only for such a record.)
         for d in &disk_lines[ours.len()..] {
             let Ok(ev) = serde_json::from_slice::<Event>(d) else {
                 continue;
@@ -454,6 +465,7 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
                 ..
             } = &ev.record
                 && *r == revision
+                && let actual = journal::sha256_hex(&bytes)
                 && *sha256 != actual
             {
                 return Err(EvidenceError::JournalRecordsOtherFile {

@@ -227,6 +227,7 @@ pub struct CallCtx {
     on_account: Arc<dyn Fn(&Account) + Send + Sync>,
     /// The licences an apply said it freed ([`CallCtx::freed_licences`]).
     licences_freed: Arc<std::sync::Mutex<Option<Vec<String>>>>,
+    just_found: bool,
 }
 
 impl CallCtx {
@@ -235,7 +236,21 @@ impl CallCtx {
             on_retry: Arc::new(on_retry),
             on_account: Arc::new(|_| {}),
             licences_freed: Arc::default(),
+            just_found: false,
         }
+    }
+
+    /// `call.account` was found by this run's preflight moments ago (by the person's login,
+    /// read-only): an apply may act on it by id without reading it again first. The check that
+    /// follows still reads it by id.
+    pub fn found_just_now(mut self) -> CallCtx {
+        self.just_found = true;
+        self
+    }
+
+    /// See [`CallCtx::found_just_now`].
+    pub fn account_found_just_now(&self) -> bool {
+        self.just_found
     }
 
     /// Also be told which account a call identified, before it changes anything.

@@ -16,6 +16,10 @@
 //!
 //! Reads by id are the proof: some services answer filters from a search index that lags.
 //!
+//! Round trips: the preflight's lookup by filter names the account it found, and the run's first
+//! apply acts on that id directly (`PATCH`/`DELETE`, or the member search), so a step costs a
+//! lookup, a change and the check's one read by id (for groups, the member search by id).
+//!
 //! Requests are authorised by `token` (a bearer token) or by the system's `auth` table (see
 //! [`super::kit::auth::for_system`]): a static bearer or header token, HTTP Basic, or OAuth 2.0
 //! client credentials, as SCIM services behind an identity platform often want.
@@ -354,15 +358,83 @@ impl ScimProvider {
         }
     }
 
+    /// The user a change acts on: the account this run's preflight just found, by its id
+    /// without a second read, or else as [`ScimProvider::resolve`] reads it.
+    async fn resolve_to_change(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Target, ProviderError> {
+        match call.account {
+            Some(found) if ctx.account_found_just_now() => Ok(Target::Found(found.clone())),
+            _ => Ok(Target::Read(self.resolve(call, ctx, records).await?)),
+        }
+    }
+
+    /// `PATCH active=false` on a user by id. `Ok(false)`: the user is gone (404).
+    async fn patch_inactive(
+        &self,
+        id: &str,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<bool, ProviderError> {
+        let body = json!({
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "active", "value": false}],
+        });
+        let resp = self
+            .http
+            .send(
+                Request::patch(self.user_url(id)?)
+                    .json(&body, SCIM_JSON)
+                    .allow(StatusCode::NOT_FOUND),
+                ctx,
+            )
+            .await?;
+        records.push(resp.record.clone());
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        if resp.status != StatusCode::NO_CONTENT && !resp.body.is_empty() {
+            let v: Value = resp.json()?;
+            if let Some(u) = User::from_resource(&v)
+                && u.active == Some(true)
+            {
+                return Err(ProviderError::Permanent(format!(
+                    "system `{}`: PATCH {} was accepted but the user still reports active=true",
+                    self.system,
+                    self.user_url(id)?.path()
+                )));
+            }
+        }
+        Ok(true)
+    }
+
     async fn deactivate(
         &self,
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
         let mut records = Vec::new();
-        let user = match self.resolve(call, ctx, &mut records).await? {
-            Resolved::Live(user) => user,
-            Resolved::Gone(account) => return Ok(already_deleted(account, records)),
+        let user = match self.resolve_to_change(call, ctx, &mut records).await? {
+            Target::Read(Resolved::Live(user)) => user,
+            Target::Read(Resolved::Gone(account)) => return Ok(already_deleted(account, records)),
+            Target::Found(account) => {
+                ctx.identified(&account);
+                if !self.patch_inactive(&account.id, ctx, &mut records).await? {
+                    return Ok(already_deleted(account, records));
+                }
+                return Ok(ApplyOutcome {
+                    changed: true,
+                    summary: format!(
+                        "deactivated SCIM user {} (set active=false on the account the preflight found)",
+                        account.id
+                    ),
+                    requests: records,
+                    account: Some(account),
+                });
+            }
         };
         let account = self.account(&user, call.login);
         ctx.identified(&account);
@@ -381,29 +453,8 @@ impl ScimProvider {
                 None => return Ok(already_deleted(account, records)),
             }
         }
-        let body = json!({
-            "schemas": [PATCH_OP],
-            "Operations": [{"op": "replace", "path": "active", "value": false}],
-        });
-        let resp = self
-            .http
-            .send(
-                Request::patch(self.user_url(&user.id)?).json(&body, SCIM_JSON),
-                ctx,
-            )
-            .await?;
-        records.push(resp.record.clone());
-        if resp.status != StatusCode::NO_CONTENT && !resp.body.is_empty() {
-            let v: Value = resp.json()?;
-            if let Some(u) = User::from_resource(&v)
-                && u.active == Some(true)
-            {
-                return Err(ProviderError::Permanent(format!(
-                    "system `{}`: PATCH {} was accepted but the user still reports active=true",
-                    self.system,
-                    self.user_url(&user.id)?.path()
-                )));
-            }
+        if !self.patch_inactive(&user.id, ctx, &mut records).await? {
+            return Ok(already_deleted(account, records));
         }
         let before = match user.active {
             Some(true) => "true",
@@ -427,16 +478,16 @@ impl ScimProvider {
         ctx: &CallCtx,
     ) -> Result<ApplyOutcome, ProviderError> {
         let mut records = Vec::new();
-        let user = match self.resolve(call, ctx, &mut records).await? {
-            Resolved::Live(user) => user,
-            Resolved::Gone(account) => return Ok(already_deleted(account, records)),
+        let account = match self.resolve_to_change(call, ctx, &mut records).await? {
+            Target::Read(Resolved::Live(user)) => self.account(&user, call.login),
+            Target::Read(Resolved::Gone(account)) => return Ok(already_deleted(account, records)),
+            Target::Found(account) => account,
         };
-        let account = self.account(&user, call.login);
         ctx.identified(&account);
         let resp = self
             .http
             .send(
-                Request::delete(self.user_url(&user.id)?).allow(StatusCode::NOT_FOUND),
+                Request::delete(self.user_url(&account.id)?).allow(StatusCode::NOT_FOUND),
                 ctx,
             )
             .await?;
@@ -446,7 +497,7 @@ impl ScimProvider {
         }
         Ok(ApplyOutcome {
             changed: true,
-            summary: format!("deleted SCIM user {}", user.id),
+            summary: format!("deleted SCIM user {}", account.id),
             requests: records,
             account: Some(account),
         })
@@ -609,18 +660,19 @@ impl ScimProvider {
     ) -> Result<ApplyOutcome, ProviderError> {
         let only = self.group_names(call)?;
         let mut records = Vec::new();
-        let user = match self.resolve(call, ctx, &mut records).await? {
-            Resolved::Live(user) => user,
-            Resolved::Gone(account) => return Ok(already_deleted(account, records)),
+        let account = match self.resolve_to_change(call, ctx, &mut records).await? {
+            Target::Read(Resolved::Live(user)) => self.account(&user, call.login),
+            Target::Read(Resolved::Gone(account)) => return Ok(already_deleted(account, records)),
+            Target::Found(account) => account,
         };
-        let account = self.account(&user, call.login);
         ctx.identified(&account);
+        let user_id = account.id.clone();
         let groups = self
-            .member_groups(&user.id, only.as_deref(), ctx, &mut records)
+            .member_groups(&user_id, only.as_deref(), ctx, &mut records)
             .await?;
         let body = json!({
             "schemas": [PATCH_OP],
-            "Operations": [{"op": "remove", "path": Self::member_filter(&user.id)}],
+            "Operations": [{"op": "remove", "path": Self::member_filter(&user_id)}],
         });
         let mut removed = Vec::new();
         for g in &groups {
@@ -651,12 +703,12 @@ impl ScimProvider {
         let summary = if removed.is_empty() {
             format!(
                 "SCIM user {} is in no group{scope}: nothing to remove",
-                user.id
+                user_id
             )
         } else {
             format!(
                 "removed SCIM user {} from {} group(s){scope}: {}",
-                user.id,
+                user_id,
                 removed.len(),
                 removed.join(", ")
             )
@@ -676,14 +728,19 @@ impl ScimProvider {
     ) -> Result<CheckOutcome, ProviderError> {
         let only = self.group_names(call)?;
         let mut records = Vec::new();
-        let user = match self.resolve(call, ctx, &mut records).await? {
-            Resolved::Live(user) => user,
-            Resolved::Gone(account) => return Ok(gone(account)),
+        // The member search is itself a read by the account's id (a deleted user is a member of
+        // nothing): with the account known, it is the one round trip.
+        let account = match call.account {
+            Some(known) => known.clone(),
+            None => match self.resolve(call, ctx, &mut records).await? {
+                Resolved::Live(user) => self.account(&user, call.login),
+                Resolved::Gone(account) => return Ok(gone(account)),
+            },
         };
-        let account = Some(self.account(&user, call.login));
         let groups = self
-            .member_groups(&user.id, only.as_deref(), ctx, &mut records)
+            .member_groups(&account.id, only.as_deref(), ctx, &mut records)
             .await?;
+        let account = Some(account);
         Ok(if groups.is_empty() {
             CheckOutcome {
                 revoked: true,
@@ -709,6 +766,15 @@ impl ScimProvider {
             self.system
         ))
     }
+}
+
+/// The user a change acts on.
+enum Target {
+    /// As [`ScimProvider::resolve`] read it.
+    Read(Resolved),
+    /// Found by this run's preflight moments ago and not read again (its state is not known; a
+    /// 404 to the change itself means deleted).
+    Found(Account),
 }
 
 /// The user this step acted on, as it stands now.
@@ -787,6 +853,24 @@ impl Provider for ScimProvider {
             "remove_from_groups" => self.remove_from_groups(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
+    }
+
+    /// One lookup by filter (token valid, person found, unambiguous), naming the account found
+    /// through `ctx` so that the run's first apply acts on it by id without a second lookup.
+    async fn preflight(&self, call: &StepCall<'_>, ctx: &CallCtx) -> Result<String, ProviderError> {
+        if call.action == "remove_from_groups" {
+            self.group_names(call)?;
+        } else if !matches!(call.action, "deactivate_user" | "delete_user") {
+            return Err(self.unknown_action(call.action));
+        }
+        let mut records = Vec::new();
+        let user = self
+            .find(call.login, ctx, &mut records)
+            .await?
+            .ok_or_else(|| self.not_found(call.login))?;
+        let account = self.account(&user, call.login);
+        ctx.identified(&account);
+        Ok(format!("found {account}"))
     }
 
     async fn check(

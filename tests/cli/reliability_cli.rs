@@ -575,3 +575,123 @@ fn a_second_start_is_refused_while_the_first_runs_and_told_to_resume_once_it_is_
     assert_eq!(facts.previous.as_deref(), Some(id.as_str()));
     env.assert_evidence_verifies(second);
 }
+
+// ---- Round trips: a lookup, a change, a read per step ----
+
+/// What a SCIM request was, by method and the kind of path: `GET Users?filter`, `PATCH
+/// Users/{id}`, `GET Groups?filter`…
+fn request_kinds(fake: &FakeScim) -> std::collections::BTreeMap<String, usize> {
+    let mut kinds = std::collections::BTreeMap::new();
+    for r in fake.requests() {
+        let rest = r.raw_path.trim_start_matches("/scim/v2/");
+        let (collection, by_id) = match rest.split_once('/') {
+            Some((c, _)) => (c, "/{id}"),
+            None => (rest, ""),
+        };
+        let query = if r.filter.is_some() { "?filter" } else { "" };
+        *kinds
+            .entry(format!("{} {collection}{by_id}{query}", r.method))
+            .or_default() += 1;
+    }
+    kinds
+}
+
+#[test]
+fn a_departure_looks_each_person_up_once_then_changes_and_reads_by_id() {
+    let rt = fake_runtime();
+    let (hr, crm) = rt.block_on(async {
+        (
+            FakeScim::start("hr-tok").await,
+            FakeScim::start("crm-tok").await,
+        )
+    });
+    let hr_id = hr.add_user("dana@corp.example", true);
+    let group = hr.add_group("Payroll", &[&hr_id]);
+    let crm_id = crm.add_user("dana@corp.example", true);
+    let systems = [("hr", &hr), ("crm", &crm)];
+    let env = env_for(&systems);
+    let mut rb = runbook(&systems, &["crm"], 5, false);
+    rb.push_str(
+        "\n[[step]]\nid = \"hr-groups\"\nlane = \"it\"\nsystem = \"hr\"\naction = \"remove_from_groups\"\n",
+    );
+    env.write_runbook(&rb);
+    let out = env.run(&CliEnv::start_args("dana@corp.example"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let expected = |pairs: &[(&str, usize)]| -> std::collections::BTreeMap<String, usize> {
+        pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    };
+    // hr: the preflight's lookup for each of its two steps, then deactivate: PATCH by id and the
+    // check's read by id; groups: the member search, the PATCH, the check's member search.
+    assert_eq!(
+        request_kinds(&hr),
+        expected(&[
+            ("GET Users?filter", 2),
+            ("PATCH Users/{id}", 1),
+            ("GET Users/{id}", 1),
+            ("GET Groups?filter", 2),
+            ("PATCH Groups/{id}", 1),
+        ])
+    );
+    // crm: a lookup, a change and a read by id for each of deactivate and delete.
+    assert_eq!(
+        request_kinds(&crm),
+        expected(&[
+            ("GET Users?filter", 2),
+            ("PATCH Users/{id}", 1),
+            ("DELETE Users/{id}", 1),
+            ("GET Users/{id}", 2),
+        ])
+    );
+    // Each change went to the account the preflight found, and each check read it.
+    assert_eq!(hr.count_on_user("PATCH", &hr_id), 1);
+    assert_eq!(hr.user(&hr_id).unwrap()["active"], false);
+    assert!(hr.group_members(&group).is_empty());
+    assert!(crm.user(&crm_id).is_none());
+    let id = env.departure_of("dana@corp.example").unwrap();
+    for (step, status) in env.step_statuses(&id) {
+        assert_eq!(status, "done", "{step}: {}", text(&out));
+    }
+    // The account is journaled as identified before it is changed, as for a lookup by login.
+    let identified = kinds(&env, &id)
+        .iter()
+        .filter(|k| *k == "identified")
+        .count();
+    assert_eq!(identified, 4);
+    hr.assert_contract();
+    crm.assert_contract();
+}
+
+#[test]
+fn a_resume_looks_the_person_up_again_instead_of_trusting_the_starts_preflight() {
+    let rt = fake_runtime();
+    let hr = rt.block_on(FakeScim::start("hr-tok"));
+    let old = hr.add_user("erin@corp.example", true);
+    let systems = [("hr", &hr)];
+    let env = env_for(&systems);
+    // The deactivation waits for a manual step, so `start` preflights it but cannot run it.
+    let mut rb = runbook(&systems, &[], 5, false);
+    rb = rb.replace(
+        "action = \"deactivate_user\"\n",
+        "action = \"deactivate_user\"\nafter = [\"badge\"]\n",
+    );
+    rb.push_str(
+        "\n[[step]]\nid = \"badge\"\nlane = \"facilities\"\nmanual = \"Collect the badge\"\nphase = \"cut\"\n",
+    );
+    env.write_runbook(&rb);
+    let out = env.run(&CliEnv::start_args("erin@corp.example"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = env.departure_of("erin@corp.example").unwrap();
+    assert_eq!(hr.count("PATCH"), 0, "{}", text(&out));
+
+    // Meanwhile the account is replaced: the login now names another one.
+    hr.remove_user(&old);
+    let new = hr.add_user("erin@corp.example", true);
+    let out = env.run(&["confirm", &id, "badge"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.run(&["resume", &id, "--non-interactive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The resume found the account the login names now; the start's preflight id was not reused.
+    assert_eq!(hr.user(&new).unwrap()["active"], false, "{}", text(&out));
+    assert_eq!(hr.count_on_user("PATCH", &old), 0);
+}

@@ -340,7 +340,11 @@ impl HttpClient {
                 cfg.name
             );
         }
-        let client = build_client(&cfg.name, cfg.timeout, Vec::new())?;
+        let client = if SHARE_CLIENTS.load(std::sync::atomic::Ordering::Relaxed) {
+            shared_client(&cfg.name, cfg.timeout)?
+        } else {
+            build_client(&cfg.name, cfg.timeout, Vec::new())?
+        };
         let limits = crate::limits::for_system(&cfg.name, cfg.max_concurrency, cfg.rate_limit);
         let mut http = HttpClient {
             limits,
@@ -840,6 +844,40 @@ impl HttpClient {
             ProviderError::NotFound(m) => ProviderError::NotFound(cut(m)),
         }
     }
+}
+
+/// Whether [`HttpClient::new`] shares one client (so one connection pool) per system and
+/// server for the whole process: see [`share_clients`].
+static SHARE_CLIENTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, every [`HttpClient`] with the same timeout in this process sends through one
+/// client, built once (TLS set-up included) instead of once per system for the preflight and
+/// again for the run; its pool keeps connections per server. The CLI turns it on; tests that
+/// build many clients against short-lived fake servers leave it off. (Pooled connections live
+/// on the runtime that opened them: the preflight's, on a runtime of its own, are not reused
+/// by the run.)
+pub fn share_clients() {
+    SHARE_CLIENTS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn shared_client(system: &str, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    // One client per timeout: its pool keeps connections per server, so systems on different
+    // servers do not share them, and TLS is set up once, not once per system.
+    type Key = Duration;
+    static CLIENTS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<Key, reqwest::Client>>,
+    > = std::sync::OnceLock::new();
+    let key = timeout;
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = clients.get(&key) {
+        return Ok(c.clone());
+    }
+    let client = build_client(system, timeout, Vec::new())?;
+    clients.insert(key, client.clone());
+    Ok(client)
 }
 
 fn build_client(
