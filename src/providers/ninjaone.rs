@@ -80,6 +80,9 @@ pub const REGIONS: &[(&str, &str)] = &[
     ("fed", "https://fed.ninjarmm.com"),
 ];
 
+/// How far NinjaOne's clock may be behind this machine's, in seconds.
+const CLOCK_SKEW: i64 = 300;
+
 /// Devices (or activities) per page.
 const PAGE_SIZE: usize = 200;
 
@@ -260,7 +263,8 @@ struct ScriptParams {
     /// `system` (default), `logged_on_user`, `local_administrator` or `domain_administrator`.
     run_as: Option<RunAs>,
     /// Runs of this script before this time (RFC 3339, e.g. `"{{ departure.effective_at }}"`)
-    /// are not this departure's: ignored by the check and by apply's "already run" test.
+    /// are not this departure's: ignored by the check and by apply's "already run" test (so a
+    /// run made before it is made again by the next apply once the time has passed).
     since: Option<String>,
     /// How the person's devices are found: `assigned_owner` (default) or `last_logged_on_user`.
     find: Option<Find>,
@@ -469,12 +473,8 @@ fn run_state(activities: &[Value], script: &str, bound: Option<i64>) -> Run {
             Run::Failed(format!("{script:?} was cancelled at {at}{message}"))
         }
         (s, _) => Run::Pending(format!(
-            "{script:?} pending, {} (requested at {at})",
-            if s.is_empty() {
-                "status not reported"
-            } else {
-                s
-            }
+            "{script:?} pending (requested at {at}; NinjaOne status {})",
+            if s.is_empty() { "not reported" } else { s }
         )),
     }
 }
@@ -1085,7 +1085,10 @@ impl NinjaOneProvider {
             .unwrap_or_else(|e| e.into_inner())
             .get(&(d.id, p.script.clone()))
             .copied();
-        let bound = match (since, mine) {
+        // NinjaOne's clock may run behind this machine's: a run requested here counts from a
+        // few minutes before the request.
+        let mine_bound = mine.map(|t| t - CLOCK_SKEW);
+        let bound = match (since, mine_bound) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
@@ -1732,7 +1735,7 @@ mod tests {
                 None
             ),
             Run::Pending(
-                "\"Disable local user\" pending, START_REQUESTED (requested at 2025-12-01T10:00:00Z)"
+                "\"Disable local user\" pending (requested at 2025-12-01T10:00:00Z; NinjaOne status START_REQUESTED)"
                     .into()
             )
         );

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::fake_ninjaone::{CLIENT_SECRET, FakeNinjaOne, system_config};
+use common::fake_ninjaone::{CLIENT_ID, CLIENT_SECRET, FakeNinjaOne, system_config};
 use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::ninjaone::NinjaOneProvider;
 use offboard::providers::{Account, CallCtx, Provider, ProviderError, StepCall};
@@ -173,7 +173,7 @@ async fn a_script_run_is_requested_then_done_from_the_activities() {
     assert!(!c.revoked, "{}", c.observed);
     assert!(
         c.observed
-            .contains("pending, START_REQUESTED (requested at "),
+            .contains("\"Disable local user\" pending (requested at "),
         "{}",
         c.observed
     );
@@ -596,5 +596,116 @@ async fn ninjaone_errors_and_permission_refusals_carry_its_message() {
         .unwrap_err();
     assert!(message(&e).contains("invalid_client"), "{e}");
     assert!(!message(&e).contains("wrong-secret-123"), "{e}");
+    fake.assert_contract();
+}
+
+fn runbook(base: &str) -> String {
+    format!(
+        r#"[runbook]
+name = "RMM leaver"
+legal_hold = true
+
+[systems.rmm]
+kind = "ninjaone"
+base_url = "{base}"
+client_id = "{CLIENT_ID}"
+client_secret = {{ env = "NINJA_CLIENT_SECRET" }}
+
+[[step]]
+id = "disable-local-user"
+lane = "security"
+system = "rmm"
+action = "run_script"
+phase = "cut"
+params = {{ script = "Disable local user", parameters = "-User {{{{ user.email }}}}", since = "{{{{ departure.effective_at }}}}" }}
+
+[[step]]
+id = "tag"
+lane = "it"
+system = "rmm"
+action = "tag_devices"
+phase = "recover"
+params = {{ custom_fields = {{ offboardingStatus = "pending-wipe" }} }}
+
+[[step]]
+id = "decommission"
+lane = "it"
+system = "rmm"
+action = "decommission_device"
+phase = "close"
+after = ["disable-local-user"]
+
+[[step]]
+id = "remove-end-user"
+lane = "it"
+system = "rmm"
+action = "remove_end_user"
+phase = "close"
+after = ["decommission"]
+"#
+    )
+}
+
+/// Through the binary: the script is requested and reported unconfirmed (NinjaOne gave no run
+/// id), legal hold keeps the decommission and the end-user removal from running, `verify` holds
+/// once the device reported the script's success, the evidence names the device, and neither
+/// the client secret nor a token is written anywhere.
+#[test]
+fn start_runs_the_script_verify_reads_its_result_and_legal_hold_blocks_the_rest() {
+    use crate::common::cli_env::{CliEnv, fake_runtime, text, walk};
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeNinjaOne::start());
+    let user = fake.add_end_user(EMAIL);
+    let laptop = fake.add_device("JDOE-LT01", Some(user), None);
+    let mut env = CliEnv::new();
+    env.var("NINJA_CLIENT_SECRET", CLIENT_SECRET);
+    env.write_runbook(&runbook(&fake.server.base_url));
+    let check = env.run(&["runbook", "check", "offboard.toml"]);
+    assert!(check.status.success(), "{}", text(&check));
+    let plan = env.run(&["plan", EMAIL, "-r", "offboard.toml"]);
+    assert!(text(&plan).contains("cannot be undone"), "{}", text(&plan));
+    assert!(fake.requests().is_empty(), "plan reached NinjaOne");
+
+    let out = env.run(&CliEnv::start_args(EMAIL));
+    let all = text(&out);
+    let runs = fake.runs();
+    assert_eq!(runs.len(), 1, "{all}");
+    assert_eq!(runs[0].body["parameters"], format!("-User {EMAIL}"));
+    assert_eq!(
+        fake.device(laptop).fields["offboardingStatus"],
+        "pending-wipe"
+    );
+    assert!(!fake.device(laptop).decommissioned && fake.end_user_exists(user));
+    let dep = env.departure_of(EMAIL).unwrap();
+    let statuses = env.step_statuses(&dep);
+    for (step, want) in [
+        ("disable-local-user", "unconfirmed"),
+        ("decommission", "skipped"),
+        ("remove-end-user", "skipped"),
+    ] {
+        assert!(
+            statuses.contains(&(step.into(), want.into())),
+            "{step} should be {want}: {statuses:?}\n{all}"
+        );
+    }
+    assert!(all.contains("pending (requested at"), "{all}");
+    fake.finish_runs(laptop, "SUCCESS", "local user disabled");
+    let verify = env.run(&["verify", &dep]);
+    let verified = text(&verify);
+    assert!(verify.status.success(), "{verified}");
+    assert!(verified.contains("local user disabled"), "{verified}");
+    let evidence = std::fs::read_to_string(env.evidence_path(&dep)).unwrap();
+    assert!(
+        evidence.contains(&format!("JDOE-LT01 (device {laptop})")),
+        "{evidence}"
+    );
+    for f in walk(env.path()) {
+        let Ok(body) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for secret in [CLIENT_SECRET, "tok-1"] {
+            assert!(!body.contains(secret), "{} holds a secret", f.display());
+        }
+    }
     fake.assert_contract();
 }
