@@ -709,3 +709,52 @@ fn start_runs_the_script_verify_reads_its_result_and_legal_hold_blocks_the_rest(
     }
     fake.assert_contract();
 }
+
+#[tokio::test]
+async fn a_busy_server_is_retried_and_a_lasting_outage_says_so() {
+    use common::fake_kit::{Fault, RetryAfterStyle};
+    let fake = FakeNinjaOne::start().await;
+    fleet(&fake);
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let prm = params(json!({ "script": "Disable local user" }));
+    fake.server.fail_next_on(
+        "GET",
+        "/v2/user/end-users",
+        Fault::too_many(RetryAfterStyle::Seconds(0)),
+    );
+    fake.server.fail_next_on(
+        "GET",
+        "/v2/device/{id}/activities",
+        Fault::unavailable(None),
+    );
+    let out = p
+        .apply(&call("run_script", EMAIL, &prm, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    assert_eq!(fake.server.injected().len(), 2);
+    // The run itself is a POST that adds: a 502 after it may have reached NinjaOne is not sent
+    // again (a second run), it is reported.
+    let fresh = FakeNinjaOne::start().await;
+    let u = fresh.add_end_user(EMAIL);
+    fresh.add_device("JDOE-LT01", Some(u), None);
+    fresh
+        .server
+        .fail_next_on("POST", "/v2/device/{id}/script/run", Fault::bad_gateway());
+    let e = provider(&fresh)
+        .apply(&call("run_script", EMAIL, &prm, None), &ctx)
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("502"), "{e}");
+    assert_eq!(
+        fresh
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with("POST /v2/device/"))
+            .count(),
+        1
+    );
+    fake.assert_contract();
+    fresh.assert_contract();
+}
