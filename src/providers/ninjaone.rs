@@ -11,8 +11,9 @@
 //! - **The person** is a NinjaOne end user: `GET /v2/user/end-users` (the whole list, no paging
 //!   in the API), matched on `email` (case-insensitive); the account is the end user's numeric
 //!   `id`, read again by `GET /v2/user/end-user/{id}` once recorded (404: gone).
-//! - **Their devices** are the end user's `assignedDeviceIds` (the devices whose
-//!   `assignedOwnerUid` is theirs), each read by `GET /v2/device/{id}`; or, with `find =
+//! - **Their devices** are the end user's `assignedDeviceIds`, each read by `GET
+//!   /v2/device/{id}`; one whose `assignedOwnerUid` names someone else now is listed and left
+//!   alone. Or, with `find =
 //!   "last_logged_on_user"`, every device of `GET /v2/devices-detailed` (paged with `pageSize`
 //!   and `after` = the last device id) whose `lastLoggedInUser` is the login (case-insensitive,
 //!   also as `DOMAIN\login`; the value's format is UNCONFIRMED). The devices found are listed
@@ -384,6 +385,8 @@ struct Holdings {
     devices: Option<Vec<Device>>,
     /// Devices listed for the person that answered 404.
     gone: Vec<u64>,
+    /// Devices listed for the person whose `assignedOwnerUid` names someone else now: left alone.
+    reassigned: Vec<String>,
 }
 
 /// Where a script run stands on one device.
@@ -740,6 +743,7 @@ impl NinjaOneProvider {
                 account,
                 devices: Some(devices),
                 gone: Vec::new(),
+                reassigned: Vec::new(),
             });
         }
         let (account, user) = self.end_user(call, ctx, records).await?;
@@ -748,6 +752,7 @@ impl NinjaOneProvider {
                 account,
                 devices: None,
                 gone: Vec::new(),
+                reassigned: Vec::new(),
             });
         };
         let ids: Vec<u64> = user
@@ -757,6 +762,11 @@ impl NinjaOneProvider {
             .unwrap_or_default();
         let mut devices = Vec::new();
         let mut gone = Vec::new();
+        let mut reassigned = Vec::new();
+        let uid = user
+            .get("uid")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty());
         for id in ids {
             let url = self.url(&["device", &id.to_string()])?;
             match self
@@ -764,11 +774,22 @@ impl NinjaOneProvider {
                 .await
                 .map_err(not_the_person)?
             {
-                Some(d) => devices.push(Device::of(&d).ok_or_else(|| {
-                    self.err(format!(
-                        "GET /v2/device/{id} answered a device without an id"
-                    ))
-                })?),
+                Some(d) => {
+                    let device = Device::of(&d).ok_or_else(|| {
+                        self.err(format!(
+                            "GET /v2/device/{id} answered a device without an id"
+                        ))
+                    })?;
+                    // The end user's list and the device's owner disagree: the device says who
+                    // owns it now, and someone else's device is never touched.
+                    let owner = d.get("assignedOwnerUid").and_then(Value::as_str);
+                    match (owner, uid) {
+                        (Some(o), Some(u)) if !o.is_empty() && o != u => {
+                            reassigned.push(format!("{} (owner {o})", device.label()))
+                        }
+                        _ => devices.push(device),
+                    }
+                }
                 None => gone.push(id),
             }
         }
@@ -776,6 +797,7 @@ impl NinjaOneProvider {
             account,
             devices: Some(devices),
             gone,
+            reassigned,
         })
     }
 
@@ -805,6 +827,12 @@ impl NinjaOneProvider {
                     .join(", ")
             }
         );
+        if !h.reassigned.is_empty() {
+            s.push_str(&format!(
+                "; listed but owned by someone else now (left alone): {}",
+                h.reassigned.join(", ")
+            ));
+        }
         if !h.gone.is_empty() {
             let ids: Vec<String> = h.gone.iter().map(u64::to_string).collect();
             s.push_str(&format!(

@@ -758,3 +758,27 @@ async fn a_busy_server_is_retried_and_a_lasting_outage_says_so() {
     fake.assert_contract();
     fresh.assert_contract();
 }
+
+#[tokio::test]
+async fn a_device_now_owned_by_someone_else_is_left_alone() {
+    let fake = FakeNinjaOne::start().await;
+    let (_, a, b, _) = fleet(&fake);
+    // NinjaOne's end-user list still names device b, but the device says it has a new owner.
+    fake.edit_device(b, |d| d.owner_uid = Some("new-owner-uid".into()));
+    let p = provider(&fake);
+    let ctx = CallCtx::silent();
+    let none = Map::new();
+    let out = p
+        .apply(&call("decommission_device", EMAIL, &none, None), &ctx)
+        .await
+        .unwrap();
+    assert!(fake.device(a).decommissioned);
+    assert!(!fake.device(b).decommissioned, "{}", out.summary);
+    assert!(
+        out.summary
+            .contains("owned by someone else now (left alone): JDOE-LT02"),
+        "{}",
+        out.summary
+    );
+    fake.assert_contract();
+}
