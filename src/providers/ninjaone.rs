@@ -13,11 +13,11 @@
 //!   `id`, read again by `GET /v2/user/end-user/{id}` once recorded (404: gone).
 //! - **Their devices** are the end user's `assignedDeviceIds`, each read by `GET
 //!   /v2/device/{id}`; one whose `assignedOwnerUid` names someone else now is listed and left
-//!   alone. Or, with `find =
-//!   "last_logged_on_user"`, every device of `GET /v2/devices-detailed` (paged with `pageSize`
-//!   and `after` = the last device id) whose `lastLoggedInUser` is the login (case-insensitive,
-//!   also as `DOMAIN\login`; the value's format is UNCONFIRMED). The devices found are listed
-//!   in every summary and check, so the evidence names them.
+//!   alone. Or, with `find = "last_logged_on_user"`, every device of `GET
+//!   /v2/devices-detailed` (paged with `pageSize` and `after` = the last device id) whose
+//!   `lastLoggedInUser` is the login (case-insensitive, also as `DOMAIN\login`; the value's
+//!   format is UNCONFIRMED). The devices found are listed in every summary and check, so the
+//!   evidence names them.
 //! - `tag_devices`: `PATCH /v2/device/{id}/custom-fields` with the fields that differ (read first
 //!   with `GET …/custom-fields`; the fields must exist and allow API writes), and asset tags by
 //!   name (`GET /v2/tag`, then `POST /v2/tag/device` `{assetIds, tagIdsToAdd}`). The check reads
