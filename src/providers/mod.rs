@@ -18,6 +18,7 @@ pub mod http;
 pub mod jamf;
 pub mod kit;
 pub mod ldap;
+pub mod ninjaone;
 pub mod okta;
 pub mod params;
 pub mod sandbox;
@@ -40,6 +41,7 @@ pub static KINDS: &[&KindSpec] = &[
     &google::KIND,
     &slack::KIND,
     &jamf::KIND,
+    &ninjaone::KIND,
     &sandbox::KIND,
 ];
 

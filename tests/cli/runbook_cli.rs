@@ -35,6 +35,7 @@ fn check_example_runbooks() {
         "runbooks/demo.toml",
         "runbooks/scim-saas.toml",
         "runbooks/m365-msp.toml",
+        "runbooks/msp-ninjaone.toml",
     ] {
         offboard(&state)
             .args(["runbook", "check", file])
@@ -91,6 +92,63 @@ fn m365_runbook_plans_every_request_offline() {
 /// The startup runbook (Okta, Google, Slack, GitHub, Jamf) plans offline with every request it
 /// will send, the Google steps that act as the user before the suspension, the auto-reply
 /// only when voluntary, and the Jamf PIN never shown.
+#[test]
+fn msp_ninjaone_runbook_plans_every_ninjaone_request_offline() {
+    let state = tempfile::tempdir().unwrap();
+    let out = offboard(&state)
+        .args([
+            "plan",
+            "alice@contoso.com",
+            "-r",
+            "runbooks/msp-ninjaone.toml",
+            "--set",
+            "manager=bob@contoso.com",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ninja = "https://eu.ninjarmm.com/v2";
+    for want in [
+        format!(
+            "GET {ninja}/user/end-users (the end user whose email is the login: assignedDeviceIds)"
+        ),
+        format!("GET {ninja}/device/{{id}} (each assigned device)"),
+        format!(
+            "GET {ninja}/device/{{id}}/activities?activityType=ACTION&pageSize=200&olderThan={{lastId}} (runs of \"Disable local user\")"
+        ),
+        format!("GET {ninja}/device/{{id}}/scripting/options"),
+        format!(
+            "POST {ninja}/device/{{id}}/script/run (\"Disable local user\" as system; 204, no run id)"
+        ),
+        format!("GET {ninja}/device/{{id}}/custom-fields?withInheritance=false"),
+        format!(
+            "PATCH {ninja}/device/{{id}}/custom-fields (offboardingStatus=\"pending-wipe\"; only fields that differ)"
+        ),
+        format!("GET {ninja}/tag"),
+        format!("POST {ninja}/tag/device (add tags Offboarding; only those missing)"),
+        format!(
+            "PUT {ninja}/device/{{id}}/maintenance (disabledFeatures, end; only devices not already in maintenance)"
+        ),
+        format!("POST {ninja}/device/{{id}}/decommission (IRREVERSIBLE: cannot be undone)"),
+        format!("DELETE {ninja}/user/end-user/{{id}}"),
+        "POST https://graph.microsoft.com/v1.0/users/{id}/revokeSignInSessions".to_string(),
+        "asks for: asset_tag, serial, return_method, tracking_number, condition, disposition"
+            .to_string(),
+    ] {
+        assert!(text.contains(&want), "plan lacks {want}:\n{text}");
+    }
+    assert!(text.contains("ninja.decommission_device as alice@contoso.com [destructive]"));
+    // The end-user login goes last, after every device step.
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at("ninja-decommission") < at("ninja-remove-end-user"));
+    assert!(at("ninja-tag") < at("ninja-remove-end-user"));
+}
+
 #[test]
 fn startup_runbook_plans_every_request_offline() {
     let plan = |ty: &str| {

@@ -15,6 +15,7 @@ pub mod fake_jamf;
 pub mod fake_jira;
 pub mod fake_kit;
 pub mod fake_ldap;
+pub mod fake_ninjaone;
 pub mod fake_okta;
 pub mod fake_redmine;
 pub mod fake_scim;

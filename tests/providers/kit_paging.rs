@@ -340,3 +340,57 @@ async fn a_server_that_repeats_its_next_link_is_stopped_not_looped() {
     assert!(err.to_string().contains("same page link twice"), "{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn after_last_id_pages_as_ninjaone_does() {
+    // Items are numbered ids 10..=14, newest first; `olderThan` asks for the ones below it.
+    let fake = FakeServer::start(Routes::new().route("GET", "/activities", move |r| {
+        let size: usize = r.query("pageSize").unwrap().parse().unwrap();
+        let older: u64 = r
+            .query("olderThan")
+            .map_or(u64::MAX, |v| v.parse().unwrap());
+        let page: Vec<serde_json::Value> = (10..=14u64)
+            .rev()
+            .filter(|id| *id < older)
+            .take(size)
+            .map(|id| json!({ "id": id }))
+            .collect();
+        Reply::json(
+            200,
+            &json!({ "lastNodeActivityId": 14, "activities": page }),
+        )
+    }))
+    .await;
+    let http = client(&fake.base_url);
+    let (items, made) = get_all(
+        &http,
+        Url::parse(&fake.url("/activities?activityType=ACTION")).unwrap(),
+        Paging::AfterLastId {
+            size: 2,
+            size_param: "pageSize",
+            param: "olderThan",
+            id_pointer: "/id",
+        },
+        "/activities",
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    let got: Vec<u64> = items.iter().map(|i| i["id"].as_u64().unwrap()).collect();
+    assert_eq!(got, [14, 13, 12, 11, 10]);
+    // Three pages: 2, 2, then a short one ends the list; the filter kept on each.
+    assert_eq!(made.len(), 3);
+    let lines: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.raw_query.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "activityType=ACTION&pageSize=2",
+            "activityType=ACTION&pageSize=2&olderThan=13",
+            "activityType=ACTION&pageSize=2&olderThan=11",
+        ]
+    );
+}

@@ -15,6 +15,7 @@ mod http_fake;
 mod jamf_fake;
 mod kit_paging;
 mod ldap_fake;
+mod ninjaone_fake;
 mod okta_fake;
 mod redmine_fake;
 mod scim_fake;

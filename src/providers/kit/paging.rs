@@ -9,6 +9,8 @@
 //!   list's key left out of a page that has no items (Google omits empty repeated fields);
 //! - [`Paging::StartIndex`]: SCIM's `startIndex`/`count` until `totalResults` (RFC 7644 §3.4.2.4);
 //! - [`Paging::PageNumber`]: a 0-based `page` and `page-size` until `totalCount` (the Jamf Pro API).
+//! - [`Paging::AfterLastId`]: a page size, and the next page asked for by the id of the last item
+//!   read (NinjaOne's `after` on device lists, `olderThan` on activities), until a short page.
 //!
 //! A next-page URL that points at another origin than the first page is refused: following it
 //! would send the credential to someone else. A repeated cursor or URL, or more than
@@ -48,6 +50,15 @@ pub enum Paging {
     PageNumber {
         size: usize,
     },
+    /// `size_param` = `size` items per page; the next page is asked for with `param` = the id
+    /// (at `id_pointer` in the last item, a number or a string) of the last item read. A page
+    /// shorter than `size` (or empty) ends the list.
+    AfterLastId {
+        size: usize,
+        size_param: &'static str,
+        param: &'static str,
+        id_pointer: &'static str,
+    },
 }
 
 /// Every item of every page (the array at `items` in each page's JSON body, e.g. `/value`,
@@ -70,6 +81,9 @@ pub async fn get_all(
         Paging::PageNumber { size } => {
             set_params(&first, &[("page", "0"), ("page-size", &size.to_string())])
         }
+        Paging::AfterLastId {
+            size, size_param, ..
+        } => set_params(&first, &[(size_param, &size.to_string())]),
         _ => first.clone(),
     });
     let mut start = 1usize;
@@ -173,6 +187,31 @@ pub async fn get_all(
                         ],
                     )
                 })
+            }
+            Paging::AfterLastId {
+                size,
+                size_param,
+                param,
+                id_pointer,
+            } => {
+                let last = page.last().and_then(|item| match item.pointer(id_pointer) {
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                });
+                match last {
+                    Some(id) if n >= *size => Some(set_params(
+                        &first,
+                        &[(size_param, &size.to_string()), (param, &id)],
+                    )),
+                    None if n >= *size => {
+                        return Err(ProviderError::Permanent(format!(
+                            "{} answered a full page whose last item has no id at {id_pointer:?}",
+                            url.path()
+                        )));
+                    }
+                    _ => None,
+                }
             }
         };
     }
