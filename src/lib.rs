@@ -5,6 +5,7 @@
 //! integrity check, engine run, sealing) and print; both sit over the library modules below.
 
 pub mod app;
+pub mod assets;
 pub mod cli;
 pub mod commands;
 pub mod core;
