@@ -23,6 +23,7 @@ pub mod params;
 pub mod sandbox;
 pub mod scim;
 pub mod slack;
+pub mod snipeit;
 pub mod vault;
 
 pub use params::{NO_PARAMS, ParamsSpec};
@@ -40,6 +41,7 @@ pub static KINDS: &[&KindSpec] = &[
     &google::KIND,
     &slack::KIND,
     &jamf::KIND,
+    &snipeit::KIND,
     &sandbox::KIND,
 ];
 
