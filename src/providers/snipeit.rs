@@ -76,8 +76,8 @@ struct CheckinParams {
     #[serde(default)]
     #[schemars(range(min = 1))]
     location_id: Option<u64>,
-    /// The check-in note (a template); default `Checked in by offboard (departure
-    /// {{ departure.id }})`.
+    /// The check-in note (a template, e.g. `"Returned at departure {{ departure.id }}"`);
+    /// default `Checked in by offboard`.
     #[serde(default)]
     note: Option<String>,
 }
