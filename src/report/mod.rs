@@ -775,6 +775,22 @@ pub fn build(loaded: &[Loaded], damaged: Vec<Damaged>, opts: &Options) -> Report
     }
 }
 
+/// The dispositions in the order the asset process names them, then any others, as
+/// `redeploy 1, retire 2`; empty when none was recorded.
+pub fn dispositions_line(d: &BTreeMap<String, usize>) -> String {
+    let known = crate::assets::DISPOSITIONS;
+    let mut parts: Vec<String> = known
+        .iter()
+        .filter_map(|k| d.get(*k).map(|n| format!("{k} {n}")))
+        .collect();
+    parts.extend(
+        d.iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, n)| format!("{k} {n}")),
+    );
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1020,20 +1036,4 @@ mod tests {
             assert!(!is_asset_field(no), "{no}");
         }
     }
-}
-
-/// The dispositions in the order the asset process names them, then any others, as
-/// `redeploy 1, retire 2`; empty when none was recorded.
-pub fn dispositions_line(d: &BTreeMap<String, usize>) -> String {
-    let known = crate::assets::DISPOSITIONS;
-    let mut parts: Vec<String> = known
-        .iter()
-        .filter_map(|k| d.get(*k).map(|n| format!("{k} {n}")))
-        .collect();
-    parts.extend(
-        d.iter()
-            .filter(|(k, _)| !known.contains(&k.as_str()))
-            .map(|(k, n)| format!("{k} {n}")),
-    );
-    parts.join(", ")
 }
