@@ -158,6 +158,30 @@ fn each_asset_gets_a_return_step_and_confirm_enforces_disposition_and_itad() {
 }
 
 #[test]
+fn plan_shows_each_return_step_and_what_the_lock_waits_for() {
+    let mut env = CliEnv::with_runbook(RUNBOOK);
+    env.at(T0);
+    let out = env.run(&[
+        "plan",
+        "alice@corp.example",
+        "--set",
+        "assets=LT-1:S1, PH 7",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("return-LT-1"), "{text}");
+    assert!(text.contains("Recover asset LT-1 (serial S1)"), "{text}");
+    assert!(
+        text.contains("asks for: disposition, return_method"),
+        "{text}"
+    );
+    assert!(
+        text.contains("only once an asset is overdue or lost: return-LT-1, return-PH-7-"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_lock_is_not_needed_when_every_asset_is_back() {
     let mut env = CliEnv::with_runbook(RUNBOOK);
     env.at(T0);
