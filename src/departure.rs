@@ -106,6 +106,13 @@ pub struct PlannedStep {
     /// now is [`DepartureState::hold_blocks`]: a hold can also be placed later, and released.
     #[serde(default)]
     pub held: bool,
+    /// A return step of the asset lane: the asset it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<crate::assets::Asset>,
+    /// A lock/wipe step named by the asset lane's `on_overdue`: it runs only once one of these
+    /// return steps is overdue and not confirmed (or confirmed lost); see [`crate::assets::gate`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_overdue_of: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

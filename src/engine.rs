@@ -261,9 +261,28 @@ impl Engine {
         let auto = step.automated.as_ref().expect("automated step");
         let prior = &before.steps[&step.id];
         let id = step.id.as_str();
+        // A lock/wipe step of the asset lane (`on_overdue`) waits for an asset to be overdue,
+        // and is not needed once every asset is back.
+        let gate = crate::assets::gate(step, before, crate::journal::now());
+        if let Some(crate::assets::Gate::NotNeeded(reason)) = &gate {
+            if prior.status() != Status::NotApplicable {
+                let record = Record::Answered {
+                    answer: crate::departure::Answer::NotApplicable,
+                    note: Some(reason.clone()),
+                    fields: BTreeMap::new(),
+                };
+                append(&self.journal, Some(id), record)?;
+            }
+            reporter.finished(step, Status::NotApplicable, reason);
+            return Ok(());
+        }
         // A hold placed mid-departure (`offboard hold`) blocks as one placed at start does.
         let skip = before
             .hold_blocks(step)
+            .or(match gate {
+                Some(crate::assets::Gate::Wait(reason)) => Some(reason),
+                _ => None,
+            })
             .or_else(|| unmet_dependency(step, before));
         if let Some(reason) = skip {
             // Re-running a departure does not record the same skip twice.

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod batch;
+pub mod assets;
 pub mod cli;
 pub mod commands;
 pub mod core;

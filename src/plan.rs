@@ -269,6 +269,10 @@ pub fn build(
                 .with_context(|| format!("planning step {}", s.id))?,
         );
     }
+    if let Some(def) = &rb.assets {
+        add_asset_steps(&mut steps, def, runbook, req, &vars, legal_hold, state_dir)
+            .context("planning the asset lane ([assets])")?;
+    }
     assign_waves(&mut steps, req.departure_type)?;
     steps.sort_by_key(|s| s.wave);
 
@@ -292,6 +296,130 @@ pub fn build(
         previous: None,
         ticketing: runbook.file.ticketing.clone(),
     })
+}
+
+/// The largest asset CSV read.
+const MAX_ASSET_CSV_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The default instruction of an asset return step.
+pub const ASSET_MANUAL: &str = "Recover {{ asset.name }} {{ asset.tag }} (serial {{ asset.serial }}) from {{ user.email }}; record how it came back and what happens to it";
+
+/// What the person holds, from the `[assets]` table's source.
+pub fn resolve_assets(
+    def: &crate::runbook::AssetsDef,
+    runbook: &Runbook,
+    req: &DepartureRequest,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<crate::assets::Asset>> {
+    if let Some(input) = def.from.as_deref().and_then(|f| f.strip_prefix("input:")) {
+        return Ok(req
+            .inputs
+            .get(input.trim())
+            .map(|v| crate::assets::from_list(v))
+            .unwrap_or_default());
+    }
+    let Some(csv) = &def.csv else {
+        bail!("[assets] needs `from = \"input:<name>\"` or `csv = \"<path>\"`");
+    };
+    let rel = render(csv, vars).context("rendering `csv`")?;
+    let path = match runbook.path.parent() {
+        Some(dir) if Path::new(&rel).is_relative() => dir.join(&rel),
+        _ => Path::new(&rel).to_path_buf(),
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(
+            std::fs::File::open(&path)
+                .with_context(|| format!("reading the asset list {}", path.display()))?,
+            MAX_ASSET_CSV_BYTES + 1,
+        ),
+        &mut text,
+    )
+    .with_context(|| format!("reading the asset list {} (UTF-8 CSV)", path.display()))?;
+    if text.len() as u64 > MAX_ASSET_CSV_BYTES {
+        bail!(
+            "the asset list {} is larger than {} MiB",
+            path.display(),
+            MAX_ASSET_CSV_BYTES >> 20
+        );
+    }
+    let person_template = def.match_user.clone().unwrap_or_else(|| {
+        if vars.contains_key("user.email") {
+            "{{ user.email }}".into()
+        } else {
+            "{{ user.id }}".into()
+        }
+    });
+    let person = render(&person_template, vars).context("rendering `match`")?;
+    let cols = crate::assets::Columns::of(def.columns.as_ref());
+    crate::assets::from_csv(&text, &cols, &person)
+        .with_context(|| format!("reading the asset list {}", path.display()))
+}
+
+/// One manual return step per asset, and the `on_overdue` step gated on them.
+fn add_asset_steps(
+    steps: &mut Vec<PlannedStep>,
+    def: &crate::runbook::AssetsDef,
+    runbook: &Runbook,
+    req: &DepartureRequest,
+    vars: &BTreeMap<String, String>,
+    legal_hold: bool,
+    state_dir: &Path,
+) -> Result<()> {
+    let assets = resolve_assets(def, runbook, req, vars)?;
+    let prefix = def.id_prefix.as_deref().unwrap_or("return");
+    let mut ids = Vec::with_capacity(assets.len());
+    for asset in assets {
+        let id = crate::assets::step_id(prefix, &asset.tag);
+        if steps.iter().any(|s| s.id == id) {
+            bail!(
+                "the return step for asset {} would be {id}, which is already a step; set \
+                 another `id_prefix` under [assets]",
+                crate::ui::safe(&asset.tag)
+            );
+        }
+        let mut vars = vars.clone();
+        vars.insert("asset.tag".into(), asset.tag.clone());
+        vars.insert(
+            "asset.serial".into(),
+            asset.serial.clone().unwrap_or_else(|| "<no serial>".into()),
+        );
+        vars.insert(
+            "asset.name".into(),
+            asset.name.clone().unwrap_or_else(|| "asset".into()),
+        );
+        let step = StepDef {
+            id: id.clone(),
+            lane: def.lane.unwrap_or(crate::runbook::Lane::Facilities),
+            system: None,
+            action: None,
+            params: BTreeMap::new(),
+            manual: Some(def.manual.clone().unwrap_or_else(|| ASSET_MANUAL.into())),
+            fields: crate::assets::FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+            when: BTreeMap::new(),
+            phase: def.phase,
+            after: Vec::new(),
+            owner: def.owner.clone(),
+            deadline: def.deadline.clone(),
+            escalate_to: def.escalate_to.clone(),
+            alerts_user: None,
+            description: None,
+        };
+        let mut planned = plan_step(&step, &BTreeMap::new(), req, &vars, legal_hold, state_dir)
+            .with_context(|| format!("planning step {id}"))?;
+        planned.asset = Some(asset);
+        steps.push(planned);
+        ids.push(id);
+    }
+    if let Some(target) = &def.on_overdue
+        && let Some(s) = steps.iter_mut().find(|s| &s.id == target)
+    {
+        s.on_overdue_of = Some(ids);
+    }
+    Ok(())
 }
 
 fn plan_step(
@@ -376,6 +504,8 @@ fn plan_step(
         after: s.after.clone(),
         alerts_user,
         held: legal_hold && destructive,
+        asset: None,
+        on_overdue_of: None,
     })
 }
 
@@ -753,6 +883,131 @@ manual = "Gone by {{ user.last_day | date }}"
         let text = format!("{err:#}");
         assert!(text.contains("planning step a"), "{text}");
         assert!(text.contains("not a date"), "{text}");
+    }
+
+    const ASSETS_RB: &str = r#"
+[runbook]
+name = "t"
+[inputs]
+assets = { prompt = "Assets" }
+[systems.mdm]
+kind = "sandbox"
+[[step]]
+id = "suspend"
+lane = "it"
+system = "mdm"
+action = "suspend_user"
+[[step]]
+id = "wipe"
+lane = "it"
+system = "mdm"
+action = "wipe_device"
+phase = "close"
+[assets]
+from = "input:assets"
+owner = "facilities@corp.example"
+deadline = "effective+7d"
+manual = "Get {{ asset.tag }} ({{ asset.serial }}) back from {{ user.email }}"
+on_overdue = "wipe"
+"#;
+
+    #[test]
+    fn the_asset_lane_plans_one_return_step_per_asset() {
+        let f = plan_of(
+            ASSETS_RB,
+            DepartureType::Voluntary,
+            &[("assets", "LT-0042:C02XK1, PH/7\u{202e}")],
+        );
+        let ids: Vec<&str> = f.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids.len(), 4, "{ids:?}");
+        let lt = f.steps.iter().find(|s| s.id == "return-LT-0042").unwrap();
+        assert_eq!(lt.lane, crate::runbook::Lane::Facilities);
+        assert_eq!(lt.phase, Phase::Recover);
+        assert_eq!(
+            lt.manual.as_deref(),
+            Some("Get LT-0042 (C02XK1) back from alice@corp.example")
+        );
+        assert_eq!(lt.fields, crate::assets::FIELDS);
+        assert_eq!(lt.deadline.as_deref(), Some("2026-11-30T10:00:00.000Z"));
+        assert_eq!(lt.owner.as_deref(), Some("facilities@corp.example"));
+        assert_eq!(lt.asset.as_ref().unwrap().serial.as_deref(), Some("C02XK1"));
+        // The odd tag: a safe id, and its text escaped where people read it.
+        let odd = f
+            .steps
+            .iter()
+            .find(|s| s.asset.as_ref().is_some_and(|a| a.tag.starts_with("PH/7")))
+            .unwrap();
+        assert!(odd.id.starts_with("return-PH-7-"), "{}", odd.id);
+        assert!(!odd.manual.as_deref().unwrap().contains('\u{202e}'));
+        let wipe = f.steps.iter().find(|s| s.id == "wipe").unwrap();
+        assert_eq!(
+            wipe.on_overdue_of.as_deref(),
+            Some(&[lt.id.clone(), odd.id.clone()][..])
+        );
+        // The other steps are untouched.
+        let suspend = f.steps.iter().find(|s| s.id == "suspend").unwrap();
+        assert!(suspend.on_overdue_of.is_none() && suspend.asset.is_none());
+        // Nobody holds anything: no return step, and the wipe waits on nothing (not needed).
+        let f = plan_of(ASSETS_RB, DepartureType::Voluntary, &[]);
+        assert_eq!(f.steps.len(), 2);
+        let wipe = f.steps.iter().find(|s| s.id == "wipe").unwrap();
+        assert_eq!(wipe.on_overdue_of.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn the_asset_lane_reads_a_csv_export() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("export.csv"),
+            "Tag,Serial,Model,Email\nLT-1,S1,MacBook,alice@corp.example\nLT-2,S2,X1,bob@x\n",
+        )
+        .unwrap();
+        let rb = ASSETS_RB.replace(
+            "from = \"input:assets\"",
+            "csv = \"export.csv\"\ncolumns = { tag = \"Tag\", serial = \"Serial\", name = \"Model\", user = \"Email\" }",
+        );
+        let rb = crate::runbook::load_str(&dir.path().join("rb.toml"), rb)
+            .unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let req = DepartureRequest {
+            id: "x".into(),
+            user: "alice@corp.example".into(),
+            departure_type: DepartureType::Voluntary,
+            effective_at: t("2026-11-23T10:00:00Z"),
+            inputs: BTreeMap::new(),
+            ticket: None,
+            legal_hold: false,
+        };
+        let f = build(&rb, &req, Path::new("/nonexistent")).unwrap();
+        let returns: Vec<&str> = f
+            .steps
+            .iter()
+            .filter(|s| s.asset.is_some())
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(returns, ["return-LT-1"]);
+        std::fs::remove_file(dir.path().join("export.csv")).unwrap();
+        let err = format!(
+            "{:#}",
+            build(&rb, &req, Path::new("/nonexistent")).unwrap_err()
+        );
+        assert!(err.contains("reading the asset list"), "{err}");
+    }
+
+    #[test]
+    fn an_asset_step_id_that_clashes_is_a_planning_error() {
+        let rb = ASSETS_RB.replace("id = \"suspend\"", "id = \"return-LT-1\"");
+        let runbook = crate::runbook::load_str(Path::new("t.toml"), rb).unwrap();
+        let req = DepartureRequest {
+            id: "x".into(),
+            user: "alice@corp.example".into(),
+            departure_type: DepartureType::Voluntary,
+            effective_at: t("2026-11-23T10:00:00Z"),
+            inputs: [("assets".to_string(), "LT-1".to_string())].into(),
+            ticket: None,
+            legal_hold: false,
+        };
+        let err = format!("{:#}", build(&runbook, &req, Path::new("/x")).unwrap_err());
+        assert!(err.contains("id_prefix"), "{err}");
     }
 
     #[test]

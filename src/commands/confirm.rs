@@ -58,7 +58,24 @@ pub fn exec(ctx: &Ctx, args: ConfirmArgs) -> anyhow::Result<Exit> {
     } else {
         Answer::Done
     };
-    if answer == Answer::Done {
+    if answer == Answer::Done
+        && let Some(asset) = &step.asset
+    {
+        // A return step: what the asset process needs, checked as a whole (the fields given
+        // now over those recorded before).
+        let mut all = st.fields.clone();
+        all.extend(fields.clone());
+        if let Some((problem, hint)) = crate::assets::check_fields(&all) {
+            return Err(CliError::usage(format!(
+                "step {} (asset {}): {problem}",
+                step.id,
+                safe(&asset.tag)
+            ))
+            .hint(hint)
+            .into());
+        }
+        crate::assets::recorded_fields(asset, &mut fields);
+    } else if answer == Answer::Done {
         let missing: Vec<&String> = step
             .fields
             .iter()

@@ -142,6 +142,18 @@ pub fn render(ctx: &Ctx, facts: &DepartureFacts) -> String {
                     }
                 }
             }
+            if let Some(waits_on) = &s.on_overdue_of {
+                line(format!(
+                    "  {:<10} {:<24}   only once an asset is overdue or lost: {}",
+                    "",
+                    "",
+                    if waits_on.is_empty() {
+                        "none listed (not applicable)".to_string()
+                    } else {
+                        safe(&waits_on.join(", ")).to_string()
+                    }
+                ));
+            }
             if !s.after.is_empty() {
                 line(format!(
                     "  {:<10} {:<24}   after: {}",

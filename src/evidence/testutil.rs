@@ -73,6 +73,8 @@ pub fn facts() -> DepartureFacts {
                 after: vec![],
                 alerts_user: false,
                 held: false,
+                asset: None,
+                on_overdue_of: None,
             },
             PlannedStep {
                 id: "collect-laptop".into(),
@@ -89,6 +91,8 @@ pub fn facts() -> DepartureFacts {
                 after: vec!["okta-deactivate".into()],
                 alerts_user: true,
                 held: false,
+                asset: None,
+                on_overdue_of: None,
             },
         ],
         tool: "offboard 0.1.0".into(),

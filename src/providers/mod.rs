@@ -24,6 +24,7 @@ pub mod params;
 pub mod sandbox;
 pub mod scim;
 pub mod slack;
+pub mod snipeit;
 pub mod vault;
 
 pub use params::{NO_PARAMS, ParamsSpec};
@@ -42,6 +43,7 @@ pub static KINDS: &[&KindSpec] = &[
     &slack::KIND,
     &jamf::KIND,
     &ninjaone::KIND,
+    &snipeit::KIND,
     &sandbox::KIND,
 ];
 

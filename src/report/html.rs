@@ -539,6 +539,14 @@ pub fn render(r: &Report) -> Result<String, std::fmt::Error> {
             show_rate(a.return_rate),
             a.outstanding
         )?;
+        if !a.dispositions.is_empty() {
+            writeln!(
+                out,
+                "<p>Dispositions: {} ({} retired with an ITAD certificate).</p>",
+                escape(&super::dispositions_line(&a.dispositions)),
+                a.itad_certificates
+            )?;
+        }
         if !a.items.is_empty() {
             writeln!(
                 out,

@@ -13,7 +13,9 @@
 //! - **manual steps** by lane and by owner: how many, settled (done or not applicable), open,
 //!   overdue at the report's time (as `status` counts them, after the 15-minute grace).
 //! - **assets**: manual steps that ask for an asset field (a name containing `asset`, `serial`,
-//!   `tracking` or `imei`); recovered when done, with the values recorded on confirm.
+//!   `tracking` or `imei`); recovered when done, with the values recorded on confirm, except
+//!   when confirmed `disposition = lost`. The asset lane's dispositions are counted from that
+//!   field, and retired assets with an `itad_certificate`.
 //! - **licences**: automated steps whose action frees a licence or seat ([`LICENCE_ACTIONS`]),
 //!   and the SKUs freed, counted from `applied.licences_freed` where the action records it
 //!   (entra `remove_licenses`); a done step whose applies record none (sandbox `remove_seat`,
@@ -187,7 +189,15 @@ pub struct Assets {
     pub steps: usize,
     pub recovered: usize,
     pub outstanding: usize,
+    /// Done steps confirmed with `disposition = lost`: settled, but not recovered.
+    pub lost: usize,
+    /// Recovered of those asked for (lost ones count as not recovered).
     pub return_rate: Option<f64>,
+    /// The asset lane's `disposition` on done steps (`redeploy`, `repair`, `retire`, `lost`) →
+    /// how many.
+    pub dispositions: BTreeMap<String, usize>,
+    /// Retired assets confirmed with an ITAD certificate number.
+    pub itad_certificates: usize,
     pub items: Vec<AssetItem>,
 }
 
@@ -491,7 +501,10 @@ pub fn build(loaded: &[Loaded], damaged: Vec<Damaged>, opts: &Options) -> Report
         steps: 0,
         recovered: 0,
         outstanding: 0,
+        lost: 0,
         return_rate: None,
+        dispositions: BTreeMap::new(),
+        itad_certificates: 0,
         items: Vec::new(),
     };
     let mut licences = Licences {
@@ -612,7 +625,27 @@ pub fn build(loaded: &[Loaded], damaged: Vec<Damaged>, opts: &Options) -> Report
                 || state.fields.keys().any(|k| is_asset_field(k));
             if asks_asset && status != Status::NotApplicable {
                 assets.steps += 1;
-                if status == Status::Done {
+                let disposition = state
+                    .fields
+                    .get("disposition")
+                    .map(|d| d.trim().to_ascii_lowercase())
+                    .filter(|d| !d.is_empty());
+                if status == Status::Done
+                    && let Some(d) = &disposition
+                {
+                    *assets.dispositions.entry(d.clone()).or_default() += 1;
+                    if d == "retire"
+                        && state
+                            .fields
+                            .get("itad_certificate")
+                            .is_some_and(|c| !c.trim().is_empty())
+                    {
+                        assets.itad_certificates += 1;
+                    }
+                }
+                if status == Status::Done && disposition.as_deref() == Some("lost") {
+                    assets.lost += 1;
+                } else if status == Status::Done {
                     assets.recovered += 1;
                     row_recovered += 1;
                     for (k, v) in state.fields.iter().filter(|(k, _)| is_asset_field(k)) {
@@ -740,6 +773,22 @@ pub fn build(loaded: &[Loaded], damaged: Vec<Damaged>, opts: &Options) -> Report
         months,
         rows,
     }
+}
+
+/// The dispositions in the order the asset process names them, then any others, as
+/// `redeploy 1, retire 2`; empty when none was recorded.
+pub fn dispositions_line(d: &BTreeMap<String, usize>) -> String {
+    let known = crate::assets::DISPOSITIONS;
+    let mut parts: Vec<String> = known
+        .iter()
+        .filter_map(|k| d.get(*k).map(|n| format!("{k} {n}")))
+        .collect();
+    parts.extend(
+        d.iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, n)| format!("{k} {n}")),
+    );
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -905,6 +954,71 @@ mod tests {
         );
         assert_eq!(months_between("2026-09", "2026-09"), ["2026-09"]);
         assert!(months_between("junk", "2026-09").is_empty());
+    }
+
+    /// The asset lane's return steps: the rate counts lost assets as not recovered, and each
+    /// disposition is counted from the confirmed fields.
+    #[test]
+    fn asset_return_rate_and_dispositions() {
+        let mut f = facts();
+        let laptop = f
+            .steps
+            .iter()
+            .find(|s| s.id == "collect-laptop")
+            .unwrap()
+            .clone();
+        f.steps.retain(|s| s.automated.is_some());
+        for tag in ["A", "B", "C", "D", "E"] {
+            let mut s = laptop.clone();
+            s.id = format!("return-{tag}");
+            s.fields = crate::assets::FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .collect();
+            s.after.clear();
+            f.steps.push(s);
+        }
+        let answered = |step: &str, kv: &[(&str, &str)]| {
+            ev(
+                "2026-11-24T10:00:00Z",
+                Some(step),
+                Record::Answered {
+                    answer: crate::departure::Answer::Done,
+                    note: None,
+                    fields: kv
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                },
+            )
+        };
+        let l = loaded(
+            f,
+            vec![
+                answered("return-A", &[("disposition", "redeploy")]),
+                answered(
+                    "return-B",
+                    &[("disposition", "Retire"), ("itad_certificate", "C-1")],
+                ),
+                answered("return-C", &[("disposition", "retire")]),
+                answered("return-D", &[("disposition", "lost")]),
+            ],
+        );
+        let r = build(&[l], Vec::new(), &opts(None));
+        let a = &r.assets;
+        assert_eq!((a.steps, a.recovered, a.lost, a.outstanding), (5, 3, 1, 1));
+        assert_eq!(a.return_rate, metrics::rate(3, 5));
+        assert_eq!(
+            a.dispositions,
+            BTreeMap::from([
+                ("lost".to_string(), 1),
+                ("redeploy".to_string(), 1),
+                ("retire".to_string(), 2)
+            ])
+        );
+        assert_eq!(a.itad_certificates, 1);
+        let text = text::table(&crate::ui::Printer::plain(), &r);
+        assert!(text.contains("redeploy 1, retire 2, lost 1"), "{text}");
     }
 
     #[test]

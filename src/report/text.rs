@@ -150,6 +150,13 @@ pub fn table(p: &Printer, r: &Report) -> String {
             show_rate(a.return_rate),
             a.outstanding
         ));
+        if !a.dispositions.is_empty() {
+            out.push(format!(
+                "  dispositions: {} ({} retired with an ITAD certificate)",
+                safe(&super::dispositions_line(&a.dispositions)),
+                a.itad_certificates
+            ));
+        }
         for i in &a.items {
             out.push(format!(
                 "  {} {}: {} = {}",

@@ -40,6 +40,73 @@ pub struct RunbookFile {
     /// `start`, `confirm` and `verify`): its ticket is the one given with `start --ticket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticketing: Option<TicketingDef>,
+    /// The asset lane: what the person holds (from an input or a CSV export of the asset
+    /// system), one manual return step per asset. See "The asset lane" in `runbooks/README.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<AssetsDef>,
+}
+
+/// The `[assets]` table: where the list of what the person holds comes from, and the return
+/// step generated for each asset.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetsDef {
+    /// `input:<name>`: a declared input listing the assets, `TAG` or `TAG:SERIAL` separated by
+    /// commas, semicolons or line breaks (e.g. `--set assets="LT-0042:C02XK1,PH-7"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// A CSV export of the asset system (a template; relative to the runbook's directory). Its
+    /// first row names the columns; the rows whose `columns.user` column equals `match` are the
+    /// person's assets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    /// Which CSV columns hold what (defaults: `asset_tag`, `serial`, `name`, `assigned_to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<AssetColumns>,
+    /// With `csv`: the value of the `user` column that marks the person's rows (a template;
+    /// default `{{ user.email }}`, else `{{ user.id }}`); compared ignoring case.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_user: Option<String>,
+    /// Each return step's id is `<id_prefix>-<asset tag>` (the tag made safe); default `return`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^[A-Za-z0-9_-]+$"))]
+    pub id_prefix: Option<String>,
+    /// Default `facilities`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<Lane>,
+    /// Default `recover`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The instruction (a template that may also use `asset.tag`, `asset.serial`,
+    /// `asset.name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `effective`, or `effective+<N><m|h|d|w>`; the asset is overdue after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<String>,
+    /// The id of an automated step (an MDM or RMM lock or wipe) that runs only once an asset is
+    /// overdue and not returned, or confirmed lost; when every asset is returned it is not
+    /// applicable. A scheduled `offboard resume` fires it after the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_overdue: Option<String>,
+}
+
+/// CSV column names for the asset list.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetColumns {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// The `[ticketing]` table: a service desk (PSA) and how to reach it. Frozen into each

@@ -104,10 +104,18 @@ impl Prompter for Checklist {
         match answer {
             Answer::Done => {
                 for f in &step.fields {
+                    let so_far = fields.clone();
                     let v: String = Input::with_theme(self.theme.as_ref())
                         .with_prompt(safe(f))
                         .allow_empty(true)
                         .validate_with(|s: &String| {
+                            if step.asset.is_some() {
+                                // A return step: its fields follow the asset process's rules.
+                                return match crate::assets::field_error(f, s, &so_far) {
+                                    Some(e) => Err(e),
+                                    None => Ok(()),
+                                };
+                            }
                             if s.trim().is_empty() {
                                 Err("required: the step records this for the evidence")
                             } else {
@@ -116,7 +124,12 @@ impl Prompter for Checklist {
                         })
                         .interact_text()
                         .with_context(|| format!("reading {}", safe(f)))?;
-                    fields.insert(f.clone(), v.trim().to_string());
+                    if !(step.asset.is_some() && v.trim().is_empty()) {
+                        fields.insert(f.clone(), v.trim().to_string());
+                    }
+                }
+                if let Some(asset) = &step.asset {
+                    crate::assets::recorded_fields(asset, &mut fields);
                 }
                 let n: String = Input::with_theme(self.theme.as_ref())
                     .with_prompt("Note (optional)")

@@ -55,6 +55,8 @@ fn facts() -> DepartureFacts {
         after: vec![],
         alerts_user: false,
         held: false,
+        asset: None,
+        on_overdue_of: None,
     };
     let manual = PlannedStep {
         id: "collect-laptop".into(),

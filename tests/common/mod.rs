@@ -20,6 +20,7 @@ pub mod fake_okta;
 pub mod fake_redmine;
 pub mod fake_scim;
 pub mod fake_slack;
+pub mod fake_snipeit;
 pub mod fake_token;
 pub mod fake_vault;
 pub mod psa;

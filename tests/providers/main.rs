@@ -20,6 +20,7 @@ mod okta_fake;
 mod redmine_fake;
 mod scim_fake;
 mod slack_fake;
+mod snipeit_fake;
 mod ticketing_autotask;
 mod ticketing_connectwise;
 mod ticketing_freshservice;

@@ -21,6 +21,7 @@ use super::template::{self, BUILTIN_VARS, TemplateError};
 use super::{Diagnostic, RunbookError, RunbookFile};
 use crate::providers::KindSpec;
 
+mod assets;
 mod graph;
 mod params;
 mod steps;
@@ -335,7 +336,14 @@ fn too_deep(source: &str) -> Option<usize> {
 
 type Val<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["runbook", "inputs", "systems", "step", "ticketing"];
+const TOP_KEYS: &[&str] = &[
+    "runbook",
+    "inputs",
+    "systems",
+    "step",
+    "ticketing",
+    "assets",
+];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
 pub(super) const SYSTEM_KEYS: &[&str] = &[
@@ -662,6 +670,9 @@ impl<'s> Check<'s> {
                 let at = get("runbook").map_or(0..0, |(k, _)| k.span());
                 self.no_steps(at);
             }
+        }
+        if let Some((k, v)) = get("assets") {
+            self.assets_table(k.span(), v, &assets::step_ids(doc));
         }
     }
 
