@@ -138,6 +138,10 @@ pub enum Command {
     #[command(after_help = ATTACH_HELP)]
     Attach(AttachArgs),
 
+    /// Remind owners of manual steps due soon or overdue, and escalate after `escalate_after`
+    #[command(after_help = REMIND_HELP)]
+    Remind(RemindArgs),
+
     /// Check, show or bundle signed evidence
     #[command(subcommand)]
     Evidence(EvidenceCommand),
@@ -165,6 +169,20 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+const REMIND_HELP: &str = "\
+Examples:
+  offboard remind --dry-run -r offboard.toml    # who would be told what, sending nothing
+  offboard remind -r offboard.toml              # from cron or a systemd timer, e.g. hourly
+
+Over every open departure in the state dir: each manual step not yet confirmed whose deadline
+is within `due_within` (default 24h) or past is sent to its owner; once it is overdue by
+`escalate_after` (default 48h) its `escalate_to` is told too. Channels come from the runbook's
+[notify] table: email (to recipients that are addresses), Slack and Teams webhooks, and a
+note on the departure's ticket. Each send is journaled in the departure's journal; the same
+reminder (person, channel, step) is not sent again within `interval` (default 24h), and a
+failed send is tried again at the next run. Exit 0 when every send succeeded, 1 if one failed.
+docs/scheduling.md has ready-to-copy systemd, cron and Kubernetes units.";
 
 const ATTACH_HELP: &str = "\
 Examples:
@@ -288,6 +306,7 @@ impl Command {
             Command::Verify(a) => a.operator.by.as_deref(),
             Command::Hold(a) | Command::Release(a) => a.operator.by.as_deref(),
             Command::Attach(a) => a.operator.by.as_deref(),
+            Command::Remind(a) => a.operator.by.as_deref(),
             _ => None,
         }
     }
@@ -400,6 +419,17 @@ pub struct ConfirmArgs {
 pub struct StatusArgs {
     /// Departure id, or the user whose latest departure is meant; omit to list all
     pub departure: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemindArgs {
+    #[command(flatten)]
+    pub runbook: RunbookArg,
+    /// Print what would be sent; send nothing and journal nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ pub mod integrity;
 pub mod journal;
 pub mod keys;
 pub mod limits;
+pub mod notify;
 pub mod person;
 pub mod plan;
 pub mod providers;

@@ -19,6 +19,7 @@ pub mod hold;
 pub mod keys;
 pub mod plan;
 pub mod preflight;
+pub mod remind;
 pub mod resume;
 pub mod runbook;
 pub mod start;
@@ -80,6 +81,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Resume(args) => resume::exec(ctx, args),
         Command::Confirm(args) => confirm::exec(ctx, args),
         Command::Attach(args) => attach::exec(ctx, args),
+        Command::Remind(args) => remind::exec(ctx, args),
         Command::Hold(args) => hold::exec_hold(ctx, args),
         Command::Release(args) => hold::exec_release(ctx, args),
         Command::Status(args) => status::exec(ctx, args),

@@ -40,6 +40,10 @@ pub struct RunbookFile {
     /// `start`, `confirm` and `verify`): its ticket is the one given with `start --ticket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticketing: Option<TicketingDef>,
+    /// Reminders, escalations and drift notices (`offboard remind`, `offboard verify --all`):
+    /// email over SMTP, Slack and Teams webhooks, a note on the departure's ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify::NotifyDef>,
 }
 
 /// The `[ticketing]` table: a service desk (PSA) and how to reach it. Frozen into each

@@ -7,7 +7,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
 use super::{Printer, safe};
 use crate::departure::{DepartureState, Status};
 
-fn new_table(printer: &Printer, header: &[&str]) -> Table {
+pub(crate) fn new_table(printer: &Printer, header: &[&str]) -> Table {
     let mut t = Table::new();
     // On a terminal, wrap to its width; in a pipe or a log, never cut an id in half.
     let arrangement = if printer.stderr_tty {

@@ -22,6 +22,7 @@ use super::{Diagnostic, RunbookError, RunbookFile};
 use crate::providers::KindSpec;
 
 mod graph;
+mod notify;
 mod params;
 mod steps;
 mod systems;
@@ -335,7 +336,14 @@ fn too_deep(source: &str) -> Option<usize> {
 
 type Val<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["runbook", "inputs", "systems", "step", "ticketing"];
+const TOP_KEYS: &[&str] = &[
+    "runbook",
+    "inputs",
+    "systems",
+    "step",
+    "ticketing",
+    "notify",
+];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
 pub(super) const SYSTEM_KEYS: &[&str] = &[
@@ -655,6 +663,9 @@ impl<'s> Check<'s> {
         }
         if let Some((k, v)) = get("ticketing") {
             self.ticketing_table(k.span(), v);
+        }
+        if let Some((_, v)) = get("notify") {
+            self.notify_table(v);
         }
         match get("step") {
             Some((_, v)) => self.steps(v),

@@ -1,0 +1,190 @@
+//! Who is to be told what about a departure now: manual steps due soon or overdue (their
+//! owner), overdue by `escalate_after` (their `escalate_to` as well), less what the journal
+//! shows was already sent within the interval. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Channel, Level, Message, Notification, Timing, human};
+use crate::departure::{DepartureFacts, DepartureState};
+use crate::journal::{Event, Record};
+
+/// A manual step someone is told about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueStep {
+    pub id: String,
+    pub instruction: String,
+    pub owner: Option<String>,
+    pub deadline: DateTime<Utc>,
+    /// How long past its deadline, when it is.
+    pub overdue_by: Option<Duration>,
+    pub fields: Vec<String>,
+}
+
+/// The steps one person is told about, at one level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub level: Level,
+    pub to: String,
+    pub steps: Vec<DueStep>,
+}
+
+/// A step with no owner is still announced on the channels that are not addressed to a person.
+pub const NO_OWNER: &str = "(no owner)";
+
+/// The reminders and escalations due for `state` at `now`, by person (owners first). A
+/// complete departure has none.
+pub fn due(state: &DepartureState, now: DateTime<Utc>, timing: &Timing) -> Vec<Due> {
+    let mut out: BTreeMap<(Level, String), Vec<DueStep>> = BTreeMap::new();
+    if state.is_complete() {
+        return Vec::new();
+    }
+    for (step, st) in state.ordered() {
+        if !step.is_manual() || st.status().is_settled() {
+            continue;
+        }
+        let Some(deadline) = step.deadline_time() else {
+            continue;
+        };
+        if now < deadline - timing.due_within {
+            continue;
+        }
+        let due = DueStep {
+            id: step.id.clone(),
+            instruction: step.manual.clone().unwrap_or_default(),
+            owner: step.owner.clone(),
+            deadline,
+            overdue_by: (now > deadline).then(|| now - deadline),
+            fields: step.fields.clone(),
+        };
+        let owner = step.owner.clone().unwrap_or_else(|| NO_OWNER.into());
+        out.entry((Level::Reminder, owner))
+            .or_default()
+            .push(due.clone());
+        if let Some(boss) = &step.escalate_to
+            && now >= deadline + timing.escalate_after
+        {
+            out.entry((Level::Escalation, boss.clone()))
+                .or_default()
+                .push(due);
+        }
+    }
+    out.into_iter()
+        .map(|((level, to), steps)| Due { level, to, steps })
+        .collect()
+}
+
+/// Whether the journal shows `step` sent successfully to `to` on `channel` at `level` less
+/// than `interval` before `now`. Failed sends do not count: they are retried.
+pub fn already_sent(
+    events: &[Event],
+    channel: Channel,
+    level: Level,
+    to: &str,
+    step: &str,
+    now: DateTime<Utc>,
+    interval: Duration,
+) -> bool {
+    events.iter().rev().any(|e| match &e.record {
+        Record::Notified(n) => {
+            n.sent
+                && n.channel == channel
+                && n.level == level
+                && n.to == to
+                && n.steps.iter().any(|s| s == step)
+                && super::event_time(&e.ts).is_some_and(|t| now - t < interval)
+        }
+        _ => false,
+    })
+}
+
+/// The message about `due` for this departure.
+pub fn message(facts: &DepartureFacts, due: &Due, now: DateTime<Utc>) -> Message {
+    let n = due.steps.len();
+    let overdue = due.steps.iter().filter(|s| s.overdue_by.is_some()).count();
+    let who = crate::ui::safe(&facts.user);
+    let subject = match due.level {
+        Level::Escalation => {
+            format!("[offboard] Escalation: {n} step(s) overdue for the departure of {who}")
+        }
+        _ if overdue > 0 => {
+            format!("[offboard] Overdue: {n} open step(s) for the departure of {who}")
+        }
+        _ => format!("[offboard] Reminder: {n} step(s) due soon for the departure of {who}"),
+    };
+    let intro = match due.level {
+        Level::Escalation => format!(
+            "These manual steps of the departure of {who} ({}) are overdue; you are their escalation contact.",
+            facts.id
+        ),
+        _ => format!(
+            "These manual steps of the departure of {who} ({}) are yours and still open.",
+            facts.id
+        ),
+    };
+    let items = due
+        .steps
+        .iter()
+        .map(|s| {
+            let when = match s.overdue_by {
+                Some(d) => format!("OVERDUE by {} (deadline {})", human(d), short(s.deadline)),
+                None => format!("due {} (in {})", short(s.deadline), human(s.deadline - now)),
+            };
+            let owner = match (due.level, &s.owner) {
+                (Level::Escalation, Some(o)) => format!(", owner {o}"),
+                _ => String::new(),
+            };
+            format!(
+                "{}: {} [{when}{owner}]",
+                s.id,
+                crate::ui::safe(&s.instruction)
+            )
+        })
+        .collect();
+    let first = &due.steps[0];
+    let fields: String = first
+        .fields
+        .iter()
+        .map(|f| format!(" --field {f}=…"))
+        .collect();
+    let action = format!(
+        "When done: offboard confirm {} {}{fields} --note \"…\"",
+        facts.id, first.id
+    );
+    let mut facts_map = BTreeMap::new();
+    facts_map.insert("Departure".to_string(), facts.id.clone());
+    facts_map.insert("Person".to_string(), facts.user.clone());
+    facts_map.insert("For".to_string(), due.to.clone());
+    Message {
+        level: due.level,
+        to: due.to.clone(),
+        subject,
+        intro,
+        items,
+        action,
+        departure: facts.id.clone(),
+        facts: facts_map,
+    }
+}
+
+fn short(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The journal record of one send.
+pub fn record(
+    channel: Channel,
+    msg: &Message,
+    steps: &[String],
+    result: &Result<(), super::SendError>,
+) -> Notification {
+    Notification {
+        channel,
+        level: msg.level,
+        to: msg.to.clone(),
+        steps: steps.to_vec(),
+        sent: result.is_ok(),
+        error: result.as_ref().err().map(|e| e.0.clone()),
+    }
+}
