@@ -18,6 +18,7 @@ mod flow_cli;
 mod fuzz_runbook;
 mod prompt_pty;
 mod reliability_cli;
+mod remind_cli;
 mod runbook_cli;
 mod secrets_cli;
 mod snapshots_cli;

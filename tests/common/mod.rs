@@ -20,6 +20,8 @@ pub mod fake_scim;
 pub mod fake_slack;
 pub mod fake_token;
 pub mod fake_vault;
+pub mod fake_webhooks;
+pub mod notify_env;
 pub mod psa;
 pub mod servers;
 pub mod snapshot;

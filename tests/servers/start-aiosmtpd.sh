@@ -56,7 +56,7 @@ class Handler:
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = (auth_data.login.decode() == user and auth_data.password.decode() == password)
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 
 kw = {}
 if user and password:
