@@ -130,7 +130,7 @@ pub enum Command {
 
     /// Re-run every automated step's check against the live systems and report drift
     #[command(
-        after_help = "Examples:\n  offboard verify alice@corp.example\n  offboard verify ./20261123-alice-corp-example-3f9a.json\n\nExit 0: every revocation holds; 4: access came back; 3: a check could not run."
+        after_help = "Examples:\n  offboard verify alice@corp.example\n  offboard verify ./20261123-alice-corp-example-3f9a.json\n  offboard verify --all --since 90d -r offboard.toml    # the nightly drift sweep\n\nExit 0: every revocation holds; 4: access came back; 3: a check could not run.\n\nWith --all, every departure whose run has ended is re-checked (one being driven right now is\nleft for the next sweep); each result is journaled, and a departure whose result changed\n(drift found or gone, a check failing or back) gets a new signed evidence revision. Drift is\nsent through the runbook's [notify] table (email to `drift_to`, the webhooks, the ticket).\ndocs/scheduling.md has ready-to-copy systemd, cron and Kubernetes units."
     )]
     Verify(VerifyArgs),
 
@@ -138,7 +138,7 @@ pub enum Command {
     #[command(after_help = ATTACH_HELP)]
     Attach(AttachArgs),
 
-    /// Remind owners of manual steps due soon or overdue, and escalate after `escalate_after`
+    /// Remind owners of due and overdue manual steps; escalate those 48 h overdue
     #[command(after_help = REMIND_HELP)]
     Remind(RemindArgs),
 
@@ -435,7 +435,26 @@ pub struct RemindArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Departure id, user, or path to an evidence file
-    pub target: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub target: Option<String>,
+    /// Re-check every departure whose run has ended (the nightly drift sweep): one table, exit
+    /// 4 if access came back anywhere, drift notified through the runbook's [notify]
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only departures started within this long (90d, 12w, 48h) or since this date
+    /// (2026-09-01 or RFC 3339)
+    #[arg(long, requires = "all", value_name = "AGE|DATE")]
+    pub since: Option<String>,
+    /// With --all: the runbook whose [notify] table tells of drift [default: $OFFBOARD_RUNBOOK,
+    /// else ./offboard.toml when there is one; without one, drift is only printed]
+    #[arg(
+        short,
+        long,
+        env = "OFFBOARD_RUNBOOK",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub runbook: Option<PathBuf>,
     #[command(flatten)]
     pub operator: OperatorArg,
     #[command(flatten)]

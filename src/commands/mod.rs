@@ -24,6 +24,7 @@ pub mod resume;
 pub mod runbook;
 pub mod start;
 pub mod status;
+pub mod sweep;
 pub mod verify;
 
 /// What every command gets.

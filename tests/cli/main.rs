@@ -23,3 +23,4 @@ mod runbook_cli;
 mod secrets_cli;
 mod snapshots_cli;
 mod state_files;
+mod sweep_cli;
