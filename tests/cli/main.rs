@@ -20,6 +20,7 @@ mod prompt_pty;
 mod reliability_cli;
 mod remind_cli;
 mod runbook_cli;
+mod scheduling_docs;
 mod secrets_cli;
 mod snapshots_cli;
 mod state_files;
