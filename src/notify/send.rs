@@ -94,7 +94,7 @@ async fn ticket_note(facts: &DepartureFacts, msg: &Message) -> Result<(), SendEr
         return Err(SendError("the departure has no ticket".into()));
     };
     let desk = crate::ticketing::connect(def).map_err(|e| SendError(format!("{e:#}")))?;
-    let text = format!("{}\n\n{}", msg.subject, msg.text());
+    let text = format!("{}\nFor: {}\n\n{}", msg.subject, msg.to, msg.text());
     desk.upload_and_note(ticket, &[], &text, &crate::providers::CallCtx::silent())
         .await
         .map(|_| ())

@@ -119,6 +119,15 @@ pub fn slack_payload(msg: &Message) -> Value {
         .iter()
         .map(|i| format!("• {}", slack_escape(i)))
         .collect();
+    let footer = if msg.to.is_empty() {
+        slack_escape(&msg.action)
+    } else {
+        format!(
+            "For {} · {}",
+            slack_escape(&msg.to),
+            slack_escape(&msg.action)
+        )
+    };
     let mut header: String = msg.subject.chars().take(150).collect();
     if header.is_empty() {
         header = "offboard".into();
@@ -129,7 +138,7 @@ pub fn slack_payload(msg: &Message) -> Value {
             {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}},
             {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(&msg.intro)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": clip3000(&items.join("\n"))}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(&msg.action)}]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]},
         ]
     })
 }

@@ -76,6 +76,14 @@ fn reminders_then_escalation_on_slack_and_teams_never_twice_within_the_interval(
     assert_eq!(alice_msgs.len(), 2, "{alice_msgs:?}");
     assert!(alice_msgs[0].contains("Overdue"), "{alice_msgs:?}");
     assert!(alice_msgs[1].contains("Escalation"), "{alice_msgs:?}");
+    // Webhooks post to a channel: each message names whom it is for.
+    assert!(
+        slack
+            .iter()
+            .any(|v| v["text"].as_str().unwrap().contains("Escalation")
+                && v.to_string().contains("For boss@corp.example")),
+        "{slack:#?}"
+    );
     let carol_msg = slack
         .iter()
         .find(|v| v["text"].as_str().unwrap().contains("carol@corp.example"))
@@ -213,4 +221,59 @@ fn without_a_notify_table_remind_is_a_usage_error() {
     let out = env.run(&["remind", "-r", "offboard.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("no [notify] table"), "{}", text(&out));
+}
+
+#[test]
+fn with_ticketing_each_reminder_is_a_private_note_on_the_departures_ticket() {
+    use crate::common::fake_redmine::FakeRedmine;
+    const KEY: &str = "rk-SECRET-remind-31";
+    let rt = fake_runtime();
+    let fake = rt.block_on(FakeRedmine::start(KEY));
+    let ticket = fake.add_issue();
+    let mut env = CliEnv::with_runbook(&runbook(&format!(
+        "[ticketing]\nkind = \"redmine\"\nbase_url = \"{}\"\napi_key = {{ env = \"REDMINE_API_KEY\" }}\n\n[notify]\nticket_note = true\n",
+        fake.server.base_url
+    )));
+    env.var("REDMINE_API_KEY", KEY);
+    let alice = crate::common::notify_env::start_with(
+        &env,
+        "alice@corp.example",
+        -5 * 24,
+        "boss@corp.example",
+        &["--ticket", &ticket],
+    );
+    let before = fake.issue(&ticket).journals.len();
+    let out = remind(&env, T, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let journals = fake.issue(&ticket).journals;
+    let notes: Vec<&str> = journals[before..]
+        .iter()
+        .map(|j| j.notes.as_str())
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        journals[before..]
+            .iter()
+            .all(|j| j.private_notes && j.attachments.is_empty())
+    );
+    assert!(
+        notes[0].contains("Overdue") && notes[0].contains("laptop"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[1].contains("Escalation") && notes[1].contains("boss@corp.example"),
+        "{notes:#?}"
+    );
+    fake.assert_contract();
+    let n = notified(&env, &alice);
+    assert!(
+        n.iter()
+            .all(|e| e["channel"] == "ticket" && e["sent"] == true),
+        "{n:#?}"
+    );
+    // Not again within the interval.
+    let out = remind(&env, &at(2), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(fake.issue(&ticket).journals.len(), before + 2);
+    assert!(!text(&out).contains(KEY));
 }

@@ -69,6 +69,17 @@ pub fn text(o: &Output) -> String {
 /// Start `user`'s departure effective `effective_h` hours from T (the clock at T), manual steps
 /// left pending; its id.
 pub fn start(env: &CliEnv, user: &str, effective_h: i64, manager: &str) -> String {
+    start_with(env, user, effective_h, manager, &[])
+}
+
+/// [`start`] with more arguments (`--ticket 7`).
+pub fn start_with(
+    env: &CliEnv,
+    user: &str,
+    effective_h: i64,
+    manager: &str,
+    extra: &[&str],
+) -> String {
     let eff = at(effective_h);
     let mut c = env.cmd(&[
         "--json",
@@ -82,6 +93,7 @@ pub fn start(env: &CliEnv, user: &str, effective_h: i64, manager: &str) -> Strin
         "--set",
         &format!("manager={manager}"),
     ]);
+    c.args(extra);
     c.env("OFFBOARD_NOW", T);
     let out = c.output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));

@@ -144,3 +144,41 @@ fn a_wrong_password_fails_every_email_and_each_is_retried_once_it_is_right() {
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
     assert_eq!(server.delivered_mail().len(), 2);
 }
+
+#[test]
+fn the_drift_sweep_emails_drift_to_when_an_account_is_re_enabled() {
+    let Some(server) = RealServer::aiosmtpd(USER, PASSWORD) else {
+        return;
+    };
+    let mut env = CliEnv::with_runbook(&runbook(&format!(
+        "[notify]\ndrift_to = [\"security@corp.example\"]\n[notify.email]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"offboard@corp.example\"\nuser = \"{USER}\"\npassword = {{ env = \"SMTP_PASSWORD\" }}\n",
+        server.port
+    )));
+    env.var("SMTP_PASSWORD", PASSWORD);
+    let alice = common::notify_env::start(&env, "alice@corp.example", -1, "boss@corp.example");
+    // Someone re-enables alice's account behind the tool's back.
+    let path = env.state().join("sandbox").join("idp.json");
+    let mut idp: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    idp["users"]["alice@corp.example"]["status"] = "active".into();
+    std::fs::write(&path, serde_json::to_vec(&idp).unwrap()).unwrap();
+    let mut c = env.cmd(&["verify", "--all", "-r", "offboard.toml"]);
+    c.env("OFFBOARD_NOW", at(1));
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains(&format!(
+        "DRIFT: access came back for alice@corp.example ({alice})"
+    )));
+    let mail = server.delivered_mail();
+    assert_eq!(mail.len(), 1, "{mail:#?}");
+    let (to, subject) = summary(&mail[0]);
+    assert_eq!(to, "security@corp.example");
+    assert!(
+        subject.contains("DRIFT") && subject.contains("alice@corp.example"),
+        "{subject}"
+    );
+    let data = mail[0]["data"].as_str().unwrap();
+    assert!(
+        data.contains("idp-suspend") && data.contains(&format!("offboard resume {alice}")),
+        "{data}"
+    );
+}
