@@ -50,7 +50,8 @@ pub fn exec(ctx: &Ctx, args: RemindArgs) -> anyhow::Result<Exit> {
         let Some(state) = DepartureState::replay(&events) else {
             continue;
         };
-        let (out, h) = plan(&state, &events, now, &timing, &channels);
+        let steps = remind::step_escalations(&rb, &state.facts);
+        let (out, h) = plan(&state, &events, now, &timing, &steps, &channels);
         if out.is_empty() {
             held += h;
             continue;
@@ -80,7 +81,7 @@ pub fn exec(ctx: &Ctx, args: RemindArgs) -> anyhow::Result<Exit> {
             j.events().to_vec()
         };
         let state = driving.state();
-        let (out, h) = plan(&state, &events, now, &timing, &channels);
+        let (out, h) = plan(&state, &events, now, &timing, &steps, &channels);
         held += h;
         for o in out {
             let r = rt.block_on(channels.send(o.channel, &state.facts, &o.msg));
@@ -162,11 +163,12 @@ fn plan(
     events: &[Event],
     now: DateTime<Utc>,
     timing: &Timing,
+    escalate_after: &std::collections::BTreeMap<String, chrono::Duration>,
     channels: &Channels,
 ) -> (Vec<Outgoing>, usize) {
     let mut out = Vec::new();
     let mut held = 0;
-    for due in remind::due(state, now, timing) {
+    for due in remind::due(state, now, timing, escalate_after) {
         for channel in channels.for_recipient(&state.facts, &due.to) {
             let fresh: Vec<_> = due
                 .steps

@@ -34,8 +34,14 @@ pub struct Due {
 pub const NO_OWNER: &str = "(no owner)";
 
 /// The reminders and escalations due for `state` at `now`, by person (owners first). A
-/// complete departure has none.
-pub fn due(state: &DepartureState, now: DateTime<Utc>, timing: &Timing) -> Vec<Due> {
+/// complete departure has none. `escalate_after` holds the steps' own `escalate_after`, by step
+/// id; the others use `timing`'s.
+pub fn due(
+    state: &DepartureState,
+    now: DateTime<Utc>,
+    timing: &Timing,
+    escalate_after: &BTreeMap<String, Duration>,
+) -> Vec<Due> {
     let mut out: BTreeMap<(Level, String), Vec<DueStep>> = BTreeMap::new();
     if state.is_complete() {
         return Vec::new();
@@ -63,7 +69,12 @@ pub fn due(state: &DepartureState, now: DateTime<Utc>, timing: &Timing) -> Vec<D
             .or_default()
             .push(due.clone());
         if let Some(boss) = &step.escalate_to
-            && now >= deadline + timing.escalate_after
+            && now
+                >= deadline
+                    + escalate_after
+                        .get(&step.id)
+                        .copied()
+                        .unwrap_or(timing.escalate_after)
         {
             out.entry((Level::Escalation, boss.clone()))
                 .or_default()
@@ -187,4 +198,26 @@ pub fn record(
         sent: result.is_ok(),
         error: result.as_ref().err().map(|e| e.0.clone()),
     }
+}
+
+/// The `escalate_after` of each step of `rb` that sets one, for departures started from a
+/// runbook of the same name (a departure from another runbook uses the defaults).
+pub fn step_escalations(
+    rb: &crate::runbook::Runbook,
+    facts: &DepartureFacts,
+) -> BTreeMap<String, Duration> {
+    if rb.file.runbook.name != facts.runbook.name {
+        return BTreeMap::new();
+    }
+    rb.file
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let d = s
+                .escalate_after
+                .as_deref()
+                .and_then(super::parse_duration)?;
+            Some((s.id.clone(), d))
+        })
+        .collect()
 }

@@ -305,6 +305,11 @@ pub struct StepDef {
     /// Who hears about it when the deadline passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate_to: Option<String>,
+    /// How long past its deadline this manual step's `escalate_to` is told by `offboard remind`
+    /// (`48h`, `2d`); default the `[notify]` table's `escalate_after`, else 48h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,6}[mhdw]$"))]
+    pub escalate_after: Option<String>,
     /// This step could alert the person (e.g. an email to them). Involuntary departures hold it
     /// back until every `cut` step is done. Actions that alert are marked so by their kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -277,3 +277,46 @@ fn with_ticketing_each_reminder_is_a_private_note_on_the_departures_ticket() {
     assert_eq!(fake.issue(&ticket).journals.len(), before + 2);
     assert!(!text(&out).contains(KEY));
 }
+
+#[test]
+fn escalate_after_is_set_for_the_runbook_and_for_a_step() {
+    let rt = fake_runtime();
+    let fake = rt.block_on(fake_webhooks::start());
+    let slack = "[notify.slack]\nwebhook = { env = \"SLACK_WEBHOOK_URL\" }\n";
+    let mut env = CliEnv::with_runbook(&runbook(&format!(
+        "[notify]\nescalate_after = \"5d\"\n{slack}"
+    )));
+    env.var("SLACK_WEBHOOK_URL", &fake.url(SLACK_PATH));
+    let alice = start(&env, "alice@corp.example", -5 * 24, "boss@corp.example");
+    let bob = start(&env, "bob@corp.example", -30, "boss@corp.example");
+    let escalated = |out: &std::process::Output| -> Vec<String> {
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["level"] == "escalation")
+            .map(|n| n["departure"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Runbook-wide 5 days: alice's laptop, 4 days overdue, is not escalated yet.
+    let out = remind(&env, T, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(escalated(&out).is_empty(), "{}", text(&out));
+    // The step's own 2 hours wins: both laptops (4 days and 6 hours overdue) are escalated.
+    env.write_runbook(
+        &runbook(&format!("[notify]\nescalate_after = \"5d\"\n{slack}")).replacen(
+            "escalate_to = \"{{ user.manager }}\"\n",
+            "escalate_to = \"{{ user.manager }}\"\nescalate_after = \"2h\"\n",
+            1,
+        ),
+    );
+    let out = remind(&env, T, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut got = escalated(&out);
+    got.sort();
+    let mut want = vec![alice, bob];
+    want.sort();
+    assert_eq!(got, want, "{}", text(&out));
+    assert!(fake.requests().is_empty(), "a dry run sent something");
+}

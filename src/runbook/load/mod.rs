@@ -369,6 +369,7 @@ const STEP_KEYS: &[&str] = &[
     "after",
     "owner",
     "deadline",
+    "escalate_after",
     "escalate_to",
     "alerts_user",
     "description",

@@ -299,4 +299,17 @@ mod tests {
             );
         load(&ok).unwrap();
     }
+
+    #[test]
+    fn a_step_escalate_after_is_a_duration() {
+        let src = format!("{HEAD}escalate_after = \"soon\"\n");
+        let (msg, line, col, _) = find(&src, "escalate_after");
+        assert_eq!(
+            msg,
+            "`escalate_after` must be a duration like 48h, 30m, 2d or 1w, not \"soon\""
+        );
+        assert_eq!((line, col), (7, 18));
+        let rb = load(&src.replace("soon", "2h")).unwrap();
+        assert_eq!(rb.file.steps[0].escalate_after.as_deref(), Some("2h"));
+    }
 }
