@@ -214,7 +214,7 @@ fn line(
     error: Option<&str>,
 ) -> String {
     let mut s = format!(
-        "{what:<10} {:<6} {:<10} {} · {id}: {}",
+        "{what:<10} {:<6} {:<11} {} · {id}: {}",
         channel.as_str(),
         msg.level.as_str(),
         safe(&msg.to),

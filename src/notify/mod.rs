@@ -141,10 +141,12 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 pub fn human(d: Duration) -> String {
     let m = d.num_minutes().max(0);
     let (days, hours, mins) = (m / 1440, (m % 1440) / 60, m % 60);
-    match (days, hours) {
-        (0, 0) => format!("{mins}m"),
-        (0, h) => format!("{h}h {mins}m"),
-        (d, h) => format!("{d}d {h}h"),
+    match (days, hours, mins) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 
@@ -317,6 +319,8 @@ mod tests {
         }
         assert_eq!(human(Duration::minutes(3 * 1440 + 125)), "3d 2h");
         assert_eq!(human(Duration::minutes(125)), "2h 5m");
+        assert_eq!(human(Duration::hours(24)), "1d");
+        assert_eq!(human(Duration::hours(5)), "5h");
     }
 
     #[test]

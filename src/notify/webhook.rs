@@ -80,7 +80,7 @@ impl Webhook {
             .json(&body)
             .send()
             .await
-            .map_err(|e| SendError(format!("{name}: {}", e.without_url())))?;
+            .map_err(|e| SendError(format!("{name}: {}", chain(&e.without_url()))))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -94,6 +94,22 @@ impl Webhook {
             super::clip(text.trim(), 200)
         )))
     }
+}
+
+/// An error with its causes (`error sending request: … Connection refused`); a reqwest error
+/// passed here has had its URL taken out.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    super::clip(&out, 300)
 }
 
 /// Slack mrkdwn needs `&`, `<` and `>` escaped.

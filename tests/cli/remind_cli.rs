@@ -320,3 +320,37 @@ fn escalate_after_is_set_for_the_runbook_and_for_a_step() {
     assert_eq!(got, want, "{}", text(&out));
     assert!(fake.requests().is_empty(), "a dry run sent something");
 }
+
+#[test]
+fn a_departure_being_driven_is_left_for_the_next_run_and_the_others_are_reminded() {
+    let rt = fake_runtime();
+    let fake = rt.block_on(fake_webhooks::start());
+    let env = webhooks_env(&fake, "adaptive_card");
+    let alice = start(&env, "alice@corp.example", -5 * 24, "boss@corp.example");
+    let bob = start(&env, "bob@corp.example", -30, "boss@corp.example");
+    // Another process drives alice's departure (holds its lock).
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(env.departure_dir(&alice).join("lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let out = remind(&env, T, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{alice}: not reminded this time")),
+        "{}",
+        text(&out)
+    );
+    assert!(notified(&env, &alice).is_empty());
+    assert_eq!(
+        notified(&env, &bob).len(),
+        2,
+        "bob is reminded all the same"
+    );
+    drop(lock);
+    let out = remind(&env, &at(1), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(notified(&env, &alice).len(), 4);
+    assert_eq!(notified(&env, &bob).len(), 2, "not twice");
+}
