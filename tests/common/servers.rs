@@ -147,6 +147,12 @@ impl RealServer {
     /// aiosmtpd on a free port, requiring AUTH with `user` / `password` (allowed without TLS:
     /// loopback), every accepted message written to `mail_dir()` as JSON.
     pub fn aiosmtpd(user: &str, password: &str) -> Option<RealServer> {
+        Self::aiosmtpd_tls(user, password, "")
+    }
+
+    /// [`aiosmtpd`](Self::aiosmtpd) with `tls` = `starttls` (required before AUTH) or `tls`
+    /// (implicit), its certificate for localhost signed by the CA at `smtp_ca()`.
+    pub fn aiosmtpd_tls(user: &str, password: &str, tls: &str) -> Option<RealServer> {
         installed(
             &cache_dir().join("aiosmtpd/bin/python3"),
             "install-aiosmtpd.sh",
@@ -157,9 +163,18 @@ impl RealServer {
                 "start-aiosmtpd.sh",
                 "stop-aiosmtpd.sh",
                 port,
-                &[("SMTP_USER", user), ("SMTP_PASSWORD", password)],
+                &[
+                    ("SMTP_USER", user),
+                    ("SMTP_PASSWORD", password),
+                    ("SMTP_TLS", tls),
+                ],
             )
         })
+    }
+
+    /// The CA that signed aiosmtpd's certificate (with `aiosmtpd_tls`).
+    pub fn smtp_ca(&self) -> PathBuf {
+        self.state.path().join("tls/ca.pem")
     }
 
     /// The messages aiosmtpd accepted, in arrival order (`mail_from`, `rcpt_tos`, `data`).

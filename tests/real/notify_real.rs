@@ -182,3 +182,42 @@ fn the_drift_sweep_emails_drift_to_when_an_account_is_re_enabled() {
         "{data}"
     );
 }
+
+#[test]
+fn starttls_and_implicit_tls_deliver_when_the_servers_ca_is_trusted_and_not_otherwise() {
+    for mode in ["starttls", "tls"] {
+        let Some(server) = RealServer::aiosmtpd_tls(USER, PASSWORD, mode) else {
+            return;
+        };
+        let mut env = CliEnv::with_runbook(&runbook(&format!(
+            "[notify.email]\nhost = \"localhost\"\nport = {}\ntls = \"{mode}\"\nfrom = \"offboard@corp.example\"\nuser = \"{USER}\"\npassword = {{ env = \"SMTP_PASSWORD\" }}\n",
+            server.port
+        )));
+        env.var("SMTP_PASSWORD", PASSWORD);
+        let alice = common::notify_env::start(&env, "alice@corp.example", -1, "boss@corp.example");
+        // The server's certificate is signed by a CA the system does not know: refused, and
+        // journaled as failed.
+        let out = remind(&env, T, &[]);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {}", text(&out));
+        assert!(server.delivered_mail().is_empty(), "{mode}");
+        let n = notified(&env, &alice);
+        assert_eq!(n.len(), 1, "{mode}: {n:#?}");
+        assert_eq!(n[0]["sent"], false);
+        assert!(
+            n[0]["error"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("certificate"),
+            "{mode}: {n:#?}"
+        );
+        // Trust it (rustls-native-certs reads SSL_CERT_FILE): delivered, over TLS, with AUTH.
+        env.var("SSL_CERT_FILE", server.smtp_ca().to_str().unwrap());
+        let out = remind(&env, &at(1), &[]);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", text(&out));
+        let mail = server.delivered_mail();
+        assert_eq!(mail.len(), 1, "{mode}");
+        assert_eq!(mail[0]["auth"], true, "{mode}");
+        assert_eq!(mail[0]["rcpt_tos"][0], "facilities@corp.example");
+    }
+}
