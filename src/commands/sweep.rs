@@ -1,8 +1,9 @@
 //! `offboard verify --all`: the nightly drift sweep. Every departure whose run has ended is
 //! re-checked through the single-departure path ([`super::verify::check`]), each result
 //! journaled; a departure whose result changed since its last verify (drift found or gone, a
-//! check failing or back) is re-signed. One table; exit 4 if access came back anywhere, 3 if a
-//! check could not run, 0 otherwise; drift is told through the runbook's `[notify]`.
+//! check failing or back) is re-signed. One table; exit 4 if access came back anywhere, else 5
+//! if a journal is not what was signed, 3 if a check could not run, 0 otherwise; drift is told
+//! through the runbook's `[notify]`.
 
 use std::path::Path;
 
@@ -30,6 +31,8 @@ struct Row {
     revision: Option<u32>,
     /// Why it was not checked (another process drives it, a damaged journal).
     refused: Option<String>,
+    /// Its journal is not what was signed (refused with exit 5).
+    tampered: bool,
     notified: Vec<String>,
 }
 
@@ -46,9 +49,26 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
     let key = common::signing_key(ctx)?;
     let mut rows = Vec::new();
     for id in ctx.state.departure_ids()? {
-        let Ok(events) = Journal::read(&ctx.state.journal_path(&id)) else {
-            p.warn(format!("{id}: the journal cannot be read; skipped"));
-            continue;
+        let events = match Journal::read(&ctx.state.journal_path(&id)) {
+            Ok(e) => e,
+            Err(e) => {
+                // A broken chain is evidence invalid; anything else (unreadable) is trouble.
+                let tampered = e
+                    .chain()
+                    .any(|c| c.downcast_ref::<crate::journal::ChainError>().is_some());
+                rows.push(Row {
+                    id: id.clone(),
+                    user: "?".into(),
+                    holding: 0,
+                    drift: Vec::new(),
+                    errors: Vec::new(),
+                    revision: None,
+                    refused: Some(format!("{e:#}")),
+                    tampered,
+                    notified: Vec::new(),
+                });
+                continue;
+            }
         };
         let Some(state) = DepartureState::replay(&events) else {
             continue;
@@ -69,11 +89,16 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
             errors: Vec::new(),
             revision: None,
             refused: None,
+            tampered: false,
             notified: Vec::new(),
         };
         let driving = match common::open_departure(ctx, &id, &key) {
             Ok(d) => d,
             Err(e) => {
+                row.tampered = e
+                    .chain()
+                    .filter_map(|c| c.downcast_ref::<CliError>())
+                    .any(|c| c.exit == Exit::InvalidEvidence);
                 row.refused = Some(format!("{e:#}"));
                 rows.push(row);
                 continue;
@@ -131,6 +156,8 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         .count();
     Ok(if drift > 0 {
         Exit::Drift
+    } else if rows.iter().any(|r| r.tampered) {
+        Exit::InvalidEvidence
     } else if trouble > 0 {
         Exit::Incomplete
     } else {
@@ -184,7 +211,14 @@ fn print(ctx: &Ctx, rows: &[Row], notifying: bool) {
     }
     for r in rows {
         if let Some(why) = &r.refused {
-            p.warn(format!("{}: not checked this time: {why}", r.id));
+            if r.tampered {
+                p.warn(p.red(&format!(
+                    "{}: NOT CHECKED, its journal is not what was signed: {why}",
+                    r.id
+                )));
+            } else {
+                p.warn(format!("{}: not checked this time: {why}", r.id));
+            }
         }
     }
     let drifted: Vec<&Row> = rows.iter().filter(|r| !r.drift.is_empty()).collect();

@@ -148,3 +148,40 @@ fn since_leaves_out_older_departures_and_a_bad_value_is_a_usage_error() {
     let out = env.run(&["verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn a_journal_changed_after_it_was_signed_exits_5_and_the_others_are_still_checked() {
+    let env = CliEnv::with_runbook(&runbook(""));
+    let alice = start(&env, "alice@corp.example", -24, "boss@corp.example");
+    let bob = start(&env, "bob@corp.example", -24, "boss@corp.example");
+    let path = env.journal_path(&bob);
+    let j = std::fs::read_to_string(&path).unwrap();
+    assert!(j.contains("Collect the laptop of bob@corp.example"));
+    std::fs::write(
+        &path,
+        j.replace(
+            "Collect the laptop of bob@corp.example",
+            "Collect the laptop of bob@corp.exampl",
+        ),
+    )
+    .unwrap();
+    let mut c = env.cmd(&["--json", "verify", "--all"]);
+    c.env("OFFBOARD_NOW", at(1));
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "{bob}: NOT CHECKED, its journal is not what was signed"
+        )),
+        "{}",
+        text(&out)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alice_row = v["departures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["departure"] == alice.as_str())
+        .unwrap();
+    assert_eq!(alice_row["holding"], 1, "{v:#}");
+}
