@@ -30,6 +30,14 @@ pub fn exec(ctx: &Ctx, args: RemindArgs) -> anyhow::Result<Exit> {
     let def = notify_def(&rb)?;
     let timing = def.timing();
     let channels = Channels::connect(&def);
+    if channels.is_empty() {
+        return Err(CliError::usage(format!(
+            "the [notify] table of {} turns every channel off: there is nothing to send on",
+            rb.path.display()
+        ))
+        .hint("add [notify.email], [notify.slack] or [notify.teams], or set ticket_note = true with [ticketing]")
+        .into());
+    }
     let now = journal::now();
     let rt = common::runtime()?;
     let key = if args.dry_run {

@@ -47,6 +47,7 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
     let notify = notify_def(ctx, args.runbook.as_deref())?;
     let channels = notify.as_ref().map(Channels::connect);
     let key = common::signing_key(ctx)?;
+    let rt = common::runtime()?;
     let mut rows = Vec::new();
     for id in ctx.state.departure_ids()? {
         let events = match Journal::read(&ctx.state.journal_path(&id)) {
@@ -130,7 +131,7 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
                     to: to.clone(),
                     ..msg.clone()
                 };
-                let r = common::runtime()?.block_on(ch.send(channel, &state.facts, &msg));
+                let r = rt.block_on(ch.send(channel, &state.facts, &msg));
                 driving.append(
                     None,
                     Record::Notified(crate::notify::remind::record(channel, &msg, &row.drift, &r)),

@@ -216,11 +216,19 @@ fn dry_run_sends_and_journals_nothing_and_says_what_it_would_send() {
 }
 
 #[test]
-fn without_a_notify_table_remind_is_a_usage_error() {
+fn without_a_notify_table_or_with_every_channel_off_remind_is_a_usage_error() {
     let env = CliEnv::with_runbook(&runbook(""));
     let out = env.run(&["remind", "-r", "offboard.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("no [notify] table"), "{}", text(&out));
+    env.write_runbook(&runbook("[notify]\nticket_note = false\n"));
+    let out = env.run(&["remind", "-r", "offboard.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("turns every channel off"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
