@@ -221,3 +221,113 @@ pub fn step_escalations(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::testutil;
+    use crate::journal::Journal;
+
+    fn state() -> DepartureState {
+        let mut facts = testutil::facts();
+        facts.steps[1].escalate_to = Some("boss@corp.example".into());
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::create(
+            &dir.path().join("journal.jsonl"),
+            "t".into(),
+            Record::DepartureStarted(Box::new(facts)),
+        )
+        .unwrap();
+        DepartureState::replay(j.events()).unwrap()
+    }
+
+    fn deadline() -> DateTime<Utc> {
+        "2026-11-30T17:00:00Z".parse().unwrap()
+    }
+
+    fn summary(d: &[Due]) -> Vec<(Level, String, Vec<String>)> {
+        d.iter()
+            .map(|d| {
+                (
+                    d.level,
+                    d.to.clone(),
+                    d.steps.iter().map(|s| s.id.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn due_soon_overdue_and_escalated_only_manual_steps() {
+        let st = state();
+        let t = Timing::default();
+        let none = BTreeMap::new();
+        let at = |h: i64| deadline() + Duration::hours(h);
+        assert!(due(&st, at(-25), &t, &none).is_empty(), "not due yet");
+        let owner = (
+            Level::Reminder,
+            "facilities@corp.example".to_string(),
+            vec!["collect-laptop".to_string()],
+        );
+        let d = due(&st, at(-23), &t, &none);
+        assert_eq!(summary(&d), vec![owner.clone()]);
+        assert_eq!(d[0].steps[0].overdue_by, None);
+        let d = due(&st, at(47), &t, &none);
+        assert_eq!(summary(&d), vec![owner.clone()]);
+        assert_eq!(d[0].steps[0].overdue_by, Some(Duration::hours(47)));
+        let boss = (
+            Level::Escalation,
+            "boss@corp.example".to_string(),
+            vec!["collect-laptop".to_string()],
+        );
+        assert_eq!(
+            summary(&due(&st, at(48), &t, &none)),
+            vec![owner.clone(), boss.clone()]
+        );
+        let step = BTreeMap::from([("collect-laptop".to_string(), Duration::hours(1))]);
+        assert_eq!(summary(&due(&st, at(2), &t, &step)), vec![owner, boss]);
+    }
+
+    #[test]
+    fn sent_within_the_interval_counts_failed_sends_do_not() {
+        let now = deadline();
+        let event = |ts: &str, sent: bool| Event {
+            seq: 1,
+            ts: ts.into(),
+            actor: "t".into(),
+            step: None,
+            record: Record::Notified(Notification {
+                channel: Channel::Email,
+                level: Level::Reminder,
+                to: "facilities@corp.example".into(),
+                steps: vec!["collect-laptop".into()],
+                sent,
+                error: None,
+            }),
+            prev: String::new(),
+            hash: String::new(),
+        };
+        let check = |events: &[Event], channel| {
+            already_sent(
+                events,
+                channel,
+                Level::Reminder,
+                "facilities@corp.example",
+                "collect-laptop",
+                now,
+                Duration::hours(24),
+            )
+        };
+        let recent = [event("2026-11-30T10:00:00.000Z", true)];
+        assert!(check(&recent, Channel::Email));
+        assert!(!check(&recent, Channel::Slack), "another channel");
+        assert!(
+            !check(&[event("2026-11-29T16:59:00.000Z", true)], Channel::Email),
+            "too old"
+        );
+        assert!(
+            !check(&[event("2026-11-30T10:00:00.000Z", false)], Channel::Email),
+            "failed"
+        );
+    }
+}
