@@ -128,7 +128,7 @@ pub enum Command {
 
     /// Re-run every automated step's check against the live systems and report drift
     #[command(
-        after_help = "Examples:\n  offboard verify alice@corp.example\n  offboard verify ./20261123-alice-corp-example-3f9a.json\n\nExit 0: every revocation holds; 4: access came back; 3: a check could not run."
+        after_help = "Examples:\n  offboard verify alice@corp.example\n  offboard verify ./20261123-alice-corp-example-3f9a.json\n  offboard verify --all --since 90d -r offboard.toml    # the nightly drift sweep\n\nExit 0: every revocation holds; 4: access came back; 3: a check could not run.\n\nWith --all, every departure whose run has ended is re-checked (one being driven right now is\nleft for the next sweep); each result is journaled, and a departure whose result changed\n(drift found or gone, a check failing or back) gets a new signed evidence revision. Drift is\nsent through the runbook's [notify] table (email to `drift_to`, the webhooks, the ticket).\ndocs/scheduling.md has ready-to-copy systemd, cron and Kubernetes units."
     )]
     Verify(VerifyArgs),
 
@@ -139,6 +139,9 @@ pub enum Command {
     /// Metrics over the departures: time to revocation, open tasks, assets, drift, holds
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// Remind owners of due and overdue manual steps; escalate those 48 h overdue
+    #[command(after_help = REMIND_HELP)]
+    Remind(RemindArgs),
 
     /// Check, show or bundle signed evidence
     #[command(subcommand)]
@@ -184,6 +187,19 @@ Involuntary rows are cut first; all departures share each system's max_concurren
 rate_limit. Manual steps stay pending and are listed per owner at the end. Ctrl-C stops
 cleanly; `offboard resume --from people.csv` continues the batch. With --json, stdout is a
 JSON Lines event stream (one event per step outcome and per departure end).";
+const REMIND_HELP: &str = "\
+Examples:
+  offboard remind --dry-run -r offboard.toml    # who would be told what, sending nothing
+  offboard remind -r offboard.toml              # from cron or a systemd timer, e.g. hourly
+
+Over every open departure in the state dir: each manual step not yet confirmed whose deadline
+is within `due_within` (default 24h) or past is sent to its owner; once it is overdue by
+`escalate_after` (default 48h) its `escalate_to` is told too. Channels come from the runbook's
+[notify] table: email (to recipients that are addresses), Slack and Teams webhooks, and a
+note on the departure's ticket. Each send is journaled in the departure's journal; the same
+reminder (person, channel, step) is not sent again within `interval` (default 24h), and a
+failed send is tried again at the next run. Exit 0 when every send succeeded, 1 if one failed.
+docs/scheduling.md has ready-to-copy systemd, cron and Kubernetes units.";
 
 const ATTACH_HELP: &str = "\
 Examples:
@@ -347,6 +363,7 @@ impl Command {
             Command::Verify(a) => a.operator.by.as_deref(),
             Command::Hold(a) | Command::Release(a) => a.operator.by.as_deref(),
             Command::Attach(a) => a.operator.by.as_deref(),
+            Command::Remind(a) => a.operator.by.as_deref(),
             _ => None,
         }
     }
@@ -483,9 +500,39 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RemindArgs {
+    #[command(flatten)]
+    pub runbook: RunbookArg,
+    /// Print what would be sent; send nothing and journal nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub operator: OperatorArg,
+}
+
+#[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Departure id, user, or path to an evidence file
-    pub target: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub target: Option<String>,
+    /// Re-check every departure whose run has ended (the nightly drift sweep): one table, exit
+    /// 4 if access came back anywhere, drift notified through the runbook's [notify]
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only departures started within this long (90d, 12w, 48h) or since this date
+    /// (2026-09-01 or RFC 3339)
+    #[arg(long, requires = "all", value_name = "AGE|DATE")]
+    pub since: Option<String>,
+    /// With --all: the runbook whose [notify] table tells of drift [default: $OFFBOARD_RUNBOOK,
+    /// else ./offboard.toml when there is one; without one, drift is only printed]
+    #[arg(
+        short,
+        long,
+        env = "OFFBOARD_RUNBOOK",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub runbook: Option<PathBuf>,
     #[command(flatten)]
     pub operator: OperatorArg,
     #[command(flatten)]

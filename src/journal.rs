@@ -121,6 +121,9 @@ pub enum Record {
     TicketAttachFailed(TicketAttachFailure),
     /// The ticket was set to the runbook's `close_status` (the departure was complete).
     TicketClosed(TicketClose),
+    /// A reminder, escalation or drift notice was sent, or failed to send (`remind` retries it
+    /// at its next run). Who, on which channel, about which steps; never a credential.
+    Notified(crate::notify::Notification),
 }
 
 /// One journal line.

@@ -5,8 +5,8 @@
 //! integrity check, engine run, sealing) and print; both sit over the library modules below.
 
 pub mod app;
-pub mod batch;
 pub mod assets;
+pub mod batch;
 pub mod cli;
 pub mod commands;
 pub mod core;
@@ -18,6 +18,7 @@ pub mod integrity;
 pub mod journal;
 pub mod keys;
 pub mod limits;
+pub mod notify;
 pub mod person;
 pub mod plan;
 pub mod providers;

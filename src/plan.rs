@@ -405,6 +405,7 @@ fn add_asset_steps(
             owner: def.owner.clone(),
             deadline: def.deadline.clone(),
             escalate_to: def.escalate_to.clone(),
+            escalate_after: None,
             alerts_user: None,
             description: None,
         };

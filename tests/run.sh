@@ -4,7 +4,7 @@
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
 # OpenSSH accepts our evidence signatures), jq (examples/README.md uses it), Chromium and a font
 # (to render the evidence page headless), Python (for the real scim2-server and OpenBao from
-# PyPI, and to read bundle zips), Samba AD DC, OpenLDAP slapd, 389 Directory Server and Redmine
+# PyPI, aiosmtpd for the reminder emails, and to read bundle zips), Samba AD DC, OpenLDAP slapd, 389 Directory Server and Redmine
 # (Debian packages; installing them needs root), npm, and the vendors' own API descriptions that
 # requests are checked against (tests/vendor-docs.sh, pinned, into target/vendor-docs). Then:
 # formatting, clippy with warnings denied, every test.
@@ -19,6 +19,9 @@ command -v npm >/dev/null || need_apt+=(npm)
 command -v chromium >/dev/null || need_apt+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# The scheduling units in docs/units/ are checked with systemd-analyze and PyYAML.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+python3 -c 'import yaml' 2>/dev/null || need_apt+=(python3-yaml)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "==> installing ${need_apt[*]}"
@@ -38,6 +41,7 @@ bash tests/servers/install-samba.sh
 bash tests/servers/install-openldap.sh
 bash tests/servers/install-389ds.sh
 bash tests/servers/install-redmine.sh
+bash tests/servers/install-aiosmtpd.sh
 
 echo "==> vendor API descriptions"
 export OFFBOARD_VENDOR_DOCS="${OFFBOARD_VENDOR_DOCS:-$PWD/target/vendor-docs}"

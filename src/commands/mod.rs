@@ -20,11 +20,13 @@ pub mod hold;
 pub mod keys;
 pub mod plan;
 pub mod preflight;
+pub mod remind;
 pub mod report;
 pub mod resume;
 pub mod runbook;
 pub mod start;
 pub mod status;
+pub mod sweep;
 pub mod verify;
 
 /// What every command gets.
@@ -85,6 +87,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Confirm(args) => confirm::exec(ctx, args),
         Command::Attach(args) => attach::exec(ctx, args),
         Command::Report(args) => report::exec(ctx, args),
+        Command::Remind(args) => remind::exec(ctx, args),
         Command::Hold(args) => hold::exec_hold(ctx, args),
         Command::Release(args) => hold::exec_release(ctx, args),
         Command::Status(args) => status::exec(ctx, args),

@@ -8,12 +8,20 @@ use crate::cli::VerifyArgs;
 use crate::exit::{CliError, Exit};
 use crate::ui::{progress::Progress, safe};
 
-use crate::engine::Reporter;
+use crate::engine::{Reporter, VerifyItem};
 
 use super::{Ctx, common};
 
 pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
-    let id = departure_of(ctx, &args.target)?;
+    if args.all {
+        return super::sweep::exec(ctx, args);
+    }
+    let Some(target) = args.target.as_deref() else {
+        return Err(CliError::usage("name a departure, or pass --all")
+            .hint("offboard verify alice@corp.example, or offboard verify --all --since 90d")
+            .into());
+    };
+    let id = departure_of(ctx, target)?;
     let key = common::signing_key(ctx)?;
     let driving = common::open_departure(ctx, &id, &key)?;
     let state = driving.state();
@@ -23,15 +31,7 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         p.bold("Verifying"),
         safe(&state.facts.user)
     ));
-    let engine = crate::engine::Engine::connect(
-        driving.journal.clone(),
-        &state.facts,
-        ctx.state.root(),
-        "verify",
-    );
-    let progress = Progress::new(p);
-    let items = common::runtime()?.block_on(engine.verify(&progress))?;
-    progress.pause();
+    let items = check(ctx, &driving)?;
     let sealed = driving.seal(&ctx.state, &key)?;
     let drift: Vec<&str> = items
         .iter()
@@ -100,6 +100,22 @@ pub fn exec(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<Exit> {
         "revision": sealed.revision,
     }));
     Ok(exit)
+}
+
+/// Re-run every revoking step's check of the departure `driving` holds, journaling each result
+/// and `verify_finished` (the evidence is the caller's to seal). Progress shows on a terminal.
+pub fn check(ctx: &Ctx, driving: &common::Driving) -> anyhow::Result<Vec<VerifyItem>> {
+    let state = driving.state();
+    let engine = crate::engine::Engine::connect(
+        driving.journal.clone(),
+        &state.facts,
+        ctx.state.root(),
+        "verify",
+    );
+    let progress = Progress::new(&ctx.printer);
+    let items = common::runtime()?.block_on(engine.verify(&progress))?;
+    progress.pause();
+    Ok(items)
 }
 
 /// A departure id or user, or an evidence file naming one.

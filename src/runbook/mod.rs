@@ -40,6 +40,10 @@ pub struct RunbookFile {
     /// `start`, `confirm` and `verify`): its ticket is the one given with `start --ticket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticketing: Option<TicketingDef>,
+    /// Reminders, escalations and drift notices (`offboard remind`, `offboard verify --all`):
+    /// email over SMTP, Slack and Teams webhooks, a note on the departure's ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify::NotifyDef>,
     /// The asset lane: what the person holds (from an input or a CSV export of the asset
     /// system), one manual return step per asset. See "The asset lane" in `runbooks/README.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,6 +372,11 @@ pub struct StepDef {
     /// Who hears about it when the deadline passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate_to: Option<String>,
+    /// How long past its deadline this manual step's `escalate_to` is told by `offboard remind`
+    /// (`48h`, `2d`); default the `[notify]` table's `escalate_after`, else 48h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,6}[mhdw]$"))]
+    pub escalate_after: Option<String>,
     /// This step could alert the person (e.g. an email to them). Involuntary departures hold it
     /// back until every `cut` step is done. Actions that alert are marked so by their kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]

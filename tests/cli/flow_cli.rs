@@ -623,6 +623,7 @@ fn help_teaches_with_examples() {
         vec!["hold", "--help"],
         vec!["release", "--help"],
         vec!["demo", "--help"],
+        vec!["remind", "--help"],
     ] {
         env.bin()
             .args(&cmd)

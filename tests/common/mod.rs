@@ -23,6 +23,8 @@ pub mod fake_slack;
 pub mod fake_snipeit;
 pub mod fake_token;
 pub mod fake_vault;
+pub mod fake_webhooks;
+pub mod notify_env;
 pub mod psa;
 pub mod servers;
 pub mod snapshot;

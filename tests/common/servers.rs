@@ -144,6 +144,53 @@ impl RealServer {
         })
     }
 
+    /// aiosmtpd on a free port, requiring AUTH with `user` / `password` (allowed without TLS:
+    /// loopback), every accepted message written to `mail_dir()` as JSON.
+    pub fn aiosmtpd(user: &str, password: &str) -> Option<RealServer> {
+        Self::aiosmtpd_tls(user, password, "")
+    }
+
+    /// [`aiosmtpd`](Self::aiosmtpd) with `tls` = `starttls` (required before AUTH) or `tls`
+    /// (implicit), its certificate for localhost signed by the CA at `smtp_ca()`.
+    pub fn aiosmtpd_tls(user: &str, password: &str, tls: &str) -> Option<RealServer> {
+        installed(
+            &cache_dir().join("aiosmtpd/bin/python3"),
+            "install-aiosmtpd.sh",
+        )
+        .then(|| {
+            let port = free_port_pair();
+            RealServer::start(
+                "start-aiosmtpd.sh",
+                "stop-aiosmtpd.sh",
+                port,
+                &[
+                    ("SMTP_USER", user),
+                    ("SMTP_PASSWORD", password),
+                    ("SMTP_TLS", tls),
+                ],
+            )
+        })
+    }
+
+    /// The CA that signed aiosmtpd's certificate (with `aiosmtpd_tls`).
+    pub fn smtp_ca(&self) -> PathBuf {
+        self.state.path().join("tls/ca.pem")
+    }
+
+    /// The messages aiosmtpd accepted, in arrival order (`mail_from`, `rcpt_tos`, `data`).
+    pub fn delivered_mail(&self) -> Vec<serde_json::Value> {
+        let dir = self.state.path().join("mail");
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|r| r.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        names.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
     /// OpenBao in dev mode with `root_token`, over TLS when `tls`.
     pub fn openbao(root_token: &str, tls: bool) -> Option<RealServer> {
         installed(

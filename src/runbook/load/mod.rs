@@ -23,6 +23,7 @@ use crate::providers::KindSpec;
 
 mod assets;
 mod graph;
+mod notify;
 mod params;
 mod steps;
 mod systems;
@@ -343,6 +344,7 @@ const TOP_KEYS: &[&str] = &[
     "step",
     "ticketing",
     "assets",
+    "notify",
 ];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
@@ -369,6 +371,7 @@ const STEP_KEYS: &[&str] = &[
     "after",
     "owner",
     "deadline",
+    "escalate_after",
     "escalate_to",
     "alerts_user",
     "description",
@@ -663,6 +666,9 @@ impl<'s> Check<'s> {
         }
         if let Some((k, v)) = get("ticketing") {
             self.ticketing_table(k.span(), v);
+        }
+        if let Some((_, v)) = get("notify") {
+            self.notify_table(v);
         }
         match get("step") {
             Some((_, v)) => self.steps(v),

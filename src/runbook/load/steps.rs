@@ -200,6 +200,17 @@ impl Check<'_> {
                 "alerts_user" => {
                     self.boolean(key, v);
                 }
+                "escalate_after" => {
+                    if let Some(s) = self.string(key, v, "\"48h\"")
+                        && crate::notify::parse_duration(s).is_none()
+                    {
+                        self.push(
+                            format!("`escalate_after` must be a duration like 48h, 30m, 2d or 1w, not {s:?}"),
+                            v.span(),
+                            "write it as `escalate_after = \"48h\"`",
+                        );
+                    }
+                }
                 other => self.unknown_key(other, k.span(), &place, STEP_KEYS),
             }
         }

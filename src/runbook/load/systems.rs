@@ -225,7 +225,14 @@ impl Check<'_> {
 
     /// [`secret`](Self::secret) for a secret inside a table: `path` names it in messages
     /// (`auth.basic.password`), `key` is its own key and `env` the suggested variable's suffix.
-    fn secret_at(&mut self, system: &str, path: &str, key: &str, env: &str, v: &Val<'_>) {
+    pub(super) fn secret_at(
+        &mut self,
+        system: &str,
+        path: &str,
+        key: &str,
+        env: &str,
+        v: &Val<'_>,
+    ) {
         let example = format!("{key} = {{ env = \"{}\" }}", env_name(system, env));
         let hint = format!(
             "reference it instead: `{example}`, or `{{ file = \"/run/secrets/…\" }}`, or `{{ command = [\"pass\", \"show\", \"…\"] }}`"
