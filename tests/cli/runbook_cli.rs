@@ -89,9 +89,8 @@ fn m365_runbook_plans_every_request_offline() {
     );
 }
 
-/// The startup runbook (Okta, Google, Slack, GitHub, Jamf) plans offline with every request it
-/// will send, the Google steps that act as the user before the suspension, the auto-reply
-/// only when voluntary, and the Jamf PIN never shown.
+/// The MSP runbook (Microsoft 365, NinjaOne, the asset lane) plans offline with every NinjaOne
+/// request, one return step per asset listed, and the RMM lock that waits for an overdue asset.
 #[test]
 fn msp_ninjaone_runbook_plans_every_ninjaone_request_offline() {
     let state = tempfile::tempdir().unwrap();
@@ -103,6 +102,8 @@ fn msp_ninjaone_runbook_plans_every_ninjaone_request_offline() {
             "runbooks/msp-ninjaone.toml",
             "--set",
             "manager=bob@contoso.com",
+            "--set",
+            "assets=LT-0042:C02XK1,PH-7",
         ])
         .output()
         .unwrap();
@@ -137,8 +138,12 @@ fn msp_ninjaone_runbook_plans_every_ninjaone_request_offline() {
         format!("POST {ninja}/device/{{id}}/decommission (IRREVERSIBLE: cannot be undone)"),
         format!("DELETE {ninja}/user/end-user/{{id}}"),
         "POST https://graph.microsoft.com/v1.0/users/{id}/revokeSignInSessions".to_string(),
-        "asks for: asset_tag, serial, return_method, tracking_number, condition, disposition"
+        "return-LT-0042".to_string(),
+        "Recover asset LT-0042 (serial C02XK1) from alice@contoso.com".to_string(),
+        "return-PH-7".to_string(),
+        "asks for: disposition, return_method, tracking_number, condition, itad_certificate"
             .to_string(),
+        "only once an asset is overdue or lost: return-LT-0042, return-PH-7".to_string(),
     ] {
         assert!(text.contains(&want), "plan lacks {want}:\n{text}");
     }
@@ -147,8 +152,12 @@ fn msp_ninjaone_runbook_plans_every_ninjaone_request_offline() {
     let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
     assert!(at("ninja-decommission") < at("ninja-remove-end-user"));
     assert!(at("ninja-tag") < at("ninja-remove-end-user"));
+    assert!(at("on-the-bench") < at("ninja-decommission"));
 }
 
+/// The startup runbook (Okta, Google, Slack, GitHub, Jamf) plans offline with every request it
+/// will send, the Google steps that act as the user before the suspension, the auto-reply
+/// only when voluntary, and the Jamf PIN never shown.
 #[test]
 fn startup_runbook_plans_every_request_offline() {
     let plan = |ty: &str| {
