@@ -460,6 +460,7 @@ fn verify_large_journal(args: &Args) {
                     summary: format!("suspended bench@corp.example in {step}"),
                     requests: Vec::new(),
                     account: None,
+                    licences_freed: None,
                 },
                 _ => Record::Checked {
                     revoked: true,
