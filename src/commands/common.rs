@@ -127,12 +127,17 @@ pub fn departure_request(
         Some(s) => parse_time(s)?,
         None => now,
     };
-    if input.user.trim().is_empty() {
+    let Some(user) = input.user.as_deref() else {
+        return Err(CliError::usage("who is leaving? name the person (an email address or a login)")
+            .hint("e.g. `offboard start alice@corp.example`; from an HR event, `offboard start --from-event FILE --source …`")
+            .into());
+    };
+    if user.trim().is_empty() {
         return Err(CliError::usage("the user is empty").into());
     }
     Ok(DepartureRequest {
-        id: state::new_departure_id(&input.user, now),
-        user: input.user.clone(),
+        id: state::new_departure_id(user, now),
+        user: user.to_string(),
         departure_type: input.departure_type,
         effective_at,
         inputs,

@@ -33,7 +33,7 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
         p.info("No terminal (or --non-interactive): manual steps stay pending with their owner and deadline.");
     }
     let input = crate::cli::DepartureInput {
-        user: args.user.clone(),
+        user: Some(args.user.clone()),
         runbook: crate::cli::RunbookArg { runbook: None },
         departure_type: args.departure_type,
         effective_at: None,

@@ -19,13 +19,38 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                 Err(e) => p.warn(format!("{id}: {e:#}")),
             }
         }
-        if states.is_empty() {
+        let scheduled = super::intake::scheduled_list(ctx)?;
+        if states.is_empty() && scheduled.is_empty() {
             p.result(format!("No departures in {}.", ctx.state.root().display()));
             p.info("Start one with `offboard start USER -r RUNBOOK`, or try `offboard demo`.");
-        } else {
+        } else if !states.is_empty() {
             p.result(table::departures(p, &states, now));
         }
+        if !scheduled.is_empty() {
+            p.result(format!(
+                "Scheduled from HR events (`offboard intake due` starts each at its time):\n{}",
+                scheduled
+                    .iter()
+                    .filter_map(|e| e.scheduled.as_ref().map(|s| format!(
+                        "  {} · {} · effective {} · {} event {}",
+                        safe(&s.termination.work_email),
+                        s.termination.departure_type.as_str(),
+                        journal::timestamp(s.termination.effective_at),
+                        e.source.name(),
+                        safe(&e.event_id)
+                    )))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+        }
         p.json_result(&serde_json::json!({
+            "scheduled": scheduled.iter().filter_map(|e| e.scheduled.as_ref().map(|s| serde_json::json!({
+                "user": s.termination.work_email,
+                "type": s.termination.departure_type,
+                "effective_at": journal::timestamp(s.termination.effective_at),
+                "source": e.source,
+                "event_id": e.event_id,
+            }))).collect::<Vec<_>>(),
             "departures": states.iter().map(|s| serde_json::json!({
                 "id": s.facts.id,
                 "user": s.facts.user,
