@@ -17,6 +17,7 @@ mod exchange_cli;
 mod flow_cli;
 mod fuzz_runbook;
 mod google_cli;
+mod intake_cli;
 mod prompt_pty;
 mod reliability_cli;
 mod report_cli;
