@@ -110,23 +110,32 @@ pub struct Defaults {
 
 /// The runbook's `[intake.<source>.fields]`: one field name or dotted path per fact, replacing
 /// the source's default candidates.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldMap {
+    /// The employee id (with the termination date, the event's identity).
     pub id: Option<String>,
+    /// The person's work email: the user the departure offboards.
     pub email: Option<String>,
+    /// The termination date (`YYYY-MM-DD`): the departure takes effect on it.
     pub termination_date: Option<String>,
+    /// The last working day.
     pub last_day: Option<String>,
+    /// The termination type, mapped to voluntary / involuntary.
     #[serde(rename = "type")]
     pub termination_type: Option<String>,
+    /// The termination reason (shown, not acted on).
     pub reason: Option<String>,
+    /// The manager's email (passed to the runbook input `manager_input`).
     pub manager: Option<String>,
+    /// The service desk ticket of the departure.
     pub ticket: Option<String>,
+    /// The employment status (`Inactive`/`Terminated` without a date is refused as incomplete).
     pub status: Option<String>,
 }
 
 /// The runbook's `[intake.<source>]` table.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Where each fact is (see [`FieldMap`]).

@@ -44,7 +44,7 @@ pub struct RunbookFile {
     /// `rippling`, `workday`) with its field map, termination types and webhook secret by
     /// reference; see HRIS intake in `runbooks/README.md` and `offboard intake --help`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    #[schemars(with = "BTreeMap<String, crate::intake::SourceConfig>")]
     pub intake: BTreeMap<String, toml::Value>,
 }
 
