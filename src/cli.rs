@@ -154,8 +154,7 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
 
-    /// Departures from the HR system: read a termination event, poll for new ones, start the
-    /// scheduled ones that are due
+    /// Departures from the HR system: read an event, poll for new ones, start scheduled ones
     #[command(subcommand, after_help = INTAKE_HELP)]
     Intake(IntakeCommand),
 
