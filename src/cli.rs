@@ -399,7 +399,7 @@ pub struct StartArgs {
 
     /// Start (or schedule) the departure an HR termination event describes: a webhook body, an
     /// API record or a report (`-` reads stdin); see `offboard intake --help`
-    #[arg(long, value_name = "FILE", requires = "source", conflicts_with_all = ["user", "dry_run"])]
+    #[arg(long, value_name = "FILE", requires = "source", conflicts_with_all = ["user", "dry_run", "effective_at", "departure_type"])]
     pub from_event: Option<PathBuf>,
 
     /// With --from-event: the HR system it came from

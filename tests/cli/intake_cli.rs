@@ -110,6 +110,11 @@ fn a_signed_bamboohr_webhook_starts_one_involuntary_departure_however_often_it_c
         format!("sha256:{}", offboard::journal::sha256_hex(WEBHOOK))
     );
     env.assert_evidence_verifies(id);
+    let evidence: Value =
+        serde_json::from_slice(&std::fs::read(env.evidence_path(id)).unwrap()).unwrap();
+    let shown = &evidence["predicate"]["departure"]["intake"];
+    assert_eq!(shown["event_id"], "4021/2026-12-01", "{evidence}");
+    assert_eq!(shown["sha256"], intake.sha256.as_str());
     // BambooHR retries; the same delivery again (a minute later, newly signed) starts nothing.
     env.at("2026-12-01T08:16:30Z");
     let out = from_event(
@@ -440,4 +445,83 @@ fn polling_bamboohr_starts_todays_termination_schedules_the_future_one_and_keeps
     let cursor =
         std::fs::read_to_string(env.state().join("intake").join("bamboohr.cursor")).unwrap();
     assert_eq!(cursor.trim(), "2026-12-01T10:00:00+00:00");
+}
+
+#[test]
+fn hibob_signatures_and_personio_tokens_are_checked_from_the_headers_file() {
+    use base64::Engine;
+    let extra = "[intake.hibob]\nwebhook_key = { env = \"BOB_SECRET\" }\n\n[intake.personio]\nwebhook_token = { env = \"PERSONIO_TOKEN\" }\n";
+    let mut env = env_with(extra);
+    env.var("BOB_SECRET", "bob-secret");
+    env.var("PERSONIO_TOKEN", "Bearer p-token");
+    let bob = include_bytes!("../fixtures/intake/hibob-people.json");
+    std::fs::write(env.path().join("bob.json"), bob).unwrap();
+    let mut m = Hmac::<sha2::Sha512>::new_from_slice(b"bob-secret").unwrap();
+    m.update(bob);
+    let sig = base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
+    std::fs::write(env.path().join("bob.h"), format!("Bob-Signature: {sig}\n")).unwrap();
+    let out = env.run(&[
+        "--json",
+        "intake",
+        "parse",
+        "--source",
+        "hibob",
+        "bob.json",
+        "--headers",
+        "bob.h",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["authenticated"], "hmac-sha512");
+    assert_eq!(
+        v["terminations"][0]["work_email"],
+        "ines.moreau@corp.example"
+    );
+    // Hex of the same MAC is not what Bob sends.
+    let out = env.run(&[
+        "intake",
+        "parse",
+        "--source",
+        "hibob",
+        "bob.json",
+        "--signature",
+        "00ff",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let personio = include_bytes!("../fixtures/intake/personio-employments.json");
+    std::fs::write(env.path().join("p.json"), personio).unwrap();
+    std::fs::write(env.path().join("p.h"), "Authorization: Bearer p-token\n").unwrap();
+    let out = env.run(&[
+        "--json",
+        "intake",
+        "parse",
+        "--source",
+        "personio",
+        "p.json",
+        "--headers",
+        "p.h",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["authenticated"], "token");
+    std::fs::write(env.path().join("p.h"), "Authorization: Bearer guess\n").unwrap();
+    let out = env.run(&[
+        "intake",
+        "parse",
+        "--source",
+        "personio",
+        "p.json",
+        "--headers",
+        "p.h",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("p-token"), "{}", text(&out));
+    let out = env.run(&["intake", "parse", "--source", "personio", "p.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no token at all: {}",
+        text(&out)
+    );
 }
