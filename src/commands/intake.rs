@@ -355,8 +355,10 @@ pub fn start_from_event(ctx: &Ctx, args: StartArgs) -> Result<Exit> {
     let body = read_body(&file)?;
     let sha = sha256(&body);
     let headers = headers(&args.event_auth, source)?;
+    // Checked before anything waits, so a delivery is judged at the time it came.
+    let checked = authenticate(source, &cfg, &body, &headers)?;
     let intake = Intake::open(&ctx.state)?;
-    let authenticated = match authenticate(source, &cfg, &body, &headers)? {
+    let authenticated = match checked {
         Ok(a) => a,
         Err(e) => {
             log(&intake, source, None, &sha, "refused", Some(&e.to_string()))?;
@@ -445,8 +447,12 @@ fn scheduled(
 fn accept(ctx: &Ctx, intake: &Intake, sched: Scheduled, sha: &str, opts: &Launch) -> Result<Exit> {
     let t = &sched.termination;
     let p = &ctx.printer;
+    let key = index::key(t.source, &t.event_id);
+    // Held until the departure is recorded (or the run ends): the same event delivered twice
+    // at once waits here, then finds the first one in the index.
+    let _held = intake.lock_event(&key)?;
     let index = intake.load()?;
-    if let Some(e) = index.events.get(&index::key(t.source, &t.event_id)) {
+    if let Some(e) = index.events.get(&key) {
         let what = match (&e.departure, &e.scheduled) {
             (Some(d), _) => format!("departure {d}"),
             (None, Some(s)) => format!(
@@ -677,6 +683,17 @@ fn poll(ctx: &Ctx, a: IntakePollArgs) -> Result<Exit> {
             .hint("polling needs [intake.bamboohr] company (or base_url) and api_key")
     })?;
     let intake = Intake::open(&ctx.state)?;
+    let Some(_polling) = intake.try_lock_poll(source)? else {
+        return Err(CliError::new(
+            Exit::Failure,
+            anyhow::anyhow!(
+                "another `offboard intake poll --source {}` is running",
+                source.as_str()
+            ),
+        )
+        .hint("let it finish; the next run carries on from its cursor")
+        .into());
+    };
     let since = match &a.since {
         Some(s) => poll::since_param(since_time(s)?),
         None => intake.cursor(source)?.ok_or_else(|| {
@@ -828,6 +845,17 @@ fn due(ctx: &Ctx, a: IntakeDueArgs) -> Result<Exit> {
             e.source.name(),
             safe(&e.event_id)
         ));
+        let key = index::key(e.source, &e.event_id);
+        let _held = intake.lock_event(&key)?;
+        // Another due run may have started it meanwhile.
+        if intake
+            .load()?
+            .events
+            .get(&key)
+            .is_some_and(|now| now.departure.is_some())
+        {
+            continue;
+        }
         match launch(
             ctx,
             &intake,

@@ -6,8 +6,11 @@
 //! - `log.jsonl`: one line per delivery handled (accepted, duplicate, scheduled, started,
 //!   refused), appended and fsync'd: the intake's own journal. Never a secret or a body.
 //! - `<source>.cursor`: where the last poll of that source stopped.
-//! - `lock`: held (blocking) while an event is checked against the index and acted on, so two
-//!   deliveries of the same event at the same moment still make one departure.
+//! - `lock`: held (blocking) for each read-modify-write of the index, a moment at a time.
+//! - `events/<key>.lock`: held (blocking) while one event is checked against the index and
+//!   acted on (its departure started), so two deliveries of the same event at the same moment
+//!   still make one departure, while other events go ahead.
+//! - `<source>.poll.lock`: held by a running poll; a second poll of the same source stops.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -80,32 +83,61 @@ pub fn read(state: &StateDir) -> Result<Index> {
     }
 }
 
-/// The intake state, locked.
+/// The intake state dir.
 pub struct Intake {
     dir: PathBuf,
-    _lock: File,
+}
+
+/// A lock on a file, released when dropped (or when the process dies).
+pub struct Held(#[allow(dead_code)] File);
+
+fn lock_file(path: &Path) -> Result<File> {
+    state::open_nofollow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+        path,
+    )
+    .with_context(|| format!("opening {}", path.display()))
 }
 
 impl Intake {
-    /// Create `intake/` (0700) and wait for its lock.
+    /// Create `intake/` (0700).
     pub fn open(state: &StateDir) -> Result<Intake> {
         state.ensure()?;
         let dir = dir(state);
         state::create_private_dir(&dir)?;
-        let path = dir.join("lock");
-        let file = state::open_nofollow(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600),
-            &path,
-        )
-        .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Intake { dir })
+    }
+
+    fn wait_for(path: &Path) -> Result<Held> {
+        let file = lock_file(path)?;
         file.lock()
             .with_context(|| format!("locking {}", path.display()))?;
-        Ok(Intake { dir, _lock: file })
+        Ok(Held(file))
+    }
+
+    /// Wait for the lock of one event (by its index key), held while it is acted on.
+    pub fn lock_event(&self, key: &str) -> Result<Held> {
+        let dir = self.dir.join("events");
+        state::create_private_dir(&dir)?;
+        Self::wait_for(&dir.join(format!("{key}.lock")))
+    }
+
+    /// The poll lock of `source`, or None when another poll holds it.
+    pub fn try_lock_poll(&self, source: Source) -> Result<Option<Held>> {
+        let path = self.dir.join(format!("{}.poll.lock", source.as_str()));
+        let file = lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Held(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
     }
 
     fn index_path(&self) -> PathBuf {
@@ -122,14 +154,15 @@ impl Intake {
         }
     }
 
-    pub fn save(&self, index: &Index) -> Result<()> {
+    fn save(&self, index: &Index) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(index)?;
         bytes.push(b'\n');
         state::write_atomic(&self.index_path(), &bytes)
     }
 
-    /// Add or replace one entry and write the index.
+    /// Add or replace one entry and write the index (under the index lock).
     pub fn put(&self, entry: Entry) -> Result<()> {
+        let _held = Self::wait_for(&self.dir.join("lock"))?;
         let mut index = self.load()?;
         index.version = 1;
         index

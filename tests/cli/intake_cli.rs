@@ -525,3 +525,44 @@ fn hibob_signatures_and_personio_tokens_are_checked_from_the_headers_file() {
         text(&out)
     );
 }
+
+#[test]
+fn the_same_delivery_twice_at_once_makes_one_departure_and_both_succeed() {
+    let mut env = CliEnv::with_runbook(&runbook("").replace("latency_ms = 0", "latency_ms = 700"));
+    env.var("BAMBOOHR_WEBHOOK_KEY", KEY);
+    env.at("2026-12-01T08:15:30Z");
+    std::fs::write(env.path().join("hook.json"), WEBHOOK).unwrap();
+    let sig = sign(WEBHOOK, SIGNED_AT);
+    let args = [
+        "start",
+        "--from-event",
+        "hook.json",
+        "--source",
+        "bamboohr",
+        "--signature",
+        &sig,
+        "--timestamp",
+        SIGNED_AT,
+        "--non-interactive",
+    ];
+    let a = env.spawn(&args);
+    let b = env.spawn(&args);
+    let limit = std::time::Duration::from_secs(60);
+    let (a, b) = (
+        crate::common::cli_env::wait_bounded(a, limit, &args),
+        crate::common::cli_env::wait_bounded(b, limit, &args),
+    );
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    assert_eq!(b.status.code(), Some(0), "{}", text(&b));
+    assert_eq!(
+        [&a, &b]
+            .iter()
+            .filter(|o| text(o).contains("already received"))
+            .count(),
+        1,
+        "{}\n---\n{}",
+        text(&a),
+        text(&b)
+    );
+    assert_eq!(env.departures().0.len(), 1);
+}
