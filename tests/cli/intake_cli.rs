@@ -566,3 +566,51 @@ fn the_same_delivery_twice_at_once_makes_one_departure_and_both_succeed() {
     );
     assert_eq!(env.departures().0.len(), 1);
 }
+
+#[test]
+fn an_event_based_bamboohr_webhook_is_completed_from_the_employee_record() {
+    let rt = fake_runtime();
+    let state = fake_bamboohr::Shared::default();
+    {
+        let mut st = state.lock().unwrap();
+        st.now = Some("2026-12-01T08:15:00Z".parse().unwrap());
+        st.put(
+            "4021",
+            "Updated",
+            "2026-12-01T08:00:00Z",
+            serde_json::json!({
+            "workEmail": "dana.reyes@corp.example", "status": "Inactive",
+            "terminationDate": "2026-12-01", "terminationType": "Involuntary"}),
+        );
+    }
+    let server = rt.block_on(fake_bamboohr::start("bhr-api-key", state));
+    let body = include_bytes!("../fixtures/intake/bamboohr-event.json");
+    let sig = sign(body, SIGNED_AT);
+    // Without an API key the event names the employee only: refused as incomplete.
+    let mut bare = env_with("");
+    bare.at("2026-12-01T08:15:30Z");
+    std::fs::write(bare.path().join("event.json"), body).unwrap();
+    let out = from_event(&bare, "event.json", &sig, SIGNED_AT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("names employee 4021"), "{}", text(&out));
+    assert_eq!(bare.departures().0.len(), 0);
+
+    let extra = format!(
+        "base_url = \"{}\"\napi_key = {{ env = \"BAMBOOHR_API_KEY\" }}\n",
+        server.base_url
+    );
+    let mut env = env_with(&extra);
+    env.var("BAMBOOHR_API_KEY", "bhr-api-key");
+    env.at("2026-12-01T08:15:30Z");
+    std::fs::write(env.path().join("event.json"), body).unwrap();
+    let out = from_event(&env, "event.json", &sig, SIGNED_AT);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (found, _) = env.departures();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f = facts(&env, &found[0].0);
+    assert_eq!(f.user, "dana.reyes@corp.example");
+    assert_eq!(f.departure_type.as_str(), "involuntary");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "one read of the employee");
+    assert_eq!(reqs[0].raw_path, "/api/v1/employees/4021");
+}
