@@ -451,8 +451,17 @@ fn accept(ctx: &Ctx, intake: &Intake, sched: Scheduled, sha: &str, opts: &Launch
     // Held until the departure is recorded (or the run ends): the same event delivered twice
     // at once waits here, then finds the first one in the index.
     let _held = intake.lock_event(&key)?;
+    // A termination whose date moved replaces the one scheduled before.
+    for off in intake.cancel_scheduled(
+        t.source,
+        &t.employee_id,
+        Some(&t.event_id),
+        "the HR system now shows another termination date",
+    )? {
+        called_off(ctx, intake, &off, "its termination date changed")?;
+    }
     let index = intake.load()?;
-    if let Some(e) = index.events.get(&key) {
+    if let Some(e) = index.events.get(&key).filter(|e| e.cancelled.is_none()) {
         let what = match (&e.departure, &e.scheduled) {
             (Some(d), _) => format!("departure {d}"),
             (None, Some(s)) => format!(
@@ -483,6 +492,7 @@ fn accept(ctx: &Ctx, intake: &Intake, sched: Scheduled, sha: &str, opts: &Launch
             recorded_at: timestamp(now),
             departure: None,
             scheduled: Some(sched.clone()),
+            cancelled: None,
         })?;
         log(intake, t.source, Some(&t.event_id), sha, "scheduled", None)?;
         p.result(format!(
@@ -521,6 +531,7 @@ fn launch(
             recorded_at: timestamp(journal::now()),
             departure: None,
             scheduled: None,
+            cancelled: None,
         },
         reference: IntakeRef {
             source: t.source.as_str().to_string(),
@@ -580,6 +591,27 @@ fn start_args(sched: &Scheduled, opts: &Launch) -> Result<StartArgs> {
         ))
         .into()),
     }
+}
+
+/// Say and log that a scheduled departure was called off.
+fn called_off(ctx: &Ctx, intake: &Intake, e: &Entry, why: &str) -> Result<()> {
+    if let Some(s) = &e.scheduled {
+        ctx.printer.warn(format!(
+            "called off the departure of {} scheduled for {} ({} event {}): {why}",
+            safe(&s.termination.work_email),
+            timestamp(s.termination.effective_at),
+            e.source.name(),
+            safe(&e.event_id)
+        ));
+    }
+    log(
+        intake,
+        e.source,
+        Some(&e.event_id),
+        &e.sha256,
+        "cancelled",
+        Some(why),
+    )
 }
 
 /// What `start` does with an HR event: stamp it into the departure's facts, and index the
@@ -734,7 +766,23 @@ fn poll(ctx: &Ctx, a: IntakePollArgs) -> Result<Exit> {
         let sha = sha256(journal::canonical_json(&record).as_bytes());
         let t = match hris::termination(source, &record, &cfg) {
             Ok(Some(t)) => t,
-            Ok(None) => continue,
+            Ok(None) => {
+                // No termination any more (rescinded): nothing scheduled for them may start.
+                for off in intake.cancel_scheduled(
+                    source,
+                    id,
+                    None,
+                    "the HR system no longer shows the termination",
+                )? {
+                    called_off(
+                        ctx,
+                        &intake,
+                        &off,
+                        "BambooHR no longer shows the termination",
+                    )?;
+                }
+                continue;
+            }
             Err(e) => {
                 log(&intake, source, None, &sha, "invalid", Some(&e.to_string()))?;
                 let e = intake_error(source, e).context(format!("employee {}", safe(id)));
@@ -852,7 +900,7 @@ fn due(ctx: &Ctx, a: IntakeDueArgs) -> Result<Exit> {
             .load()?
             .events
             .get(&key)
-            .is_some_and(|now| now.departure.is_some())
+            .is_none_or(|now| now.departure.is_some() || now.scheduled.is_none())
         {
             continue;
         }

@@ -38,6 +38,10 @@ pub struct Entry {
     /// What to start when it is due (kept until it has started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled: Option<Scheduled>,
+    /// Why and when a scheduled departure was called off before it started (the HR system no
+    /// longer shows that termination). A cancelled event that comes again is taken as new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<String>,
 }
 
 /// A departure recorded for later: `offboard intake due` starts it at its effective time.
@@ -171,6 +175,40 @@ impl Intake {
         self.save(&index)
     }
 
+    /// Call off every scheduled, not yet started departure of `employee_id` from `source` other
+    /// than `keep` (its event id); returns what was called off.
+    pub fn cancel_scheduled(
+        &self,
+        source: Source,
+        employee_id: &str,
+        keep: Option<&str>,
+        why: &str,
+    ) -> Result<Vec<Entry>> {
+        let _held = Self::wait_for(&self.dir.join("lock"))?;
+        let mut index = self.load()?;
+        let mut off = Vec::new();
+        for e in index.events.values_mut() {
+            if e.source == source
+                && e.departure.is_none()
+                && Some(e.event_id.as_str()) != keep
+                && e.scheduled
+                    .as_ref()
+                    .is_some_and(|s| s.termination.employee_id == employee_id)
+            {
+                off.push(e.clone());
+                e.scheduled = None;
+                e.cancelled = Some(format!(
+                    "{}: {why}",
+                    crate::journal::timestamp(crate::journal::now())
+                ));
+            }
+        }
+        if !off.is_empty() {
+            self.save(&index)?;
+        }
+        Ok(off)
+    }
+
     /// Append one line to `log.jsonl` and fsync it.
     pub fn log(&self, line: &serde_json::Value) -> Result<()> {
         let path = self.dir.join("log.jsonl");
@@ -240,6 +278,7 @@ mod tests {
                 recorded_at: "2026-12-01T00:00:00.000Z".into(),
                 departure: Some("d1".into()),
                 scheduled: None,
+                cancelled: None,
             })
             .unwrap();
             i.log(&serde_json::json!({"outcome": "started"})).unwrap();

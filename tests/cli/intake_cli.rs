@@ -436,6 +436,35 @@ fn polling_bamboohr_starts_todays_termination_schedules_the_future_one_and_keeps
     );
     assert_eq!(env.departures().0.len(), 1);
     assert!(text(&out).contains("already received"), "{}", text(&out));
+    // The future termination is rescinded before its date: the scheduled departure is called
+    // off, and the due run at that date starts nothing.
+    {
+        let mut st = state.lock().unwrap();
+        st.now = Some("2026-12-02T10:00:00Z".parse().unwrap());
+        let kim = st.employees.get_mut("4107").unwrap();
+        kim.fields.insert("terminationDate".into(), Value::Null);
+        kim.fields.insert("terminationType".into(), Value::Null);
+        kim.last_changed = "2026-12-02T09:00:00Z".parse().unwrap();
+    }
+    env.at("2026-12-02T10:00:05Z");
+    let out = env.run(&["intake", "poll", "--source", "bamboohr"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("called off the departure of kim.ash@corp.example"),
+        "{}",
+        text(&out)
+    );
+    let out = env.run(&["--json", "status"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("scheduled").is_none(), "{v}");
+    env.at("2026-12-18T12:00:00Z");
+    let out = env.run(&["intake", "due"]);
+    assert!(
+        text(&out).contains("Nothing due. 0 departure(s)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(env.departures().0.len(), 1);
     // A wrong key: the cursor stays, nothing starts.
     env.var("BAMBOOHR_API_KEY", "wrong");
     let out = env.run(&["intake", "poll", "--source", "bamboohr"]);
@@ -444,7 +473,7 @@ fn polling_bamboohr_starts_todays_termination_schedules_the_future_one_and_keeps
     assert!(!text(&out).contains("wrong"), "{}", text(&out));
     let cursor =
         std::fs::read_to_string(env.state().join("intake").join("bamboohr.cursor")).unwrap();
-    assert_eq!(cursor.trim(), "2026-12-01T10:00:00+00:00");
+    assert_eq!(cursor.trim(), "2026-12-02T10:00:00+00:00");
 }
 
 #[test]
@@ -613,4 +642,36 @@ fn an_event_based_bamboohr_webhook_is_completed_from_the_employee_record() {
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1, "one read of the employee");
     assert_eq!(reqs[0].raw_path, "/api/v1/employees/4021");
+}
+
+#[test]
+fn a_moved_termination_date_replaces_the_scheduled_departure() {
+    let mut env = CliEnv::with_runbook(
+        &runbook("").replace("webhook_key = { env = \"BAMBOOHR_WEBHOOK_KEY\" }\n", ""),
+    );
+    env.at("2026-12-10T09:00:00Z");
+    let record = |date: &str| {
+        format!(
+            r#"{{"id":"4107","workEmail":"kim.ash@corp.example","terminationDate":"{date}","terminationType":"Resignation"}}"#
+        )
+    };
+    std::fs::write(env.path().join("a.json"), record("2026-12-18")).unwrap();
+    std::fs::write(env.path().join("b.json"), record("2026-12-22")).unwrap();
+    for f in ["a.json", "b.json"] {
+        let out = env.run(&["start", "--from-event", f, "--source", "bamboohr"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let out = env.run(&["--json", "status"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scheduled = v["scheduled"].as_array().unwrap();
+    assert_eq!(scheduled.len(), 1, "{v}");
+    assert_eq!(scheduled[0]["effective_at"], "2026-12-22T00:00:00.000Z");
+    env.at("2026-12-19T00:00:00Z");
+    let out = env.run(&["intake", "due"]);
+    assert!(
+        text(&out).contains("Nothing due. 1 departure(s)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(env.departures().0.len(), 0);
 }
