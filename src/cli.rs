@@ -155,6 +155,10 @@ pub enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
 
+    /// Departures from the HR system: read an event, poll for new ones, start scheduled ones
+    #[command(subcommand, after_help = INTAKE_HELP)]
+    Intake(IntakeCommand),
+
     /// Run a whole departure against the built-in sandbox (no accounts, no credentials)
     #[command(
         after_help = "Example:\n  offboard demo\n  offboard demo --non-interactive   # manual steps stay pending, exit 3"
@@ -200,6 +204,23 @@ note on the departure's ticket. Each send is journaled in the departure's journa
 reminder (person, channel, step) is not sent again within `interval` (default 24h), and a
 failed send is tried again at the next run. Exit 0 when every send succeeded, 1 if one failed.
 docs/scheduling.md has ready-to-copy systemd, cron and Kubernetes units.";
+const INTAKE_HELP: &str = "\
+Examples:
+  offboard intake parse --source bamboohr webhook.json --headers headers.txt
+  offboard start --from-event webhook.json --source bamboohr --headers headers.txt
+  offboard intake poll --source bamboohr              # from cron, every 15 minutes
+  offboard intake due                                 # from cron: start what is due
+
+An event becomes one departure per termination: the person's work email, the termination date
+(at [intake.<source>] cut_at, in utc_offset) as the effective time, voluntary or involuntary
+from the termination type, the manager and the ticket. Where each fact is, and which types mean
+what, is the runbook's [intake.<source>] table (see runbooks/README.md, HRIS intake). The same
+termination (employee id and date) never starts twice, however often it arrives. One whose
+effective time is ahead is recorded as scheduled (shown by `offboard status`) and started by
+`offboard intake due`. Signatures: BambooHR hex HMAC-SHA256 of body then timestamp, with a
+replay window; HiBob base64 HMAC-SHA512 of the body; Personio and Rippling sign nothing and
+send a static token; Workday sends neither. A refused delivery starts nothing (exit 1).
+Receiving webhooks with your web server: docs/hris-webhooks.md.";
 
 const ATTACH_HELP: &str = "\
 Examples:
@@ -294,7 +315,8 @@ pub struct RunbookArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct DepartureInput {
-    /// The person leaving: an email address or a login (omitted with `start --from`)
+    /// The person leaving: an email address or a login (omitted with `start --from` or
+    /// `--from-event`)
     #[arg(value_name = "USER")]
     pub user: Option<String>,
 
@@ -375,6 +397,7 @@ impl Command {
             Command::Resume(a) => !a.attach.no_attach,
             Command::Confirm(a) => !a.attach.no_attach,
             Command::Verify(a) => !a.attach.no_attach,
+            Command::Intake(IntakeCommand::Poll(_) | IntakeCommand::Due(_)) => true,
             _ => false,
         }
     }
@@ -416,8 +439,39 @@ pub struct StartArgs {
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub parallel: u16,
 
+    /// Start (or schedule) the departure an HR termination event describes: a webhook body, an
+    /// API record or a report (`-` reads stdin); see `offboard intake --help`
+    #[arg(long, value_name = "FILE", requires = "source", conflicts_with_all = ["user", "dry_run", "effective_at", "departure_type", "from"])]
+    pub from_event: Option<PathBuf>,
+
+    /// With --from-event: the HR system it came from
+    #[arg(long, value_enum, value_name = "HRIS", requires = "from_event")]
+    pub source: Option<crate::intake::Source>,
+
+    #[command(flatten)]
+    pub event_auth: EventAuth,
+
     #[command(flatten)]
     pub attach: NoAttachArg,
+}
+
+/// How a webhook delivery proves where it came from (checked against the runbook's
+/// `[intake.<source>]` secret).
+#[derive(Debug, Clone, Default, Args)]
+pub struct EventAuth {
+    /// The delivery's signature header value: BambooHR `X-BambooHR-Signature`, HiBob
+    /// `Bob-Signature`; for Personio and Rippling (no signature, a static token) the
+    /// `Authorization` value. Prefer --headers: a command line is visible to other users
+    #[arg(long, value_name = "VALUE")]
+    pub signature: Option<String>,
+
+    /// BambooHR: the `X-BambooHR-Timestamp` header value (epoch seconds)
+    #[arg(long, value_name = "EPOCH")]
+    pub timestamp: Option<String>,
+
+    /// A file holding the delivery's request headers, one `Name: value` a line
+    #[arg(long, value_name = "FILE")]
+    pub headers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -631,6 +685,65 @@ pub enum RunbookCommand {
     /// Print the runbook JSON Schema (for editor completion, e.g. taplo)
     #[command(after_help = "Example:\n  offboard runbook schema > offboard.schema.json")]
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntakeCommand {
+    /// Read a termination event or record and print the departure facts (nothing is started)
+    #[command(
+        after_help = "Examples:\n  offboard intake parse --source workday report.json -r offboard.toml\n  offboard intake parse --source bamboohr - --signature \"$SIG\" --timestamp \"$TS\" < body.json\n\nExit 0: read (and, when the runbook configures a secret, authenticated); 2: malformed or\nincomplete; 1: the signature or token was refused."
+    )]
+    Parse(IntakeParseArgs),
+    /// Ask the HR system what changed since the last poll and start or schedule each new
+    /// termination (BambooHR)
+    #[command(
+        after_help = "Example:\n  offboard intake poll --source bamboohr --since 2026-11-01T00:00:00Z   # the first time\n  offboard intake poll --source bamboohr                               # then from cron\n\nThe cursor (BambooHR's `latest`) is kept in <state-dir>/intake/ and moves only when every\nchanged employee was handled, so nothing is missed; the event index makes sure nothing starts\ntwice. Future-dated terminations are scheduled."
+    )]
+    Poll(IntakePollArgs),
+    /// Start every scheduled departure whose effective time has come (run it from cron)
+    #[command(
+        after_help = "Example:\n  */5 * * * *  offboard intake due -r /etc/offboard/offboard.toml\n\nEach departure runs its own runbook (the one it was scheduled with) unless -r names another.\nExit 0 when every due departure started and ran to its end, else the worst status."
+    )]
+    Due(IntakeDueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IntakeParseArgs {
+    /// The HR system the event came from
+    #[arg(long, value_enum, value_name = "HRIS")]
+    pub source: crate::intake::Source,
+    /// The event: a webhook body, an API record or a report (`-` reads stdin)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub runbook: RunbookArg,
+    #[command(flatten)]
+    pub event_auth: EventAuth,
+}
+
+#[derive(Debug, Args)]
+pub struct IntakePollArgs {
+    /// The HR system to poll (BambooHR only, for now)
+    #[arg(long, value_enum, value_name = "HRIS")]
+    pub source: crate::intake::Source,
+    /// Ask for changes since TIME (RFC 3339 or YYYY-MM-DD) instead of the saved cursor
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    #[command(flatten)]
+    pub runbook: RunbookArg,
+    /// Start departures even when their preflight finds a problem (as `start --force`)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IntakeDueArgs {
+    /// Run every due departure with this runbook instead of the one it was scheduled with
+    #[arg(short, long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+    /// Start departures even when their preflight finds a problem (as `start --force`)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

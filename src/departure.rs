@@ -64,6 +64,11 @@ pub struct DepartureFacts {
     /// evidence. Left out when absent, so journals from before it hash the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticketing: Option<crate::runbook::TicketingDef>,
+    /// The HR event this departure came from (`start --from-event`, `intake poll`, `intake
+    /// due`): its source, event id and the sha256 of its body. Left out when absent, so
+    /// journals from before it hash the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake: Option<crate::intake::IntakeRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod departure;
 pub mod engine;
 pub mod evidence;
 pub mod exit;
+pub mod intake;
 pub mod integrity;
 pub mod journal;
 pub mod keys;

@@ -295,6 +295,7 @@ pub fn build(
         tool: format!("offboard {}", env!("CARGO_PKG_VERSION")),
         previous: None,
         ticketing: runbook.file.ticketing.clone(),
+        intake: None,
     })
 }
 

@@ -129,7 +129,7 @@ pub fn departure_request(
     };
     let Some(user) = input.user.as_deref() else {
         return Err(CliError::usage("who is leaving? name the person (an email address or a login)")
-            .hint("e.g. `offboard start alice@corp.example`; for many people at once, `offboard start --from people.csv`")
+            .hint("e.g. `offboard start alice@corp.example`; for many people at once, `offboard start --from people.csv`; from an HR event, `offboard start --from-event FILE --source …`")
             .into());
     };
     if user.trim().is_empty() {

@@ -17,6 +17,7 @@ pub mod confirm;
 pub mod demo;
 pub mod evidence;
 pub mod hold;
+pub mod intake;
 pub mod keys;
 pub mod plan;
 pub mod preflight;
@@ -95,6 +96,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Evidence(cmd) => evidence::exec(ctx, cmd),
         Command::Runbook(cmd) => runbook::exec(ctx, cmd),
         Command::Keys(cmd) => keys::exec(ctx, cmd),
+        Command::Intake(cmd) => intake::exec(ctx, cmd),
         Command::Demo(args) => demo::exec(ctx, args),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -10,6 +10,18 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
     if let Some(csv) = args.from.clone() {
         return super::bulk::start(ctx, args, &csv);
     }
+    if args.from_event.is_some() {
+        return super::intake::start_from_event(ctx, args);
+    }
+    run(ctx, args, None)
+}
+
+/// Start a departure; `intake` (an HR event) is stamped into its facts and indexed as started.
+pub(crate) fn run(
+    ctx: &Ctx,
+    args: StartArgs,
+    intake: Option<&super::intake::StartHook<'_>>,
+) -> anyhow::Result<Exit> {
     if args.dry_run {
         return super::plan::show(ctx, &args.input);
     }
@@ -93,6 +105,9 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
     let mut facts = crate::plan::build(&runbook, &req, ctx.state.root())
         .map_err(|e| CliError::new(Exit::Usage, e))?;
     facts.previous = previous;
+    if let Some(hook) = intake {
+        hook.stamp(&mut facts);
+    }
     if !wait_until_effective(ctx, req.effective_at)? {
         return Ok(Exit::Interrupted);
     }
@@ -111,6 +126,9 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
         .hint("fix what it names and start again (`offboard preflight` repeats the look alone)")
         .hint("or cut what can be cut now with `offboard start … --force`; the steps it named fail and are recorded")
         .into());
+    }
+    if let Some(hook) = intake {
+        hook.record(&facts.id)?;
     }
     common::start_departure(ctx, facts, person, interactive, "start", Some(found))
 }

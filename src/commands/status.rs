@@ -19,13 +19,31 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                 Err(e) => p.warn(format!("{id}: {e:#}")),
             }
         }
-        if states.is_empty() {
+        let scheduled = super::intake::scheduled_list(ctx)?;
+        if states.is_empty() && scheduled.is_empty() {
             p.result(format!("No departures in {}.", ctx.state.root().display()));
             p.info("Start one with `offboard start USER -r RUNBOOK`, or try `offboard demo`.");
-        } else {
+        } else if !states.is_empty() {
             p.result(table::departures(p, &states, now));
         }
-        p.json_result(&serde_json::json!({
+        if !scheduled.is_empty() {
+            p.result(format!(
+                "Scheduled from HR events (`offboard intake due` starts each at its time):\n{}",
+                scheduled
+                    .iter()
+                    .filter_map(|e| e.scheduled.as_ref().map(|s| format!(
+                        "  {} · {} · effective {} · {} event {}",
+                        safe(&s.termination.work_email),
+                        s.termination.departure_type.as_str(),
+                        journal::timestamp(s.termination.effective_at),
+                        e.source.name(),
+                        safe(&e.event_id)
+                    )))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+        }
+        let mut listing = serde_json::json!({
             "departures": states.iter().map(|s| serde_json::json!({
                 "id": s.facts.id,
                 "user": s.facts.user,
@@ -36,7 +54,26 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                 "overdue": s.overdue(now).iter().map(|p| &p.id).collect::<Vec<_>>(),
                 "counts": s.counts().iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
             })).collect::<Vec<_>>()
-        }));
+        });
+        // Departures scheduled from HR events, when there are any (`offboard intake due`).
+        if !scheduled.is_empty() {
+            listing["scheduled"] = scheduled
+                .iter()
+                .filter_map(|e| {
+                    e.scheduled.as_ref().map(|s| {
+                        serde_json::json!({
+                            "user": s.termination.work_email,
+                            "type": s.termination.departure_type,
+                            "effective_at": journal::timestamp(s.termination.effective_at),
+                            "source": e.source,
+                            "event_id": e.event_id,
+                        })
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+        }
+        p.json_result(&listing);
         return Ok(Exit::Ok);
     };
     let (id, events) = common::find_departure(ctx, &wanted)?;

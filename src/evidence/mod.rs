@@ -100,7 +100,7 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
     let bytes = journal::journal_bytes(events);
     let last = events.last().expect("replay found an event");
 
-    let departure = json!({
+    let mut departure = json!({
         "id": facts.id,
         "user": facts.user,
         "email": facts.email,
@@ -111,6 +111,10 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
         "inputs": facts.inputs,
         "previous": facts.previous,
     });
+    // The HR event it came from (source, event id, body sha256), only when it came from one.
+    if let Some(intake) = &facts.intake {
+        departure["intake"] = serde_json::to_value(intake)?;
+    }
     let runbook = json!({
         "name": facts.runbook.name,
         "path": facts.runbook.path,

@@ -98,6 +98,7 @@ pub fn facts() -> DepartureFacts {
         tool: "offboard 0.1.0".into(),
         previous: None,
         ticketing: None,
+        intake: None,
     }
 }
 

@@ -40,6 +40,12 @@ pub struct RunbookFile {
     /// `start`, `confirm` and `verify`): its ticket is the one given with `start --ticket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticketing: Option<TicketingDef>,
+    /// Where departures come from: one table per HR system (`bamboohr`, `hibob`, `personio`,
+    /// `rippling`, `workday`) with its field map, termination types and webhook secret by
+    /// reference; see HRIS intake in `runbooks/README.md` and `offboard intake --help`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, crate::intake::SourceConfig>")]
+    pub intake: BTreeMap<String, toml::Value>,
     /// Reminders, escalations and drift notices (`offboard remind`, `offboard verify --all`):
     /// email over SMTP, Slack and Teams webhooks, a note on the departure's ticket.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -97,6 +97,7 @@ fn facts() -> DepartureFacts {
         tool: "offboard 0.1.0".into(),
         previous: None,
         ticketing: None,
+        intake: None,
     }
 }
 

@@ -19,6 +19,7 @@ mod exchange_cli;
 mod flow_cli;
 mod fuzz_runbook;
 mod google_cli;
+mod intake_cli;
 mod prompt_pty;
 mod reliability_cli;
 mod remind_cli;

@@ -3,6 +3,7 @@
 
 pub mod cli_env;
 pub mod fake_autotask;
+pub mod fake_bamboohr;
 pub mod fake_connectwise;
 pub mod fake_crm;
 pub mod fake_exchange;

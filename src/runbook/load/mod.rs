@@ -188,6 +188,29 @@ fn validate(source: &str) -> Validated {
             );
         }
     }
+    // HR intake tables: each names a known source and reads as its config (secrets by
+    // reference only: an inline string is not a reference and is refused here).
+    let intake_span = doc
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "intake")
+        .map(|(k, _)| k.span());
+    for name in file.intake.keys() {
+        let e = match <crate::intake::Source as clap::ValueEnum>::from_str(name, false) {
+            Ok(source) => crate::intake::SourceConfig::from_runbook(&file.intake, source)
+                .err()
+                .map(|e| e.to_string()),
+            Err(_) => Some(format!(
+                "[intake.{name}]: unknown HR system (bamboohr, hibob, personio, rippling, workday)"
+            )),
+        };
+        if let Some(msg) = e {
+            diags.push(
+                Diagnostic::new(msg, intake_span.clone())
+                    .hint("see HRIS intake in runbooks/README.md"),
+            );
+        }
+    }
     // The same for the service desk: its client is built with no secret and no I/O.
     if let Some(def) = &file.ticketing
         && let Some(kind) = crate::ticketing::find_kind(&def.kind)
@@ -345,6 +368,7 @@ const TOP_KEYS: &[&str] = &[
     "ticketing",
     "assets",
     "notify",
+    "intake",
 ];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
