@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Api, GoogleProvider, done, list, not_the_person, partly, scopes};
+use super::{Api, GoogleProvider, User, done, list, not_the_person, partly, scopes};
 use crate::providers::kit::http::Request;
 use crate::providers::kit::paging::{self, Paging};
 use crate::providers::{ApplyOutcome, CallCtx, CheckOutcome, ProviderError, StepCall, params};
@@ -102,20 +102,35 @@ impl GoogleProvider {
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
+        self.check_user_field(call, ctx, "suspended", |u| {
+            u.suspended.map(|s| (s, format!("suspended={s}")))
+        })
+        .await
+    }
+
+    /// Read the user by id and judge one field of it: `judge` says whether the revocation holds
+    /// and what was seen, or `None` when Google left the field out (nothing is confirmed then).
+    async fn check_user_field(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+        field: &str,
+        judge: impl Fn(&User) -> Option<(bool, String)>,
+    ) -> Result<CheckOutcome, ProviderError> {
         let http = self.as_admin(Api::Admin, scopes::USER)?;
         let user = match self.read(&http, call, ctx).await? {
             Ok(u) => u,
             Err(gone) => return Ok(gone),
         };
-        let Some(suspended) = user.suspended else {
+        let Some((revoked, observed)) = judge(&user) else {
             return Err(self.err(format!(
-                "GET users/{} answered without `suspended`: cannot confirm",
+                "GET users/{} answered without `{field}`: cannot confirm",
                 user.id
             )));
         };
         Ok(CheckOutcome {
-            revoked: suspended,
-            observed: format!("suspended={suspended}"),
+            revoked,
+            observed,
             account: Some(user.account()),
         })
     }
@@ -425,22 +440,10 @@ impl GoogleProvider {
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
-        let http = self.as_admin(Api::Admin, scopes::USER)?;
-        let user = match self.read(&http, call, ctx).await? {
-            Ok(u) => u,
-            Err(gone) => return Ok(gone),
-        };
-        let Some(enrolled) = user.enrolled_2sv else {
-            return Err(self.err(format!(
-                "GET users/{} answered without `isEnrolledIn2Sv`: cannot confirm",
-                user.id
-            )));
-        };
-        Ok(CheckOutcome {
-            revoked: !enrolled,
-            observed: format!("isEnrolledIn2Sv={enrolled}"),
-            account: Some(user.account()),
+        self.check_user_field(call, ctx, "isEnrolledIn2Sv", |u| {
+            u.enrolled_2sv.map(|e| (!e, format!("isEnrolledIn2Sv={e}")))
         })
+        .await
     }
 
     /// The user's direct groups (every page), as (id, email), filtered by `only`.
@@ -599,22 +602,12 @@ impl GoogleProvider {
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
         let p: OuParams = params::parse(call.action, call.params)?;
-        let http = self.as_admin(Api::Admin, scopes::USER)?;
-        let user = match self.read(&http, call, ctx).await? {
-            Ok(u) => u,
-            Err(gone) => return Ok(gone),
-        };
-        let Some(ou) = &user.org_unit else {
-            return Err(self.err(format!(
-                "GET users/{} answered without `orgUnitPath`: cannot confirm",
-                user.id
-            )));
-        };
-        Ok(CheckOutcome {
-            revoked: *ou == p.org_unit_path,
-            observed: format!("orgUnitPath={ou}"),
-            account: Some(user.account()),
+        self.check_user_field(call, ctx, "orgUnitPath", |u| {
+            u.org_unit
+                .as_ref()
+                .map(|ou| (*ou == p.org_unit_path, format!("orgUnitPath={ou}")))
         })
+        .await
     }
 
     pub(super) async fn delete_user(
