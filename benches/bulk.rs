@@ -229,6 +229,8 @@ fn batch(args: &Args) -> Measured {
     let events_path = dir.path().join("events.jsonl");
     let log_path = dir.path().join("stderr.log");
     let t = Instant::now();
+    // Reaped by `wait_with_rusage` (wait4, which also gives its peak RSS), not `Child::wait`.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_offboard"))
         .args(["--json", "--state-dir"])
         .arg(&state_dir)
