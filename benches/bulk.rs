@@ -13,7 +13,8 @@
 //!
 //! `cargo bench --bench bulk -- --rows 1000 --systems 5 --per-minute 600` (defaults; also
 //! `--latency-ms 200 --burst 10 --max-concurrency 4 --parallel 8 --rss-rows 10000`, and
-//! `--rss-rows 0` to skip that run). `--quick` is a smoke run of about a minute (50 rows,
+//! `--rss-rows 0` to skip that run; `--declare-per-minute N` makes the runbook's `rate_limit`
+//! differ from the fake's limit). `--quick` is a smoke run of about a minute (50 rows,
 //! 1,000 for RSS). A 1,000-row run at 600/min takes at least 5 minutes: 3 requests per step.
 
 use std::path::Path;
@@ -29,6 +30,8 @@ struct Args {
     rows: usize,
     systems: usize,
     per_minute: u32,
+    /// The runbook's `rate_limit` (per minute), when it is not `per_minute`.
+    declared: Option<u32>,
     latency_ms: u64,
     burst: u32,
     max_concurrency: u32,
@@ -43,6 +46,7 @@ fn args() -> Args {
         rows: if quick { 50 } else { 1000 },
         systems: 5,
         per_minute: 600,
+        declared: None,
         latency_ms: 200,
         burst: 10,
         max_concurrency: 4,
@@ -58,6 +62,7 @@ fn args() -> Args {
             "--rows" => a.rows = n() as usize,
             "--systems" => a.systems = n() as usize,
             "--per-minute" => a.per_minute = n() as u32,
+            "--declare-per-minute" => a.declared = Some(n() as u32),
             "--latency-ms" => a.latency_ms = n(),
             "--burst" => a.burst = n() as u32,
             "--max-concurrency" => a.max_concurrency = n() as u32,
@@ -67,6 +72,10 @@ fn args() -> Args {
         }
     }
     assert!(a.rows > 0 && a.systems > 0 && a.per_minute > 0 && a.burst > 0);
+    assert!(
+        a.declared != Some(0),
+        "--declare-per-minute takes 1 or more"
+    );
     a
 }
 
@@ -96,7 +105,7 @@ fn main() {
         args.per_minute,
         limit,
         args.burst,
-        args.per_minute,
+        args.declared.unwrap_or(args.per_minute),
         args.max_concurrency,
         args.latency_ms,
         args.parallel
@@ -149,6 +158,7 @@ fn main() {
         let fast = Args {
             rows: args.rss_rows,
             per_minute: 600_000,
+            declared: None,
             latency_ms: 0,
             burst: 10_000,
             ..args.clone()
@@ -198,7 +208,7 @@ fn batch(args: &Args) -> Measured {
         runbook.push_str(&format!(
             "[systems.s{n}]\nkind = \"scim\"\nbase_url = \"{base}/{n}/scim/v2\"\ntoken = {{ file = \"{}\" }}\nrate_limit = \"{}/min\"\nmax_concurrency = {}\n\n",
             token_file.display(),
-            args.per_minute,
+            args.declared.unwrap_or(args.per_minute),
             args.max_concurrency
         ));
     }
