@@ -6,222 +6,18 @@
 //! - `evidence verify` of a 10,000-event journal (ms; the goal is under 100 ms).
 //!
 //! `cargo bench --bench latency` (add `-- --latency-ms 200 --systems 10 --events 10000` to change
-//! the sizes). The systems are an in-process SCIM-like fake on 127.0.0.1 with a configurable
-//! latency and a token-bucket rate limit that answers 429 with Retry-After when its budget is
-//! spent.
+//! the sizes). The systems are an in-process SCIM-like fake on 127.0.0.1 (benches/support/
+//! scim_fake.rs) with a configurable latency and a token-bucket rate limit that answers 429 with
+//! Retry-After when its budget is spent. Many departures at once: `cargo bench --bench bulk`.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
 
 use offboard::journal::{Event, GENESIS, Journal, Record};
 
-const TOKEN: &str = "bench-token";
-
-/// A token bucket: `rate` requests per second on average, `burst` at once.
-struct Bucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(per_minute: f64, burst: f64) -> Bucket {
-        Bucket {
-            rate: per_minute / 60.0,
-            burst,
-            tokens: burst,
-            at: Instant::now(),
-        }
-    }
-
-    /// Take a token, or say how many seconds until one is there.
-    fn take(&mut self) -> Result<(), u64> {
-        let now = Instant::now();
-        self.tokens = (self.tokens + (now - self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - self.tokens) / self.rate).ceil().max(1.0) as u64)
-        }
-    }
-}
-
-/// One SCIM-like system: its users (`id` → userName, active), its limit, what it saw.
-struct System {
-    users: HashMap<String, (String, bool)>,
-    bucket: Bucket,
-    requests: usize,
-    throttled: usize,
-}
-
-#[derive(Clone)]
-struct Fake {
-    latency: Duration,
-    systems: Arc<Vec<Mutex<System>>>,
-}
-
-impl Fake {
-    /// Every request waits `latency`, then spends a token of its system's bucket (429 with
-    /// Retry-After when there is none), then is answered.
-    async fn admit(&self, sys: usize, headers: &HeaderMap) -> Result<(), Response> {
-        tokio::time::sleep(self.latency).await;
-        let Some(system) = self.systems.get(sys) else {
-            return Err(StatusCode::NOT_FOUND.into_response());
-        };
-        let mut s = system.lock().unwrap();
-        s.requests += 1;
-        if headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {TOKEN}"))
-        {
-            return Err(StatusCode::UNAUTHORIZED.into_response());
-        }
-        if let Err(wait) = s.bucket.take() {
-            s.throttled += 1;
-            return Err((
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", wait.to_string())],
-                Json(scim_error(429, "too many requests")),
-            )
-                .into_response());
-        }
-        Ok(())
-    }
-
-    fn requests(&self) -> usize {
-        self.systems
-            .iter()
-            .map(|s| s.lock().unwrap().requests)
-            .sum()
-    }
-
-    fn throttled(&self) -> usize {
-        self.systems
-            .iter()
-            .map(|s| s.lock().unwrap().throttled)
-            .sum()
-    }
-}
-
-fn scim_error(status: u16, detail: &str) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-        "status": status.to_string(),
-        "detail": detail,
-    })
-}
-
-fn user(id: &str, name: &str, active: bool) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "id": id,
-        "userName": name,
-        "active": active,
-    })
-}
-
-async fn find(
-    State(fake): State<Fake>,
-    UrlPath(sys): UrlPath<usize>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = fake.admit(sys, &headers).await {
-        return r;
-    }
-    // `userName eq "<login>"`, the login a JSON string literal.
-    let wanted = q
-        .get("filter")
-        .and_then(|f| f.strip_prefix("userName eq "))
-        .and_then(|l| serde_json::from_str::<String>(l).ok());
-    let s = fake.systems[sys].lock().unwrap();
-    let found: Vec<Value> = s
-        .users
-        .iter()
-        .filter(|(_, (name, _))| Some(name) == wanted.as_ref())
-        .map(|(id, (name, active))| user(id, name, *active))
-        .collect();
-    Json(json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": found.len(),
-        "startIndex": 1,
-        "itemsPerPage": found.len(),
-        "Resources": found,
-    }))
-    .into_response()
-}
-
-async fn read(
-    State(fake): State<Fake>,
-    UrlPath((sys, id)): UrlPath<(usize, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = fake.admit(sys, &headers).await {
-        return r;
-    }
-    let s = fake.systems[sys].lock().unwrap();
-    match s.users.get(&id) {
-        Some((name, active)) => Json(user(&id, name, *active)).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(scim_error(404, "no such user"))).into_response(),
-    }
-}
-
-/// A PatchOp `replace active=<bool>`: answers 200 with the resource.
-async fn patch(
-    State(fake): State<Fake>,
-    UrlPath((sys, id)): UrlPath<(usize, String)>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if let Err(r) = fake.admit(sys, &headers).await {
-        return r;
-    }
-    let mut s = fake.systems[sys].lock().unwrap();
-    let Some((name, active)) = s.users.get_mut(&id) else {
-        return (StatusCode::NOT_FOUND, Json(scim_error(404, "no such user"))).into_response();
-    };
-    for op in body["Operations"].as_array().into_iter().flatten() {
-        if op["path"] == "active"
-            && let Some(v) = op["value"].as_bool()
-        {
-            *active = v;
-        }
-    }
-    Json(user(&id, name, *active)).into_response()
-}
-
-/// Start the fake on its own runtime thread; its base URL (`<base>/<n>/scim/v2` is system n).
-fn serve(fake: Fake) -> String {
-    let app = Router::new()
-        .route("/{sys}/scim/v2/Users", get(find))
-        .route("/{sys}/scim/v2/Users/{id}", get(read).patch(patch))
-        .with_state(fake);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}", rx.recv().unwrap())
-}
+#[path = "support/scim_fake.rs"]
+mod scim_fake;
+use scim_fake::{Bucket, Fake, System, TOKEN, serve};
 
 struct Args {
     latency_ms: u64,
@@ -251,11 +47,7 @@ fn args() -> Args {
 fn main() {
     let args = args();
     departure_over_slow_systems(&args);
-    // TODO(bulk, issue 12): once `offboard start --from people.csv` lands, measure here 1,000
-    // departures × 5 systems, each system limited to 600 requests/min by the fake's token bucket
-    // (`Bucket::new(600.0, burst)`): achieved rate / limit per system (goal ≥ 0.9), total wall /
-    // lower bound, 429s received and steps failed because of them (goal 0), and peak RSS (goal
-    // < 200 MB at 10,000 rows).
+    // Many departures at the systems' rate limits: `cargo bench --bench bulk`.
     verify_large_journal(&args);
 }
 
@@ -264,32 +56,18 @@ fn departure_over_slow_systems(args: &Args) {
     const ROUNDS: usize = 3;
     let latency = Duration::from_millis(args.latency_ms);
     let dir = tempfile::tempdir().expect("temp dir");
-    let users = |n: usize| -> HashMap<String, (String, bool)> {
-        (0..ROUNDS)
-            .map(|r| {
-                (
-                    format!("u{n}-{r}"),
-                    (format!("leaver{r}@corp.example"), true),
+    let fake = Fake::new(
+        latency,
+        (0..args.systems)
+            .map(|n| {
+                System::new(
+                    (0..ROUNDS).map(|r| (format!("u{n}-{r}"), format!("leaver{r}@corp.example"))),
+                    // Far above what one departure needs: this measures latency, not limits.
+                    Bucket::new(60_000.0, 100.0),
                 )
             })
-            .collect()
-    };
-    let fake = Fake {
-        latency,
-        systems: Arc::new(
-            (0..args.systems)
-                .map(|n| {
-                    Mutex::new(System {
-                        users: users(n),
-                        // Far above what one departure needs: this measures latency, not limits.
-                        bucket: Bucket::new(60_000.0, 100.0),
-                        requests: 0,
-                        throttled: 0,
-                    })
-                })
-                .collect(),
-        ),
-    };
+            .collect(),
+    );
     let base = serve(fake.clone());
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).unwrap();
