@@ -41,9 +41,23 @@ struct Args {
 
 fn args() -> Args {
     let argv: Vec<String> = std::env::args().collect();
-    let quick = argv.iter().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // as a smoke test of the bench (a debug build: its figures are not measurements).
+    let smoke = !argv.iter().any(|a| a == "--bench");
+    if smoke {
+        println!(
+            "smoke run (cargo test, a debug build; the figures are not measurements): `cargo bench --bench bulk` measures"
+        );
+    }
+    let quick = smoke || argv.iter().any(|a| a == "--quick");
     let mut a = Args {
-        rows: if quick { 50 } else { 1000 },
+        rows: if smoke {
+            20
+        } else if quick {
+            50
+        } else {
+            1000
+        },
         systems: 5,
         per_minute: 600,
         declared: None,
@@ -51,7 +65,13 @@ fn args() -> Args {
         burst: 10,
         max_concurrency: 4,
         parallel: 8,
-        rss_rows: if quick { 1000 } else { 10_000 },
+        rss_rows: if smoke {
+            200
+        } else if quick {
+            1000
+        } else {
+            10_000
+        },
     };
     for w in argv.windows(2) {
         let n = || -> u64 {

@@ -45,6 +45,12 @@ fn args() -> Args {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "smoke run (cargo test, a debug build; the figures are not measurements): `cargo bench --bench latency` measures"
+        );
+    }
     let args = args();
     departure_over_slow_systems(&args);
     // Many departures at the systems' rate limits: `cargo bench --bench bulk`.
