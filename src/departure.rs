@@ -449,6 +449,11 @@ impl DepartureState {
                 }
                 Record::TicketAttachFailed(f) => ticket.pending = Some((e.ts.clone(), f.clone())),
                 Record::TicketClosed(c) => ticket.closed.push((e.ts.clone(), c.clone())),
+                Record::Approved(a) => {
+                    if !approvals.iter().any(|b| b.role == a.role) {
+                        approvals.push(a.clone());
+                    }
+                }
                 _ => {}
             }
             let Some(step) = e.step.as_deref().and_then(|id| steps.get_mut(id)) else {
@@ -541,11 +546,6 @@ impl DepartureState {
                     step.fields.extend(fields.clone());
                     if *answer != Answer::NotYet {
                         step.finished_at = Some(e.ts.clone());
-                    }
-                }
-                Record::Approved(a) => {
-                    if !approvals.iter().any(|b| b.role == a.role) {
-                        approvals.push(a.clone());
                     }
                 }
                 _ => {}

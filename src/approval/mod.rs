@@ -299,7 +299,13 @@ impl PlanPayload {
                 out.push(format!("step {}: new, not in the approved plan", n.id));
             }
         }
-        if out.is_empty() && self.steps.iter().map(|s| &s.id).ne(now.steps.iter().map(|s| &s.id)) {
+        if out.is_empty()
+            && self
+                .steps
+                .iter()
+                .map(|s| &s.id)
+                .ne(now.steps.iter().map(|s| &s.id))
+        {
             out.push("the steps' order changed".into());
         }
         out
@@ -364,19 +370,21 @@ pub fn sig_path(plan: &Path, role: Role) -> PathBuf {
 pub enum ApprovalError {
     #[error("the {role} approval is not an SSH signature: {reason}")]
     Format { role: Role, reason: String },
-    #[error(
-        "the {role} approval was signed in namespace {found:?}, not \"{NAMESPACE}\""
-    )]
+    #[error("the {role} approval was signed in namespace {found:?}, not \"{NAMESPACE}\"")]
     Namespace { role: Role, found: String },
     #[error("the {role} approval's signature does not match this plan (digest {digest}) and role")]
     BadSignature { role: Role, digest: String },
-    #[error("the {role} approval is by key {fingerprint}, which {file} does not allow to approve as {role}")]
+    #[error(
+        "the {role} approval is by key {fingerprint}, which {file} does not allow to approve as {role}"
+    )]
     NotAllowed {
         role: Role,
         fingerprint: String,
         file: String,
     },
-    #[error("one key ({fingerprint}) approved as both {first} and {second}: one person cannot fill two roles")]
+    #[error(
+        "one key ({fingerprint}) approved as both {first} and {second}: one person cannot fill two roles"
+    )]
     SameKey {
         fingerprint: String,
         first: Role,
@@ -386,7 +394,11 @@ pub enum ApprovalError {
 
 /// Check that `armored` is an SSHSIG in [`NAMESPACE`] over [`message`]`(role, digest)`; returns
 /// the signer's public key.
-pub fn check_signature(armored: &str, role: Role, digest: &str) -> Result<PublicKey, ApprovalError> {
+pub fn check_signature(
+    armored: &str,
+    role: Role,
+    digest: &str,
+) -> Result<PublicKey, ApprovalError> {
     let sig = SshSig::from_pem(armored.as_bytes()).map_err(|e| ApprovalError::Format {
         role,
         reason: e.to_string(),
@@ -424,7 +436,9 @@ pub fn allowed_principal(signers: &AllowedSigners, key: &PublicKey, role: Role) 
         .find_map(|e| {
             e.principals
                 .iter()
-                .find(|p| p.starts_with(&prefix) && p.len() > prefix.len() && !p.contains(['*', '?', '!']))
+                .find(|p| {
+                    p.starts_with(&prefix) && p.len() > prefix.len() && !p.contains(['*', '?', '!'])
+                })
                 .cloned()
         })
 }
@@ -473,10 +487,7 @@ pub fn check_distinct(approvals: &[Approval]) -> Result<(), ApprovalError> {
 /// facts is the digest of the facts' own plan, and every approval is a valid signature over it,
 /// for its role, by the key it names, with no key in two roles. Trust in the approvers' keys
 /// was checked against the allowed_signers file at the time; it is not needed here.
-pub fn verify_recorded(
-    facts: &DepartureFacts,
-    approvals: &[Approval],
-) -> Result<(), String> {
+pub fn verify_recorded(facts: &DepartureFacts, approvals: &[Approval]) -> Result<(), String> {
     let Some(gate) = &facts.approval else {
         if approvals.is_empty() {
             return Ok(());

@@ -105,11 +105,13 @@ kind = "sandbox"
 
 [[step]]
 id = "delete-user"
+lane = "it"
 system = "sb"
 action = "delete_user"
 
 [[step]]
 id = "laptop"
+lane = "facilities"
 manual = "Collect the laptop"
 "#;
 
