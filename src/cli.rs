@@ -188,9 +188,10 @@ Prints who leaves, how, and the destructive steps, then signs the plan's digest 
 namespace offboard-approval) with the key given by --key and writes plan.json.<role>.sig
 beside the plan (0600). The key must be an unencrypted OpenSSH Ed25519 key listed in the
 runbook's [approvals] allowed_signers file with a principal `<role>:<name>`. Anyone can check
-a signature with:
-  ssh-keygen -Y verify -f approvers -I security:carol@corp.example -n offboard-approval \\
-    -s plan.json.security.sig < <(offboard approve plan.json --role security --message)
+a signature with OpenSSH alone:
+  offboard approve plan.json --role security --message |
+    ssh-keygen -Y verify -f approvers -I security:carol@corp.example -n offboard-approval \\
+      -s plan.json.security.sig
 `offboard start --plan plan.json` runs the plan; steps whose approvals are missing wait, and
 `offboard resume` runs them once the approval is there. See docs/approvals.md.";
 

@@ -449,10 +449,8 @@ impl DepartureState {
                 }
                 Record::TicketAttachFailed(f) => ticket.pending = Some((e.ts.clone(), f.clone())),
                 Record::TicketClosed(c) => ticket.closed.push((e.ts.clone(), c.clone())),
-                Record::Approved(a) => {
-                    if !approvals.iter().any(|b| b.role == a.role) {
-                        approvals.push(a.clone());
-                    }
+                Record::Approved(a) if !approvals.iter().any(|b| b.role == a.role) => {
+                    approvals.push(a.clone());
                 }
                 _ => {}
             }
