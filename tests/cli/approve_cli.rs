@@ -222,7 +222,20 @@ fn a_destructive_step_waits_for_the_security_approval_and_runs_once_given() {
     env.assert_evidence_verifies(&id);
     let ev: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.evidence_path(&id)).unwrap()).unwrap();
-    assert!(ev.to_string().contains("security:carol@corp.example"));
+    assert_eq!(
+        ev["predicate"]["departure"]["approvals"]["given"][0]["principal"],
+        "security:carol@corp.example"
+    );
+    assert_eq!(
+        ev["predicate"]["departure"]["approvals"]["required"]["idp-delete"],
+        serde_json::json!(["security"])
+    );
+    let shown = env.run(&["evidence", "show", env.evidence_path(&id).to_str().unwrap()]);
+    assert!(
+        text(&shown).contains("security by security:carol@corp.example"),
+        "{}",
+        text(&shown)
+    );
 }
 
 #[test]
