@@ -47,6 +47,11 @@ pub fn write_plan(
     let mut bytes = serde_json::to_vec_pretty(&plan)?;
     bytes.push(b'\n');
     crate::state::write_atomic(out, &bytes)?;
+    ctx.printer.json_result(&serde_json::json!({
+        "plan": facts,
+        "plan_file": out,
+        "digest": plan.digest,
+    }));
     let roles: std::collections::BTreeSet<Role> = plan
         .payload
         .steps

@@ -113,6 +113,23 @@ fn a_destructive_step_waits_for_the_security_approval_and_runs_once_given() {
         file["payload"]["steps"][1]["requires"],
         serde_json::json!(["security"])
     );
+    // --json prints the plan and the digest written.
+    let out = env.run(&[
+        "--json",
+        "plan",
+        USER,
+        "-r",
+        "offboard.toml",
+        "--set",
+        "manager=bob@corp.example",
+        "--out",
+        "other.json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let other: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("other.json")).unwrap()).unwrap();
+    assert_eq!(v["digest"], other["digest"]);
+    assert_eq!(v["plan"]["user"], USER);
 
     // Started with no approval: the suspend runs, the delete waits, naming the role.
     let out = start(&env);
