@@ -88,9 +88,13 @@ pub enum Command {
 
     /// Show what `start` would do, with no side effects and no network
     #[command(
-        after_help = "Example:\n  offboard plan alice@corp.example -r offboard.toml --type voluntary\n  offboard plan alice@corp.example --check    # also run the preflight"
+        after_help = "Examples:\n  offboard plan alice@corp.example -r offboard.toml --type voluntary\n  offboard plan alice@corp.example --check    # also run the preflight\n  offboard plan alice@corp.example --type involuntary --out plan.json   # for `offboard approve`\n\nWith --out, the plan is also written as a file to approve (four-eyes): its digest covers the\ndeparture facts, every step's system, action and parameters, and the runbook's sha256\n(docs/approvals.md)."
     )]
     Plan(PlanArgs),
+
+    /// Approve a plan file in a role (four-eyes): sign its digest with your SSH key
+    #[command(after_help = APPROVE_HELP)]
+    Approve(ApproveArgs),
 
     /// Before cutting anything: resolve every secret and ask every system, read-only, about the person
     #[command(
@@ -175,9 +179,26 @@ pub enum Command {
     },
 }
 
+const APPROVE_HELP: &str = "\
+Examples:
+  offboard approve plan.json --role security --key ~/.ssh/id_ed25519
+  offboard approve plan.json --role hr --key ~/.ssh/hr_ed25519
+
+Prints who leaves, how, and the destructive steps, then signs the plan's digest (SSHSIG,
+namespace offboard-approval) with the key given by --key and writes plan.json.<role>.sig
+beside the plan (0600). The key must be an unencrypted OpenSSH Ed25519 key listed in the
+runbook's [approvals] allowed_signers file with a principal `<role>:<name>`. Anyone can check
+a signature with OpenSSH alone:
+  offboard approve plan.json --role security --message |
+    ssh-keygen -Y verify -f approvers -I security:carol@corp.example -n offboard-approval \\
+      -s plan.json.security.sig
+`offboard start --plan plan.json` runs the plan; steps whose approvals are missing wait, and
+`offboard resume` runs them once the approval is there. See docs/approvals.md.";
+
 const START_HELP: &str = "\
 Examples:
   offboard start alice@corp.example -r offboard.toml --type involuntary --set manager=bob@corp.example
+  offboard start --plan plan.json      # an approved plan (offboard plan --out, offboard approve)
   offboard start --from people.csv -r offboard.toml --parallel 16
 
 --from runs one departure per row of a CSV file (a header row, then one person a line):
@@ -444,6 +465,12 @@ pub struct StartArgs {
     #[arg(long, value_name = "FILE", requires = "source", conflicts_with_all = ["user", "dry_run", "effective_at", "departure_type", "from"])]
     pub from_event: Option<PathBuf>,
 
+    /// Run an approved plan file (`offboard plan --out`, `offboard approve`): the plan is made
+    /// again from its runbook and inputs and must hash to the approved digest; steps whose
+    /// required approvals are missing wait (skipped) until `offboard resume` finds them
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["user", "from", "from_event", "dry_run", "effective_at", "set", "ticket", "runbook", "legal_hold"])]
+    pub plan: Option<PathBuf>,
+
     /// With --from-event: the HR system it came from
     #[arg(long, value_enum, value_name = "HRIS", requires = "from_event")]
     pub source: Option<crate::intake::Source>,
@@ -483,6 +510,26 @@ pub struct PlanArgs {
     /// `offboard preflight` does
     #[arg(long)]
     pub check: bool,
+
+    /// Also write the plan, with its digest, to this file for `offboard approve` and
+    /// `offboard start --plan` (atomically, 0600)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The plan file written by `offboard plan --out`
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// The role you approve in
+    #[arg(long, value_enum, value_name = "ROLE")]
+    pub role: crate::approval::Role,
+
+    /// Print the exact message the signature covers (for `ssh-keygen -Y verify`) and stop
+    #[arg(long)]
+    pub message: bool,
 }
 
 #[derive(Debug, Args)]

@@ -69,6 +69,11 @@ pub struct DepartureFacts {
     /// journals from before it hash the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intake: Option<crate::intake::IntakeRef>,
+    /// Started from an approved plan (`start --plan`): its digest, the roles each step needs,
+    /// and where the plan and the approvers' allowed_signers are. Left out when absent, so
+    /// journals from before it hash the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::ApprovalGate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,6 +277,9 @@ impl StepState {
 /// Why a step blocked by a legal hold was skipped (journaled, shown by `status`).
 pub const HOLD_SKIP_REASON: &str = "legal hold: destructive step blocked";
 
+/// Why a step whose approvals are missing was skipped (followed by the missing roles).
+pub const APPROVAL_SKIP_REASON: &str = "waiting for approval by";
+
 /// Placed or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -331,6 +339,8 @@ pub struct DepartureState {
     /// The legal hold: placed at start (`--legal-hold`, the runbook's `legal_hold`), or later
     /// with `offboard hold`, and lifted with `offboard release`.
     pub hold: HoldState,
+    /// Approvals of the plan accepted so far (`start --plan`, `resume`), in journal order.
+    pub approvals: Vec<crate::approval::Approval>,
     /// Where the evidence went: attaches to the service desk ticket, failed ones, closes.
     pub ticket: TicketState,
 }
@@ -382,6 +392,7 @@ impl DepartureState {
         let mut evidence_revision = 0;
         let mut hold = HoldState::default();
         let mut ticket = TicketState::default();
+        let mut approvals: Vec<crate::approval::Approval> = Vec::new();
         if facts.legal_hold
             && let Some(first) = events.first()
         {
@@ -438,6 +449,9 @@ impl DepartureState {
                 }
                 Record::TicketAttachFailed(f) => ticket.pending = Some((e.ts.clone(), f.clone())),
                 Record::TicketClosed(c) => ticket.closed.push((e.ts.clone(), c.clone())),
+                Record::Approved(a) if !approvals.iter().any(|b| b.role == a.role) => {
+                    approvals.push(a.clone());
+                }
                 _ => {}
             }
             let Some(step) = e.step.as_deref().and_then(|id| steps.get_mut(id)) else {
@@ -544,7 +558,39 @@ impl DepartureState {
             evidence_revision,
             hold,
             ticket,
+            approvals,
         })
+    }
+
+    /// The roles that must still approve `step` before it may run (empty when none).
+    pub fn approvals_missing(&self, step: &PlannedStep) -> Vec<crate::approval::Role> {
+        let Some(gate) = &self.facts.approval else {
+            return Vec::new();
+        };
+        gate.required
+            .get(&step.id)
+            .map(|roles| {
+                roles
+                    .iter()
+                    .copied()
+                    .filter(|r| !self.approvals.iter().any(|a| a.role == *r))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Why missing approvals keep `step` from running now, if they do.
+    pub fn approval_blocks(&self, step: &PlannedStep) -> Option<String> {
+        let missing = self.approvals_missing(step);
+        if missing.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = missing.iter().map(|r| r.as_str()).collect();
+        Some(format!(
+            "{APPROVAL_SKIP_REASON}: {} (`offboard approve <PLAN> --role {}`, then `offboard resume`)",
+            names.join(", "),
+            names[0]
+        ))
     }
 
     /// Why the legal hold keeps `step` from running now, if it does: a destructive step (or one

@@ -279,6 +279,7 @@ impl Engine {
         // A hold placed mid-departure (`offboard hold`) blocks as one placed at start does.
         let skip = before
             .hold_blocks(step)
+            .or_else(|| before.approval_blocks(step))
             .or(match gate {
                 Some(crate::assets::Gate::Wait(reason)) => Some(reason),
                 _ => None,

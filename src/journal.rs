@@ -124,6 +124,9 @@ pub enum Record {
     /// A reminder, escalation or drift notice was sent, or failed to send (`remind` retries it
     /// at its next run). Who, on which channel, about which steps; never a credential.
     Notified(crate::notify::Notification),
+    /// An approval of the departure's plan was checked and accepted (`start --plan`, or a later
+    /// `resume` that found a new `.sig` beside the plan): role, key, signature.
+    Approved(crate::approval::Approval),
 }
 
 /// One journal line.

@@ -76,9 +76,14 @@ impl SigningKey {
     /// An armored OpenSSH SSHSIG (`-----BEGIN SSH SIGNATURE-----`) over `msg`, namespace
     /// [`NAMESPACE`], hash sha512: what `ssh-keygen -Y sign -n offboard-evidence` produces.
     pub fn sign(&self, msg: &[u8]) -> Result<String> {
+        self.sign_in(NAMESPACE, msg)
+    }
+
+    /// [`SigningKey::sign`] in another SSHSIG namespace (approvals sign in `offboard-approval`).
+    pub fn sign_in(&self, namespace: &str, msg: &[u8]) -> Result<String> {
         let sig = self
             .key
-            .sign(NAMESPACE, HashAlg::Sha512, msg)
+            .sign(namespace, HashAlg::Sha512, msg)
             .map_err(|e| anyhow::anyhow!("signing with {}: {e}", self.path.display()))?;
         let mut pem = sig
             .to_pem(LineEnding::LF)

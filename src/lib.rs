@@ -5,6 +5,7 @@
 //! integrity check, engine run, sealing) and print; both sit over the library modules below.
 
 pub mod app;
+pub mod approval;
 pub mod assets;
 pub mod batch;
 pub mod cli;

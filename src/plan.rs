@@ -296,6 +296,7 @@ pub fn build(
         previous: None,
         ticketing: runbook.file.ticketing.clone(),
         intake: None,
+        approval: None,
     })
 }
 

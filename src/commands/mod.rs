@@ -10,6 +10,7 @@ use crate::exit::{CliError, Exit};
 use crate::state::StateDir;
 use crate::ui::Printer;
 
+pub mod approve;
 pub mod attach;
 pub mod bulk;
 pub mod common;
@@ -83,6 +84,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
     match command {
         Command::Start(args) => start::exec(ctx, args),
         Command::Plan(args) => plan::exec(ctx, args),
+        Command::Approve(args) => approve::exec(ctx, args),
         Command::Preflight(args) => preflight::exec(ctx, args),
         Command::Resume(args) => resume::exec(ctx, args),
         Command::Confirm(args) => confirm::exec(ctx, args),

@@ -10,6 +10,18 @@ use crate::ui::safe;
 use super::{Ctx, common};
 
 pub fn exec(ctx: &Ctx, args: PlanArgs) -> anyhow::Result<Exit> {
+    if let Some(out) = &args.out {
+        let runbook = common::load_runbook(ctx, args.input.runbook.runbook.as_deref())?;
+        let req = common::departure_request(ctx, &args.input, &runbook, false)?;
+        let facts = crate::plan::build(&runbook, &req, ctx.state.root())
+            .map_err(|e| CliError::new(Exit::Usage, e))?;
+        ctx.printer.result(render(ctx, &facts));
+        super::approve::write_plan(ctx, &runbook, &facts, out)?;
+        if args.check {
+            return super::preflight::run(ctx, &facts);
+        }
+        return Ok(Exit::Ok);
+    }
     if args.check {
         let facts = build(ctx, &args.input)?;
         ctx.printer.result(render(ctx, &facts));

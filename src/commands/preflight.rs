@@ -9,6 +9,13 @@ use crate::ui::safe;
 use super::{Ctx, common};
 
 pub fn exec(ctx: &Ctx, args: PlanArgs) -> anyhow::Result<Exit> {
+    if args.out.is_some() {
+        return Err(
+            crate::exit::CliError::usage("preflight writes no plan file")
+                .hint("use `offboard plan <USER> … --out plan.json --check`")
+                .into(),
+        );
+    }
     let facts = super::plan::build(ctx, &args.input)?;
     run(ctx, &facts)
 }

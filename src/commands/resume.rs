@@ -31,6 +31,8 @@ pub fn exec(ctx: &Ctx, args: ResumeArgs) -> anyhow::Result<Exit> {
             None => hold::place(ctx, &driving, &id, reason)?,
         }
     }
+    // Approvals given since (new `.sig` files beside the approved plan) unblock their steps.
+    super::approve::pick_up(ctx, &driving)?;
     driving.append(
         None,
         Record::RunStarted {

@@ -13,6 +13,11 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
     if args.from_event.is_some() {
         return super::intake::start_from_event(ctx, args);
     }
+    if let Some(plan) = args.plan.clone() {
+        let (approved, input) = super::approve::input_of(&plan)?;
+        let args = StartArgs { input, ..args };
+        return run_plan(ctx, args, Some((&plan, &approved)));
+    }
     run(ctx, args, None)
 }
 
@@ -21,6 +26,24 @@ pub(crate) fn run(
     ctx: &Ctx,
     args: StartArgs,
     intake: Option<&super::intake::StartHook<'_>>,
+) -> anyhow::Result<Exit> {
+    run_with(ctx, args, intake, None)
+}
+
+/// Start a departure from an approved plan file (`start --plan`).
+fn run_plan(
+    ctx: &Ctx,
+    args: StartArgs,
+    plan: Option<(&std::path::Path, &crate::approval::PlanFile)>,
+) -> anyhow::Result<Exit> {
+    run_with(ctx, args, None, plan)
+}
+
+fn run_with(
+    ctx: &Ctx,
+    args: StartArgs,
+    intake: Option<&super::intake::StartHook<'_>>,
+    plan: Option<(&std::path::Path, &crate::approval::PlanFile)>,
 ) -> anyhow::Result<Exit> {
     if args.dry_run {
         return super::plan::show(ctx, &args.input);
@@ -108,6 +131,11 @@ pub(crate) fn run(
     if let Some(hook) = intake {
         hook.stamp(&mut facts);
     }
+    // An approved plan: what would run now must be what was approved.
+    let approvals = match plan {
+        Some((path, approved)) => super::approve::gate(ctx, &runbook, &mut facts, path, approved)?,
+        None => Vec::new(),
+    };
     if !wait_until_effective(ctx, req.effective_at)? {
         return Ok(Exit::Interrupted);
     }
@@ -129,6 +157,13 @@ pub(crate) fn run(
     }
     if let Some(hook) = intake {
         hook.record(&facts.id)?;
+    }
+    if plan.is_some() {
+        let key = common::signing_key(ctx)?;
+        let driving =
+            crate::app::Driving::begin(&common::session(ctx), facts, person, "start", Some(found))?;
+        super::approve::record(&driving, approvals)?;
+        return common::drive(ctx, &driving, &key, interactive, "run");
     }
     common::start_departure(ctx, facts, person, interactive, "start", Some(found))
 }

@@ -115,6 +115,22 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
     if let Some(intake) = &facts.intake {
         departure["intake"] = serde_json::to_value(intake)?;
     }
+    // Started from an approved plan: its digest, the roles each step needs, who approved (the
+    // signatures themselves are in the `approved` events, which `evidence verify` re-checks).
+    if let Some(gate) = &facts.approval {
+        let given: Vec<Value> = state
+            .approvals
+            .iter()
+            .map(
+                |a| json!({"role": a.role, "principal": a.principal, "fingerprint": a.fingerprint}),
+            )
+            .collect();
+        departure["approvals"] = json!({
+            "plan_digest": gate.digest,
+            "required": gate.required,
+            "given": given,
+        });
+    }
     let runbook = json!({
         "name": facts.runbook.name,
         "path": facts.runbook.path,

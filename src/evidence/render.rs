@@ -34,6 +34,38 @@ const LANES: [&str; 7] = [
     "custom",
 ];
 
+/// Who approved the plan the departure was started from (four-eyes), if it was.
+fn approvals_text(p: &Value) -> String {
+    let Some(a) = p.pointer("/departure/approvals") else {
+        return String::new();
+    };
+    let given: Vec<String> = a
+        .pointer("/given")
+        .and_then(Value::as_array)
+        .map(|g| {
+            g.iter()
+                .map(|x| {
+                    format!(
+                        "{} by {} ({})",
+                        safe(x["role"].as_str().unwrap_or("")),
+                        safe(x["principal"].as_str().unwrap_or("")),
+                        safe(x["fingerprint"].as_str().unwrap_or(""))
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "plan sha256:{}; {}",
+        safe(a["plan_digest"].as_str().unwrap_or("")),
+        if given.is_empty() {
+            "none given".to_string()
+        } else {
+            given.join(", ")
+        }
+    )
+}
+
 /// The legal hold: its history (who placed or released it, when, why) and the steps it blocked;
 /// evidence from before holds had a history says only yes or no.
 fn hold_text(p: &Value) -> String {
@@ -110,7 +142,7 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
     if !d("email").is_empty() && d("email") != d("user") {
         user = format!("{user} <{}>", safe(d("email")));
     }
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("user", user),
         ("type", or_dash(d("type"))),
         ("effective", or_dash(d("effective_at"))),
@@ -142,6 +174,13 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
             ),
         ),
     ];
+    if p.pointer("/departure/approvals").is_some() {
+        let at = rows
+            .iter()
+            .position(|(k, _)| *k == "legal hold")
+            .map_or(rows.len(), |i| i + 1);
+        rows.insert(at, ("approvals", approvals_text(p)));
+    }
     for (k, v) in rows {
         writeln!(out, "  {k:<11} {v}")?;
     }

@@ -99,6 +99,7 @@ pub fn facts() -> DepartureFacts {
         previous: None,
         ticketing: None,
         intake: None,
+        approval: None,
     }
 }
 

@@ -156,6 +156,8 @@ pub enum EvidenceError {
         recorded: String,
         actual: String,
     },
+    #[error("an approval in it does not hold: {reason}")]
+    Approval { reason: String },
     #[error("{}:{line}: {reason}", file.display())]
     AllowedSigners {
         file: PathBuf,
@@ -420,6 +422,20 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
             field: "predicate.revision",
             what: "a number",
         })?;
+
+    // The approvals the journal records are signatures over this departure's own plan digest
+    // (a forged, altered or mismatched approval fails here, even in a re-signed file).
+    if let Some(facts) = crate::departure::facts(&events) {
+        let approvals: Vec<crate::approval::Approval> = events
+            .iter()
+            .filter_map(|e| match &e.record {
+                Record::Approved(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        crate::approval::verify_recorded(facts, &approvals)
+            .map_err(|reason| EvidenceError::Approval { reason })?;
+    }
 
     // 7. A journal beside the file starts with exactly the embedded events.
     let journal_path = path

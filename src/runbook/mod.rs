@@ -54,6 +54,11 @@ pub struct RunbookFile {
     /// system), one manual return step per asset. See "The asset lane" in `runbooks/README.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assets: Option<AssetsDef>,
+    /// Four-eyes approval (`offboard plan --out`, `offboard approve`, `start --plan`): which
+    /// roles must approve which steps, and which keys may approve in which role. See
+    /// docs/approvals.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<crate::approval::ApprovalsDef>,
 }
 
 /// The `[assets]` table: where the list of what the person holds comes from, and the return

@@ -98,6 +98,7 @@ fn facts() -> DepartureFacts {
         previous: None,
         ticketing: None,
         intake: None,
+        approval: None,
     }
 }
 

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod approve_cli;
 mod assets_cli;
 mod attach_cli;
 mod attach_psa_cli;

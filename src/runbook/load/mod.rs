@@ -21,6 +21,7 @@ use super::template::{self, BUILTIN_VARS, TemplateError};
 use super::{Diagnostic, RunbookError, RunbookFile};
 use crate::providers::KindSpec;
 
+mod approvals;
 mod assets;
 mod graph;
 mod notify;
@@ -369,6 +370,7 @@ const TOP_KEYS: &[&str] = &[
     "assets",
     "notify",
     "intake",
+    "approvals",
 ];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
@@ -703,6 +705,9 @@ impl<'s> Check<'s> {
         }
         if let Some((k, v)) = get("assets") {
             self.assets_table(k.span(), v, &assets::step_ids(doc));
+        }
+        if let Some((k, v)) = get("approvals") {
+            self.approvals_table(k.span(), v, &assets::step_ids(doc));
         }
     }
 
