@@ -812,6 +812,20 @@ impl NinjaOneProvider {
         })
     }
 
+    /// A check over the person's devices: what was seen on each (or the listing, when there is
+    /// none), holding only if it held on every one.
+    fn per_device(h: &Holdings, devices: &[Device], ok: bool, each: Vec<String>) -> CheckOutcome {
+        CheckOutcome {
+            revoked: ok,
+            observed: if each.is_empty() {
+                Self::listing(h, devices)
+            } else {
+                each.join("; ")
+            },
+            account: Some(h.account.clone()),
+        }
+    }
+
     fn listing(h: &Holdings, devices: &[Device]) -> String {
         let mut s = format!(
             "{} device(s) of {} in NinjaOne: {}",
@@ -1048,15 +1062,7 @@ impl NinjaOneProvider {
             }
             each.push(s);
         }
-        Ok(CheckOutcome {
-            revoked: ok,
-            observed: if each.is_empty() {
-                Self::listing(&h, devices)
-            } else {
-                each.join("; ")
-            },
-            account: Some(h.account),
-        })
+        Ok(Self::per_device(&h, devices, ok, each))
     }
 
     // ---- run_script -----------------------------------------------------------------------
@@ -1431,15 +1437,7 @@ impl NinjaOneProvider {
             ok &= holds;
             each.push(format!("{}: {seen}", d.label()));
         }
-        Ok(CheckOutcome {
-            revoked: ok,
-            observed: if each.is_empty() {
-                Self::listing(&h, devices)
-            } else {
-                each.join("; ")
-            },
-            account: Some(h.account),
-        })
+        Ok(Self::per_device(&h, devices, ok, each))
     }
 
     // ---- remove_end_user --------------------------------------------------------------------
