@@ -170,21 +170,19 @@ impl GoogleProvider {
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
-        let http = self.as_admin(Api::Admin, scopes::USER)?;
-        let user = match self.read(&http, call, ctx).await? {
-            Ok(u) => u,
-            Err(gone) => return Ok(gone),
-        };
-        Ok(CheckOutcome {
-            revoked: false,
-            observed: format!(
-                "suspended={}: Google's Directory API cannot read a user's sessions back, so \
-                 signing out cannot be confirmed (the signOut answer is in the journal)",
-                user.suspended
-                    .map_or_else(|| "unknown".to_string(), |s| s.to_string())
-            ),
-            account: Some(user.account()),
+        // Only a deleted user (404 by id, answered by the read) proves the sessions gone.
+        self.check_user_field(call, ctx, "id", |u| {
+            Some((
+                false,
+                format!(
+                    "suspended={}: Google's Directory API cannot read a user's sessions back, so \
+                     signing out cannot be confirmed (the signOut answer is in the journal)",
+                    u.suspended
+                        .map_or_else(|| "unknown".to_string(), |s| s.to_string())
+                ),
+            ))
         })
+        .await
     }
 
     /// `GET users/{id}/{what}`: the items (the key is left out when there are none).
@@ -642,20 +640,18 @@ impl GoogleProvider {
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError> {
-        let http = self.as_admin(Api::Admin, scopes::USER)?;
-        let user = match self.read(&http, call, ctx).await? {
-            Ok(u) => u,
-            Err(gone) => return Ok(gone),
-        };
-        Ok(CheckOutcome {
-            revoked: false,
-            observed: format!(
-                "Google user {} still exists (suspended={})",
-                user.id,
-                user.suspended
-                    .map_or_else(|| "unknown".to_string(), |s| s.to_string())
-            ),
-            account: Some(user.account()),
+        // A 404 by id is the read's answer (revoked); a user still read is not deleted.
+        self.check_user_field(call, ctx, "id", |u| {
+            Some((
+                false,
+                format!(
+                    "Google user {} still exists (suspended={})",
+                    u.id,
+                    u.suspended
+                        .map_or_else(|| "unknown".to_string(), |s| s.to_string())
+                ),
+            ))
         })
+        .await
     }
 }
