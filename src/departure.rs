@@ -235,6 +235,10 @@ pub struct StepState {
     /// every later check reads this account).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<Account>,
+    /// The state the step's first apply found just before changing it (`before` records; the
+    /// first is kept: a later attempt sees the state the first one left).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
     /// The latest `verify` found access back after the step was done: `resume` re-checks the
     /// account and applies the step again.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -468,6 +472,9 @@ impl DepartureState {
                 Record::Retried(_) => step.retries += 1,
                 Record::Identified { account } => {
                     step.account.get_or_insert_with(|| account.clone());
+                }
+                Record::Before { state } => {
+                    step.before.get_or_insert_with(|| state.clone());
                 }
                 Record::Applied {
                     changed,
@@ -712,5 +719,35 @@ mod ticket_tests {
         // And they read back as written.
         let bytes = crate::journal::journal_bytes(j.events());
         assert_eq!(crate::journal::parse_chain(&bytes).unwrap(), j.events());
+    }
+}
+
+#[cfg(test)]
+mod before_tests {
+    use super::*;
+
+    /// A step's pre-state is the first one recorded: a second attempt after a crash reads the
+    /// state the first attempt left, which is not what rollback must put back.
+    #[test]
+    fn the_first_before_of_a_step_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = crate::evidence::testutil::journal(dir.path());
+        let state = DepartureState::replay(j.events()).unwrap();
+        let step = state.facts.steps[0].id.clone();
+        let first = serde_json::json!({"active": true, "groups": ["g1"]});
+        let second = serde_json::json!({"active": false, "groups": []});
+        j.append(
+            Some(&step),
+            Record::Before {
+                state: first.clone(),
+            },
+        )
+        .unwrap();
+        j.append(Some(&step), Record::Before { state: second })
+            .unwrap();
+        let state = DepartureState::replay(j.events()).unwrap();
+        assert_eq!(state.steps[&step].before.as_ref(), Some(&first));
+        let line = serde_json::to_value(&j.events()[j.events().len() - 1]).unwrap();
+        assert_eq!(line["kind"], "before");
     }
 }

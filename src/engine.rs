@@ -320,6 +320,8 @@ impl Engine {
             let step_id = id.to_string();
             let on_account_journal = self.journal.clone();
             let on_account_step = id.to_string();
+            let on_before_journal = self.journal.clone();
+            let on_before_step = id.to_string();
             let known_id = known.as_ref().map(|a| a.id.clone());
             CallCtx::new(move |note| {
                 if let Err(e) = append(&journal, Some(&step_id), Record::Retried(note)) {
@@ -335,6 +337,14 @@ impl Engine {
                 };
                 if let Err(e) = append(&on_account_journal, Some(&on_account_step), record) {
                     tracing::warn!("could not journal the account identified: {e:#}");
+                }
+            })
+            .on_before(move |state| {
+                let record = Record::Before {
+                    state: state.clone(),
+                };
+                if let Err(e) = append(&on_before_journal, Some(&on_before_step), record) {
+                    tracing::warn!("could not journal the pre-state: {e:#}");
                 }
             })
         };

@@ -57,6 +57,9 @@ pub enum Record {
     Retried(RetryNote),
     /// The provider identified the account it is about to change (by the system's own id).
     Identified { account: Account },
+    /// The state the apply is about to change, read live just before the change (for
+    /// `offboard rollback`; the first one of a step is the pre-departure state).
+    Before { state: serde_json::Value },
     /// The provider accepted the change (or found it already in place).
     Applied {
         changed: bool,

@@ -81,6 +81,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<LockParams>(),
         },
         ActionSpec {
@@ -91,6 +92,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<EraseParams>(),
         },
         ActionSpec {
@@ -103,6 +105,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<MobileLockParams>(),
         },
         ActionSpec {
@@ -114,6 +117,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<MobileEraseParams>(),
         },
     ],

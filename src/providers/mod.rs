@@ -95,6 +95,39 @@ pub struct ActionSpec {
     /// Its check proves that access is gone (a revocation `verify` re-checks). False for
     /// actions whose effect is not access, such as sending a notice.
     pub revokes: bool,
+    /// How `offboard rollback` undoes it: [`Inverse::Restore`] (the provider's
+    /// [`Provider::restore`] puts back the pre-state the apply recorded with
+    /// [`CallCtx::before`]) or [`Inverse::None`] with the reason it cannot be undone.
+    pub inverse: Inverse,
+}
+
+/// How an action is undone, declared in the kind's action table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inverse {
+    /// [`Provider::restore`] puts back the recorded pre-state; the text says what comes back,
+    /// in the plan's words ("re-enable the account", "re-add the groups it was removed from").
+    Restore(&'static str),
+    /// It cannot be undone; the text says why, for the rollback plan and the evidence ("the
+    /// old password cannot be restored", "a wiped device stays wiped").
+    None(&'static str),
+}
+
+/// The reason given by an action whose undo is not built yet: an honest "cannot be undone by
+/// offboard", never a pretended restore.
+pub const UNDO_NOT_BUILT: &str = "offboard cannot undo this action yet: restore it by hand";
+
+/// What [`Provider::check_restored`] read after a restore.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreCheck {
+    /// The live state now, in the shape of the pre-state snapshot (for the evidence's
+    /// before/after).
+    pub after: serde_json::Value,
+    /// Everything in the pre-state that can come back is back.
+    pub restored: bool,
+    /// What was seen, and what is not back and why when `restored` is false.
+    pub observed: String,
+    /// The account whose live state was read (by the system's id).
+    pub account: Option<Account>,
 }
 
 pub struct SettingSpec {
@@ -231,6 +264,7 @@ pub struct CallCtx {
     on_account: Arc<dyn Fn(&Account) + Send + Sync>,
     /// The licences an apply said it freed ([`CallCtx::freed_licences`]).
     licences_freed: Arc<std::sync::Mutex<Option<Vec<String>>>>,
+    on_before: Arc<dyn Fn(&serde_json::Value) + Send + Sync>,
     just_found: bool,
 }
 
@@ -240,6 +274,7 @@ impl CallCtx {
             on_retry: Arc::new(on_retry),
             on_account: Arc::new(|_| {}),
             licences_freed: Arc::default(),
+            on_before: Arc::new(|_| {}),
             just_found: false,
         }
     }
@@ -267,6 +302,21 @@ impl CallCtx {
     /// change, so a crash right after it still leaves the account's id on record).
     pub fn identified(&self, account: &Account) {
         (self.on_account)(account)
+    }
+
+    /// Also be told the pre-state an apply records, before it changes anything.
+    pub fn on_before(mut self, f: impl Fn(&serde_json::Value) + Send + Sync + 'static) -> CallCtx {
+        self.on_before = Arc::new(f);
+        self
+    }
+
+    /// Record the state an apply is about to change, read live from the account it acts on,
+    /// just before the change (journaled as `before`; `offboard rollback` restores from the
+    /// first one recorded for the step). Ids, not display names: group ids, SKU ids, the old
+    /// flag values. Never a secret. An apply that finds the change already in place records
+    /// the state it found too, so that rollback knows there was nothing to put back.
+    pub fn before(&self, state: &serde_json::Value) {
+        (self.on_before)(state)
     }
 
     /// Tell the engine which licences (SKUs, by name) this apply freed, none included: they
@@ -343,4 +393,45 @@ pub trait Provider: Send + Sync {
         call: &StepCall<'_>,
         ctx: &CallCtx,
     ) -> Result<CheckOutcome, ProviderError>;
+
+    /// Undo `call.action` on `call.account` (always set: rollback acts only on an account an
+    /// apply identified), putting back `before`, the pre-state that apply recorded with
+    /// [`CallCtx::before`]. Idempotent: restoring twice is not an error (`changed: false`).
+    /// Only actions declared [`Inverse::Restore`] are ever restored.
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let _ = (before, ctx);
+        Err(ProviderError::Permanent(format!(
+            "action {} has no restore in this kind",
+            call.action
+        )))
+    }
+
+    /// The requests `restore` will make, for the rollback plan. No I/O.
+    fn describe_restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+    ) -> Vec<RequestLine> {
+        let _ = (call, before);
+        Vec::new()
+    }
+
+    /// Read the live state of `call.account` by its id and say whether `before` is back.
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let _ = (before, ctx);
+        Err(ProviderError::Permanent(format!(
+            "action {} has no restore in this kind",
+            call.action
+        )))
+    }
 }

@@ -101,6 +101,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<TagParams>(),
         },
         ActionSpec {
@@ -113,6 +114,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<ScriptParams>(),
         },
         ActionSpec {
@@ -123,6 +125,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<MaintenanceParams>(),
         },
         ActionSpec {
@@ -133,6 +136,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -143,6 +147,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<FindParams>(),
         },
     ],

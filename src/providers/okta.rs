@@ -55,6 +55,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -65,6 +66,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -76,6 +78,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -85,6 +88,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -97,6 +101,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<GroupsParams>(),
         },
         ActionSpec {
@@ -107,6 +112,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -116,6 +122,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
     ],

@@ -456,6 +456,7 @@ const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
         destructive: false,
         alerts_user: false,
         revokes: true,
+        inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
         params: NO_PARAMS,
     }
 }

@@ -50,6 +50,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -58,6 +59,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -68,6 +70,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<GroupsParams>(),
         },
     ],

@@ -47,6 +47,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -59,6 +60,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<ResetParams>(),
         },
     ],

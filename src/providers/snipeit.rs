@@ -53,6 +53,7 @@ pub static KIND: KindSpec = KindSpec {
         destructive: false,
         alerts_user: false,
         revokes: true,
+        inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
         params: ParamsSpec::of::<CheckinParams>(),
     }],
     settings: &[ALLOW_PLAIN],

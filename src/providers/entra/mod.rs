@@ -62,6 +62,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -74,6 +75,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -86,6 +88,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -97,6 +100,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -109,6 +113,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<groups::GroupsParams>(),
         },
         ActionSpec {
@@ -121,6 +126,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -130,6 +136,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -140,6 +147,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -151,6 +159,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: true,
             revokes: false,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<mail::AutoReplyParams>(),
         },
         ActionSpec {
@@ -163,6 +172,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<onedrive::OneDriveParams>(),
         },
         ActionSpec {
@@ -174,6 +184,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -184,6 +195,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -197,6 +209,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<devices::RetireParams>(),
         },
         ActionSpec {
@@ -209,6 +222,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
+            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
             params: ParamsSpec::of::<devices::WipeParams>(),
         },
     ],
