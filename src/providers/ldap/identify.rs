@@ -111,16 +111,7 @@ impl LdapProvider {
     /// The account an entry is: its objectGUID / entryUUID / nsUniqueId, and its DN.
     pub(super) fn account_of(&self, user: &SearchEntry) -> Result<Account, ProviderError> {
         let name = self.flavor.id_attribute();
-        let id = if self.flavor == Flavor::ActiveDirectory {
-            user.bin_attrs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.first())
-                .and_then(|b| guid_string(b))
-        } else {
-            attr(user, name).first().cloned()
-        };
-        let id = id.ok_or_else(|| {
+        let id = self.entry_id(user).ok_or_else(|| {
             self.err(format!(
                 "{} has no readable {name}: cannot identify the account for good (may the bind \
                  account read it?)",
@@ -130,8 +121,22 @@ impl LdapProvider {
         Ok(Account::new(id, name, user.dn.clone()))
     }
 
+    /// An entry's id (objectGUID as text, entryUUID, nsUniqueId), if it was read.
+    pub(super) fn entry_id(&self, e: &SearchEntry) -> Option<String> {
+        let name = self.flavor.id_attribute();
+        if self.flavor == Flavor::ActiveDirectory {
+            e.bin_attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.first())
+                .and_then(|b| guid_string(b))
+        } else {
+            attr(e, name).first().cloned()
+        }
+    }
+
     /// The filter that finds an entry by its id (`None`: not an id this flavor makes).
-    fn id_filter(&self, id: &str) -> Option<String> {
+    pub(super) fn id_filter(&self, id: &str) -> Option<String> {
         let attr = self.flavor.id_attribute();
         let value = if self.flavor == Flavor::ActiveDirectory {
             guid_bytes(id)?

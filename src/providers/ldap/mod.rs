@@ -39,6 +39,7 @@ mod groups;
 mod identify;
 mod lock;
 mod password;
+mod restore;
 mod run;
 
 use std::path::PathBuf;
@@ -50,8 +51,9 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec, Provider,
-    ProviderError, RequestLine, SettingSpec, SettingType, StepCall, SystemConfig,
+    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS, ParamsSpec,
+    Provider, ProviderError, RequestLine, RestoreCheck, SettingSpec, SettingType, StepCall,
+    SystemConfig,
 };
 use config::Transport;
 use run::Mode;
@@ -95,7 +97,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "set ACCOUNTDISABLE back to what it was before (an account disabled before \
+                 offboard stays disabled), the other userAccountControl bits as they are now",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -106,7 +111,11 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "re-add the person to each group the step removed, found by its objectGUID / \
+                 entryUUID / nsUniqueId (renamed or moved groups too); a group deleted since \
+                 cannot be",
+            ),
             params: ParamsSpec::of::<GroupsParams>(),
         },
         ActionSpec {
@@ -118,7 +127,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "the old password cannot be restored: set a new one and give it to the person",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -127,7 +138,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "move the entry back into the container it was in, keeping its RDN",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -137,7 +150,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore("put the old description back (remove it if there was none)"),
             params: ParamsSpec::of::<DescriptionParams>(),
         },
         ActionSpec {
@@ -147,7 +160,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "put the lock attribute back as it was before (removed if it was absent, so a \
+                 lock set before offboard stays)",
+            ),
             params: NO_PARAMS,
         },
     ],
@@ -319,6 +335,44 @@ impl Provider for LdapProvider {
     async fn preflight(&self, call: &StepCall<'_>, ctx: &CallCtx) -> Result<String, ProviderError> {
         let c: CheckOutcome = self.run(call, ctx, Mode::Look).await?;
         Ok(c.observed)
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        if !self.flavor.supports(call.action) {
+            return Err(self.unsupported(call.action));
+        }
+        let pre = self.parse_before(call, before)?;
+        self.run_with(call, ctx, Mode::Restore, Some(&pre)).await
+    }
+
+    fn describe_restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+    ) -> Vec<RequestLine> {
+        if !self.flavor.supports(call.action) {
+            return Vec::new();
+        }
+        self.restore_lines(call, before)
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        if !self.flavor.supports(call.action) {
+            return Err(self.unsupported(call.action));
+        }
+        let pre = self.parse_before(call, before)?;
+        self.run_with(call, ctx, Mode::CheckRestored, Some(&pre))
+            .await
     }
 }
 

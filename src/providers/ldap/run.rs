@@ -11,9 +11,11 @@ use super::dn::{dn_eq, split_dn};
 use super::groups::{group_listed, groups_param};
 use super::identify::attr;
 use super::password::{filetime_display, pwd_last_set};
+use super::restore::PreState;
 use super::{KIND, LdapProvider};
 use crate::providers::{
-    Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, RetryNote, StepCall,
+    Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, RestoreCheck,
+    RetryNote, StepCall,
 };
 
 impl LdapProvider {
@@ -23,6 +25,20 @@ impl LdapProvider {
         call: &StepCall<'_>,
         ctx: &CallCtx,
         mode: Mode,
+    ) -> Result<T, ProviderError>
+    where
+        T: From<Done>,
+    {
+        self.run_with(call, ctx, mode, None).await
+    }
+
+    /// [`LdapProvider::run`], for a restore or its check too (`pre`: the recorded pre-state).
+    pub(super) async fn run_with<T>(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+        mode: Mode,
+        pre: Option<&PreState>,
     ) -> Result<T, ProviderError>
     where
         T: From<Done>,
@@ -44,6 +60,16 @@ impl LdapProvider {
                             .await
                     }
                     Mode::Look => self.look_once(&mut ldap, call, &mut records).await,
+                    Mode::Restore | Mode::CheckRestored => match pre {
+                        None => Err(self.err("a restore needs the recorded pre-state")),
+                        Some(pre) if mode == Mode::Restore => {
+                            self.restore_once(&mut ldap, call, pre, &mut records).await
+                        }
+                        Some(pre) => {
+                            self.check_restored_once(&mut ldap, call, pre, &mut records)
+                                .await
+                        }
+                    },
                 };
                 let _ = ldap.unbind().await;
                 r
@@ -84,7 +110,7 @@ impl LdapProvider {
         }
     }
 
-    fn unsupported(&self, action: &str) -> ProviderError {
+    pub(super) fn unsupported(&self, action: &str) -> ProviderError {
         let offered: Vec<&str> = KIND
             .actions
             .iter()
@@ -118,6 +144,9 @@ impl LdapProvider {
         };
         let account = self.account_of(&user)?;
         ctx.identified(&account);
+        // The pre-state, read live just before the change (also when it is already in place).
+        let before = self.pre_state(ldap, &user, &account, call, records).await?;
+        ctx.before(&serde_json::to_value(&before).unwrap_or_default());
         let outcome = match call.action {
             "disable_account" => self.disable(ldap, &user, records).await,
             "remove_from_groups" => {
@@ -272,6 +301,8 @@ pub(super) enum Outcome {
         account: Option<Account>,
     },
     Check(CheckOutcome),
+    /// What a check of a restore read.
+    Restored(RestoreCheck),
 }
 
 impl Outcome {
@@ -284,7 +315,7 @@ impl Outcome {
     }
 
     /// The same outcome, about `account`.
-    fn on(self, account: Account) -> Outcome {
+    pub(super) fn on(self, account: Account) -> Outcome {
         match self {
             Outcome::Applied {
                 changed, summary, ..
@@ -296,6 +327,10 @@ impl Outcome {
             Outcome::Check(c) => Outcome::Check(CheckOutcome {
                 account: Some(account),
                 ..c
+            }),
+            Outcome::Restored(r) => Outcome::Restored(RestoreCheck {
+                account: Some(account),
+                ..r
             }),
         }
     }
@@ -326,6 +361,12 @@ impl From<Done> for ApplyOutcome {
                 requests: d.requests,
                 account: c.account,
             },
+            Outcome::Restored(r) => ApplyOutcome {
+                changed: false,
+                summary: r.observed,
+                requests: d.requests,
+                account: r.account,
+            },
         }
     }
 }
@@ -343,6 +384,33 @@ impl From<Done> for CheckOutcome {
                 observed: summary,
                 account,
             },
+            Outcome::Restored(r) => CheckOutcome {
+                revoked: false,
+                observed: r.observed,
+                account: r.account,
+            },
+        }
+    }
+}
+
+impl From<Done> for RestoreCheck {
+    fn from(d: Done) -> RestoreCheck {
+        match d.inner {
+            Outcome::Restored(r) => r,
+            Outcome::Applied {
+                summary, account, ..
+            } => RestoreCheck {
+                after: serde_json::Value::Null,
+                restored: false,
+                observed: summary,
+                account,
+            },
+            Outcome::Check(c) => RestoreCheck {
+                after: serde_json::Value::Null,
+                restored: false,
+                observed: c.observed,
+                account: c.account,
+            },
         }
     }
 }
@@ -354,6 +422,10 @@ pub(super) enum Mode {
     Check,
     /// Find the person and change nothing (preflight).
     Look,
+    /// Put the recorded pre-state back.
+    Restore,
+    /// Read whether the recorded pre-state is back.
+    CheckRestored,
 }
 
 /// What one call has already changed in attempts that then failed with a transient error, so

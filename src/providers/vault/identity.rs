@@ -11,7 +11,8 @@ use url::Url;
 use super::VaultProvider;
 use crate::providers::kit::http::{HttpResponse, Request, with_query};
 use crate::providers::{
-    Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall,
+    Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestLine, RequestRecord,
+    RestoreCheck, StepCall,
 };
 
 impl VaultProvider {
@@ -207,6 +208,8 @@ impl VaultProvider {
         };
         ctx.identified(&account);
         let live = self.entity_tokens(&account.id, ctx, &mut records).await?.0;
+        // How many live tokens there were (never the tokens or their accessors).
+        ctx.before(&json!({"entity_id": account.id, "live_tokens": live.len()}));
         let mut prefixes = vec![name.clone()];
         if login != name {
             prefixes.push(login.to_string());
@@ -292,6 +295,7 @@ impl VaultProvider {
         };
         let account = Self::entity_account(&entity);
         ctx.identified(&account);
+        ctx.before(&entity.pre_state());
         if entity.disabled {
             return Ok(ApplyOutcome {
                 changed: false,
@@ -372,6 +376,142 @@ impl VaultProvider {
     }
 }
 
+/// `disable_entity`'s recorded pre-state: the entity's id, name and `disabled` flag.
+fn recorded_disabled(before: &Value) -> Option<(&str, bool)> {
+    Some((before["entity_id"].as_str()?, before["disabled"].as_bool()?))
+}
+
+impl VaultProvider {
+    /// The recorded `disabled` flag of `call.account`'s entity, checked against the account.
+    fn entity_before<'a>(
+        &self,
+        call: &'a StepCall<'_>,
+        before: &Value,
+    ) -> Result<(&'a Account, bool), ProviderError> {
+        let Some(account) = call.account else {
+            return Err(self.perm(
+                "restoring disable_entity needs the entity the apply acted on (none recorded)",
+            ));
+        };
+        let Some((id, disabled)) = recorded_disabled(before) else {
+            return Err(self.perm(format!(
+                "the recorded pre-state of disable_entity is not one this kind wrote: {before}"
+            )));
+        };
+        if id != account.id {
+            return Err(self.perm(format!(
+                "the recorded pre-state is of entity {id}, not of the one acted on ({})",
+                account.id
+            )));
+        }
+        Ok((account, disabled))
+    }
+
+    /// Set the entity's `disabled` flag back to the recorded value. Idempotent.
+    pub(super) async fn restore_entity(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let (account, want) = self.entity_before(call, before)?;
+        let mut records = Vec::new();
+        let entity = match self.resolve_entity(call, ctx, &mut records).await? {
+            Ok(e) => e,
+            Err(gone) => {
+                return Err(self.perm(format!(
+                    "identity entity {} no longer exists (deleted): there is nothing to re-enable",
+                    gone.id
+                )));
+            }
+        };
+        if entity.disabled == want {
+            return Ok(ApplyOutcome {
+                changed: false,
+                summary: format!(
+                    "identity entity {} already disabled={want}, as before",
+                    entity.id
+                ),
+                requests: records,
+                account: Some(Self::entity_account(&entity)),
+            });
+        }
+        self.send(
+            Request::post(self.entity_url(&account.id)?)
+                .json(&json!({"disabled": want}), "application/json"),
+            ctx,
+            &mut records,
+        )
+        .await?;
+        Ok(ApplyOutcome {
+            changed: true,
+            summary: format!(
+                "{} identity entity {} ({}) (disabled: {} → {want})",
+                if want { "disabled again" } else { "re-enabled" },
+                entity.id,
+                entity.name,
+                entity.disabled
+            ),
+            requests: records,
+            account: Some(Self::entity_account(&entity)),
+        })
+    }
+
+    pub(super) fn describe_restore_entity(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+    ) -> Vec<RequestLine> {
+        let Ok((account, want)) = self.entity_before(call, before) else {
+            return Vec::new();
+        };
+        let Ok(url) = self.entity_url(&account.id) else {
+            return Vec::new();
+        };
+        vec![
+            RequestLine {
+                method: "GET".into(),
+                url: url.to_string(),
+            },
+            RequestLine {
+                method: "POST".into(),
+                url: format!("{url} {{\"disabled\":{want}}} (if it differs)"),
+            },
+        ]
+    }
+
+    /// Read the entity by its id: is `disabled` back to the recorded value?
+    pub(super) async fn check_entity_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let (_, want) = self.entity_before(call, before)?;
+        let mut records = Vec::new();
+        Ok(match self.resolve_entity(call, ctx, &mut records).await? {
+            Err(gone) => RestoreCheck {
+                after: Value::Null,
+                restored: false,
+                observed: format!(
+                    "identity entity {} no longer exists (deleted): it cannot be re-enabled",
+                    gone.id
+                ),
+                account: Some(gone),
+            },
+            Ok(e) => RestoreCheck {
+                after: e.pre_state(),
+                restored: e.disabled == want,
+                observed: format!(
+                    "entity {} disabled={} (before offboard: {want})",
+                    e.id, e.disabled
+                ),
+                account: Some(Self::entity_account(&e)),
+            },
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entity {
     id: String,
@@ -386,5 +526,10 @@ impl Entity {
             name: d["name"].as_str().unwrap_or_default().to_string(),
             disabled: d["disabled"].as_bool().unwrap_or(false),
         })
+    }
+
+    /// `disable_entity`'s pre-state (and a restore check's `after`).
+    fn pre_state(&self) -> Value {
+        json!({"entity_id": self.id, "name": self.name, "disabled": self.disabled})
     }
 }

@@ -87,16 +87,10 @@ impl VaultProvider {
         p: &RotateParams,
         shown: &str,
         path: &[String],
+        meta: KvMeta,
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
     ) -> Result<(bool, String), ProviderError> {
-        let meta = self.kv_metadata(path, ctx, records).await?.ok_or_else(|| {
-            self.perm(format!(
-                "no KV v2 secret at `{shown}` in mount `{}`; rotate_secret only rotates existing \
-                 secrets (check the path and kv_mount)",
-                self.kv_mount.join("/")
-            ))
-        })?;
         let current = self
             .kv_data(path, Some(meta.current_version), ctx, records)
             .await?;
@@ -219,11 +213,39 @@ impl VaultProvider {
     ) -> Result<ApplyOutcome, ProviderError> {
         let p = self.rotate_params(call)?;
         let mut records = Vec::new();
+        // The metadata of every path first: the pre-state is each secret's current version (the
+        // one a rollback by hand would read back), never a value.
+        let mut metas = Vec::new();
+        for (shown, path) in &p.paths {
+            let meta = self
+                .kv_metadata(path, ctx, &mut records)
+                .await?
+                .ok_or_else(|| {
+                    self.perm(format!(
+                        "no KV v2 secret at `{shown}` in mount `{}`; rotate_secret only rotates \
+                         existing secrets (check the path and kv_mount)",
+                        self.kv_mount.join("/")
+                    ))
+                })?;
+            metas.push(meta);
+        }
+        let secrets: Vec<Value> = p
+            .paths
+            .iter()
+            .zip(&metas)
+            .map(|((_, path), m)| {
+                json!({
+                    "path": format!("{}/{}", self.kv_mount.join("/"), path.join("/")),
+                    "current_version": m.current_version,
+                })
+            })
+            .collect();
+        ctx.before(&json!({ "secrets": secrets }));
         let mut lines = Vec::new();
         let mut changed = false;
-        for (shown, path) in &p.paths {
+        for ((shown, path), meta) in p.paths.iter().zip(metas) {
             match self
-                .rotate_one(call, &p, shown, path, ctx, &mut records)
+                .rotate_one(call, &p, shown, path, meta, ctx, &mut records)
                 .await
             {
                 Ok((c, line)) => {

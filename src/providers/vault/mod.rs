@@ -49,8 +49,9 @@ use url::Url;
 
 use super::kit::http::{HttpClient, with_query};
 use super::{
-    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec, Provider,
-    ProviderError, RequestLine, SettingSpec, SettingType, StepCall, SystemConfig,
+    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS, ParamsSpec,
+    Provider, ProviderError, RequestLine, RestoreCheck, SettingSpec, SettingType, StepCall,
+    SystemConfig,
 };
 
 pub use client::{split_path, vault_error_message};
@@ -86,7 +87,11 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "the old secret value is retired on purpose; KV v2 keeps it as an older version \
+                 (the pre-state names it), readable for a rollback by hand while max_versions \
+                 keeps it",
+            ),
             params: ParamsSpec::of::<RotateInput>(),
         },
         ActionSpec {
@@ -97,7 +102,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None("revoked tokens cannot be revived; the person logs in again"),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -106,7 +111,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "set the identity entity's `disabled` back to what it was (an entity disabled \
+                 before offboard stays disabled)",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -115,7 +123,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "a deleted userpass user cannot be brought back with its password; create it \
+                 again with a new one (the pre-state keeps its policies and token settings)",
+            ),
             params: NO_PARAMS,
         },
     ],
@@ -261,6 +272,54 @@ impl Provider for VaultProvider {
             "disable_entity" => self.check_entity(call, ctx).await,
             "delete_userpass_user" => self.check_user_deleted(call, ctx).await,
             other => Err(self.unknown_action(other)),
+        }
+    }
+
+    /// Only `disable_entity` has an inverse (see the action table for why the others do not).
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "disable_entity" => self.restore_entity(call, before, ctx).await,
+            other => Err(self.no_restore(other)),
+        }
+    }
+
+    fn describe_restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+    ) -> Vec<RequestLine> {
+        match call.action {
+            "disable_entity" => self.describe_restore_entity(call, before),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        match call.action {
+            "disable_entity" => self.check_entity_restored(call, before, ctx).await,
+            other => Err(self.no_restore(other)),
+        }
+    }
+}
+
+impl VaultProvider {
+    fn no_restore(&self, action: &str) -> ProviderError {
+        match KIND.actions.iter().find(|a| a.name == action) {
+            Some(a) => match a.inverse {
+                Inverse::None(why) => self.perm(format!("{action} cannot be undone: {why}")),
+                Inverse::Restore(_) => self.unknown_action(action),
+            },
+            None => self.unknown_action(action),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! offboard saw before).
 
 use reqwest::StatusCode;
+use serde_json::{Map, Value, json};
 
 use super::VaultProvider;
 use crate::providers::kit::http::Request;
@@ -29,6 +30,17 @@ impl VaultProvider {
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
     ) -> Result<bool, ProviderError> {
+        Ok(self.read_user(login, ctx, records).await?.is_some())
+    }
+
+    /// The userpass user's settings (`None`: no such user). Vault never sends the password or
+    /// its hash; keys that look like one are dropped all the same.
+    async fn read_user(
+        &self,
+        login: &str,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Option<Value>, ProviderError> {
         let name = self.username(login)?;
         let resp = self
             .send(
@@ -38,7 +50,23 @@ impl VaultProvider {
             )
             .await?;
         self.ensure_route(&resp, "userpass_mount")?;
-        Ok(resp.status != StatusCode::NOT_FOUND)
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let v: Value = if resp.body.is_empty() {
+            Value::Null
+        } else {
+            resp.json()?
+        };
+        let mut settings = match &v["data"] {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        settings.retain(|k, _| {
+            let k = k.to_lowercase();
+            !(k.contains("password") || k.contains("hash") || k.contains("secret"))
+        });
+        Ok(Some(Value::Object(settings)))
     }
 
     /// A userpass user has no id but its name on the mount: that path is the account.
@@ -60,21 +88,27 @@ impl VaultProvider {
             .account
             .cloned()
             .unwrap_or_else(|| self.userpass_account(&name));
-        if !self.user_exists(login, ctx, &mut records).await? {
+        let Some(settings) = self.read_user(login, ctx, &mut records).await? else {
             if call.account.is_none() {
                 return Err(ProviderError::NotFound(format!(
                     "system `{}`: no userpass user {name:?} on auth/{mount}/",
                     self.system
                 )));
             }
+            ctx.before(&json!({"user": format!("auth/{mount}/users/{name}"), "exists": false}));
             return Ok(ApplyOutcome {
                 changed: false,
                 summary: format!("userpass user {name} on auth/{mount}/ already deleted (404)"),
                 requests: records,
                 account: Some(account),
             });
-        }
+        };
         ctx.identified(&account);
+        ctx.before(&json!({
+            "user": format!("auth/{mount}/users/{name}"),
+            "exists": true,
+            "settings": settings,
+        }));
         self.send(Request::delete(self.user_url(&name)?), ctx, &mut records)
             .await?;
         Ok(ApplyOutcome {
