@@ -237,6 +237,14 @@ impl FakeLdap {
         self.state.lock().unwrap().entries.remove(&dn_key(dn));
     }
 
+    /// Rename or move an entry behind the tool's back (its ids stay, as on a real server).
+    pub fn rename_entry(&self, dn: &str, new_dn: &str) {
+        let mut st = self.state.lock().unwrap();
+        let mut e = st.entries.remove(&dn_key(dn)).unwrap();
+        e.dn = new_dn.to_string();
+        st.entries.insert(dn_key(new_dn), e);
+    }
+
     /// Set (replace) an attribute's values directly, as another admin would.
     pub fn set_attr(&self, dn: &str, name: &str, values: &[&str]) {
         let mut st = self.state.lock().unwrap();

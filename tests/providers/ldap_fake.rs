@@ -892,3 +892,446 @@ async fn openldap_asks_for_entry_uuid_by_name_and_checks_by_it() {
         &format!("(entryUUID={})", account.id)
     );
 }
+
+// ---- rollback: the pre-state an apply records, and putting it back ----
+
+use offboard::providers::RestoreCheck;
+use serde_json::Value;
+
+/// Apply as the engine does, capturing every pre-state the apply records with `ctx.before`.
+async fn apply_recording(
+    p: &LdapProvider,
+    action: &str,
+    login: &str,
+    params: Value,
+) -> (ApplyOutcome, Vec<Value>) {
+    let params = params.as_object().cloned().unwrap_or_default();
+    let call = StepCall {
+        step_id: "s",
+        action,
+        login,
+        params: &params,
+        account: None,
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let ctx = CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone()));
+    let out = p.apply(&call, &ctx).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    (out, seen)
+}
+
+async fn restore(
+    p: &LdapProvider,
+    action: &str,
+    account: &Account,
+    before: &Value,
+) -> Result<ApplyOutcome, ProviderError> {
+    let params = serde_json::Map::new();
+    let call = StepCall {
+        step_id: "s",
+        action,
+        login: "alice@corp.test",
+        params: &params,
+        account: Some(account),
+    };
+    p.restore(&call, before, &CallCtx::silent()).await
+}
+
+async fn check_restored(
+    p: &LdapProvider,
+    action: &str,
+    account: &Account,
+    before: &Value,
+) -> RestoreCheck {
+    let params = serde_json::Map::new();
+    let call = StepCall {
+        step_id: "s",
+        action,
+        login: "alice@corp.test",
+        params: &params,
+        account: Some(account),
+    };
+    p.check_restored(&call, before, &CallCtx::silent())
+        .await
+        .unwrap()
+}
+
+/// Restoring twice: the second changes nothing and sends no modification.
+async fn restored_once(f: &FakeLdap, p: &LdapProvider, action: &str, a: &Account, b: &Value) {
+    let sent = f.modifies().len();
+    let again = restore(p, action, a, b).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert_eq!(
+        f.modifies().len(),
+        sent,
+        "a second restore sent a modification"
+    );
+    assert!(
+        f.requests()
+            .iter()
+            .all(|r| !matches!(r, Request::ModDn { .. }) || action == "move_to_ou")
+    );
+}
+
+#[tokio::test]
+async fn ad_disable_records_the_uac_and_restore_clears_only_that_bit() {
+    let f = ad_fake();
+    let p = ad(&f);
+    let (out, before) = apply_recording(&p, "disable_account", "alice@corp.test", json!({})).await;
+    let account = out.account.unwrap();
+    assert_eq!(
+        before,
+        [json!({
+            "id": account.id,
+            "id_attribute": "objectGUID",
+            "dn": ALICE,
+            "userAccountControl": 512,
+            "disabled": false,
+        })]
+    );
+    let b = &before[0];
+    let c = check_restored(&p, "disable_account", &account, b).await;
+    assert!(!c.restored, "{c:?}");
+    // Behind the tool's back another bit is set meanwhile (DONT_EXPIRE_PASSWORD): it stays.
+    f.set_attr(ALICE, "userAccountControl", &["66050"]);
+    let r = restore(&p, "disable_account", &account, b).await.unwrap();
+    assert!(r.changed && r.summary.contains("66050 → 66048"), "{r:?}");
+    assert_eq!(f.attr(ALICE, "userAccountControl"), ["66048"]);
+    assert_eq!(
+        f.modifies().last().unwrap(),
+        &(ALICE.to_string(), replace("userAccountControl", "66048"))
+    );
+    // The restore read the account by its objectGUID, not by login.
+    let by_guid: String = f
+        .object_guid(ALICE)
+        .iter()
+        .map(|b| format!("\\{b:02x}"))
+        .collect();
+    assert!(
+        f.search_filters()
+            .contains(&format!("(objectGUID={by_guid})"))
+    );
+    let c = check_restored(&p, "disable_account", &account, b).await;
+    assert!(c.restored, "{c:?}");
+    assert_eq!(c.after["userAccountControl"], json!(66048));
+    assert_eq!(c.after["disabled"], json!(false));
+    restored_once(&f, &p, "disable_account", &account, b).await;
+}
+
+#[tokio::test]
+async fn ad_an_account_disabled_before_offboard_stays_disabled_after_a_restore() {
+    let f = ad_fake();
+    f.set_attr(BOB, "userAccountControl", &["66050"]);
+    let p = ad(&f);
+    let (out, before) = apply_recording(&p, "disable_account", "bob@corp.test", json!({})).await;
+    assert!(!out.changed);
+    assert_eq!(before[0]["disabled"], json!(true), "{before:?}");
+    let account = out.account.unwrap();
+    let sent = f.modifies().len();
+    let r = restore(&p, "disable_account", &account, &before[0])
+        .await
+        .unwrap();
+    assert!(!r.changed, "{r:?}");
+    assert_eq!(f.modifies().len(), sent);
+    assert_eq!(f.attr(BOB, "userAccountControl"), ["66050"]);
+    assert!(
+        check_restored(&p, "disable_account", &account, &before[0])
+            .await
+            .restored
+    );
+}
+
+#[tokio::test]
+async fn ad_groups_come_back_by_guid_even_renamed_and_a_deleted_group_is_not_restorable() {
+    let f = ad_fake();
+    let p = ad(&f);
+    let (out, before) =
+        apply_recording(&p, "remove_from_groups", "alice@corp.test", json!({})).await;
+    assert!(out.changed);
+    let account = out.account.unwrap();
+    let guid = |dn: &str| offboard::providers::ldap::guid_string(&f.object_guid(dn)).unwrap();
+    assert_eq!(
+        before,
+        [json!({
+            "id": account.id,
+            "id_attribute": "objectGUID",
+            "dn": ALICE,
+            "groups": [
+                {"dn": VPN, "id": guid(VPN), "member_attribute": "member"},
+                {"dn": ADMINS, "id": guid(ADMINS), "member_attribute": "member"},
+            ],
+        })]
+    );
+    let b = &before[0];
+
+    // Both groups still there: both come back, and the check reads them back.
+    let r = restore(&p, "remove_from_groups", &account, b)
+        .await
+        .unwrap();
+    assert!(r.changed && r.summary.contains("2 groups"), "{r:?}");
+    assert!(f.attr(VPN, "member").contains(&ALICE.to_string()));
+    assert_eq!(f.attr(ADMINS, "member"), [ALICE]);
+    let c = check_restored(&p, "remove_from_groups", &account, b).await;
+    assert!(c.restored, "{c:?}");
+    assert_eq!(c.after["groups"].as_array().unwrap().len(), 2);
+    restored_once(&f, &p, "remove_from_groups", &account, b).await;
+
+    // Removed again; then one group is renamed and the other deleted behind the tool's back.
+    let (_, before) = apply_recording(&p, "remove_from_groups", "alice@corp.test", json!({})).await;
+    let b = &before[0];
+    let renamed = "CN=Wiki Owners,OU=Groups,DC=corp,DC=test";
+    f.rename_entry(ADMINS, renamed);
+    f.remove_entry(VPN);
+    let r = restore(&p, "remove_from_groups", &account, b)
+        .await
+        .unwrap();
+    assert!(r.changed, "{r:?}");
+    assert!(
+        r.summary.contains(renamed) && r.summary.contains("cannot restore"),
+        "{r:?}"
+    );
+    assert_eq!(f.attr(renamed, "member"), [ALICE]);
+    let c = check_restored(&p, "remove_from_groups", &account, b).await;
+    assert!(!c.restored, "a deleted group is not back: {c:?}");
+    assert!(
+        c.observed.contains("not restorable")
+            && c.observed.contains(&format!(
+                "{VPN} ({}) no longer exists",
+                b["groups"][0]["id"].as_str().unwrap()
+            )),
+        "{c:?}"
+    );
+    assert_eq!(c.after["groups"][0]["dn"], json!(renamed));
+}
+
+#[tokio::test]
+async fn ad_description_and_move_are_put_back() {
+    let f = ad_fake();
+    f.set_attr(ALICE, "description", &["Engineering"]);
+    let mut c = fake_config(&f, "active_directory", "svc@corp.test", BASE);
+    c.settings.insert(
+        "disabled_ou".into(),
+        toml::Value::String("OU=Disabled,DC=corp,DC=test".into()),
+    );
+    let p = provider(c);
+    let (out, before) = apply_recording(
+        &p,
+        "set_description",
+        "alice@corp.test",
+        json!({"text": "offboarded"}),
+    )
+    .await;
+    let account = out.account.unwrap();
+    assert_eq!(before[0]["attribute"], json!("description"));
+    assert_eq!(before[0]["values"], json!(["Engineering"]));
+    let r = restore(&p, "set_description", &account, &before[0])
+        .await
+        .unwrap();
+    assert!(r.changed, "{r:?}");
+    assert_eq!(f.attr(ALICE, "description"), ["Engineering"]);
+    assert!(
+        check_restored(&p, "set_description", &account, &before[0])
+            .await
+            .restored
+    );
+    restored_once(&f, &p, "set_description", &account, &before[0]).await;
+
+    let (_, before) = apply_recording(&p, "move_to_ou", "alice@corp.test", json!({})).await;
+    assert_eq!(before[0]["parent"], json!("OU=People,DC=corp,DC=test"));
+    let moved = "CN=Alice Example,OU=Disabled,DC=corp,DC=test";
+    assert!(f.exists(moved));
+    let r = restore(&p, "move_to_ou", &account, &before[0])
+        .await
+        .unwrap();
+    assert!(r.changed, "{r:?}");
+    assert!(f.exists(ALICE) && !f.exists(moved));
+    let c = check_restored(&p, "move_to_ou", &account, &before[0]).await;
+    assert!(c.restored, "{c:?}");
+    let moddns = f
+        .requests()
+        .iter()
+        .filter(|r| matches!(r, Request::ModDn { .. }))
+        .count();
+    let again = restore(&p, "move_to_ou", &account, &before[0])
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert_eq!(
+        f.requests()
+            .iter()
+            .filter(|r| matches!(r, Request::ModDn { .. }))
+            .count(),
+        moddns
+    );
+}
+
+/// OpenLDAP: the lock attribute the step added is removed again; an older lockout comes back.
+#[tokio::test]
+async fn openldap_restore_removes_the_lock_it_added_and_puts_back_an_older_one() {
+    let f = FakeLdap::start();
+    let admin = "cn=admin,dc=example,dc=org";
+    let carol = "uid=carol,ou=people,dc=example,dc=org";
+    let erin = "uid=erin,ou=people,dc=example,dc=org";
+    f.add_account(admin, PASSWORD);
+    f.add_entry("dc=example,dc=org", &[("objectClass", &["dcObject"])]);
+    f.add_entry(
+        "ou=people,dc=example,dc=org",
+        &[("objectClass", &["organizationalUnit"])],
+    );
+    for (dn, mail) in [(carol, "carol@example.org"), (erin, "erin@example.org")] {
+        f.add_entry(
+            dn,
+            &[
+                ("objectClass", &["person", "inetOrgPerson"]),
+                ("mail", &[mail]),
+            ],
+        );
+    }
+    // Erin was locked out for a while by ppolicy (a lockout that expires).
+    f.set_attr(erin, "pwdAccountLockedTime", &["20261130120000Z"]);
+    let p = provider(fake_config(&f, "openldap", admin, "dc=example,dc=org"));
+
+    let (out, before) = apply_recording(&p, "lock_account", "carol@example.org", json!({})).await;
+    let account = out.account.unwrap();
+    assert_eq!(
+        before,
+        [json!({
+            "id": f.attr(carol, "entryUUID")[0],
+            "id_attribute": "entryUUID",
+            "dn": carol,
+            "attribute": "pwdAccountLockedTime",
+            "values": [],
+        })]
+    );
+    let r = restore(&p, "lock_account", &account, &before[0])
+        .await
+        .unwrap();
+    assert!(r.changed, "{r:?}");
+    assert!(f.attr(carol, "pwdAccountLockedTime").is_empty());
+    assert_eq!(
+        f.modifies().last().unwrap(),
+        &(
+            carol.to_string(),
+            vec![Change {
+                op: "delete",
+                attr: "pwdAccountLockedTime".into(),
+                values: vec![],
+            }]
+        )
+    );
+    let c = check_restored(&p, "lock_account", &account, &before[0]).await;
+    assert!(c.restored, "{c:?}");
+    assert_eq!(c.after["values"], json!([]));
+    restored_once(&f, &p, "lock_account", &account, &before[0]).await;
+
+    let (out, before) = apply_recording(&p, "lock_account", "erin@example.org", json!({})).await;
+    assert_eq!(before[0]["values"], json!(["20261130120000Z"]));
+    let erin_account = out.account.unwrap();
+    assert_eq!(f.attr(erin, "pwdAccountLockedTime"), ["000001010000Z"]);
+    let c = check_restored(&p, "lock_account", &erin_account, &before[0]).await;
+    assert!(!c.restored, "{c:?}");
+    restore(&p, "lock_account", &erin_account, &before[0])
+        .await
+        .unwrap();
+    assert_eq!(f.attr(erin, "pwdAccountLockedTime"), ["20261130120000Z"]);
+}
+
+/// 389-DS: nsAccountLock and a groupOfUniqueNames membership come back as they were.
+#[tokio::test]
+async fn ds389_restore_unlocks_and_re_adds_unique_member() {
+    let f = FakeLdap::start();
+    let admin = "cn=Directory Manager";
+    let base = "dc=example,dc=org";
+    let gina = "uid=gina,ou=people,dc=example,dc=org";
+    let ops = "cn=ops,ou=groups,dc=example,dc=org";
+    f.add_account(admin, PASSWORD);
+    f.add_entry(base, &[("objectClass", &["dcObject"])]);
+    f.add_entry(
+        gina,
+        &[
+            ("objectClass", &["person", "inetOrgPerson"]),
+            ("mail", &["gina@example.org"]),
+        ],
+    );
+    f.add_entry(
+        ops,
+        &[
+            ("objectClass", &["groupOfUniqueNames"]),
+            ("uniqueMember", &[gina]),
+        ],
+    );
+    let p = provider(fake_config(&f, "389ds", admin, base));
+    let (out, lock_before) =
+        apply_recording(&p, "lock_account", "gina@example.org", json!({})).await;
+    let account = out.account.unwrap();
+    assert_eq!(account.id_kind, "nsUniqueId");
+    assert_eq!(lock_before[0]["attribute"], json!("nsAccountLock"));
+    let (_, before) =
+        apply_recording(&p, "remove_from_groups", "gina@example.org", json!({})).await;
+    assert_eq!(
+        before[0]["groups"],
+        json!([{"dn": ops, "id": f.attr(ops, "nsUniqueId")[0], "member_attribute": "uniqueMember"}])
+    );
+    assert!(f.attr(ops, "uniqueMember").is_empty());
+    // Undo in reverse order: the groups, then the lock.
+    let r = restore(&p, "remove_from_groups", &account, &before[0])
+        .await
+        .unwrap();
+    assert!(r.changed, "{r:?}");
+    assert_eq!(f.attr(ops, "uniqueMember"), [gina]);
+    assert!(
+        check_restored(&p, "remove_from_groups", &account, &before[0])
+            .await
+            .restored
+    );
+    restore(&p, "lock_account", &account, &lock_before[0])
+        .await
+        .unwrap();
+    assert!(f.attr(gina, "nsAccountLock").is_empty());
+    assert!(
+        check_restored(&p, "lock_account", &account, &lock_before[0])
+            .await
+            .restored
+    );
+}
+
+#[tokio::test]
+async fn restore_refuses_a_deleted_account_and_actions_without_an_inverse() {
+    let f = ad_fake();
+    let p = ad(&f);
+    let (out, before) = apply_recording(&p, "disable_account", "alice@corp.test", json!({})).await;
+    let account = out.account.unwrap();
+    f.remove_entry(ALICE);
+    let e = restore(&p, "disable_account", &account, &before[0])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no longer exists"), "{e}");
+    let c = check_restored(&p, "disable_account", &account, &before[0]).await;
+    assert!(
+        !c.restored && c.observed.contains("no longer exists"),
+        "{c:?}"
+    );
+    let e = restore(&p, "reset_password", &account, &before[0])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot be undone"), "{e}");
+    let kinds = offboard::providers::ldap::KIND.actions;
+    let inverse = |name: &str| kinds.iter().find(|a| a.name == name).unwrap().inverse;
+    assert!(matches!(
+        inverse("reset_password"),
+        offboard::providers::Inverse::None(why) if why.contains("old password")
+    ));
+    for a in [
+        "disable_account",
+        "remove_from_groups",
+        "lock_account",
+        "set_description",
+        "move_to_ou",
+    ] {
+        assert!(
+            matches!(inverse(a), offboard::providers::Inverse::Restore(_)),
+            "{a}"
+        );
+    }
+}
