@@ -795,3 +795,192 @@ fn kit_path_templates_take_one_encoded_segment_per_parameter() {
         ]
     );
 }
+
+// ---- rollback: the pre-state an apply records, and putting it back ----
+
+/// A ctx that keeps every pre-state an apply records.
+fn before_ctx() -> (CallCtx, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
+fn entity(disabled: bool) -> Canned {
+    Canned::ok(json!({"data": {"id": "ent/1 x", "name": "alice", "disabled": disabled}}))
+}
+
+#[tokio::test]
+async fn disable_entity_records_the_flag_and_restore_re_enables_the_entity_by_id() {
+    let fake = full_vault().await;
+    let p = provider(&fake);
+    let none = Map::new();
+    let (ctx, seen) = before_ctx();
+    let out = p
+        .apply(&call("disable_entity", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    let before = seen.lock().unwrap().clone();
+    assert_eq!(
+        before,
+        [json!({"entity_id": "ent/1 x", "name": "alice", "disabled": false})]
+    );
+    let b = &before[0];
+    let account = out.account.unwrap();
+    let on = StepCall {
+        account: Some(&account),
+        ..call("disable_entity", "alice", &none)
+    };
+    let silent = CallCtx::silent();
+    // Disabled now, as the apply left it.
+    fake.route("GET", "/v1/identity/entity/id/ent%2F1%20x", entity(true));
+    let c = p.check_restored(&on, b, &silent).await.unwrap();
+    assert!(!c.restored, "{c:?}");
+    let r = p.restore(&on, b, &silent).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    let posts: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.raw_path == "/v1/identity/entity/id/ent%2F1%20x")
+        .collect();
+    assert_eq!(posts.len(), 2, "the disable and the restore");
+    assert_eq!(posts[1].body, Some(json!({"disabled": false})));
+    // Enabled again: the check says so and a second restore sends nothing.
+    fake.route("GET", "/v1/identity/entity/id/ent%2F1%20x", entity(false));
+    let c = p.check_restored(&on, b, &silent).await.unwrap();
+    assert!(c.restored, "{c:?}");
+    assert_eq!(c.after, *b);
+    let n = fake.requests().len();
+    let again = p.restore(&on, b, &silent).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(fake.requests()[n..].iter().all(|r| r.method == "GET"));
+    assert_eq!(
+        p.describe_restore(&on, b)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()[1],
+        format!(
+            "POST {}/v1/identity/entity/id/ent%2F1%20x {{\"disabled\":false}} (if it differs)",
+            fake.base_url.trim_end_matches('/')
+        )
+    );
+    // Deleted since: not restorable, and said so.
+    fake.route(
+        "GET",
+        "/v1/identity/entity/id/ent%2F1%20x",
+        Canned::errors(404, &[]),
+    );
+    let c = p.check_restored(&on, b, &silent).await.unwrap();
+    assert!(
+        !c.restored && c.observed.contains("no longer exists"),
+        "{c:?}"
+    );
+    let e = p.restore(&on, b, &silent).await.unwrap_err();
+    assert!(e.to_string().contains("no longer exists"), "{e}");
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn an_entity_disabled_before_offboard_stays_disabled() {
+    let fake = full_vault().await;
+    fake.route("POST", "/v1/identity/lookup/entity", entity(true));
+    fake.route("GET", "/v1/identity/entity/id/ent%2F1%20x", entity(true));
+    let p = provider(&fake);
+    let none = Map::new();
+    let (ctx, seen) = before_ctx();
+    let out = p
+        .apply(&call("disable_entity", "alice", &none), &ctx)
+        .await
+        .unwrap();
+    assert!(!out.changed);
+    let b = seen.lock().unwrap()[0].clone();
+    assert_eq!(b["disabled"], json!(true));
+    let account = out.account.unwrap();
+    let on = StepCall {
+        account: Some(&account),
+        ..call("disable_entity", "alice", &none)
+    };
+    let r = p.restore(&on, &b, &CallCtx::silent()).await.unwrap();
+    assert!(!r.changed, "{r:?}");
+    assert!(
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.raw_path.starts_with("/v1/identity/entity/id/"))
+    );
+}
+
+#[tokio::test]
+async fn the_other_actions_record_no_secret_and_say_why_they_cannot_be_undone() {
+    let fake = full_vault().await;
+    fake.route(
+        "GET",
+        "/v1/secret/data/team/db",
+        Canned::ok(
+            json!({"data": {"data": {"password": "s3cret-old-value"}, "metadata": {"version": 1}}}),
+        ),
+    );
+    let p = provider(&fake);
+    let none = Map::new();
+    let mut pre = Vec::new();
+    for (action, params) in [
+        ("revoke_tokens", none.clone()),
+        ("rotate_secret", paths(&["team/db"])),
+        ("delete_userpass_user", none.clone()),
+    ] {
+        let (ctx, seen) = before_ctx();
+        let out = p
+            .apply(&call(action, "alice", &params), &ctx)
+            .await
+            .unwrap();
+        let b = seen.lock().unwrap().clone();
+        assert_eq!(b.len(), 1, "{action}: {b:?}");
+        let text = b[0].to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains(TOKEN),
+            "{action}: {text}"
+        );
+        let e = p
+            .restore(
+                &StepCall {
+                    account: out.account.as_ref(),
+                    ..call(action, "alice", &params)
+                },
+                &b[0],
+                &CallCtx::silent(),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot be undone"), "{action}: {e}");
+        pre.push(b[0].clone());
+    }
+    assert_eq!(pre[0], json!({"entity_id": "ent/1 x", "live_tokens": 2}));
+    assert_eq!(
+        pre[1],
+        json!({"secrets": [{"path": "secret/team/db", "current_version": 1}]})
+    );
+    assert_eq!(
+        pre[2],
+        json!({"user": "auth/userpass/users/alice", "exists": true,
+               "settings": {"policies": ["dev"]}})
+    );
+    let inverse = |name: &str| {
+        offboard::providers::vault::KIND
+            .actions
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+            .inverse
+    };
+    use offboard::providers::Inverse;
+    assert!(matches!(inverse("disable_entity"), Inverse::Restore(_)));
+    assert!(
+        matches!(inverse("revoke_tokens"), Inverse::None(w) if w.contains("cannot be revived"))
+    );
+    assert!(
+        matches!(inverse("rotate_secret"), Inverse::None(w) if w.contains("retired on purpose"))
+    );
+    assert!(matches!(inverse("delete_userpass_user"), Inverse::None(_)));
+}
