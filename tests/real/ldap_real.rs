@@ -552,6 +552,141 @@ async fn real_samba_ad_dc() {
     drop(server);
 }
 
+/// Rollback on a real Samba AD DC: disable and remove from groups (one group renamed behind
+/// the tool's back afterwards), then restore in reverse order from the pre-states the applies
+/// recorded. Read back with plain LDAP searches, and by a bind as the person.
+#[tokio::test]
+async fn real_samba_ad_rollback() {
+    let Some(server) = RealServer::samba() else {
+        return;
+    };
+    let ca = server.ca();
+    let url = "ldaps://127.0.0.1";
+    let admin_dn = "Administrator@corp.test";
+    let mut admin = Admin {
+        ldap: bind(url, &ca, admin_dn, ADMIN_PW)
+            .await
+            .expect("admin bind"),
+    };
+    let users = "CN=Users,DC=corp,DC=test";
+    let vpn = format!("CN=VPN Users,{users}");
+    let finance = format!("CN=Finance\\, EU,{users}");
+    for (dn, sam) in [(&vpn, "VPN Users"), (&finance, "Finance-EU")] {
+        admin
+            .add(
+                dn,
+                &[("objectClass", &["group"]), ("sAMAccountName", &[sam])],
+            )
+            .await;
+    }
+    let rita = format!("CN=Rita Test,{users}");
+    let rita_pw = "R1ta!Passw0rd-x";
+    admin
+        .add(
+            &rita,
+            &[
+                ("objectClass", &["user"]),
+                ("sAMAccountName", &["rita"]),
+                ("userPrincipalName", &["rita@corp.test"]),
+            ],
+        )
+        .await;
+    let pwd: Vec<u8> = format!("\"{rita_pw}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    admin
+        .modify(
+            &rita,
+            vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([pwd]))],
+        )
+        .await;
+    admin.replace(&rita, "userAccountControl", "66048").await;
+    for g in [&vpn, &finance] {
+        admin.add_member(g, "member", &rita).await;
+    }
+    let login = "rita@corp.test";
+    assert!(bind(url, &ca, login, rita_pw).await.is_ok());
+
+    let state = tempfile::tempdir().unwrap();
+    let p = provider(&config(
+        url,
+        "active_directory",
+        admin_dn,
+        ADMIN_PW,
+        &ca,
+        &[],
+        state.path(),
+    ));
+    let none = serde_json::Map::new();
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = recorded.clone();
+    let ctx = CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone()));
+    let mut steps = Vec::new();
+    for action in ["disable_account", "remove_from_groups"] {
+        let out = p.apply(&call(action, login, &none), &ctx).await.unwrap();
+        assert!(out.changed, "{action}: {out:?}");
+        let before = recorded.lock().unwrap().pop().expect("a pre-state");
+        steps.push((action, out.account.unwrap(), before));
+    }
+    assert_eq!(steps[0].2["userAccountControl"], json!(66048));
+    assert_eq!(steps[0].2["disabled"], json!(false));
+    assert_eq!(steps[0].2["dn"], json!(rita));
+    let groups = steps[1].2["groups"].as_array().unwrap().clone();
+    let mut dns: Vec<&str> = groups.iter().map(|g| g["dn"].as_str().unwrap()).collect();
+    dns.sort();
+    assert_eq!(dns, [finance.as_str(), vpn.as_str()]);
+    assert!(
+        groups
+            .iter()
+            .all(|g| g["id"].as_str().is_some_and(|i| i.len() == 36))
+    );
+    assert_eq!(bind(url, &ca, login, rita_pw).await.err(), Some(49));
+    let e = admin.one("(sAMAccountName=rita)", &["memberOf"]).await;
+    assert!(all(&e, "memberOf").is_empty());
+
+    // Behind the tool's back: the VPN group is renamed (its objectGUID stays).
+    let renamed = format!("CN=Remote Access,{users}");
+    let res = admin
+        .ldap
+        .modifydn(&vpn, "CN=Remote Access", true, None)
+        .await
+        .unwrap();
+    assert_eq!(res.rc, 0, "{res}");
+
+    // Rollback: reverse order, from the recorded pre-states.
+    let silent = CallCtx::silent();
+    for (action, account, before) in steps.iter().rev() {
+        let c = StepCall {
+            account: Some(account),
+            ..call(action, login, &none)
+        };
+        let r = p.restore(&c, before, &silent).await.unwrap();
+        assert!(r.changed, "{action}: {r:?}");
+        let chk = p.check_restored(&c, before, &silent).await.unwrap();
+        assert!(chk.restored, "{action}: {chk:?}");
+        let again = p.restore(&c, before, &silent).await.unwrap();
+        assert!(!again.changed, "{action}: {again:?}");
+        assert!(
+            again.requests.iter().all(|r| r.method != "MODIFY"),
+            "{action}: {again:?}"
+        );
+    }
+    // Read independently: enabled with the other bits as they were, in both groups again.
+    let e = admin
+        .one("(sAMAccountName=rita)", &["userAccountControl", "memberOf"])
+        .await;
+    assert_eq!(first(&e, "userAccountControl").as_deref(), Some("66048"));
+    let mut member_of = all(&e, "memberOf");
+    member_of.sort();
+    assert_eq!(member_of, [finance.clone(), renamed.clone()]);
+    let g = admin.one("(sAMAccountName=VPN Users)", &["member"]).await;
+    assert_eq!(g.dn, renamed);
+    assert_eq!(all(&g, "member"), [rita.clone()]);
+    // And the person can sign in again.
+    assert!(bind(url, &ca, login, rita_pw).await.is_ok());
+}
+
 #[tokio::test]
 async fn real_openldap_slapd() {
     let Some(server) = RealServer::openldap() else {
