@@ -485,6 +485,75 @@ async fn real_openbao_offboarding() {
     drop(server);
 }
 
+/// Rollback on a real OpenBao: the entity disabled, then re-enabled from the pre-state the apply
+/// recorded; read back as root and by a new login of the person.
+#[tokio::test]
+async fn real_openbao_entity_rollback() {
+    let Some(server) = Server::start(false) else {
+        return;
+    };
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+    };
+    admin.setup().await;
+    let p = provider(&server.base_url, ROOT);
+    let none = Map::new();
+    // A first login creates the person's entity.
+    assert_eq!(admin.login("alice", "alice-pw").await.0, 200);
+
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = recorded.clone();
+    let ctx = CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone()));
+    let de = call("disable_entity", "alice", &none);
+    let out = p.apply(&de, &ctx).await.unwrap();
+    assert!(out.changed, "{out:?}");
+    let account = out.account.unwrap();
+    let before = recorded.lock().unwrap().clone();
+    assert_eq!(
+        before,
+        [json!({"entity_id": account.id, "name": account.name, "disabled": false})]
+    );
+    let ent = |id: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .root("GET", &format!("identity/entity/id/{id}"), None)
+                .await["data"]
+                .clone()
+        }
+    };
+    assert_eq!(ent(account.id.clone()).await["disabled"], json!(true));
+    assert_ne!(admin.login("alice", "alice-pw").await.0, 200);
+
+    let on = StepCall {
+        account: Some(&account),
+        ..de.clone()
+    };
+    let silent = CallCtx::silent();
+    let chk = p.check_restored(&on, &before[0], &silent).await.unwrap();
+    assert!(!chk.restored, "{chk:?}");
+    let r = p.restore(&on, &before[0], &silent).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    let e = ent(account.id.clone()).await;
+    assert_eq!(e["disabled"], json!(false));
+    // The rest of the entity is untouched by the partial update.
+    assert_eq!(e["name"], json!(account.name));
+    let chk = p.check_restored(&on, &before[0], &silent).await.unwrap();
+    assert!(chk.restored, "{chk:?}");
+    assert_eq!(chk.after, before[0]);
+    let again = p.restore(&on, &before[0], &silent).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(
+        again.requests.iter().all(|r| r.method == "GET"),
+        "{again:?}"
+    );
+    // The person can log in again.
+    let (status, token) = admin.login("alice", "alice-pw").await;
+    assert_eq!(status, 200);
+    assert_eq!(admin.lookup_self(&token.unwrap()).await, 200);
+}
+
 #[tokio::test]
 async fn real_openbao_over_tls_with_ca_file() {
     let Some(server) = Server::start(true) else {
