@@ -682,7 +682,7 @@ async fn real_samba_ad_rollback() {
     assert_eq!(member_of, [finance.clone(), renamed.clone()]);
     let g = admin.one("(sAMAccountName=VPN Users)", &["member"]).await;
     assert_eq!(g.dn, renamed);
-    assert_eq!(all(&g, "member"), [rita.clone()]);
+    assert_eq!(all(&g, "member"), [rita.as_str()]);
     // And the person can sign in again.
     assert!(bind(url, &ca, login, rita_pw).await.is_ok());
 }

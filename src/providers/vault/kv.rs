@@ -85,9 +85,7 @@ impl VaultProvider {
         &self,
         call: &StepCall<'_>,
         p: &RotateParams,
-        shown: &str,
-        path: &[String],
-        meta: KvMeta,
+        (shown, path, meta): (&str, &[String], KvMeta),
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
     ) -> Result<(bool, String), ProviderError> {
@@ -245,7 +243,7 @@ impl VaultProvider {
         let mut changed = false;
         for ((shown, path), meta) in p.paths.iter().zip(metas) {
             match self
-                .rotate_one(call, &p, shown, path, meta, ctx, &mut records)
+                .rotate_one(call, &p, (shown, path, meta), ctx, &mut records)
                 .await
             {
                 Ok((c, line)) => {
