@@ -916,6 +916,130 @@ impl Admin {
     }
 }
 
+/// Rollback on a real OpenLDAP slapd (ppolicy, memberof): the lock and the group removals are
+/// undone from the recorded pre-states, in reverse order; the person binds again.
+#[tokio::test]
+async fn real_openldap_rollback() {
+    let Some(server) = RealServer::openldap() else {
+        return;
+    };
+    let ca = server.ca();
+    let url = format!("ldaps://127.0.0.1:{}", server.port + 1);
+    let base = "dc=corp,dc=test";
+    let admin_dn = "cn=admin,dc=corp,dc=test";
+    let mut admin = Admin {
+        ldap: bind(&url, &ca, admin_dn, ADMIN_PW)
+            .await
+            .expect("admin bind"),
+    };
+    let dana = format!("uid=dana,ou=people,{base}");
+    let dana_pw = "dana-secret-1";
+    admin
+        .add(
+            &dana,
+            &[
+                ("objectClass", &["inetOrgPerson"]),
+                ("uid", &["dana"]),
+                ("cn", &["dana"]),
+                ("sn", &["Test"]),
+                ("mail", &["dana@corp.test"]),
+                ("userPassword", &[dana_pw]),
+            ],
+        )
+        .await;
+    let vpn = format!("cn=vpn,ou=groups,{base}");
+    let uniq = format!("cn=uniq,ou=groups,{base}");
+    admin
+        .add(
+            &vpn,
+            &[
+                ("objectClass", &["groupOfNames"]),
+                ("cn", &["vpn"]),
+                ("member", &[admin_dn, &dana]),
+            ],
+        )
+        .await;
+    admin
+        .add(
+            &uniq,
+            &[
+                ("objectClass", &["groupOfUniqueNames"]),
+                ("cn", &["uniq"]),
+                ("uniqueMember", &[admin_dn, &dana]),
+            ],
+        )
+        .await;
+    assert!(bind(&url, &ca, &dana, dana_pw).await.is_ok());
+
+    let (state, ca) = state_with_ca(&ca);
+    let p = provider(&config(
+        &url,
+        "openldap",
+        admin_dn,
+        ADMIN_PW,
+        &ca,
+        &[],
+        state.path(),
+    ));
+    let none = serde_json::Map::new();
+    let login = "dana@corp.test";
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = recorded.clone();
+    let ctx = CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone()));
+    let mut steps = Vec::new();
+    for action in ["lock_account", "remove_from_groups"] {
+        let out = p.apply(&call(action, login, &none), &ctx).await.unwrap();
+        assert!(out.changed, "{action}: {out:?}");
+        let before = recorded.lock().unwrap().pop().expect("a pre-state");
+        steps.push((action, out.account.unwrap(), before));
+    }
+    assert_eq!(steps[0].2["values"], json!([]));
+    let mut groups: Vec<(String, String)> = steps[1].2["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["dn"].as_str().unwrap().to_string(),
+                g["member_attribute"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        [
+            (uniq.clone(), "uniqueMember".to_string()),
+            (vpn.clone(), "member".to_string())
+        ]
+    );
+    assert_eq!(bind(&url, &ca, &dana, dana_pw).await.err(), Some(49));
+
+    let silent = CallCtx::silent();
+    for (action, account, before) in steps.iter().rev() {
+        let c = StepCall {
+            account: Some(account),
+            ..call(action, login, &none)
+        };
+        let r = p.restore(&c, before, &silent).await.unwrap();
+        assert!(r.changed, "{action}: {r:?}");
+        let chk = p.check_restored(&c, before, &silent).await.unwrap();
+        assert!(chk.restored, "{action}: {chk:?}");
+        let again = p.restore(&c, before, &silent).await.unwrap();
+        assert!(!again.changed, "{action}: {again:?}");
+    }
+    let e = admin
+        .one_in(base, "(uid=dana)", &["pwdAccountLockedTime", "memberOf"])
+        .await;
+    assert_eq!(first(&e, "pwdAccountLockedTime"), None);
+    assert!(all(&e, "memberOf").contains(&vpn), "{e:?}");
+    let g = admin
+        .one_in(&uniq, "(objectClass=*)", &["uniqueMember"])
+        .await;
+    assert!(all(&g, "uniqueMember").contains(&dana), "{g:?}");
+    assert!(bind(&url, &ca, &dana, dana_pw).await.is_ok());
+}
+
 #[tokio::test]
 async fn real_389ds() {
     let Some(server) = RealServer::ds389() else {
