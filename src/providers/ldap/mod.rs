@@ -23,12 +23,20 @@
 //! password counts as reset while `pwdLastSet` is at least that value. Every earlier password
 //! stops working for LDAP binds once it changes; a later reset by anyone also passes the check.
 //!
+//! Rollback (`restore.rs`): every apply records the pre-state it is about to change, read from
+//! the entry by its id just before the change (the UAC value, the groups with their own ids,
+//! the old attribute values, the old container), and `restore` puts it back by the account's
+//! id: the ACCOUNTDISABLE bit as it was, each group found again by its objectGUID / entryUUID /
+//! nsUniqueId (a deleted group is reported as not restorable), the lock attribute or
+//! description as it was (removed when it was absent), the entry moved back. `reset_password`
+//! has no inverse: the old password cannot come back.
+//!
 //! The code is split by concern: `config.rs` reads the settings (flavor, transport), `conn.rs`
 //! connects, binds and runs the LDAP operations with their request records and readable errors,
 //! `identify.rs` finds the person and names the account by its id, `dn.rs` takes DNs apart,
 //! `run.rs` is one call (retries in fresh sessions, the dispatch of apply / check / preflight),
-//! `ad.rs`, `password.rs`, `groups.rs` and `lock.rs` hold the actions, and `describe.rs` the
-//! request lines `plan` shows.
+//! `ad.rs`, `password.rs`, `groups.rs` and `lock.rs` hold the actions, `restore.rs` their
+//! pre-states and inverses, and `describe.rs` the request lines `plan` shows.
 
 mod ad;
 mod config;

@@ -29,6 +29,15 @@
 //! - `delete_userpass_user`: `DELETE /v1/auth/{userpass_mount}/users/{login}`; check expects
 //!   `GET` to answer 404 (destructive).
 //!
+//! Rollback: each apply records its pre-state just before the change, never a secret or a
+//! token accessor (`disable_entity`: `entity_id`, `name`, `disabled`; `revoke_tokens`:
+//! `entity_id` and how many `live_tokens`; `rotate_secret`: each secret's `path` and
+//! `current_version`, the version a rollback by hand would read back; `delete_userpass_user`:
+//! the user's path and its settings as Vault reads them, without the password). Only
+//! `disable_entity` is restored (`disabled` back to its recorded value, by entity id); revoked
+//! tokens cannot be revived, a rotated secret is retired on purpose and a deleted userpass user
+//! would need a new password.
+//!
 //! Vault errors are `{"errors":["…"]}`; a 403 is Vault's answer both to a missing policy and to an
 //! invalid token.
 //!
