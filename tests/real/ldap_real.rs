@@ -1249,3 +1249,101 @@ async fn real_389ds() {
     drop(admin);
     drop(server);
 }
+
+/// Rollback on a real 389 Directory Server: nsAccountLock and the memberships (groupOfNames and
+/// groupOfUniqueNames) come back from the recorded pre-states; the person binds again.
+#[tokio::test]
+async fn real_389ds_rollback() {
+    let Some(server) = RealServer::ds389() else {
+        return;
+    };
+    let ca = server.ca();
+    let url = format!("ldaps://127.0.0.1:{}", server.port + 1);
+    let base = "dc=corp,dc=test";
+    let admin_dn = "cn=Directory Manager";
+    let mut admin = Admin {
+        ldap: bind(&url, &ca, admin_dn, ADMIN_PW)
+            .await
+            .expect("admin bind"),
+    };
+    let erin = format!("uid=erin,ou=People,{base}");
+    let erin_pw = "erin-secret-389";
+    admin
+        .add(
+            &erin,
+            &[
+                ("objectClass", &["inetOrgPerson"]),
+                ("uid", &["erin"]),
+                ("cn", &["Erin Test"]),
+                ("sn", &["Test"]),
+                ("mail", &["erin@corp.test"]),
+                ("userPassword", &[erin_pw]),
+            ],
+        )
+        .await;
+    let demo = format!("cn=demo_group,ou=Groups,{base}");
+    let vpn = format!("cn=vpn,ou=Groups,{base}");
+    admin
+        .add(
+            &vpn,
+            &[
+                ("objectClass", &["groupOfUniqueNames"]),
+                ("cn", &["vpn"]),
+                ("uniqueMember", &[admin_dn, &erin]),
+            ],
+        )
+        .await;
+    admin.add_member(&demo, "member", &erin).await;
+    assert!(bind(&url, &ca, &erin, erin_pw).await.is_ok());
+
+    let (state, ca) = state_with_ca(&ca);
+    let p = provider(&config(
+        &url,
+        "389ds",
+        admin_dn,
+        ADMIN_PW,
+        &ca,
+        &[],
+        state.path(),
+    ));
+    let none = serde_json::Map::new();
+    let login = "erin@corp.test";
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = recorded.clone();
+    let ctx = CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone()));
+    let mut steps = Vec::new();
+    for action in ["lock_account", "remove_from_groups"] {
+        let out = p.apply(&call(action, login, &none), &ctx).await.unwrap();
+        assert!(out.changed, "{action}: {out:?}");
+        let before = recorded.lock().unwrap().pop().expect("a pre-state");
+        steps.push((action, out.account.unwrap(), before));
+    }
+    assert_eq!(steps[0].1.id_kind, "nsUniqueId");
+    assert_eq!(steps[0].2["attribute"], json!("nsAccountLock"));
+    assert_eq!(steps[0].2["values"], json!([]));
+    assert_eq!(steps[1].2["groups"].as_array().unwrap().len(), 2);
+    assert!(bind(&url, &ca, &erin, erin_pw).await.is_err());
+
+    let silent = CallCtx::silent();
+    for (action, account, before) in steps.iter().rev() {
+        let c = StepCall {
+            account: Some(account),
+            ..call(action, login, &none)
+        };
+        let r = p.restore(&c, before, &silent).await.unwrap();
+        assert!(r.changed, "{action}: {r:?}");
+        let chk = p.check_restored(&c, before, &silent).await.unwrap();
+        assert!(chk.restored, "{action}: {chk:?}");
+        let again = p.restore(&c, before, &silent).await.unwrap();
+        assert!(!again.changed, "{action}: {again:?}");
+    }
+    let e = admin.one_in(base, "(uid=erin)", &["nsAccountLock"]).await;
+    assert_eq!(first(&e, "nsAccountLock"), None);
+    let g = admin.one_in(&demo, "(objectClass=*)", &["member"]).await;
+    assert!(all(&g, "member").contains(&erin), "{g:?}");
+    let g = admin
+        .one_in(&vpn, "(objectClass=*)", &["uniqueMember"])
+        .await;
+    assert!(all(&g, "uniqueMember").contains(&erin), "{g:?}");
+    assert!(bind(&url, &ca, &erin, erin_pw).await.is_ok());
+}
