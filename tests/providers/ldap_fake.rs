@@ -1335,3 +1335,32 @@ async fn restore_refuses_a_deleted_account_and_actions_without_an_inverse() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_group_the_bind_account_cannot_read_is_recorded_by_dn_and_still_removed() {
+    let f = ad_fake();
+    let p = ad(&f);
+    // The person's search passes; reading the first group for its objectGUID is refused.
+    f.fail_next(Op::Search, &[0, 50]);
+    let (out, before) =
+        apply_recording(&p, "remove_from_groups", "alice@corp.test", json!({})).await;
+    assert!(out.changed, "{out:?}");
+    assert!(f.attr(VPN, "member").iter().all(|m| m != ALICE));
+    let groups = &before[0]["groups"];
+    assert_eq!(
+        groups[0],
+        json!({"dn": VPN, "id": null, "member_attribute": "member"})
+    );
+    assert!(groups[1]["id"].is_string(), "{groups}");
+    let account = out.account.unwrap();
+    let r = restore(&p, "remove_from_groups", &account, &before[0])
+        .await
+        .unwrap();
+    assert!(r.changed, "{r:?}");
+    assert!(f.attr(VPN, "member").contains(&ALICE.to_string()));
+    assert!(
+        check_restored(&p, "remove_from_groups", &account, &before[0])
+            .await
+            .restored
+    );
+}

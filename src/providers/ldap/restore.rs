@@ -200,7 +200,9 @@ impl LdapProvider {
         records: &mut Vec<RequestRecord>,
     ) -> Result<GroupRef, ProviderError> {
         let id_attr = self.flavor.id_attribute();
-        let entry = self
+        // A group the bind account may change but not read is still recorded, by its DN: the
+        // snapshot never stops the removal (a transient error retries the whole call).
+        let entry = match self
             .read_entry(
                 ldap,
                 dn,
@@ -208,7 +210,12 @@ impl LdapProvider {
                 vec![id_attr, "objectClass"],
                 records,
             )
-            .await?;
+            .await
+        {
+            Ok(e) => e,
+            Err(ProviderError::Transient(m)) => return Err(ProviderError::Transient(m)),
+            Err(_) => None,
+        };
         let unique = self.flavor != Flavor::ActiveDirectory
             && entry.as_ref().is_some_and(|e| {
                 attr(e, "objectClass")
