@@ -288,10 +288,15 @@ impl LdapProvider {
         before: &Value,
     ) -> Result<PreState, ProviderError> {
         if !restorable(call.action) {
-            return Err(self.err(format!(
-                "{} cannot be undone by offboard (no restore in the ldap kind)",
-                call.action
-            )));
+            let why = KIND
+                .actions
+                .iter()
+                .find_map(|a| match a.inverse {
+                    Inverse::None(why) if a.name == call.action => Some(why),
+                    _ => None,
+                })
+                .unwrap_or("the ldap kind has no restore for it");
+            return Err(self.err(format!("{} cannot be undone: {why}", call.action)));
         }
         let Some(account) = call.account else {
             return Err(self.err(format!(
