@@ -45,6 +45,18 @@ pub struct GlobalArgs {
     )]
     pub state_dir: Option<PathBuf>,
 
+    /// Keep departures in a shared PostgreSQL database instead: postgres://USER@HOST/DB
+    /// [?sslmode=verify-full&sslrootcert=CA.pem&password_env=NAME]; the password only by
+    /// reference (password_env, PGPASSWORD, ~/.pgpass). Keys stay in --state-dir
+    #[arg(
+        long,
+        global = true,
+        env = "OFFBOARD_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub state: Option<String>,
+
     /// The OpenSSH Ed25519 private key that signs evidence
     /// [default: <state-dir>/keys/offboard_ed25519, created on first use]
     #[arg(

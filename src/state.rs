@@ -29,6 +29,8 @@ use crate::journal::{self, Event, JOURNAL_FILE};
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    /// Where departures live when not `<root>/departures` (the shared database's cache).
+    departures: Option<PathBuf>,
 }
 
 impl StateDir {
@@ -46,7 +48,10 @@ impl StateDir {
                     .join("offboard")
             }
         };
-        Ok(StateDir { root })
+        Ok(StateDir {
+            root,
+            departures: None,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -59,7 +64,17 @@ impl StateDir {
     }
 
     pub fn departures_dir(&self) -> PathBuf {
-        self.root.join("departures")
+        match &self.departures {
+            Some(d) => d.clone(),
+            None => self.root.join("departures"),
+        }
+    }
+
+    /// The same state dir (keys, sandbox) with its departures kept in `dir` (the shared
+    /// database's cache, see [`crate::store`]).
+    pub fn with_departures_dir(mut self, dir: PathBuf) -> StateDir {
+        self.departures = Some(dir);
+        self
     }
 
     pub fn departure_dir(&self, id: &str) -> PathBuf {
@@ -341,6 +356,8 @@ fn write_atomic_via(path: &Path, bytes: &[u8], suffix: &str) -> Result<()> {
 /// killed process never blocks anyone.
 pub struct DepartureLock {
     _file: File,
+    /// The shared database's lock on the departure, when it lives there.
+    _remote: Option<crate::store::RemoteLock>,
 }
 
 impl DepartureLock {
@@ -391,7 +408,12 @@ impl DepartureLock {
             .and_then(|_| file.write_all(info.as_bytes()))
             .and_then(|_| file.sync_data())
             .with_context(|| format!("writing lock {}", path.display()))?;
-        Ok(DepartureLock { _file: file })
+        // With the shared database: its lock too, and the departure read afresh under it.
+        let remote = crate::store::lock_departure(dir)?;
+        Ok(DepartureLock {
+            _file: file,
+            _remote: remote,
+        })
     }
 }
 

@@ -67,6 +67,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return Exit::Usage.code();
         }
     };
+    // `--state postgres://…`: the shared database, its departures cached under the state dir.
+    let state =
+        match crate::store::select(state, cli.global.state.as_deref(), cli.command.operator()) {
+            Ok(s) => s,
+            Err(e) => return report(&printer, e).code(),
+        };
     let ctx = Ctx {
         printer,
         global: cli.global,
