@@ -29,8 +29,9 @@ use crate::journal::{self, Event, JOURNAL_FILE};
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
-    /// Where departures live when not `<root>/departures` (the shared database's cache).
-    departures: Option<PathBuf>,
+    /// Where departures live when not `<root>/departures` (the shared database's cache), and
+    /// how to name that place to a person.
+    departures: Option<(PathBuf, String)>,
 }
 
 impl StateDir {
@@ -65,15 +66,23 @@ impl StateDir {
 
     pub fn departures_dir(&self) -> PathBuf {
         match &self.departures {
-            Some(d) => d.clone(),
+            Some((d, _)) => d.clone(),
             None => self.root.join("departures"),
+        }
+    }
+
+    /// Where the departures are, for a person: the state dir, or the shared database.
+    pub fn location(&self) -> String {
+        match &self.departures {
+            Some((_, name)) => name.clone(),
+            None => self.root.display().to_string(),
         }
     }
 
     /// The same state dir (keys, sandbox) with its departures kept in `dir` (the shared
     /// database's cache, see [`crate::store`]).
-    pub fn with_departures_dir(mut self, dir: PathBuf) -> StateDir {
-        self.departures = Some(dir);
+    pub fn with_departures_dir(mut self, dir: PathBuf, name: String) -> StateDir {
+        self.departures = Some((dir, name));
         self
     }
 

@@ -27,6 +27,7 @@ pub mod report;
 pub mod resume;
 pub mod runbook;
 pub mod start;
+pub mod state;
 pub mod status;
 pub mod sweep;
 pub mod verify;
@@ -102,6 +103,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Status(args) => status::exec(ctx, args),
         Command::Verify(args) => verify::exec(ctx, args),
         Command::Evidence(cmd) => evidence::exec(ctx, cmd),
+        Command::State(cmd) => state::exec(ctx, cmd),
         Command::Runbook(cmd) => runbook::exec(ctx, cmd),
         Command::Keys(cmd) => keys::exec(ctx, cmd),
         Command::Intake(cmd) => intake::exec(ctx, cmd),

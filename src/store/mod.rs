@@ -76,7 +76,7 @@ pub fn select(state: StateDir, url: Option<&str>, operator: Option<&str>) -> Res
         departures: departures.clone(),
         operator,
     };
-    let state = state.with_departures_dir(departures);
+    let state = state.with_departures_dir(departures, target.display());
     if SHARED.set(shared).is_err() {
         anyhow::bail!("the state backend was already selected in this process");
     }
