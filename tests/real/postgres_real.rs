@@ -569,21 +569,11 @@ fn pg_two_technicians_racing_confirm_on_one_step_one_wins_the_other_is_told() {
         "{}",
         all_output(&outs.iter().collect::<Vec<_>>())
     );
-    // The other one was told: the departure was held by the winner, or the step was done.
-    for o in &outs {
-        let t = text(o);
-        if o.status.success() && answers.len() == 1 {
-            continue;
-        }
-        assert!(
-            t.contains("is being run by Tech")
-                || t.contains("badge was already done")
-                || (o.status.success() && answers.len() == 1),
-            "{t}"
-        );
-    }
     assert_eq!(answers.len(), winners.len(), "{answers:#?}");
+    // The other one was told: the winner held the departure, or (when they did not overlap)
+    // the step was already done. Never two answers from one race without the second knowing.
     if winners.len() == 1 {
+        eprintln!("the two confirms overlapped: one was refused");
         let loser = outs.iter().find(|o| !o.status.success()).unwrap();
         assert_eq!(loser.status.code(), Some(1), "{}", text(loser));
         assert!(
@@ -678,6 +668,7 @@ fn pg_the_database_restarting_mid_run_stops_it_cleanly_and_resume_continues() {
     }
     db.server.restart();
     let out = wait_bounded(child, Duration::from_secs(60), &["start"]);
+    eprintln!("the run across the restart:\n{}", text(&out));
     let id = db.departures().pop().unwrap();
     let before = db.chain(&id);
     if out.status.code() != Some(3) {
