@@ -45,18 +45,6 @@ pub struct GlobalArgs {
     )]
     pub state_dir: Option<PathBuf>,
 
-    /// Keep departures in a shared PostgreSQL database instead: postgres://USER@HOST/DB
-    /// [?sslmode=verify-full&sslrootcert=CA.pem&password_env=NAME]; the password only by
-    /// reference (password_env, PGPASSWORD, ~/.pgpass). Keys stay in --state-dir
-    #[arg(
-        long,
-        global = true,
-        env = "OFFBOARD_STATE",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub state: Option<String>,
-
     /// The OpenSSH Ed25519 private key that signs evidence
     /// [default: <state-dir>/keys/offboard_ed25519, created on first use]
     #[arg(
@@ -83,6 +71,18 @@ pub struct GlobalArgs {
     /// When to use colours (NO_COLOR is honoured)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// Keep departures in a shared PostgreSQL database instead: postgres://USER@HOST/DB
+    /// [?sslmode=verify-full&sslrootcert=CA.pem&password_env=NAME]; the password only by
+    /// reference (password_env, PGPASSWORD, ~/.pgpass). Keys stay in --state-dir
+    #[arg(
+        long,
+        global = true,
+        env = "OFFBOARD_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
