@@ -11,7 +11,7 @@ use crate::cli::StateCommand;
 use crate::exit::{CliError, Exit};
 use crate::journal::{self, Event, JOURNAL_FILE, Record};
 use crate::state::{self, StateDir};
-use crate::store::postgres::{Holder, Pg, Target};
+use crate::store::postgres::{Holder, Pg, StoredEvidence, Target};
 use crate::ui::safe;
 
 pub fn exec(ctx: &Ctx, cmd: StateCommand) -> Result<Exit> {
@@ -60,7 +60,7 @@ struct Departure {
     lines: Vec<String>,
     /// (revision, sha256 hex, bytes, signature) for each revision the journal names that was
     /// found.
-    evidence: Vec<(u32, String, Vec<u8>, String)>,
+    evidence: Vec<StoredEvidence>,
     /// Revisions the journal names whose file is not there.
     missing: Vec<u32>,
 }
@@ -89,6 +89,9 @@ fn written(events: &[Event]) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// Departures whose chain (or evidence) cannot be trusted, with why.
+type Broken = Vec<(String, String)>;
+
 enum Side {
     Dir(StateDir),
     Pg(Pg),
@@ -111,7 +114,7 @@ impl Side {
     }
 
     /// Every departure, each with its chain checked; the broken ones apart, with why.
-    fn read_all(&self) -> Result<(Vec<Departure>, Vec<(String, String)>)> {
+    fn read_all(&self) -> Result<(Vec<Departure>, Broken)> {
         let mut good = Vec::new();
         let mut broken = Vec::new();
         match self {
@@ -378,7 +381,7 @@ pub fn export_evidence(ctx: &Ctx, wanted: &str, out: &Path) -> Result<Exit> {
         ))
         .into());
     }
-    let stored: Vec<(u32, String, Vec<u8>, String)> = match crate::store::shared() {
+    let stored: Vec<StoredEvidence> = match crate::store::shared() {
         Some(shared) => shared.pg.evidence(&id)?,
         None => {
             let dir = ctx.state.departure_dir(&id);

@@ -547,7 +547,7 @@ impl Pg {
     }
 
     /// The stored evidence of a departure: (revision, sha256, bytes, signature).
-    pub fn evidence(&self, departure: &str) -> Result<Vec<(u32, String, Vec<u8>, String)>> {
+    pub fn evidence(&self, departure: &str) -> Result<Vec<StoredEvidence>> {
         let d = departure.to_string();
         self.call(move |c| async move {
             let rows = c
@@ -627,6 +627,10 @@ impl Pg {
         })
     }
 }
+
+/// A stored evidence revision: (revision, sha256 hex of the bytes, the bytes, the SSHSIG
+/// signature).
+pub type StoredEvidence = (u32, String, Vec<u8>, String);
 
 /// Who holds a departure.
 #[derive(Debug, Clone, PartialEq)]
