@@ -321,7 +321,8 @@ impl RealServer {
 impl RealServer {
     /// A throw-away PostgreSQL cluster on 127.0.0.1:`port` (initdb as an unprivileged user),
     /// superuser `offboard_admin` trusted from loopback, every other role by SCRAM password;
-    /// with `tls`, TLS too, its certificate signed by the CA at `pg_ca()`.
+    /// with `tls`, TLS too (required for every role but the superuser), its certificate signed
+    /// by the CA at `pg_ca()`.
     pub fn postgres(tls: bool) -> Option<RealServer> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()

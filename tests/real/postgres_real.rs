@@ -37,7 +37,12 @@ fn pg_bin() -> PathBuf {
 
 impl Db {
     fn start() -> Option<Db> {
-        let server = RealServer::postgres(false)?;
+        Self::start_tls(false)
+    }
+
+    /// With `tls`, the server also speaks TLS, its certificate signed by `server.pg_ca()`.
+    fn start_tls(tls: bool) -> Option<Db> {
+        let server = RealServer::postgres(tls)?;
         let db = Db {
             server,
             bin: pg_bin(),
@@ -785,4 +790,74 @@ fn pg_two_state_dirs_migrate_into_one_database_and_back_every_chain_checked() {
         "--integrity-only",
     ]);
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+}
+
+#[test]
+fn pg_verify_full_checks_the_servers_certificate_against_the_ca_file() {
+    let Some(db) = Db::start_tls(true) else {
+        return;
+    };
+    let ca = db.server.pg_ca();
+    let tls_url = |host: &str, ca: &Path| {
+        format!(
+            "postgres://tech@{host}:{}/offboard?sslmode=verify-full&sslrootcert={}&password_env={PW_VAR}",
+            db.port(),
+            ca.display()
+        )
+    };
+    let mut a = db.machine(0);
+    a.var("OFFBOARD_STATE", &tls_url("localhost", &ca));
+    let out = a.run(&start_args("alice@corp.example"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = db.departures().pop().unwrap();
+    assert!(db.chain(&id).len() > 10);
+    // The server takes the tool's role over TLS only (pg_hba: hostssl), so that was TLS: in
+    // the clear, the same login is turned away.
+    let plain = Command::new(db.bin.join("psql"))
+        .args(["-h", "127.0.0.1", "-p", &db.port().to_string()])
+        .args(["-U", "tech", "-d", "offboard", "-XAtqc", "SELECT 1"])
+        .env("PGPASSWORD", TOOL_PW)
+        .env("PGSSLMODE", "disable")
+        .output()
+        .unwrap();
+    assert!(!plain.status.success(), "{}", text(&plain));
+    // A CA that did not sign the server's certificate: refused, nothing sent.
+    let other = a.path().join("other-ca");
+    std::fs::create_dir_all(&other).unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=not the test CA", "-keyout"])
+        .arg(other.join("key.pem"))
+        .arg("-out")
+        .arg(other.join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let mut b = db.machine(0);
+    b.var(
+        "OFFBOARD_STATE",
+        &tls_url("localhost", &other.join("ca.pem")),
+    );
+    let refused = b.run(&["status"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).to_lowercase().contains("certificate"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!text(&refused).contains(TOOL_PW));
+    // verify-full without a CA file is a usage error.
+    let mut c = db.machine(0);
+    c.var(
+        "OFFBOARD_STATE",
+        &format!(
+            "postgres://tech@localhost:{}/offboard?sslmode=verify-full&password_env={PW_VAR}",
+            db.port()
+        ),
+    );
+    let usage = c.run(&["status"]);
+    assert_eq!(usage.status.code(), Some(2), "{}", text(&usage));
+    assert!(text(&usage).contains("sslrootcert"), "{}", text(&usage));
 }

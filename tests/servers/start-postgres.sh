@@ -2,7 +2,7 @@
 # Start a throw-away PostgreSQL cluster on 127.0.0.1:PORT, its data under STATE_DIR/data.
 #   usage: start-postgres.sh PORT STATE_DIR
 #   PG_TLS=1  also serve TLS with a test CA written to STATE_DIR/tls/ca.pem (SAN 127.0.0.1,
-#             localhost)
+#             localhost); every role but the superuser may then log in over TLS only
 # initdb and postgres run as an unprivileged user (`postgres` when run as root: the server
 # refuses to run as root; the current user otherwise). The superuser is `offboard_admin`, trusted
 # from 127.0.0.1 only; every other role logs in with a SCRAM password. No Unix socket. Refuses a
@@ -52,10 +52,11 @@ if [[ ! -f "$DATA/PG_VERSION" ]]; then
         >"$STATE_DIR/initdb.log" 2>&1 || {
         echo "start-postgres: initdb failed; log follows" >&2; cat "$STATE_DIR/initdb.log" >&2; exit 1; }
     # The superuser is trusted from loopback (a throw-away cluster); everyone else uses SCRAM.
+    # With PG_TLS=1 they must use TLS (no plain `host` line for them).
     {
         echo "host all offboard_admin 127.0.0.1/32 trust"
         echo "hostssl all all 127.0.0.1/32 scram-sha-256"
-        echo "host all all 127.0.0.1/32 scram-sha-256"
+        [[ "${PG_TLS:-0}" == 1 ]] || echo "host all all 127.0.0.1/32 scram-sha-256"
     } >"$DATA/pg_hba.conf"
     if [[ "${PG_TLS:-0}" == 1 ]]; then
         make_test_tls "$STATE_DIR/tls" 127.0.0.1 "IP:127.0.0.1,DNS:localhost"
