@@ -69,11 +69,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     // `--state postgres://…`: the shared database, its departures cached under the state dir.
-    let state =
-        match crate::store::select(state, cli.global.state.as_deref(), cli.command.operator()) {
-            Ok(s) => s,
-            Err(e) => return report(&printer, e).code(),
-        };
+    // Commands that read no departure (and `state`, which names its own) do not connect.
+    let url = match cli.command {
+        Command::Completions { .. }
+        | Command::Runbook(_)
+        | Command::Keys(_)
+        | Command::State(_) => None,
+        _ => cli.global.state.as_deref(),
+    };
+    let state = match crate::store::select(state, url, cli.command.operator()) {
+        Ok(s) => s,
+        Err(e) => return report(&printer, e).code(),
+    };
     let ctx = Ctx {
         printer,
         global: cli.global,

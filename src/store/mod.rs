@@ -50,7 +50,7 @@ pub fn select(state: StateDir, url: Option<&str>, operator: Option<&str>) -> Res
     let Some(url) = url.filter(|u| !u.is_empty()) else {
         return Ok(state);
     };
-    if !is_postgres(url) {
+    if !is_postgres(url) && !url.contains("://") {
         // `--state DIR` means the same as `--state-dir DIR`.
         return StateDir::resolve(Some(Path::new(url)));
     }
