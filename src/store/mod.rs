@@ -265,6 +265,36 @@ pub fn lock_departure(dir: &Path) -> Result<Option<RemoteLock>> {
     Ok(Some(lock))
 }
 
+/// Lock a person's departures (by [`crate::person::person_key`]) in the shared database, so
+/// two machines cannot drive departures of the same person at once. `None` when local.
+pub fn lock_person(key: &str) -> Result<Option<RemoteLock>> {
+    let Some(shared) = shared() else {
+        return Ok(None);
+    };
+    // Departure ids start with a digit: this name is never one.
+    let name = format!("person-{key}");
+    let holder = Holder {
+        host: gethostname::gethostname().to_string_lossy().into_owned(),
+        pid: std::process::id(),
+        operator: shared.operator.clone(),
+        since: journal::timestamp(journal::now()),
+    };
+    if let Some(other) = shared.pg.try_lock(&name, &holder)? {
+        return Err(CliError::new(
+            Exit::Failure,
+            anyhow::anyhow!("a departure of this person is being run by {other}"),
+        )
+        .hint("let it finish, or stop it where it runs; it stops cleanly and journals where it stopped")
+        .hint("then run this command again; `offboard status` shows where the departure stands")
+        .into());
+    }
+    Ok(Some(RemoteLock {
+        shared,
+        id: name,
+        holder,
+    }))
+}
+
 /// Store a sealed evidence revision in the shared database (nothing for a local departure).
 pub fn put_evidence(dir: &Path, revision: u32, bytes: &[u8], signature: &[u8]) -> Result<()> {
     let Some(shared) = shared() else {

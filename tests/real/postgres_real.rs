@@ -861,3 +861,27 @@ fn pg_verify_full_checks_the_servers_certificate_against_the_ca_file() {
     assert_eq!(usage.status.code(), Some(2), "{}", text(&usage));
     assert!(text(&usage).contains("sslrootcert"), "{}", text(&usage));
 }
+
+#[test]
+fn pg_two_machines_starting_the_same_person_at_once_make_one_departure() {
+    let Some(db) = Db::start() else { return };
+    let a = db.machine(700);
+    let b = db.machine(700);
+    let first = a.spawn(&start_args("alice@corp.example"));
+    // B starts once A's departure is in the database (A holds the person then).
+    let t0 = Instant::now();
+    while db.departures().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "A never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = b.run(&start_args("Alice@corp.example"));
+    let first = wait_bounded(first, Duration::from_secs(60), &["start"]);
+    assert_eq!(first.status.code(), Some(3), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        text(&second).contains("a departure of this person is being run by tester@corp.example"),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(db.departures().len(), 1, "two departures for one person");
+}
