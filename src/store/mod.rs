@@ -97,14 +97,14 @@ impl Shared {
     /// Bring every departure's cache up to date with the database (a departure a process on
     /// this machine is driving right now is left to it).
     pub fn sync_all(&self) -> Result<()> {
-        for (id, last) in self.pg.departures()? {
+        for (id, digest) in self.pg.departures()? {
             if !state::is_valid_id(&id) {
                 continue;
             }
             let dir = self.departures.join(&id);
+            // The cache is the database's journal byte for byte, or it is rewritten.
             let local = state::read_nofollow(&dir.join(JOURNAL_FILE)).unwrap_or_default();
-            let lines = local.iter().filter(|&&b| b == b'\n').count() as u64;
-            if lines == last + 1 {
+            if journal::sha256_hex(&local) == digest {
                 continue;
             }
             state::create_private_dir(&dir)?;

@@ -431,19 +431,21 @@ impl Pg {
         })
     }
 
-    /// Every departure with its last seq.
-    pub fn departures(&self) -> Result<Vec<(String, u64)>> {
+    /// Every departure with the sha256 (hex) of its journal's bytes as stored (its lines in
+    /// seq order, each ended by a newline), computed by the server.
+    pub fn departures(&self) -> Result<Vec<(String, String)>> {
         self.call(|c| async move {
             let rows = c
                 .query(
-                    "SELECT departure, max(seq) FROM offboard.events GROUP BY departure ORDER BY departure",
+                    "SELECT departure, encode(sha256(convert_to(string_agg(line || E'\\n', '' ORDER BY seq), 'UTF8')), 'hex') \
+                     FROM offboard.events GROUP BY departure ORDER BY departure",
                     &[],
                 )
                 .await
                 .context("listing departures in the database")?;
             Ok(rows
                 .iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
                 .collect())
         })
     }

@@ -270,6 +270,29 @@ fn pg_the_tool_role_appends_and_reads_but_never_rewrites_history() {
     assert!(String::from_utf8_lossy(&write.stderr).contains("permission denied"));
     // Nothing changed.
     assert_eq!(db.chain(&id).len(), n);
+    // `state init` again (an upgrade) changes nothing either.
+    let out = CliEnv::new().run(&["state", "init", &db.url("offboard_admin", None)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(db.chain(&id).len(), n);
+
+    // Someone who can switch the triggers off alters a stored event: every machine reading the
+    // departure finds the chain broken (exit 5), as with a local journal, its cache included.
+    db.admin(&format!(
+        "ALTER TABLE offboard.events DISABLE TRIGGER events_append_only; \
+         UPDATE offboard.events SET line = replace(line, '\"attempt\":1', '\"attempt\":2') \
+           WHERE departure = '{id}' AND seq = (SELECT min(seq) FROM offboard.events \
+             WHERE departure = '{id}' AND line LIKE '%\"attempt\":1%'); \
+         ALTER TABLE offboard.events ENABLE TRIGGER events_append_only;"
+    ));
+    assert!(
+        db.lines(&id).iter().any(|l| l.contains("\"attempt\":2")),
+        "the row was not altered"
+    );
+    for m in [&a, &db.machine(0)] {
+        let out = m.run(&["status", &id]);
+        assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+        assert!(text(&out).contains("hash does not match"), "{}", text(&out));
+    }
 }
 
 #[test]
