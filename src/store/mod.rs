@@ -206,9 +206,15 @@ impl RemoteJournal {
                     .hint("someone else worked on this departure at the same time; run the command again to continue from what they recorded")
                     .into()
             } else if postgres::is_connection_lost(&e) {
-                CliError::new(Exit::Failure, e.context("the connection to the database was lost; the event was not recorded"))
-                    .hint("when the database is back, run `offboard resume` to continue from the last recorded event")
-                    .into()
+                CliError::new(
+                    Exit::Failure,
+                    e.context(format!(
+                        "the connection to the database was lost before event {} was acknowledged: this run stops here",
+                        event.seq
+                    )),
+                )
+                .hint("when the database is back, run `offboard resume`: it continues from what the database recorded (the event counts only if it is there)")
+                .into()
             } else {
                 e
             }

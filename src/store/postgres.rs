@@ -216,6 +216,11 @@ impl Target {
             .dbname(&self.dbname)
             .application_name("offboard")
             .connect_timeout(std::time::Duration::from_secs(10))
+            // A database that stops answering (a partition with no reset) ends the connection
+            // within a minute instead of hanging the run.
+            .keepalives_idle(std::time::Duration::from_secs(30))
+            .keepalives_interval(std::time::Duration::from_secs(10))
+            .tcp_user_timeout(std::time::Duration::from_secs(60))
             .ssl_mode(if self.verify_full {
                 tokio_postgres::config::SslMode::Require
             } else {
@@ -519,7 +524,7 @@ impl Pg {
                     Err(anyhow!(LostRace { departure: d, seq }))
                 }
                 Err(e) => Err(anyhow!(e).context(format!(
-                    "recording event {seq} of {d} in the database (it was not recorded)"
+                    "recording event {seq} of {d} in the database"
                 ))),
             }
         })

@@ -707,6 +707,7 @@ fn pg_the_database_restarting_mid_run_stops_it_cleanly_and_resume_continues() {
             "{}",
             text(&out)
         );
+        assert!(text(&out).contains("this run stops here"), "{}", text(&out));
         assert!(text(&out).contains("offboard resume"), "{}", text(&out));
         let resume = a.run(&["resume", &id, "--non-interactive"]);
         assert_eq!(resume.status.code(), Some(3), "{}", text(&resume));
