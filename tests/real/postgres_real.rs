@@ -293,6 +293,23 @@ fn pg_the_tool_role_appends_and_reads_but_never_rewrites_history() {
         assert_eq!(out.status.code(), Some(5), "{}", text(&out));
         assert!(text(&out).contains("hash does not match"), "{}", text(&out));
     }
+    // And it is not migrated out: nothing is written.
+    let out_dir = a.path().join("out");
+    let out = a.run(&[
+        "state",
+        "migrate",
+        "--from",
+        &db.tool_url(),
+        "--to",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{id}: line ")),
+        "{}",
+        text(&out)
+    );
+    assert!(!out_dir.join("departures").exists());
 }
 
 #[test]
