@@ -737,7 +737,7 @@ the earlier ones, mode 0600. Each checks with ssh-keygen alone:
 An auditor with the read-only role exports with:
 
 Example:
-  offboard --state postgres://auditor@db/offboard?sslmode=verify-full&sslrootcert=ca.pem evidence export alice@corp.example --out ./alice-evidence"
+  offboard --state 'postgres://auditor@db/offboard?sslmode=verify-full&sslrootcert=ca.pem' evidence export alice@corp.example --out ./alice-evidence"
     )]
     Export {
         /// Departure id, or the user whose latest departure is meant
@@ -757,7 +757,7 @@ pub enum StateCommand {
         after_help = "The SQL is the one docs/postgres.md shows (`offboard state schema` prints it).
 
 Example:
-  PGPASSWORD=… offboard state init postgres://dba@db.corp.example/offboard?sslmode=verify-full&sslrootcert=ca.pem"
+  PGPASSWORD=… offboard state init 'postgres://dba@db.corp.example/offboard?sslmode=verify-full&sslrootcert=ca.pem'"
     )]
     Init {
         /// The database: postgres://USER@HOST[:PORT]/DB (password by reference only)
@@ -775,8 +775,8 @@ revisions go along, each checked against the sha256 its journal recorded. The si
 stay where they are.
 
 Example:
-  offboard state migrate --from ~/.local/state/offboard --to postgres://offboard@db/offboard?sslmode=verify-full&sslrootcert=ca.pem
-  offboard state migrate --from postgres://offboard@db/offboard?sslmode=verify-full&sslrootcert=ca.pem --to ./offboard-state"
+  offboard state migrate --from ~/.local/state/offboard --to 'postgres://offboard@db/offboard?sslmode=verify-full&sslrootcert=ca.pem'
+  offboard state migrate --from 'postgres://offboard@db/offboard?sslmode=verify-full&sslrootcert=ca.pem' --to ./offboard-state"
     )]
     Migrate {
         /// Where the departures are now
