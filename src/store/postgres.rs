@@ -736,6 +736,28 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_directory_name_is_path_safe_whatever_the_url() {
+        for url in [
+            "postgres://..%2F..%2Fetc@127.0.0.1/offboard",
+            "postgres://u@127.0.0.1/..%2F..%2Froot",
+            "postgres://u@[::1]:5433/db",
+        ] {
+            let t = Target::parse_with(url, &env(&[])).unwrap();
+            let slug = t.slug();
+            assert!(
+                slug.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{url}: {slug}"
+            );
+            assert!(slug.len() <= 69, "{slug}");
+        }
+        // Two databases, two caches.
+        let a = Target::parse_with("postgres://u@127.0.0.1/a", &env(&[])).unwrap();
+        let b = Target::parse_with("postgres://u@127.0.0.1/b", &env(&[])).unwrap();
+        assert_ne!(a.slug(), b.slug());
+    }
+
+    #[test]
     fn pgpass_matches_with_wildcards_and_escapes_and_must_be_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
