@@ -71,6 +71,18 @@ pub struct GlobalArgs {
     /// When to use colours (NO_COLOR is honoured)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// Keep departures in a shared PostgreSQL database instead: postgres://USER@HOST/DB
+    /// [?sslmode=verify-full&sslrootcert=CA.pem&password_env=NAME]; the password only by
+    /// reference (password_env, PGPASSWORD, ~/.pgpass). Keys stay in --state-dir
+    #[arg(
+        long,
+        global = true,
+        env = "OFFBOARD_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +162,10 @@ pub enum Command {
     /// Check, show or bundle signed evidence
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+
+    /// Set up the shared PostgreSQL state, or move departures between a state dir and it
+    #[command(subcommand)]
+    State(StateCommand),
 
     /// Validate a runbook or print its JSON Schema
     #[command(subcommand)]
@@ -711,6 +727,64 @@ Example:
         /// A directory, or a FILE.zip [default: ./<id>-r<N>/ in the current directory]
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
+    },
+    /// Write every signed evidence revision of a departure, as stored (in the shared database
+    /// with --state postgres://…), into a directory, each checked against its journal
+    #[command(
+        after_help = "Writes <id>.json and <id>.json.sig (the latest revision) and <id>.rev<N>.json(.sig) for
+the earlier ones, mode 0600. Each checks with ssh-keygen alone:
+  ssh-keygen -Y verify -f allowed_signers -I <principal> -n offboard-evidence -s <id>.json.sig < <id>.json
+An auditor with the read-only role exports with:
+
+Example:
+  offboard --state 'postgres://auditor@db/offboard?sslmode=verify-full&sslrootcert=ca.pem' evidence export alice@corp.example --out ./alice-evidence"
+    )]
+    Export {
+        /// Departure id, or the user whose latest departure is meant
+        departure: String,
+        /// The directory to write into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// `offboard state …`: the shared PostgreSQL backend (docs/postgres.md).
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Create (or bring up to date) the schema and the offboard_tool and offboard_auditor roles
+    /// in a database, as a role allowed to create them; safe to run again
+    #[command(
+        after_help = "The SQL is the one docs/postgres.md shows (`offboard state schema` prints it).
+
+Example:
+  PGPASSWORD=… offboard state init 'postgres://dba@db.corp.example/offboard?sslmode=verify-full&sslrootcert=ca.pem'"
+    )]
+    Init {
+        /// The database: postgres://USER@HOST[:PORT]/DB (password by reference only)
+        url: String,
+    },
+    /// Print the SQL that `state init` applies (to review it, or to run it with psql)
+    #[command(after_help = "Example:\n  offboard state schema > offboard-schema.sql")]
+    Schema,
+    /// Copy departures from a state dir into a database, or from a database into a state dir:
+    /// every journal chain is checked first and a broken one stops the migration before
+    /// anything is written; what is already there is skipped, so running it again is safe
+    #[command(
+        after_help = "Each side is a directory (a state dir, as --state-dir) or a postgres:// URL. Evidence
+revisions go along, each checked against the sha256 its journal recorded. The signing keys
+stay where they are.
+
+Example:
+  offboard state migrate --from ~/.local/state/offboard --to 'postgres://offboard@db/offboard?sslmode=verify-full&sslrootcert=ca.pem'
+  offboard state migrate --from 'postgres://offboard@db/offboard?sslmode=verify-full&sslrootcert=ca.pem' --to ./offboard-state"
+    )]
+    Migrate {
+        /// Where the departures are now
+        #[arg(long, value_name = "DIR|URL")]
+        from: String,
+        /// Where to copy them
+        #[arg(long, value_name = "DIR|URL")]
+        to: String,
     },
 }
 

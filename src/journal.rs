@@ -486,6 +486,9 @@ pub struct Journal {
     /// How a batch is made durable (`File::sync_data`; tests slow it down to force batches).
     sync: fn(&File) -> std::io::Result<()>,
     actor: String,
+    /// The shared database every event is committed to before it is written here, when the
+    /// journal lives there ([`crate::store`]).
+    remote: Option<crate::store::RemoteJournal>,
 }
 
 fn sync_data(f: &File) -> std::io::Result<()> {
@@ -553,6 +556,7 @@ impl Journal {
             fsyncs: 0,
             sync: sync_data,
             actor,
+            remote: crate::store::remote_for(path),
         }
     }
 
@@ -640,6 +644,9 @@ impl Journal {
         };
         let (mut line, hash) = event.line_and_hash();
         event.hash = hash;
+        if let Some(remote) = &self.remote {
+            remote.append(&event, &line)?;
+        }
         line.push('\n');
         if let Err(e) = (&*self.file).write_all(line.as_bytes()) {
             self.fail(e.kind(), e.to_string());

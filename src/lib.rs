@@ -28,6 +28,7 @@ pub mod report;
 pub mod runbook;
 pub mod secrets;
 pub mod state;
+pub mod store;
 pub mod ticketing;
 pub mod ui;
 

@@ -81,6 +81,8 @@ impl Holder {
 /// The lock on one person's departures, held for as long as this value lives.
 pub struct PersonLock {
     _file: File,
+    /// The shared database's lock on the person, when departures live there.
+    _remote: Option<crate::store::RemoteLock>,
 }
 
 impl std::fmt::Debug for PersonLock {
@@ -131,7 +133,12 @@ impl PersonLock {
             .and_then(|_| file.write_all(&line))
             .and_then(|_| file.sync_data())
             .with_context(|| format!("writing lock {}", path.display()))?;
-        Ok(PersonLock { _file: file })
+        // With the shared database: the person is locked there too, across machines.
+        let remote = crate::store::lock_person(&person_key(runbook, user))?;
+        Ok(PersonLock {
+            _file: file,
+            _remote: remote,
+        })
     }
 }
 

@@ -29,6 +29,9 @@ use crate::journal::{self, Event, JOURNAL_FILE};
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    /// Where departures live when not `<root>/departures` (the shared database's cache), and
+    /// how to name that place to a person.
+    departures: Option<(PathBuf, String)>,
 }
 
 impl StateDir {
@@ -46,7 +49,10 @@ impl StateDir {
                     .join("offboard")
             }
         };
-        Ok(StateDir { root })
+        Ok(StateDir {
+            root,
+            departures: None,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -59,7 +65,25 @@ impl StateDir {
     }
 
     pub fn departures_dir(&self) -> PathBuf {
-        self.root.join("departures")
+        match &self.departures {
+            Some((d, _)) => d.clone(),
+            None => self.root.join("departures"),
+        }
+    }
+
+    /// Where the departures are, for a person: the state dir, or the shared database.
+    pub fn location(&self) -> String {
+        match &self.departures {
+            Some((_, name)) => name.clone(),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// The same state dir (keys, sandbox) with its departures kept in `dir` (the shared
+    /// database's cache, see [`crate::store`]).
+    pub fn with_departures_dir(mut self, dir: PathBuf, name: String) -> StateDir {
+        self.departures = Some((dir, name));
+        self
     }
 
     pub fn departure_dir(&self, id: &str) -> PathBuf {
@@ -341,6 +365,8 @@ fn write_atomic_via(path: &Path, bytes: &[u8], suffix: &str) -> Result<()> {
 /// killed process never blocks anyone.
 pub struct DepartureLock {
     _file: File,
+    /// The shared database's lock on the departure, when it lives there.
+    _remote: Option<crate::store::RemoteLock>,
 }
 
 impl DepartureLock {
@@ -391,7 +417,12 @@ impl DepartureLock {
             .and_then(|_| file.write_all(info.as_bytes()))
             .and_then(|_| file.sync_data())
             .with_context(|| format!("writing lock {}", path.display()))?;
-        Ok(DepartureLock { _file: file })
+        // With the shared database: its lock too, and the departure read afresh under it.
+        let remote = crate::store::lock_departure(dir)?;
+        Ok(DepartureLock {
+            _file: file,
+            _remote: remote,
+        })
     }
 }
 

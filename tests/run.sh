@@ -4,7 +4,7 @@
 # It installs what the tests need and cannot build from crates.io: ssh-keygen (to check that
 # OpenSSH accepts our evidence signatures), jq (examples/README.md uses it), Chromium and a font
 # (to render the evidence page headless), Python (for the real scim2-server and OpenBao from
-# PyPI, aiosmtpd for the reminder emails, and to read bundle zips), Samba AD DC, OpenLDAP slapd, 389 Directory Server and Redmine
+# PyPI, aiosmtpd for the reminder emails, and to read bundle zips), Samba AD DC, OpenLDAP slapd, 389 Directory Server, Redmine and PostgreSQL
 # (Debian packages; installing them needs root), npm, and the vendors' own API descriptions that
 # requests are checked against (tests/vendor-docs.sh, pinned, into target/vendor-docs). Then:
 # formatting, clippy with warnings denied, every test.
@@ -42,6 +42,7 @@ bash tests/servers/install-openldap.sh
 bash tests/servers/install-389ds.sh
 bash tests/servers/install-redmine.sh
 bash tests/servers/install-aiosmtpd.sh
+bash tests/servers/install-postgres.sh
 
 echo "==> vendor API descriptions"
 export OFFBOARD_VENDOR_DOCS="${OFFBOARD_VENDOR_DOCS:-$PWD/target/vendor-docs}"

@@ -191,7 +191,7 @@ pub fn find_departure(ctx: &Ctx, wanted: &str) -> Result<(String, Vec<Event>)> {
         None => Err(CliError::usage(format!(
             "no departure {} in {}",
             safe(wanted),
-            ctx.state.root().display()
+            ctx.state.location()
         ))
         .hint("`offboard status` lists departures; pass --state-dir if they live elsewhere")
         .into()),

@@ -23,6 +23,9 @@ pub fn exec(ctx: &Ctx, cmd: EvidenceCommand) -> anyhow::Result<Exit> {
         } => verify(ctx, &file, allowed_signers.as_deref(), integrity_only),
         EvidenceCommand::Show { file, format } => show(ctx, &file, format),
         EvidenceCommand::Bundle { departure, output } => bundle(ctx, &departure, output),
+        EvidenceCommand::Export { departure, out } => {
+            super::state::export_evidence(ctx, &departure, &out)
+        }
     }
 }
 

@@ -27,6 +27,7 @@ pub mod report;
 pub mod resume;
 pub mod runbook;
 pub mod start;
+pub mod state;
 pub mod status;
 pub mod sweep;
 pub mod verify;
@@ -67,6 +68,19 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return Exit::Usage.code();
         }
     };
+    // `--state postgres://…`: the shared database, its departures cached under the state dir.
+    // Commands that read no departure (and `state`, which names its own) do not connect.
+    let url = match cli.command {
+        Command::Completions { .. }
+        | Command::Runbook(_)
+        | Command::Keys(_)
+        | Command::State(_) => None,
+        _ => cli.global.state.as_deref(),
+    };
+    let state = match crate::store::select(state, url, cli.command.operator()) {
+        Ok(s) => s,
+        Err(e) => return report(&printer, e).code(),
+    };
     let ctx = Ctx {
         printer,
         global: cli.global,
@@ -96,6 +110,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Status(args) => status::exec(ctx, args),
         Command::Verify(args) => verify::exec(ctx, args),
         Command::Evidence(cmd) => evidence::exec(ctx, cmd),
+        Command::State(cmd) => state::exec(ctx, cmd),
         Command::Runbook(cmd) => runbook::exec(ctx, cmd),
         Command::Keys(cmd) => keys::exec(ctx, cmd),
         Command::Intake(cmd) => intake::exec(ctx, cmd),

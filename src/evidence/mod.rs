@@ -390,6 +390,7 @@ pub fn seal(state: &StateDir, journal: &mut Journal, key: &SigningKey) -> Result
         .with_context(|| format!("writing evidence {}", json_path.display()))?;
     crate::state::write_atomic(&sig, signature.as_bytes())
         .with_context(|| format!("writing signature {}", sig.display()))?;
+    crate::store::put_evidence(&dir, revision, &bytes, signature.as_bytes())?;
     let sha256 = journal::sha256_hex(&bytes);
     journal.append(
         None,

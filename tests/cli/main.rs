@@ -28,6 +28,7 @@ mod report_cli;
 mod runbook_cli;
 mod scheduling_docs;
 mod secrets_cli;
+mod shared_state_cli;
 mod snapshots_cli;
 mod state_files;
 mod sweep_cli;

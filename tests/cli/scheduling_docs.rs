@@ -54,6 +54,8 @@ fn the_systemd_units_pass_systemd_analyze_verify() {
         "offboard-remind.timer",
         "offboard-sweep.service",
         "offboard-sweep.timer",
+        "offboard-shared-sweep.service",
+        "offboard-shared-sweep.timer",
     ];
     for f in files.iter().filter(|f| f.ends_with(".service")) {
         let text = std::fs::read_to_string(units().join(f)).unwrap();
@@ -157,7 +159,12 @@ fn the_crontab_lines_are_well_formed() {
 
 #[test]
 fn the_kubernetes_cronjobs_have_what_a_cronjob_needs() {
-    let file = units().join("offboard-cronjob.yaml");
+    for name in ["offboard-cronjob.yaml", "offboard-cronjob-postgres.yaml"] {
+        check_cronjob_file(&units().join(name));
+    }
+}
+
+fn check_cronjob_file(file: &Path) {
     let probe = "import yaml";
     if !have(
         "python3 with PyYAML",
@@ -170,7 +177,7 @@ fn the_kubernetes_cronjobs_have_what_a_cronjob_needs() {
             "-c",
             "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
         ])
-        .arg(&file)
+        .arg(file)
         .output()
         .unwrap();
     assert!(
@@ -179,7 +186,7 @@ fn the_kubernetes_cronjobs_have_what_a_cronjob_needs() {
         String::from_utf8_lossy(&out.stderr)
     );
     let docs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    check_cronjobs(&docs, &file);
+    check_cronjobs(&docs, file);
 }
 
 fn check_cronjobs(docs: &[Value], file: &Path) {
@@ -274,4 +281,28 @@ fn check_cronjobs(docs: &[Value], file: &Path) {
     }
     commands.sort();
     assert_eq!(commands, ["remind", "verify"]);
+}
+
+/// The shared-database units name the database the way offboard takes it: a postgres:// URL
+/// with verify-full and a CA file, and no password (that comes from a Secret or an environment
+/// file as PGPASSWORD).
+#[test]
+fn the_shared_database_units_take_the_password_by_reference() {
+    for name in [
+        "offboard-shared-sweep.service",
+        "offboard-cronjob-postgres.yaml",
+    ] {
+        let text = std::fs::read_to_string(units().join(name)).unwrap();
+        let urls: Vec<&str> = text
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .filter_map(|w| w.find("postgres://").map(|at| &w[at..]))
+            .collect();
+        assert!(!urls.is_empty(), "{name} names no database");
+        for url in urls {
+            let t = offboard::store::postgres::Target::parse_with(url, &|_| None)
+                .unwrap_or_else(|e| panic!("{name}: {url}: {e:#}"));
+            assert!(t.verify_full, "{name}: {url}");
+            assert!(!url.contains("password="), "{name}: {url}");
+        }
+    }
 }

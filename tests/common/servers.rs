@@ -318,6 +318,64 @@ impl RealServer {
     }
 }
 
+impl RealServer {
+    /// A throw-away PostgreSQL cluster on 127.0.0.1:`port` (initdb as an unprivileged user),
+    /// superuser `offboard_admin` trusted from loopback, every other role by SCRAM password;
+    /// with `tls`, TLS too (required for every role but the superuser), its certificate signed
+    /// by the CA at `pg_ca()`.
+    pub fn postgres(tls: bool) -> Option<RealServer> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path().join("bin/initdb")))
+                    .find(|p| p.exists())
+            })
+            .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/VERSION/bin/initdb"));
+        installed(&bin, "install-postgres.sh").then(|| {
+            RealServer::start(
+                "start-postgres.sh",
+                "stop-postgres.sh",
+                free_port_pair(),
+                &[("PG_TLS", if tls { "1" } else { "0" })],
+            )
+        })
+    }
+
+    /// The CA that signed the PostgreSQL server's certificate (with `postgres(true)`).
+    pub fn pg_ca(&self) -> PathBuf {
+        self.state.path().join("tls/ca.pem")
+    }
+
+    /// Stop the server and start it again on the same port and data (a database restart).
+    pub fn restart(&self) {
+        self.stop_now();
+        self.start_again();
+    }
+
+    /// Stop the server (it can be started again with `start_again`).
+    pub fn stop_now(&self) {
+        let stop = Command::new("bash")
+            .arg(script(self.stop_script))
+            .arg(self.state.path())
+            .output()
+            .unwrap();
+        assert!(stop.status.success(), "{stop:?}");
+    }
+
+    /// Start a server stopped with `stop_now` again, same port and data.
+    pub fn start_again(&self) {
+        let out = Command::new("bash")
+            .arg(script(
+                self.stop_script.replacen("stop-", "start-", 1).as_str(),
+            ))
+            .arg(self.port.to_string())
+            .arg(self.state.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+}
+
 impl Drop for RealServer {
     fn drop(&mut self) {
         let _ = Command::new("bash")
