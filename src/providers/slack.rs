@@ -463,6 +463,14 @@ impl SlackProvider {
         }
     }
 
+    fn nothing_recorded(&self, call: &StepCall<'_>) -> ProviderError {
+        ProviderError::Permanent(format!(
+            "system `{}`: step `{}`: no Slack user was recorded for this step; nothing to \
+             restore",
+            self.system, call.step_id
+        ))
+    }
+
     /// The recorded user, read by its id: rollback acts on nobody else.
     async fn recorded_user(
         &self,
@@ -471,11 +479,7 @@ impl SlackProvider {
         records: &mut Vec<RequestRecord>,
     ) -> Result<(Account, User), ProviderError> {
         let Some(known) = call.account else {
-            return Err(ProviderError::Permanent(format!(
-                "system `{}`: step `{}`: no Slack user was recorded for this step; nothing to \
-                 restore",
-                self.system, call.step_id
-            )));
+            return Err(self.nothing_recorded(call));
         };
         match self.scim.get_user(&known.id, ctx, records).await? {
             Some(u) => Ok((Self::account(&u, call.login), u)),
@@ -707,7 +711,21 @@ impl Provider for SlackProvider {
             )));
         }
         let mut records = Vec::new();
-        let (account, user) = self.recorded_user(call, ctx, &mut records).await?;
+        let Some(known) = call.account else {
+            return Err(self.nothing_recorded(call));
+        };
+        let Some(user) = self.scim.get_user(&known.id, ctx, &mut records).await? else {
+            return Ok(RestoreCheck {
+                after: json!({ "id": known.id, "active": null }),
+                restored: false,
+                observed: format!(
+                    "Slack user {} no longer exists (404 by id): it cannot be reactivated",
+                    known.id
+                ),
+                account: Some(known.clone()),
+            });
+        };
+        let account = Self::account(&user, call.login);
         let was_active = before.get("active").and_then(Value::as_bool) == Some(true);
         let restored = !was_active || user.active == Some(true);
         let now = user

@@ -621,6 +621,17 @@ async fn deactivate_records_active_and_restore_reactivates_the_same_id() {
         .await
         .unwrap_err();
     assert!(message(&e).contains("no longer exists"), "{e}");
+    let gone = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!gone.restored);
+    assert!(
+        gone.observed.contains("no longer exists"),
+        "{}",
+        gone.observed
+    );
+    assert_eq!(gone.after, json!({ "id": ana, "active": null }));
     fake.assert_contract();
 }
 
