@@ -714,7 +714,7 @@ impl GitHubProvider {
             .as_ref()
             .and_then(|m| m.get("role").and_then(Value::as_str));
         if now_role != Some(role) {
-            let (_, answer) = self
+            let (status, answer) = self
                 .put(
                     &["orgs", &self.org, "memberships", &account.name],
                     &json!({ "role": role }),
@@ -722,6 +722,12 @@ impl GitHubProvider {
                     &mut records,
                 )
                 .await?;
+            if status == StatusCode::NOT_FOUND {
+                return Err(self.err(format!(
+                    "{account}: PUT /orgs/{}/memberships/{} answered 404: not invited back",
+                    self.org, account.name
+                )));
+            }
             let state = answer.get("state").and_then(Value::as_str).unwrap_or("?");
             done.push(format!("org role {role} (state {state})"));
         }
