@@ -1008,6 +1008,21 @@ async fn irreversible_actions_record_what_they_remove() {
               "approvalStatus": "APPROVED" },
         ]})
     );
+    let (ctx3, seen3) = befores();
+    let prm = params(json!({ "script": "Disable local user" }));
+    let fake2 = FakeNinjaOne::start().await;
+    let (_, c, d, _) = fleet(&fake2);
+    provider(&fake2)
+        .apply(&call("run_script", EMAIL, &prm, None), &ctx3)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen3.lock().unwrap()[0],
+        json!({ "script": "Disable local user", "devices": [
+            { "id": c, "name": "JDOE-LT01", "offline": false },
+            { "id": d, "name": "JDOE-LT02", "offline": false },
+        ]})
+    );
     let end_user = &seen2.lock().unwrap()[0]["end_user"];
     assert_eq!(end_user["id"], user);
     assert_eq!(end_user["email"], EMAIL);
