@@ -20,8 +20,8 @@
 //! their old role (`PUT /orgs/{org}/memberships/{username}`) and putting back their teams with
 //! their team roles (`PUT /orgs/{org}/teams/{team_slug}/memberships/{username}`): GitHub emails
 //! an invitation, and the membership (and the team memberships) stay `pending` until the person
-//! accepts, which `check_restored` reports as not back yet. A `billing_manager` is not invited
-//! back (that PUT takes admin or member only). `cancel_invitations` is undone by sending the
+//! accepts, which `check_restored` reports as not back yet. A `billing_manager` is invited back
+//! with `POST /orgs/{org}/invitations` (that PUT takes admin or member only). `cancel_invitations` is undone by sending the
 //! invitations again (`POST /orgs/{org}/invitations` with the invitee's id or the email, the
 //! role and the team ids): new ids, a new email. `remove_outside_collaborator` has no undo:
 //! which repositories they could reach is known only repository by repository.
@@ -703,9 +703,10 @@ impl GitHubProvider {
             });
         };
         let role = old.get("role").and_then(Value::as_str).unwrap_or("");
-        if !matches!(role, "admin" | "member") {
+        if !matches!(role, "admin" | "member" | "billing_manager") {
             return Err(self.err(format!(
-                "{account}: the recorded org role is {role:?}; PUT /orgs/{{org}}/memberships                  takes only admin or member: invite them as {role:?} by hand"
+                "{account}: the recorded org role {role:?} is not one offboard can invite them \
+                 back as (admin, member, billing_manager): invite them by hand"
             )));
         }
         let mut done = Vec::new();
@@ -713,7 +714,29 @@ impl GitHubProvider {
         let now_role = now
             .as_ref()
             .and_then(|m| m.get("role").and_then(Value::as_str));
-        if now_role != Some(role) {
+        if now_role != Some(role) && role == "billing_manager" {
+            // PUT …/memberships takes admin or member only: a billing manager is invited.
+            if let Some(r) = now_role {
+                return Err(self.err(format!(
+                    "{account}: was billing manager of {}, is {r} now: change that by hand",
+                    self.org
+                )));
+            }
+            let id: u64 = account.id.parse().map_err(|_| {
+                self.err(format!(
+                    "the recorded GitHub user id {:?} is not a number",
+                    account.id
+                ))
+            })?;
+            let url = self.url(&["orgs", &self.org, "invitations"])?;
+            let body = json!({ "invitee_id": id, "role": "billing_manager" });
+            let resp = self
+                .http
+                .send(Request::post(url).json(&body, "application/json"), ctx)
+                .await?;
+            records.push(resp.record.clone());
+            done.push("org role billing_manager (invited)".to_string());
+        } else if now_role != Some(role) {
             let (status, answer) = self
                 .put(
                     &["orgs", &self.org, "memberships", &account.name],
@@ -808,12 +831,13 @@ impl GitHubProvider {
             let role = field(old, "role").unwrap_or_default();
             match &m {
                 None => missing.push(format!("no membership in {} (404)", self.org)),
-                Some(m) if field(m, "state").as_deref() == Some("pending") => missing.push(
-                    format!(
-                        "the membership in {} is pending: GitHub sent an invitation the person                          must accept",
+                Some(m) if field(m, "state").as_deref() == Some("pending") => {
+                    missing.push(format!(
+                        "the membership in {} is pending: GitHub sent an invitation the person \
+                         must accept",
                         self.org
-                    ),
-                ),
+                    ))
+                }
                 Some(m) if field(m, "role").as_deref() != Some(&role) => missing.push(format!(
                     "org role is {}, was {role}",
                     field(m, "role").unwrap_or_default()
@@ -1164,10 +1188,16 @@ impl Provider for GitHubProvider {
         let user = line(Method::GET, "/users/{username}".into());
         match call.action {
             "remove_org_member" if before.get("membership").is_some_and(Value::is_object) => {
+                let billing = before.pointer("/membership/role").and_then(Value::as_str)
+                    == Some("billing_manager");
                 let mut lines = vec![
                     user,
                     line(Method::GET, format!("/orgs/{org}/memberships/{{username}}")),
-                    line(Method::PUT, format!("/orgs/{org}/memberships/{{username}}")),
+                    if billing {
+                        line(Method::POST, format!("/orgs/{org}/invitations"))
+                    } else {
+                        line(Method::PUT, format!("/orgs/{org}/memberships/{{username}}"))
+                    },
                 ];
                 for team in before
                     .get("teams")

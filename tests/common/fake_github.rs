@@ -309,6 +309,17 @@ impl FakeGitHub {
                 route(|st, r, _| {
                     let before = st.invitations.len();
                     let id = r.param("invitation_id");
+                    // The pending membership an invitation stands for goes with it.
+                    let login = st
+                        .invitations
+                        .iter()
+                        .find(|i| i.id.to_string() == id)
+                        .and_then(|i| i.login.clone());
+                    if let Some((uid, _)) = login.and_then(|l| st.user(&l)) {
+                        if st.members.get(&uid).is_some_and(|m| m.state == "pending") {
+                            st.members.remove(&uid);
+                        }
+                    }
                     st.invitations.retain(|i| i.id.to_string() != id);
                     if st.invitations.len() < before {
                         Reply::empty(204)
@@ -366,6 +377,17 @@ impl FakeGitHub {
                         .as_array()
                         .map(|a| a.iter().filter_map(Value::as_u64).collect())
                         .unwrap_or_default();
+                    // An invited user's membership reads pending until they accept.
+                    if let Some(uid) = body["invitee_id"].as_u64() {
+                        let role = match body["role"].as_str().unwrap_or("direct_member") {
+                            "direct_member" | "reinstate" => "member",
+                            other => other,
+                        };
+                        st.members.entry(uid).or_insert(Membership {
+                            state: "pending".into(),
+                            role: role.into(),
+                        });
+                    }
                     st.next_id += 1;
                     let inv = Invitation {
                         id: st.next_id,

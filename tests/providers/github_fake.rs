@@ -824,6 +824,55 @@ async fn restoring_a_membership_names_a_deleted_team_and_refuses_another_account
 }
 
 #[tokio::test]
+async fn a_billing_manager_is_invited_back_as_billing_manager() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let bea = fake.add_member("bea");
+    fake.with(|st| st.members.get_mut(&bea).unwrap().role = "billing_manager".into());
+    let p = provider(&fake);
+    let params = no_params();
+    let (ctx, seen) = recording();
+    let out = p
+        .apply(&call("remove_org_member", "bea", &params, None), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap()[0].clone();
+    assert_eq!(before["membership"]["role"], "billing_manager");
+    let c = call("remove_org_member", "bea", &params, Some(&account));
+    let plan = p.describe_restore(&c, &before);
+    assert_eq!(plan[2].method, "POST", "{plan:?}");
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    assert_eq!(
+        fake.with(|st| st.writes.clone()),
+        [(
+            "/orgs/acme-corp/invitations".to_string(),
+            json!({ "invitee_id": bea, "role": "billing_manager" })
+        )]
+    );
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored, "{check:?}");
+    assert!(check.observed.contains("must accept"), "{}", check.observed);
+    assert!(
+        !p.restore(&c, &before, &CallCtx::silent())
+            .await
+            .unwrap()
+            .changed
+    );
+    assert_eq!(fake.with(|st| st.writes.len()), 1);
+    fake.accept_invitation(bea);
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    fake.assert_contract();
+}
+
+#[tokio::test]
 async fn apply_on_a_non_member_records_nothing_to_put_back() {
     let fake = FakeGitHub::start(ORG, PAT).await;
     fake.add_user("alice");
