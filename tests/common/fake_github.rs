@@ -315,10 +315,10 @@ impl FakeGitHub {
                         .iter()
                         .find(|i| i.id.to_string() == id)
                         .and_then(|i| i.login.clone());
-                    if let Some((uid, _)) = login.and_then(|l| st.user(&l)) {
-                        if st.members.get(&uid).is_some_and(|m| m.state == "pending") {
-                            st.members.remove(&uid);
-                        }
+                    if let Some((uid, _)) = login.and_then(|l| st.user(&l))
+                        && st.members.get(&uid).is_some_and(|m| m.state == "pending")
+                    {
+                        st.members.remove(&uid);
                     }
                     st.invitations.retain(|i| i.id.to_string() != id);
                     if st.invitations.len() < before {
