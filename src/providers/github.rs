@@ -15,6 +15,17 @@
 //! - `remove_outside_collaborator`: `DELETE /orgs/{org}/outside_collaborators/{username}`.
 //!   Proof: the id is not in `GET /orgs/{org}/outside_collaborators` (paged).
 //!
+//! Rollback (`offboard rollback`): each apply records the pre-state first (see
+//! `GitHubProvider::snapshot`). `remove_org_member` is undone by inviting the person back with
+//! their old role (`PUT /orgs/{org}/memberships/{username}`) and putting back their teams with
+//! their team roles (`PUT /orgs/{org}/teams/{team_slug}/memberships/{username}`): GitHub emails
+//! an invitation, and the membership (and the team memberships) stay `pending` until the person
+//! accepts, which `check_restored` reports as not back yet. A `billing_manager` is invited back
+//! with `POST /orgs/{org}/invitations` (that PUT takes admin or member only). `cancel_invitations` is undone by sending the
+//! invitations again (`POST /orgs/{org}/invitations` with the invitee's id or the email, the
+//! role and the team ids): new ids, a new email. `remove_outside_collaborator` has no undo:
+//! which repositories they could reach is known only repository by repository.
+//!
 //! Credentials: a fine-grained personal access token (`token`, sent as Bearer) or a GitHub App
 //! installation (`app_id`, `installation_id`, `private_key`), whose installation tokens are
 //! fetched and renewed by [`GitHubApp`]. Rate limits: a 403 or 429 that is GitHub's primary
@@ -28,16 +39,16 @@ use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use url::Url;
 
 use super::kit::GitHubApp;
 use super::kit::http::{ALLOW_PLAIN, HttpClient, Request, with_query};
 use super::kit::paging::{self, Paging};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
-    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
-    SystemConfig, params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS,
+    ParamsSpec, Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, SettingSpec,
+    SettingType, StepCall, SystemConfig, params,
 };
 
 /// github.com's REST API.
@@ -59,7 +70,12 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "invite them back with their old org role and put back their old teams with \
+                 their team roles (PUT …/memberships/{username}, PUT …/teams/{team_slug}/\
+                 memberships/{username}); GitHub emails an invitation the person must accept, \
+                 and until they do the membership stays pending",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -69,7 +85,11 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "send the cancelled invitations again with the same role and teams (POST \
+                 /orgs/{org}/invitations): new invitation ids, and GitHub emails the person \
+                 again",
+            ),
             params: ParamsSpec::of::<InvitationParams>(),
         },
         ActionSpec {
@@ -80,7 +100,12 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "offboard does not record which repositories an outside collaborator could \
+                 reach (GitHub lists that only repository by repository): add them back by \
+                 hand with PUT /repos/{owner}/{repo}/collaborators/{username}, which invites \
+                 them again",
+            ),
             params: NO_PARAMS,
         },
     ],
@@ -390,7 +415,7 @@ impl GitHubProvider {
         p: &InvitationParams,
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
-    ) -> Result<Vec<(u64, String)>, ProviderError> {
+    ) -> Result<Vec<(u64, String, Value)>, ProviderError> {
         let all = self.list("invitations", ctx, records).await?;
         let same = |v: &Value, k: &str, want: &str| {
             v.get(k)
@@ -414,7 +439,7 @@ impl GitHubProvider {
                 .or(inv.get("email").and_then(Value::as_str))
                 .unwrap_or("?")
                 .to_string();
-            out.push((id, to));
+            out.push((id, to, inv));
         }
         Ok(out)
     }
@@ -475,6 +500,515 @@ impl GitHubProvider {
         call: &StepCall<'_>,
     ) -> Result<T, ProviderError> {
         params::parse(call.action, call.params).map_err(|e| self.err(e.to_string()))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Rollback: the pre-state each apply records, and putting it back.
+    //
+    // `remove_org_member` records `{"org", "membership": {"state", "role"} | null, "teams":
+    // [{"id", "slug", "state", "role"}]}`: removing a membership also leaves every team, so the
+    // teams are read (`GET /orgs/{org}/teams`, then each team's membership of the login) while
+    // they are still there. `cancel_invitations` records `{"org", "invitations": [{"id",
+    // "login", "email", "role", "team_ids"}]}` (the teams from `GET
+    // /orgs/{org}/invitations/{id}/teams` when `team_count` says it has some).
+    // `remove_outside_collaborator` records `{"org", "outside_collaborator": bool}`.
+
+    /// `GET /orgs/{org}/teams/{team_slug}/memberships/{username}`: `(state, role)`, `None` on
+    /// 404 (not in the team, or no such team).
+    async fn team_membership(
+        &self,
+        slug: &str,
+        account: &Account,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Option<(String, String)>, ProviderError> {
+        let url = self.url(&[
+            "orgs",
+            &self.org,
+            "teams",
+            slug,
+            "memberships",
+            &account.name,
+        ])?;
+        let resp = self
+            .http
+            .send(Request::get(url).allow(StatusCode::NOT_FOUND), ctx)
+            .await?;
+        records.push(resp.record.clone());
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body: Value = resp.json()?;
+        let field = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        Ok(Some((field("state"), field("role"))))
+    }
+
+    /// Every team of the org the account is in (or invited to), with its state and role.
+    async fn teams_of(
+        &self,
+        account: &Account,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Vec<Value>, ProviderError> {
+        let teams = self.list("teams", ctx, records).await?;
+        let mut out = Vec::new();
+        for team in teams {
+            let slug = team
+                .get("slug")
+                .and_then(Value::as_str)
+                .ok_or_else(|| self.err("a team in GET /orgs/{org}/teams has no slug"))?;
+            if let Some((state, role)) = self.team_membership(slug, account, ctx, records).await? {
+                out.push(json!({
+                    "id": team.get("id").cloned().unwrap_or(Value::Null),
+                    "slug": slug,
+                    "state": state,
+                    "role": role,
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the check reads, and the live state the action is about to change, in the shape
+    /// `restore` takes back (also when the change is in place already: nothing to put back).
+    async fn snapshot(
+        &self,
+        call: &StepCall<'_>,
+        account: &Account,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<(CheckOutcome, Value), ProviderError> {
+        match call.action {
+            "remove_org_member" => {
+                let m = self.membership(account, ctx, records).await?;
+                let outcome = self.membership_outcome(account, m.as_ref());
+                let teams = match m {
+                    Some(_) => self.teams_of(account, ctx, records).await?,
+                    None => Vec::new(),
+                };
+                let state = json!({
+                    "org": self.org,
+                    "membership": m.map(|m| json!({ "state": m.get("state"), "role": m.get("role") })),
+                    "teams": teams,
+                });
+                Ok((outcome, state))
+            }
+            "cancel_invitations" => {
+                let p: InvitationParams = self.parse(call)?;
+                let pending = self.invitations(account, &p, ctx, records).await?;
+                let outcome = CheckOutcome {
+                    revoked: pending.is_empty(),
+                    observed: format!("{} pending invitation(s) to {}", pending.len(), self.org),
+                    account: Some(account.clone()),
+                };
+                let mut out = Vec::new();
+                for (id, _, inv) in pending {
+                    let mut team_ids = Vec::new();
+                    if inv.get("team_count").and_then(Value::as_u64).unwrap_or(0) > 0 {
+                        let first = with_query(
+                            self.url(&[
+                                "orgs",
+                                &self.org,
+                                "invitations",
+                                &id.to_string(),
+                                "teams",
+                            ])?,
+                            &[("per_page", "100")],
+                        );
+                        let (teams, recs) =
+                            paging::get_all(&self.http, first, Paging::LinkHeader, "", ctx).await?;
+                        records.extend(recs);
+                        team_ids = teams.iter().filter_map(|t| t.get("id").cloned()).collect();
+                    }
+                    out.push(json!({
+                        "id": id,
+                        "login": inv.get("login").cloned().unwrap_or(Value::Null),
+                        "email": inv.get("email").cloned().unwrap_or(Value::Null),
+                        "role": inv.get("role").cloned().unwrap_or(Value::Null),
+                        "team_ids": team_ids,
+                    }));
+                }
+                Ok((outcome, json!({ "org": self.org, "invitations": out })))
+            }
+            _ => {
+                let outcome = self.read(call, account, ctx, records).await?;
+                let listed = !outcome.revoked;
+                Ok((
+                    outcome,
+                    json!({ "org": self.org, "outside_collaborator": listed }),
+                ))
+            }
+        }
+    }
+
+    /// The recorded account, and the login still naming it (a renamed or reused login is
+    /// refused: restoring would invite someone else).
+    async fn recorded(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Account, ProviderError> {
+        if call.account.is_none() {
+            return Err(self.err(format!(
+                "step `{}`: no account was recorded for this step; nothing to restore",
+                call.step_id
+            )));
+        }
+        self.account(call, ctx, records).await
+    }
+
+    async fn put(
+        &self,
+        segments: &[&str],
+        body: &Value,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<(StatusCode, Value), ProviderError> {
+        let req = Request::put(self.url(segments)?)
+            .json(body, "application/json")
+            .allow(StatusCode::NOT_FOUND);
+        let resp = self.http.send(req, ctx).await?;
+        records.push(resp.record.clone());
+        let answer = if resp.status == StatusCode::NOT_FOUND {
+            Value::Null
+        } else {
+            resp.json().unwrap_or(Value::Null)
+        };
+        Ok((resp.status, answer))
+    }
+
+    async fn restore_member(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let account = self.recorded(call, ctx, &mut records).await?;
+        let Some(old) = before.get("membership").filter(|m| m.is_object()) else {
+            return Ok(ApplyOutcome {
+                changed: false,
+                summary: format!(
+                    "{account}: was not a member of {} before; nothing to put back",
+                    self.org
+                ),
+                requests: records,
+                account: Some(account),
+            });
+        };
+        let role = old.get("role").and_then(Value::as_str).unwrap_or("");
+        if !matches!(role, "admin" | "member" | "billing_manager") {
+            return Err(self.err(format!(
+                "{account}: the recorded org role {role:?} is not one offboard can invite them \
+                 back as (admin, member, billing_manager): invite them by hand"
+            )));
+        }
+        let mut done = Vec::new();
+        let now = self.membership(&account, ctx, &mut records).await?;
+        let now_role = now
+            .as_ref()
+            .and_then(|m| m.get("role").and_then(Value::as_str));
+        if now_role != Some(role) && role == "billing_manager" {
+            // PUT …/memberships takes admin or member only: a billing manager is invited.
+            if let Some(r) = now_role {
+                return Err(self.err(format!(
+                    "{account}: was billing manager of {}, is {r} now: change that by hand",
+                    self.org
+                )));
+            }
+            let id: u64 = account.id.parse().map_err(|_| {
+                self.err(format!(
+                    "the recorded GitHub user id {:?} is not a number",
+                    account.id
+                ))
+            })?;
+            let url = self.url(&["orgs", &self.org, "invitations"])?;
+            let body = json!({ "invitee_id": id, "role": "billing_manager" });
+            let resp = self
+                .http
+                .send(Request::post(url).json(&body, "application/json"), ctx)
+                .await?;
+            records.push(resp.record.clone());
+            done.push("org role billing_manager (invited)".to_string());
+        } else if now_role != Some(role) {
+            let (status, answer) = self
+                .put(
+                    &["orgs", &self.org, "memberships", &account.name],
+                    &json!({ "role": role }),
+                    ctx,
+                    &mut records,
+                )
+                .await?;
+            if status == StatusCode::NOT_FOUND {
+                return Err(self.err(format!(
+                    "{account}: PUT /orgs/{}/memberships/{} answered 404: not invited back",
+                    self.org, account.name
+                )));
+            }
+            let state = answer.get("state").and_then(Value::as_str).unwrap_or("?");
+            done.push(format!("org role {role} (state {state})"));
+        }
+        let mut gone = Vec::new();
+        for team in before
+            .get("teams")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(slug), Some(team_role)) = (
+                team.get("slug").and_then(Value::as_str),
+                team.get("role").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let now = self
+                .team_membership(slug, &account, ctx, &mut records)
+                .await?;
+            if now.as_ref().is_some_and(|(_, r)| r == team_role) {
+                continue;
+            }
+            let (status, answer) = self
+                .put(
+                    &[
+                        "orgs",
+                        &self.org,
+                        "teams",
+                        slug,
+                        "memberships",
+                        &account.name,
+                    ],
+                    &json!({ "role": team_role }),
+                    ctx,
+                    &mut records,
+                )
+                .await?;
+            if status == StatusCode::NOT_FOUND {
+                gone.push(format!("team {slug} no longer exists (404)"));
+                continue;
+            }
+            let state = answer.get("state").and_then(Value::as_str).unwrap_or("?");
+            done.push(format!("team {slug} as {team_role} (state {state})"));
+        }
+        let changed = !done.is_empty();
+        let mut summary = if changed {
+            format!("{account}: put back in {}: {}", self.org, done.join(", "))
+        } else {
+            format!(
+                "{account}: membership and teams in {} already back",
+                self.org
+            )
+        };
+        if !gone.is_empty() {
+            summary.push_str(&format!("; not put back: {}", gone.join(", ")));
+        }
+        Ok(ApplyOutcome {
+            changed,
+            summary,
+            requests: records,
+            account: Some(account),
+        })
+    }
+
+    /// The live membership and recorded teams, in the shape of the pre-state, and what is not
+    /// back.
+    async fn member_now(
+        &self,
+        account: &Account,
+        before: &Value,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<(Value, Vec<String>), ProviderError> {
+        let m = self.membership(account, ctx, records).await?;
+        let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let mut missing = Vec::new();
+        if let Some(old) = before.get("membership").filter(|m| m.is_object()) {
+            let role = field(old, "role").unwrap_or_default();
+            match &m {
+                None => missing.push(format!("no membership in {} (404)", self.org)),
+                Some(m) if field(m, "state").as_deref() == Some("pending") => {
+                    missing.push(format!(
+                        "the membership in {} is pending: GitHub sent an invitation the person \
+                         must accept",
+                        self.org
+                    ))
+                }
+                Some(m) if field(m, "role").as_deref() != Some(&role) => missing.push(format!(
+                    "org role is {}, was {role}",
+                    field(m, "role").unwrap_or_default()
+                )),
+                Some(_) => {}
+            }
+        }
+        let mut teams = Vec::new();
+        for team in before
+            .get("teams")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(slug), Some(role)) = (field(team, "slug"), field(team, "role")) else {
+                continue;
+            };
+            match self.team_membership(&slug, account, ctx, records).await? {
+                None => missing.push(format!(
+                    "not in team {slug} (404: not a member, or the team no longer exists)"
+                )),
+                Some((state, now_role)) => {
+                    if state == "pending" {
+                        missing.push(format!(
+                            "team {slug}: pending until the invitation is accepted"
+                        ));
+                    } else if now_role != role {
+                        missing.push(format!("team {slug}: role {now_role}, was {role}"));
+                    }
+                    teams.push(json!({
+                        "id": team.get("id").cloned().unwrap_or(Value::Null),
+                        "slug": slug, "state": state, "role": now_role,
+                    }));
+                }
+            }
+        }
+        let after = json!({
+            "org": self.org,
+            "membership": m.map(|m| json!({ "state": m.get("state"), "role": m.get("role") })),
+            "teams": teams,
+        });
+        Ok((after, missing))
+    }
+
+    /// Whether a pending invitation in `live` stands for the recorded one: the same login, or
+    /// (invited by address) the same email.
+    fn same_invitee(recorded: &Value, live: &Value) -> bool {
+        let s = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+        };
+        match s(recorded, "login") {
+            Some(login) => s(live, "login") == Some(login),
+            None => s(recorded, "email").is_some() && s(live, "email") == s(recorded, "email"),
+        }
+    }
+
+    /// The pending invitations now for the recorded invitees (by login, and by the recorded
+    /// emails).
+    async fn invitations_now(
+        &self,
+        account: &Account,
+        before: &Value,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Vec<Value>, ProviderError> {
+        let all = self.list("invitations", ctx, records).await?;
+        let recorded = before
+            .get("invitations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(all
+            .into_iter()
+            .filter(|inv| {
+                inv.get("login")
+                    .and_then(Value::as_str)
+                    .is_some_and(|l| l.eq_ignore_ascii_case(&account.name))
+                    || recorded.iter().any(|r| Self::same_invitee(r, inv))
+            })
+            .collect())
+    }
+
+    async fn restore_invitations(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let account = self.recorded(call, ctx, &mut records).await?;
+        let recorded = before
+            .get("invitations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let live = if recorded.is_empty() {
+            Vec::new()
+        } else {
+            self.invitations_now(&account, before, ctx, &mut records)
+                .await?
+        };
+        let mut sent = Vec::new();
+        for inv in &recorded {
+            if live.iter().any(|l| Self::same_invitee(inv, l)) {
+                continue;
+            }
+            let role = inv
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("direct_member");
+            if !matches!(
+                role,
+                "admin" | "direct_member" | "billing_manager" | "reinstate"
+            ) {
+                return Err(self.err(format!(
+                    "invitation {}: its role {role:?} cannot be sent with POST                      /orgs/{{org}}/invitations: invite them by hand",
+                    inv.get("id").unwrap_or(&Value::Null)
+                )));
+            }
+            let mut body = json!({ "role": role });
+            if inv.get("login").and_then(Value::as_str).is_some() {
+                let id: u64 = account.id.parse().map_err(|_| {
+                    self.err(format!(
+                        "the recorded GitHub user id {:?} is not a number",
+                        account.id
+                    ))
+                })?;
+                body["invitee_id"] = json!(id);
+            } else if let Some(email) = inv.get("email").and_then(Value::as_str) {
+                body["email"] = json!(email);
+            } else {
+                continue;
+            }
+            let teams = inv.get("team_ids").cloned().unwrap_or(json!([]));
+            if teams.as_array().is_some_and(|t| !t.is_empty()) {
+                body["team_ids"] = teams;
+            }
+            let url = self.url(&["orgs", &self.org, "invitations"])?;
+            let resp = self
+                .http
+                .send(Request::post(url).json(&body, "application/json"), ctx)
+                .await?;
+            records.push(resp.record.clone());
+            let answer: Value = resp.json().unwrap_or(Value::Null);
+            sent.push(format!(
+                "{} (was {})",
+                answer.get("id").unwrap_or(&Value::Null),
+                inv.get("id").unwrap_or(&Value::Null)
+            ));
+        }
+        Ok(ApplyOutcome {
+            changed: !sent.is_empty(),
+            summary: if sent.is_empty() {
+                format!(
+                    "{account}: the {} recorded invitation(s) to {} are pending already",
+                    recorded.len(),
+                    self.org
+                )
+            } else {
+                format!(
+                    "{account}: sent {} invitation(s) to {} again: {}",
+                    sent.len(),
+                    self.org,
+                    sent.join(", ")
+                )
+            },
+            requests: records,
+            account: Some(account),
+        })
     }
 
     async fn delete(
@@ -540,7 +1074,8 @@ impl Provider for GitHubProvider {
         let mut records = Vec::new();
         let account = self.account(call, ctx, &mut records).await?;
         ctx.identified(&account);
-        let before = self.read(call, &account, ctx, &mut records).await?;
+        let (before, snapshot) = self.snapshot(call, &account, ctx, &mut records).await?;
+        ctx.before(&snapshot);
         let done = |records, summary: String, changed| {
             Ok(ApplyOutcome {
                 changed,
@@ -581,7 +1116,7 @@ impl Provider for GitHubProvider {
                 let p: InvitationParams = self.parse(call)?;
                 let pending = self.invitations(&account, &p, ctx, &mut records).await?;
                 let mut cancelled = Vec::new();
-                for (id, to) in &pending {
+                for (id, to, _) in &pending {
                     let id_s = id.to_string();
                     let status = self
                         .delete(
@@ -641,6 +1176,148 @@ impl Provider for GitHubProvider {
         let mut records = Vec::new();
         let account = self.account(call, ctx, &mut records).await?;
         self.read(call, &account, ctx, &mut records).await
+    }
+
+    fn describe_restore(&self, call: &StepCall<'_>, before: &Value) -> Vec<RequestLine> {
+        let base = self.http.base_url().as_str().trim_end_matches('/');
+        let org = super::kit::http::encode_component(&self.org);
+        let line = |m: Method, path: String| RequestLine {
+            method: m.to_string(),
+            url: format!("{base}{path}"),
+        };
+        let user = line(Method::GET, "/users/{username}".into());
+        match call.action {
+            "remove_org_member" if before.get("membership").is_some_and(Value::is_object) => {
+                let billing = before.pointer("/membership/role").and_then(Value::as_str)
+                    == Some("billing_manager");
+                let mut lines = vec![
+                    user,
+                    line(Method::GET, format!("/orgs/{org}/memberships/{{username}}")),
+                    if billing {
+                        line(Method::POST, format!("/orgs/{org}/invitations"))
+                    } else {
+                        line(Method::PUT, format!("/orgs/{org}/memberships/{{username}}"))
+                    },
+                ];
+                for team in before
+                    .get("teams")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(slug) = team.get("slug").and_then(Value::as_str) {
+                        let slug = super::kit::http::encode_component(slug);
+                        let path = format!("/orgs/{org}/teams/{slug}/memberships/{{username}}");
+                        lines.push(line(Method::GET, path.clone()));
+                        lines.push(line(Method::PUT, path));
+                    }
+                }
+                lines
+            }
+            "cancel_invitations"
+                if before
+                    .get("invitations")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty()) =>
+            {
+                vec![
+                    user,
+                    line(Method::GET, format!("/orgs/{org}/invitations?per_page=100")),
+                    line(Method::POST, format!("/orgs/{org}/invitations")),
+                ]
+            }
+            "remove_org_member" | "cancel_invitations" => vec![user],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "remove_org_member" => self.restore_member(call, before, ctx).await,
+            "cancel_invitations" => self.restore_invitations(call, before, ctx).await,
+            other => Err(self.err(format!("action `{other}` cannot be undone"))),
+        }
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let mut records = Vec::new();
+        let account = self.recorded(call, ctx, &mut records).await?;
+        match call.action {
+            "remove_org_member" => {
+                let (after, missing) = self.member_now(&account, before, ctx, &mut records).await?;
+                let observed = match &after["membership"] {
+                    Value::Null => format!("no membership in {}", self.org),
+                    m => format!(
+                        "membership in {}: state={} role={}; {} team(s) of {} recorded",
+                        self.org,
+                        m["state"].as_str().unwrap_or("?"),
+                        m["role"].as_str().unwrap_or("?"),
+                        after["teams"].as_array().map_or(0, Vec::len),
+                        before["teams"].as_array().map_or(0, Vec::len),
+                    ),
+                };
+                Ok(RestoreCheck {
+                    restored: missing.is_empty(),
+                    observed: if missing.is_empty() {
+                        observed
+                    } else {
+                        format!("{observed}; not back: {}", missing.join("; "))
+                    },
+                    after,
+                    account: Some(account),
+                })
+            }
+            "cancel_invitations" => {
+                let live = self
+                    .invitations_now(&account, before, ctx, &mut records)
+                    .await?;
+                let recorded = before
+                    .get("invitations")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let missing: Vec<String> = recorded
+                    .iter()
+                    .filter(|r| !live.iter().any(|l| Self::same_invitee(r, l)))
+                    .map(|r| format!("invitation {} not pending again", r["id"]))
+                    .collect();
+                let after = json!({
+                    "org": self.org,
+                    "invitations": live.iter().map(|l| json!({
+                        "id": l.get("id"), "login": l.get("login"), "email": l.get("email"),
+                        "role": l.get("role"),
+                    })).collect::<Vec<_>>(),
+                });
+                let observed = format!(
+                    "{} pending invitation(s) to {} for {} recorded{}",
+                    live.len(),
+                    self.org,
+                    recorded.len(),
+                    if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not back: {}", missing.join("; "))
+                    }
+                );
+                Ok(RestoreCheck {
+                    restored: missing.is_empty(),
+                    observed,
+                    after,
+                    account: Some(account),
+                })
+            }
+            other => Err(self.err(format!("action `{other}` cannot be undone"))),
+        }
     }
 }
 

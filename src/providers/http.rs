@@ -16,6 +16,10 @@
 //! Apply first runs the check, so a change already in place is not made twice. The id the
 //! lookup found is journaled before the change and is what every later check reads.
 //!
+//! Rollback: neither action can be undone (the runbook declares no request that gives access
+//! back). Apply still records what its check read first: `{"id", "pointer", "value"}` (only
+//! the value at `expect.pointer`, never the whole answer), or `{"id", "gone": true}`.
+//!
 //! Values from templates are percent-encoded wherever they land in a path or query (the
 //! params type marks `path` as a URL template); the template's own text is used as written
 //! and must be a path under `base_url` (starting with `/`, no `..`, no other host).
@@ -25,15 +29,21 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use url::Url;
 
 use super::kit::http::{ALLOW_PLAIN, HttpClient, Request, encode_component};
 use super::kit::paging::{self, Paging};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, ParamsSpec, Provider,
-    ProviderError, RequestLine, RequestRecord, StepCall, SystemConfig, params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, ParamsSpec,
+    Provider, ProviderError, RequestLine, RequestRecord, StepCall, SystemConfig, params,
 };
+
+/// Why an `http` step cannot be undone: the runbook declares how to cut access, never how to
+/// give it back.
+const NO_INVERSE: &str = "a generic HTTP step has no known inverse: the runbook declares the \
+                          request that cuts access, not one that gives it back; restore it by \
+                          hand in that service";
 
 /// The variable `apply` and `check` templates use for the id the lookup found.
 const LOOKUP_ID: &str = "lookup.id";
@@ -52,7 +62,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(NO_INVERSE),
             params: PARAMS,
         },
         ActionSpec {
@@ -62,7 +72,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(NO_INVERSE),
             params: PARAMS,
         },
     ],
@@ -407,6 +417,19 @@ impl RestProvider {
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
     ) -> Result<CheckOutcome, ProviderError> {
+        Ok(self.read_state(call, p, account, ctx, records).await?.0)
+    }
+
+    /// The check's read, and the pre-state it shows: `{"id", "pointer", "value"}` (the value
+    /// at `expect.pointer`, null when absent), or `{"id", "gone": true}` on 404/410.
+    async fn read_state(
+        &self,
+        call: &StepCall<'_>,
+        p: &RequestParams,
+        account: &Account,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<(CheckOutcome, Value), ProviderError> {
         let c = &p.check;
         let req = self
             .request(call, c.method, &c.path, None, Some(&account.id))?
@@ -415,11 +438,12 @@ impl RestProvider {
         let resp = self.http.send(req, ctx).await?;
         records.push(resp.record.clone());
         if matches!(resp.status, StatusCode::NOT_FOUND | StatusCode::GONE) {
-            return Ok(CheckOutcome {
+            let outcome = CheckOutcome {
                 revoked: true,
                 observed: format!("{} (account gone)", resp.status.as_u16()),
                 account: Some(account.clone()),
-            });
+            };
+            return Ok((outcome, json!({ "id": account.id, "gone": true })));
         }
         let body: Value = resp.json()?;
         let seen = body.pointer(&c.expect.pointer);
@@ -427,11 +451,17 @@ impl RestProvider {
             Some(v) => format!("{}={v}", c.expect.pointer),
             None => format!("{} absent", c.expect.pointer),
         };
-        Ok(CheckOutcome {
+        let state = json!({
+            "id": account.id,
+            "pointer": c.expect.pointer,
+            "value": seen.cloned().unwrap_or(Value::Null),
+        });
+        let outcome = CheckOutcome {
             revoked: seen.is_some_and(|v| same(v, &c.expect.equals)),
             observed,
             account: Some(account.clone()),
-        })
+        };
+        Ok((outcome, state))
     }
 }
 
@@ -490,7 +520,10 @@ impl Provider for RestProvider {
         let mut records = Vec::new();
         let account = self.account(call, &p, ctx, &mut records).await?;
         ctx.identified(&account);
-        let before = self.read(call, &p, &account, ctx, &mut records).await?;
+        let (before, state) = self
+            .read_state(call, &p, &account, ctx, &mut records)
+            .await?;
+        ctx.before(&state);
         if before.revoked {
             return Ok(ApplyOutcome {
                 changed: false,

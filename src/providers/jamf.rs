@@ -32,6 +32,11 @@
 //!   "requested, not yet done" (not revoked, with when it was sent), `ERROR` is a failure (and
 //!   apply sends the command again).
 //!
+//! Rollback: none of the four can be undone (a lock is lifted with the PIN or passcode at the
+//! device, an erase is final). Each apply still records the pre-state before the first
+//! command: `{"command", "devices": [{"id", "name", "managementId", "last_command":
+//! "none"|"pending"|"acknowledged"|"error"|"unmanaged", "seen"}]}`, never the PIN.
+//!
 //! The PIN is a secret: the params hold a reference to it (`pin = { env = "…" }`), read when the
 //! step runs. The step's params are journaled as written, and the journal only ever records a
 //! request's method, URL and status, so the PIN never reaches the journal, the evidence or a
@@ -53,9 +58,9 @@ use super::kit::auth::{ClientAuth, ClientCredentials, token_client};
 use super::kit::http::{ALLOW_PLAIN, HttpClient, Request, RetryPolicy, with_query};
 use super::kit::paging::{self, Paging};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, ParamsSpec, Provider,
-    ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall, SystemConfig,
-    params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, ParamsSpec,
+    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
+    SystemConfig, params,
 };
 use crate::runbook::SecretRef;
 
@@ -81,7 +86,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "a locked Mac is unlocked with its PIN at the Mac, by hand: there is no \
+                 command that undoes a lock",
+            ),
             params: ParamsSpec::of::<LockParams>(),
         },
         ActionSpec {
@@ -92,7 +100,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "an erased Mac stays erased: its data cannot be brought back (restore it from \
+                 a backup and enroll it again by hand)",
+            ),
             params: ParamsSpec::of::<EraseParams>(),
         },
         ActionSpec {
@@ -105,7 +116,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "a locked iPhone or iPad is unlocked with its passcode on the device, by hand: \
+                 there is no command that undoes a lock",
+            ),
             params: ParamsSpec::of::<MobileLockParams>(),
         },
         ActionSpec {
@@ -117,7 +131,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "an erased iPhone or iPad stays erased: its data cannot be brought back \
+                 (restore it from a backup and enroll it again by hand)",
+            ),
             params: ParamsSpec::of::<MobileEraseParams>(),
         },
     ],
@@ -483,6 +500,17 @@ enum State {
 }
 
 impl State {
+    /// The state's name in a pre-state record.
+    fn kind(&self) -> &'static str {
+        match self {
+            State::Done(_) => "acknowledged",
+            State::Pending(_) => "pending",
+            State::Failed(_) => "error",
+            State::NotStarted(_) => "none",
+            State::Unmanaged(_) => "unmanaged",
+        }
+    }
+
     fn text(&self) -> &str {
         match self {
             State::Done(s)
@@ -924,17 +952,38 @@ impl JamfProvider {
             };
         }
         ctx.identified(&account);
+        // Every device's standing first: the step's pre-state, recorded before any command.
+        let mut states = Vec::new();
+        for c in &devices {
+            states.push(self.state(c, cmd, ctx, &mut records).await?);
+        }
+        ctx.before(&json!({
+            "command": cmd.jamf(),
+            "devices": devices
+                .iter()
+                .zip(&states)
+                .map(|(c, st)| {
+                    json!({
+                        "id": c.id,
+                        "name": c.name,
+                        "managementId": c.management_id,
+                        "last_command": st.kind(),
+                        "seen": st.text(),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        }));
         let url = self.http.endpoint(&["api", "v2", "mdm", "commands"])?;
         let mut sent = Vec::new();
         let mut pending = Vec::new();
         let mut done = Vec::new();
         let mut manual = Vec::new();
-        for c in &devices {
-            match self.state(c, cmd, ctx, &mut records).await {
-                Ok(State::Done(s)) => done.push(format!("{}: {s}", c.label())),
-                Ok(State::Pending(s)) => pending.push(format!("{}: {s}", c.label())),
-                Ok(State::Unmanaged(s)) => manual.push(format!("{}: {s}", c.label())),
-                Ok(State::Failed(_) | State::NotStarted(_)) => {
+        for (c, st) in devices.iter().zip(states) {
+            match st {
+                State::Done(s) => done.push(format!("{}: {s}", c.label())),
+                State::Pending(s) => pending.push(format!("{}: {s}", c.label())),
+                State::Unmanaged(s) => manual.push(format!("{}: {s}", c.label())),
+                State::Failed(_) | State::NotStarted(_) => {
                     let mid = c.management_id.as_deref().unwrap_or_default();
                     let body = json!({
                         "clientData": [{ "managementId": mid }],
@@ -962,7 +1011,6 @@ impl JamfProvider {
                         .unwrap_or_default();
                     sent.push(format!("{}{command}", c.label()));
                 }
-                Err(e) => return Err(partly(e, cmd, &sent)),
             }
         }
         let mut parts = vec![format!(

@@ -42,6 +42,22 @@
 //!   decommissioned (what `GET /v2/device/{id}` answers for a decommissioned device is
 //!   UNCONFIRMED).
 //!
+//! Rollback: every apply records the pre-state of what it changes before changing it.
+//! `tag_devices` records `{"devices": [{"id", "name", "tags": [{"id", "name"}] | null,
+//! "custom_fields": {field: old value | null} | null}]}` (tags and fields only when the step
+//! sets them; tag ids from `GET /v2/tag`), and restore puts the exact old tag set back with `PUT
+//! /v2/tag/device/{id}` `{tagIds}` (§10.3: it removes every other tag; success status
+//! UNCONFIRMED) and the old field values with `PATCH …/custom-fields` (null for a field that was
+//! unset: UNCONFIRMED that NinjaOne clears it). `set_maintenance` records `{"devices": [{"id",
+//! "name", "maintenance": {status, start, end} | null}]}`; restore ends the maintenance with
+//! `DELETE /v2/device/{id}/maintenance` where there was none before, and names a window the
+//! device had before (its disabled features cannot be read back) instead of guessing it.
+//! Restores act on the recorded device ids, read again one by one. `run_script` (`{"script",
+//! "devices": [{"id", "name", "offline"}]}`), `remove_end_user` (`{"end_user": {id, uid, email,
+//! firstName, lastName, organizationId, fullPortalAccess, assignedDeviceIds} | null}`) and
+//! `decommission_device` (`{"devices": [{"id", "name", "nodeClass", "approvalStatus"}]}`) record
+//! theirs for the evidence but cannot be undone.
+//!
 //! Errors read NinjaOne's `{resultCode, errorMessage, incidentId}` (and the token endpoint's
 //! `{error, error_description}`). No rate-limit figures are published; 429 and 5xx are retried
 //! by the kit, honouring `Retry-After`.
@@ -57,9 +73,9 @@ use super::kit::auth::{ClientAuth, ClientCredentials, token_client};
 use super::kit::http::{ALLOW_PLAIN, HttpClient, Request, RetryPolicy, with_query};
 use super::kit::paging::{self, Paging};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
-    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
-    SystemConfig, params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS,
+    ParamsSpec, Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, SettingSpec,
+    SettingType, StepCall, SystemConfig, params,
 };
 
 /// The scopes a token is asked for: which one script runs need is UNCONFIRMED, so all three.
@@ -101,7 +117,12 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "put back each device's old asset tag set exactly (PUT /v2/tag/device/{id} \
+                 with the recorded tag ids: tags added since are removed too) and the old \
+                 values of the custom fields it set (PATCH …/custom-fields; an unset field is \
+                 sent as null)",
+            ),
             params: ParamsSpec::of::<TagParams>(),
         },
         ActionSpec {
@@ -114,7 +135,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "a script that ran cannot be un-run: undo what it did on the device by hand \
+                 (or with another script)",
+            ),
             params: ParamsSpec::of::<ScriptParams>(),
         },
         ActionSpec {
@@ -125,7 +149,11 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "end the maintenance offboard set on each device (DELETE \
+                 /v2/device/{id}/maintenance); a window a device already had before is named \
+                 for putting back by hand (its disabled features cannot be read back)",
+            ),
             params: ParamsSpec::of::<MaintenanceParams>(),
         },
         ActionSpec {
@@ -136,7 +164,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "a deleted NinjaOne end user cannot be brought back: creating one again gives \
+                 a new id and uid, and its device ownership must be set again by hand",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -147,7 +178,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "NinjaOne has no recommission endpoint: a decommissioned device stays \
+                 decommissioned until its agent is installed and approved again by hand",
+            ),
             params: ParamsSpec::of::<FindParams>(),
         },
     ],
@@ -401,6 +435,55 @@ enum Run {
     Pending(String),
     Failed(String),
     NotStarted(String),
+}
+
+/// What `tag_gaps` found on one device.
+struct Gaps {
+    /// Custom fields still to set, with the wanted value.
+    fields: BTreeMap<String, String>,
+    /// Asset tags still to add, by name.
+    tags: Vec<String>,
+    /// What was seen, for the check.
+    seen: Vec<String>,
+    /// The asked fields' values now (null: unset), for the pre-state.
+    old: serde_json::Map<String, Value>,
+}
+
+/// A device's asset tags as `[{id, name}]`, the ids from `GET /v2/tag` (null when no tag of
+/// that name is listed).
+fn tag_set(d: &Device, list: &[Value]) -> Value {
+    Value::Array(
+        d.tags()
+            .iter()
+            .map(|name| {
+                let id = list
+                    .iter()
+                    .find(|t| t.get("name").and_then(Value::as_str) == Some(*name))
+                    .and_then(|t| t.get("id").cloned())
+                    .unwrap_or(Value::Null);
+                json!({ "id": id, "name": name })
+            })
+            .collect(),
+    )
+}
+
+/// A device's maintenance window as the pre-state records it: `{id, name, maintenance:
+/// {status, start, end} | null}`.
+fn maintenance_of(d: &Device) -> Value {
+    let m = d.raw.get("maintenance").filter(|m| m.is_object()).map(
+        |m| json!({ "status": m.get("status"), "start": m.get("start"), "end": m.get("end") }),
+    );
+    json!({ "id": d.id, "name": d.name, "maintenance": m })
+}
+
+/// A window that is on (pending or in progress) and not yet over.
+fn window_on(m: &Value) -> bool {
+    let status = m.get("status").and_then(Value::as_str).unwrap_or("");
+    let end = m
+        .get("end")
+        .and_then(Value::as_f64)
+        .map(|t| if t > 1e11 { t / 1000.0 } else { t });
+    matches!(status, "PENDING" | "IN_MAINTENANCE") && end.is_none_or(|e| e > now_secs() as f64)
 }
 
 /// Epoch seconds (or milliseconds, above 10^11) as RFC 3339.
@@ -864,26 +947,12 @@ impl NinjaOneProvider {
 
     // ---- tag_devices ----------------------------------------------------------------------
 
-    /// The ids of the named asset tags (`GET /v2/tag`).
-    async fn tag_ids(
+    /// The ids of the named asset tags, in `tags` (from `GET /v2/tag`).
+    fn tag_ids(
         &self,
         names: &[String],
-        ctx: &CallCtx,
-        records: &mut Vec<RequestRecord>,
+        tags: &[Value],
     ) -> Result<BTreeMap<String, u64>, ProviderError> {
-        let url = self.url(&["tag"])?;
-        let resp = self
-            .http
-            .send(Request::get(url), ctx)
-            .await
-            .map_err(not_the_person)?;
-        records.push(resp.record.clone());
-        let body: Value = resp.json()?;
-        let tags = body
-            .get("tags")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         let mut out = BTreeMap::new();
         for name in names {
             let id = tags
@@ -900,6 +969,27 @@ impl NinjaOneProvider {
         Ok(out)
     }
 
+    /// Every asset tag (`GET /v2/tag`): `{id, name, …}`.
+    async fn tag_list(
+        &self,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Vec<Value>, ProviderError> {
+        let url = self.url(&["tag"])?;
+        let resp = self
+            .http
+            .send(Request::get(url), ctx)
+            .await
+            .map_err(not_the_person)?;
+        records.push(resp.record.clone());
+        let body: Value = resp.json()?;
+        Ok(body
+            .get("tags")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// The fields and tags still to set on one device.
     async fn tag_gaps(
         &self,
@@ -907,9 +997,10 @@ impl NinjaOneProvider {
         p: &TagParams,
         ctx: &CallCtx,
         records: &mut Vec<RequestRecord>,
-    ) -> Result<(BTreeMap<String, String>, Vec<String>, Vec<String>), ProviderError> {
+    ) -> Result<Gaps, ProviderError> {
         let mut fields = BTreeMap::new();
         let mut seen = Vec::new();
+        let mut old = serde_json::Map::new();
         if let Some(want) = &p.custom_fields {
             let url = with_query(
                 self.url(&["device", &d.id.to_string(), "custom-fields"])?,
@@ -923,6 +1014,7 @@ impl NinjaOneProvider {
             records.push(resp.record.clone());
             let have: Value = resp.json()?;
             for (k, v) in want {
+                old.insert(k.clone(), have.get(k).cloned().unwrap_or(Value::Null));
                 let now = match have.get(k) {
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(Value::Null) | None => None,
@@ -949,7 +1041,12 @@ impl NinjaOneProvider {
         if p.tags.is_some() {
             seen.push(format!("tags {have:?}"));
         }
-        Ok((fields, tags, seen))
+        Ok(Gaps {
+            fields,
+            tags,
+            seen,
+            old,
+        })
     }
 
     async fn tag(&self, call: &StepCall<'_>, ctx: &CallCtx) -> Result<ApplyOutcome, ProviderError> {
@@ -979,13 +1076,31 @@ impl NinjaOneProvider {
             }
         };
         ctx.identified(&h.account);
-        let tag_ids = match &p.tags {
-            Some(names) if !devices.is_empty() => self.tag_ids(names, ctx, &mut records).await?,
-            _ => BTreeMap::new(),
+        let (tag_list, tag_ids) = match &p.tags {
+            Some(names) if !devices.is_empty() => {
+                let list = self.tag_list(ctx, &mut records).await?;
+                let ids = self.tag_ids(names, &list)?;
+                (list, ids)
+            }
+            _ => (Vec::new(), BTreeMap::new()),
         };
-        let mut changed = Vec::new();
+        // Every device's pre-state first (one record for the step), then the changes.
+        let mut gaps = Vec::new();
+        let mut snapshot = Vec::new();
         for d in &devices {
-            let (fields, tags, _) = self.tag_gaps(d, &p, ctx, &mut records).await?;
+            let g = self.tag_gaps(d, &p, ctx, &mut records).await?;
+            snapshot.push(json!({
+                "id": d.id,
+                "name": d.name,
+                "tags": p.tags.as_ref().map(|_| tag_set(d, &tag_list)),
+                "custom_fields": p.custom_fields.as_ref().map(|_| Value::Object(g.old.clone())),
+            }));
+            gaps.push(g);
+        }
+        ctx.before(&json!({ "devices": snapshot }));
+        let mut changed = Vec::new();
+        for (d, g) in devices.iter().zip(gaps) {
+            let Gaps { fields, tags, .. } = g;
             let mut what = Vec::new();
             if !fields.is_empty() {
                 let url = self.url(&["device", &d.id.to_string(), "custom-fields"])?;
@@ -1057,7 +1172,9 @@ impl NinjaOneProvider {
         let mut ok = true;
         let mut each = Vec::new();
         for d in devices {
-            let (fields, tags, seen) = self.tag_gaps(d, &p, ctx, &mut records).await?;
+            let Gaps {
+                fields, tags, seen, ..
+            } = self.tag_gaps(d, &p, ctx, &mut records).await?;
             ok &= fields.is_empty() && tags.is_empty();
             let mut s = format!("{}: {}", d.label(), seen.join(", "));
             if !fields.is_empty() || !tags.is_empty() {
@@ -1175,6 +1292,13 @@ impl NinjaOneProvider {
             });
         };
         ctx.identified(&h.account);
+        ctx.before(&json!({
+            "script": p.script,
+            "devices": devices
+                .iter()
+                .map(|d| json!({ "id": d.id, "name": d.name, "offline": d.offline }))
+                .collect::<Vec<_>>(),
+        }));
         let mut sent = Vec::new();
         let mut pending = Vec::new();
         let mut done = Vec::new();
@@ -1386,6 +1510,9 @@ impl NinjaOneProvider {
             .iter()
             .map(|f| f.ninja())
             .collect();
+        ctx.before(&json!({
+            "devices": devices.iter().map(maintenance_of).collect::<Vec<_>>(),
+        }));
         let mut set = Vec::new();
         for d in &devices {
             if Self::maintenance_holds(d, end, any).0 {
@@ -1454,15 +1581,31 @@ impl NinjaOneProvider {
     ) -> Result<ApplyOutcome, ProviderError> {
         let mut records = Vec::new();
         let (account, user) = self.end_user(call, ctx, &mut records).await?;
-        if user.is_none() {
+        let Some(user) = user else {
+            ctx.before(&json!({ "end_user": null }));
             return Ok(ApplyOutcome {
                 changed: false,
                 summary: format!("the end user {account} is already gone from NinjaOne (404)"),
                 requests: records,
                 account: Some(account),
             });
-        }
+        };
         ctx.identified(&account);
+        let keep = [
+            "id",
+            "uid",
+            "email",
+            "firstName",
+            "lastName",
+            "organizationId",
+            "fullPortalAccess",
+            "assignedDeviceIds",
+        ];
+        let kept: serde_json::Map<String, Value> = keep
+            .iter()
+            .filter_map(|k| user.get(*k).map(|v| (k.to_string(), v.clone())))
+            .collect();
+        ctx.before(&json!({ "end_user": kept }));
         let url = self.url(&["user", "end-user", &account.id])?;
         let resp = self
             .http
@@ -1540,6 +1683,19 @@ impl NinjaOneProvider {
             });
         };
         ctx.identified(&h.account);
+        ctx.before(&json!({
+            "devices": devices
+                .iter()
+                .map(|d| {
+                    json!({
+                        "id": d.id,
+                        "name": d.name,
+                        "nodeClass": d.raw.get("nodeClass"),
+                        "approvalStatus": d.raw.get("approvalStatus"),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        }));
         let mut done = Vec::new();
         for d in &devices {
             let url = self.url(&["device", &d.id.to_string(), "decommission"])?;
@@ -1592,6 +1748,361 @@ impl NinjaOneProvider {
             revoked: devices.is_empty(),
             observed,
             account: Some(h.account),
+        })
+    }
+
+    // ---- rollback ---------------------------------------------------------------------------
+    //
+    // Restores act on the devices the pre-state names, each read again by id: the end user may
+    // be gone by then (a later `remove_end_user`), and a device given to someone else since is
+    // still the device offboard changed.
+
+    /// The recorded devices of a pre-state.
+    fn recorded_devices(before: &Value) -> Vec<Value> {
+        before
+            .get("devices")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The account rollback acts for: the one the apply recorded.
+    fn recorded_account(&self, call: &StepCall<'_>) -> Result<Account, ProviderError> {
+        call.account.cloned().ok_or_else(|| {
+            self.err(format!(
+                "step `{}`: no account was recorded for this step; nothing to restore",
+                call.step_id
+            ))
+        })
+    }
+
+    /// `GET /v2/device/{id}`: `None` when gone (404).
+    async fn device_by_id(
+        &self,
+        id: u64,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Option<Device>, ProviderError> {
+        let url = self.url(&["device", &id.to_string()])?;
+        match self.get_json(url, ctx, records).await? {
+            None => Ok(None),
+            Some(raw) => Device::of(&raw)
+                .map(Some)
+                .ok_or_else(|| self.err(format!("GET /v2/device/{id} answered without an id"))),
+        }
+    }
+
+    /// The device's custom fields now (`withInheritance=false`).
+    async fn fields_now(
+        &self,
+        id: u64,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<serde_json::Map<String, Value>, ProviderError> {
+        let url = with_query(
+            self.url(&["device", &id.to_string(), "custom-fields"])?,
+            &[("withInheritance", "false")],
+        );
+        let resp = self.http.send(Request::get(url), ctx).await?;
+        records.push(resp.record.clone());
+        let v: Value = resp.json()?;
+        Ok(v.as_object().cloned().unwrap_or_default())
+    }
+
+    /// The names of a recorded tag set.
+    fn tag_names(tags: &[Value]) -> std::collections::BTreeSet<String> {
+        tags.iter()
+            .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+
+    async fn restore_tags(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let account = self.recorded_account(call)?;
+        let mut records = Vec::new();
+        let mut done = Vec::new();
+        let mut notes = Vec::new();
+        for rd in Self::recorded_devices(before) {
+            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
+                notes.push(format!("device {id} is gone (404)"));
+                continue;
+            };
+            let mut what = Vec::new();
+            if let Some(old) = rd.get("tags").and_then(Value::as_array) {
+                let want = Self::tag_names(old);
+                let have: std::collections::BTreeSet<String> =
+                    d.tags().iter().map(|t| t.to_string()).collect();
+                if want != have {
+                    let ids: Vec<u64> = old
+                        .iter()
+                        .filter_map(|t| t.get("id").and_then(Value::as_u64))
+                        .collect();
+                    for t in old
+                        .iter()
+                        .filter(|t| t.get("id").is_none_or(Value::is_null))
+                    {
+                        notes.push(format!(
+                            "{}: tag {} had no id in GET /v2/tag; not put back",
+                            d.label(),
+                            t["name"]
+                        ));
+                    }
+                    // Sets exactly these tags and removes every other (providers.md §10.3;
+                    // the success status is UNCONFIRMED: any 2xx).
+                    let url = self.url(&["tag", "device", &id.to_string()])?;
+                    let resp = self
+                        .http
+                        .send(
+                            Request::put(url).json(&json!({ "tagIds": ids }), "application/json"),
+                            ctx,
+                        )
+                        .await?;
+                    records.push(resp.record.clone());
+                    what.push(format!(
+                        "tags [{}]",
+                        want.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            if let Some(old) = rd.get("custom_fields").and_then(Value::as_object) {
+                let have = self.fields_now(id, ctx, &mut records).await?;
+                let differ: serde_json::Map<String, Value> = old
+                    .iter()
+                    .filter(|(k, v)| have.get(*k).unwrap_or(&Value::Null) != *v)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if !differ.is_empty() {
+                    // Null clears a field that was unset (UNCONFIRMED against a live instance).
+                    let url = self.url(&["device", &id.to_string(), "custom-fields"])?;
+                    let resp = self
+                        .http
+                        .send(
+                            Request::patch(url)
+                                .json(&Value::Object(differ.clone()), "application/json"),
+                            ctx,
+                        )
+                        .await?;
+                    records.push(resp.record.clone());
+                    what.push(
+                        differ
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                }
+            }
+            if !what.is_empty() {
+                done.push(format!("{}: {}", d.label(), what.join("; ")));
+            }
+        }
+        let mut summary = if done.is_empty() {
+            "every recorded device has its old tags and fields already".to_string()
+        } else {
+            format!("put back {}", done.join("; "))
+        };
+        if !notes.is_empty() {
+            summary.push_str(&format!("; not put back: {}", notes.join("; ")));
+        }
+        Ok(ApplyOutcome {
+            changed: !done.is_empty(),
+            summary,
+            requests: records,
+            account: Some(account),
+        })
+    }
+
+    async fn check_tags_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let account = self.recorded_account(call)?;
+        let mut records = Vec::new();
+        let devices = Self::recorded_devices(before);
+        let any_tags = devices
+            .iter()
+            .any(|d| d.get("tags").is_some_and(Value::is_array));
+        let list = if any_tags {
+            self.tag_list(ctx, &mut records).await?
+        } else {
+            Vec::new()
+        };
+        let mut after = Vec::new();
+        let mut missing = Vec::new();
+        for rd in devices {
+            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
+                missing.push(format!("device {id} is gone (404)"));
+                continue;
+            };
+            let mut now =
+                json!({ "id": d.id, "name": d.name, "tags": null, "custom_fields": null });
+            if let Some(old) = rd.get("tags").and_then(Value::as_array) {
+                let tags = tag_set(&d, &list);
+                let have = Self::tag_names(tags.as_array().map_or(&[][..], Vec::as_slice));
+                let want = Self::tag_names(old);
+                if have != want {
+                    missing.push(format!(
+                        "{}: tags [{}], were [{}]",
+                        d.label(),
+                        have.iter().cloned().collect::<Vec<_>>().join(", "),
+                        want.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                now["tags"] = tags;
+            }
+            if let Some(old) = rd.get("custom_fields").and_then(Value::as_object) {
+                let have = self.fields_now(id, ctx, &mut records).await?;
+                let mut fields = serde_json::Map::new();
+                for (k, v) in old {
+                    let h = have.get(k).cloned().unwrap_or(Value::Null);
+                    if &h != v {
+                        missing.push(format!("{}: {k}={h}, was {v}", d.label()));
+                    }
+                    fields.insert(k.clone(), h);
+                }
+                now["custom_fields"] = Value::Object(fields);
+            }
+            after.push(now);
+        }
+        let n = after.len();
+        Ok(RestoreCheck {
+            after: json!({ "devices": after }),
+            restored: missing.is_empty(),
+            observed: if missing.is_empty() {
+                format!("{n} device(s) with their old tags and fields")
+            } else {
+                format!("not back: {}", missing.join("; "))
+            },
+            account: Some(account),
+        })
+    }
+
+    /// What a device's maintenance should be after a restore: the recorded window when it is
+    /// still on (`Some`), else none.
+    fn wanted_window(rd: &Value) -> Option<Value> {
+        rd.get("maintenance")
+            .filter(|m| m.is_object() && window_on(m))
+            .cloned()
+    }
+
+    async fn restore_maintenance(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let account = self.recorded_account(call)?;
+        let mut records = Vec::new();
+        let mut done = Vec::new();
+        let mut notes = Vec::new();
+        for rd in Self::recorded_devices(before) {
+            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
+                notes.push(format!("device {id} is gone (404)"));
+                continue;
+            };
+            let now = maintenance_of(&d)["maintenance"].clone();
+            let now_on = now.is_object() && window_on(&now);
+            match Self::wanted_window(&rd) {
+                None if now_on => {
+                    let url = self.url(&["device", &id.to_string(), "maintenance"])?;
+                    let resp = self.http.send(Request::delete(url), ctx).await?;
+                    records.push(resp.record.clone());
+                    done.push(d.label());
+                }
+                None => {}
+                Some(old) if now.get("end") == old.get("end") => {}
+                Some(old) => notes.push(format!(
+                    "{} had maintenance {} until {} before offboard: put it back by hand (its \
+                     disabled features cannot be read back)",
+                    d.label(),
+                    old["status"].as_str().unwrap_or("?"),
+                    old["end"].as_f64().map_or("?".to_string(), when)
+                )),
+            }
+        }
+        let mut summary = if done.is_empty() {
+            "no maintenance of offboard's left to end".to_string()
+        } else {
+            format!("ended maintenance on {}", done.join(", "))
+        };
+        if !notes.is_empty() {
+            summary.push_str(&format!("; not put back: {}", notes.join("; ")));
+        }
+        Ok(ApplyOutcome {
+            changed: !done.is_empty(),
+            summary,
+            requests: records,
+            account: Some(account),
+        })
+    }
+
+    async fn check_maintenance_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let account = self.recorded_account(call)?;
+        let mut records = Vec::new();
+        let mut after = Vec::new();
+        let mut missing = Vec::new();
+        for rd in Self::recorded_devices(before) {
+            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
+                missing.push(format!("device {id} is gone (404)"));
+                continue;
+            };
+            let now = maintenance_of(&d);
+            let m = &now["maintenance"];
+            let now_on = m.is_object() && window_on(m);
+            match Self::wanted_window(&rd) {
+                None if now_on => missing.push(format!(
+                    "{}: still in maintenance {} until {}",
+                    d.label(),
+                    m["status"].as_str().unwrap_or("?"),
+                    m["end"].as_f64().map_or("?".to_string(), when)
+                )),
+                Some(old) if m.get("end") != old.get("end") => missing.push(format!(
+                    "{}: had maintenance until {} before offboard; now {}",
+                    d.label(),
+                    old["end"].as_f64().map_or("?".to_string(), when),
+                    if now_on {
+                        format!("until {}", m["end"].as_f64().map_or("?".to_string(), when))
+                    } else {
+                        "none".to_string()
+                    }
+                )),
+                _ => {}
+            }
+            after.push(now);
+        }
+        let n = after.len();
+        Ok(RestoreCheck {
+            after: json!({ "devices": after }),
+            restored: missing.is_empty(),
+            observed: if missing.is_empty() {
+                format!("{n} device(s) with their maintenance as before")
+            } else {
+                format!("not back: {}", missing.join("; "))
+            },
+            account: Some(account),
         })
     }
 
@@ -1724,6 +2235,86 @@ impl Provider for NinjaOneProvider {
             "remove_end_user" => self.check_end_user(call, ctx).await,
             "decommission_device" => self.check_decommission(call, ctx).await,
             other => Err(self.unknown_action(other)),
+        }
+    }
+
+    fn describe_restore(&self, call: &StepCall<'_>, before: &Value) -> Vec<RequestLine> {
+        let base = self
+            .http
+            .base_url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string();
+        let line = |method: &str, path: String| RequestLine {
+            method: method.into(),
+            url: format!("{base}{path}"),
+        };
+        let mut lines = Vec::new();
+        for rd in Self::recorded_devices(before) {
+            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            lines.push(line("GET", format!("/v2/device/{id}")));
+            match call.action {
+                "tag_devices" => {
+                    if let Some(t) = rd.get("tags").and_then(Value::as_array) {
+                        let ids: Vec<String> = t.iter().map(|t| t["id"].to_string()).collect();
+                        lines.push(line(
+                            "PUT",
+                            format!(
+                                "/v2/tag/device/{id} (tagIds [{}]; only if the set differs)",
+                                ids.join(", ")
+                            ),
+                        ));
+                    }
+                    if let Some(f) = rd.get("custom_fields").and_then(Value::as_object) {
+                        lines.push(line(
+                            "GET",
+                            format!("/v2/device/{id}/custom-fields?withInheritance=false"),
+                        ));
+                        let kv: Vec<String> = f.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        lines.push(line(
+                            "PATCH",
+                            format!(
+                                "/v2/device/{id}/custom-fields ({}; only fields that differ)",
+                                kv.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                "set_maintenance" if Self::wanted_window(&rd).is_none() => lines.push(line(
+                    "DELETE",
+                    format!("/v2/device/{id}/maintenance (if in maintenance)"),
+                )),
+                _ => {}
+            }
+        }
+        lines
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "tag_devices" => self.restore_tags(call, before, ctx).await,
+            "set_maintenance" => self.restore_maintenance(call, before, ctx).await,
+            other => Err(self.err(format!("action `{other}` cannot be undone"))),
+        }
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        match call.action {
+            "tag_devices" => self.check_tags_restored(call, before, ctx).await,
+            "set_maintenance" => self.check_maintenance_restored(call, before, ctx).await,
+            other => Err(self.err(format!("action `{other}` cannot be undone"))),
         }
     }
 }

@@ -14,6 +14,11 @@
 //!   process saw `ok: true` for that user, or the user is deactivated; otherwise it cannot
 //!   confirm. Not a revocation `verify` can re-check (`revokes: false`).
 //!
+//! Rollback: both actions record `{"id", "active"}` before they change anything.
+//! `deactivate_user` is undone by `PATCH {base_url}/Users/{id}` with `active: true` (the same
+//! Slack user id, never a new account); `reset_sessions` cannot be undone (the person signs in
+//! again).
+//!
 //! One token serves both APIs: an admin's user token (`xoxp-…`) with the `admin` scope (SCIM)
 //! and `admin.users:write` (session reset), sent as `Authorization: Bearer`. A 429 is retried
 //! after its `Retry-After` on both APIs.
@@ -29,9 +34,9 @@ use serde_json::{Value, json};
 use super::kit::http::{HttpClient, Request, RetryPolicy};
 use super::scim::{ScimProvider, User};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
-    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
-    SystemConfig, params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS,
+    ParamsSpec, Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, SettingSpec,
+    SettingType, StepCall, SystemConfig, params,
 };
 
 pub static KIND: KindSpec = KindSpec {
@@ -47,7 +52,11 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "reactivate the Slack user (SCIM PATCH active=true on the same id); sessions \
+                 are not revived (they sign in again), and channel and user-group memberships \
+                 come back only as far as Slack keeps them on reactivation",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -60,7 +69,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None("reset sessions cannot be revived: the person signs in again"),
             params: ParamsSpec::of::<ResetParams>(),
         },
     ],
@@ -231,6 +240,7 @@ impl SlackProvider {
         };
         let account = Self::account(&user, call.login);
         ctx.identified(&account);
+        ctx.before(&pre_state(&user));
         if user.active == Some(false) {
             return Ok(ApplyOutcome {
                 changed: false,
@@ -314,6 +324,7 @@ impl SlackProvider {
         };
         let account = Self::account(&user, call.login);
         ctx.identified(&account);
+        ctx.before(&pre_state(&user));
         if user.active == Some(false) {
             // What the check accepts as proof; Slack may refuse a reset for such a user.
             return Ok(ApplyOutcome {
@@ -452,6 +463,87 @@ impl SlackProvider {
         }
     }
 
+    fn nothing_recorded(&self, call: &StepCall<'_>) -> ProviderError {
+        ProviderError::Permanent(format!(
+            "system `{}`: step `{}`: no Slack user was recorded for this step; nothing to \
+             restore",
+            self.system, call.step_id
+        ))
+    }
+
+    /// The recorded user, read by its id: rollback acts on nobody else.
+    async fn recorded_user(
+        &self,
+        call: &StepCall<'_>,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<(Account, User), ProviderError> {
+        let Some(known) = call.account else {
+            return Err(self.nothing_recorded(call));
+        };
+        match self.scim.get_user(&known.id, ctx, records).await? {
+            Some(u) => Ok((Self::account(&u, call.login), u)),
+            None => Err(ProviderError::Permanent(format!(
+                "system `{}`: Slack user {} no longer exists (404 by id): it cannot be \
+                 reactivated",
+                self.system, known.id
+            ))),
+        }
+    }
+
+    /// Undo `deactivate_user`: `PATCH /Users/{id}` with `active: true`, when the recorded
+    /// pre-state was active and the user is not active now.
+    async fn reactivate(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let (account, user) = self.recorded_user(call, ctx, &mut records).await?;
+        let was_active = before.get("active").and_then(Value::as_bool) == Some(true);
+        if !was_active || user.active == Some(true) {
+            return Ok(ApplyOutcome {
+                changed: false,
+                summary: if was_active {
+                    format!("Slack user {} is active already", user.id)
+                } else {
+                    format!(
+                        "Slack user {} was not active before (active={}); nothing to put back",
+                        user.id, before["active"]
+                    )
+                },
+                requests: records,
+                account: Some(account),
+            });
+        }
+        // Slack's SCIM reference: PATCH updates the attributes given; `active: true` on a
+        // deactivated user reactivates it (UNCONFIRMED against a live Slack org: the reference
+        // documents DELETE as "deactivate" and PATCH as "overwriting specified values").
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace", "path": "active", "value": true }],
+        });
+        let resp = self
+            .scim
+            .http()
+            .send(
+                Request::patch(self.scim.user_url(&user.id)?).json(&body, "application/json"),
+                ctx,
+            )
+            .await?;
+        records.push(resp.record.clone());
+        Ok(ApplyOutcome {
+            changed: true,
+            summary: format!(
+                "reactivated Slack user {} (SCIM PATCH; active: false → true)",
+                user.id
+            ),
+            requests: records,
+            account: Some(account),
+        })
+    }
+
     fn unknown_action(&self, action: &str) -> ProviderError {
         ProviderError::Permanent(format!(
             "system `{}`: the slack kind has no action `{action}`",
@@ -465,6 +557,12 @@ enum Resolved {
     Live(User),
     /// Read by its recorded id and answered 404.
     Gone(Account),
+}
+
+/// The pre-state both actions record: `{"id", "active"}` (`active` null when Slack does not
+/// report it).
+fn pre_state(user: &User) -> Value {
+    json!({ "id": user.id, "active": user.active })
 }
 
 fn gone_apply(account: Account, requests: Vec<RequestRecord>) -> ApplyOutcome {
@@ -565,6 +663,87 @@ impl Provider for SlackProvider {
             "reset_sessions" => self.check_reset(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
+    }
+
+    fn describe_restore(&self, call: &StepCall<'_>, before: &Value) -> Vec<RequestLine> {
+        let Ok(by_id) = self.scim.user_url("{id}") else {
+            return Vec::new();
+        };
+        let by_id = by_id.to_string().replace("%7Bid%7D", "{id}");
+        let line = |method: &str| RequestLine {
+            method: method.into(),
+            url: by_id.clone(),
+        };
+        match call.action {
+            "deactivate_user" if before.get("active").and_then(Value::as_bool) == Some(true) => {
+                vec![line("GET"), line("PATCH")]
+            }
+            "deactivate_user" => vec![line("GET")],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "deactivate_user" => self.reactivate(call, before, ctx).await,
+            other => Err(ProviderError::Permanent(format!(
+                "system `{}`: action `{other}` cannot be undone",
+                self.system
+            ))),
+        }
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        if call.action != "deactivate_user" {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: action `{}` cannot be undone",
+                self.system, call.action
+            )));
+        }
+        let mut records = Vec::new();
+        let Some(known) = call.account else {
+            return Err(self.nothing_recorded(call));
+        };
+        let Some(user) = self.scim.get_user(&known.id, ctx, &mut records).await? else {
+            return Ok(RestoreCheck {
+                after: json!({ "id": known.id, "active": null }),
+                restored: false,
+                observed: format!(
+                    "Slack user {} no longer exists (404 by id): it cannot be reactivated",
+                    known.id
+                ),
+                account: Some(known.clone()),
+            });
+        };
+        let account = Self::account(&user, call.login);
+        let was_active = before.get("active").and_then(Value::as_bool) == Some(true);
+        let restored = !was_active || user.active == Some(true);
+        let now = user
+            .active
+            .map_or("not reported".to_string(), |a| a.to_string());
+        Ok(RestoreCheck {
+            after: pre_state(&user),
+            restored,
+            observed: if restored {
+                format!("active={now}")
+            } else {
+                format!(
+                    "active={now}, was true: Slack user {} is not reactivated",
+                    user.id
+                )
+            },
+            account: Some(account),
+        })
     }
 }
 

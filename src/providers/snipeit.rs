@@ -9,6 +9,13 @@
 //! revocation holds when nothing is checked out to them, so an asset checked out to them again
 //! later is drift.
 //!
+//! Rollback: apply records `{"user_id", "assets": [{"id", "asset_tag", "serial", "status_id",
+//! "expected_checkin"}]}` before the first check-in, and restore checks each asset that is not
+//! with the user again out to them (`POST /api/v1/hardware/{id}/checkout` with
+//! `checkout_to_type: "user"`, `assigned_user`, the old `status_id`, and `expected_checkin` when
+//! there was one), after `GET /api/v1/hardware/{id}` shows it checked in: an asset checked out
+//! to someone else since is left with them, and named.
+//!
 //! Snipe-IT answers many failures with HTTP 200 and `{"status":"error","messages":…}` (a
 //! validation error, an asset that cannot be checked in, a user not found): such an answer is a
 //! failure with Snipe-IT's messages, never done. Its other error bodies carry the same
@@ -29,8 +36,9 @@ use url::Url;
 use super::kit::http::{ALLOW_PLAIN, HttpClient, HttpResponse, Request, RetryPolicy, with_query};
 use super::kit::paging;
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, ParamsSpec, Provider,
-    ProviderError, RequestLine, RequestRecord, StepCall, SystemConfig, params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, ParamsSpec,
+    Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, StepCall, SystemConfig,
+    params,
 };
 
 /// Items per page of a list.
@@ -53,7 +61,12 @@ pub static KIND: KindSpec = KindSpec {
         destructive: false,
         alerts_user: false,
         revokes: true,
-        inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+        inverse: Inverse::Restore(
+            "check each asset out again to the same user id with its old status label (POST \
+             /api/v1/hardware/{id}/checkout, checkout_to_type user); an asset checked out to \
+             someone else since is left with them, and its location becomes the user's as on any \
+             checkout",
+        ),
         params: ParamsSpec::of::<CheckinParams>(),
     }],
     settings: &[ALLOW_PLAIN],
@@ -309,6 +322,7 @@ impl SnipeItProvider {
         let account = self.user(call, ctx, &mut records).await?;
         ctx.identified(&account);
         let assets = self.assets(&account, ctx, &mut records).await?;
+        ctx.before(&pre_state(&account, &assets));
         let mut done = Vec::new();
         for asset in &assets {
             let id = id_of(asset).ok_or_else(|| self.err("an asset listed has no numeric id"))?;
@@ -350,6 +364,166 @@ impl SnipeItProvider {
         })
     }
 
+    /// The account rollback acts for: the one the apply recorded.
+    fn recorded(&self, call: &StepCall<'_>) -> Result<Account, ProviderError> {
+        call.account.cloned().ok_or_else(|| {
+            self.err(format!(
+                "step `{}`: no Snipe-IT user was recorded for this step; nothing to restore",
+                call.step_id
+            ))
+        })
+    }
+
+    /// Undo `checkin_assets`: check each recorded asset not with the user now out to them
+    /// again, unless it is checked out to someone else or gone.
+    async fn checkout_again(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let account = self.recorded(call)?;
+        let user_id: u64 = account.id.parse().map_err(|_| {
+            self.err(format!(
+                "the recorded user id {:?} is not a number",
+                account.id
+            ))
+        })?;
+        let mut records = Vec::new();
+        let recorded = before["assets"].as_array().cloned().unwrap_or_default();
+        let now = if recorded.is_empty() {
+            Vec::new()
+        } else {
+            self.assets(&account, ctx, &mut records).await?
+        };
+        let mut done = Vec::new();
+        let mut notes = Vec::new();
+        for old in &recorded {
+            let Some(id) = id_of(old) else { continue };
+            let label = label(old, &id);
+            if now.iter().any(|a| id_of(a).as_deref() == Some(id.as_str())) {
+                continue;
+            }
+            let resp = self
+                .http
+                .send(Request::get(self.url(&["hardware", &id])?), ctx)
+                .await?;
+            records.push(resp.record.clone());
+            let asset: Value = resp.json()?;
+            if let Some(e) = self.refused(&format!("reading {label}"), &asset) {
+                notes.push(format!("{label}: {e}"));
+                continue;
+            }
+            if let Some(holder) = asset["assigned_to"].as_object() {
+                notes.push(format!(
+                    "{label} is checked out to {} (id {}) now: left with them",
+                    holder
+                        .get("username")
+                        .and_then(Value::as_str)
+                        .unwrap_or("someone"),
+                    holder.get("id").unwrap_or(&Value::Null)
+                ));
+                continue;
+            }
+            let mut body = json!({
+                "checkout_to_type": "user",
+                "assigned_user": user_id,
+                "note": "Checked out again by offboard rollback",
+            });
+            if let Some(st) = old["status_id"].as_u64() {
+                body["status_id"] = json!(st);
+            }
+            if let Some(date) = old["expected_checkin"].as_str() {
+                body["expected_checkin"] = json!(date);
+            }
+            let resp = self
+                .http
+                .send(
+                    Request::post(self.url(&["hardware", &id, "checkout"])?)
+                        .json(&body, "application/json"),
+                    ctx,
+                )
+                .await
+                .map_err(|e| partly_out(e, &done))?;
+            records.push(resp.record.clone());
+            let answer: Value = resp.json()?;
+            if let Some(e) = self.refused(&format!("checking out {label}"), &answer) {
+                return Err(partly_out(e, &done));
+            }
+            done.push(label);
+        }
+        let mut summary = if done.is_empty() {
+            format!(
+                "the {} recorded asset(s) of {} (user {}) are checked out to them already",
+                recorded.len() - notes.len(),
+                account.name,
+                account.id
+            )
+        } else {
+            format!(
+                "checked out again to {} (user {}): {}",
+                account.name,
+                account.id,
+                done.join(", ")
+            )
+        };
+        if !notes.is_empty() {
+            summary.push_str(&format!("; not put back: {}", notes.join("; ")));
+        }
+        Ok(ApplyOutcome {
+            changed: !done.is_empty(),
+            summary,
+            requests: records,
+            account: Some(account),
+        })
+    }
+
+    async fn check_checked_out(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let account = self.recorded(call)?;
+        let mut records = Vec::new();
+        let now = self.assets(&account, ctx, &mut records).await?;
+        let recorded = before["assets"].as_array().cloned().unwrap_or_default();
+        let mut back = Vec::new();
+        let mut missing = Vec::new();
+        for old in &recorded {
+            let Some(id) = id_of(old) else { continue };
+            match now
+                .iter()
+                .find(|a| id_of(a).as_deref() == Some(id.as_str()))
+            {
+                Some(a) => back.push(a.clone()),
+                None => missing.push(label(old, &id)),
+            }
+        }
+        let mut after = pre_state(&account, &back);
+        after["user_id"] = before["user_id"].clone();
+        Ok(RestoreCheck {
+            after,
+            restored: missing.is_empty(),
+            observed: if missing.is_empty() {
+                format!(
+                    "{} of {} recorded asset(s) checked out to {} again",
+                    back.len(),
+                    recorded.len(),
+                    account.name
+                )
+            } else {
+                format!(
+                    "not checked out to {} (user {}): {}",
+                    account.name,
+                    account.id,
+                    missing.join(", ")
+                )
+            },
+            account: Some(account),
+        })
+    }
+
     async fn check_checkin(
         &self,
         call: &StepCall<'_>,
@@ -374,6 +548,35 @@ impl SnipeItProvider {
     }
 }
 
+/// The pre-state `checkin_assets` records: `{"user_id", "assets": [{"id", "asset_tag",
+/// "serial", "status_id", "expected_checkin"}]}` (the status label the asset had while checked
+/// out; `expected_checkin` its date or null).
+fn pre_state(account: &Account, assets: &[Value]) -> Value {
+    let user_id: Value = account
+        .id
+        .parse::<u64>()
+        .map_or_else(|_| json!(account.id), |n| json!(n));
+    json!({
+        "user_id": user_id,
+        "assets": assets.iter().map(asset_state).collect::<Vec<_>>(),
+    })
+}
+
+fn asset_state(a: &Value) -> Value {
+    let expected = match &a["expected_checkin"] {
+        Value::Object(o) => o.get("date").cloned().unwrap_or(Value::Null),
+        Value::String(s) => json!(s),
+        _ => Value::Null,
+    };
+    json!({
+        "id": a["id"],
+        "asset_tag": a["asset_tag"],
+        "serial": a["serial"],
+        "status_id": a.pointer("/status_label/id").cloned().unwrap_or(Value::Null),
+        "expected_checkin": expected,
+    })
+}
+
 /// A Snipe-IT id (a number in JSON), as text.
 fn id_of(v: &Value) -> Option<String> {
     v["id"].as_u64().map(|n| n.to_string())
@@ -387,6 +590,20 @@ fn label(asset: &Value, id: &str) -> String {
         (false, false) => format!("{tag} (serial {serial}, id {id})"),
         (false, true) => format!("{tag} (id {id})"),
         _ => format!("asset id {id}"),
+    }
+}
+
+/// An error after some assets were checked out again: name those.
+fn partly_out(e: ProviderError, done: &[String]) -> ProviderError {
+    if done.is_empty() {
+        return e;
+    }
+    let more = format!(" (already checked out again: {})", done.join(", "));
+    match e {
+        ProviderError::Transient(m) => ProviderError::Transient(m + &more),
+        ProviderError::Permanent(m) | ProviderError::NotFound(m) => {
+            ProviderError::Permanent(m + &more)
+        }
     }
 }
 
@@ -453,6 +670,61 @@ impl Provider for SnipeItProvider {
     ) -> Result<CheckOutcome, ProviderError> {
         match call.action {
             "checkin_assets" => self.check_checkin(call, ctx).await,
+            other => Err(self.err(format!("unknown action {other}"))),
+        }
+    }
+
+    fn describe_restore(&self, call: &StepCall<'_>, before: &Value) -> Vec<RequestLine> {
+        let (Ok(users), Ok(hardware)) = (self.url(&["users"]), self.url(&["hardware"])) else {
+            return Vec::new();
+        };
+        if call.action != "checkin_assets" {
+            return Vec::new();
+        }
+        let mut lines = vec![RequestLine {
+            method: "GET".into(),
+            url: format!(
+                "{users}/{}/assets?offset={{offset}}&limit={}",
+                before["user_id"], self.page_size
+            ),
+        }];
+        for a in before["assets"].as_array().into_iter().flatten() {
+            let Some(id) = id_of(a) else { continue };
+            lines.push(RequestLine {
+                method: "GET".into(),
+                url: format!("{hardware}/{id} (if not with the user)"),
+            });
+            lines.push(RequestLine {
+                method: "POST".into(),
+                url: format!(
+                    "{hardware}/{id}/checkout (to user {}, status_id {}; if checked in)",
+                    before["user_id"], a["status_id"]
+                ),
+            });
+        }
+        lines
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "checkin_assets" => self.checkout_again(call, before, ctx).await,
+            other => Err(self.err(format!("unknown action {other}"))),
+        }
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        match call.action {
+            "checkin_assets" => self.check_checked_out(call, before, ctx).await,
             other => Err(self.err(format!("unknown action {other}"))),
         }
     }

@@ -30,6 +30,18 @@ pub struct Invitation {
     pub id: u64,
     pub login: Option<String>,
     pub email: Option<String>,
+    /// `direct_member`, `admin`, `billing_manager`, …
+    pub role: String,
+    pub team_ids: Vec<u64>,
+}
+
+/// A team: its members' team memberships by user id (`pending` while the person has not
+/// accepted the org invitation a team add sent).
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub id: u64,
+    pub slug: String,
+    pub members: BTreeMap<u64, Membership>,
 }
 
 pub struct App {
@@ -49,6 +61,7 @@ pub struct State {
     pub members: BTreeMap<u64, Membership>,
     pub invitations: Vec<Invitation>,
     pub outside: Vec<u64>,
+    pub teams: Vec<Team>,
     pub app: Option<App>,
     /// Installation tokens issued and when each expires.
     pub installation_tokens: Vec<(String, SystemTime)>,
@@ -58,6 +71,8 @@ pub struct State {
     pub page_size: usize,
     /// Answer 403 (GitHub's message) to DELETE on memberships: a token without the permission.
     pub forbid_removal: bool,
+    /// Request bodies the PUT and POST routes were sent, in order.
+    pub writes: Vec<(String, Value)>,
     next_id: u64,
 }
 
@@ -262,6 +277,10 @@ impl FakeGitHub {
                     // Removing a membership also cancels a pending invitation.
                     st.invitations
                         .retain(|i| !i.login.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&login)));
+                    // …and leaves every team.
+                    for t in &mut st.teams {
+                        t.members.remove(&id);
+                    }
                     match st.members.remove(&id) {
                         Some(_) => Reply::empty(204),
                         None => error(404, "Not Found"),
@@ -277,7 +296,8 @@ impl FakeGitHub {
                         .iter()
                         .map(|i| {
                             json!({ "id": i.id, "login": i.login, "email": i.email,
-                                    "role": "direct_member", "invitation_source": "member" })
+                                    "role": i.role, "team_count": i.team_ids.len(),
+                                    "invitation_source": "member" })
                         })
                         .collect();
                     page(st, r, base, "invitations", all)
@@ -289,12 +309,181 @@ impl FakeGitHub {
                 route(|st, r, _| {
                     let before = st.invitations.len();
                     let id = r.param("invitation_id");
+                    // The pending membership an invitation stands for goes with it.
+                    let login = st
+                        .invitations
+                        .iter()
+                        .find(|i| i.id.to_string() == id)
+                        .and_then(|i| i.login.clone());
+                    if let Some((uid, _)) = login.and_then(|l| st.user(&l))
+                        && st.members.get(&uid).is_some_and(|m| m.state == "pending")
+                    {
+                        st.members.remove(&uid);
+                    }
                     st.invitations.retain(|i| i.id.to_string() != id);
                     if st.invitations.len() < before {
                         Reply::empty(204)
                     } else {
                         error(404, "Not Found")
                     }
+                }),
+            )
+            .route(
+                "PUT",
+                "/orgs/{org}/memberships/{username}",
+                route(|st, r, _| {
+                    let Some((id, login)) = st.user(r.param("username")) else {
+                        return error(404, "Not Found");
+                    };
+                    let body = r.json.cloned().unwrap_or(Value::Null);
+                    st.writes.push((r.raw_path.to_string(), body.clone()));
+                    let role = body["role"].as_str().unwrap_or("member").to_string();
+                    if !matches!(role.as_str(), "admin" | "member") {
+                        return error(422, "Validation Failed");
+                    }
+                    // A member's role changes; anyone else is invited (pending until accepted).
+                    let m = st.members.entry(id).or_insert(Membership {
+                        state: "pending".into(),
+                        role: role.clone(),
+                    });
+                    m.role = role;
+                    let m = m.clone();
+                    Reply::json(
+                        200,
+                        &json!({ "url": "", "state": m.state, "role": m.role,
+                                 "organization": { "login": st.org },
+                                 "user": { "login": login, "id": id } }),
+                    )
+                }),
+            )
+            .route(
+                "POST",
+                "/orgs/{org}/invitations",
+                route(|st, r, _| {
+                    let body = r.json.cloned().unwrap_or(Value::Null);
+                    st.writes.push((r.raw_path.to_string(), body.clone()));
+                    let login = match body["invitee_id"].as_u64() {
+                        Some(uid) => match st.users.values().find(|(i, _)| *i == uid) {
+                            Some((_, l)) => Some(l.clone()),
+                            None => return error(404, "Not Found"),
+                        },
+                        None => None,
+                    };
+                    let email = body["email"].as_str().map(str::to_string);
+                    if login.is_none() && email.is_none() {
+                        return error(422, "Validation Failed");
+                    }
+                    let team_ids: Vec<u64> = body["team_ids"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                        .unwrap_or_default();
+                    // An invited user's membership reads pending until they accept.
+                    if let Some(uid) = body["invitee_id"].as_u64() {
+                        let role = match body["role"].as_str().unwrap_or("direct_member") {
+                            "direct_member" | "reinstate" => "member",
+                            other => other,
+                        };
+                        st.members.entry(uid).or_insert(Membership {
+                            state: "pending".into(),
+                            role: role.into(),
+                        });
+                    }
+                    st.next_id += 1;
+                    let inv = Invitation {
+                        id: st.next_id,
+                        login,
+                        email,
+                        role: body["role"].as_str().unwrap_or("direct_member").to_string(),
+                        team_ids,
+                    };
+                    st.invitations.push(inv.clone());
+                    Reply::json(
+                        201,
+                        &json!({ "id": inv.id, "login": inv.login, "email": inv.email,
+                                 "role": inv.role, "team_count": inv.team_ids.len() }),
+                    )
+                }),
+            )
+            .route(
+                "GET",
+                "/orgs/{org}/invitations/{invitation_id}/teams",
+                route(|st, r, base| {
+                    let id = r.param("invitation_id");
+                    let Some(inv) = st.invitations.iter().find(|i| i.id.to_string() == id) else {
+                        return error(404, "Not Found");
+                    };
+                    let all: Vec<Value> = st
+                        .teams
+                        .iter()
+                        .filter(|t| inv.team_ids.contains(&t.id))
+                        .map(|t| json!({ "id": t.id, "slug": t.slug, "name": t.slug }))
+                        .collect();
+                    page(st, r, base, &format!("invitations/{id}/teams"), all)
+                }),
+            )
+            .route(
+                "GET",
+                "/orgs/{org}/teams",
+                route(|st, r, base| {
+                    let all: Vec<Value> = st
+                        .teams
+                        .iter()
+                        .map(|t| json!({ "id": t.id, "slug": t.slug, "name": t.slug }))
+                        .collect();
+                    page(st, r, base, "teams", all)
+                }),
+            )
+            .route(
+                "GET",
+                "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+                route(|st, r, _| {
+                    let Some((id, _)) = st.user(r.param("username")) else {
+                        return error(404, "Not Found");
+                    };
+                    let slug = r.param("team_slug");
+                    match st
+                        .teams
+                        .iter()
+                        .find(|t| t.slug == slug)
+                        .and_then(|t| t.members.get(&id))
+                    {
+                        Some(m) => Reply::json(
+                            200,
+                            &json!({ "url": "", "role": m.role, "state": m.state }),
+                        ),
+                        None => error(404, "Not Found"),
+                    }
+                }),
+            )
+            .route(
+                "PUT",
+                "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+                route(|st, r, _| {
+                    let Some((id, _)) = st.user(r.param("username")) else {
+                        return error(404, "Not Found");
+                    };
+                    let body = r.json.cloned().unwrap_or(Value::Null);
+                    st.writes.push((r.raw_path.to_string(), body.clone()));
+                    let role = body["role"].as_str().unwrap_or("member").to_string();
+                    if !matches!(role.as_str(), "member" | "maintainer") {
+                        return error(422, "Validation Failed");
+                    }
+                    // Someone not (yet) an active org member is invited: pending.
+                    let state = match st.members.get(&id) {
+                        Some(m) if m.state == "active" => "active",
+                        _ => "pending",
+                    };
+                    let slug = r.param("team_slug").to_string();
+                    let Some(team) = st.teams.iter_mut().find(|t| t.slug == slug) else {
+                        return error(404, "Not Found");
+                    };
+                    let m = team.members.entry(id).or_insert(Membership {
+                        state: state.into(),
+                        role: role.clone(),
+                    });
+                    m.role = role;
+                    let m = m.clone();
+                    Reply::json(200, &json!({ "url": "", "role": m.role, "state": m.state }))
                 }),
             )
             .route(
@@ -376,9 +565,58 @@ impl FakeGitHub {
                 id: st.next_id,
                 login: login.map(str::to_string),
                 email: email.map(str::to_string),
+                role: "direct_member".into(),
+                team_ids: Vec::new(),
             });
             st.next_id
         })
+    }
+
+    /// A team; its id.
+    pub fn add_team(&self, slug: &str) -> u64 {
+        self.with(|st| {
+            st.next_id += 1;
+            let id = st.next_id;
+            st.teams.push(Team {
+                id,
+                slug: slug.into(),
+                members: BTreeMap::new(),
+            });
+            id
+        })
+    }
+
+    /// `user` in team `slug` as `role` (`member` or `maintainer`), active.
+    pub fn add_to_team(&self, slug: &str, user: u64, role: &str) {
+        self.with(|st| {
+            let team = st.teams.iter_mut().find(|t| t.slug == slug).unwrap();
+            team.members.insert(
+                user,
+                Membership {
+                    state: "active".into(),
+                    role: role.into(),
+                },
+            );
+        })
+    }
+
+    /// The person accepts the invitation a re-invite sent: the org membership and the team
+    /// memberships waiting on it become active.
+    pub fn accept_invitation(&self, user: u64) {
+        self.with(|st| {
+            if let Some(m) = st.members.get_mut(&user) {
+                m.state = "active".into();
+            }
+            for t in &mut st.teams {
+                if let Some(m) = t.members.get_mut(&user) {
+                    m.state = "active".into();
+                }
+            }
+        })
+    }
+
+    pub fn membership(&self, id: u64) -> Option<Membership> {
+        self.with(|st| st.members.get(&id).cloned())
     }
 
     pub fn is_member(&self, id: u64) -> bool {
@@ -495,6 +733,32 @@ pub fn github_contract() -> Contract {
             "DELETE",
             "/orgs/{org}/invitations/{invitation_id}",
         ))
+        .op(Operation::new("PUT", "/orgs/{org}/memberships/{username}")
+            .json_body(obj().opt("role", Shape::one_of(&["admin", "member"]))))
+        .op(Operation::new("POST", "/orgs/{org}/invitations").json_body(
+            obj()
+                .opt("invitee_id", Shape::Integer)
+                .opt("email", Shape::String)
+                .opt(
+                    "role",
+                    Shape::one_of(&["admin", "direct_member", "billing_manager", "reinstate"]),
+                )
+                .opt("team_ids", Shape::array(Shape::Integer)),
+        ))
+        .op(paged(Operation::new(
+            "GET",
+            "/orgs/{org}/invitations/{invitation_id}/teams",
+        )))
+        .op(paged(Operation::new("GET", "/orgs/{org}/teams")))
+        .op(Operation::new(
+            "GET",
+            "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+        ))
+        .op(Operation::new(
+            "PUT",
+            "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+        )
+        .json_body(obj().opt("role", Shape::one_of(&["member", "maintainer"]))))
         .op(paged(
             Operation::new("GET", "/orgs/{org}/outside_collaborators").query(
                 "filter",

@@ -10,8 +10,9 @@
 //!   "User not found") with `assignedDeviceIds`.
 //! - Devices (`GET /v2/device/{id}`, `GET /v2/devices-detailed` paged with `pageSize` and
 //!   `after`), their custom fields (`GET`/`PATCH /v2/device/{id}/custom-fields`, 204; a field
-//!   that does not exist is 400), asset tags (`GET /v2/tag`, `POST /v2/tag/device`), maintenance
-//!   (`PUT /v2/device/{id}/maintenance`, 204) and decommissioning (`POST
+//!   that does not exist is 400, a null clears one), asset tags (`GET /v2/tag`, `POST
+//!   /v2/tag/device`, `PUT /v2/tag/device/{id}` setting exactly `tagIds`), maintenance (`PUT` and
+//!   `DELETE /v2/device/{id}/maintenance`, 204) and decommissioning (`POST
 //!   /v2/device/{id}/decommission`, 200; the device then answers 404).
 //! - Scripts: `GET /v2/device/{id}/scripting/options`, `POST /v2/device/{id}/script/run` (204, no
 //!   body) which adds a `START_REQUESTED` activity; [`FakeNinjaOne::finish_runs`] completes them
@@ -296,7 +297,14 @@ impl FakeNinjaOne {
                     &format!("Custom field {k} does not exist"),
                 );
             }
-            d.fields.extend(body);
+            // A null clears the field (UNCONFIRMED on a live instance).
+            for (k, v) in body {
+                if v.is_null() {
+                    d.fields.remove(&k);
+                } else {
+                    d.fields.insert(k, v);
+                }
+            }
             Reply::empty(204)
         });
         add("GET", "/v2/tag", |s, _| {
@@ -427,6 +435,41 @@ impl FakeNinjaOne {
                 &json!({ "lastActivityId": s.next_activity, "lastNodeActivityId": last, "activities": page }),
             )
         });
+        // Sets exactly these tags on the device, removing every other (providers.md §10.3).
+        add("PUT", "/v2/tag/{assetType}/{id}", |s, r| {
+            if r.param("assetType") != "device" {
+                return ninja_error(400, "BAD_REQUEST", "assetType must be device");
+            }
+            let Some(ids) = r
+                .json
+                .and_then(|b| b.get("tagIds"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_u64).collect::<Vec<u64>>())
+            else {
+                return ninja_error(400, "BAD_REQUEST", "tagIds is required");
+            };
+            if let Some(t) = ids.iter().find(|t| !s.tags.iter().any(|(id, _)| id == *t)) {
+                return ninja_error(400, "BAD_REQUEST", &format!("Tag {t} not found"));
+            }
+            match device(s, r) {
+                Ok(d) => {
+                    d.tags = ids;
+                    Reply::empty(204)
+                }
+                Err(e) => e,
+            }
+        });
+        add(
+            "DELETE",
+            "/v2/device/{id}/maintenance",
+            |s, r| match device(s, r) {
+                Ok(d) => {
+                    d.maintenance = None;
+                    Reply::empty(204)
+                }
+                Err(e) => e,
+            },
+        );
         add("PUT", "/v2/device/{id}/maintenance", |s, r| {
             let body = r.json.cloned().unwrap_or(Value::Null);
             let Some(end) = body.get("end").and_then(Value::as_f64) else {
@@ -695,6 +738,12 @@ pub fn ninjaone_contract() -> Contract {
         .op(bearer(Operation::new(
             "POST",
             "/v2/device/{id}/decommission",
+        )))
+        .op(bearer(Operation::new("PUT", "/v2/tag/{assetType}/{id}"))
+            .json_body(obj().req("tagIds", id_list())))
+        .op(bearer(Operation::new(
+            "DELETE",
+            "/v2/device/{id}/maintenance",
         )))
 }
 

@@ -5,7 +5,7 @@
 //! or Slack's legacy `{"Errors": {"description", "code"}}` with `legacy_errors`), `GET
 //! /Users?filter=userName eq "…"` or `emails.value eq "…"` (a ListResponse), `GET /Users/{id}`
 //! (404 when unknown), `DELETE /Users/{id}` (204: deactivates, the user stays readable with
-//! `active: false`). Web API: `POST /api/admin.users.session.reset` (JSON or form) answering HTTP
+//! `active: false`), `PATCH /Users/{id}` replacing `active` (200 with the user: reactivates). Web API: `POST /api/admin.users.session.reset` (JSON or form) answering HTTP
 //! 200 with `{"ok": true}` or `{"ok": false, "error": …}` (`not_authed` without a token,
 //! `invalid_auth` with another, `missing_scope` with `needed`/`provided` when the token lacks
 //! `admin.users:write`, `user_not_found`).
@@ -34,6 +34,8 @@ struct State {
     /// The scopes the token carries.
     scopes: Vec<String>,
     legacy_errors: bool,
+    /// PATCH requests that changed a user.
+    patches: u32,
     next: u32,
 }
 
@@ -114,7 +116,9 @@ impl FakeSlack {
         }));
         let t = token.to_string();
         let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state.clone());
-        let (t1, t2, t3, t4) = (t.clone(), t.clone(), t.clone(), t);
+        let s5 = state.clone();
+        let (t1, t2, t3, t4) = (t.clone(), t.clone(), t.clone(), t.clone());
+        let t5 = t;
         let routes = Routes::new()
             .error_reply(|status, msg| {
                 Reply::json(
@@ -178,6 +182,31 @@ impl FakeSlack {
                     }
                     None => scim_error(&st, 404, "User not found"),
                 }
+            })
+            .route("PATCH", "/scim/v2/Users/{id}", move |r| {
+                let mut st = s5.lock().unwrap();
+                if let Some(no) = scim_auth(r, &t5, &st) {
+                    return no;
+                }
+                let id = r.param("id").to_string();
+                let Some(ops) = r.json.and_then(|b| b["Operations"].as_array()).cloned() else {
+                    return scim_error(&st, 400, "invalid_syntax");
+                };
+                let Some(u) = st.users.get_mut(&id) else {
+                    return scim_error(&st, 404, "User not found");
+                };
+                for op in ops {
+                    let path = op["path"].as_str().unwrap_or("");
+                    match (op["op"].as_str(), path, op["value"].as_bool()) {
+                        (Some(o), "active", Some(v)) if o.eq_ignore_ascii_case("replace") => {
+                            u.active = v
+                        }
+                        _ => return scim_error(&st, 400, "invalid_path"),
+                    }
+                }
+                let u = u.clone();
+                st.patches += 1;
+                Reply::json(200, &render(&id, &u))
             })
             .route("POST", "/api/admin.users.session.reset", move |r| {
                 let mut st = s4.lock().unwrap();
@@ -251,6 +280,11 @@ impl FakeSlack {
     }
 
     /// An admin re-activates the user behind the tool's back.
+    /// How many SCIM PATCH requests were served.
+    pub fn patches(&self) -> u32 {
+        self.state.lock().unwrap().patches
+    }
+
     pub fn reactivate(&self, id: &str) {
         self.state.lock().unwrap().users.get_mut(id).unwrap().active = true;
     }
@@ -291,6 +325,17 @@ pub fn slack_contract() -> Contract {
             .query("count", false, QueryValue::Integer))
         .op(Operation::new("GET", "/scim/v2/Users/{id}"))
         .op(Operation::new("DELETE", "/scim/v2/Users/{id}"))
+        .op(Operation::new("PATCH", "/scim/v2/Users/{id}").json_body(
+            obj().req("schemas", Shape::array(Shape::String)).req(
+                "Operations",
+                Shape::array(
+                    obj()
+                        .req("op", Shape::String)
+                        .opt("path", Shape::String)
+                        .opt("value", Shape::Any),
+                ),
+            ),
+        ))
         .op(
             Operation::new("POST", "/api/admin.users.session.reset").json_body(
                 obj()

@@ -13,6 +13,10 @@
 //!   the asset in: 200 `{"status":"success","messages":"Asset checked in successfully.",…}`; an
 //!   unknown asset, one not checked out, or a `status_id` that names no status label answer 200
 //!   with `"status":"error"` too;
+//! - `POST /api/v1/hardware/{id}/checkout` (`checkout_to_type: "user"`, `assigned_user`,
+//!   `status_id`, `note`, `expected_checkin`) checks a checked-in asset out to a user; one
+//!   checked out already answers 200 `"status":"error"` ("That asset is not available for
+//!   checkout!");
 //! - `GET /api/v1/hardware/{id}` reads an asset back (`assigned_to` null when checked in);
 //! - a permission can be withheld ([`FakeSnipeIt::deny`]): 403
 //!   `{"status":"error","messages":"Forbidden","payload":null}` (the body is UNCONFIRMED: what
@@ -51,6 +55,8 @@ pub struct SnipeAsset {
     pub location_id: Option<u64>,
     /// The notes of each check-in, in order.
     pub checkin_notes: Vec<String>,
+    /// The notes of each check-out through the API, in order.
+    pub checkout_notes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -213,6 +219,47 @@ impl FakeSnipeIt {
                          "payload": { "asset": tag } }),
             )
         });
+        add("POST", "/api/v1/hardware/{id}/checkout", |s, r| {
+            let id: u64 = r.param("id").parse().unwrap_or(0);
+            let Some(body) = r.json.cloned() else {
+                return error_200(json!("the body is not JSON"));
+            };
+            if body["checkout_to_type"].as_str() != Some("user") {
+                return error_200(
+                    json!({ "checkout_to_type": ["The checkout to type field is required."] }),
+                );
+            }
+            let Some(user) = body["assigned_user"]
+                .as_u64()
+                .filter(|u| s.users.iter().any(|x| x.id == *u))
+            else {
+                return error_200(
+                    json!({ "assigned_user": ["The selected assigned user is invalid."] }),
+                );
+            };
+            let status = body["status_id"].as_u64();
+            if status.is_some_and(|st| !STATUSES.iter().any(|(i, _)| *i == st)) {
+                return error_200(json!({ "status_id": ["The selected status id is invalid."] }));
+            }
+            let Some(a) = s.assets.iter_mut().find(|a| a.id == id) else {
+                return error_200(json!("Asset does not exist."));
+            };
+            if a.assigned_to.is_some() {
+                return error_200(json!("That asset is not available for checkout!"));
+            }
+            a.assigned_to = Some(user);
+            if let Some(st) = status {
+                a.status_id = st;
+            }
+            a.checkout_notes
+                .push(body["note"].as_str().unwrap_or("").to_string());
+            let tag = a.asset_tag.clone();
+            Reply::json(
+                200,
+                &json!({ "status": "success", "messages": "Asset checked out successfully.",
+                         "payload": { "asset": tag } }),
+            )
+        });
         let server = FakeServer::start(routes).await;
         FakeSnipeIt { server, state }
     }
@@ -243,6 +290,7 @@ impl FakeSnipeIt {
             status_id: 2,
             location_id: None,
             checkin_notes: Vec::new(),
+            checkout_notes: Vec::new(),
         });
         id
     }
@@ -260,6 +308,12 @@ impl FakeSnipeIt {
             .find(|a| a.id == asset)
             .unwrap()
             .assigned_to = Some(user);
+    }
+
+    /// Change an asset behind the tool's back.
+    pub fn with_asset(&self, asset: u64, f: impl FnOnce(&mut SnipeAsset)) {
+        let mut s = self.state.lock().unwrap();
+        f(s.assets.iter_mut().find(|a| a.id == asset).unwrap())
     }
 
     pub fn refuse_checkins(&self, message: &str) {
@@ -317,6 +371,23 @@ pub fn snipeit_contract() -> Contract {
                     .req("status_id", Shape::Integer)
                     .opt("note", Shape::String)
                     .opt("location_id", Shape::Integer)
+                    .opt("name", Shape::String),
+            ))
+        .op(Operation::new("POST", "/api/v1/hardware/{id}/checkout")
+            .header("authorization: Bearer")
+            .json_body(
+                obj()
+                    .req(
+                        "checkout_to_type",
+                        Shape::one_of(&["user", "asset", "location"]),
+                    )
+                    .opt("assigned_user", Shape::Integer)
+                    .opt("assigned_asset", Shape::Integer)
+                    .opt("assigned_location", Shape::Integer)
+                    .opt("status_id", Shape::Integer)
+                    .opt("expected_checkin", Shape::String)
+                    .opt("checkout_at", Shape::String)
+                    .opt("note", Shape::String)
                     .opt("name", Shape::String),
             ))
 }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use offboard::providers::{
-    Account, CallCtx, Provider, ProviderError, RetryNote, StepCall, SystemConfig, find_kind,
+    Account, CallCtx, Inverse, Provider, ProviderError, RetryNote, StepCall, SystemConfig,
+    UNDO_NOT_BUILT, find_kind,
 };
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
@@ -51,6 +52,16 @@ fn no_params() -> Map<String, Value> {
     Map::new()
 }
 
+/// A context that keeps the pre-states an apply records.
+fn recording() -> (CallCtx, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
 fn retries() -> (CallCtx, Arc<Mutex<Vec<RetryNote>>>) {
     let notes = Arc::new(Mutex::new(Vec::new()));
     let n = notes.clone();
@@ -83,6 +94,7 @@ async fn remove_org_member_then_the_membership_reads_404() {
         [
             "GET /users/alice-dev",
             "GET /orgs/acme-corp/memberships/Alice-Dev",
+            "GET /orgs/acme-corp/teams?per_page=100",
             "DELETE /orgs/acme-corp/memberships/Alice-Dev",
         ]
     );
@@ -625,6 +637,365 @@ async fn plan_lines_name_ghes_paths_under_base_url() {
     );
 }
 
+#[test]
+fn every_github_action_declares_its_inverse() {
+    let kind = find_kind("github").unwrap();
+    for a in kind.actions {
+        assert_ne!(a.inverse, Inverse::None(UNDO_NOT_BUILT), "{}", a.name);
+    }
+    let inverse = |n: &str| kind.action(n).unwrap().inverse;
+    assert!(matches!(inverse("remove_org_member"), Inverse::Restore(t) if t.contains("accept")));
+    assert!(matches!(inverse("cancel_invitations"), Inverse::Restore(_)));
+    assert!(matches!(
+        inverse("remove_outside_collaborator"),
+        Inverse::None(t) if t.contains("repositor")
+    ));
+}
+
+#[tokio::test]
+async fn remove_org_member_records_role_and_teams_and_restore_invites_them_back() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let alice = fake.add_member("alice");
+    let bob = fake.add_member("bob");
+    fake.with(|st| st.members.get_mut(&alice).unwrap().role = "admin".into());
+    let platform = fake.add_team("platform");
+    let oncall = fake.add_team("on-call");
+    fake.add_team("design");
+    fake.add_to_team("platform", alice, "maintainer");
+    fake.add_to_team("on-call", alice, "member");
+    fake.add_to_team("design", bob, "member");
+    let p = provider(&fake);
+    let params = no_params();
+    let (ctx, seen) = recording();
+
+    let out = p
+        .apply(&call("remove_org_member", "alice", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap().clone();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let before = before[0].clone();
+    assert_eq!(
+        before,
+        json!({
+            "org": ORG,
+            "membership": { "state": "active", "role": "admin" },
+            "teams": [
+                { "id": platform, "slug": "platform", "state": "active", "role": "maintainer" },
+                { "id": oncall, "slug": "on-call", "state": "active", "role": "member" },
+            ],
+        })
+    );
+    assert!(!fake.is_member(alice));
+    assert!(fake.with(|st| st.teams.iter().all(|t| !t.members.contains_key(&alice))));
+
+    let c = call("remove_org_member", "alice", &params, Some(&account));
+    let plan: Vec<String> = p
+        .describe_restore(&c, &before)
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l.method,
+                l.url.trim_start_matches(&fake.server.base_url)
+            )
+        })
+        .collect();
+    assert_eq!(
+        plan,
+        [
+            "GET /users/{username}",
+            "GET /orgs/acme-corp/memberships/{username}",
+            "PUT /orgs/acme-corp/memberships/{username}",
+            "GET /orgs/acme-corp/teams/platform/memberships/{username}",
+            "PUT /orgs/acme-corp/teams/platform/memberships/{username}",
+            "GET /orgs/acme-corp/teams/on-call/memberships/{username}",
+            "PUT /orgs/acme-corp/teams/on-call/memberships/{username}",
+        ]
+    );
+
+    let restored = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(restored.changed, "{restored:?}");
+    assert_eq!(restored.account.as_ref(), Some(&account));
+    let m = fake.membership(alice).unwrap();
+    assert_eq!((m.state.as_str(), m.role.as_str()), ("pending", "admin"));
+    assert_eq!(
+        fake.with(|st| st.writes.clone()),
+        [
+            (
+                "/orgs/acme-corp/memberships/alice".to_string(),
+                json!({ "role": "admin" })
+            ),
+            (
+                "/orgs/acme-corp/teams/platform/memberships/alice".to_string(),
+                json!({ "role": "maintainer" })
+            ),
+            (
+                "/orgs/acme-corp/teams/on-call/memberships/alice".to_string(),
+                json!({ "role": "member" })
+            ),
+        ]
+    );
+
+    // Invited, not yet back: the check says so, and what is pending.
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored, "{check:?}");
+    assert!(check.observed.contains("must accept"), "{}", check.observed);
+    assert!(
+        check.observed.contains("team platform: pending"),
+        "{}",
+        check.observed
+    );
+    assert_eq!(check.after["membership"]["state"], "pending");
+
+    // Restored again: everything asked for already, nothing sent.
+    fake.with(|st| st.writes.clear());
+    let again = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(fake.with(|st| st.writes.is_empty()));
+
+    // The person accepts: back as before, in the pre-state's shape.
+    fake.accept_invitation(alice);
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    assert_eq!(check.after, before);
+    assert_eq!(check.account.as_ref(), Some(&account));
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn restoring_a_membership_names_a_deleted_team_and_refuses_another_account() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let alice = fake.add_member("alice");
+    fake.add_team("platform");
+    fake.add_team("gone");
+    fake.add_to_team("platform", alice, "member");
+    fake.add_to_team("gone", alice, "member");
+    let p = provider(&fake);
+    let params = no_params();
+    let (ctx, seen) = recording();
+    let out = p
+        .apply(&call("remove_org_member", "alice", &params, None), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap()[0].clone();
+    fake.with(|st| st.teams.retain(|t| t.slug != "gone"));
+    let c = call("remove_org_member", "alice", &params, Some(&account));
+    let restored = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(restored.changed);
+    assert!(
+        restored.summary.contains("team gone no longer exists"),
+        "{}",
+        restored.summary
+    );
+    fake.accept_invitation(alice);
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored, "{check:?}");
+    assert!(
+        check.observed.contains("not in team gone"),
+        "{}",
+        check.observed
+    );
+
+    // The login now names someone else: nothing is sent to them.
+    fake.with(|st| {
+        st.users.remove("alice");
+    });
+    fake.add_user("alice");
+    fake.with(|st| st.writes.clear());
+    let e = p
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not"), "{e}");
+    assert!(fake.with(|st| st.writes.is_empty()));
+}
+
+#[tokio::test]
+async fn a_billing_manager_is_invited_back_as_billing_manager() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let bea = fake.add_member("bea");
+    fake.with(|st| st.members.get_mut(&bea).unwrap().role = "billing_manager".into());
+    let p = provider(&fake);
+    let params = no_params();
+    let (ctx, seen) = recording();
+    let out = p
+        .apply(&call("remove_org_member", "bea", &params, None), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap()[0].clone();
+    assert_eq!(before["membership"]["role"], "billing_manager");
+    let c = call("remove_org_member", "bea", &params, Some(&account));
+    let plan = p.describe_restore(&c, &before);
+    assert_eq!(plan[2].method, "POST", "{plan:?}");
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    assert_eq!(
+        fake.with(|st| st.writes.clone()),
+        [(
+            "/orgs/acme-corp/invitations".to_string(),
+            json!({ "invitee_id": bea, "role": "billing_manager" })
+        )]
+    );
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored, "{check:?}");
+    assert!(check.observed.contains("must accept"), "{}", check.observed);
+    assert!(
+        !p.restore(&c, &before, &CallCtx::silent())
+            .await
+            .unwrap()
+            .changed
+    );
+    assert_eq!(fake.with(|st| st.writes.len()), 1);
+    fake.accept_invitation(bea);
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn apply_on_a_non_member_records_nothing_to_put_back() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    fake.add_user("alice");
+    let p = provider(&fake);
+    let params = no_params();
+    let (ctx, seen) = recording();
+    let out = p
+        .apply(&call("remove_org_member", "alice", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(!out.changed);
+    let before = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        before,
+        json!({ "org": ORG, "membership": null, "teams": [] })
+    );
+    let account = out.account.unwrap();
+    let c = call("remove_org_member", "alice", &params, Some(&account));
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!r.changed, "{r:?}");
+    assert!(fake.with(|st| st.writes.is_empty()));
+}
+
+#[tokio::test]
+async fn cancel_invitations_records_them_and_restore_sends_them_again() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let dave = fake.add_user("dave");
+    let infra = fake.add_team("infra");
+    let by_login = fake.add_invitation(Some("dave"), None);
+    let by_email = fake.add_invitation(None, Some("Dave@Corp.test"));
+    fake.add_invitation(Some("erin"), None);
+    fake.with(|st| {
+        let inv = st
+            .invitations
+            .iter_mut()
+            .find(|i| i.id == by_login)
+            .unwrap();
+        inv.role = "admin".into();
+        inv.team_ids = vec![infra];
+    });
+    let p = provider(&fake);
+    let params = json!({ "email": "dave@corp.test" })
+        .as_object()
+        .unwrap()
+        .clone();
+    let (ctx, seen) = recording();
+    let out = p
+        .apply(&call("cancel_invitations", "dave", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        before,
+        json!({ "org": ORG, "invitations": [
+            { "id": by_login, "login": "dave", "email": null, "role": "admin", "team_ids": [infra] },
+            { "id": by_email, "login": null, "email": "Dave@Corp.test", "role": "direct_member",
+              "team_ids": [] },
+        ]})
+    );
+    assert_eq!(fake.with(|st| st.invitations.len()), 1);
+
+    let c = call("cancel_invitations", "dave", &params, Some(&account));
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    let posted: Vec<Value> = fake.with(|st| st.writes.iter().map(|(_, b)| b.clone()).collect());
+    assert_eq!(
+        posted,
+        [
+            json!({ "invitee_id": dave, "role": "admin", "team_ids": [infra] }),
+            json!({ "email": "Dave@Corp.test", "role": "direct_member" }),
+        ]
+    );
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    assert_eq!(check.after["invitations"].as_array().unwrap().len(), 2);
+
+    fake.with(|st| st.writes.clear());
+    let again = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(fake.with(|st| st.writes.is_empty()));
+
+    // One cancelled again by someone: the check names it.
+    fake.with(|st| st.invitations.retain(|i| i.email.is_none()));
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored);
+    assert!(
+        check
+            .observed
+            .contains(&format!("invitation {by_email} not pending again")),
+        "{}",
+        check.observed
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn remove_outside_collaborator_records_that_they_were_one() {
+    let fake = FakeGitHub::start(ORG, PAT).await;
+    let carol = fake.add_user("carol");
+    fake.with(|st| st.outside.push(carol));
+    let p = provider(&fake);
+    let params = no_params();
+    let (ctx, seen) = recording();
+    p.apply(
+        &call("remove_outside_collaborator", "carol", &params, None),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [json!({ "org": ORG, "outside_collaborator": true })]
+    );
+}
+
 /// Every action of the kind against `fake`, each as a departure runs it (apply, check, apply
 /// again), with paged invitations and outside collaborators, an unknown login, and the same
 /// through a GitHub App (its token exchange first): the requests tests/providers/vendor_docs.rs
@@ -678,6 +1049,35 @@ pub(crate) async fn run_every_action(fake: &FakeGitHub) {
             !p.apply(&c, &ctx).await.unwrap().changed,
             "{action} {login}"
         );
+    }
+    // Rollback's requests: put back what remove_org_member and cancel_invitations took.
+    let alice = fake.add_member("alice2");
+    fake.add_team("platform");
+    fake.add_to_team("platform", alice, "maintainer");
+    fake.add_user("erin");
+    let invited = fake.add_invitation(Some("erin"), None);
+    let team = fake.add_team("infra");
+    fake.with(|st| {
+        let inv = st.invitations.iter_mut().find(|i| i.id == invited).unwrap();
+        inv.team_ids = vec![team];
+    });
+    for (action, login) in [
+        ("remove_org_member", "alice2"),
+        ("cancel_invitations", "erin"),
+    ] {
+        let (rec, seen) = recording();
+        let out = by_token
+            .apply(&call(action, login, &none, None), &rec)
+            .await
+            .unwrap();
+        let account = out.account.unwrap();
+        let before = seen.lock().unwrap()[0].clone();
+        let c = call(action, login, &none, Some(&account));
+        assert!(
+            by_token.restore(&c, &before, &ctx).await.unwrap().changed,
+            "{action}"
+        );
+        by_token.check_restored(&c, &before, &ctx).await.unwrap();
     }
     for action in [
         "remove_org_member",

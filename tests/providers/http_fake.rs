@@ -4,7 +4,8 @@
 //! hold blocking a destructive request.
 
 use offboard::providers::{
-    Account, CallCtx, Provider, ProviderError, StepCall, SystemConfig, find_kind,
+    Account, CallCtx, Inverse, Provider, ProviderError, StepCall, SystemConfig, UNDO_NOT_BUILT,
+    find_kind,
 };
 use serde_json::{Map, Value, json};
 
@@ -419,4 +420,47 @@ fn start_runs_the_declared_requests_and_legal_hold_blocks_the_delete() {
     assert!(!evidence.contains(TOKEN) && !all.contains(TOKEN));
     env.assert_evidence_verifies(&dep);
     fake.assert_contract();
+}
+
+#[test]
+fn http_steps_declare_why_they_cannot_be_undone() {
+    let kind = find_kind("http").unwrap();
+    for a in kind.actions {
+        assert!(
+            matches!(a.inverse, Inverse::None(why) if why != UNDO_NOT_BUILT
+                && why.contains("no known inverse")),
+            "{}: {:?}",
+            a.name,
+            a.inverse
+        );
+    }
+}
+
+#[tokio::test]
+async fn apply_records_the_value_its_check_reads_before_the_change() {
+    let fake = FakeCrm::start(TOKEN).await;
+    let alice = fake.add_user("alice@corp.test", "active");
+    let p = provider(&fake);
+    let params = disable_params(by_email("alice@corp.test"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let ctx = CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone()));
+    p.apply(&call("alice@corp.test", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [json!({ "id": alice, "pointer": "/status", "value": "active" })]
+    );
+    // Applied again: the pre-state shows the change already in place.
+    seen.lock().unwrap().clear();
+    let out = p
+        .apply(&call("alice@corp.test", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(!out.changed);
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [json!({ "id": alice, "pointer": "/status", "value": "disabled" })]
+    );
 }

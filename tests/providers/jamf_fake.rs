@@ -8,8 +8,11 @@ use common::fake_jamf::{CLIENT_ID, CLIENT_SECRET, FakeJamf, system_config};
 use common::fake_kit::Fault;
 use offboard::providers::jamf::JamfProvider;
 use offboard::providers::kit::http::RetryPolicy;
-use offboard::providers::{Account, CallCtx, Provider, ProviderError, StepCall};
+use offboard::providers::{
+    Account, CallCtx, Inverse, Provider, ProviderError, StepCall, UNDO_NOT_BUILT, find_kind,
+};
 use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex};
 
 const PIN: &str = "482913";
 
@@ -1274,4 +1277,53 @@ params = {{ match = "email", preserve_data_plan = true }}
         assert!(!all.contains(secret) && !verified.contains(secret));
     }
     fake.assert_contract();
+}
+
+#[test]
+fn every_jamf_action_declares_why_it_cannot_be_undone() {
+    let kind = find_kind("jamf").unwrap();
+    for a in kind.actions {
+        assert!(
+            matches!(a.inverse, Inverse::None(why) if why != UNDO_NOT_BUILT),
+            "{}: {:?}",
+            a.name,
+            a.inverse
+        );
+    }
+    let why = |n: &str| match kind.action(n).unwrap().inverse {
+        Inverse::None(w) => w,
+        Inverse::Restore(w) => w,
+    };
+    assert!(why("lock_computer").contains("PIN"));
+    assert!(why("erase_computer").contains("stays erased"));
+    assert!(why("erase_mobile_device").contains("stays erased"));
+}
+
+#[tokio::test]
+async fn a_lock_records_each_macs_standing_before_any_command() {
+    let fake = FakeJamf::start().await;
+    let a = fake.add_computer("jdoe", "jdoe-mbp");
+    let b = fake.add_computer("jdoe", "jdoe-old-mac");
+    fake.edit(&b, |c| c.management_id = None);
+    let p = provider(&fake);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let ctx = CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone()));
+    let params = lock_params();
+    let out = p
+        .apply(&call("lock_computer", "jdoe", &params, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    let before = seen.lock().unwrap().clone();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let mid = fake.computer(&a).management_id.unwrap();
+    assert_eq!(before[0]["command"], "DEVICE_LOCK");
+    let devices = before[0]["devices"].as_array().unwrap();
+    assert_eq!(devices[0]["id"], json!(a));
+    assert_eq!(devices[0]["managementId"], json!(mid));
+    assert_eq!(devices[0]["last_command"], "none");
+    assert_eq!(devices[1]["managementId"], Value::Null);
+    assert_eq!(devices[1]["last_command"], "unmanaged");
+    assert!(!before[0].to_string().contains(PIN));
 }

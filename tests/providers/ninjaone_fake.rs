@@ -7,8 +7,11 @@ use std::time::Duration;
 use common::fake_ninjaone::{CLIENT_ID, CLIENT_SECRET, FakeNinjaOne, system_config};
 use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::ninjaone::NinjaOneProvider;
-use offboard::providers::{Account, CallCtx, Provider, ProviderError, StepCall};
+use offboard::providers::{
+    Account, CallCtx, Inverse, Provider, ProviderError, StepCall, UNDO_NOT_BUILT, find_kind,
+};
 use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex};
 
 const EMAIL: &str = "jdoe@client.example";
 
@@ -781,4 +784,247 @@ async fn a_device_now_owned_by_someone_else_is_left_alone() {
         out.summary
     );
     fake.assert_contract();
+}
+
+/// A context that keeps the pre-states an apply records.
+fn befores() -> (CallCtx, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
+#[test]
+fn every_ninjaone_action_declares_its_inverse() {
+    let kind = find_kind("ninjaone").unwrap();
+    for a in kind.actions {
+        assert_ne!(a.inverse, Inverse::None(UNDO_NOT_BUILT), "{}", a.name);
+    }
+    let inverse = |n: &str| kind.action(n).unwrap().inverse;
+    assert!(
+        matches!(inverse("tag_devices"), Inverse::Restore(t) if t.contains("/v2/tag/device/{id}"))
+    );
+    assert!(matches!(inverse("set_maintenance"), Inverse::Restore(_)));
+    assert!(matches!(inverse("remove_end_user"), Inverse::None(t) if t.contains("new id")));
+    assert!(
+        matches!(inverse("decommission_device"), Inverse::None(t) if t.contains("recommission"))
+    );
+    assert!(matches!(inverse("run_script"), Inverse::None(_)));
+}
+
+#[tokio::test]
+async fn tag_devices_records_the_old_tags_and_fields_and_restore_puts_them_back() {
+    let fake = FakeNinjaOne::start().await;
+    let (user, a, b, _) = fleet(&fake);
+    // Device a had the Repurpose tag and a note; b had nothing.
+    fake.edit_device(a, |d| {
+        d.tags = vec![8];
+        d.fields.insert("offboardingStatus".into(), json!("in-use"));
+    });
+    let p = provider(&fake);
+    let prm = params(json!({
+        "custom_fields": { "offboardingStatus": "pending-wipe" },
+        "tags": ["Offboarding"],
+    }));
+    let (ctx, seen) = befores();
+    let out = p
+        .apply(&call("tag_devices", EMAIL, &prm, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    let account = out.account.unwrap();
+    assert_eq!(account.id, user.to_string());
+    let before = seen.lock().unwrap().clone();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let before = before[0].clone();
+    assert_eq!(
+        before,
+        json!({ "devices": [
+            { "id": a, "name": "JDOE-LT01", "tags": [{ "id": 8, "name": "Repurpose" }],
+              "custom_fields": { "offboardingStatus": "in-use" } },
+            { "id": b, "name": "JDOE-LT02", "tags": [],
+              "custom_fields": { "offboardingStatus": null } },
+        ]})
+    );
+    assert_eq!(fake.device(a).tags, [8, 7]);
+
+    let c = call("tag_devices", EMAIL, &prm, Some(&account));
+    let plan: Vec<String> = p
+        .describe_restore(&c, &before)
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l.method,
+                l.url.trim_start_matches(&fake.server.base_url)
+            )
+        })
+        .collect();
+    assert_eq!(plan[0], format!("GET /v2/device/{a}"));
+    assert!(
+        plan[1].starts_with(&format!("PUT /v2/tag/device/{a} (tagIds [8]")),
+        "{plan:?}"
+    );
+
+    let not_yet = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!not_yet.restored, "{not_yet:?}");
+    assert!(
+        not_yet.observed.contains("Offboarding"),
+        "{}",
+        not_yet.observed
+    );
+
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(r.changed, "{}", r.summary);
+    assert_eq!(fake.device(a).tags, [8]);
+    assert_eq!(fake.device(a).fields["offboardingStatus"], "in-use");
+    assert!(fake.device(b).tags.is_empty());
+    assert!(!fake.device(b).fields.contains_key("offboardingStatus"));
+    let puts: Vec<Value> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.json.unwrap())
+        .collect();
+    assert_eq!(puts, [json!({ "tagIds": [8] }), json!({ "tagIds": [] })]);
+
+    let writes = fake.requests().iter().filter(|r| r.method != "GET").count();
+    let again = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!again.changed, "{}", again.summary);
+    assert_eq!(
+        fake.requests().iter().filter(|r| r.method != "GET").count(),
+        writes
+    );
+
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    assert_eq!(check.after, before);
+
+    // Works from the recorded devices even once the end user is gone; a device gone is named.
+    fake.edit_device(b, |d| d.decommissioned = true);
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored);
+    assert!(
+        check.observed.contains(&format!("device {b} is gone")),
+        "{}",
+        check.observed
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn set_maintenance_is_ended_by_restore_and_an_older_window_is_named() {
+    let fake = FakeNinjaOne::start().await;
+    let (_, a, b, _) = fleet(&fake);
+    // Device b was already in maintenance until 2099-12 (offboard leaves it alone when it covers).
+    fake.edit_device(b, |d| {
+        d.maintenance = Some(("IN_MAINTENANCE".into(), 4_100_000_000.0))
+    });
+    let p = provider(&fake);
+    let prm = params(json!({ "until": "2099-01-31T00:00:00Z" }));
+    let (ctx, seen) = befores();
+    let out = p
+        .apply(&call("set_maintenance", EMAIL, &prm, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{}", out.summary);
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        before,
+        json!({ "devices": [
+            { "id": a, "name": "JDOE-LT01", "maintenance": null },
+            { "id": b, "name": "JDOE-LT02", "maintenance":
+                { "status": "IN_MAINTENANCE", "start": 1_796_000_000.0, "end": 4_100_000_000.0 } },
+        ]})
+    );
+    let c = call("set_maintenance", EMAIL, &prm, Some(&account));
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(r.changed, "{}", r.summary);
+    assert!(fake.device(a).maintenance.is_none());
+    // b's own window is not offboard's: left as it is, and it is not "not back".
+    assert_eq!(
+        fake.device(b).maintenance.as_ref().unwrap().1,
+        4_100_000_000.0
+    );
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    assert_eq!(check.after, before);
+    let again = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!again.changed, "{}", again.summary);
+    assert_eq!(count(&fake, "DELETE /v2/device/"), 1);
+
+    // Had b's window been overwritten, restore says to put it back by hand, and the check
+    // says it is not back.
+    fake.edit_device(b, |d| {
+        d.maintenance = Some(("PENDING".into(), 4_073_500_800.0))
+    });
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!r.changed);
+    assert!(r.summary.contains("put it back by hand"), "{}", r.summary);
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored);
+    assert!(check.observed.contains("JDOE-LT02"), "{}", check.observed);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn irreversible_actions_record_what_they_remove() {
+    let fake = FakeNinjaOne::start().await;
+    let (user, a, b, _) = fleet(&fake);
+    let p = provider(&fake);
+    let none = Map::new();
+    let (ctx, seen) = befores();
+    p.apply(&call("decommission_device", EMAIL, &none, None), &ctx)
+        .await
+        .unwrap();
+    let (ctx2, seen2) = befores();
+    p.apply(&call("remove_end_user", EMAIL, &none, None), &ctx2)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.lock().unwrap()[0],
+        json!({ "devices": [
+            { "id": a, "name": "JDOE-LT01", "nodeClass": "WINDOWS_WORKSTATION",
+              "approvalStatus": "APPROVED" },
+            { "id": b, "name": "JDOE-LT02", "nodeClass": "WINDOWS_WORKSTATION",
+              "approvalStatus": "APPROVED" },
+        ]})
+    );
+    let (ctx3, seen3) = befores();
+    let prm = params(json!({ "script": "Disable local user" }));
+    let fake2 = FakeNinjaOne::start().await;
+    let (_, c, d, _) = fleet(&fake2);
+    provider(&fake2)
+        .apply(&call("run_script", EMAIL, &prm, None), &ctx3)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen3.lock().unwrap()[0],
+        json!({ "script": "Disable local user", "devices": [
+            { "id": c, "name": "JDOE-LT01", "offline": false },
+            { "id": d, "name": "JDOE-LT02", "offline": false },
+        ]})
+    );
+    let end_user = &seen2.lock().unwrap()[0]["end_user"];
+    assert_eq!(end_user["id"], user);
+    assert_eq!(end_user["email"], EMAIL);
+    assert_eq!(end_user["assignedDeviceIds"], json!([a, b]));
 }

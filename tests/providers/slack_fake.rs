@@ -9,7 +9,8 @@ use std::time::Duration;
 use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::slack::SlackProvider;
 use offboard::providers::{
-    Account, CallCtx, Provider, ProviderError, RetryNote, StepCall, SystemConfig,
+    Account, CallCtx, Inverse, Provider, ProviderError, RetryNote, StepCall, SystemConfig,
+    UNDO_NOT_BUILT, find_kind,
 };
 use serde_json::{Map, Value, json};
 
@@ -521,4 +522,160 @@ async fn a_429_with_retry_after_is_waited_out_on_both_apis() {
     assert!(message(&err).contains("ratelimited"), "{err:?}");
     assert_eq!(fake.user(&id).unwrap().resets, 1);
     fake.assert_contract();
+}
+
+/// A context that keeps the pre-states an apply records.
+fn befores() -> (CallCtx, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
+#[test]
+fn every_slack_action_declares_its_inverse() {
+    let kind = find_kind("slack").unwrap();
+    for a in kind.actions {
+        assert_ne!(a.inverse, Inverse::None(UNDO_NOT_BUILT), "{}", a.name);
+    }
+    assert!(matches!(
+        kind.action("deactivate_user").unwrap().inverse,
+        Inverse::Restore(t) if t.contains("active=true")
+    ));
+    assert!(matches!(
+        kind.action("reset_sessions").unwrap().inverse,
+        Inverse::None(t) if t.contains("signs in again")
+    ));
+}
+
+#[tokio::test]
+async fn deactivate_records_active_and_restore_reactivates_the_same_id() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let ana = fake.add_user("ana", "ana@corp.test");
+    let p = provider(&fake);
+    let none = Map::new();
+    let (ctx, seen) = befores();
+    let out = p
+        .apply(&call("deactivate_user", "ana", &none, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap().clone();
+    assert_eq!(before, [json!({ "id": ana, "active": true })]);
+    let before = before[0].clone();
+    assert!(!fake.user(&ana).unwrap().active);
+
+    let c = call("deactivate_user", "ana", &none, Some(&account));
+    let plan: Vec<String> = p
+        .describe_restore(&c, &before)
+        .iter()
+        .map(|l| format!("{} {}", l.method, l.url))
+        .collect();
+    assert_eq!(
+        plan,
+        [
+            format!("GET {}/Users/{{id}}", fake.scim_url()),
+            format!("PATCH {}/Users/{{id}}", fake.scim_url()),
+        ]
+    );
+    let not_yet = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!not_yet.restored, "{not_yet:?}");
+    assert!(
+        not_yet.observed.contains("not reactivated"),
+        "{}",
+        not_yet.observed
+    );
+
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    assert!(fake.user(&ana).unwrap().active);
+    assert_eq!(fake.patches(), 1);
+    let lines: Vec<String> = fake.requests().iter().map(|r| r.line()).collect();
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("PATCH /scim/v2/Users/{ana}")
+    );
+
+    let again = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert_eq!(fake.patches(), 1);
+
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    assert_eq!(check.after, before);
+    assert_eq!(check.account.map(|a| a.id), Some(ana.clone()));
+
+    // Gone by id: cannot be reactivated, and says so.
+    fake.remove(&ana);
+    let e = p
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("no longer exists"), "{e}");
+    let gone = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!gone.restored);
+    assert!(
+        gone.observed.contains("no longer exists"),
+        "{}",
+        gone.observed
+    );
+    assert_eq!(gone.after, json!({ "id": ana, "active": null }));
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn a_user_deactivated_before_offboard_is_not_reactivated() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let ana = fake.add_user("ana", "ana@corp.test");
+    let p = provider(&fake);
+    let none = Map::new();
+    p.apply(
+        &call("deactivate_user", "ana", &none, None),
+        &CallCtx::silent(),
+    )
+    .await
+    .unwrap();
+    let (ctx, seen) = befores();
+    let out = p
+        .apply(&call("deactivate_user", "ana", &none, None), &ctx)
+        .await
+        .unwrap();
+    assert!(!out.changed);
+    let before = seen.lock().unwrap()[0].clone();
+    assert_eq!(before, json!({ "id": ana, "active": false }));
+    let account = out.account.unwrap();
+    let c = call("deactivate_user", "ana", &none, Some(&account));
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!r.changed, "{r:?}");
+    assert!(!fake.user(&ana).unwrap().active);
+    assert_eq!(fake.patches(), 0);
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn reset_sessions_records_the_user_it_signs_out() {
+    let fake = FakeSlack::start(TOKEN).await;
+    let ana = fake.add_user("ana", "ana@corp.test");
+    let p = provider(&fake);
+    let none = Map::new();
+    let (ctx, seen) = befores();
+    p.apply(&call("reset_sessions", "ana", &none, None), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [json!({ "id": ana, "active": true })]
+    );
 }

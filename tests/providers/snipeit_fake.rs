@@ -7,8 +7,11 @@ use std::time::Duration;
 use common::fake_snipeit::{FakeSnipeIt, TOKEN, system_config};
 use offboard::providers::kit::http::RetryPolicy;
 use offboard::providers::snipeit::SnipeItProvider;
-use offboard::providers::{Account, CallCtx, Provider, ProviderError, StepCall};
+use offboard::providers::{
+    Account, CallCtx, Inverse, Provider, ProviderError, StepCall, UNDO_NOT_BUILT, find_kind,
+};
 use serde_json::{Map, Value, json};
+use std::sync::{Arc, Mutex};
 
 fn provider(fake: &FakeSnipeIt) -> SnipeItProvider {
     SnipeItProvider::new(&system_config(&fake.server.base_url))
@@ -272,5 +275,113 @@ async fn an_asset_checked_out_again_is_drift() {
         .unwrap();
     assert!(!check.revoked);
     assert!(check.observed.contains("LT-1"), "{}", check.observed);
+    fake.assert_contract();
+}
+
+#[test]
+fn checkin_declares_its_restore() {
+    let kind = find_kind("snipeit").unwrap();
+    for a in kind.actions {
+        assert_ne!(a.inverse, Inverse::None(UNDO_NOT_BUILT), "{}", a.name);
+    }
+    assert!(matches!(
+        kind.action("checkin_assets").unwrap().inverse,
+        Inverse::Restore(t) if t.contains("same user id")
+    ));
+}
+
+#[tokio::test]
+async fn checkin_records_the_assets_and_restore_checks_them_out_to_the_same_user() {
+    let fake = FakeSnipeIt::start().await;
+    let jdoe = fake.add_user("jdoe", "jdoe@corp.example");
+    let asmith = fake.add_user("asmith", "asmith@corp.example");
+    let laptop = fake.add_asset("LT-0042", Some(jdoe));
+    let phone = fake.add_asset("PH-0007", Some(jdoe));
+    let theirs = fake.add_asset("LT-0099", Some(asmith));
+    let p = provider(&fake);
+    let prm = params();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let ctx = CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone()));
+    let out = p
+        .apply(&call("jdoe@corp.example", &prm, None), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    let account = out.account.unwrap();
+    let before = seen.lock().unwrap().clone();
+    assert_eq!(
+        before,
+        [json!({ "user_id": jdoe, "assets": [
+            { "id": laptop, "asset_tag": "LT-0042", "serial": "SN-LT-0042", "status_id": 2,
+              "expected_checkin": null },
+            { "id": phone, "asset_tag": "PH-0007", "serial": "SN-PH-0007", "status_id": 2,
+              "expected_checkin": null },
+        ]})]
+    );
+    let before = before[0].clone();
+    assert_eq!(fake.asset(laptop).assigned_to, None);
+    assert_eq!(fake.asset(laptop).status_id, 4);
+
+    let c = call("jdoe@corp.example", &prm, Some(&account));
+    let plan = p.describe_restore(&c, &before);
+    assert!(
+        plan.iter()
+            .any(|l| l.method == "POST" && l.url.contains(&format!("/hardware/{laptop}/checkout"))),
+        "{plan:?}"
+    );
+    let not_yet = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!not_yet.restored);
+    assert!(not_yet.observed.contains("LT-0042"), "{}", not_yet.observed);
+
+    // The phone went to someone else meanwhile: it stays with them.
+    fake.checkout(phone, asmith);
+    let r = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(r.changed, "{}", r.summary);
+    assert_eq!(fake.asset(laptop).assigned_to, Some(jdoe));
+    assert_eq!(fake.asset(laptop).status_id, 2);
+    assert_eq!(fake.asset(phone).assigned_to, Some(asmith));
+    assert_eq!(fake.asset(theirs).assigned_to, Some(asmith));
+    assert!(r.summary.contains("PH-0007"), "{}", r.summary);
+    assert!(r.summary.contains("left with them"), "{}", r.summary);
+    let body = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.raw_path.ends_with("/checkout"))
+        .unwrap()
+        .json
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({ "checkout_to_type": "user", "assigned_user": jdoe, "status_id": 2,
+                "note": "Checked out again by offboard rollback" })
+    );
+
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!check.restored, "{check:?}");
+    assert!(check.observed.contains("PH-0007"), "{}", check.observed);
+    assert!(!check.observed.contains("LT-0042"), "{}", check.observed);
+
+    // Restored twice: the laptop is with them already, nothing is checked out again.
+    let outs = fake.asset(laptop).checkout_notes.len();
+    let again = p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    assert!(!again.changed, "{}", again.summary);
+    assert_eq!(fake.asset(laptop).checkout_notes.len(), outs);
+
+    // Once the phone is back too, everything is.
+    fake.with_asset(phone, |a| a.assigned_to = None);
+    p.restore(&c, &before, &CallCtx::silent()).await.unwrap();
+    let check = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(check.restored, "{check:?}");
+    assert_eq!(check.after, before);
     fake.assert_contract();
 }

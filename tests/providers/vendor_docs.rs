@@ -507,11 +507,17 @@ async fn every_request_of_the_github_adapter_matches_githubs_openapi() {
         [
             "apps/create-installation-access-token",
             "orgs/cancel-invitation",
+            "orgs/create-invitation",
             "orgs/get-membership-for-user",
+            "orgs/list-invitation-teams",
             "orgs/list-outside-collaborators",
             "orgs/list-pending-invitations",
             "orgs/remove-membership-for-user",
             "orgs/remove-outside-collaborator",
+            "orgs/set-membership-for-user",
+            "teams/add-or-update-membership-for-user-in-org",
+            "teams/get-membership-for-user-in-org",
+            "teams/list",
             "users/get-by-username",
         ]
     );
