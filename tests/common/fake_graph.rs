@@ -55,6 +55,8 @@ pub struct User {
     pub sync_enabled: bool,
     /// (skuId, the group assigning it — `None` for a direct assignment).
     pub licenses: Vec<(String, Option<String>)>,
+    /// skuId → the service plans disabled in its direct assignment.
+    pub disabled_plans: BTreeMap<String, Vec<String>>,
     /// (`@odata.type`, id) of each method but the password.
     pub methods: Vec<(String, String)>,
     pub rules: Vec<Value>,
@@ -111,6 +113,8 @@ struct State {
     /// Directory roles: (id, name, member ids).
     roles: Vec<(String, String, BTreeSet<String>)>,
     skus: BTreeMap<String, String>,
+    /// SKUs with no licence left to assign.
+    skus_used_up: BTreeSet<String>,
     devices: BTreeMap<String, Device>,
     clock: i64,
     next: u64,
@@ -233,7 +237,10 @@ fn user_json(u: &User) -> Value {
         "lastPasswordChangeDateTime": u.last_password_change,
         "onPremisesImmutableId": u.immutable_id,
         "onPremisesSyncEnabled": if u.sync_enabled { Value::Bool(true) } else { Value::Null },
-        "assignedLicenses": skus.iter().map(|s| json!({"skuId": s, "disabledPlans": []})).collect::<Vec<_>>(),
+        "assignedLicenses": skus.iter().map(|s| json!({
+            "skuId": s,
+            "disabledPlans": u.disabled_plans.get(*s).cloned().unwrap_or_default(),
+        })).collect::<Vec<_>>(),
         "licenseAssignmentStates": u.licenses.iter().map(|(s, g)| json!({
             "skuId": s, "assignedByGroup": g, "disabledPlans": [], "state": "Active",
             "error": "None", "lastUpdatedDateTime": "2026-01-05T10:00:00Z"
@@ -344,6 +351,10 @@ const METHOD_KINDS: &[(&str, &str)] = &[
 fn as_html(text: &str) -> String {
     if text.is_empty() {
         return String::new();
+    }
+    // Written as HTML (a reply put back as Exchange handed it out): stored as given.
+    if text.trim_start().starts_with("<html") {
+        return text.to_string();
     }
     let escaped = text
         .replace('&', "&amp;")
@@ -521,6 +532,39 @@ fn routes(st: &Shared) -> Routes {
             }
             u.licenses
                 .retain(|(s, g)| g.is_some() || !remove.iter().any(|r| r.eq_ignore_ascii_case(s)));
+            for sku in &remove {
+                u.disabled_plans.remove(sku);
+            }
+            // addLicenses: each SKU must be one the tenant subscribes to, with a licence left
+            // (UNCONFIRMED: the exact words of both refusals; Graph answers 400).
+            let add: Vec<Value> = body["addLicenses"].as_array().cloned().unwrap_or_default();
+            for a in &add {
+                let sku = a["skuId"].as_str().unwrap_or("").to_string();
+                if !s.skus.contains_key(&sku) {
+                    return bad_request(&format!(
+                        "License {sku} does not correspond to a valid company License."
+                    ));
+                }
+                if s.skus_used_up.contains(&sku) {
+                    return bad_request(&format!(
+                        "Subscription with SKU {sku} does not have any available licenses."
+                    ));
+                }
+            }
+            let u = s.users.get_mut(&id).unwrap();
+            for a in &add {
+                let sku = a["skuId"].as_str().unwrap_or("").to_string();
+                let plans: Vec<String> = a["disabledPlans"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect();
+                if !u.licenses.iter().any(|(s, g)| *s == sku && g.is_none()) {
+                    u.licenses.push((sku.clone(), None));
+                }
+                u.disabled_plans.insert(sku, plans);
+            }
             Reply::json(200, &user_json(u))
         }))
         .route("GET", &p("/users/{id}/licenseDetails"), authed(st, |s, r| {
@@ -580,6 +624,45 @@ fn routes(st: &Shared) -> Routes {
             }
             if !g.members.remove(&uid) {
                 return not_found(&uid);
+            }
+            Reply::empty(204)
+        }))
+        // group-post-members.md: `{"@odata.id": ".../directoryObjects/{id}"}` → 204; 404 for a
+        // group that is gone; 400 for groups Graph cannot edit and for a member already there.
+        .route("POST", &p("/groups/{gid}/members/$ref"), authed(st, |s, r| {
+            let gid = r.param("gid").to_string();
+            let Some(target) = r.json.and_then(|b| b.get("@odata.id")).and_then(Value::as_str) else {
+                return bad_request("Invalid request body: @odata.id is required");
+            };
+            let Some(uid) = target
+                .strip_prefix(&format!("{}{PREFIX}/directoryObjects/", s.base_url))
+                .map(str::to_string)
+            else {
+                return bad_request(&format!("Invalid object identifier '{target}'."));
+            };
+            let Some(uid) = s.user_key(&uid) else {
+                return not_found(&uid);
+            };
+            let Some(g) = s.groups.get_mut(&gid) else {
+                return not_found(&gid);
+            };
+            if g.group_types.iter().any(|t| t == "DynamicMembership") {
+                return bad_request("Cannot update membership of a group with dynamic membership rules.");
+            }
+            if g.on_prem_sync {
+                return bad_request(
+                    "Unable to update the specified properties for on-premises mastered \
+                     Directory Sync objects or objects currently undergoing migration.",
+                );
+            }
+            if g.mail_enabled && !g.group_types.iter().any(|t| t == "Unified") {
+                return bad_request("Cannot Update a mail-enabled security groups and or distribution list.");
+            }
+            if !g.members.insert(uid) {
+                return bad_request(
+                    "One or more added object references already exist for the following \
+                     modified properties: 'members'.",
+                );
             }
             Reply::empty(204)
         }))
@@ -814,6 +897,7 @@ impl FakeGraph {
             groups: BTreeMap::new(),
             roles: Vec::new(),
             skus: BTreeMap::new(),
+            skus_used_up: BTreeSet::new(),
             devices: BTreeMap::new(),
             clock: 1_796_116_800, // 2026-12-01T09:20:00Z
             next: 0,
@@ -858,6 +942,7 @@ impl FakeGraph {
                 immutable_id: None,
                 sync_enabled: false,
                 licenses: Vec::new(),
+                disabled_plans: BTreeMap::new(),
                 methods: Vec::new(),
                 rules: Vec::new(),
                 auto_reply: json!({
@@ -893,6 +978,14 @@ impl FakeGraph {
 
     pub fn user(&self, id: &str) -> Option<User> {
         self.with(|s| s.users.get(id).cloned())
+    }
+
+    /// Soft-delete a user (behind the tool's back).
+    pub fn delete_user(&self, id: &str) {
+        self.with(|s| {
+            let u = s.users.remove(id).expect("no such user");
+            s.deleted.insert(id.to_string(), u);
+        });
     }
 
     /// Soft-deleted users (by `DELETE /users/{id}` or the members path).
@@ -976,6 +1069,20 @@ impl FakeGraph {
     pub fn add_sku(&self, sku_id: &str, part_number: &str) {
         self.with(|s| {
             s.skus.insert(sku_id.into(), part_number.into());
+        });
+    }
+
+    /// No licence of `sku` is left to assign (`assignLicense` adding it answers 400).
+    pub fn use_up_sku(&self, sku_id: &str) {
+        self.with(|s| {
+            s.skus_used_up.insert(sku_id.into());
+        });
+    }
+
+    /// Delete a group (behind the tool's back).
+    pub fn delete_group(&self, id: &str) {
+        self.with(|s| {
+            s.groups.remove(id);
         });
     }
 
@@ -1217,6 +1324,9 @@ pub fn graph_contract() -> Contract {
             "DELETE",
             &p("/groups/{id}/members/{id_1}/$ref"),
         ))
+        // Beyond the cut: group-post-members.md (rollback re-adds a member by reference).
+        .op(Operation::new("POST", &p("/groups/{id}/members/$ref"))
+            .json_body(obj().req("@odata.id", Shape::String)))
         .op(Operation::new("GET", &p("/users/{id}/mailboxSettings")))
         .op(
             Operation::new("PATCH", &p("/users/{id}/mailboxSettings")).json_body(

@@ -221,7 +221,7 @@ struct Wanted {
 
 /// Text as Exchange may hand it back: HTML tags dropped, the common entities decoded, white
 /// space collapsed (Exchange stores the replies as HTML).
-fn plain(s: &str) -> String {
+pub(super) fn plain(s: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
     for c in s.chars() {
@@ -245,6 +245,28 @@ fn plain(s: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The fields of `automaticRepliesSetting` offboard records and puts back (the replies as
+/// Exchange hands them back, HTML included: it accepts HTML when they are written).
+pub(super) const REPLY_FIELDS: &[&str] = &[
+    "status",
+    "externalAudience",
+    "internalReplyMessage",
+    "externalReplyMessage",
+    "scheduledStartDateTime",
+    "scheduledEndDateTime",
+];
+
+/// `setting` cut to [`REPLY_FIELDS`] (what the pre-state records).
+pub(super) fn reply_fields(setting: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in REPLY_FIELDS {
+        if let Some(v) = setting.get(*k) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 impl EntraProvider {
     fn wanted(&self, call: &StepCall<'_>) -> Result<Wanted, ProviderError> {
         let p: AutoReplyParams = params::parse(call.action, call.params)?;
@@ -259,7 +281,7 @@ impl EntraProvider {
     }
 
     /// `GET /users/{id}/mailboxSettings`: `automaticRepliesSetting`.
-    async fn auto_reply(
+    pub(super) async fn auto_reply(
         &self,
         account: &Account,
         ctx: &CallCtx,
@@ -310,6 +332,7 @@ impl EntraProvider {
         };
         ctx.identified(&account);
         let now = self.auto_reply(&account, ctx, &mut records).await?;
+        ctx.before(&json!({ "id": account.id, "automaticRepliesSetting": reply_fields(&now) }));
         let (ok, before) = Self::judge(&now, &w);
         if ok {
             return Ok(ApplyOutcome {
