@@ -483,6 +483,19 @@ fn routes(st: &Shared) -> Routes {
             }
             Err(e) => e,
         }))
+        // directory-deleteditems-restore.md: 200 with the object; 404 once it is no longer
+        // in deleted items.
+        .route("POST", &p("/directory/deletedItems/{id}/restore"), authed(st, |s, r| {
+            let id = r.param("id").to_string();
+            match s.deleted.remove(&id) {
+                Some(u) => {
+                    let body = user_json(&u);
+                    s.users.insert(id, u);
+                    Reply::json(200, &body)
+                }
+                None => not_found(&id),
+            }
+        }))
         .route("POST", &p("/users/{id}/revokeSignInSessions"), authed(st, |s, r| {
             match user_of(s, r) {
                 Ok(id) => {
@@ -980,6 +993,13 @@ impl FakeGraph {
         self.with(|s| s.users.get(id).cloned())
     }
 
+    /// Purge a soft-deleted user (past the 30 days, or deleted for good).
+    pub fn purge(&self, id: &str) {
+        self.with(|s| {
+            s.deleted.remove(id);
+        });
+    }
+
     /// Soft-delete a user (behind the tool's back).
     pub fn delete_user(&self, id: &str) {
         self.with(|s| {
@@ -1302,6 +1322,11 @@ pub fn graph_contract() -> Contract {
         ))
         // Beyond the cut: user-delete.md (204, soft delete).
         .op(Operation::new("DELETE", &p("/users/{id}")))
+        // Beyond the cut: directory-deleteditems-restore.md (rollback of a delete).
+        .op(Operation::new(
+            "POST",
+            &p("/directory/deletedItems/{id}/restore"),
+        ))
         .op(Operation::new(
             "POST",
             &p("/users/{id}/revokeSignInSessions"),

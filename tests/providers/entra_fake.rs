@@ -1580,7 +1580,8 @@ async fn every_entra_action_declares_how_it_is_undone() {
             "remove_from_groups",
             "remove_licenses",
             "set_auto_reply",
-            "clear_immutable_id"
+            "clear_immutable_id",
+            "delete_user"
         ]
     );
 }
@@ -1866,5 +1867,49 @@ async fn rollback_sets_the_recorded_immutable_id_again() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not overwritten"), "{err}");
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_restores_a_deleted_user_from_deleted_items_and_not_after_the_window() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "delete_user", &p).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "userPrincipalName": ALICE, "exists": true })
+    );
+    assert!(e.graph.deleted(&id));
+    let c = call("delete_user", ALICE, &p, Some(&account));
+    let plan = e.provider.describe_restore(&c, &before);
+    assert_eq!(
+        plan.last().map(|l| format!("{} {}", l.method, l.url)),
+        Some(format!(
+            "POST {}/directory/deletedItems/{id}/restore",
+            e.graph.base_url
+        ))
+    );
+    restore_twice(&e, "delete_user", &p, &account, &before).await;
+    assert!(e.graph.user(&id).is_some() && !e.graph.deleted(&id));
+
+    // Deleted again and purged (past the 30 days): it cannot come back, and both say so.
+    e.graph.delete_user(&id);
+    e.graph.purge(&id);
+    let err = e
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not in deleted items"), "{err}");
+    let chk = e
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("no longer exists"),
+        "{chk:?}"
+    );
     e.graph.assert_contract();
 }

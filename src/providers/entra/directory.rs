@@ -360,6 +360,11 @@ impl EntraProvider {
             Resolved::Gone(a) => return Ok(already_deleted(a, records)),
         };
         ctx.identified(&account);
+        ctx.before(&json!({
+            "id": account.id,
+            "userPrincipalName": account.name,
+            "exists": true,
+        }));
         let req = Request::delete(self.url(&["users", &account.id])?).allow(StatusCode::NOT_FOUND);
         let resp = self.send(req, ctx, &mut records).await?;
         if resp.status == StatusCode::NOT_FOUND {

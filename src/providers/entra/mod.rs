@@ -209,7 +209,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: Inverse::None(undo::NO_UNDO_DELETE),
+            inverse: Inverse::Restore(
+                "restore the user from deleted items, within 30 days of the delete (Entra \
+                 brings back its licences and groups); after that it cannot come back",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {

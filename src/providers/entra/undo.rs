@@ -39,9 +39,6 @@ pub(super) const NO_UNDO_RULES: &str = "deleted Inbox rules cannot be undeleted 
      again gets a new id): recreate the ones the summary names by hand";
 pub(super) const NO_UNDO_ONEDRIVE: &str = "offboard does not take back the OneDrive access it \
      granted: remove the manager's permission on the drive by hand if it must go";
-pub(super) const NO_UNDO_DELETE: &str = "offboard does not restore deleted users: restore it \
-     from deleted items (Entra admin center, or POST /directory/deletedItems/{id}/restore) \
-     within 30 days of the delete, with its licences and groups; after that it is gone for good";
 pub(super) const NO_UNDO_DEVICES: &str =
     "a retired or wiped device stays so: it is enrolled again by hand";
 
@@ -110,6 +107,7 @@ impl EntraProvider {
             "remove_from_groups" => self.restore_groups(call, before, ctx).await,
             "remove_licenses" => self.restore_licences(call, before, ctx).await,
             "set_auto_reply" => self.restore_auto_reply(call, before, ctx).await,
+            "delete_user" => self.undelete(call, before, ctx).await,
             other => Err(self.err(format!(
                 "action `{other}` cannot be undone by offboard (see the rollback plan)"
             ))),
@@ -128,6 +126,7 @@ impl EntraProvider {
             "remove_from_groups" => self.check_groups_restored(call, before, ctx).await,
             "remove_licenses" => self.check_licences_restored(call, before, ctx).await,
             "set_auto_reply" => self.check_auto_reply_restored(call, before, ctx).await,
+            "delete_user" => self.check_undeleted(call, before, ctx).await,
             other => Err(self.err(format!(
                 "action `{other}` cannot be undone by offboard (see the rollback plan)"
             ))),
@@ -166,7 +165,13 @@ impl EntraProvider {
                     }
                     v
                 }
-                "remove_licenses" => vec![line("POST", &["users", &account.id, "assignLicense"])],
+                "remove_licenses" => {
+                    vec![line("POST", &["users", &account.id, "assignLicense"])]
+                }
+                "delete_user" => vec![line(
+                    "POST",
+                    &["directory", "deletedItems", &account.id, "restore"],
+                )],
                 "set_auto_reply" => vec![
                     line("GET", &["users", &account.id, "mailboxSettings"]),
                     line("PATCH", &["users", &account.id, "mailboxSettings"]),
@@ -174,6 +179,83 @@ impl EntraProvider {
                 _ => return Vec::new(),
             };
         std::iter::once(user).chain(rest).flatten().collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // A deleted user, from deleted items
+
+    async fn undelete(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let gone = match self
+            .restore_target(call, before, &[], ctx, &mut records)
+            .await?
+        {
+            Ok((_, account)) => {
+                return Ok(ApplyOutcome {
+                    changed: false,
+                    summary: format!("{account} exists (not deleted): nothing to restore"),
+                    requests: records,
+                    account: Some(account),
+                });
+            }
+            Err(gone) => gone,
+        };
+        let url = self.url(&["directory", "deletedItems", &gone.id, "restore"])?;
+        let resp = self
+            .send(
+                Request::post(url).allow(StatusCode::NOT_FOUND),
+                ctx,
+                &mut records,
+            )
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Err(self.err(format!(
+                "user {} is not in deleted items any more (deleted more than 30 days ago, or \
+                 deleted for good): it cannot come back",
+                gone.id
+            )));
+        }
+        Ok(ApplyOutcome {
+            changed: true,
+            summary: format!(
+                "restored {gone} from deleted items (Entra brings back its licences and group \
+                 memberships with it)"
+            ),
+            requests: records,
+            account: Some(gone),
+        })
+    }
+
+    async fn check_undeleted(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let mut records = Vec::new();
+        Ok(
+            match self
+                .restore_target(call, before, &[], ctx, &mut records)
+                .await?
+            {
+                Ok((user, account)) => RestoreCheck {
+                    after: json!({
+                        "id": account.id,
+                        "userPrincipalName": text(&user, "userPrincipalName"),
+                        "exists": true,
+                    }),
+                    restored: true,
+                    observed: format!("user {} exists again (read by id)", account.id),
+                    account: Some(account),
+                },
+                Err(gone) => Self::deleted_check(gone),
+            },
+        )
     }
 
     // -----------------------------------------------------------------------------------------
