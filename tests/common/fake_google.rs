@@ -75,6 +75,8 @@ struct State {
     forwarding_pending: bool,
     /// The admin's role lacks the privileges: every Admin SDK call answers 403 forbidden.
     admin_forbidden: bool,
+    /// Deleted users, restorable with users.undelete.
+    deleted: BTreeMap<String, GUser>,
     /// SKUs with no licence left (insert answers 412).
     skus_used_up: std::collections::BTreeSet<String>,
     sku_names: BTreeMap<String, String>,
@@ -284,10 +286,33 @@ impl FakeGoogle {
             USER_W,
             |s, r, _| match find_id(s, r.param("userKey")) {
                 Some(id) => {
-                    s.users.remove(&id);
+                    let u = s.users.remove(&id).unwrap();
+                    s.deleted.insert(id, u);
                     Reply::empty(204)
                 }
                 None => not_found("userKey"),
+            },
+        );
+        // users.undelete: by the user's id, into `orgUnitPath`; empty answer. A user no longer
+        // restorable (past the 20 days) is 404 (UNCONFIRMED: Google's exact answer).
+        add(
+            "POST",
+            "/admin/directory/v1/users/{userKey}/undelete",
+            USER_W,
+            |s, r, _| {
+                let id = r.param("userKey").to_string();
+                let Some(mut u) = s.deleted.remove(&id) else {
+                    return not_found("userKey");
+                };
+                if let Some(ou) = r
+                    .json
+                    .and_then(|j| j.get("orgUnitPath"))
+                    .and_then(Value::as_str)
+                {
+                    u.org_unit = ou.to_string();
+                }
+                s.users.insert(id, u);
+                Reply::empty(204)
             },
         );
         add(
@@ -926,6 +951,11 @@ impl FakeGoogle {
         s.sku_names.insert(sku.into(), name.into());
     }
 
+    /// A deleted user is past Google's 20 days: gone for good.
+    pub fn purge(&self, id: &str) {
+        self.state.lock().unwrap().deleted.remove(id);
+    }
+
     /// Delete a group behind offboard's back.
     pub fn delete_group(&self, id: &str) {
         let mut s = self.state.lock().unwrap();
@@ -1044,6 +1074,8 @@ pub fn google_contract() -> Contract {
             ))
         .op(dir("PATCH", "/users/{userKey}").json_body(user_patch))
         .op(dir("DELETE", "/users/{userKey}"))
+        .op(dir("POST", "/users/{userKey}/undelete")
+            .json_body(obj().opt("orgUnitPath", Shape::String)))
         .op(dir("POST", "/users/{userKey}/signOut"))
         .op(dir("GET", "/users/{userKey}/tokens"))
         .op(dir("DELETE", "/users/{userKey}/tokens/{clientId}"))

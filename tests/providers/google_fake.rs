@@ -921,7 +921,8 @@ fn every_google_action_declares_how_it_is_undone() {
             "set_auto_reply",
             "set_forwarding",
             "remove_licenses",
-            "move_to_ou"
+            "move_to_ou",
+            "delete_user"
         ]
     );
     let transfer = kind.action("transfer_drive").unwrap();
@@ -1147,4 +1148,50 @@ async fn rollback_puts_the_vacation_and_forwarding_back_and_drops_the_added_addr
     assert_eq!(u.auto_forwarding["emailAddress"], "alice@phone.test");
     assert!(!u.forwarding.contains_key(BOSS), "{:?}", u.forwarding);
     assert!(u.forwarding.contains_key("alice@phone.test"));
+}
+
+#[tokio::test]
+async fn rollback_undeletes_a_user_into_its_old_org_unit_within_the_window() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| u.org_unit = "/Sales".into());
+    let none = Map::new();
+    let (account, before) = apply_recording(&fake, "delete_user", &none).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "primaryEmail": ALICE, "orgUnitPath": "/Sales", "exists": true })
+    );
+    assert!(fake.user(&id).is_none());
+    restore_twice(&fake, "delete_user", &none, &account, &before).await;
+    assert_eq!(fake.user(&id).unwrap().org_unit, "/Sales");
+    let undelete = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.raw_path.ends_with("/undelete"))
+        .unwrap();
+    assert_eq!(
+        undelete.raw_path,
+        format!("/admin/directory/v1/users/{id}/undelete")
+    );
+    assert_eq!(undelete.json, Some(json!({ "orgUnitPath": "/Sales" })));
+
+    // Deleted again and past the 20 days: it cannot come back, and both say so.
+    let p = provider(&fake);
+    let c = call("delete_user", ALICE, &none, Some(&account));
+    p.apply(&c, &CallCtx::silent()).await.unwrap();
+    fake.purge(&id);
+    let err = p
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(message(&err).contains("can no longer be restored"), "{err}");
+    let chk = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("no longer exists"),
+        "{chk:?}"
+    );
+    fake.assert_contract();
 }

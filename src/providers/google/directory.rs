@@ -646,6 +646,12 @@ impl GoogleProvider {
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
+        ctx.before(&json!({
+            "id": user.id,
+            "primaryEmail": user.email,
+            "orgUnitPath": user.org_unit,
+            "exists": true,
+        }));
         let req =
             Request::delete(self.directory(&["users", &user.id])?).allow(StatusCode::NOT_FOUND);
         let resp = self.send(&http, req, ctx, &mut records).await?;

@@ -293,7 +293,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: Inverse::None(undo::NO_UNDO_DELETE),
+            inverse: Inverse::Restore(
+                "restore the deleted user into its old org unit, within 20 days of the delete; \
+                 after that it cannot come back",
+            ),
             params: NO_PARAMS,
         },
     ],
