@@ -1195,3 +1195,32 @@ async fn rollback_undeletes_a_user_into_its_old_org_unit_within_the_window() {
     );
     fake.assert_contract();
 }
+
+#[tokio::test]
+async fn rollback_turns_off_a_reply_and_forwarding_the_user_never_had() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.add_user(BOSS);
+    // Gmail answers `{}` for settings left at their defaults: off.
+    let reply = params(json!({"subject": "Alice has left", "body": "Please write to boss"}));
+    let (account, before) = apply_recording(&fake, "set_auto_reply", &reply).await;
+    assert_eq!(before, json!({ "id": id, "vacation": {} }));
+    restore_twice(&fake, "set_auto_reply", &reply, &account, &before).await;
+    assert_ne!(
+        fake.user(&id).unwrap().vacation["enableAutoReply"],
+        json!(true)
+    );
+
+    let fwd = params(json!({"to": BOSS}));
+    let (account, before) = apply_recording(&fake, "set_forwarding", &fwd).await;
+    assert_eq!(before["autoForwarding"], json!({}));
+    restore_twice(&fake, "set_forwarding", &fwd, &account, &before).await;
+    let u = fake.user(&id).unwrap();
+    assert_ne!(
+        u.auto_forwarding["enabled"],
+        json!(true),
+        "{:?}",
+        u.auto_forwarding
+    );
+    assert!(u.forwarding.is_empty(), "{:?}", u.forwarding);
+}

@@ -290,7 +290,8 @@ impl GoogleProvider {
                     .get_json(&http, url, ctx, &mut records)
                     .await?
                     .ok_or_else(|| self.err(format!("GET settings/{key} answered 404")))?;
-                let want = before.get(key).cloned().unwrap_or(Value::Null);
+                let want = recorded_settings(before, key)
+                    .ok_or_else(|| self.err(format!("the recorded pre-state holds no `{key}`")))?;
                 let mut diff = settings_diff(&fields(&now), &want);
                 let mut after = json!({ "id": user.id, key: fields(&now) });
                 if call.action == "set_forwarding"
@@ -693,15 +694,11 @@ impl GoogleProvider {
                 forwarding_fields,
             )
         };
-        let want = before
-            .get(key)
-            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-            .cloned()
-            .ok_or_else(|| {
-                self.err(format!(
-                    "the recorded pre-state holds no `{key}` to put back"
-                ))
-            })?;
+        let want = recorded_settings(before, key).ok_or_else(|| {
+            self.err(format!(
+                "the recorded pre-state holds no `{key}` to put back"
+            ))
+        })?;
         let now = self
             .get_json(&http, url.clone(), ctx, &mut records)
             .await?
@@ -751,6 +748,22 @@ impl GoogleProvider {
             user.account(),
         ))
     }
+}
+
+/// The recorded Gmail settings under `key`, with the switch Gmail leaves out when it is off
+/// made explicit (`{}` recorded is "off": `enableAutoReply`/`enabled` false), so that putting
+/// them back turns off what offboard turned on.
+fn recorded_settings(before: &Value, key: &str) -> Option<Value> {
+    let mut v = before.get(key).filter(|v| v.is_object()).cloned()?;
+    let switch = if key == "vacation" {
+        "enableAutoReply"
+    } else {
+        "enabled"
+    };
+    if v.get(switch).is_none_or(Value::is_null) {
+        v[switch] = json!(false);
+    }
+    Some(v)
 }
 
 /// One group of a `remove_from_groups` pre-state.
