@@ -1050,3 +1050,40 @@ async fn rollback_grants_the_removed_rights_again_but_not_the_inherited() {
     assert_eq!(support.len(), 1, "{support:?}");
     assert!(support[0].2, "{support:?}");
 }
+
+#[tokio::test]
+async fn rollback_names_a_mailbox_gone_since_and_grants_the_rest() {
+    let w = world().await;
+    w.exo.add_mailbox(ALICE);
+    w.exo.add_shared("sales@contoso.com");
+    w.exo.add_shared("hr@contoso.com");
+    w.exo
+        .grant("sales@contoso.com", ALICE, &["FullAccess"], false);
+    w.exo.grant("hr@contoso.com", ALICE, &["FullAccess"], false);
+    let none = Map::new();
+    let (a, before) = apply_recording(&w, "remove_mailbox_permissions", &none).await;
+    w.exo.remove_mailbox("hr@contoso.com");
+    let c = call("remove_mailbox_permissions", ALICE, &none, Some(&a));
+    let err = w
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("granted FullAccess on sales@contoso.com again")
+            && msg.contains("mailbox(es) hr@contoso.com no longer exist"),
+        "{msg}"
+    );
+    assert!(w.exo.permission("sales@contoso.com", ALICE).is_some());
+    let chk = w
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("mailbox gone"),
+        "{chk:?}"
+    );
+    w.exo.assert_contract();
+}
