@@ -734,6 +734,30 @@ fn routes(st: &Shared) -> Routes {
                 Err(e) => e,
             }
         }))
+        // messagerule-post-rules.md: 201 with the rule and a new id; `displayName` and
+        // `sequence` required (UNCONFIRMED: the exact words of the refusal).
+        .route("POST", &p("/users/{id}/mailFolders/inbox/messageRules"), authed(st, |s, r| {
+            let id = match user_of(s, r) {
+                Ok(id) => id,
+                Err(e) => return e,
+            };
+            if !s.users[&id].mailbox {
+                return no_mailbox();
+            }
+            let Some(Value::Object(body)) = r.json.cloned() else {
+                return bad_request("Invalid request body");
+            };
+            if !body.contains_key("displayName") || !body.contains_key("sequence") {
+                return graph_error(400, "ErrorInvalidRequest", "The request is invalid.");
+            }
+            let rid = format!("AQAAA{}=", s.next_id(""));
+            let mut rule = Value::Object(body);
+            rule["id"] = json!(rid);
+            rule["hasError"] = json!(false);
+            rule["isReadOnly"] = json!(false);
+            s.users.get_mut(&id).unwrap().rules.push(rule.clone());
+            Reply::json(201, &rule)
+        }))
         .route("DELETE", &p("/users/{id}/mailFolders/inbox/messageRules/{rid}"), authed(st, |s, r| {
             let id = match user_of(s, r) {
                 Ok(id) => id,
@@ -1392,6 +1416,18 @@ pub fn graph_contract() -> Contract {
             "DELETE",
             &p("/users/{id}/mailFolders/inbox/messageRules/{rule}"),
         ))
+        // Beyond the cut: messagerule-post-rules.md (rollback makes a deleted rule again).
+        .op(
+            Operation::new("POST", &p("/users/{id}/mailFolders/inbox/messageRules")).json_body(
+                obj()
+                    .req("displayName", Shape::String)
+                    .req("sequence", Shape::Integer)
+                    .opt("isEnabled", Shape::Bool)
+                    .opt("conditions", Shape::Map(Box::new(Shape::Any)))
+                    .opt("actions", Shape::Map(Box::new(Shape::Any)))
+                    .opt("exceptions", Shape::Map(Box::new(Shape::Any))),
+            ),
+        )
         // Beyond the cut: user-list-manager.md, drive-get.md, driveitem-invite.md,
         // driveitem-list-permissions.md.
         .op(Operation::new("GET", &p("/users/{id}/manager")))

@@ -1579,6 +1579,8 @@ async fn every_entra_action_declares_how_it_is_undone() {
             "disable_sign_in",
             "remove_from_groups",
             "remove_licenses",
+            "remove_inbox_rules",
+            "remove_forwarding_rules",
             "set_auto_reply",
             "clear_immutable_id",
             "delete_user"
@@ -1911,5 +1913,50 @@ async fn rollback_restores_a_deleted_user_from_deleted_items_and_not_after_the_w
         !chk.restored && chk.observed.contains("no longer exists"),
         "{chk:?}"
     );
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_makes_the_deleted_inbox_rules_again_from_the_recorded_copy() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let fwd = e
+        .graph
+        .add_rule(&id, "To my phone", Some("alice@phone.test"));
+    e.graph.add_rule(&id, "CEO mail", None);
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "remove_forwarding_rules", &p).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "rules": [{
+            "displayName": "To my phone", "sequence": 1, "isEnabled": true,
+            "conditions": { "senderContains": ["ceo"] },
+            "actions": { "forwardTo": [{ "emailAddress": {
+                "name": "alice@phone.test", "address": "alice@phone.test" } }] },
+            "formerId": fwd,
+        }]})
+    );
+    assert_eq!(e.graph.user(&id).unwrap().rules.len(), 1);
+    restore_twice(&e, "remove_forwarding_rules", &p, &account, &before).await;
+    let rules = e.graph.user(&id).unwrap().rules;
+    assert_eq!(rules.len(), 2);
+    let again = rules
+        .iter()
+        .find(|r| r["displayName"] == "To my phone")
+        .unwrap();
+    assert_ne!(again["id"], json!(fwd), "a rule made again has a new id");
+    assert_eq!(
+        again["actions"]["forwardTo"][0]["emailAddress"]["address"],
+        "alice@phone.test"
+    );
+    // Written as a rule is written: no id, no offboard bookkeeping.
+    assert!(again.get("formerId").is_none(), "{again}");
+
+    // Every rule deleted, then made again.
+    let (account, before) = apply_recording(&e, "remove_inbox_rules", &p).await;
+    assert_eq!(before["rules"].as_array().unwrap().len(), 2);
+    assert!(e.graph.user(&id).unwrap().rules.is_empty());
+    restore_twice(&e, "remove_inbox_rules", &p, &account, &before).await;
+    assert_eq!(e.graph.user(&id).unwrap().rules.len(), 2);
     e.graph.assert_contract();
 }

@@ -147,7 +147,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: Inverse::None(undo::NO_UNDO_RULES),
+            inverse: Inverse::Restore(
+                "make the deleted Inbox rules again from the recorded copy (same name, \
+                 conditions and actions; new ids)",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -158,7 +161,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: Inverse::None(undo::NO_UNDO_RULES),
+            inverse: Inverse::Restore(
+                "make the deleted forwarding rules again from the recorded copy (the mail \
+                 forwards again; new ids)",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {

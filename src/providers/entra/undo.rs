@@ -21,7 +21,7 @@ use super::EntraProvider;
 use super::directory::{ANCHOR, ENABLED};
 use super::graph::{Resolved, after_partial, text};
 use super::licenses::{FIELDS as LICENCE_FIELDS, disabled_plans, licences};
-use super::mail::{REPLY_FIELDS, plain, reply_fields};
+use super::mail::{REPLY_FIELDS, plain, reply_fields, rule_body, same_rule};
 use crate::providers::kit::http::Request;
 use crate::providers::{
     Account, ApplyOutcome, CallCtx, ProviderError, RequestLine, RequestRecord, RestoreCheck,
@@ -35,8 +35,6 @@ pub(super) const NO_UNDO_PASSWORD: &str =
     "the old password cannot be restored (offboard never knew it): set a new one and hand it over";
 pub(super) const NO_UNDO_METHODS: &str = "deleted authentication methods cannot be undeleted: \
      the person registers MFA again (issue a Temporary Access Pass to let them)";
-pub(super) const NO_UNDO_RULES: &str = "deleted Inbox rules cannot be undeleted (a rule made \
-     again gets a new id): recreate the ones the summary names by hand";
 pub(super) const NO_UNDO_ONEDRIVE: &str = "offboard does not take back the OneDrive access it \
      granted: remove the manager's permission on the drive by hand if it must go";
 pub(super) const NO_UNDO_DEVICES: &str =
@@ -108,6 +106,9 @@ impl EntraProvider {
             "remove_licenses" => self.restore_licences(call, before, ctx).await,
             "set_auto_reply" => self.restore_auto_reply(call, before, ctx).await,
             "delete_user" => self.undelete(call, before, ctx).await,
+            "remove_inbox_rules" | "remove_forwarding_rules" => {
+                self.recreate_rules(call, before, ctx).await
+            }
             other => Err(self.err(format!(
                 "action `{other}` cannot be undone by offboard (see the rollback plan)"
             ))),
@@ -127,6 +128,9 @@ impl EntraProvider {
             "remove_licenses" => self.check_licences_restored(call, before, ctx).await,
             "set_auto_reply" => self.check_auto_reply_restored(call, before, ctx).await,
             "delete_user" => self.check_undeleted(call, before, ctx).await,
+            "remove_inbox_rules" | "remove_forwarding_rules" => {
+                self.check_rules_restored(call, before, ctx).await
+            }
             other => Err(self.err(format!(
                 "action `{other}` cannot be undone by offboard (see the rollback plan)"
             ))),
@@ -168,6 +172,10 @@ impl EntraProvider {
                 "remove_licenses" => {
                     vec![line("POST", &["users", &account.id, "assignLicense"])]
                 }
+                "remove_inbox_rules" | "remove_forwarding_rules" => {
+                    let rules = ["users", &account.id, "mailFolders", "inbox", "messageRules"];
+                    vec![line("GET", &rules), line("POST", &rules)]
+                }
                 "delete_user" => vec![line(
                     "POST",
                     &["directory", "deletedItems", &account.id, "restore"],
@@ -179,6 +187,93 @@ impl EntraProvider {
                 _ => return Vec::new(),
             };
         std::iter::once(user).chain(rest).flatten().collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Inbox rules, made again
+
+    async fn recreate_rules(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let account = match self
+            .restore_target(call, before, &[], ctx, &mut records)
+            .await?
+        {
+            Ok((_, a)) => a,
+            Err(gone) => return Err(self.deleted_error(&gone)),
+        };
+        let live = self.rules(&account, false, ctx, &mut records).await?;
+        let url = self.url(&["users", &account.id, "mailFolders", "inbox", "messageRules"])?;
+        let mut made: Vec<String> = Vec::new();
+        for want in recorded_rules(before) {
+            if live.iter().any(|r| same_rule(r.raw(), &want)) {
+                continue;
+            }
+            let name = text(&want, "displayName")
+                .unwrap_or("(unnamed)")
+                .to_string();
+            self.send(
+                Request::post(url.clone()).json(&want, "application/json"),
+                ctx,
+                &mut records,
+            )
+            .await
+            .map_err(|e| after_partial("made again", &made, e))?;
+            made.push(format!("\"{name}\""));
+        }
+        Ok(ApplyOutcome {
+            changed: !made.is_empty(),
+            summary: if made.is_empty() {
+                format!("{account} has every Inbox rule offboard deleted")
+            } else {
+                format!(
+                    "made {} Inbox rule(s) of {account} again (with new ids): {}",
+                    made.len(),
+                    made.join(", ")
+                )
+            },
+            requests: records,
+            account: Some(account),
+        })
+    }
+
+    async fn check_rules_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let mut records = Vec::new();
+        let account = match self
+            .restore_target(call, before, &[], ctx, &mut records)
+            .await?
+        {
+            Ok((_, a)) => a,
+            Err(gone) => return Ok(Self::deleted_check(gone)),
+        };
+        let live = self.rules(&account, false, ctx, &mut records).await?;
+        let missing: Vec<String> = recorded_rules(before)
+            .iter()
+            .filter(|want| !live.iter().any(|r| same_rule(r.raw(), want)))
+            .map(|want| format!("\"{}\"", text(want, "displayName").unwrap_or("(unnamed)")))
+            .collect();
+        Ok(RestoreCheck {
+            after: json!({
+                "id": account.id,
+                "rules": live.iter().map(|r| rule_body(r.raw())).collect::<Vec<_>>(),
+            }),
+            restored: missing.is_empty(),
+            observed: if missing.is_empty() {
+                "every Inbox rule offboard deleted is there again".into()
+            } else {
+                format!("Inbox rule(s) not there again: {}", missing.join(", "))
+            },
+            account: Some(account),
+        })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -695,6 +790,17 @@ fn removable_groups(before: &Value) -> Vec<(String, String)> {
             let id = text(g, "id")?;
             Some((id.to_string(), text(g, "name").unwrap_or(id).to_string()))
         })
+        .collect()
+}
+
+/// The rules of a `remove_*_rules` pre-state, as they are written back.
+fn recorded_rules(before: &Value) -> Vec<Value> {
+    before
+        .get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(rule_body)
         .collect()
 }
 
