@@ -8,9 +8,11 @@
 //! | `remove_from_groups` | `{id, groups: [{id, name, removable, skipped?}]}` | `POST /groups/{gid}/members/$ref` per removable group |
 //! | `remove_licenses` | `{id, direct: [{skuId, disabledPlans}], inherited: [{skuId, group}]}` | `POST /users/{id}/assignLicense` with the direct SKUs |
 //! | `set_auto_reply` | `{id, automaticRepliesSetting: {status, externalAudience, …}}` | `PATCH /users/{id}/mailboxSettings` with the old setting |
+//! | `remove_inbox_rules`, `remove_forwarding_rules` | `{id, rules: [{displayName, sequence, isEnabled, conditions, actions, exceptions, formerId}]}` | `POST …/inbox/messageRules` per rule not there (new ids) |
+//! | `delete_user` | `{id, userPrincipalName, exists}` | `POST /directory/deletedItems/{id}/restore` (within 30 days) |
 //!
-//! A user deleted since (404 by id) is not restored here: it comes back from deleted items
-//! (30 days), by hand, first.
+//! For the other actions a user deleted since (404 by id) is an error: the `delete_user`
+//! step's restore (which runs first: rollback goes in reverse order) brings it back.
 
 use std::collections::BTreeMap;
 
