@@ -1582,6 +1582,7 @@ async fn every_entra_action_declares_how_it_is_undone() {
             "remove_inbox_rules",
             "remove_forwarding_rules",
             "set_auto_reply",
+            "grant_onedrive_access",
             "clear_immutable_id",
             "delete_user"
         ]
@@ -1958,5 +1959,62 @@ async fn rollback_makes_the_deleted_inbox_rules_again_from_the_recorded_copy() {
     assert!(e.graph.user(&id).unwrap().rules.is_empty());
     restore_twice(&e, "remove_inbox_rules", &p, &account, &before).await;
     assert_eq!(e.graph.user(&id).unwrap().rules.len(), 2);
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_takes_back_the_onedrive_access_it_gave_and_only_that() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let boss = e.graph.add_user("bob@contoso.com");
+    let carol = e.graph.add_user("carol@contoso.com");
+    e.graph.edit_user(&id, |u| u.manager = Some(boss.clone()));
+    // Carol already had read access, given by Alice herself: not offboard's to take back.
+    let to_carol = params(json!({ "to": "carol@contoso.com", "role": "read" }));
+    e.provider
+        .apply(
+            &call("grant_onedrive_access", ALICE, &to_carol, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    let carols: Vec<Value> = e.graph.user(&id).unwrap().drive.unwrap().permissions;
+    assert_eq!(carols.len(), 2, "owner + carol");
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "grant_onedrive_access", &p).await;
+    let drive = e.graph.user(&id).unwrap().drive.unwrap();
+    assert_eq!(before["id"], json!(id));
+    assert_eq!(before["driveId"], json!(drive.id));
+    assert_eq!(before["recipient"]["id"], json!(boss));
+    assert_eq!(before["permissionIds"], json!([]));
+    assert_eq!(drive.permissions.len(), 3);
+    restore_twice(&e, "grant_onedrive_access", &p, &account, &before).await;
+    let left = e.graph.user(&id).unwrap().drive.unwrap().permissions;
+    assert_eq!(
+        left, carols,
+        "bob's grant taken back; the owner's and carol's kept"
+    );
+
+    // Rolling back Carol's step when she held the grant before: nothing taken.
+    let held = json!({
+        "id": id,
+        "driveId": drive.id,
+        "recipient": { "id": carol, "addresses": ["carol@contoso.com"] },
+        "permissionIds": [carols[1]["id"]],
+    });
+    let out = e
+        .provider
+        .restore(
+            &call("grant_onedrive_access", ALICE, &to_carol, Some(&account)),
+            &held,
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!out.changed, "{out:?}");
+    assert_eq!(
+        e.graph.user(&id).unwrap().drive.unwrap().permissions,
+        carols
+    );
     e.graph.assert_contract();
 }

@@ -192,7 +192,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: Inverse::None(undo::NO_UNDO_ONEDRIVE),
+            inverse: Inverse::Restore(
+                "take back the OneDrive access offboard gave (a grant the recipient held before \
+                 stays)",
+            ),
             params: ParamsSpec::of::<onedrive::OneDriveParams>(),
         },
         ActionSpec {

@@ -9,6 +9,7 @@
 //! | `remove_licenses` | `{id, direct: [{skuId, disabledPlans}], inherited: [{skuId, group}]}` | `POST /users/{id}/assignLicense` with the direct SKUs |
 //! | `set_auto_reply` | `{id, automaticRepliesSetting: {status, externalAudience, …}}` | `PATCH /users/{id}/mailboxSettings` with the old setting |
 //! | `remove_inbox_rules`, `remove_forwarding_rules` | `{id, rules: [{displayName, sequence, isEnabled, conditions, actions, exceptions, formerId}]}` | `POST …/inbox/messageRules` per rule not there (new ids) |
+//! | `grant_onedrive_access` | `{id, driveId, recipient: {id, addresses}, permissionIds}` | `DELETE /drives/{drive}/root/permissions/{id}` for each grant to the recipient not held before |
 //! | `delete_user` | `{id, userPrincipalName, exists}` | `POST /directory/deletedItems/{id}/restore` (within 30 days) |
 //!
 //! For the other actions a user deleted since (404 by id) is an error: the `delete_user`
@@ -37,8 +38,6 @@ pub(super) const NO_UNDO_PASSWORD: &str =
     "the old password cannot be restored (offboard never knew it): set a new one and hand it over";
 pub(super) const NO_UNDO_METHODS: &str = "deleted authentication methods cannot be undeleted: \
      the person registers MFA again (issue a Temporary Access Pass to let them)";
-pub(super) const NO_UNDO_ONEDRIVE: &str = "offboard does not take back the OneDrive access it \
-     granted: remove the manager's permission on the drive by hand if it must go";
 pub(super) const NO_UNDO_DEVICES: &str =
     "a retired or wiped device stays so: it is enrolled again by hand";
 
@@ -108,6 +107,7 @@ impl EntraProvider {
             "remove_licenses" => self.restore_licences(call, before, ctx).await,
             "set_auto_reply" => self.restore_auto_reply(call, before, ctx).await,
             "delete_user" => self.undelete(call, before, ctx).await,
+            "grant_onedrive_access" => self.revoke_onedrive_grant(call, before, ctx).await,
             "remove_inbox_rules" | "remove_forwarding_rules" => {
                 self.recreate_rules(call, before, ctx).await
             }
@@ -130,6 +130,7 @@ impl EntraProvider {
             "remove_licenses" => self.check_licences_restored(call, before, ctx).await,
             "set_auto_reply" => self.check_auto_reply_restored(call, before, ctx).await,
             "delete_user" => self.check_undeleted(call, before, ctx).await,
+            "grant_onedrive_access" => self.check_onedrive_revoked(call, before, ctx).await,
             "remove_inbox_rules" | "remove_forwarding_rules" => {
                 self.check_rules_restored(call, before, ctx).await
             }
@@ -177,6 +178,15 @@ impl EntraProvider {
                 "remove_inbox_rules" | "remove_forwarding_rules" => {
                     let rules = ["users", &account.id, "mailFolders", "inbox", "messageRules"];
                     vec![line("GET", &rules), line("POST", &rules)]
+                }
+                "grant_onedrive_access" => {
+                    let drive = text(before, "driveId").unwrap_or_default();
+                    let perms = line("GET", &["drives", drive, "root", "permissions"]);
+                    let delete = perms.as_ref().map(|l| RequestLine {
+                        method: "DELETE".into(),
+                        url: format!("{}/{{permission_id}}", l.url),
+                    });
+                    vec![line("GET", &["users", &account.id, "drive"]), perms, delete]
                 }
                 "delete_user" => vec![line(
                     "POST",
