@@ -39,9 +39,20 @@ use url::Url;
 use super::kit::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_query};
 use super::kit::paging::{self, Paging};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
-    Provider, ProviderError, RequestLine, RequestRecord, StepCall, SystemConfig, params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS,
+    ParamsSpec, Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, StepCall,
+    SystemConfig, params,
 };
+
+/// Why `deactivate_user` is not undone by offboard.
+const NO_UNDO_DEACTIVATE: &str = "Okta brings a deactivated user back only through its \
+     activation flow (`lifecycle/activate` hands out an activation link or emails one: the \
+     person sets a password and enrolls factors again), and deactivating deprovisioned every app \
+     account, whose data may be gone: reactivate by hand, then re-assign the apps";
+/// Why `unassign_apps` is not undone by offboard.
+const NO_UNDO_APPS: &str = "an app assignment made again is a new one: its app profile and \
+     credentials are not kept, and provisioning may create a new account in the app; assign the \
+     apps the pre-state names again by hand";
 
 pub static KIND: KindSpec = KindSpec {
     name: "okta",
@@ -55,7 +66,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "unsuspend the user (`POST …/lifecycle/unsuspend`, back to ACTIVE) if it was ACTIVE before",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -66,7 +79,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(NO_UNDO_DEACTIVATE),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -78,7 +91,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "ended sessions and revoked OAuth tokens cannot be revived: the person signs in again",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -88,7 +103,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "reset factors cannot be re-enrolled by an admin: the person enrolls them again at the next sign-in",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -101,7 +118,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "re-add the user to each OKTA_GROUP it was removed from, by group id \
+                 (`PUT /api/v1/groups/{groupId}/users/{id}`; a group deleted since cannot come back)",
+            ),
             params: ParamsSpec::of::<GroupsParams>(),
         },
         ActionSpec {
@@ -112,7 +132,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(NO_UNDO_APPS),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -122,7 +142,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(
+                "a deleted Okta user is gone for good (Okta has no undelete): create the user again",
+            ),
             params: NO_PARAMS,
         },
     ],
@@ -326,6 +348,7 @@ impl OktaProvider {
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
+        ctx.before(&status_before(&user));
         let summary = match user.status.as_str() {
             "SUSPENDED" | "DEPROVISIONED" => {
                 return Ok(done(
@@ -362,6 +385,7 @@ impl OktaProvider {
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
+        ctx.before(&status_before(&user));
         if user.status == "DEPROVISIONED" {
             return Ok(done(
                 false,
@@ -558,6 +582,13 @@ impl OktaProvider {
         let groups = self
             .groups(&user.id, only.as_deref(), ctx, &mut records)
             .await?;
+        ctx.before(&serde_json::json!({
+            "id": user.id,
+            "groups": groups
+                .iter()
+                .map(|g| serde_json::json!({ "id": g.id, "name": g.name, "type": g.kind }))
+                .collect::<Vec<_>>(),
+        }));
         let mut removed = Vec::new();
         let mut manual = Vec::new();
         for g in &groups {
@@ -668,6 +699,14 @@ impl OktaProvider {
             Err(done) => return Ok(done),
         };
         let links = self.app_links(&user.id, ctx, &mut records).await?;
+        // Recorded for the person who assigns them again by hand (no restore: see NO_UNDO_APPS).
+        ctx.before(&serde_json::json!({
+            "id": user.id,
+            "apps": links
+                .iter()
+                .map(|l| serde_json::json!({ "id": l.app_id, "label": l.label }))
+                .collect::<Vec<_>>(),
+        }));
         let mut removed = Vec::new();
         let mut manual = Vec::new();
         for l in &links {
@@ -902,10 +941,15 @@ enum Unlinked {
 }
 
 fn partly(e: ProviderError, removed: &[String]) -> ProviderError {
-    if removed.is_empty() {
+    after_some("removed from", e, removed)
+}
+
+/// An error after `verb` some of `done`: say which.
+fn after_some(verb: &str, e: ProviderError, done: &[String]) -> ProviderError {
+    if done.is_empty() {
         return not_the_person(e);
     }
-    let done = format!("removed from {}; then ", removed.join(", "));
+    let done = format!("{verb} {}; then ", done.join(", "));
     match e {
         ProviderError::Transient(m) => ProviderError::Transient(done + &m),
         ProviderError::Permanent(m) | ProviderError::NotFound(m) => {
@@ -1035,6 +1079,350 @@ impl Provider for OktaProvider {
             "unassign_apps" => self.check_apps(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "suspend_user" => self.unsuspend(call, before, ctx).await,
+            "remove_from_groups" => self.readd_groups(call, before, ctx).await,
+            other => Err(self.no_restore(other)),
+        }
+    }
+
+    fn describe_restore(&self, call: &StepCall<'_>, before: &Value) -> Vec<RequestLine> {
+        let Some(account) = call.account else {
+            return Vec::new();
+        };
+        let line = |method: &str, segments: &[&str]| {
+            self.url(segments).ok().map(|u| RequestLine {
+                method: method.into(),
+                url: u.to_string(),
+            })
+        };
+        let id = account.id.as_str();
+        let lines = match call.action {
+            "suspend_user" => vec![
+                line("GET", &["users", id]),
+                line("POST", &["users", id, "lifecycle", "unsuspend"]),
+            ],
+            "remove_from_groups" => {
+                let mut v = vec![
+                    line("GET", &["users", id]),
+                    line("GET", &["users", id, "groups"]),
+                ];
+                for (gid, _) in okta_groups_before(before) {
+                    v.push(line("PUT", &["groups", &gid, "users", id]));
+                }
+                v
+            }
+            _ => return Vec::new(),
+        };
+        lines.into_iter().flatten().collect()
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        match call.action {
+            "suspend_user" => self.check_unsuspended(call, before, ctx).await,
+            "remove_from_groups" => self.check_groups_back(call, before, ctx).await,
+            other => Err(self.no_restore(other)),
+        }
+    }
+}
+
+/// The pre-state of a lifecycle action: the user's status (and a transition under way).
+fn status_before(user: &User) -> Value {
+    serde_json::json!({
+        "id": user.id,
+        "status": user.status,
+        "transitioningToStatus": user.transitioning,
+    })
+}
+
+/// The OKTA_GROUPs of a `remove_from_groups` pre-state (the only ones offboard removes):
+/// (id, name).
+fn okta_groups_before(before: &Value) -> Vec<(String, String)> {
+    before
+        .get("groups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|g| g.get("type").and_then(Value::as_str) == Some("OKTA_GROUP"))
+        .filter_map(|g| {
+            let id = g
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())?;
+            let name = g.get("name").and_then(Value::as_str).unwrap_or(id);
+            Some((id.to_string(), name.to_string()))
+        })
+        .collect()
+}
+
+impl OktaProvider {
+    fn no_restore(&self, action: &str) -> ProviderError {
+        ProviderError::Permanent(format!(
+            "system `{}`: action `{action}` cannot be undone by offboard (see the rollback plan)",
+            self.system
+        ))
+    }
+
+    /// The recorded user, read by id for a restore: `Err(account)` when deleted since.
+    async fn restore_target(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<Result<(User, Account), Account>, ProviderError> {
+        let Some(known) = call.account else {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: step `{}`: rollback needs the account the apply identified; none \
+                 recorded",
+                self.system, call.step_id
+            )));
+        };
+        if let Some(id) = before.get("id").and_then(Value::as_str)
+            && id != known.id
+        {
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: step `{}`: the recorded pre-state is of Okta user {id}, not of {}; \
+                 refusing to restore it onto another account",
+                self.system, call.step_id, known.id
+            )));
+        }
+        Ok(match self.resolve(call, ctx, records).await? {
+            Resolved::Live(u) => {
+                let account = self.account(&u, call.login);
+                Ok((u, account))
+            }
+            Resolved::Gone(a) => Err(a),
+        })
+    }
+
+    fn deleted_error(&self, account: &Account) -> ProviderError {
+        ProviderError::Permanent(format!(
+            "system `{}`: Okta user {} no longer exists (404 by id): a deleted Okta user cannot \
+             come back",
+            self.system, account.id
+        ))
+    }
+
+    fn deleted_check(account: Account) -> RestoreCheck {
+        RestoreCheck {
+            after: serde_json::json!({ "id": account.id, "exists": false }),
+            restored: false,
+            observed: format!(
+                "Okta user {} no longer exists (404 by id): nothing of it can come back",
+                account.id
+            ),
+            account: Some(account),
+        }
+    }
+
+    async fn unsuspend(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let (user, account) = match self.restore_target(call, before, ctx, &mut records).await? {
+            Ok(x) => x,
+            Err(gone) => return Err(self.deleted_error(&gone)),
+        };
+        let was = before.get("status").and_then(Value::as_str).unwrap_or("");
+        if was != "ACTIVE" {
+            return Ok(done(
+                false,
+                format!(
+                    "nothing to put back: Okta user {} was {} before offboard suspended nothing",
+                    user.id,
+                    if was.is_empty() { "not reported" } else { was }
+                ),
+                records,
+                account,
+            ));
+        }
+        match user.status.as_str() {
+            "ACTIVE" => {
+                return Ok(done(
+                    false,
+                    format!("Okta user {} is already ACTIVE", user.id),
+                    records,
+                    account,
+                ));
+            }
+            "SUSPENDED" => {}
+            "DEPROVISIONED" => {
+                return Err(ProviderError::Permanent(format!(
+                    "system `{}`: Okta user {} was deactivated since it was suspended: unsuspend \
+                     cannot bring it back ({NO_UNDO_DEACTIVATE})",
+                    self.system, user.id
+                )));
+            }
+            other => {
+                return Err(ProviderError::Permanent(format!(
+                    "system `{}`: Okta user {} is {other}, not SUSPENDED: Okta unsuspends only \
+                     suspended users; put it back by hand",
+                    self.system, user.id
+                )));
+            }
+        }
+        let url = self.url(&["users", &user.id, "lifecycle", "unsuspend"])?;
+        self.send(Request::post(url), ctx, &mut records).await?;
+        Ok(done(
+            true,
+            format!(
+                "unsuspended Okta user {} (status SUSPENDED → ACTIVE)",
+                user.id
+            ),
+            records,
+            account,
+        ))
+    }
+
+    async fn check_unsuspended(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let mut records = Vec::new();
+        let (user, account) = match self.restore_target(call, before, ctx, &mut records).await? {
+            Ok(x) => x,
+            Err(gone) => return Ok(Self::deleted_check(gone)),
+        };
+        let was = before.get("status").and_then(Value::as_str).unwrap_or("");
+        let restored = was != "ACTIVE" || (user.status == "ACTIVE" && user.transitioning.is_none());
+        Ok(RestoreCheck {
+            after: status_before(&user),
+            restored,
+            observed: if was != "ACTIVE" {
+                format!(
+                    "status={} (it was {was} before offboard: nothing to put back)",
+                    user.status
+                )
+            } else if restored {
+                "status=ACTIVE, as before offboard".into()
+            } else {
+                format!("status={}, not ACTIVE as before offboard", user.status)
+            },
+            account: Some(account),
+        })
+    }
+
+    async fn readd_groups(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let (user, account) = match self.restore_target(call, before, ctx, &mut records).await? {
+            Ok(x) => x,
+            Err(gone) => return Err(self.deleted_error(&gone)),
+        };
+        let now = self.groups(&user.id, None, ctx, &mut records).await?;
+        let mut added: Vec<String> = Vec::new();
+        let mut lost = Vec::new();
+        for (gid, name) in okta_groups_before(before) {
+            if now.iter().any(|g| g.id == gid) {
+                continue;
+            }
+            let url = self.url(&["groups", &gid, "users", &user.id])?;
+            let resp = self
+                .send(
+                    Request::put(url).allow(StatusCode::NOT_FOUND),
+                    ctx,
+                    &mut records,
+                )
+                .await
+                .map_err(|e| after_some("re-added to", e, &added))?;
+            if resp.status == StatusCode::NOT_FOUND {
+                lost.push(format!("{name} ({gid})"));
+            } else {
+                added.push(name);
+            }
+        }
+        if !lost.is_empty() {
+            let done_part = if added.is_empty() {
+                String::new()
+            } else {
+                format!("re-added Okta user {} to {}; ", user.id, added.join(", "))
+            };
+            return Err(ProviderError::Permanent(format!(
+                "system `{}`: {done_part}group(s) {} no longer exist (404): those memberships \
+                 cannot come back",
+                self.system,
+                lost.join(", ")
+            )));
+        }
+        Ok(done(
+            !added.is_empty(),
+            if added.is_empty() {
+                format!(
+                    "Okta user {} is already in every group offboard removed it from",
+                    user.id
+                )
+            } else {
+                format!(
+                    "re-added Okta user {} to {} group(s): {}",
+                    user.id,
+                    added.len(),
+                    added.join(", ")
+                )
+            },
+            records,
+            account,
+        ))
+    }
+
+    async fn check_groups_back(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let mut records = Vec::new();
+        let (user, account) = match self.restore_target(call, before, ctx, &mut records).await? {
+            Ok(x) => x,
+            Err(gone) => return Ok(Self::deleted_check(gone)),
+        };
+        let now = self.groups(&user.id, None, ctx, &mut records).await?;
+        let missing: Vec<String> = okta_groups_before(before)
+            .into_iter()
+            .filter(|(gid, _)| !now.iter().any(|g| g.id == *gid))
+            .map(|(gid, name)| format!("{name} ({gid})"))
+            .collect();
+        Ok(RestoreCheck {
+            after: serde_json::json!({
+                "id": user.id,
+                "groups": now
+                    .iter()
+                    .map(|g| serde_json::json!({ "id": g.id, "name": g.name, "type": g.kind }))
+                    .collect::<Vec<_>>(),
+            }),
+            restored: missing.is_empty(),
+            observed: if missing.is_empty() {
+                "a member again of every OKTA_GROUP offboard removed it from".into()
+            } else {
+                format!(
+                    "not a member of {} (re-add by hand, or the group no longer exists)",
+                    missing.join(", ")
+                )
+            },
+            account: Some(account),
+        })
     }
 }
 

@@ -329,7 +329,12 @@ fn run(s: &mut State, cmdlet: &str, p: &Map<String, Value>) -> Result<Output, Re
             let i = s.find(&id).ok_or_else(|| not_found(&id))?;
             let forward_to = match p.get("ForwardingAddress") {
                 Some(Value::String(r)) => {
-                    let j = s.find(r).ok_or_else(|| not_found(r))?;
+                    // Exchange shows ForwardingAddress as the recipient's name and takes any
+                    // identity of it back, the name included.
+                    let j = s
+                        .find(r)
+                        .or_else(|| s.mailboxes.iter().position(|m| eq(&m.display_name, r)))
+                        .ok_or_else(|| not_found(r))?;
                     Some(Some(s.mailboxes[j].display_name.clone()))
                 }
                 Some(Value::Null) => Some(None),

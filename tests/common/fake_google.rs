@@ -52,6 +52,8 @@ pub struct GUser {
     pub backup_codes: Vec<String>,
     /// Group ids.
     pub groups: Vec<String>,
+    /// Group id → role (`MEMBER` when absent) and delivery setting.
+    pub group_roles: BTreeMap<String, (String, String)>,
     pub sign_outs: u32,
     pub vacation: Value,
     /// Forwarding address → verificationStatus.
@@ -73,6 +75,11 @@ struct State {
     forwarding_pending: bool,
     /// The admin's role lacks the privileges: every Admin SDK call answers 403 forbidden.
     admin_forbidden: bool,
+    /// Deleted users, restorable with users.undelete.
+    deleted: BTreeMap<String, GUser>,
+    /// SKUs with no licence left (insert answers 412).
+    skus_used_up: std::collections::BTreeSet<String>,
+    sku_names: BTreeMap<String, String>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -279,10 +286,33 @@ impl FakeGoogle {
             USER_W,
             |s, r, _| match find_id(s, r.param("userKey")) {
                 Some(id) => {
-                    s.users.remove(&id);
+                    let u = s.users.remove(&id).unwrap();
+                    s.deleted.insert(id, u);
                     Reply::empty(204)
                 }
                 None => not_found("userKey"),
+            },
+        );
+        // users.undelete: by the user's id, into `orgUnitPath`; empty answer. A user no longer
+        // restorable (past the 20 days) is 404 (UNCONFIRMED: Google's exact answer).
+        add(
+            "POST",
+            "/admin/directory/v1/users/{userKey}/undelete",
+            USER_W,
+            |s, r, _| {
+                let id = r.param("userKey").to_string();
+                let Some(mut u) = s.deleted.remove(&id) else {
+                    return not_found("userKey");
+                };
+                if let Some(ou) = r
+                    .json
+                    .and_then(|j| j.get("orgUnitPath"))
+                    .and_then(Value::as_str)
+                {
+                    u.org_unit = ou.to_string();
+                }
+                s.users.insert(id, u);
+                Reply::empty(204)
             },
         );
         add(
@@ -495,6 +525,83 @@ impl FakeGoogle {
                 Reply::empty(204)
             },
         );
+        // members.get: the member, or 404 "Resource Not Found: memberKey".
+        add(
+            "GET",
+            "/admin/directory/v1/groups/{groupKey}/members/{memberKey}",
+            &[
+                "admin.directory.group",
+                "admin.directory.group.member",
+                "admin.directory.group.readonly",
+                "admin.directory.group.member.readonly",
+            ],
+            |s, r, _| {
+                let gid = r.param("groupKey").to_string();
+                if !s.groups.contains_key(&gid) {
+                    return not_found("groupKey");
+                }
+                let Some(id) = find_id(s, r.param("memberKey")) else {
+                    return not_found("memberKey");
+                };
+                let u = &s.users[&id];
+                if !u.groups.contains(&gid) {
+                    return not_found("memberKey");
+                }
+                let (role, delivery) = u
+                    .group_roles
+                    .get(&gid)
+                    .cloned()
+                    .unwrap_or(("MEMBER".into(), "ALL_MAIL".into()));
+                Reply::json(
+                    200,
+                    &json!({"kind": "admin#directory#member", "etag": "\"e\"", "id": id,
+                            "email": u.email, "role": role, "type": "USER", "status": "ACTIVE",
+                            "delivery_settings": delivery}),
+                )
+            },
+        );
+        // members.insert: by `email`; 404 for a group that is gone, 409 `duplicate` for a
+        // member already there (UNCONFIRMED: the exact words).
+        add(
+            "POST",
+            "/admin/directory/v1/groups/{groupKey}/members",
+            &["admin.directory.group", "admin.directory.group.member"],
+            |s, r, _| {
+                let gid = r.param("groupKey").to_string();
+                if !s.groups.contains_key(&gid) {
+                    return not_found("groupKey");
+                }
+                let body = r.json.cloned().unwrap_or_default();
+                let Some(email) = body.get("email").and_then(Value::as_str) else {
+                    return google_error(400, "required", "Missing required field: memberKey");
+                };
+                let Some(id) = find_id(s, email) else {
+                    return not_found("memberKey");
+                };
+                let role = body.get("role").and_then(Value::as_str).unwrap_or("MEMBER");
+                if !["MEMBER", "MANAGER", "OWNER"].contains(&role) {
+                    return google_error(400, "invalid", "Invalid Input: role");
+                }
+                let delivery = body
+                    .get("delivery_settings")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ALL_MAIL")
+                    .to_string();
+                let u = s.users.get_mut(&id).unwrap();
+                if u.groups.contains(&gid) {
+                    return google_error(409, "duplicate", "Member already exists.");
+                }
+                u.groups.push(gid.clone());
+                u.group_roles
+                    .insert(gid, (role.to_string(), delivery.clone()));
+                Reply::json(
+                    200,
+                    &json!({"kind": "admin#directory#member", "id": id, "email": email,
+                            "role": role, "type": "USER", "status": "ACTIVE",
+                            "delivery_settings": delivery}),
+                )
+            },
+        );
         const TRANSFER: &[&str] = &["admin.datatransfer"];
         add(
             "POST",
@@ -632,6 +739,20 @@ impl FakeGoogle {
             },
         );
         add(
+            "DELETE",
+            "/gmail/v1/users/{userId}/settings/forwardingAddresses/{forwardingEmail}",
+            &["gmail.settings.sharing"],
+            |s, r, c| {
+                let Caller::User(id) = c else { unreachable!() };
+                let to = r.param("forwardingEmail").to_string();
+                let u = s.users.get_mut(id).unwrap();
+                if u.forwarding.remove(&to).is_none() {
+                    return not_found("forwardingEmail");
+                }
+                Reply::empty(204)
+            },
+        );
+        add(
             "GET",
             "/gmail/v1/users/{userId}/settings/autoForwarding",
             GMAIL_R,
@@ -702,6 +823,47 @@ impl FakeGoogle {
                     return not_found("user license");
                 }
                 Reply::empty(204)
+            },
+        );
+        // licenseAssignments.insert: `{"userId": email}`; 409 for one already held, 412 when the
+        // SKU has no licence left (UNCONFIRMED: both answers' exact words).
+        add(
+            "POST",
+            "/apps/licensing/v1/product/{productId}/sku/{skuId}/user",
+            LIC,
+            |s, r, _| {
+                let Some(email) = r.json.and_then(|j| j.get("userId")).and_then(Value::as_str)
+                else {
+                    return google_error(400, "required", "Required parameter: userId");
+                };
+                let Some(id) = find_id(s, email) else {
+                    return not_found("userId");
+                };
+                let (p, k) = (
+                    r.param("productId").to_string(),
+                    r.param("skuId").to_string(),
+                );
+                if s.skus_used_up.contains(&k) {
+                    return google_error(412, "conditionNotMet", "Not enough licenses available");
+                }
+                let name = s
+                    .users
+                    .values()
+                    .flat_map(|u| u.licenses.iter())
+                    .find(|(pp, kk, _)| *pp == p && *kk == k)
+                    .map(|(_, _, n)| n.clone())
+                    .or_else(|| s.sku_names.get(&k).cloned())
+                    .unwrap_or_default();
+                let u = s.users.get_mut(&id).unwrap();
+                if u.licenses.iter().any(|(pp, kk, _)| *pp == p && *kk == k) {
+                    return google_error(409, "duplicate", "User already has a license");
+                }
+                u.licenses.push((p.clone(), k.clone(), name.clone()));
+                Reply::json(
+                    200,
+                    &json!({"kind": "licensing#licenseAssignment", "productId": p,
+                            "skuId": k, "skuName": name, "userId": email}),
+                )
             },
         );
         add(
@@ -780,6 +942,27 @@ impl FakeGoogle {
 
     pub fn set_forwarding_pending(&self, on: bool) {
         self.state.lock().unwrap().forwarding_pending = on;
+    }
+
+    /// No licence of `sku` is left to assign (insert answers 412); `name` its skuName.
+    pub fn use_up_sku(&self, sku: &str, name: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.skus_used_up.insert(sku.into());
+        s.sku_names.insert(sku.into(), name.into());
+    }
+
+    /// A deleted user is past Google's 20 days: gone for good.
+    pub fn purge(&self, id: &str) {
+        self.state.lock().unwrap().deleted.remove(id);
+    }
+
+    /// Delete a group behind offboard's back.
+    pub fn delete_group(&self, id: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.groups.remove(id);
+        for u in s.users.values_mut() {
+            u.groups.retain(|g| g != id);
+        }
     }
 
     pub fn set_admin_forbidden(&self, on: bool) {
@@ -891,6 +1074,8 @@ pub fn google_contract() -> Contract {
             ))
         .op(dir("PATCH", "/users/{userKey}").json_body(user_patch))
         .op(dir("DELETE", "/users/{userKey}"))
+        .op(dir("POST", "/users/{userKey}/undelete")
+            .json_body(obj().opt("orgUnitPath", Shape::String)))
         .op(dir("POST", "/users/{userKey}/signOut"))
         .op(dir("GET", "/users/{userKey}/tokens"))
         .op(dir("DELETE", "/users/{userKey}/tokens/{clientId}"))
@@ -913,6 +1098,21 @@ pub fn google_contract() -> Contract {
             )
             .query("userKey", false, QueryValue::Any))
         .op(dir("DELETE", "/groups/{groupKey}/members/{memberKey}"))
+        // Rollback: members.get reads the role, members.insert puts the membership back.
+        .op(dir("GET", "/groups/{groupKey}/members/{memberKey}"))
+        .op(dir("POST", "/groups/{groupKey}/members").json_body(
+            obj()
+                .opt("email", Shape::String)
+                .opt("role", Shape::one_of(&["MEMBER", "MANAGER", "OWNER"]))
+                .opt(
+                    "type",
+                    Shape::one_of(&["USER", "GROUP", "CUSTOMER", "EXTERNAL"]),
+                )
+                .opt(
+                    "delivery_settings",
+                    Shape::one_of(&["ALL_MAIL", "DAILY", "DIGEST", "DISABLED", "NONE"]),
+                ),
+        ))
         .op(Operation::new("POST", "/admin/datatransfer/v1/transfers").json_body(transfer))
         .op(Operation::new("GET", "/admin/datatransfer/v1/transfers")
             .query("customerId", false, QueryValue::Any)
@@ -937,10 +1137,19 @@ pub fn google_contract() -> Contract {
                 Shape::one_of(&["verificationStatusUnspecified", "accepted", "pending"]),
             ),
         ))
+        .op(gmail(
+            "DELETE",
+            "/settings/forwardingAddresses/{forwardingEmail}",
+        ))
         .op(gmail("GET", "/settings/autoForwarding"))
         .op(gmail("PUT", "/settings/autoForwarding").json_body(auto_forwarding))
         .op(Operation::new("GET", lic))
         .op(Operation::new("DELETE", lic))
+        .op(Operation::new(
+            "POST",
+            "/apps/licensing/v1/product/{productId}/sku/{skuId}/user",
+        )
+        .json_body(obj().req("userId", Shape::String)))
         .op(
             Operation::new("GET", "/apps/licensing/v1/product/{productId}/users")
                 .query("customerId", true, QueryValue::Any)

@@ -55,6 +55,8 @@ pub struct User {
     pub sync_enabled: bool,
     /// (skuId, the group assigning it — `None` for a direct assignment).
     pub licenses: Vec<(String, Option<String>)>,
+    /// skuId → the service plans disabled in its direct assignment.
+    pub disabled_plans: BTreeMap<String, Vec<String>>,
     /// (`@odata.type`, id) of each method but the password.
     pub methods: Vec<(String, String)>,
     pub rules: Vec<Value>,
@@ -111,6 +113,8 @@ struct State {
     /// Directory roles: (id, name, member ids).
     roles: Vec<(String, String, BTreeSet<String>)>,
     skus: BTreeMap<String, String>,
+    /// SKUs with no licence left to assign.
+    skus_used_up: BTreeSet<String>,
     devices: BTreeMap<String, Device>,
     clock: i64,
     next: u64,
@@ -233,7 +237,10 @@ fn user_json(u: &User) -> Value {
         "lastPasswordChangeDateTime": u.last_password_change,
         "onPremisesImmutableId": u.immutable_id,
         "onPremisesSyncEnabled": if u.sync_enabled { Value::Bool(true) } else { Value::Null },
-        "assignedLicenses": skus.iter().map(|s| json!({"skuId": s, "disabledPlans": []})).collect::<Vec<_>>(),
+        "assignedLicenses": skus.iter().map(|s| json!({
+            "skuId": s,
+            "disabledPlans": u.disabled_plans.get(*s).cloned().unwrap_or_default(),
+        })).collect::<Vec<_>>(),
         "licenseAssignmentStates": u.licenses.iter().map(|(s, g)| json!({
             "skuId": s, "assignedByGroup": g, "disabledPlans": [], "state": "Active",
             "error": "None", "lastUpdatedDateTime": "2026-01-05T10:00:00Z"
@@ -344,6 +351,10 @@ const METHOD_KINDS: &[(&str, &str)] = &[
 fn as_html(text: &str) -> String {
     if text.is_empty() {
         return String::new();
+    }
+    // Written as HTML (a reply put back as Exchange handed it out): stored as given.
+    if text.trim_start().starts_with("<html") {
+        return text.to_string();
     }
     let escaped = text
         .replace('&', "&amp;")
@@ -472,6 +483,19 @@ fn routes(st: &Shared) -> Routes {
             }
             Err(e) => e,
         }))
+        // directory-deleteditems-restore.md: 200 with the object; 404 once it is no longer
+        // in deleted items.
+        .route("POST", &p("/directory/deletedItems/{id}/restore"), authed(st, |s, r| {
+            let id = r.param("id").to_string();
+            match s.deleted.remove(&id) {
+                Some(u) => {
+                    let body = user_json(&u);
+                    s.users.insert(id, u);
+                    Reply::json(200, &body)
+                }
+                None => not_found(&id),
+            }
+        }))
         .route("POST", &p("/users/{id}/revokeSignInSessions"), authed(st, |s, r| {
             match user_of(s, r) {
                 Ok(id) => {
@@ -521,6 +545,39 @@ fn routes(st: &Shared) -> Routes {
             }
             u.licenses
                 .retain(|(s, g)| g.is_some() || !remove.iter().any(|r| r.eq_ignore_ascii_case(s)));
+            for sku in &remove {
+                u.disabled_plans.remove(sku);
+            }
+            // addLicenses: each SKU must be one the tenant subscribes to, with a licence left
+            // (UNCONFIRMED: the exact words of both refusals; Graph answers 400).
+            let add: Vec<Value> = body["addLicenses"].as_array().cloned().unwrap_or_default();
+            for a in &add {
+                let sku = a["skuId"].as_str().unwrap_or("").to_string();
+                if !s.skus.contains_key(&sku) {
+                    return bad_request(&format!(
+                        "License {sku} does not correspond to a valid company License."
+                    ));
+                }
+                if s.skus_used_up.contains(&sku) {
+                    return bad_request(&format!(
+                        "Subscription with SKU {sku} does not have any available licenses."
+                    ));
+                }
+            }
+            let u = s.users.get_mut(&id).unwrap();
+            for a in &add {
+                let sku = a["skuId"].as_str().unwrap_or("").to_string();
+                let plans: Vec<String> = a["disabledPlans"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect();
+                if !u.licenses.iter().any(|(s, g)| *s == sku && g.is_none()) {
+                    u.licenses.push((sku.clone(), None));
+                }
+                u.disabled_plans.insert(sku, plans);
+            }
             Reply::json(200, &user_json(u))
         }))
         .route("GET", &p("/users/{id}/licenseDetails"), authed(st, |s, r| {
@@ -583,6 +640,45 @@ fn routes(st: &Shared) -> Routes {
             }
             Reply::empty(204)
         }))
+        // group-post-members.md: `{"@odata.id": ".../directoryObjects/{id}"}` → 204; 404 for a
+        // group that is gone; 400 for groups Graph cannot edit and for a member already there.
+        .route("POST", &p("/groups/{gid}/members/$ref"), authed(st, |s, r| {
+            let gid = r.param("gid").to_string();
+            let Some(target) = r.json.and_then(|b| b.get("@odata.id")).and_then(Value::as_str) else {
+                return bad_request("Invalid request body: @odata.id is required");
+            };
+            let Some(uid) = target
+                .strip_prefix(&format!("{}{PREFIX}/directoryObjects/", s.base_url))
+                .map(str::to_string)
+            else {
+                return bad_request(&format!("Invalid object identifier '{target}'."));
+            };
+            let Some(uid) = s.user_key(&uid) else {
+                return not_found(&uid);
+            };
+            let Some(g) = s.groups.get_mut(&gid) else {
+                return not_found(&gid);
+            };
+            if g.group_types.iter().any(|t| t == "DynamicMembership") {
+                return bad_request("Cannot update membership of a group with dynamic membership rules.");
+            }
+            if g.on_prem_sync {
+                return bad_request(
+                    "Unable to update the specified properties for on-premises mastered \
+                     Directory Sync objects or objects currently undergoing migration.",
+                );
+            }
+            if g.mail_enabled && !g.group_types.iter().any(|t| t == "Unified") {
+                return bad_request("Cannot Update a mail-enabled security groups and or distribution list.");
+            }
+            if !g.members.insert(uid) {
+                return bad_request(
+                    "One or more added object references already exist for the following \
+                     modified properties: 'members'.",
+                );
+            }
+            Reply::empty(204)
+        }))
         // Without `/$ref` the path addresses the member object itself: an app holding
         // User.ReadWrite.All deletes the user (providers.md §2). Done here too, and recorded.
         .route("DELETE", &p("/groups/{gid}/members/{id}"), authed(st, |s, r| {
@@ -637,6 +733,30 @@ fn routes(st: &Shared) -> Routes {
                 Ok(id) => Reply::json(200, &json!({ "value": s.users[&id].rules })),
                 Err(e) => e,
             }
+        }))
+        // messagerule-post-rules.md: 201 with the rule and a new id; `displayName` and
+        // `sequence` required (UNCONFIRMED: the exact words of the refusal).
+        .route("POST", &p("/users/{id}/mailFolders/inbox/messageRules"), authed(st, |s, r| {
+            let id = match user_of(s, r) {
+                Ok(id) => id,
+                Err(e) => return e,
+            };
+            if !s.users[&id].mailbox {
+                return no_mailbox();
+            }
+            let Some(Value::Object(body)) = r.json.cloned() else {
+                return bad_request("Invalid request body");
+            };
+            if !body.contains_key("displayName") || !body.contains_key("sequence") {
+                return graph_error(400, "ErrorInvalidRequest", "The request is invalid.");
+            }
+            let rid = format!("AQAAA{}=", s.next_id(""));
+            let mut rule = Value::Object(body);
+            rule["id"] = json!(rid);
+            rule["hasError"] = json!(false);
+            rule["isReadOnly"] = json!(false);
+            s.users.get_mut(&id).unwrap().rules.push(rule.clone());
+            Reply::json(201, &rule)
         }))
         .route("DELETE", &p("/users/{id}/mailFolders/inbox/messageRules/{rid}"), authed(st, |s, r| {
             let id = match user_of(s, r) {
@@ -723,6 +843,7 @@ fn routes(st: &Shared) -> Routes {
             if emails.is_empty() || roles.as_array().is_none_or(|r| r.is_empty()) {
                 return graph_error(400, "invalidRequest", "Recipients and roles are required.");
             }
+            let base = s.next_id("perm-");
             let mut granted = Vec::new();
             for e in &emails {
                 let Some(who) = s.users.values().find(|u| {
@@ -732,7 +853,7 @@ fn routes(st: &Shared) -> Routes {
                 };
                 let who = identity(who);
                 granted.push(json!({
-                    "id": format!("perm-{}", granted.len() + 1),
+                    "id": format!("{base}-{}", granted.len() + 1),
                     "roles": roles,
                     "grantedToV2": { "user": who },
                     "grantedTo": { "user": who },
@@ -743,6 +864,22 @@ fn routes(st: &Shared) -> Routes {
             };
             d.permissions.extend(granted.iter().cloned());
             Reply::json(200, &json!({ "value": granted }))
+        }))
+        // permission-delete.md: 204; 404 for a permission that is gone; the owner's cannot be
+        // deleted (UNCONFIRMED: the exact answer; 403 here).
+        .route("DELETE", &p("/drives/{did}/root/permissions/{pid}"), authed(st, |s, r| {
+            let (did, pid) = (r.param("did").to_string(), r.param("pid").to_string());
+            let Some(d) = s.users.values_mut().find_map(|u| u.drive.as_mut().filter(|d| d.id == did)) else {
+                return graph_error(404, "itemNotFound", "Item not found");
+            };
+            let Some(at) = d.permissions.iter().position(|p| p["id"] == pid) else {
+                return graph_error(404, "itemNotFound", "The resource could not be found.");
+            };
+            if d.permissions[at]["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == "owner")) {
+                return graph_error(403, "accessDenied", "The owner's permission cannot be removed.");
+            }
+            d.permissions.remove(at);
+            Reply::empty(204)
         }))
         .route("GET", &p("/users/{id}/managedDevices"), authed(st, |s, r| {
             let id = match user_of(s, r) {
@@ -814,6 +951,7 @@ impl FakeGraph {
             groups: BTreeMap::new(),
             roles: Vec::new(),
             skus: BTreeMap::new(),
+            skus_used_up: BTreeSet::new(),
             devices: BTreeMap::new(),
             clock: 1_796_116_800, // 2026-12-01T09:20:00Z
             next: 0,
@@ -858,6 +996,7 @@ impl FakeGraph {
                 immutable_id: None,
                 sync_enabled: false,
                 licenses: Vec::new(),
+                disabled_plans: BTreeMap::new(),
                 methods: Vec::new(),
                 rules: Vec::new(),
                 auto_reply: json!({
@@ -893,6 +1032,21 @@ impl FakeGraph {
 
     pub fn user(&self, id: &str) -> Option<User> {
         self.with(|s| s.users.get(id).cloned())
+    }
+
+    /// Purge a soft-deleted user (past the 30 days, or deleted for good).
+    pub fn purge(&self, id: &str) {
+        self.with(|s| {
+            s.deleted.remove(id);
+        });
+    }
+
+    /// Soft-delete a user (behind the tool's back).
+    pub fn delete_user(&self, id: &str) {
+        self.with(|s| {
+            let u = s.users.remove(id).expect("no such user");
+            s.deleted.insert(id.to_string(), u);
+        });
     }
 
     /// Soft-deleted users (by `DELETE /users/{id}` or the members path).
@@ -976,6 +1130,20 @@ impl FakeGraph {
     pub fn add_sku(&self, sku_id: &str, part_number: &str) {
         self.with(|s| {
             s.skus.insert(sku_id.into(), part_number.into());
+        });
+    }
+
+    /// No licence of `sku` is left to assign (`assignLicense` adding it answers 400).
+    pub fn use_up_sku(&self, sku_id: &str) {
+        self.with(|s| {
+            s.skus_used_up.insert(sku_id.into());
+        });
+    }
+
+    /// Delete a group (behind the tool's back).
+    pub fn delete_group(&self, id: &str) {
+        self.with(|s| {
+            s.groups.remove(id);
         });
     }
 
@@ -1195,6 +1363,11 @@ pub fn graph_contract() -> Contract {
         ))
         // Beyond the cut: user-delete.md (204, soft delete).
         .op(Operation::new("DELETE", &p("/users/{id}")))
+        // Beyond the cut: directory-deleteditems-restore.md (rollback of a delete).
+        .op(Operation::new(
+            "POST",
+            &p("/directory/deletedItems/{id}/restore"),
+        ))
         .op(Operation::new(
             "POST",
             &p("/users/{id}/revokeSignInSessions"),
@@ -1217,6 +1390,9 @@ pub fn graph_contract() -> Contract {
             "DELETE",
             &p("/groups/{id}/members/{id_1}/$ref"),
         ))
+        // Beyond the cut: group-post-members.md (rollback re-adds a member by reference).
+        .op(Operation::new("POST", &p("/groups/{id}/members/$ref"))
+            .json_body(obj().req("@odata.id", Shape::String)))
         .op(Operation::new("GET", &p("/users/{id}/mailboxSettings")))
         .op(
             Operation::new("PATCH", &p("/users/{id}/mailboxSettings")).json_body(
@@ -1257,6 +1433,18 @@ pub fn graph_contract() -> Contract {
             "DELETE",
             &p("/users/{id}/mailFolders/inbox/messageRules/{rule}"),
         ))
+        // Beyond the cut: messagerule-post-rules.md (rollback makes a deleted rule again).
+        .op(
+            Operation::new("POST", &p("/users/{id}/mailFolders/inbox/messageRules")).json_body(
+                obj()
+                    .req("displayName", Shape::String)
+                    .req("sequence", Shape::Integer)
+                    .opt("isEnabled", Shape::Bool)
+                    .opt("conditions", Shape::Map(Box::new(Shape::Any)))
+                    .opt("actions", Shape::Map(Box::new(Shape::Any)))
+                    .opt("exceptions", Shape::Map(Box::new(Shape::Any))),
+            ),
+        )
         // Beyond the cut: user-list-manager.md, drive-get.md, driveitem-invite.md,
         // driveitem-list-permissions.md.
         .op(Operation::new("GET", &p("/users/{id}/manager")))
@@ -1264,6 +1452,11 @@ pub fn graph_contract() -> Contract {
         .op(Operation::new(
             "GET",
             &p("/drives/{drive}/root/permissions"),
+        ))
+        // Beyond the cut: permission-delete.md (rollback takes back the grant offboard made).
+        .op(Operation::new(
+            "DELETE",
+            &p("/drives/{drive}/root/permissions/{perm}"),
         ))
         .op(
             Operation::new("POST", &p("/drives/{drive}/root/invite")).json_body(

@@ -271,6 +271,57 @@ impl FakeOkta {
                 Reply::empty(204)
             },
         );
+        // UNCONFIRMED: the exact errorSummary for a user who is not SUSPENDED (the spec lists
+        // 400 for this operation).
+        add(
+            "POST",
+            "/api/v1/users/{id}/lifecycle/unsuspend",
+            |s, r, _| {
+                let Some(u) = s.users.get_mut(r.param("id")) else {
+                    return not_found(r.param("id"));
+                };
+                if u.status != "SUSPENDED" {
+                    return okta_error(
+                        400,
+                        "E0000001",
+                        "Api validation failed: Cannot unsuspend a user that is not suspended",
+                    );
+                }
+                u.status = "ACTIVE".into();
+                Reply::empty(200)
+            },
+        );
+        // assignUserToGroup: 204 (again for a member already there); 404 for a group that is
+        // gone; only OKTA_GROUP memberships can be set through the API (UNCONFIRMED: the exact
+        // errorSummary for another type).
+        add(
+            "PUT",
+            "/api/v1/groups/{groupId}/users/{userId}",
+            |s, r, _| {
+                let gid = r.param("groupId").to_string();
+                let Some(g) = s.groups.get(&gid).cloned() else {
+                    return okta_error(
+                        404,
+                        "E0000007",
+                        "Not found: Resource not found (UserGroup)",
+                    );
+                };
+                if g.kind != "OKTA_GROUP" {
+                    return okta_error(
+                        400,
+                        "E0000001",
+                        "Api validation failed: Cannot modify members of this group type",
+                    );
+                }
+                let Some(u) = s.users.get_mut(r.param("userId")) else {
+                    return not_found(r.param("userId"));
+                };
+                if !u.groups.contains(&gid) {
+                    u.groups.push(gid);
+                }
+                Reply::empty(204)
+            },
+        );
         add("GET", "/api/v1/users/{id}/appLinks", |s, r, _| {
             let Some(u) = s.users.get(r.param("id")) else {
                 return not_found(r.param("id"));
@@ -361,6 +412,15 @@ impl FakeOkta {
         id
     }
 
+    /// Delete a group behind offboard's back.
+    pub fn delete_group(&self, id: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.groups.remove(id);
+        for u in s.users.values_mut() {
+            u.groups.retain(|g| g != id);
+        }
+    }
+
     /// Change a user behind offboard's back.
     pub fn edit(&self, id: &str, f: impl FnOnce(&mut OktaUser)) {
         f(self.state.lock().unwrap().users.get_mut(id).expect("user"))
@@ -430,6 +490,17 @@ pub fn okta_contract() -> Contract {
             .query("limit", false, QueryValue::Integer))
         .op(Operation::new(
             "DELETE",
+            "/api/v1/groups/{groupId}/users/{userId}",
+        ))
+        // Rollback's two reverse operations, not in the cut description: providers.md §1
+        // (unsuspend) and Okta's assignUserToGroup (`PUT …/groups/{groupId}/users/{userId}`,
+        // 204).
+        .op(Operation::new(
+            "POST",
+            "/api/v1/users/{id}/lifecycle/unsuspend",
+        ))
+        .op(Operation::new(
+            "PUT",
             "/api/v1/groups/{groupId}/users/{userId}",
         ))
         .op(Operation::new("GET", "/api/v1/users/{userId}/factors"))

@@ -1498,3 +1498,523 @@ async fn certificate_assertions_per_tenant() {
     assert!(!fabrikam.user(&fab_alice).unwrap().account_enabled);
     assert!(!err.to_string().contains("PRIVATE KEY"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rollback: the pre-state an apply records, and restoring it
+
+/// A context that keeps the pre-states an apply records.
+fn recording() -> (CallCtx, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
+/// Apply by login and return the account and the one pre-state recorded.
+async fn apply_recording(e: &Env, action: &str, p: &Map<String, Value>) -> (Account, Value) {
+    let (ctx, befores) = recording();
+    let out = e
+        .provider
+        .apply(&call(action, ALICE, p, None), &ctx)
+        .await
+        .unwrap_or_else(|err| panic!("{action}: {err}"));
+    let befores = befores.lock().unwrap().clone();
+    assert_eq!(befores.len(), 1, "{action}: one pre-state: {befores:?}");
+    (out.account.unwrap(), befores[0].clone())
+}
+
+/// Restore, then restore again (nothing written), then check the restore.
+async fn restore_twice(e: &Env, action: &str, p: &Map<String, Value>, a: &Account, before: &Value) {
+    let c = call(action, ALICE, p, Some(a));
+    let out = e
+        .provider
+        .restore(&c, before, &CallCtx::silent())
+        .await
+        .unwrap_or_else(|err| panic!("{action}: {err}"));
+    assert!(out.changed, "{action}: {out:?}");
+    assert_eq!(out.account.as_ref(), Some(a));
+    e.graph.clear_requests();
+    let again = e
+        .provider
+        .restore(&c, before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!again.changed, "{action}: {again:?}");
+    assert_eq!(
+        e.graph.writes(),
+        Vec::<String>::new(),
+        "{action}: a second restore wrote"
+    );
+    let chk = e
+        .provider
+        .check_restored(&c, before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(chk.restored, "{action}: {chk:?}");
+    assert_eq!(chk.account.as_ref(), Some(a));
+}
+
+#[tokio::test]
+async fn every_entra_action_declares_how_it_is_undone() {
+    let kind = find_kind("entra").unwrap();
+    for a in kind.actions {
+        assert_ne!(
+            a.inverse,
+            offboard::providers::Inverse::None(offboard::providers::UNDO_NOT_BUILT),
+            "{}",
+            a.name
+        );
+    }
+    let restore: Vec<&str> = kind
+        .actions
+        .iter()
+        .filter(|a| matches!(a.inverse, offboard::providers::Inverse::Restore(_)))
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(
+        restore,
+        [
+            "disable_sign_in",
+            "remove_from_groups",
+            "remove_licenses",
+            "remove_inbox_rules",
+            "remove_forwarding_rules",
+            "set_auto_reply",
+            "grant_onedrive_access",
+            "clear_immutable_id",
+            "delete_user"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn rollback_re_enables_sign_in_by_id_and_only_if_it_was_enabled() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "disable_sign_in", &p).await;
+    assert_eq!(before, json!({ "id": id, "accountEnabled": true }));
+    assert!(!e.graph.user(&id).unwrap().account_enabled);
+    let c = call("disable_sign_in", ALICE, &p, Some(&account));
+    let plan = e.provider.describe_restore(&c, &before);
+    assert_eq!(
+        plan.iter()
+            .map(|l| format!("{} {}", l.method, l.url))
+            .collect::<Vec<_>>(),
+        [
+            format!("GET {}/users/{id}", e.graph.base_url),
+            format!("PATCH {}/users/{id}", e.graph.base_url)
+        ]
+    );
+    let chk = e
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("not true"),
+        "{chk:?}"
+    );
+    restore_twice(&e, "disable_sign_in", &p, &account, &before).await;
+    assert!(e.graph.user(&id).unwrap().account_enabled);
+    let patch = e.graph.requests();
+    assert!(patch.iter().all(|r| r.method == "GET"), "{patch:?}");
+
+    // Blocked before offboard came: the pre-state says so, and rollback leaves it blocked.
+    e.graph.edit_user(&id, |u| u.account_enabled = false);
+    let (ctx, befores) = recording();
+    let out = e
+        .provider
+        .apply(&call("disable_sign_in", ALICE, &p, Some(&account)), &ctx)
+        .await
+        .unwrap();
+    assert!(!out.changed);
+    let before = befores.lock().unwrap()[0].clone();
+    assert_eq!(before["accountEnabled"], json!(false));
+    let out = e
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !out.changed && out.summary.contains("nothing to put back"),
+        "{out:?}"
+    );
+    assert!(!e.graph.user(&id).unwrap().account_enabled);
+
+    // Deleted since: not restored here, and the check says why.
+    let before = json!({ "id": id, "accountEnabled": true });
+    e.graph.delete_user(&id);
+    let err = e
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("deleted items"), "{err}");
+    let chk = e
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("no longer exists"),
+        "{chk:?}"
+    );
+    // A pre-state of another user is never put onto this one.
+    let other = json!({ "id": "u-someone-else", "accountEnabled": true });
+    let err = e
+        .provider
+        .restore(&c, &other, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refusing"), "{err}");
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_re_adds_the_removed_groups_by_id_and_names_a_deleted_group() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let sales = e.graph.add_group("Sales", GroupKind::Security, &[&id]);
+    let team = e.graph.add_group("Team", GroupKind::Microsoft365, &[&id]);
+    let dynamic = e.graph.add_group("All Sales", GroupKind::Dynamic, &[&id]);
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "remove_from_groups", &p).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "groups": [
+            { "id": dynamic, "name": "All Sales", "removable": false,
+              "skipped": "dynamic membership: its rule decides" },
+            { "id": sales, "name": "Sales", "removable": true },
+            { "id": team, "name": "Team", "removable": true },
+        ]})
+    );
+    assert!(!e.graph.group_members(&sales).contains(&id));
+    restore_twice(&e, "remove_from_groups", &p, &account, &before).await;
+    for g in [&sales, &team, &dynamic] {
+        assert!(e.graph.group_members(g).contains(&id), "{g}");
+    }
+    let c = call("remove_from_groups", ALICE, &p, Some(&account));
+    let plan = e.provider.describe_restore(&c, &before);
+    assert!(
+        plan.iter().any(|l| l.method == "POST"
+            && l.url == format!("{}/groups/{sales}/members/$ref", e.graph.base_url)),
+        "{plan:?}"
+    );
+
+    // Removed again; meanwhile one group was deleted: the other comes back, the lost one is
+    // named, and the check says it is not back.
+    e.graph.remove_member(&sales, &id);
+    e.graph.remove_member(&team, &id);
+    e.graph.delete_group(&team);
+    let err = e
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("re-added")
+            && msg.contains(&format!("Team ({team})"))
+            && msg.contains("no longer exist"),
+        "{msg}"
+    );
+    assert!(e.graph.group_members(&sales).contains(&id));
+    let chk = e
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.restored && chk.observed.contains(&team), "{chk:?}");
+    let post = e
+        .graph
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(
+        post.json,
+        Some(json!({ "@odata.id": format!("{}/directoryObjects/{id}", e.graph.base_url) }))
+    );
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_reassigns_the_direct_licences_with_their_disabled_plans() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let e3 = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+    let e5 = "06ebc4ee-1bb5-47dd-8120-11324bc54e06";
+    let teams = "57ff2da0-773e-42df-b2af-ffb7a2317929";
+    e.graph.add_sku(e3, "ENTERPRISEPACK");
+    e.graph.add_sku(e5, "SPE_E5");
+    let group = e.graph.add_group("Licensed-E5", GroupKind::Security, &[]);
+    e.graph.license(&id, e3, None);
+    e.graph.edit_user(&id, |u| {
+        u.disabled_plans.insert(e3.into(), vec![teams.into()]);
+    });
+    e.graph.license(&id, e5, Some(&group));
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "remove_licenses", &p).await;
+    assert_eq!(
+        before,
+        json!({
+            "id": id,
+            "direct": [{ "skuId": e3, "disabledPlans": [teams] }],
+            "inherited": [{ "skuId": e5, "group": group }],
+        })
+    );
+    assert!(
+        e.graph
+            .user(&id)
+            .unwrap()
+            .licenses
+            .iter()
+            .all(|(s, _)| s != e3)
+    );
+    restore_twice(&e, "remove_licenses", &p, &account, &before).await;
+    let u = e.graph.user(&id).unwrap();
+    assert!(u.licenses.contains(&(e3.to_string(), None)));
+    assert_eq!(u.disabled_plans[e3], [teams]);
+
+    // Removed again, and the subscription has no licence left: Graph's words, the SKU named.
+    let c = call("remove_licenses", ALICE, &p, Some(&account));
+    e.provider.apply(&c, &CallCtx::silent()).await.unwrap();
+    e.graph.use_up_sku(e3);
+    let err = e
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(e3) && msg.contains("does not have any available licenses"),
+        "{msg}"
+    );
+    let chk = e
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("not assigned again"),
+        "{chk:?}"
+    );
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_puts_the_old_automatic_replies_back() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    // Alice had her own scheduled holiday reply.
+    e.graph.edit_user(&id, |u| {
+        u.auto_reply["status"] = json!("scheduled");
+        u.auto_reply["externalAudience"] = json!("contactsOnly");
+        u.auto_reply["internalReplyMessage"] = json!("On holiday until Monday.");
+    });
+    let p = params(json!({ "internal": "Alice has left Contoso." }));
+    let (account, before) = apply_recording(&e, "set_auto_reply", &p).await;
+    assert_eq!(before["id"], json!(id));
+    assert_eq!(before["automaticRepliesSetting"]["status"], "scheduled");
+    assert_eq!(
+        before["automaticRepliesSetting"]["scheduledStartDateTime"]["dateTime"],
+        "2026-11-01T00:00:00.0000000"
+    );
+    assert_eq!(
+        e.graph.user(&id).unwrap().auto_reply["status"],
+        "alwaysEnabled"
+    );
+    restore_twice(&e, "set_auto_reply", &p, &account, &before).await;
+    let back = e.graph.user(&id).unwrap().auto_reply;
+    assert_eq!(back["status"], "scheduled");
+    assert_eq!(back["externalAudience"], "contactsOnly");
+    assert!(
+        back["internalReplyMessage"]
+            .as_str()
+            .unwrap()
+            .contains("On holiday until Monday."),
+        "{back}"
+    );
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_sets_the_recorded_immutable_id_again() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    e.graph.edit_user(&id, |u| {
+        u.immutable_id = Some("x2Wq0AbcdEFghIJklMNopq==".into())
+    });
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "clear_immutable_id", &p).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "onPremisesImmutableId": "x2Wq0AbcdEFghIJklMNopq==" })
+    );
+    assert_eq!(e.graph.user(&id).unwrap().immutable_id, None);
+    restore_twice(&e, "clear_immutable_id", &p, &account, &before).await;
+    assert_eq!(
+        e.graph.user(&id).unwrap().immutable_id.as_deref(),
+        Some("x2Wq0AbcdEFghIJklMNopq==")
+    );
+    // Another anchor set since is not overwritten.
+    e.graph
+        .edit_user(&id, |u| u.immutable_id = Some("other==".into()));
+    let c = call("clear_immutable_id", ALICE, &p, Some(&account));
+    let err = e
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not overwritten"), "{err}");
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_restores_a_deleted_user_from_deleted_items_and_not_after_the_window() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "delete_user", &p).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "userPrincipalName": ALICE, "exists": true })
+    );
+    assert!(e.graph.deleted(&id));
+    let c = call("delete_user", ALICE, &p, Some(&account));
+    let plan = e.provider.describe_restore(&c, &before);
+    assert_eq!(
+        plan.last().map(|l| format!("{} {}", l.method, l.url)),
+        Some(format!(
+            "POST {}/directory/deletedItems/{id}/restore",
+            e.graph.base_url
+        ))
+    );
+    restore_twice(&e, "delete_user", &p, &account, &before).await;
+    assert!(e.graph.user(&id).is_some() && !e.graph.deleted(&id));
+
+    // Deleted again and purged (past the 30 days): it cannot come back, and both say so.
+    e.graph.delete_user(&id);
+    e.graph.purge(&id);
+    let err = e
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not in deleted items"), "{err}");
+    let chk = e
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("no longer exists"),
+        "{chk:?}"
+    );
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_makes_the_deleted_inbox_rules_again_from_the_recorded_copy() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let fwd = e
+        .graph
+        .add_rule(&id, "To my phone", Some("alice@phone.test"));
+    e.graph.add_rule(&id, "CEO mail", None);
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "remove_forwarding_rules", &p).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "rules": [{
+            "displayName": "To my phone", "sequence": 1, "isEnabled": true,
+            "conditions": { "senderContains": ["ceo"] },
+            "actions": { "forwardTo": [{ "emailAddress": {
+                "name": "alice@phone.test", "address": "alice@phone.test" } }] },
+            "formerId": fwd,
+        }]})
+    );
+    assert_eq!(e.graph.user(&id).unwrap().rules.len(), 1);
+    restore_twice(&e, "remove_forwarding_rules", &p, &account, &before).await;
+    let rules = e.graph.user(&id).unwrap().rules;
+    assert_eq!(rules.len(), 2);
+    let again = rules
+        .iter()
+        .find(|r| r["displayName"] == "To my phone")
+        .unwrap();
+    assert_ne!(again["id"], json!(fwd), "a rule made again has a new id");
+    assert_eq!(
+        again["actions"]["forwardTo"][0]["emailAddress"]["address"],
+        "alice@phone.test"
+    );
+    // Written as a rule is written: no id, no offboard bookkeeping.
+    assert!(again.get("formerId").is_none(), "{again}");
+
+    // Every rule deleted, then made again.
+    let (account, before) = apply_recording(&e, "remove_inbox_rules", &p).await;
+    assert_eq!(before["rules"].as_array().unwrap().len(), 2);
+    assert!(e.graph.user(&id).unwrap().rules.is_empty());
+    restore_twice(&e, "remove_inbox_rules", &p, &account, &before).await;
+    assert_eq!(e.graph.user(&id).unwrap().rules.len(), 2);
+    e.graph.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_takes_back_the_onedrive_access_it_gave_and_only_that() {
+    let e = env().await;
+    let id = e.graph.add_user(ALICE);
+    let boss = e.graph.add_user("bob@contoso.com");
+    let carol = e.graph.add_user("carol@contoso.com");
+    e.graph.edit_user(&id, |u| u.manager = Some(boss.clone()));
+    // Carol already had read access, given by Alice herself: not offboard's to take back.
+    let to_carol = params(json!({ "to": "carol@contoso.com", "role": "read" }));
+    e.provider
+        .apply(
+            &call("grant_onedrive_access", ALICE, &to_carol, None),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    let carols: Vec<Value> = e.graph.user(&id).unwrap().drive.unwrap().permissions;
+    assert_eq!(carols.len(), 2, "owner + carol");
+    let p = no_params();
+    let (account, before) = apply_recording(&e, "grant_onedrive_access", &p).await;
+    let drive = e.graph.user(&id).unwrap().drive.unwrap();
+    assert_eq!(before["id"], json!(id));
+    assert_eq!(before["driveId"], json!(drive.id));
+    assert_eq!(before["recipient"]["id"], json!(boss));
+    assert_eq!(before["permissionIds"], json!([]));
+    assert_eq!(drive.permissions.len(), 3);
+    restore_twice(&e, "grant_onedrive_access", &p, &account, &before).await;
+    let left = e.graph.user(&id).unwrap().drive.unwrap().permissions;
+    assert_eq!(
+        left, carols,
+        "bob's grant taken back; the owner's and carol's kept"
+    );
+
+    // Rolling back Carol's step when she held the grant before: nothing taken.
+    let held = json!({
+        "id": id,
+        "driveId": drive.id,
+        "recipient": { "id": carol, "addresses": ["carol@contoso.com"] },
+        "permissionIds": [carols[1]["id"]],
+    });
+    let out = e
+        .provider
+        .restore(
+            &call("grant_onedrive_access", ALICE, &to_carol, Some(&account)),
+            &held,
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!out.changed, "{out:?}");
+    assert_eq!(
+        e.graph.user(&id).unwrap().drive.unwrap().permissions,
+        carols
+    );
+    e.graph.assert_contract();
+}

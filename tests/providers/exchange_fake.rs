@@ -835,3 +835,255 @@ async fn a_next_page_elsewhere_or_the_same_page_again_is_refused() {
         assert_eq!(w.exo.server.pending_faults(), 0);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rollback: the pre-state an apply records, and restoring it
+
+const ALICE: &str = "alice@contoso.com";
+
+/// Apply by login; the account and the one pre-state recorded.
+async fn apply_recording(w: &World, action: &str, p: &Map<String, Value>) -> (Account, Value) {
+    let befores: Kept<Value> = Arc::default();
+    let b = befores.clone();
+    let ctx = CallCtx::silent().on_before(move |v| b.lock().unwrap().push(v.clone()));
+    let out = w
+        .provider
+        .apply(&call(action, ALICE, p, None), &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
+    let befores = befores.lock().unwrap().clone();
+    assert_eq!(befores.len(), 1, "{action}: {befores:?}");
+    (out.account.unwrap(), befores[0].clone())
+}
+
+/// Not restored yet; restore (changed); restore again (only reads); restored.
+async fn restore_twice(
+    w: &World,
+    action: &str,
+    p: &Map<String, Value>,
+    a: &Account,
+    before: &Value,
+) {
+    let c = call(action, ALICE, p, Some(a));
+    let quiet = CallCtx::silent();
+    let chk = w.provider.check_restored(&c, before, &quiet).await.unwrap();
+    assert!(
+        !chk.restored,
+        "{action}: restored before the restore: {chk:?}"
+    );
+    let out = w
+        .provider
+        .restore(&c, before, &quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
+    assert!(out.changed, "{action}: {out:?}");
+    w.exo.server.clear_requests();
+    let again = w.provider.restore(&c, before, &quiet).await.unwrap();
+    assert!(!again.changed, "{action}: {again:?}");
+    for (cmdlet, _) in w.exo.calls() {
+        assert!(
+            cmdlet.starts_with("Get-"),
+            "{action}: the second restore sent {cmdlet}"
+        );
+    }
+    let chk = w.provider.check_restored(&c, before, &quiet).await.unwrap();
+    assert!(chk.restored, "{action}: {chk:?}");
+    assert_eq!(chk.account.as_ref(), Some(a));
+    w.exo.assert_contract();
+}
+
+#[test]
+fn every_exchange_action_declares_how_it_is_undone() {
+    use offboard::providers::{Inverse, UNDO_NOT_BUILT};
+    let kind = find_kind("exchange").unwrap();
+    for a in kind.actions {
+        assert_ne!(a.inverse, Inverse::None(UNDO_NOT_BUILT), "{}", a.name);
+    }
+    let none: Vec<&str> = kind
+        .actions
+        .iter()
+        .filter(|a| matches!(a.inverse, Inverse::None(_)))
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(none, ["remove_mobile_devices", "cancel_meetings"]);
+}
+
+#[tokio::test]
+async fn rollback_converts_back_shows_in_the_gal_and_puts_the_forwarding_back() {
+    let w = world().await;
+    let alice = w.exo.add_mailbox(ALICE);
+    let bob = w.exo.add_mailbox("bob@contoso.com");
+    // Alice forwarded to Bob's mailbox (by recipient) and kept a copy.
+    w.exo.update(ALICE, |m| {
+        m.forwarding_address = Some(bob.display_name.clone());
+        m.deliver_and_forward = true;
+    });
+    let none = Map::new();
+    let (a, before) = apply_recording(&w, "convert_to_shared", &none).await;
+    assert_eq!(
+        before,
+        json!({ "id": alice.object_id, "RecipientTypeDetails": "UserMailbox" })
+    );
+    restore_twice(&w, "convert_to_shared", &none, &a, &before).await;
+    assert_eq!(w.exo.mailbox(ALICE).unwrap().type_details, "UserMailbox");
+
+    let (a, before) = apply_recording(&w, "hide_from_gal", &none).await;
+    assert_eq!(
+        before,
+        json!({ "id": alice.object_id, "HiddenFromAddressListsEnabled": false })
+    );
+    restore_twice(&w, "hide_from_gal", &none, &a, &before).await;
+    assert!(!w.exo.mailbox(ALICE).unwrap().hidden);
+
+    let (a, before) = apply_recording(&w, "disable_forwarding", &none).await;
+    assert_eq!(
+        before,
+        json!({ "id": alice.object_id, "ForwardingSmtpAddress": null,
+                "ForwardingAddress": bob.display_name, "DeliverToMailboxAndForward": true })
+    );
+    assert_eq!(w.exo.mailbox(ALICE).unwrap().forwarding_address, None);
+    let plan = w
+        .provider
+        .describe_restore(&call("disable_forwarding", ALICE, &none, Some(&a)), &before);
+    assert!(
+        plan[1].url.ends_with(&format!(
+            "Set-Mailbox -Identity {} -ForwardingSmtpAddress $null -ForwardingAddress {} \
+             -DeliverToMailboxAndForward $true",
+            alice.object_id, bob.display_name
+        )),
+        "{plan:?}"
+    );
+    restore_twice(&w, "disable_forwarding", &none, &a, &before).await;
+    let m = w.exo.mailbox(ALICE).unwrap();
+    assert_eq!(
+        m.forwarding_address.as_deref(),
+        Some(bob.display_name.as_str())
+    );
+    assert!(m.deliver_and_forward);
+
+    // set_forwarding for the handoff, undone: back to Bob as before.
+    let fwd = params(json!({ "to": "carol@contoso.com", "keep_copy": false }));
+    let (a, before) = apply_recording(&w, "set_forwarding", &fwd).await;
+    assert_eq!(before["ForwardingAddress"], json!(bob.display_name));
+    restore_twice(&w, "set_forwarding", &fwd, &a, &before).await;
+    let m = w.exo.mailbox(ALICE).unwrap();
+    assert_eq!(m.forwarding_smtp, None);
+    assert!(m.deliver_and_forward);
+
+    // The mailbox gone: no restore, and the check says so.
+    w.exo.remove_mailbox(ALICE);
+    let c = call("hide_from_gal", ALICE, &none, Some(&a));
+    let err = w
+        .provider
+        .restore(
+            &c,
+            &json!({ "id": alice.object_id, "HiddenFromAddressListsEnabled": false }),
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("mailbox gone"), "{err}");
+}
+
+#[tokio::test]
+async fn rollback_takes_back_the_full_access_granted_and_only_that() {
+    let w = world().await;
+    let alice = w.exo.add_mailbox(ALICE);
+    w.exo.add_mailbox("boss@contoso.com");
+    let p = params(json!({ "to": "boss@contoso.com" }));
+    let (a, before) = apply_recording(&w, "grant_full_access", &p).await;
+    assert_eq!(
+        before,
+        json!({ "id": alice.object_id, "user": "boss@contoso.com", "fullAccess": false })
+    );
+    assert!(w.exo.permission(ALICE, "boss@contoso.com").is_some());
+    restore_twice(&w, "grant_full_access", &p, &a, &before).await;
+    assert!(w.exo.permission(ALICE, "boss@contoso.com").is_none());
+
+    // The boss held it before offboard: rollback leaves it.
+    w.exo
+        .grant(ALICE, "boss@contoso.com", &["FullAccess"], false);
+    let held = json!({ "id": alice.object_id, "user": "boss@contoso.com", "fullAccess": true });
+    let out = w
+        .provider
+        .restore(
+            &call("grant_full_access", ALICE, &p, Some(&a)),
+            &held,
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(!out.changed, "{out:?}");
+    assert!(w.exo.permission(ALICE, "boss@contoso.com").is_some());
+}
+
+#[tokio::test]
+async fn rollback_grants_the_removed_rights_again_but_not_the_inherited() {
+    let w = world().await;
+    let alice = w.exo.add_mailbox(ALICE);
+    let sales = w.exo.add_shared("sales@contoso.com");
+    w.exo.add_shared("support@contoso.com");
+    w.exo
+        .grant("sales@contoso.com", ALICE, &["FullAccess"], false);
+    w.exo
+        .grant("support@contoso.com", ALICE, &["ReadPermission"], true);
+    let none = Map::new();
+    let (a, before) = apply_recording(&w, "remove_mailbox_permissions", &none).await;
+    assert_eq!(before["id"], json!(alice.object_id));
+    let grants = before["grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 2, "{before}");
+    assert!(grants.iter().any(|g| g["mailbox"] == json!(sales.object_id)
+        && g["rights"] == json!(["FullAccess"])
+        && g["inherited"] == json!(false)));
+    assert!(w.exo.permission("sales@contoso.com", ALICE).is_none());
+    restore_twice(&w, "remove_mailbox_permissions", &none, &a, &before).await;
+    let back = w.exo.permission("sales@contoso.com", ALICE).unwrap();
+    assert_eq!(back.rights, ["FullAccess"]);
+    assert_eq!(back.automap, Some(false));
+    // The inherited right was never removed and is not granted explicitly now.
+    let support: Vec<(String, Vec<String>, bool)> = w
+        .exo
+        .rights_of(ALICE)
+        .into_iter()
+        .filter(|(m, _, _)| m.contains("support"))
+        .collect();
+    assert_eq!(support.len(), 1, "{support:?}");
+    assert!(support[0].2, "{support:?}");
+}
+
+#[tokio::test]
+async fn rollback_names_a_mailbox_gone_since_and_grants_the_rest() {
+    let w = world().await;
+    w.exo.add_mailbox(ALICE);
+    w.exo.add_shared("sales@contoso.com");
+    w.exo.add_shared("hr@contoso.com");
+    w.exo
+        .grant("sales@contoso.com", ALICE, &["FullAccess"], false);
+    w.exo.grant("hr@contoso.com", ALICE, &["FullAccess"], false);
+    let none = Map::new();
+    let (a, before) = apply_recording(&w, "remove_mailbox_permissions", &none).await;
+    w.exo.remove_mailbox("hr@contoso.com");
+    let c = call("remove_mailbox_permissions", ALICE, &none, Some(&a));
+    let err = w
+        .provider
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("granted FullAccess on sales@contoso.com again")
+            && msg.contains("mailbox(es) hr@contoso.com no longer exist"),
+        "{msg}"
+    );
+    assert!(w.exo.permission("sales@contoso.com", ALICE).is_some());
+    let chk = w
+        .provider
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("mailbox gone"),
+        "{chk:?}"
+    );
+    w.exo.assert_contract();
+}

@@ -835,3 +835,392 @@ async fn move_to_ou_and_delete_user_act_by_id() {
     assert!(c.revoked, "{}", c.observed);
     assert_eq!(c.account.unwrap().id, id);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rollback: the pre-state an apply records, and restoring it
+
+/// A context that keeps the pre-states an apply records.
+fn recording() -> (CallCtx, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
+/// Apply by login; the account and the one pre-state recorded.
+async fn apply_recording(
+    fake: &FakeGoogle,
+    action: &str,
+    params: &Map<String, Value>,
+) -> (Account, Value) {
+    let (ctx, befores) = recording();
+    let out = provider(fake)
+        .apply(&call(action, ALICE, params, None), &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
+    let befores = befores.lock().unwrap().clone();
+    assert_eq!(befores.len(), 1, "{action}: {befores:?}");
+    (out.account.unwrap(), befores[0].clone())
+}
+
+/// Restore (changed), restore again (only reads), check the restore (restored).
+async fn restore_twice(
+    fake: &FakeGoogle,
+    action: &str,
+    params: &Map<String, Value>,
+    account: &Account,
+    before: &Value,
+) {
+    let p = provider(fake);
+    let c = call(action, ALICE, params, Some(account));
+    let quiet = CallCtx::silent();
+    let chk = p.check_restored(&c, before, &quiet).await.unwrap();
+    assert!(
+        !chk.restored,
+        "{action}: restored before the restore: {chk:?}"
+    );
+    let out = p
+        .restore(&c, before, &quiet)
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
+    assert!(out.changed, "{action}: {out:?}");
+    let n = fake.requests().len();
+    let again = p.restore(&c, before, &quiet).await.unwrap();
+    assert!(!again.changed, "{action}: {again:?}");
+    let sent = fake.lines()[n..].to_vec();
+    assert!(
+        sent.iter().all(|l| l.starts_with("GET ")),
+        "{action}: a second restore wrote: {sent:?}"
+    );
+    let chk = p.check_restored(&c, before, &quiet).await.unwrap();
+    assert!(chk.restored, "{action}: {chk:?}");
+    assert_eq!(chk.account.as_ref(), Some(account));
+    fake.assert_contract();
+}
+
+#[test]
+fn every_google_action_declares_how_it_is_undone() {
+    use offboard::providers::{Inverse, UNDO_NOT_BUILT, find_kind};
+    let kind = find_kind("google").unwrap();
+    for a in kind.actions {
+        assert_ne!(a.inverse, Inverse::None(UNDO_NOT_BUILT), "{}", a.name);
+    }
+    let restore: Vec<&str> = kind
+        .actions
+        .iter()
+        .filter(|a| matches!(a.inverse, Inverse::Restore(_)))
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(
+        restore,
+        [
+            "suspend_user",
+            "remove_from_groups",
+            "set_auto_reply",
+            "set_forwarding",
+            "remove_licenses",
+            "move_to_ou",
+            "delete_user"
+        ]
+    );
+    let transfer = kind.action("transfer_drive").unwrap();
+    assert_eq!(
+        transfer.inverse,
+        Inverse::None("files stay with the new owner; move them back by hand")
+    );
+}
+
+#[tokio::test]
+async fn rollback_unsuspends_and_moves_back_to_the_old_org_unit() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| u.org_unit = "/Sales/Berlin".into());
+    let none = Map::new();
+    let (account, before) = apply_recording(&fake, "suspend_user", &none).await;
+    assert_eq!(before, json!({ "id": id, "suspended": false }));
+    restore_twice(&fake, "suspend_user", &none, &account, &before).await;
+    assert!(!fake.user(&id).unwrap().suspended);
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.json == Some(json!({ "suspended": false })))
+    );
+
+    let ou = params(json!({ "org_unit_path": "/Leavers" }));
+    let (account, before) = apply_recording(&fake, "move_to_ou", &ou).await;
+    assert_eq!(before, json!({ "id": id, "orgUnitPath": "/Sales/Berlin" }));
+    assert_eq!(fake.user(&id).unwrap().org_unit, "/Leavers");
+    restore_twice(&fake, "move_to_ou", &ou, &account, &before).await;
+    assert_eq!(fake.user(&id).unwrap().org_unit, "/Sales/Berlin");
+
+    // Suspended before offboard: nothing put back.
+    fake.edit(&id, |u| u.suspended = true);
+    let was = json!({ "id": id, "suspended": true });
+    let out = provider(&fake)
+        .restore(
+            &call("suspend_user", ALICE, &none, Some(&account)),
+            &was,
+            &CallCtx::silent(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !out.changed && out.summary.contains("nothing to put back"),
+        "{out:?}"
+    );
+    assert!(fake.user(&id).unwrap().suspended);
+}
+
+#[tokio::test]
+async fn rollback_re_adds_the_groups_with_their_roles_and_names_a_deleted_one() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    let team = fake.add_group("team@corp.test");
+    let sales = fake.add_group("sales@corp.test");
+    fake.edit(&id, |u| {
+        u.groups = vec![team.clone(), sales.clone()];
+        u.group_roles
+            .insert(team.clone(), ("OWNER".into(), "DAILY".into()));
+    });
+    let none = Map::new();
+    let (account, before) = apply_recording(&fake, "remove_from_groups", &none).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "email": ALICE, "groups": [
+            { "id": team, "email": "team@corp.test", "role": "OWNER", "delivery_settings": "DAILY" },
+            { "id": sales, "email": "sales@corp.test", "role": "MEMBER", "delivery_settings": "ALL_MAIL" },
+        ]})
+    );
+    assert!(fake.user(&id).unwrap().groups.is_empty());
+    restore_twice(&fake, "remove_from_groups", &none, &account, &before).await;
+    let u = fake.user(&id).unwrap();
+    assert!(u.groups.contains(&team) && u.groups.contains(&sales));
+    assert_eq!(
+        u.group_roles[&team],
+        ("OWNER".to_string(), "DAILY".to_string())
+    );
+    let posted = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.raw_path.contains(&team))
+        .unwrap();
+    assert_eq!(
+        posted.json,
+        Some(
+            json!({ "email": ALICE, "role": "OWNER", "type": "USER", "delivery_settings": "DAILY" })
+        )
+    );
+
+    // Removed again; sales deleted meanwhile: team comes back, sales is named.
+    fake.edit(&id, |u| u.groups.clear());
+    fake.delete_group(&sales);
+    let p = provider(&fake);
+    let c = call("remove_from_groups", ALICE, &none, Some(&account));
+    let err = p
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(
+        message(&err).contains(&format!("sales@corp.test ({sales})"))
+            && message(&err).contains("re-added"),
+        "{err}"
+    );
+    assert!(fake.user(&id).unwrap().groups.contains(&team));
+    let chk = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.restored && chk.observed.contains(&sales), "{chk:?}");
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_reassigns_the_licences_and_says_when_none_is_left() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| {
+        u.licenses = vec![(
+            "Google-Apps".into(),
+            "1010020027".into(),
+            "Google Workspace Business Starter".into(),
+        )]
+    });
+    let one = params(json!({"products": ["Google-Apps"], "skus": ["1010020027"]}));
+    let (account, before) = apply_recording(&fake, "remove_licenses", &one).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "email": ALICE, "assignments": [{
+            "productId": "Google-Apps", "skuId": "1010020027",
+            "skuName": "Google Workspace Business Starter",
+        }]})
+    );
+    restore_twice(&fake, "remove_licenses", &one, &account, &before).await;
+    assert_eq!(fake.user(&id).unwrap().licenses.len(), 1);
+    assert!(
+        fake.lines().contains(
+            &"POST /apps/licensing/v1/product/Google-Apps/sku/1010020027/user".to_string()
+        )
+    );
+
+    let p = provider(&fake);
+    let c = call("remove_licenses", ALICE, &one, Some(&account));
+    p.apply(&c, &CallCtx::silent()).await.unwrap();
+    fake.use_up_sku("1010020027", "Google Workspace Business Starter");
+    let err = p
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(
+        message(&err).contains("Google-Apps/1010020027")
+            && message(&err).contains("Not enough licenses available"),
+        "{err}"
+    );
+    let chk = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("not assigned again"),
+        "{chk:?}"
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_puts_the_vacation_and_forwarding_back_and_drops_the_added_address() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.add_user(BOSS);
+    // Alice had her own holiday reply and forwarded to her phone's mailbox.
+    fake.edit(&id, |u| {
+        u.vacation = json!({
+            "enableAutoReply": true,
+            "responseSubject": "Away",
+            "responseBodyPlainText": "Back on Monday",
+            "startTime": "1796000000000",
+        });
+        u.forwarding
+            .insert("alice@phone.test".into(), "accepted".into());
+        u.auto_forwarding = json!({
+            "enabled": true, "emailAddress": "alice@phone.test", "disposition": "leaveInInbox",
+        });
+    });
+    let reply = params(json!({"subject": "Alice has left", "body": "Please write to boss"}));
+    let (account, before) = apply_recording(&fake, "set_auto_reply", &reply).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "vacation": {
+            "enableAutoReply": true, "responseSubject": "Away",
+            "responseBodyPlainText": "Back on Monday", "startTime": "1796000000000",
+        }})
+    );
+    restore_twice(&fake, "set_auto_reply", &reply, &account, &before).await;
+    let v = fake.user(&id).unwrap().vacation;
+    assert_eq!(v["responseSubject"], "Away");
+    assert_eq!(v["responseBodyPlainText"], "Back on Monday");
+
+    let fwd = params(json!({"to": BOSS}));
+    let (account, before) = apply_recording(&fake, "set_forwarding", &fwd).await;
+    assert_eq!(
+        before,
+        json!({ "id": id,
+            "autoForwarding": { "enabled": true, "emailAddress": "alice@phone.test",
+                                "disposition": "leaveInInbox" },
+            "forwardingAddress": { "address": BOSS, "existed": false } })
+    );
+    assert_eq!(
+        fake.user(&id).unwrap().auto_forwarding["emailAddress"],
+        BOSS
+    );
+    let plan: Vec<String> = provider(&fake)
+        .describe_restore(
+            &call("set_forwarding", ALICE, &fwd, Some(&account)),
+            &before,
+        )
+        .iter()
+        .map(|l| l.method.clone())
+        .collect();
+    assert_eq!(plan, ["GET", "GET", "PUT", "DELETE"]);
+    restore_twice(&fake, "set_forwarding", &fwd, &account, &before).await;
+    let u = fake.user(&id).unwrap();
+    assert_eq!(u.auto_forwarding["emailAddress"], "alice@phone.test");
+    assert!(!u.forwarding.contains_key(BOSS), "{:?}", u.forwarding);
+    assert!(u.forwarding.contains_key("alice@phone.test"));
+}
+
+#[tokio::test]
+async fn rollback_undeletes_a_user_into_its_old_org_unit_within_the_window() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.edit(&id, |u| u.org_unit = "/Sales".into());
+    let none = Map::new();
+    let (account, before) = apply_recording(&fake, "delete_user", &none).await;
+    assert_eq!(
+        before,
+        json!({ "id": id, "primaryEmail": ALICE, "orgUnitPath": "/Sales", "exists": true })
+    );
+    assert!(fake.user(&id).is_none());
+    restore_twice(&fake, "delete_user", &none, &account, &before).await;
+    assert_eq!(fake.user(&id).unwrap().org_unit, "/Sales");
+    let undelete = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.raw_path.ends_with("/undelete"))
+        .unwrap();
+    assert_eq!(
+        undelete.raw_path,
+        format!("/admin/directory/v1/users/{id}/undelete")
+    );
+    assert_eq!(undelete.json, Some(json!({ "orgUnitPath": "/Sales" })));
+
+    // Deleted again and past the 20 days: it cannot come back, and both say so.
+    let p = provider(&fake);
+    let c = call("delete_user", ALICE, &none, Some(&account));
+    p.apply(&c, &CallCtx::silent()).await.unwrap();
+    fake.purge(&id);
+    let err = p
+        .restore(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(message(&err).contains("can no longer be restored"), "{err}");
+    let chk = p
+        .check_restored(&c, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("no longer exists"),
+        "{chk:?}"
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_turns_off_a_reply_and_forwarding_the_user_never_had() {
+    let fake = FakeGoogle::start().await;
+    let id = fake.add_user(ALICE);
+    fake.add_user(BOSS);
+    // Gmail answers `{}` for settings left at their defaults: off.
+    let reply = params(json!({"subject": "Alice has left", "body": "Please write to boss"}));
+    let (account, before) = apply_recording(&fake, "set_auto_reply", &reply).await;
+    assert_eq!(before, json!({ "id": id, "vacation": {} }));
+    restore_twice(&fake, "set_auto_reply", &reply, &account, &before).await;
+    assert_ne!(
+        fake.user(&id).unwrap().vacation["enableAutoReply"],
+        json!(true)
+    );
+
+    let fwd = params(json!({"to": BOSS}));
+    let (account, before) = apply_recording(&fake, "set_forwarding", &fwd).await;
+    assert_eq!(before["autoForwarding"], json!({}));
+    restore_twice(&fake, "set_forwarding", &fwd, &account, &before).await;
+    let u = fake.user(&id).unwrap();
+    assert_ne!(
+        u.auto_forwarding["enabled"],
+        json!(true),
+        "{:?}",
+        u.auto_forwarding
+    );
+    assert!(u.forwarding.is_empty(), "{:?}", u.forwarding);
+}

@@ -580,3 +580,168 @@ async fn the_auth_table_sends_the_oauth_access_token_as_bearer() {
     }
     fake.assert_contract();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rollback: the pre-state an apply records, and restoring it
+
+/// A context that keeps the pre-states an apply records.
+fn recording() -> (CallCtx, Arc<Mutex<Vec<Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| s.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
+#[test]
+fn every_okta_action_declares_how_it_is_undone() {
+    use offboard::providers::{Inverse, UNDO_NOT_BUILT, find_kind};
+    let kind = find_kind("okta").unwrap();
+    for a in kind.actions {
+        assert_ne!(a.inverse, Inverse::None(UNDO_NOT_BUILT), "{}", a.name);
+    }
+    let restore: Vec<&str> = kind
+        .actions
+        .iter()
+        .filter(|a| matches!(a.inverse, Inverse::Restore(_)))
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(restore, ["suspend_user", "remove_from_groups"]);
+    let deactivate = kind.action("deactivate_user").unwrap();
+    assert!(
+        matches!(deactivate.inverse, Inverse::None(why) if why.contains("activation")),
+        "{:?}",
+        deactivate.inverse
+    );
+}
+
+#[tokio::test]
+async fn rollback_unsuspends_a_user_that_was_active_and_only_then() {
+    let fake = FakeOkta::start(TOKEN).await;
+    let id = fake.add_user(ALICE);
+    let p = provider(&fake);
+    let params = Map::new();
+    let (ctx, befores) = recording();
+    let out = p
+        .apply(&call("suspend_user", ALICE, &params, None), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    let before = befores.lock().unwrap()[0].clone();
+    assert_eq!(
+        before,
+        json!({ "id": id, "status": "ACTIVE", "transitioningToStatus": null })
+    );
+    let c = call("suspend_user", ALICE, &params, Some(&account));
+    let plan: Vec<String> = p
+        .describe_restore(&c, &before)
+        .iter()
+        .map(|l| format!("{} {}", l.method, l.url))
+        .collect();
+    assert_eq!(
+        plan[1],
+        format!(
+            "POST {}/api/v1/users/{id}/lifecycle/unsuspend",
+            fake.server.base_url
+        )
+    );
+    let quiet = CallCtx::silent();
+    let chk = p.check_restored(&c, &before, &quiet).await.unwrap();
+    assert!(
+        !chk.restored && chk.observed.contains("SUSPENDED"),
+        "{chk:?}"
+    );
+    let r = p.restore(&c, &before, &quiet).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    assert_eq!(fake.user(&id).unwrap().status, "ACTIVE");
+    let n = fake.requests().len();
+    let again = p.restore(&c, &before, &quiet).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(fake.lines()[n..].iter().all(|l| l.starts_with("GET ")));
+    let chk = p.check_restored(&c, &before, &quiet).await.unwrap();
+    assert!(chk.restored, "{chk:?}");
+    assert_eq!(chk.after["status"], "ACTIVE");
+
+    // Suspended before offboard came: nothing is put back, the user stays suspended.
+    fake.edit(&id, |u| u.status = "SUSPENDED".into());
+    let was = json!({ "id": id, "status": "SUSPENDED", "transitioningToStatus": null });
+    let r = p.restore(&c, &was, &quiet).await.unwrap();
+    assert!(
+        !r.changed && r.summary.contains("nothing to put back"),
+        "{r:?}"
+    );
+    assert_eq!(fake.user(&id).unwrap().status, "SUSPENDED");
+    // Deactivated since: unsuspend cannot help, and it says why.
+    fake.edit(&id, |u| u.status = "DEPROVISIONED".into());
+    let err = p.restore(&c, &before, &quiet).await.unwrap_err();
+    assert!(message(&err).contains("activation"), "{err}");
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn rollback_re_adds_the_okta_groups_by_id_and_names_a_deleted_one() {
+    let fake = FakeOkta::start(TOKEN).await;
+    let id = fake.add_user(ALICE);
+    let everyone = fake.add_group("Everyone", "BUILT_IN", false);
+    let eng = fake.add_group("Engineering", "OKTA_GROUP", false);
+    let vpn = fake.add_group("VPN", "OKTA_GROUP", false);
+    let ad = fake.add_group("AD Staff", "APP_GROUP", false);
+    fake.edit(&id, |u| {
+        u.groups = vec![everyone.clone(), eng.clone(), vpn.clone(), ad.clone()]
+    });
+    let p = provider(&fake);
+    let params = Map::new();
+    let (ctx, befores) = recording();
+    let out = p
+        .apply(&call("remove_from_groups", ALICE, &params, None), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    let before = befores.lock().unwrap()[0].clone();
+    assert_eq!(
+        before,
+        json!({ "id": id, "groups": [
+            { "id": ad, "name": "AD Staff", "type": "APP_GROUP" },
+            { "id": eng, "name": "Engineering", "type": "OKTA_GROUP" },
+            { "id": everyone, "name": "Everyone", "type": "BUILT_IN" },
+            { "id": vpn, "name": "VPN", "type": "OKTA_GROUP" },
+        ]})
+    );
+    let c = call("remove_from_groups", ALICE, &params, Some(&account));
+    let quiet = CallCtx::silent();
+    let r = p.restore(&c, &before, &quiet).await.unwrap();
+    assert!(r.changed && r.summary.contains("Engineering, VPN"), "{r:?}");
+    let mut groups = fake.user(&id).unwrap().groups;
+    groups.sort();
+    let mut want = vec![everyone, eng.clone(), vpn.clone(), ad];
+    want.sort();
+    assert_eq!(groups, want);
+    assert!(
+        fake.lines()
+            .contains(&format!("PUT /api/v1/groups/{eng}/users/{id}"))
+    );
+    let n = fake.requests().len();
+    let again = p.restore(&c, &before, &quiet).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert!(fake.lines()[n..].iter().all(|l| l.starts_with("GET ")));
+    assert!(
+        p.check_restored(&c, &before, &quiet)
+            .await
+            .unwrap()
+            .restored
+    );
+
+    // Removed again; VPN deleted meanwhile: Engineering comes back, VPN is named.
+    fake.edit(&id, |u| u.groups.retain(|g| *g != eng));
+    fake.delete_group(&vpn);
+    let err = p.restore(&c, &before, &quiet).await.unwrap_err();
+    assert!(
+        message(&err).contains(&format!("VPN ({vpn})")) && message(&err).contains("re-added"),
+        "{err}"
+    );
+    assert!(fake.user(&id).unwrap().groups.contains(&eng));
+    let chk = p.check_restored(&c, &before, &quiet).await.unwrap();
+    assert!(!chk.restored && chk.observed.contains(&vpn), "{chk:?}");
+    fake.assert_contract();
+}

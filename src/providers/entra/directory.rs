@@ -14,10 +14,10 @@ use crate::providers::{
     Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall,
 };
 
-const ENABLED: &str = "accountEnabled";
+pub(super) const ENABLED: &str = "accountEnabled";
 const SESSIONS: &str = "signInSessionsValidFromDateTime";
 const PASSWORD: &str = "lastPasswordChangeDateTime";
-const ANCHOR: &str = "onPremisesImmutableId";
+pub(super) const ANCHOR: &str = "onPremisesImmutableId";
 const SYNCED: &str = "onPremisesSyncEnabled";
 
 /// A random password Entra accepts (8–256 characters, three of four classes): 32 characters
@@ -44,7 +44,7 @@ fn random_password() -> SecretString {
 
 impl EntraProvider {
     /// `PATCH /users/{id}` with `body`; a 404 means the user was deleted meanwhile.
-    async fn patch_user(
+    pub(super) async fn patch_user(
         &self,
         account: &Account,
         body: &Value,
@@ -70,6 +70,7 @@ impl EntraProvider {
         };
         ctx.identified(&account);
         let before = user.get(ENABLED).cloned().unwrap_or(Value::Null);
+        ctx.before(&json!({ "id": account.id, ENABLED: before }));
         if before == Value::Bool(false) {
             return Ok(ApplyOutcome {
                 changed: false,
@@ -301,6 +302,7 @@ impl EntraProvider {
             Resolved::Gone(a) => return Ok(already_deleted(a, records)),
         };
         ctx.identified(&account);
+        ctx.before(&json!({ "id": account.id, ANCHOR: text(&user, ANCHOR) }));
         let Some(anchor) = text(&user, ANCHOR) else {
             return Ok(ApplyOutcome {
                 changed: false,
@@ -358,6 +360,11 @@ impl EntraProvider {
             Resolved::Gone(a) => return Ok(already_deleted(a, records)),
         };
         ctx.identified(&account);
+        ctx.before(&json!({
+            "id": account.id,
+            "userPrincipalName": account.name,
+            "exists": true,
+        }));
         let req = Request::delete(self.url(&["users", &account.id])?).allow(StatusCode::NOT_FOUND);
         let resp = self.send(req, ctx, &mut records).await?;
         if resp.status == StatusCode::NOT_FOUND {

@@ -25,16 +25,16 @@ pub(super) struct GroupsParams {
 }
 
 /// One of the user's direct memberships.
-struct Membership {
-    id: String,
-    name: String,
+pub(super) struct Membership {
+    pub(super) id: String,
+    pub(super) name: String,
     /// Why Graph cannot remove it, when it cannot.
-    skipped: Option<&'static str>,
+    pub(super) skipped: Option<&'static str>,
 }
 
 /// What `memberOf` says about the user, groups split from the rest.
-struct Memberships {
-    groups: Vec<Membership>,
+pub(super) struct Memberships {
+    pub(super) groups: Vec<Membership>,
     /// Directory roles and administrative units: not groups, not touched here.
     other: Vec<String>,
 }
@@ -65,6 +65,22 @@ fn why_skipped(g: &Value) -> Option<&'static str> {
     None
 }
 
+/// The pre-state of `remove_from_groups`: every group of the step's scope the user was a
+/// direct member of, by id (with its name), and whether offboard could remove it.
+fn groups_before(account: &Account, m: &Memberships) -> Value {
+    let groups: Vec<Value> = m
+        .groups
+        .iter()
+        .map(|g| match g.skipped {
+            None => serde_json::json!({ "id": g.id, "name": g.name, "removable": true }),
+            Some(why) => serde_json::json!({
+                "id": g.id, "name": g.name, "removable": false, "skipped": why,
+            }),
+        })
+        .collect();
+    serde_json::json!({ "id": account.id, "groups": groups })
+}
+
 impl EntraProvider {
     fn group_filter(&self, call: &StepCall<'_>) -> Result<Option<Vec<String>>, ProviderError> {
         let p: GroupsParams = params::parse(call.action, call.params)?;
@@ -77,7 +93,7 @@ impl EntraProvider {
         Ok(p.groups)
     }
 
-    async fn memberships(
+    pub(super) async fn memberships(
         &self,
         account: &Account,
         only: Option<&[String]>,
@@ -135,6 +151,7 @@ impl EntraProvider {
         let m = self
             .memberships(&account, only.as_deref(), ctx, &mut records)
             .await?;
+        ctx.before(&groups_before(&account, &m));
         let mut removed = Vec::new();
         let mut skipped = Vec::new();
         for g in &m.groups {

@@ -16,20 +16,20 @@ use crate::providers::{
     Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall,
 };
 
-const FIELDS: &[&str] = &["assignedLicenses", "licenseAssignmentStates"];
+pub(super) const FIELDS: &[&str] = &["assignedLicenses", "licenseAssignmentStates"];
 
 /// The user's licences, split by how they are assigned.
 #[derive(Debug, Default)]
-struct Licences {
+pub(super) struct Licences {
     /// skuIds assigned to the user directly.
-    direct: Vec<String>,
+    pub(super) direct: Vec<String>,
     /// (skuId, the group that assigns it).
-    inherited: Vec<(String, String)>,
+    pub(super) inherited: Vec<(String, String)>,
 }
 
 /// Read from `licenseAssignmentStates` (which says `assignedByGroup`); a user object without
 /// it falls back to `assignedLicenses`, every one taken as direct.
-fn licences(user: &Value) -> Licences {
+pub(super) fn licences(user: &Value) -> Licences {
     let mut out = Licences::default();
     match user
         .get("licenseAssignmentStates")
@@ -64,6 +64,53 @@ fn licences(user: &Value) -> Licences {
     out.inherited.sort();
     out.inherited.dedup();
     out
+}
+
+/// skuId (lower case) → the service plans disabled in it (`assignedLicenses[].disabledPlans`).
+pub(super) fn disabled_plans(user: &Value) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for l in user
+        .get("assignedLicenses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(sku) = text(l, "skuId") {
+            let mut plans: Vec<String> = l
+                .get("disabledPlans")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect();
+            plans.sort();
+            out.insert(sku.to_ascii_lowercase(), plans);
+        }
+    }
+    out
+}
+
+/// The pre-state of `remove_licenses`: the direct licences by skuId with their disabled
+/// plans (what comes back), and the inherited ones with the group assigning them (never
+/// removed by offboard, recorded for the reader).
+pub(super) fn licences_before(account: &Account, user: &Value, l: &Licences) -> Value {
+    let plans = disabled_plans(user);
+    let direct: Vec<Value> = l
+        .direct
+        .iter()
+        .map(|sku| {
+            json!({
+                "skuId": sku,
+                "disabledPlans": plans.get(&sku.to_ascii_lowercase()).cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let inherited: Vec<Value> = l
+        .inherited
+        .iter()
+        .map(|(sku, group)| json!({ "skuId": sku, "group": group }))
+        .collect();
+    json!({ "id": account.id, "direct": direct, "inherited": inherited })
 }
 
 /// `PART_NUMBER (skuId)`, or the skuId alone when the part number is unknown.
@@ -113,6 +160,7 @@ impl EntraProvider {
         };
         ctx.identified(&account);
         let l = licences(&user);
+        ctx.before(&licences_before(&account, &user, &l));
         if l.direct.is_empty() {
             ctx.freed_licences(&[]);
         }

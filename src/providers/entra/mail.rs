@@ -17,15 +17,56 @@ use crate::providers::{
 const FORWARDING: &[&str] = &["forwardTo", "forwardAsAttachmentTo", "redirectTo"];
 
 /// One Inbox rule.
-struct Rule {
+pub(super) struct Rule {
     id: String,
     name: String,
     /// The addresses it forwards or redirects to (empty: it does not).
     forwards_to: Vec<String>,
+    /// The rule as Graph answered it.
+    raw: Value,
+}
+
+/// The properties of a `messageRule` that make it what it is (and that can be written: the
+/// rest, `id`, `hasError`, `isReadOnly`, are Graph's).
+pub(super) const RULE_FIELDS: &[&str] = &[
+    "displayName",
+    "sequence",
+    "isEnabled",
+    "conditions",
+    "actions",
+    "exceptions",
+];
+
+/// `rule` cut to [`RULE_FIELDS`], nulls left out (what is recorded, and written back).
+pub(super) fn rule_body(rule: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in RULE_FIELDS {
+        if let Some(v) = rule.get(*k).filter(|v| !v.is_null()) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// The same rule: the same name, conditions, actions and exceptions (a rule made again has
+/// a new id; its sequence and enabled state are the user's to change).
+pub(super) fn same_rule(a: &Value, b: &Value) -> bool {
+    let norm = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(v) => v.clone(),
+    };
+    a.get("displayName") == b.get("displayName")
+        && ["conditions", "actions", "exceptions"]
+            .iter()
+            .all(|k| norm(a.get(*k)) == norm(b.get(*k)))
 }
 
 impl Rule {
-    fn from(v: &Value) -> Option<Rule> {
+    pub(super) fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    pub(super) fn from(v: &Value) -> Option<Rule> {
         let id = text(v, "id")?.to_string();
         let name = text(v, "displayName").unwrap_or(&id).to_string();
         let actions = v.get("actions");
@@ -48,6 +89,7 @@ impl Rule {
             id,
             name,
             forwards_to,
+            raw: v.clone(),
         })
     }
 
@@ -62,7 +104,7 @@ impl Rule {
 
 impl EntraProvider {
     /// The Inbox rules (every one, or only those that forward).
-    async fn rules(
+    pub(super) async fn rules(
         &self,
         account: &Account,
         forwarding_only: bool,
@@ -101,6 +143,17 @@ impl EntraProvider {
         let rules = self
             .rules(&account, forwarding_only, ctx, &mut records)
             .await?;
+        ctx.before(&json!({
+            "id": account.id,
+            "rules": rules
+                .iter()
+                .map(|r| {
+                    let mut body = rule_body(&r.raw);
+                    body["formerId"] = json!(r.id);
+                    body
+                })
+                .collect::<Vec<_>>(),
+        }));
         let mut removed = Vec::new();
         for r in &rules {
             let url = self.url(&[
@@ -221,7 +274,7 @@ struct Wanted {
 
 /// Text as Exchange may hand it back: HTML tags dropped, the common entities decoded, white
 /// space collapsed (Exchange stores the replies as HTML).
-fn plain(s: &str) -> String {
+pub(super) fn plain(s: &str) -> String {
     let mut out = String::new();
     let mut in_tag = false;
     for c in s.chars() {
@@ -245,6 +298,28 @@ fn plain(s: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The fields of `automaticRepliesSetting` offboard records and puts back (the replies as
+/// Exchange hands them back, HTML included: it accepts HTML when they are written).
+pub(super) const REPLY_FIELDS: &[&str] = &[
+    "status",
+    "externalAudience",
+    "internalReplyMessage",
+    "externalReplyMessage",
+    "scheduledStartDateTime",
+    "scheduledEndDateTime",
+];
+
+/// `setting` cut to [`REPLY_FIELDS`] (what the pre-state records).
+pub(super) fn reply_fields(setting: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in REPLY_FIELDS {
+        if let Some(v) = setting.get(*k) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 impl EntraProvider {
     fn wanted(&self, call: &StepCall<'_>) -> Result<Wanted, ProviderError> {
         let p: AutoReplyParams = params::parse(call.action, call.params)?;
@@ -259,7 +334,7 @@ impl EntraProvider {
     }
 
     /// `GET /users/{id}/mailboxSettings`: `automaticRepliesSetting`.
-    async fn auto_reply(
+    pub(super) async fn auto_reply(
         &self,
         account: &Account,
         ctx: &CallCtx,
@@ -310,6 +385,7 @@ impl EntraProvider {
         };
         ctx.identified(&account);
         let now = self.auto_reply(&account, ctx, &mut records).await?;
+        ctx.before(&json!({ "id": account.id, "automaticRepliesSetting": reply_fields(&now) }));
         let (ok, before) = Self::judge(&now, &w);
         if ok {
             return Ok(ApplyOutcome {

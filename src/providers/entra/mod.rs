@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use super::kit::http::{ALLOW_PLAIN, HttpClient, RetryPolicy};
 use super::kit::microsoft;
 use super::{
-    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec, Provider,
-    ProviderError, RequestLine, SettingSpec, StepCall, SystemConfig,
+    ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS, ParamsSpec,
+    Provider, ProviderError, RequestLine, RestoreCheck, SettingSpec, StepCall, SystemConfig,
 };
 
 mod devices;
@@ -36,6 +36,7 @@ mod licenses;
 mod mail;
 mod methods;
 mod onedrive;
+mod undo;
 
 pub use graph::{EntraProvider, ID_KIND};
 
@@ -62,7 +63,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "re-enable sign-in (accountEnabled back to true) if it was enabled before",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -75,7 +78,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_SESSIONS),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -88,7 +91,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_PASSWORD),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -100,7 +103,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_METHODS),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -113,7 +116,11 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "re-add the user to each group it was removed from, by group id \
+                 (a group deleted since cannot come back; dynamic, synced and mail-enabled groups \
+                 were never touched)",
+            ),
             params: ParamsSpec::of::<groups::GroupsParams>(),
         },
         ActionSpec {
@@ -126,7 +133,11 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "re-assign the directly assigned licences by skuId with their \
+                 disabled plans, if the subscription still has free licences (before a mailbox \
+                 is converted back: rollback runs in reverse order)",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -136,7 +147,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "make the deleted Inbox rules again from the recorded copy (same name, \
+                 conditions and actions; new ids)",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -147,7 +161,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "make the deleted forwarding rules again from the recorded copy (the mail \
+                 forwards again; new ids)",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -159,7 +176,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: true,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "put the automatic replies back as they were (status, \
+                 audience, text, schedule)",
+            ),
             params: ParamsSpec::of::<mail::AutoReplyParams>(),
         },
         ActionSpec {
@@ -172,7 +192,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "take back the OneDrive access offboard gave (a grant the recipient held before \
+                 stays)",
+            ),
             params: ParamsSpec::of::<onedrive::OneDriveParams>(),
         },
         ActionSpec {
@@ -184,7 +207,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore("set onPremisesImmutableId back to the recorded anchor"),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -195,7 +218,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "restore the user from deleted items, within 30 days of the delete (Entra \
+                 brings back its licences and groups); after that it cannot come back",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -209,7 +235,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_DEVICES),
             params: ParamsSpec::of::<devices::RetireParams>(),
         },
         ActionSpec {
@@ -222,7 +248,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_DEVICES),
             params: ParamsSpec::of::<devices::WipeParams>(),
         },
     ],
@@ -320,6 +346,32 @@ impl Provider for EntraProvider {
             "wipe_devices" => self.check_devices(call, ctx, devices::Kind::Wipe).await,
             other => Err(self.unknown_action(other)),
         }
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        self.restore_call(call, before, ctx).await
+    }
+
+    fn describe_restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+    ) -> Vec<RequestLine> {
+        self.describe_restore_call(call, before)
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        self.check_restored_call(call, before, ctx).await
     }
 }
 

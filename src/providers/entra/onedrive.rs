@@ -130,7 +130,146 @@ fn grants(permission: &Value, recipient: &Recipient, role: Role) -> bool {
     identities.into_iter().any(|i| recipient.is(i))
 }
 
+/// The ids of the permissions that give `recipient` any access.
+fn held_by(permissions: &[Value], recipient: &Recipient) -> Vec<String> {
+    permissions
+        .iter()
+        .filter(|p| grants(p, recipient, Role::Read))
+        .filter_map(|p| text(p, "id").map(str::to_string))
+        .collect()
+}
+
+/// A permission with the `owner` role (the drive's own: never taken back).
+fn is_owner(p: &Value) -> bool {
+    p.get("roles")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|x| x.as_str() == Some("owner")))
+}
+
 impl EntraProvider {
+    /// Rollback of `grant_onedrive_access`: the permissions that give the recorded recipient
+    /// access now but did not before offboard's grant (by id), owner's left alone. `None`: the
+    /// drive is not reachable through the user (deleted).
+    async fn grants_since(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<(Account, Drive, Vec<String>), ProviderError> {
+        let account = match self.resolve(call, &[], ctx, records).await? {
+            Resolved::Live(_, a) => a,
+            Resolved::Gone(a) => {
+                return Err(self.err(format!(
+                    "{a} no longer exists (404 by id): its OneDrive cannot be reached through \
+                     the user; restore the user first"
+                )));
+            }
+        };
+        let r = before.get("recipient").unwrap_or(&Value::Null);
+        let recipient = Recipient {
+            id: text(r, "id").unwrap_or_default().to_string(),
+            addresses: r
+                .get("addresses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
+        };
+        if recipient.id.is_empty() && recipient.addresses.is_empty() {
+            return Err(self.err("the recorded pre-state names no recipient"));
+        }
+        let held: Vec<&str> = before
+            .get("permissionIds")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let drive = self.drive(&account, ctx, records).await?;
+        let permissions = self.root_permissions(&drive, ctx, records).await?;
+        let new: Vec<String> = permissions
+            .iter()
+            .filter(|p| grants(p, &recipient, Role::Read) && !is_owner(p))
+            .filter_map(|p| text(p, "id"))
+            .filter(|id| !held.contains(id))
+            .map(str::to_string)
+            .collect();
+        Ok((account, drive, new))
+    }
+
+    pub(super) async fn revoke_onedrive_grant(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let mut records = Vec::new();
+        let (account, drive, new) = self.grants_since(call, before, ctx, &mut records).await?;
+        let who = before
+            .pointer("/recipient/addresses/0")
+            .and_then(Value::as_str)
+            .unwrap_or("the recipient")
+            .to_string();
+        let mut removed = Vec::new();
+        for id in &new {
+            let url = self.url(&["drives", &drive.id, "root", "permissions", id])?;
+            let resp = self
+                .send(
+                    Request::delete(url).allow(reqwest::StatusCode::NOT_FOUND),
+                    ctx,
+                    &mut records,
+                )
+                .await?;
+            if resp.status != reqwest::StatusCode::NOT_FOUND {
+                removed.push(id.clone());
+            }
+        }
+        Ok(ApplyOutcome {
+            changed: !removed.is_empty(),
+            summary: if removed.is_empty() {
+                format!("{who} holds no access to the OneDrive of {account} that offboard gave")
+            } else {
+                format!(
+                    "took back the access offboard gave {who} to the OneDrive of {account} \
+                     (permission {})",
+                    removed.join(", ")
+                )
+            },
+            requests: records,
+            account: Some(account),
+        })
+    }
+
+    pub(super) async fn check_onedrive_revoked(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<crate::providers::RestoreCheck, ProviderError> {
+        let mut records = Vec::new();
+        let (account, drive, new) = self.grants_since(call, before, ctx, &mut records).await?;
+        Ok(crate::providers::RestoreCheck {
+            after: json!({
+                "id": account.id,
+                "driveId": drive.id,
+                "recipient": before.get("recipient").cloned().unwrap_or(Value::Null),
+                "grantedSince": new,
+            }),
+            restored: new.is_empty(),
+            observed: if new.is_empty() {
+                "no access left that offboard gave".into()
+            } else {
+                format!(
+                    "access offboard gave still there (permission {})",
+                    new.join(", ")
+                )
+            },
+            account: Some(account),
+        })
+    }
+
     fn drive_params(&self, call: &StepCall<'_>) -> Result<(Option<String>, Role), ProviderError> {
         let p: OneDriveParams = params::parse(call.action, call.params)?;
         let to = p.to.map(|t| t.trim().to_string());
@@ -247,6 +386,13 @@ impl EntraProvider {
         let (account, recipient, drive, role) = self.drive_state(call, ctx, &mut records).await?;
         ctx.identified(&account);
         let permissions = self.root_permissions(&drive, ctx, &mut records).await?;
+        // The recipient's grants before: rollback takes back only one offboard made.
+        ctx.before(&json!({
+            "id": account.id,
+            "driveId": drive.id,
+            "recipient": { "id": recipient.id, "addresses": recipient.addresses },
+            "permissionIds": held_by(&permissions, &recipient),
+        }));
         if permissions.iter().any(|p| grants(p, &recipient, role)) {
             return Ok(ApplyOutcome {
                 changed: false,

@@ -75,6 +75,7 @@ impl GoogleProvider {
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
+        ctx.before(&json!({ "id": user.id, "suspended": user.suspended }));
         if user.suspended == Some(true) {
             return Ok(done(
                 false,
@@ -445,7 +446,7 @@ impl GoogleProvider {
     }
 
     /// The user's direct groups (every page), as (id, email), filtered by `only`.
-    async fn groups(
+    pub(super) async fn groups(
         &self,
         http: &crate::providers::kit::http::HttpClient,
         user_id: &str,
@@ -493,6 +494,31 @@ impl GoogleProvider {
         let groups = self
             .groups(&http, &user.id, p.groups.as_deref(), ctx, &mut records)
             .await?;
+        // Each membership's role (an owner or manager comes back as one), read before anything
+        // is removed: the pre-state rollback puts back.
+        let mut recorded = Vec::new();
+        for (gid, email) in &groups {
+            let req = Request::get(self.directory(&["groups", gid, "members", &user.id])?)
+                .allow(StatusCode::NOT_FOUND);
+            let resp = self
+                .send(&http, req, ctx, &mut records)
+                .await
+                .map_err(not_the_person)?;
+            if resp.status == StatusCode::NOT_FOUND {
+                continue;
+            }
+            let m: Value = resp.json()?;
+            let mut g = json!({
+                "id": gid,
+                "email": email,
+                "role": m.get("role").and_then(Value::as_str).unwrap_or("MEMBER"),
+            });
+            if let Some(d) = m.get("delivery_settings").and_then(Value::as_str) {
+                g["delivery_settings"] = json!(d);
+            }
+            recorded.push(g);
+        }
+        ctx.before(&json!({ "id": user.id, "email": user.email, "groups": recorded }));
         let mut removed = Vec::new();
         for (gid, email) in &groups {
             let req = Request::delete(self.directory(&["groups", gid, "members", &user.id])?)
@@ -569,6 +595,7 @@ impl GoogleProvider {
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
+        ctx.before(&json!({ "id": user.id, "orgUnitPath": user.org_unit }));
         let before = user.org_unit.clone().unwrap_or_default();
         if before == p.org_unit_path {
             return Ok(done(
@@ -619,6 +646,12 @@ impl GoogleProvider {
             Ok(x) => x,
             Err(done) => return Ok(done),
         };
+        ctx.before(&json!({
+            "id": user.id,
+            "primaryEmail": user.email,
+            "orgUnitPath": user.org_unit,
+            "exists": true,
+        }));
         let req =
             Request::delete(self.directory(&["users", &user.id])?).allow(StatusCode::NOT_FOUND);
         let resp = self.send(&http, req, ctx, &mut records).await?;

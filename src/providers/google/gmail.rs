@@ -68,6 +68,40 @@ impl Disposition {
     }
 }
 
+/// The `VacationSettings` fields offboard records and puts back.
+pub(super) const VACATION_FIELDS: &[&str] = &[
+    "enableAutoReply",
+    "responseSubject",
+    "responseBodyPlainText",
+    "responseBodyHtml",
+    "restrictToContacts",
+    "restrictToDomain",
+    "startTime",
+    "endTime",
+];
+
+/// `v` cut to `fields` (what a pre-state records; absent fields stay absent).
+pub(super) fn cut(v: &Value, fields: &[&str]) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in fields {
+        if let Some(x) = v.get(*k) {
+            out.insert((*k).to_string(), x.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+pub(super) fn vacation_fields(v: &Value) -> Value {
+    cut(v, VACATION_FIELDS)
+}
+
+/// The `AutoForwarding` fields offboard records and puts back.
+pub(super) const FORWARDING_FIELDS: &[&str] = &["enabled", "emailAddress", "disposition"];
+
+pub(super) fn forwarding_fields(v: &Value) -> Value {
+    cut(v, FORWARDING_FIELDS)
+}
+
 /// What the automatic reply should be, as Gmail's `VacationSettings`.
 fn vacation(p: &AutoReplyParams) -> Value {
     let mut v = json!({
@@ -107,7 +141,7 @@ fn vacation_holds(got: &Value, p: &AutoReplyParams) -> Result<(), String> {
 
 impl GoogleProvider {
     /// The user (as admin), then a client acting as the user.
-    async fn as_user(
+    pub(super) async fn as_user(
         &self,
         call: &StepCall<'_>,
         ctx: &CallCtx,
@@ -137,13 +171,13 @@ impl GoogleProvider {
         Ok(Ok((user, http)))
     }
 
-    fn gmail(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
+    pub(super) fn gmail(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
         let mut all = vec!["gmail", "v1", "users", "me", "settings"];
         all.extend_from_slice(segments);
         self.url(Api::Gmail, &all)
     }
 
-    async fn get_json(
+    pub(super) async fn get_json(
         &self,
         http: &HttpClient,
         url: url::Url,
@@ -184,6 +218,7 @@ impl GoogleProvider {
             .get_json(&http, url.clone(), ctx, &mut records)
             .await?
             .unwrap_or(Value::Null);
+        ctx.before(&json!({ "id": user.id, "vacation": vacation_fields(&now) }));
         if vacation_holds(&now, &p).is_ok() {
             return Ok(done(
                 false,
@@ -301,10 +336,19 @@ impl GoogleProvider {
             Err(g) => return Ok(g.apply()),
         };
         let mut created = false;
-        let status = match self
+        let existing = self
             .forwarding_status(&http, &p.to, ctx, &mut records)
+            .await?;
+        let auto_before = self
+            .get_json(&http, self.gmail(&["autoForwarding"])?, ctx, &mut records)
             .await?
-        {
+            .unwrap_or(Value::Null);
+        ctx.before(&json!({
+            "id": user.id,
+            "autoForwarding": forwarding_fields(&auto_before),
+            "forwardingAddress": { "address": p.to, "existed": existing.is_some() },
+        }));
+        let status = match existing {
             Some(s) => s,
             None => {
                 let req = Request::post(self.gmail(&["forwardingAddresses"])?)

@@ -110,7 +110,7 @@ pub(super) fn describe(p: &GoogleProvider, call: &StepCall<'_>) -> Vec<RequestLi
 }
 
 impl GoogleProvider {
-    fn licensing(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
+    pub(super) fn licensing(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
         let v = base(segments);
         let v: Vec<&str> = v.iter().map(String::as_str).collect();
         self.url(Api::Licensing, &v)
@@ -208,6 +208,14 @@ impl GoogleProvider {
         let found = self
             .assignments(&http, &p, &user, ctx, &mut records)
             .await?;
+        ctx.before(&serde_json::json!({
+            "id": user.id,
+            "email": user.email,
+            "assignments": found
+                .iter()
+                .map(|a| serde_json::json!({ "productId": a.product, "skuId": a.sku, "skuName": a.name }))
+                .collect::<Vec<_>>(),
+        }));
         let mut freed = Vec::new();
         for a in &found {
             let url = self.licensing(&[&a.product, "sku", &a.sku, "user", &user.email])?;

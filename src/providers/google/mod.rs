@@ -34,15 +34,16 @@ use url::Url;
 use super::kit::GoogleServiceAccount;
 use super::kit::http::{ALLOW_PLAIN, HttpClient, HttpResponse, Request, RetryPolicy};
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
-    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
-    SystemConfig,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS,
+    ParamsSpec, Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, SettingSpec,
+    SettingType, StepCall, SystemConfig,
 };
 
 mod directory;
 mod gmail;
 mod licensing;
 mod transfer;
+mod undo;
 
 /// Where the Admin SDK (Directory and Data Transfer) is.
 pub const ADMIN_URL: &str = "https://admin.googleapis.com";
@@ -146,7 +147,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore("unsuspend the user if it was not suspended before"),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -158,7 +159,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_SIGN_OUT),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -169,7 +170,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_TOKENS),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -179,7 +180,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_ASPS),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -191,7 +192,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_CODES),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -203,7 +204,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_2SV),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -215,7 +216,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "re-add the user to each group it was removed from, by group id, with its old \
+                 role (a group deleted since cannot come back)",
+            ),
             params: ParamsSpec::of::<directory::GroupsParams>(),
         },
         ActionSpec {
@@ -227,7 +231,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: true,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore("put the Gmail automatic reply back as it was"),
             params: ParamsSpec::of::<gmail::AutoReplyParams>(),
         },
         ActionSpec {
@@ -239,7 +243,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "put Gmail automatic forwarding back as it was and remove the forwarding address \
+                 offboard added",
+            ),
             params: ParamsSpec::of::<gmail::ForwardingParams>(),
         },
         ActionSpec {
@@ -252,7 +259,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::None(undo::NO_UNDO_TRANSFER),
             params: ParamsSpec::of::<transfer::TransferParams>(),
         },
         ActionSpec {
@@ -263,7 +270,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "re-assign the removed licences (product and SKU), if the subscription still has \
+                 free ones",
+            ),
             params: ParamsSpec::of::<licensing::LicenseParams>(),
         },
         ActionSpec {
@@ -273,7 +283,7 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: false,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore("move the user back to its old org unit"),
             params: ParamsSpec::of::<directory::OuParams>(),
         },
         ActionSpec {
@@ -283,7 +293,10 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: Inverse::Restore(
+                "restore the deleted user into its old org unit, within 20 days of the delete; \
+                 after that it cannot come back",
+            ),
             params: NO_PARAMS,
         },
     ],
@@ -923,6 +936,28 @@ impl Provider for GoogleProvider {
             "remove_licenses" => self.check_licenses(call, ctx).await,
             other => Err(self.unknown_action(other)),
         }
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        self.restore_call(call, before, ctx).await
+    }
+
+    fn describe_restore(&self, call: &StepCall<'_>, before: &Value) -> Vec<RequestLine> {
+        self.describe_restore_call(call, before)
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        self.check_restored_call(call, before, ctx).await
     }
 }
 
