@@ -798,7 +798,7 @@ fn unmet_dependency(step: &PlannedStep, state: &DepartureState) -> Option<String
 }
 
 /// Build the provider for one system, secrets resolved.
-fn connect_system(
+pub(crate) fn connect_system(
     name: &str,
     facts: &DepartureFacts,
     state_dir: &Path,
