@@ -570,3 +570,6 @@ pub fn verify_recorded(events: &[Event]) -> Result<(), String> {
     }
     crate::approval::check_distinct(&approvals).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests;
