@@ -96,7 +96,7 @@ pub enum Command {
     #[command(after_help = APPROVE_HELP)]
     Approve(ApproveArgs),
 
-    /// Make the reverse plan of a departure from its journal: cancel what is open, undo what was applied
+    /// Undo a departure from its journal: a reverse plan to approve and run
     #[command(after_help = ROLLBACK_HELP)]
     Rollback(RollbackArgs),
 
@@ -471,7 +471,9 @@ pub struct StartArgs {
 
     /// Run an approved plan file (`offboard plan --out`, `offboard approve`): the plan is made
     /// again from its runbook and inputs and must hash to the approved digest; steps whose
-    /// required approvals are missing wait (skipped) until `offboard resume` finds them
+    /// required approvals are missing wait (skipped) until `offboard resume` finds them. A
+    /// rollback plan (`offboard rollback --out`) runs against its departure, refused if the
+    /// departure's journal changed since it was made
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["user", "from", "from_event", "dry_run", "effective_at", "set", "ticket", "runbook", "legal_hold"])]
     pub plan: Option<PathBuf>,
 

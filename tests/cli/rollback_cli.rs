@@ -556,3 +556,20 @@ fn a_rollback_killed_after_a_restore_resumes_by_checking_first_and_never_restore
         true
     );
 }
+
+#[test]
+fn rollback_help_teaches_the_flow_with_an_example() {
+    let env = CliEnv::new();
+    let out = env.run(&["rollback", "--help"]);
+    assert!(out.status.success());
+    let t = text(&out);
+    for needle in [
+        "offboard rollback alice@corp.example --out rollback.json",
+        "offboard approve rollback.json --role security",
+        "offboard start --plan rollback.json",
+        "not restorable",
+        "docs/rollback.md",
+    ] {
+        assert!(t.contains(needle), "{needle:?} not in:\n{t}");
+    }
+}
