@@ -573,3 +573,26 @@ fn rollback_help_teaches_the_flow_with_an_example() {
         assert!(t.contains(needle), "{needle:?} not in:\n{t}");
     }
 }
+
+#[test]
+fn verify_after_a_rollback_does_not_call_the_restored_access_drift() {
+    let env = CliEnv::with_runbook(&sandbox_runbook(false, ""));
+    let (id, _) = start(&env);
+    rollback_out(&env);
+    let out = run_plan(&env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(sandbox_person(&env, "idp")["status"], "active");
+    let out = env.run(&["verify", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The steps it could not undo are still re-checked, and still hold.
+    let checked: Vec<String> = env
+        .chain(&id)
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Checked { context, .. } if context == "verify" => e.step.clone(),
+            _ => None,
+        })
+        .collect();
+    assert!(checked.contains(&"idp-sessions".to_string()), "{checked:?}");
+    assert!(!checked.contains(&"idp-suspend".to_string()), "{checked:?}");
+}
