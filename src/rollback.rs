@@ -343,7 +343,7 @@ pub fn plan(events: &[Event], approvals: Option<&ApprovalsDef>) -> Option<Rollba
         ));
     }
     // Newest application first.
-    undo.sort_by(|a, b| b.0.cmp(&a.0));
+    undo.sort_by_key(|u| std::cmp::Reverse(u.0));
     Some(RollbackPayload {
         departure: facts.id.clone(),
         user: facts.user.clone(),

@@ -70,9 +70,9 @@ pub fn exec(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<Exit> {
             out.display()
         ));
     } else {
-        ctx.printer.info(format!(
-            "Nothing was done. Write it with --out FILE, then run it with `offboard start --plan FILE`."
-        ));
+        ctx.printer.info(
+            "Nothing was done. Write it with --out FILE, then run it with `offboard start --plan FILE`.",
+        );
     }
     ctx.printer.json_result(&serde_json::json!({
         "rollback": file,
