@@ -35,7 +35,7 @@ pub fn exec(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<Exit> {
         .runbook
         .clone()
         .unwrap_or_else(|| PathBuf::from(&facts.runbook.path));
-    let runbook = common::load_runbook(ctx, Some(&runbook_path)).map_err(|e| {
+    let runbook = load_runbook(ctx, &runbook_path).map_err(|e| {
         CliError::new(Exit::Usage, e).hint(
             "the runbook's [approvals] say who approves a rollback; give the runbook with -r FILE",
         )
@@ -81,6 +81,15 @@ pub fn exec(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The runbook at `path`; the demo's departures name the built-in one.
+fn load_runbook(ctx: &Ctx, path: &Path) -> anyhow::Result<Runbook> {
+    if path == Path::new(super::demo::DEMO_RUNBOOK_PATH) {
+        return crate::runbook::load_str(path, super::demo::DEMO_RUNBOOK.to_string())
+            .map_err(|e| common::invalid_runbook(ctx, e));
+    }
+    common::load_runbook(ctx, Some(path))
+}
+
 /// The rollback plan file for a departure's journal.
 fn make_file(
     ctx: &Ctx,
@@ -95,8 +104,12 @@ fn make_file(
         let lines = describe(ctx, facts, u);
         requests.insert(u.step.clone(), lines);
     }
-    let path = std::path::absolute(&runbook.path)
-        .with_context(|| format!("resolving {}", runbook.path.display()))?;
+    let path = if runbook.path == Path::new(super::demo::DEMO_RUNBOOK_PATH) {
+        runbook.path.clone()
+    } else {
+        std::path::absolute(&runbook.path)
+            .with_context(|| format!("resolving {}", runbook.path.display()))?
+    };
     Ok(RollbackFile {
         format: ROLLBACK_FORMAT.into(),
         digest: payload.digest(),
@@ -266,7 +279,7 @@ pub fn start(ctx: &Ctx, path: &Path) -> anyhow::Result<Exit> {
         .hint(format!("`offboard resume {id}` continues that rollback"))
         .into());
     }
-    let runbook = common::load_runbook(ctx, Some(Path::new(&file.runbook_path)))?;
+    let runbook = load_runbook(ctx, Path::new(&file.runbook_path))?;
     let now = make_file(ctx, &runbook, &events)?;
     if now.digest != file.digest {
         let mut err = CliError::usage(format!(

@@ -596,3 +596,27 @@ fn verify_after_a_rollback_does_not_call_the_restored_access_drift() {
     assert!(checked.contains(&"idp-sessions".to_string()), "{checked:?}");
     assert!(!checked.contains(&"idp-suspend".to_string()), "{checked:?}");
 }
+
+/// The first thing a new user runs can be undone, with no credentials.
+#[test]
+fn the_demo_departure_can_be_rolled_back() {
+    let env = CliEnv::new();
+    let out = env.run(&["demo", "--non-interactive"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let t = text(&out);
+    let id = env
+        .departure_of("alice@example.com")
+        .expect("the demo's departure");
+    assert!(
+        t.contains(&format!("offboard rollback {id} --out rollback.json")),
+        "the demo does not say how to undo it:\n{t}"
+    );
+    let out = env.run(&["rollback", &id, "--out", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_plan(&env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let path = env.state().join("sandbox").join("idp.json");
+    let world: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(world["users"]["alice@example.com"]["status"], "active");
+    env.assert_evidence_verifies(&id);
+}
