@@ -343,6 +343,12 @@ fn a_rollback_waits_for_the_approval_the_runbook_requires() {
         rollback_step(&ev, "idp-suspend")["outcome"],
         "waiting for approval"
     );
+    // `status` says so, and exits 3 while the rollback is not complete.
+    let out = env.run(&["status", &id]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("NOT complete"), "{t}");
+    assert!(t.contains("waiting for approval: "), "{t}");
 
     let out = env.run(&[
         "approve",
@@ -357,6 +363,9 @@ fn a_rollback_waits_for_the_approval_the_runbook_requires() {
     let out = env.run(&["resume", &id, "--non-interactive"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(sandbox_person(&env, "idp")["status"], "active");
+    let out = env.run(&["status", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("restored: "), "{}", text(&out));
     let ev = evidence(&env, &id);
     assert_eq!(
         ev["predicate"]["rollback"]["approvals"][0]["principal"],
