@@ -536,6 +536,20 @@ pub fn verify_recorded(events: &[Event]) -> Result<(), String> {
         }
         return Ok(());
     };
+    // The plan was made from this very journal: its head is the event just before it began.
+    let at = events
+        .iter()
+        .position(|e| matches!(e.record, Record::RollbackStarted(_)))
+        .unwrap_or(0);
+    let head = at.checked_sub(1).map(|i| events[i].hash.as_str());
+    if head != Some(run.gate.plan.journal_head.as_str())
+        || run.gate.plan.journal_length != at as u64
+    {
+        return Err(format!(
+            "the rollback plan was made from another journal (head {} at {} events), not from the {at} events before it",
+            run.gate.plan.journal_head, run.gate.plan.journal_length
+        ));
+    }
     let digest = run.gate.plan.digest();
     if digest != run.gate.digest {
         return Err(format!(

@@ -196,10 +196,28 @@ fn a_journaled_rollback_replays_and_a_tampered_digest_is_caught() {
     let dir2 = tempfile::tempdir().unwrap();
     let mut k = testutil::journal(dir2.path());
     let mut bad = gate;
+    bad.plan = plan(k.events(), None).unwrap();
     bad.digest = "00".repeat(32);
     k.append(None, Record::RollbackStarted(Box::new(bad)))
         .unwrap();
-    assert!(verify_recorded(k.events()).is_err());
+    let err = verify_recorded(k.events()).unwrap_err();
+    assert!(err.contains("not to its digest"), "{err}");
+    // A plan made from another journal (here: before the hold) does not belong to this one.
+    let dir3 = tempfile::tempdir().unwrap();
+    let mut m = testutil::journal(dir3.path());
+    let early = plan(m.events(), None).unwrap();
+    m.append(None, Record::HoldPlaced { reason: "x".into() })
+        .unwrap();
+    let stale = RollbackGate {
+        digest: early.digest(),
+        plan_file: "/x/rollback.json".into(),
+        allowed_signers: String::new(),
+        plan: early,
+    };
+    m.append(None, Record::RollbackStarted(Box::new(stale)))
+        .unwrap();
+    let err = verify_recorded(m.events()).unwrap_err();
+    assert!(err.contains("another journal"), "{err}");
     // As journaled: kind names.
     let line = serde_json::to_value(&j.events()[j.events().len() - 1]).unwrap();
     assert_eq!(line["kind"], "restore_checked");
