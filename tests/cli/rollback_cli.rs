@@ -231,6 +231,18 @@ fn a_rescinded_departure_on_the_sandbox_is_rolled_back_with_before_and_after_in_
         shown.contains("before {\"status\":\"active\"}  after {\"status\":\"active\"}"),
         "{shown}"
     );
+    // And so does the page a person reads.
+    let out = env.run(&[
+        "evidence",
+        "show",
+        env.evidence_path(&id).to_str().unwrap(),
+        "--format",
+        "html",
+    ]);
+    let page = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(page.contains("<h2>Rollback</h2>"), "{page}");
+    assert!(page.contains("not restorable"), "{page}");
+    assert!(page.contains("before: <span class=\"mono\">"), "{page}");
 }
 
 #[test]
