@@ -506,3 +506,91 @@ async fn real_scim2_server_restore() {
     assert_eq!(admin.members(&vpn).await, vec![alice.clone()]);
     drop(server);
 }
+
+/// A rescinded termination rolled back on the real server through the binary: `start`, then
+/// `rollback --out` and `start --plan`; the user is active again and back in its groups, the
+/// delete that never ran is cancelled, and the evidence shows before and after.
+#[test]
+fn real_scim2_server_rollback_through_the_binary() {
+    use common::cli_env::{CliEnv, text};
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+    };
+    let (alice, eng) = rt.block_on(async {
+        let alice = admin.create_user("alice@corp.example").await;
+        let bob = admin.create_user("bob@corp.example").await;
+        let eng = admin.create_group("eng", &[&alice, &bob]).await;
+        (alice, eng)
+    });
+    let mut env = CliEnv::new();
+    env.var("SCIM_TOKEN", TOKEN);
+    env.write_runbook(&format!(
+        r#"
+[runbook]
+name = "Real SCIM leaver"
+
+[systems.hr]
+kind = "scim"
+base_url = "{}"
+token = {{ env = "SCIM_TOKEN" }}
+
+[[step]]
+id = "hr-deactivate"
+lane = "it"
+system = "hr"
+action = "deactivate_user"
+
+[[step]]
+id = "hr-groups"
+lane = "it"
+system = "hr"
+action = "remove_from_groups"
+after = ["hr-deactivate"]
+
+[[step]]
+id = "badge"
+lane = "facilities"
+manual = "Collect the badge"
+phase = "close"
+"#,
+        server.base_url
+    ));
+    let out = env.run(&CliEnv::start_args("alice@corp.example"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = env.departure_of("alice@corp.example").unwrap();
+    rt.block_on(async {
+        assert_eq!(admin.get_user(&alice).await.1["active"], json!(false));
+        assert!(!admin.members(&eng).await.contains(&alice));
+    });
+    let out = env.run(&["rollback", &id, "--out", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = env.run(&["start", "--plan", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    rt.block_on(async {
+        assert_eq!(admin.get_user(&alice).await.1["active"], json!(true));
+        assert!(admin.members(&eng).await.contains(&alice));
+    });
+    env.assert_evidence_verifies(&id);
+    let ev: Value =
+        serde_json::from_slice(&std::fs::read(env.evidence_path(&id)).unwrap()).unwrap();
+    let rb = &ev["predicate"]["rollback"];
+    assert_eq!(rb["complete"], true, "{rb}");
+    assert_eq!(rb["cancelled"][0]["step"], "badge");
+    let steps = rb["steps"].as_array().unwrap();
+    let d = steps.iter().find(|s| s["step"] == "hr-deactivate").unwrap();
+    assert_eq!(d["before"], json!({"active": true}));
+    assert_eq!(d["after"], json!({"active": true}));
+    assert_eq!(d["outcome"], "restored");
+    let g = steps.iter().find(|s| s["step"] == "hr-groups").unwrap();
+    assert_eq!(g["before"]["groups"][0]["id"], json!(eng));
+    assert_eq!(g["outcome"], "restored");
+    drop(server);
+}
