@@ -206,33 +206,34 @@ fn render(ctx: &Ctx, file: &RollbackFile) -> String {
             Undo::Restore { what: back } => {
                 line(format!(
                     "   {} {}  {what}{account}: {}",
-                    p.green("restore"),
+                    p.green(&format!("{:<14}", "restore")),
                     safe(&u.step),
                     safe(back)
                 ));
                 if let Some(b) = &u.before {
                     line(format!(
-                        "       before: {}",
+                        "{:18}before: {}",
+                        "",
                         safe(&crate::journal::canonical_json(b))
                     ));
                 }
                 for r in file.requests.get(&u.step).into_iter().flatten() {
-                    line(format!("       {}", safe(r)));
+                    line(format!("{:18}{}", "", safe(r)));
                 }
                 if !u.requires.is_empty() {
                     let names: Vec<&str> = u.requires.iter().map(|r| r.as_str()).collect();
-                    line(format!("       needs approval by: {}", names.join(", ")));
+                    line(format!("{:18}needs approval by: {}", "", names.join(", ")));
                 }
             }
             Undo::NotRestorable { why } => line(format!(
                 "   {} {}  {what}{account}: {}",
-                p.yellow("not restorable"),
+                p.yellow(&format!("{:<14}", "not restorable")),
                 safe(&u.step),
                 safe(why)
             )),
             Undo::ByHand { instruction } => line(format!(
                 "   {} {}  {}{}",
-                p.yellow("by hand"),
+                p.yellow(&format!("{:<14}", "by hand")),
                 safe(&u.step),
                 safe(instruction),
                 u.owner
@@ -455,6 +456,8 @@ fn run(ctx: &Ctx, driving: &Driving, key: &SigningKey) -> anyhow::Result<Exit> {
             "state": rb.state(&u.step),
         })).collect::<Vec<_>>(),
     }));
+    // The new evidence revision goes onto the ticket, as after any run.
+    super::attach::after(ctx, driving, key);
     if complete {
         p.info(p.green(
             "Rolled back: every restore is back, and what could not be restored is recorded.",
@@ -626,10 +629,11 @@ fn summary(ctx: &Ctx, rb: &RollbackRun) -> String {
     for u in &rb.gate.plan.undo {
         let st = rb.state(&u.step);
         let outcome = rb.outcome(u);
+        let padded = format!("{outcome:<20}");
         let word = match outcome {
-            "restored" => p.green(outcome),
-            "by hand" | "waiting for approval" | "pending" => p.yellow(outcome),
-            _ => p.red(outcome),
+            "restored" => p.green(&padded),
+            "by hand" | "waiting for approval" | "pending" => p.yellow(&padded),
+            _ => p.red(&padded),
         };
         let detail = match (&u.undo, outcome) {
             (Undo::ByHand { instruction }, _) => instruction.clone(),
@@ -641,12 +645,7 @@ fn summary(ctx: &Ctx, rb: &RollbackRun) -> String {
                 .map(|c| c.observed.clone())
                 .unwrap_or_default(),
         };
-        out.push_str(&format!(
-            "{:<22} {:<16} {}\n",
-            safe(&u.step),
-            word,
-            safe(&detail)
-        ));
+        out.push_str(&format!("{:<22} {word} {}\n", safe(&u.step), safe(&detail)));
     }
     out.trim_end().to_string()
 }
