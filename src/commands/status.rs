@@ -193,7 +193,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                     .join(", ")
             )));
     }
-    p.json_result(&serde_json::json!({
+    let mut json = serde_json::json!({
         "departure": f,
         "complete": state.is_complete(),
         "legal_hold": state.hold,
@@ -210,7 +210,15 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
             }),
         },
         "steps": common::steps_json(&state),
-        "rollback": rollback.as_ref().map(|rb| serde_json::json!({
+        "ticket": {
+            "attached": state.ticket.attached.last().map(|(at, a)| serde_json::json!({"at": at, "attach": a})),
+            "pending": state.ticket.pending.as_ref().map(|(at, f)| serde_json::json!({"at": at, "failure": f})),
+            "closed": state.ticket.closed.last().map(|(at, c)| serde_json::json!({"at": at, "close": c})),
+        },
+    });
+    // Only a departure being (or that was) rolled back has the key.
+    if let Some(rb) = &rollback {
+        json["rollback"] = serde_json::json!({
             "plan_digest": rb.gate.digest,
             "started_at": rb.started_at,
             "complete": rb.is_complete(),
@@ -218,13 +226,9 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                 "step": u.step,
                 "outcome": rb.outcome(u),
             })).collect::<Vec<_>>(),
-        })),
-        "ticket": {
-            "attached": state.ticket.attached.last().map(|(at, a)| serde_json::json!({"at": at, "attach": a})),
-            "pending": state.ticket.pending.as_ref().map(|(at, f)| serde_json::json!({"at": at, "failure": f})),
-            "closed": state.ticket.closed.last().map(|(at, c)| serde_json::json!({"at": at, "close": c})),
-        },
-    }));
+        });
+    }
+    p.json_result(&json);
     // A rollback still under way leaves the departure open too.
     let rollback_open = rollback.as_ref().is_some_and(|rb| !rb.is_complete());
     Ok(if state.is_complete() && !rollback_open {

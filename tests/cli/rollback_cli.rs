@@ -378,6 +378,9 @@ fn a_rollback_waits_for_the_approval_the_runbook_requires() {
     let out = env.run(&["status", &id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("restored: "), "{}", text(&out));
+    let out = env.run(&["--json", "status", &id]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rollback"]["complete"], true, "{v}");
     let ev = evidence(&env, &id);
     assert_eq!(
         ev["predicate"]["rollback"]["approvals"][0]["principal"],
