@@ -403,40 +403,63 @@ fn run(ctx: &Ctx, driving: &Driving, key: &SigningKey) -> anyhow::Result<Exit> {
         }
     }
     let rt = common::runtime()?;
-    for u in &plan.undo {
-        let st = rb.state(&u.step);
-        if st.is_settled() {
-            continue;
-        }
-        match &u.undo {
-            Undo::ByHand { .. } => {}
-            Undo::NotRestorable { why } => {
-                driving.append(
-                    Some(&u.step),
-                    Record::NotRestorable {
-                        reason: why.clone(),
-                    },
-                )?;
-            }
-            Undo::Restore { .. } => {
-                let missing = rb.missing(u);
-                if !missing.is_empty() {
-                    let names: Vec<&str> = missing.iter().map(|r| r.as_str()).collect();
-                    p.warn(format!(
-                        "{}: waiting for approval by {} (`offboard approve {} --role {}`, then `offboard resume {}`)",
-                        safe(&u.step),
-                        names.join(", "),
-                        rb.gate.plan_file,
-                        names[0],
-                        plan.departure
-                    ));
+    let interrupted: Option<String> = rt.block_on(async {
+        // Listen before the first restore, so a signal journals where the rollback stopped.
+        let mut stop = crate::app::StopSignals::listen()?;
+        let work = async {
+            for u in &plan.undo {
+                let st = rb.state(&u.step);
+                if st.is_settled() {
                     continue;
                 }
-                rt.block_on(restore_one(ctx, driving, &state, u, st.attempted()))?;
+                match &u.undo {
+                    Undo::ByHand { .. } => {}
+                    Undo::NotRestorable { why } => {
+                        driving.append(
+                            Some(&u.step),
+                            Record::NotRestorable { reason: why.clone() },
+                        )?;
+                    }
+                    Undo::Restore { .. } => {
+                        let missing = rb.missing(u);
+                        if !missing.is_empty() {
+                            let names: Vec<&str> = missing.iter().map(|r| r.as_str()).collect();
+                            p.warn(format!(
+                                "{}: waiting for approval by {} (`offboard approve {} --role {}`, then `offboard resume {}`)",
+                                safe(&u.step),
+                                names.join(", "),
+                                rb.gate.plan_file,
+                                names[0],
+                                plan.departure
+                            ));
+                            continue;
+                        }
+                        restore_one(ctx, driving, &state, u, st.attempted()).await?;
+                    }
+                }
             }
+            Ok::<(), anyhow::Error>(())
+        };
+        tokio::select! {
+            biased;
+            reason = stop.recv() => Ok::<_, anyhow::Error>(Some(reason.to_string())),
+            r = work => r.map(|()| None),
         }
-    }
+    })?;
     drop(rt);
+    if let Some(reason) = interrupted {
+        driving.append(None, Record::Interrupted { reason })?;
+        let sealed = driving.seal(&ctx.state, key)?;
+        p.warn(format!(
+            "interrupted. The journal is consistent; evidence so far: {}",
+            sealed.json_path.display()
+        ));
+        p.info(format!(
+            "Continue the rollback with: offboard resume {}",
+            plan.departure
+        ));
+        return Ok(Exit::Interrupted);
+    }
     let events = journal_events(driving);
     let rb = RollbackRun::replay(&events).context("no rollback in this journal")?;
     let complete = rb.is_complete();

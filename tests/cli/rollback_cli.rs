@@ -644,3 +644,35 @@ fn the_demo_departure_can_be_rolled_back() {
     assert_eq!(world["users"]["alice@example.com"]["status"], "active");
     env.assert_evidence_verifies(&id);
 }
+
+#[test]
+fn ctrl_c_during_a_rollback_journals_where_it_stopped_and_resume_finishes_it() {
+    let env = CliEnv::with_runbook(&sandbox_runbook(false, "").replacen(
+        "[systems.idp]\nkind = \"sandbox\"\nlatency_ms = 0",
+        "[systems.idp]\nkind = \"sandbox\"\nlatency_ms = 1500",
+        1,
+    ));
+    let (id, _) = start(&env);
+    rollback_out(&env);
+    let mut child = env.spawn(&["start", "--plan", "rollback.json", "--non-interactive"]);
+    // Once the rollback has begun (cancels journaled), Ctrl-C while the slow restore runs.
+    let t0 = std::time::Instant::now();
+    while !kinds_of(&env, &id, "badge").contains(&"cancelled".to_string()) {
+        assert!(child.try_wait().unwrap().is_none(), "it ended too soon");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(
+        env.chain(&id)
+            .iter()
+            .any(|e| matches!(e.record, Record::Interrupted { .. }))
+    );
+    env.assert_evidence_verifies(&id);
+    let out = env.run(&["resume", &id, "--non-interactive"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(sandbox_person(&env, "idp")["status"], "active");
+    assert_eq!(evidence(&env, &id)["predicate"]["rollback"]["complete"], true);
+}
