@@ -568,7 +568,8 @@ done manual steps are listed for their owner to undo by hand. The plan's digest 
 departure, its journal's head and every undo step: `start --plan` refuses it once the journal
 has changed. The rollback is journaled in the same departure and sealed in a new evidence
 revision (before, after, restored or not and why). Exit 0 when every restore is back, 3 when
-one failed or waits for an approval. docs/rollback.md says what each kind restores.";
+one failed or waits for an approval. A departure the HR intake only scheduled (not yet
+started) is called off instead. docs/rollback.md says what each kind restores.";
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {

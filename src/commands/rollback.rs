@@ -20,6 +20,15 @@ use super::{Ctx, common};
 
 /// `offboard rollback`.
 pub fn exec(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<Exit> {
+    // A departure the HR intake only scheduled has not run: it is called off, nothing to undo.
+    let scheduled = scheduled_for(ctx, &args.departure)?;
+    if !scheduled.is_empty() {
+        call_off(ctx, &args, &scheduled)?;
+        let found = ctx.state.find_departure(&args.departure).ok().flatten();
+        if found.is_none() {
+            return Ok(Exit::Ok);
+        }
+    }
     let (id, events) = common::find_departure(ctx, &args.departure)?;
     if RollbackRun::replay(&events).is_some() {
         return Err(CliError::usage(format!(
@@ -79,6 +88,57 @@ pub fn exec(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<Exit> {
         "plan_file": args.out,
     }));
     Ok(Exit::Ok)
+}
+
+/// The departures the HR intake scheduled for `user` (by work email) that have not started.
+fn scheduled_for(ctx: &Ctx, user: &str) -> anyhow::Result<Vec<crate::intake::index::Entry>> {
+    let index = crate::intake::index::read(&ctx.state)?;
+    Ok(index
+        .events
+        .into_values()
+        .filter(|e| e.departure.is_none() && e.cancelled.is_none())
+        .filter(|e| {
+            e.scheduled
+                .as_ref()
+                .is_some_and(|s| s.termination.work_email.eq_ignore_ascii_case(user))
+        })
+        .collect())
+}
+
+/// Call off scheduled departures (with `--out`; without it, say what would be called off).
+fn call_off(
+    ctx: &Ctx,
+    args: &RollbackArgs,
+    scheduled: &[crate::intake::index::Entry],
+) -> anyhow::Result<()> {
+    let p = &ctx.printer;
+    if args.out.is_none() {
+        for e in scheduled {
+            if let Some(s) = &e.scheduled {
+                p.result(format!(
+                    "The departure of {} scheduled for {} ({} event {}) has not started: with --out it is called off (nothing ran, so there is nothing to undo).",
+                    safe(&s.termination.work_email),
+                    crate::journal::timestamp(s.termination.effective_at),
+                    e.source.name(),
+                    safe(&e.event_id)
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let intake = crate::intake::index::Intake::open(&ctx.state)?;
+    for e in scheduled {
+        let Some(s) = &e.scheduled else { continue };
+        for off in intake.cancel_scheduled(
+            e.source,
+            &s.termination.employee_id,
+            None,
+            "rolled back before it started (offboard rollback)",
+        )? {
+            super::intake::called_off(ctx, &intake, &off, "rolled back before it started")?;
+        }
+    }
+    Ok(())
 }
 
 /// The runbook at `path`; the demo's departures name the built-in one.

@@ -674,5 +674,53 @@ fn ctrl_c_during_a_rollback_journals_where_it_stopped_and_resume_finishes_it() {
     let out = env.run(&["resume", &id, "--non-interactive"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(sandbox_person(&env, "idp")["status"], "active");
-    assert_eq!(evidence(&env, &id)["predicate"]["rollback"]["complete"], true);
+    assert_eq!(
+        evidence(&env, &id)["predicate"]["rollback"]["complete"],
+        true
+    );
+}
+
+/// A departure the HR intake scheduled but never started is called off: nothing ran.
+#[test]
+fn a_scheduled_departure_is_called_off_and_never_starts() {
+    let mut env = CliEnv::with_runbook(
+        "[runbook]\nname = \"HR leaver\"\n\n[systems.idp]\nkind = \"sandbox\"\nlatency_ms = 0\n\n[[step]]\nid = \"idp-suspend\"\nlane = \"it\"\nsystem = \"idp\"\naction = \"suspend_user\"\n\n[intake.bamboohr]\ncut_at = \"17:00\"\n",
+    );
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/intake/bamboohr-employee.json"
+        ),
+        env.path().join("kim.json"),
+    )
+    .unwrap();
+    env.at("2026-12-10T09:00:00Z");
+    let out = env.run(&[
+        "start",
+        "--from-event",
+        "kim.json",
+        "--source",
+        "bamboohr",
+        "--non-interactive",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Scheduled"), "{}", text(&out));
+    // Without --out it only says what it would do.
+    let out = env.run(&["rollback", "kim.ash@corp.example"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("has not started"), "{}", text(&out));
+    let out = env.run(&["--json", "status"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["scheduled"].as_array().map(Vec::len), Some(1), "{v}");
+    let out = env.run(&["rollback", "kim.ash@corp.example", "--out", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("called off"), "{}", text(&out));
+    let out = env.run(&["--json", "status"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["scheduled"].as_array().is_none_or(Vec::is_empty), "{v}");
+    // At its time, the due run starts nothing.
+    env.at("2026-12-18T17:00:30Z");
+    let out = env.run(&["intake", "due"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(env.departures().0.len(), 0, "{}", text(&out));
 }
