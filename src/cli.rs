@@ -108,6 +108,10 @@ pub enum Command {
     #[command(after_help = APPROVE_HELP)]
     Approve(ApproveArgs),
 
+    /// Undo a departure from its journal: a reverse plan to approve and run
+    #[command(after_help = ROLLBACK_HELP)]
+    Rollback(RollbackArgs),
+
     /// Before cutting anything: resolve every secret and ask every system, read-only, about the person
     #[command(
         after_help = "Example:\n  offboard preflight alice@corp.example -r offboard.toml\n\nFor each automated step: the system's secrets resolve, its credentials work, and the\nperson is found (rights are checked where the API can tell). Nothing is changed and no\ndeparture is recorded. `start` runs the same preflight first and cuts nothing if it finds a\nproblem, unless --force. Exits 0 when every look succeeded, 1 otherwise."
@@ -483,7 +487,9 @@ pub struct StartArgs {
 
     /// Run an approved plan file (`offboard plan --out`, `offboard approve`): the plan is made
     /// again from its runbook and inputs and must hash to the approved digest; steps whose
-    /// required approvals are missing wait (skipped) until `offboard resume` finds them
+    /// required approvals are missing wait (skipped) until `offboard resume` finds them. A
+    /// rollback plan (`offboard rollback --out`) runs against its departure, refused if the
+    /// departure's journal changed since it was made
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["user", "from", "from_event", "dry_run", "effective_at", "set", "ticket", "runbook", "legal_hold"])]
     pub plan: Option<PathBuf>,
 
@@ -547,6 +553,39 @@ pub struct ApproveArgs {
     #[arg(long)]
     pub message: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Departure id, or the user whose latest departure is meant
+    pub departure: String,
+
+    /// Write the rollback plan, with its digest, to this file for `offboard approve` and
+    /// `offboard start --plan` (atomically, 0600)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// The runbook whose [approvals] say who approves the rollback (default: the one the
+    /// departure was started with)
+    #[arg(short, long, value_name = "RUNBOOK")]
+    pub runbook: Option<PathBuf>,
+}
+
+const ROLLBACK_HELP: &str = "Examples:
+  offboard rollback alice@corp.example --out rollback.json
+  offboard approve rollback.json --role security --key ~/.ssh/id_ed25519   # if [approvals] rollback asks
+  offboard start --plan rollback.json
+  offboard resume alice@corp.example        # continues a rollback that was cut off
+
+From the departure's journal: first every step still open is cancelled (no later run takes it
+up), then, newest first, every applied step is undone: restored to the pre-state its apply
+recorded (a suspended account re-enabled, groups re-added by id), or marked not restorable
+with why (a deleted user, a wiped device, a rotated secret, a sent notice, nothing recorded);
+done manual steps are listed for their owner to undo by hand. The plan's digest covers the
+departure, its journal's head and every undo step: `start --plan` refuses it once the journal
+has changed. The rollback is journaled in the same departure and sealed in a new evidence
+revision (before, after, restored or not and why). Exit 0 when every restore is back, 3 when
+one failed or waits for an approval. A departure the HR intake only scheduled (not yet
+started) is called off instead. docs/rollback.md says what each kind restores.";
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {

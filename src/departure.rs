@@ -533,6 +533,12 @@ impl DepartureState {
                     step.status = Some(Status::Skipped);
                     step.reason = Some(reason.clone());
                 }
+                // Called off by a rollback: settled, so no run takes it up again.
+                Record::Cancelled { reason } => {
+                    step.status = Some(Status::NotApplicable);
+                    step.reason = Some(reason.clone());
+                    step.finished_at = Some(e.ts.clone());
+                }
                 Record::Answered {
                     answer,
                     note,

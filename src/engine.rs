@@ -488,12 +488,27 @@ impl Engine {
     /// nothing to re-check: it is reported as "cannot confirm", never as holding.
     pub async fn verify(&self, reporter: &dyn Reporter) -> Result<Vec<VerifyItem>> {
         let state = replay(&self.journal);
+        // A rollback gave access back on purpose: what it cancelled or restored is not drift.
+        let undone: std::collections::BTreeSet<String> = {
+            let j = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+            crate::rollback::RollbackRun::replay(j.events())
+                .map(|rb| {
+                    rb.gate
+                        .plan
+                        .restores()
+                        .map(|u| u.step.clone())
+                        .chain(rb.cancelled.iter().cloned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let targets: Vec<&PlannedStep> = state
             .facts
             .steps
             .iter()
             .filter(|s| {
                 s.automated.as_ref().is_some_and(|a| a.revokes)
+                    && !undone.contains(&s.id)
                     && !matches!(
                         state.steps[&s.id].status(),
                         Status::Pending | Status::Skipped
@@ -798,7 +813,7 @@ fn unmet_dependency(step: &PlannedStep, state: &DepartureState) -> Option<String
 }
 
 /// Build the provider for one system, secrets resolved.
-fn connect_system(
+pub(crate) fn connect_system(
     name: &str,
     facts: &DepartureFacts,
     state_dir: &Path,

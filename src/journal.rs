@@ -130,6 +130,35 @@ pub enum Record {
     /// An approval of the departure's plan was checked and accepted (`start --plan`, or a later
     /// `resume` that found a new `.sig` beside the plan): role, key, signature.
     Approved(crate::approval::Approval),
+    /// A rollback plan (`offboard rollback --out`, then `start --plan`) began to run against this
+    /// departure: its digest, where its file is, and the whole plan (cancels and undo steps,
+    /// each with the account and the pre-state it puts back), so `resume` continues it.
+    RollbackStarted(Box<crate::rollback::RollbackGate>),
+    /// An approval of the rollback plan (its digest, not the departure's plan's).
+    RollbackApproved(crate::approval::Approval),
+    /// The step was called off by a rollback before it ran (or before it ran again): no later
+    /// run takes it up.
+    Cancelled { reason: String },
+    /// The provider put back the step's recorded pre-state (or found it already back).
+    Restored {
+        changed: bool,
+        summary: String,
+        requests: Vec<RequestRecord>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Account>,
+    },
+    /// After a restore, the live state read back by the account's id, in the pre-state's shape.
+    RestoreChecked {
+        after: serde_json::Value,
+        restored: bool,
+        observed: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<Account>,
+    },
+    /// The rollback cannot undo the step, and why.
+    NotRestorable { reason: String },
+    /// A restore (or its check) failed; `resume` tries again.
+    RestoreFailed { error: String },
 }
 
 /// One journal line.

@@ -25,6 +25,7 @@ pub mod person;
 pub mod plan;
 pub mod providers;
 pub mod report;
+pub mod rollback;
 pub mod runbook;
 pub mod secrets;
 pub mod state;

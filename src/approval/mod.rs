@@ -87,6 +87,9 @@ pub struct ApprovalsDef {
     /// Roles named steps need, by step id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, Vec<Role>>,
+    /// Roles every restore of a rollback plan needs (`offboard rollback --out`, docs/rollback.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback: Vec<Role>,
 }
 
 impl ApprovalsDef {

@@ -102,6 +102,7 @@ fn required_roles_follow_the_runbook_rules() {
         destructive: vec![Role::Security],
         involuntary: vec![Role::Hr],
         steps: BTreeMap::new(),
+        rollback: Vec::new(),
     };
     // Involuntary, not destructive: manager + hr; the manual step needs none.
     assert_eq!(

@@ -80,6 +80,9 @@ pub fn write_plan(
 
 /// `offboard approve PLAN --role ROLE`.
 pub fn exec(ctx: &Ctx, args: ApproveArgs) -> anyhow::Result<Exit> {
+    if crate::rollback::is_rollback_file(&args.plan) {
+        return approve_rollback(ctx, args);
+    }
     let plan = PlanFile::read(&args.plan).map_err(|e| {
         CliError::new(Exit::Usage, e)
             .hint("make the plan again with `offboard plan <USER> … --out plan.json`")
@@ -152,6 +155,76 @@ pub fn exec(ctx: &Ctx, args: ApproveArgs) -> anyhow::Result<Exit> {
     p.json_result(&serde_json::json!({
         "role": args.role,
         "digest": plan.digest,
+        "fingerprint": key.fingerprint(),
+        "signature_file": out,
+    }));
+    Ok(Exit::Ok)
+}
+
+/// `offboard approve rollback.json --role ROLE`: what the rollback does, then the same
+/// signature over its digest (`<plan>.<role>.sig`).
+fn approve_rollback(ctx: &Ctx, args: ApproveArgs) -> anyhow::Result<Exit> {
+    use crate::rollback::{RollbackFile, Undo};
+    let file = RollbackFile::read(&args.plan).map_err(|e| {
+        CliError::new(Exit::Usage, e).hint(
+            "make the rollback plan again with `offboard rollback <DEPARTURE> --out rollback.json`",
+        )
+    })?;
+    let message = crate::approval::message(args.role, &file.digest);
+    if args.message {
+        print!("{message}");
+        return Ok(Exit::Ok);
+    }
+    let p = &ctx.printer;
+    let pl = &file.payload;
+    let mut text = format!(
+        "You approve, as {}, the ROLLBACK of departure {} of {}, runbook \"{}\".\n",
+        p.bold(args.role.as_str()),
+        safe(&pl.departure),
+        safe(&pl.user),
+        safe(&pl.runbook_name)
+    );
+    let cancel: Vec<String> = pl.cancel.iter().map(|c| safe(&c.step)).collect();
+    if !cancel.is_empty() {
+        text.push_str(&format!("Cancels: {}\n", cancel.join(", ")));
+    }
+    for u in &pl.undo {
+        let (word, detail) = match &u.undo {
+            Undo::Restore { what } => ("restore", what.as_str()),
+            Undo::NotRestorable { why } => ("not restorable", why.as_str()),
+            Undo::ByHand { instruction } => ("by hand", instruction.as_str()),
+        };
+        let waits = if u.requires.contains(&args.role) {
+            " (waits for your approval)"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "  {word} {}: {}{waits}\n",
+            safe(&u.step),
+            safe(detail)
+        ));
+    }
+    text.push_str(&format!("Rollback plan digest: sha256:{}", file.digest));
+    p.info(text);
+    let Some(key_path) = ctx.global.key.as_deref() else {
+        return Err(CliError::usage("no approver key: give it with --key")
+            .hint("e.g. `offboard approve rollback.json --role security --key ~/.ssh/id_ed25519`")
+            .into());
+    };
+    let key = crate::keys::load(key_path).map_err(|e| CliError::new(Exit::Usage, e))?;
+    let sig = key.sign_in(crate::approval::NAMESPACE, message.as_bytes())?;
+    let out = crate::approval::sig_path(&args.plan, args.role);
+    crate::state::write_atomic(&out, sig.as_bytes())?;
+    p.result(format!(
+        "Approved as {} with key {}: {}",
+        args.role,
+        key.fingerprint(),
+        out.display()
+    ));
+    p.json_result(&serde_json::json!({
+        "role": args.role,
+        "digest": file.digest,
         "fingerprint": key.fingerprint(),
         "signature_file": out,
     }));
@@ -239,7 +312,7 @@ pub fn gate(
     Ok(approvals)
 }
 
-fn read_signers(path: &Path) -> anyhow::Result<AllowedSigners> {
+pub(crate) fn read_signers(path: &Path) -> anyhow::Result<AllowedSigners> {
     AllowedSigners::read(path).map_err(|e| {
         CliError::new(
             Exit::Usage,
@@ -252,7 +325,7 @@ fn read_signers(path: &Path) -> anyhow::Result<AllowedSigners> {
 
 /// The valid approvals beside `plan` for roles not in `have`; any signature that does not
 /// check out, or a key in two roles, is refused (exit 2).
-fn collect(
+pub(crate) fn collect(
     plan: &Path,
     digest: &str,
     signers: &AllowedSigners,

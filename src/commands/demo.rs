@@ -10,13 +10,13 @@ use super::{Ctx, common};
 /// The runbook the demo runs (also in `runbooks/demo.toml`).
 pub const DEMO_RUNBOOK: &str = include_str!("../../runbooks/demo.toml");
 
+/// The path the demo's departures record for their runbook.
+pub const DEMO_RUNBOOK_PATH: &str = "builtin:runbooks/demo.toml";
+
 pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     let p = &ctx.printer;
-    let runbook = crate::runbook::load_str(
-        Path::new("builtin:runbooks/demo.toml"),
-        DEMO_RUNBOOK.to_string(),
-    )
-    .map_err(|e| common::invalid_runbook(ctx, e))?;
+    let runbook = crate::runbook::load_str(Path::new(DEMO_RUNBOOK_PATH), DEMO_RUNBOOK.to_string())
+        .map_err(|e| common::invalid_runbook(ctx, e))?;
     let interactive = !args.non_interactive && common::stdin_is_terminal();
     p.info(p.bold("offboard demo"));
     p.info(format!(
@@ -62,6 +62,12 @@ pub fn exec(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<Exit> {
     p.info(format!(
         "  offboard verify {id}            # re-check that access is still revoked"
     ));
+    p.info(format!(
+        "  offboard rollback {id} --out rollback.json   # undo it (a rescinded termination)"
+    ));
+    p.info(
+        "  offboard start --plan rollback.json          # re-enable what can be, say what cannot",
+    );
     p.info(format!(
         "  offboard evidence verify {}",
         ctx.state

@@ -594,7 +594,7 @@ fn start_args(sched: &Scheduled, opts: &Launch) -> Result<StartArgs> {
 }
 
 /// Say and log that a scheduled departure was called off.
-fn called_off(ctx: &Ctx, intake: &Intake, e: &Entry, why: &str) -> Result<()> {
+pub(crate) fn called_off(ctx: &Ctx, intake: &Intake, e: &Entry, why: &str) -> Result<()> {
     if let Some(s) = &e.scheduled {
         ctx.printer.warn(format!(
             "called off the departure of {} scheduled for {} ({} event {}): {why}",

@@ -25,6 +25,7 @@ pub mod preflight;
 pub mod remind;
 pub mod report;
 pub mod resume;
+pub mod rollback;
 pub mod runbook;
 pub mod start;
 pub mod state;
@@ -99,6 +100,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
         Command::Start(args) => start::exec(ctx, args),
         Command::Plan(args) => plan::exec(ctx, args),
         Command::Approve(args) => approve::exec(ctx, args),
+        Command::Rollback(args) => rollback::exec(ctx, args),
         Command::Preflight(args) => preflight::exec(ctx, args),
         Command::Resume(args) => resume::exec(ctx, args),
         Command::Confirm(args) => confirm::exec(ctx, args),

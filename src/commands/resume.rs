@@ -31,6 +31,14 @@ pub fn exec(ctx: &Ctx, args: ResumeArgs) -> anyhow::Result<Exit> {
             None => hold::place(ctx, &driving, &id, reason)?,
         }
     }
+    // A departure being rolled back goes on with its rollback, never with its cut.
+    let rolling_back = {
+        let j = driving.journal.lock().unwrap_or_else(|p| p.into_inner());
+        crate::rollback::RollbackRun::replay(j.events()).is_some()
+    };
+    if rolling_back {
+        return super::rollback::continue_rollback(ctx, &driving, &key);
+    }
     // Approvals given since (new `.sig` files beside the approved plan) unblock their steps.
     super::approve::pick_up(ctx, &driving)?;
     driving.append(

@@ -14,6 +14,10 @@ pub fn exec(ctx: &Ctx, args: StartArgs) -> anyhow::Result<Exit> {
         return super::intake::start_from_event(ctx, args);
     }
     if let Some(plan) = args.plan.clone() {
+        // A rollback plan (`offboard rollback --out`) runs against the departure it was made of.
+        if crate::rollback::is_rollback_file(&plan) {
+            return super::rollback::start(ctx, &plan);
+        }
         let (approved, input) = super::approve::input_of(&plan)?;
         let args = StartArgs { input, ..args };
         return run_plan(ctx, args, Some((&plan, &approved)));

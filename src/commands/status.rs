@@ -166,6 +166,10 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
         }
     }
     p.result(table::steps(p, &state, now));
+    let rollback = crate::rollback::RollbackRun::replay(&events);
+    if let Some(rb) = &rollback {
+        p.result(rollback_lines(ctx, rb));
+    }
     ticket_line(ctx, &state);
     if let Some((at, holding, drift, errors)) = &state.last_verify {
         p.result(format!(
@@ -189,7 +193,7 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
                     .join(", ")
             )));
     }
-    p.json_result(&serde_json::json!({
+    let mut json = serde_json::json!({
         "departure": f,
         "complete": state.is_complete(),
         "legal_hold": state.hold,
@@ -211,12 +215,59 @@ pub fn exec(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<Exit> {
             "pending": state.ticket.pending.as_ref().map(|(at, f)| serde_json::json!({"at": at, "failure": f})),
             "closed": state.ticket.closed.last().map(|(at, c)| serde_json::json!({"at": at, "close": c})),
         },
-    }));
-    Ok(if state.is_complete() {
+    });
+    // Only a departure being (or that was) rolled back has the key.
+    if let Some(rb) = &rollback {
+        json["rollback"] = serde_json::json!({
+            "plan_digest": rb.gate.digest,
+            "started_at": rb.started_at,
+            "complete": rb.is_complete(),
+            "steps": rb.gate.plan.undo.iter().map(|u| serde_json::json!({
+                "step": u.step,
+                "outcome": rb.outcome(u),
+            })).collect::<Vec<_>>(),
+        });
+    }
+    p.json_result(&json);
+    // A rollback still under way leaves the departure open too.
+    let rollback_open = rollback.as_ref().is_some_and(|rb| !rb.is_complete());
+    Ok(if state.is_complete() && !rollback_open {
         Exit::Ok
     } else {
         Exit::Incomplete
     })
+}
+
+/// Where a rollback stands: each undo step's outcome, grouped, and what to do next.
+fn rollback_lines(ctx: &Ctx, rb: &crate::rollback::RollbackRun) -> String {
+    let p = &ctx.printer;
+    let mut groups: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for u in &rb.gate.plan.undo {
+        groups.entry(rb.outcome(u)).or_default().push(safe(&u.step));
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(outcome, steps)| format!("{outcome}: {}", steps.join(", ")))
+        .collect();
+    let head = format!(
+        "Rolled back by plan sha256:{} (started {}){}",
+        &rb.gate.digest[..rb.gate.digest.len().min(12)],
+        table::short(&rb.started_at),
+        if rb.is_complete() {
+            String::new()
+        } else {
+            format!(
+                " — NOT complete: `offboard resume {}` continues it",
+                rb.gate.plan.departure
+            )
+        }
+    );
+    let head = if rb.is_complete() {
+        p.green(&head)
+    } else {
+        p.yellow(&head)
+    };
+    format!("{head}\n  {}", parts.join("; "))
 }
 
 /// Where the evidence went: the last attach to the service desk ticket, or the one pending.

@@ -422,6 +422,11 @@ pub fn render_html(statement: &Value, page: &Page) -> Result<String> {
     writeln!(out, "<h2>Every step, by lane</h2>")?;
     lanes(&mut out, &steps)?;
 
+    // Rollback, when the departure was rolled back.
+    if let Some(rb) = p.get("rollback").filter(|r| r.is_object()) {
+        rollback(&mut out, rb)?;
+    }
+
     // Signature.
     verification(&mut out, p, page)?;
 
@@ -797,6 +802,12 @@ fn lanes(out: &mut String, steps: &[Value]) -> Result<()> {
             if !s(st, "/finished_at").is_empty() {
                 outcome.push(format!("at {}", show_time(s(st, "/finished_at"))));
             }
+            if let Some(b) = st.get("before").filter(|b| !b.is_null()) {
+                outcome.push(format!(
+                    "before: <span class=\"mono\">{}</span>",
+                    escape(&crate::journal::canonical_json(b))
+                ));
+            }
             if let Some(c) = st.get("check").filter(|c| c.is_object()) {
                 let revoked = c.get("revoked").and_then(Value::as_bool) == Some(true);
                 outcome.push(format!(
@@ -852,6 +863,69 @@ fn lanes(out: &mut String, steps: &[Value]) -> Result<()> {
         }
         writeln!(out, "</tbody></table>")?;
     }
+    Ok(())
+}
+
+/// The rollback: per undo step, before, after and how it ended.
+fn rollback(out: &mut String, rb: &Value) -> Result<()> {
+    let complete = rb.get("complete").and_then(Value::as_bool) == Some(true);
+    writeln!(
+        out,
+        r#"<h2>Rollback{}</h2><p class="muted">Plan sha256:<span class="mono">{}</span>, started {}.</p>"#,
+        if complete { "" } else { " (not complete)" },
+        escape(s(rb, "/plan_digest")),
+        show_time(s(rb, "/started_at"))
+    )?;
+    if let Some(c) = rb.get("cancelled").and_then(Value::as_array)
+        && !c.is_empty()
+    {
+        let names: Vec<String> = c.iter().map(|x| escape(s(x, "/step"))).collect();
+        writeln!(
+            out,
+            "<p>Cancelled before they ran: {}</p>",
+            names.join(", ")
+        )?;
+    }
+    writeln!(
+        out,
+        r#"<table class="lane"><thead><tr><th style="width:24mm">Step</th><th>What</th><th style="width:30mm">Outcome</th><th>Before</th><th>After</th></tr></thead><tbody>"#
+    )?;
+    let json_cell = |v: Option<&Value>| match v {
+        Some(v) if !v.is_null() => format!(
+            r#"<span class="mono">{}</span>"#,
+            escape(&crate::journal::canonical_json(v))
+        ),
+        _ => "—".to_string(),
+    };
+    for st in rb
+        .get("steps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let outcome = s(st, "/outcome");
+        let detail = match outcome {
+            "not restorable" => s(st, "/not_restorable"),
+            "failed" => s(st, "/error"),
+            "by hand" => s(st, "/detail"),
+            _ => s(st, "/observed"),
+        };
+        let what = if s(st, "/system").is_empty() {
+            "manual".to_string()
+        } else {
+            format!("{}.{}", escape(s(st, "/system")), escape(s(st, "/action")))
+        };
+        writeln!(
+            out,
+            r#"<tr><td class="mono">{}</td><td>{what}</td><td><strong>{}</strong><br><span class="text">{}</span></td><td>{}</td><td>{}</td></tr>"#,
+            escape(s(st, "/step")),
+            escape(outcome),
+            escape_lines(detail),
+            json_cell(st.get("before")),
+            json_cell(st.get("after")),
+        )?;
+    }
+    writeln!(out, "</tbody></table>")?;
     Ok(())
 }
 

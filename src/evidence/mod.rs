@@ -179,6 +179,10 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
                 obj.insert("login".into(), json!(a.login));
                 // The account acted on, by the system's own id: what every check read.
                 obj.insert("account".into(), json!(s.account));
+                // The state the first apply found just before changing it (for rollback).
+                if let Some(before) = &s.before {
+                    obj.insert("before".into(), before.clone());
+                }
                 obj.insert("revokes".into(), json!(a.revokes));
                 obj.insert("destructive".into(), json!(a.destructive));
                 obj.insert("actor".into(), json!(s.actor));
@@ -244,13 +248,15 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
         })),
     });
 
+    let rollback = rollback_section(events);
+
     let event_values = events
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<Vec<_>, _>>()
         .context("serializing events")?;
 
-    Ok(json!({
+    let mut statement = json!({
         "_type": STATEMENT_TYPE,
         "subject": [{
             "name": subject_name(events.len()),
@@ -288,7 +294,73 @@ pub fn build(events: &[Event], revision: u32, signer: &SigningKey) -> Result<Val
             },
             "summary": summary,
         },
-    }))
+    });
+    // Only a departure that was rolled back has the section (older evidence reads the same).
+    if !rollback.is_null() {
+        statement["predicate"]["rollback"] = rollback;
+    }
+    Ok(statement)
+}
+
+/// The departure's rollback, when one was run (`offboard rollback`, `start --plan`): its digest
+/// and approvals, the steps it cancelled, and per undo step the pre-state, the state read back
+/// after the restore, and how it ended (restored, not restorable and why, failed, by hand).
+fn rollback_section(events: &[Event]) -> Value {
+    let Some(rb) = crate::rollback::RollbackRun::replay(events) else {
+        return Value::Null;
+    };
+    let plan = &rb.gate.plan;
+    let steps: Vec<Value> = plan
+        .undo
+        .iter()
+        .map(|u| {
+            let st = rb.state(&u.step);
+            let (undo, detail) = match &u.undo {
+                crate::rollback::Undo::Restore { what } => ("restore", what.clone()),
+                crate::rollback::Undo::NotRestorable { why } => ("not_restorable", why.clone()),
+                crate::rollback::Undo::ByHand { instruction } => ("by_hand", instruction.clone()),
+            };
+            json!({
+                "step": u.step,
+                "system": u.system,
+                "action": u.action,
+                "account": u.account,
+                "undo": undo,
+                "detail": detail,
+                "owner": u.owner,
+                "requires": u.requires,
+                "before": u.before,
+                "after": st.check.as_ref().map(|c| c.after.clone()),
+                "outcome": rb.outcome(u),
+                "restored": st.check.as_ref().map(|c| c.restored),
+                "observed": st.check.as_ref().map(|c| c.observed.clone()),
+                "checked_at": st.check.as_ref().map(|c| c.at.clone()),
+                "summary": st.restored.as_ref().map(|r| r.summary.clone()),
+                "requests": st.restored.as_ref().map(|r| r.requests.clone()).unwrap_or_default(),
+                "not_restorable": st.not_restorable,
+                "error": st.error,
+            })
+        })
+        .collect();
+    let given: Vec<Value> = rb
+        .approvals
+        .iter()
+        .map(|a| json!({"role": a.role, "principal": a.principal, "fingerprint": a.fingerprint}))
+        .collect();
+    json!({
+        "plan_digest": rb.gate.digest,
+        "started_at": rb.started_at,
+        "journal_head": plan.journal_head,
+        "journal_length": plan.journal_length,
+        "approvals": given,
+        "cancelled": plan.cancel.iter().map(|c| json!({
+            "step": c.step,
+            "was": c.status,
+            "done": rb.cancelled.contains(&c.step),
+        })).collect::<Vec<_>>(),
+        "steps": steps,
+        "complete": rb.is_complete(),
+    })
 }
 
 /// The evidence file's bytes: pretty JSON, 2-space indent, trailing newline.

@@ -111,6 +111,79 @@ fn hold_text(p: &Value) -> String {
 }
 
 /// The predicate of a statement that says it is offboard evidence (not checked: read it only).
+/// The rollback section: the plan's digest and approvals, what was cancelled, and per undo step
+/// before, after and how it ended.
+fn rollback_text(out: &mut String, rb: &Value, bold: &dyn Fn(&str) -> String) -> Result<()> {
+    writeln!(out)?;
+    let complete = rb.get("complete").and_then(Value::as_bool) == Some(true);
+    writeln!(
+        out,
+        "{} (plan sha256:{}, started {}){}",
+        bold("Rollback"),
+        safe(s(rb, "/plan_digest")),
+        safe(s(rb, "/started_at")),
+        if complete { "" } else { " — NOT complete" }
+    )?;
+    if let Some(given) = rb.get("approvals").and_then(Value::as_array)
+        && !given.is_empty()
+    {
+        let names: Vec<String> = given
+            .iter()
+            .map(|a| format!("{} by {}", safe(s(a, "/role")), safe(s(a, "/principal"))))
+            .collect();
+        writeln!(out, "  approved: {}", names.join(", "))?;
+    }
+    if let Some(c) = rb.get("cancelled").and_then(Value::as_array)
+        && !c.is_empty()
+    {
+        let names: Vec<String> = c.iter().map(|x| safe(s(x, "/step"))).collect();
+        writeln!(out, "  cancelled: {}", names.join(", "))?;
+    }
+    let json_text = |v: Option<&Value>| match v {
+        Some(v) if !v.is_null() => safe(&crate::journal::canonical_json(v)),
+        _ => "—".to_string(),
+    };
+    for st in rb
+        .get("steps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let outcome = s(st, "/outcome");
+        let detail = match outcome {
+            "not restorable" => s(st, "/not_restorable"),
+            "failed" => s(st, "/error"),
+            "by hand" => s(st, "/detail"),
+            _ => s(st, "/observed"),
+        };
+        writeln!(
+            out,
+            "  {} {}: {}{}",
+            safe(s(st, "/step")),
+            if s(st, "/system").is_empty() {
+                String::new()
+            } else {
+                format!("({}.{})", safe(s(st, "/system")), safe(s(st, "/action")))
+            },
+            safe(outcome),
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", safe(detail))
+            }
+        )?;
+        if st.get("before").is_some_and(|b| !b.is_null()) {
+            writeln!(
+                out,
+                "      before {}  after {}",
+                json_text(st.get("before")),
+                json_text(st.get("after"))
+            )?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn predicate(statement: &Value) -> Result<&Value> {
     if s(statement, "/_type") != STATEMENT_TYPE || s(statement, "/predicateType") != PREDICATE_TYPE
     {
@@ -269,6 +342,12 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
                     safe(s(a, "/id"))
                 ));
             }
+            if let Some(b) = st.get("before").filter(|b| !b.is_null()) {
+                result.push(format!(
+                    "before: {}",
+                    safe(&crate::journal::canonical_json(b))
+                ));
+            }
             if let Some(c) = st.get("check").filter(|c| c.is_object()) {
                 let revoked = c.get("revoked").and_then(Value::as_bool) == Some(true);
                 result.push(format!(
@@ -312,6 +391,10 @@ pub fn render(statement: &Value, color: bool) -> Result<String> {
             ]);
         }
         writeln!(out, "{table}")?;
+    }
+
+    if let Some(rb) = p.get("rollback").filter(|r| r.is_object()) {
+        rollback_text(&mut out, rb, &bold)?;
     }
 
     writeln!(out)?;

@@ -435,6 +435,9 @@ pub fn verify(path: &Path, trust: Trust) -> Result<Verified, EvidenceError> {
             .collect();
         crate::approval::verify_recorded(facts, &approvals)
             .map_err(|reason| EvidenceError::Approval { reason })?;
+        // A rollback's approvals are signatures over the rollback plan's own digest.
+        crate::rollback::verify_recorded(&events)
+            .map_err(|reason| EvidenceError::Approval { reason })?;
     }
 
     // 7. A journal beside the file starts with exactly the embedded events.

@@ -12,9 +12,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
-    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
-    SystemConfig, params,
+    Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, Inverse, KindSpec, NO_PARAMS,
+    ParamsSpec, Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, SettingSpec,
+    SettingType, StepCall, SystemConfig, params,
 };
 
 pub static KIND: KindSpec = KindSpec {
@@ -289,6 +289,8 @@ impl Provider for Sandbox {
                     ..Secret::default()
                 });
                 let before = secret.version;
+                // The version number only: never the secret's value.
+                ctx.before(&serde_json::json!({ "version": before }));
                 secret.version += 1;
                 secret.rotated_for.insert(login.clone(), secret.version);
                 let s = format!("wrote version {} of {path} (was {before})", secret.version);
@@ -307,6 +309,7 @@ impl Provider for Sandbox {
             };
             let account = Account::new(p.id.clone(), "sandbox id", login.clone());
             ctx.identified(&account);
+            ctx.before(&pre_state(call.action, p)?);
             if p.status == "deleted" && call.action != "delete_user" {
                 return Ok(((false, "user already deleted".to_string(), account), false));
             }
@@ -412,6 +415,176 @@ impl Provider for Sandbox {
             Ok((outcome, created))
         })
     }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        _ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let known = restore_account(call)?;
+        let (changed, summary) = self.with_world(|w| {
+            let Some((_, p)) = w.by_id(&known.id) else {
+                return Err(ProviderError::Permanent(format!(
+                    "sandbox account {} no longer exists: nothing to restore",
+                    known.id
+                )));
+            };
+            if p.status == "deleted" && call.action != "delete_user" {
+                return Err(ProviderError::Permanent(format!(
+                    "sandbox account {} was deleted since: it cannot be re-enabled",
+                    known.id
+                )));
+            }
+            let r = match call.action {
+                "suspend_user" => {
+                    let was = field_str(before, "status")?;
+                    flip(&mut p.status, was, "status")
+                }
+                "remove_seat" => {
+                    set_flag(&mut p.seat, field_bool(before, "seat")?, "seat assigned")
+                }
+                "lock_device" => {
+                    if p.device_wiped {
+                        return Err(ProviderError::Permanent(
+                            "the device was wiped since: a wiped device stays wiped".into(),
+                        ));
+                    }
+                    let was = field_bool(before, "device_locked")?;
+                    set_flag(&mut p.device_locked, was, "device locked")
+                }
+                other => return Err(no_restore(other)),
+            };
+            let dirty = r.0;
+            Ok((r, dirty))
+        })?;
+        Ok(ApplyOutcome {
+            changed,
+            summary,
+            account: Some(known.clone()),
+            requests: self
+                .describe_restore(call, before)
+                .into_iter()
+                .map(|r| RequestRecord {
+                    method: r.method,
+                    url: r.url,
+                    status: if changed { 200 } else { 304 },
+                })
+                .collect(),
+        })
+    }
+
+    fn describe_restore(
+        &self,
+        call: &StepCall<'_>,
+        _before: &serde_json::Value,
+    ) -> Vec<RequestLine> {
+        let id = call
+            .account
+            .map(|a| Self::user_path(&a.id))
+            .unwrap_or_else(|| "{id}".into());
+        let (method, tail) = match call.action {
+            "suspend_user" => ("POST", format!("users/{id}/unsuspend")),
+            "remove_seat" => ("PUT", format!("seats/{id}")),
+            "lock_device" => ("POST", format!("devices/unlock?owner={id}")),
+            _ => return Vec::new(),
+        };
+        vec![RequestLine {
+            method: method.into(),
+            url: self.url(&tail),
+        }]
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &serde_json::Value,
+        _ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        tokio::time::sleep(self.latency / 2).await;
+        let known = restore_account(call)?;
+        self.with_world(|w| {
+            let Some((name, p)) = w.by_id(&known.id) else {
+                let check = RestoreCheck {
+                    after: serde_json::Value::Null,
+                    restored: false,
+                    observed: format!("sandbox account {} no longer exists", known.id),
+                    account: Some(known.clone()),
+                };
+                return Ok((check, false));
+            };
+            let account = Some(Account::new(p.id.clone(), "sandbox id", name.clone()));
+            let after = pre_state(call.action, p)?;
+            let (restored, observed) = match call.action {
+                "suspend_user" => (
+                    p.status == field_str(before, "status")?,
+                    format!("status={}", p.status),
+                ),
+                "remove_seat" => (
+                    p.seat == field_bool(before, "seat")?,
+                    format!("seat={}", p.seat),
+                ),
+                "lock_device" => (
+                    p.device_locked == field_bool(before, "device_locked")? && !p.device_wiped,
+                    format!("locked={} wiped={}", p.device_locked, p.device_wiped),
+                ),
+                other => return Err(no_restore(other)),
+            };
+            Ok((
+                RestoreCheck {
+                    after,
+                    restored,
+                    observed,
+                    account,
+                },
+                false,
+            ))
+        })
+    }
+}
+
+/// The part of a person an action changes, as it is now: what `apply` records as the
+/// pre-state, and what `check_restored` compares with it.
+fn pre_state(action: &str, p: &Person) -> Result<serde_json::Value, ProviderError> {
+    use serde_json::json;
+    Ok(match action {
+        "suspend_user" | "delete_user" => json!({ "status": p.status }),
+        "revoke_sessions" => json!({ "sessions": p.sessions }),
+        "reset_mfa" => json!({ "mfa_factors": p.mfa_factors }),
+        "remove_seat" => json!({ "seat": p.seat }),
+        "lock_device" => {
+            json!({ "device_locked": p.device_locked, "device_wiped": p.device_wiped })
+        }
+        "wipe_device" => json!({ "device_wiped": p.device_wiped }),
+        "send_notice" => json!({ "notice_sent": p.notice_sent }),
+        other => return Err(unknown(other)),
+    })
+}
+
+/// The account a restore acts on: always the one the apply recorded.
+fn restore_account<'a>(call: &StepCall<'a>) -> Result<&'a Account, ProviderError> {
+    call.account.ok_or_else(|| {
+        ProviderError::Permanent("no account was recorded for this step: nothing to restore".into())
+    })
+}
+
+fn no_restore(action: &str) -> ProviderError {
+    ProviderError::Permanent(format!("the sandbox cannot restore {action:?}"))
+}
+
+fn field_str<'a>(before: &'a serde_json::Value, name: &str) -> Result<&'a str, ProviderError> {
+    before[name].as_str().ok_or_else(|| bad_before(name))
+}
+
+fn field_bool(before: &serde_json::Value, name: &str) -> Result<bool, ProviderError> {
+    before[name].as_bool().ok_or_else(|| bad_before(name))
+}
+
+fn bad_before(name: &str) -> ProviderError {
+    ProviderError::Permanent(format!(
+        "the recorded pre-state has no {name:?}: it cannot be restored"
+    ))
 }
 
 fn flip(field: &mut String, to: &str, what: &str) -> (bool, String) {
@@ -449,14 +622,14 @@ struct RotateParams {
     path: String,
 }
 
-const fn action(name: &'static str, summary: &'static str) -> ActionSpec {
+const fn action(name: &'static str, summary: &'static str, inverse: Inverse) -> ActionSpec {
     ActionSpec {
         name,
         summary,
         destructive: false,
         alerts_user: false,
         revokes: true,
-        inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+        inverse,
         params: NO_PARAMS,
     }
 }
@@ -465,28 +638,34 @@ static ACTIONS: [ActionSpec; 9] = [
     action(
         "suspend_user",
         "identity provider: suspend the account; the check reads its status",
+        Inverse::Restore("set the account's status back to what it was (active)"),
     ),
     action(
         "revoke_sessions",
         "identity provider: end every session; the check counts live sessions",
+        Inverse::None("ended sessions cannot be revived; the person signs in again"),
     ),
     action(
         "reset_mfa",
         "identity provider: remove every MFA factor; the check counts factors",
+        Inverse::None("removed MFA factors cannot be put back; the person enrols again"),
     ),
     action(
         "remove_seat",
         "SaaS: take back the licence seat; the check reads the seat",
+        Inverse::Restore("assign the licence seat again"),
     ),
     action(
         "lock_device",
         "MDM: lock the person's devices; the check reads the lock state",
+        Inverse::Restore("unlock the device"),
     ),
     ActionSpec {
         destructive: true,
         ..action(
             "wipe_device",
             "MDM: erase the person's devices; the check reads the wipe state",
+            Inverse::None("a wiped device stays wiped; its data comes back only from a backup"),
         )
     },
     ActionSpec {
@@ -494,6 +673,7 @@ static ACTIONS: [ActionSpec; 9] = [
         ..action(
             "rotate_secret",
             "vault: write a new version of a shared secret the person knew",
+            Inverse::None("the old secret version is retired on purpose; it is not put back"),
         )
     },
     ActionSpec {
@@ -501,6 +681,7 @@ static ACTIONS: [ActionSpec; 9] = [
         ..action(
             "delete_user",
             "identity provider: delete the account; the check expects it gone",
+            Inverse::None("a deleted account cannot be brought back; create it again by hand"),
         )
     },
     ActionSpec {
@@ -509,6 +690,7 @@ static ACTIONS: [ActionSpec; 9] = [
         ..action(
             "send_notice",
             "mail: send the person their end-of-access notice",
+            Inverse::None("a sent notice cannot be unsent; tell the person it was rescinded"),
         )
     },
 ];

@@ -16,9 +16,17 @@
 //!
 //! Reads by id are the proof: some services answer filters from a search index that lags.
 //!
+//! Rollback (`offboard rollback`): each apply records the pre-state it changes
+//! (`{"active": …}` for deactivate and delete, `{"groups": [{"id", "name"}…]}` for the groups
+//! left). `deactivate_user` is restored with `PATCH replace active` back to the recorded value;
+//! `remove_from_groups` by `PATCH {base}/Groups/{group id}` with `add` on the path `members`
+//! for each recorded group the user is not in now (a group gone since answers 404 and is
+//! reported as not restorable); `delete_user` cannot be undone (SCIM has no undelete).
+//!
 //! Round trips: the preflight's lookup by filter names the account it found, and the run's first
 //! apply acts on that id directly (`PATCH`/`DELETE`, or the member search), so a step costs a
-//! lookup, a change and the check's one read by id (for groups, the member search by id).
+//! lookup, a change and the check's one read by id (for groups, the member search by id);
+//! deactivate reads the user by id once more before its change, for the pre-state.
 //!
 //! Requests are authorised by `token` (a bearer token) or by the system's `auth` table (see
 //! [`super::kit::auth::for_system`]): a static bearer or header token, HTTP Basic, or OAuth 2.0
@@ -35,8 +43,8 @@ use super::kit::http::{HttpClient, HttpResponse, Request, RetryPolicy, with_quer
 use super::kit::paging::{self, Paging};
 use super::{
     Account, ActionSpec, ApplyOutcome, CallCtx, CheckOutcome, KindSpec, NO_PARAMS, ParamsSpec,
-    Provider, ProviderError, RequestLine, RequestRecord, SettingSpec, SettingType, StepCall,
-    SystemConfig, params,
+    Provider, ProviderError, RequestLine, RequestRecord, RestoreCheck, SettingSpec, SettingType,
+    StepCall, SystemConfig, params,
 };
 
 pub static KIND: KindSpec = KindSpec {
@@ -50,7 +58,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: crate::providers::Inverse::Restore(
+                "set `active` back to its recorded value (PATCH replace active)",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -59,7 +69,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: true,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: crate::providers::Inverse::None(
+                "SCIM has no undelete; a new user would get a new id",
+            ),
             params: NO_PARAMS,
         },
         ActionSpec {
@@ -70,7 +82,9 @@ pub static KIND: KindSpec = KindSpec {
             destructive: false,
             alerts_user: false,
             revokes: true,
-            inverse: crate::providers::Inverse::None(crate::providers::UNDO_NOT_BUILT),
+            inverse: crate::providers::Inverse::Restore(
+                "re-add the user to each group it was removed from, by group id (PATCH add members)",
+            ),
             params: ParamsSpec::of::<GroupsParams>(),
         },
     ],
@@ -425,14 +439,28 @@ impl ScimProvider {
             Target::Read(Resolved::Gone(account)) => return Ok(already_deleted(account, records)),
             Target::Found(account) => {
                 ctx.identified(&account);
+                // The pre-state, read by id just before the change (for `offboard rollback`).
+                let Some(user) = self.get_user(&account.id, ctx, &mut records).await? else {
+                    return Ok(already_deleted(account, records));
+                };
+                ctx.before(&active_state(&user));
+                if user.active == Some(false) {
+                    return Ok(ApplyOutcome {
+                        changed: false,
+                        summary: format!("SCIM user {} already inactive (active=false)", user.id),
+                        requests: records,
+                        account: Some(account),
+                    });
+                }
                 if !self.patch_inactive(&account.id, ctx, &mut records).await? {
                     return Ok(already_deleted(account, records));
                 }
                 return Ok(ApplyOutcome {
                     changed: true,
                     summary: format!(
-                        "deactivated SCIM user {} (set active=false on the account the preflight found)",
-                        account.id
+                        "deactivated SCIM user {} (active: {} → false)",
+                        account.id,
+                        active_word(user.active)
                     ),
                     requests: records,
                     account: Some(account),
@@ -445,6 +473,7 @@ impl ScimProvider {
             // The filter may come from a lagging index: confirm by id before doing nothing.
             match self.get_user(&user.id, ctx, &mut records).await? {
                 Some(u) if u.active == Some(false) => {
+                    ctx.before(&active_state(&u));
                     return Ok(ApplyOutcome {
                         changed: false,
                         summary: format!("SCIM user {} already inactive (active=false)", user.id),
@@ -456,14 +485,13 @@ impl ScimProvider {
                 None => return Ok(already_deleted(account, records)),
             }
         }
+        // The user as just read (by id when the account was known, else the resource the
+        // filter returned): the pre-state rollback puts back.
+        ctx.before(&active_state(&user));
         if !self.patch_inactive(&user.id, ctx, &mut records).await? {
             return Ok(already_deleted(account, records));
         }
-        let before = match user.active {
-            Some(true) => "true",
-            Some(false) => "false",
-            None => "not reported",
-        };
+        let before = active_word(user.active);
         Ok(ApplyOutcome {
             changed: true,
             summary: format!(
@@ -482,7 +510,10 @@ impl ScimProvider {
     ) -> Result<ApplyOutcome, ProviderError> {
         let mut records = Vec::new();
         let account = match self.resolve_to_change(call, ctx, &mut records).await? {
-            Target::Read(Resolved::Live(user)) => self.account(&user, call.login),
+            Target::Read(Resolved::Live(user)) => {
+                ctx.before(&active_state(&user));
+                self.account(&user, call.login)
+            }
             Target::Read(Resolved::Gone(account)) => return Ok(already_deleted(account, records)),
             Target::Found(account) => account,
         };
@@ -673,6 +704,13 @@ impl ScimProvider {
         let groups = self
             .member_groups(&user_id, only.as_deref(), ctx, &mut records)
             .await?;
+        // The groups about to be left, by id (and name, for people): what rollback re-adds.
+        ctx.before(&json!({
+            "groups": groups
+                .iter()
+                .map(|g| json!({"id": g.id, "name": g.display_name}))
+                .collect::<Vec<_>>(),
+        }));
         let body = json!({
             "schemas": [PATCH_OP],
             "Operations": [{"op": "remove", "path": Self::member_filter(&user_id)}],
@@ -763,6 +801,148 @@ impl ScimProvider {
         })
     }
 
+    /// Put `active` back to its recorded value.
+    async fn restore_active(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let account = restore_account(call)?;
+        let Some(was) = before["active"].as_bool() else {
+            return Err(ProviderError::Permanent(
+                "the recorded pre-state does not say whether the user was active".into(),
+            ));
+        };
+        let mut records = Vec::new();
+        let Some(user) = self.get_user(&account.id, ctx, &mut records).await? else {
+            return Err(self.deleted_since(account));
+        };
+        if user.active == Some(was) {
+            return Ok(ApplyOutcome {
+                changed: false,
+                summary: format!("SCIM user {} already active={was}", account.id),
+                requests: records,
+                account: Some(account.clone()),
+            });
+        }
+        let body = json!({
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "active", "value": was}],
+        });
+        let resp = self
+            .http
+            .send(
+                Request::patch(self.user_url(&account.id)?)
+                    .json(&body, SCIM_JSON)
+                    .allow(StatusCode::NOT_FOUND),
+                ctx,
+            )
+            .await?;
+        records.push(resp.record.clone());
+        if resp.status == StatusCode::NOT_FOUND {
+            return Err(self.deleted_since(account));
+        }
+        Ok(ApplyOutcome {
+            changed: true,
+            summary: format!(
+                "restored SCIM user {} (active: {} → {was})",
+                account.id,
+                active_word(user.active)
+            ),
+            requests: records,
+            account: Some(account.clone()),
+        })
+    }
+
+    fn deleted_since(&self, account: &Account) -> ProviderError {
+        ProviderError::Permanent(format!(
+            "system `{}`: SCIM user {} no longer exists (404 by id): it was deleted since, and SCIM \
+             has no undelete",
+            self.system, account.id
+        ))
+    }
+
+    /// Re-add the user to each recorded group it is not in now (`PATCH add members`). A group
+    /// gone since is named in the summary; `check_restored` reports it as not restorable.
+    async fn restore_groups(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        let account = restore_account(call)?;
+        let wanted = recorded_groups(before)?;
+        let mut records = Vec::new();
+        let now: Vec<String> = self
+            .member_groups(&account.id, None, ctx, &mut records)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        let body = json!({
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": account.id}]}],
+        });
+        let (mut added, mut gone) = (Vec::new(), Vec::new());
+        for g in wanted.iter().filter(|g| !now.contains(&g.id)) {
+            let url = self.http.endpoint(&["Groups", &g.id])?;
+            let resp = self
+                .http
+                .send(
+                    Request::patch(url)
+                        .json(&body, SCIM_JSON)
+                        .allow(StatusCode::NOT_FOUND),
+                    ctx,
+                )
+                .await?;
+            records.push(resp.record.clone());
+            if resp.status == StatusCode::NOT_FOUND {
+                gone.push(format!("{} ({})", g.name, g.id));
+            } else {
+                added.push(g.name.clone());
+            }
+        }
+        let mut summary = if added.is_empty() {
+            format!(
+                "SCIM user {} is back in every recorded group still there",
+                account.id
+            )
+        } else {
+            format!(
+                "re-added SCIM user {} to {} group(s): {}",
+                account.id,
+                added.len(),
+                added.join(", ")
+            )
+        };
+        if !gone.is_empty() {
+            summary.push_str(&format!("; no longer exist: {}", gone.join(", ")));
+        }
+        Ok(ApplyOutcome {
+            changed: !added.is_empty(),
+            summary,
+            requests: records,
+            account: Some(account.clone()),
+        })
+    }
+
+    /// `GET /Groups/{id}`: whether the group still exists.
+    async fn group_exists(
+        &self,
+        id: &str,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+    ) -> Result<bool, ProviderError> {
+        let url = self.http.endpoint(&["Groups", id])?;
+        let resp = self
+            .http
+            .send(Request::get(url).allow(StatusCode::NOT_FOUND), ctx)
+            .await?;
+        records.push(resp.record.clone());
+        Ok(resp.status != StatusCode::NOT_FOUND)
+    }
+
     fn unknown_action(&self, action: &str) -> ProviderError {
         ProviderError::Permanent(format!(
             "system `{}`: the scim kind has no action `{action}`",
@@ -797,6 +977,49 @@ fn gone(account: Account) -> CheckOutcome {
         ),
         account: Some(account),
     }
+}
+
+/// A user's `active`, as the pre-state of deactivate (and delete) records it.
+fn active_state(user: &User) -> Value {
+    json!({ "active": user.active })
+}
+
+fn active_word(active: Option<bool>) -> &'static str {
+    match active {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "not reported",
+    }
+}
+
+/// A group the pre-state of `remove_from_groups` names.
+#[derive(Debug, Clone)]
+struct RecordedGroup {
+    id: String,
+    name: String,
+}
+
+fn recorded_groups(before: &Value) -> Result<Vec<RecordedGroup>, ProviderError> {
+    let list = before["groups"]
+        .as_array()
+        .ok_or_else(|| ProviderError::Permanent("the recorded pre-state names no groups".into()))?;
+    list.iter()
+        .map(|g| {
+            let id = g["id"]
+                .as_str()
+                .ok_or_else(|| ProviderError::Permanent("a recorded group has no id".into()))?;
+            Ok(RecordedGroup {
+                id: id.to_string(),
+                name: g["name"].as_str().unwrap_or(id).to_string(),
+            })
+        })
+        .collect()
+}
+
+fn restore_account<'a>(call: &StepCall<'a>) -> Result<&'a Account, ProviderError> {
+    call.account.ok_or_else(|| {
+        ProviderError::Permanent("no account was recorded for this step: nothing to restore".into())
+    })
 }
 
 fn already_deleted(account: Account, requests: Vec<RequestRecord>) -> ApplyOutcome {
@@ -874,6 +1097,130 @@ impl Provider for ScimProvider {
         let account = self.account(&user, call.login);
         ctx.identified(&account);
         Ok(format!("found {account}"))
+    }
+
+    async fn restore(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<ApplyOutcome, ProviderError> {
+        match call.action {
+            "deactivate_user" => self.restore_active(call, before, ctx).await,
+            "remove_from_groups" => self.restore_groups(call, before, ctx).await,
+            other => Err(ProviderError::Permanent(format!(
+                "system `{}`: {other} cannot be restored in SCIM",
+                self.system
+            ))),
+        }
+    }
+
+    fn describe_restore(&self, call: &StepCall<'_>, before: &Value) -> Vec<RequestLine> {
+        let id = call.account.map(|a| a.id.as_str()).unwrap_or("{id}");
+        let line = |method: &str, url: Url| RequestLine {
+            method: method.into(),
+            url: url.to_string(),
+        };
+        match call.action {
+            "deactivate_user" => match self.user_url(id) {
+                Ok(u) => vec![line("GET", u.clone()), line("PATCH", u)],
+                Err(_) => Vec::new(),
+            },
+            "remove_from_groups" => {
+                let Ok(groups) = self.groups_url() else {
+                    return Vec::new();
+                };
+                let mut out = vec![line(
+                    "GET",
+                    with_query(groups, &[("filter", &Self::member_filter(id))]),
+                )];
+                for g in recorded_groups(before).unwrap_or_default() {
+                    if let Ok(u) = self.http.endpoint(&["Groups", &g.id]) {
+                        out.push(line("PATCH", u));
+                    }
+                }
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    async fn check_restored(
+        &self,
+        call: &StepCall<'_>,
+        before: &Value,
+        ctx: &CallCtx,
+    ) -> Result<RestoreCheck, ProviderError> {
+        let account = restore_account(call)?;
+        let mut records = Vec::new();
+        match call.action {
+            "deactivate_user" => {
+                let was = before["active"].as_bool();
+                let Some(user) = self.get_user(&account.id, ctx, &mut records).await? else {
+                    return Ok(RestoreCheck {
+                        after: Value::Null,
+                        restored: false,
+                        observed: format!(
+                            "not restorable: SCIM user {} no longer exists (404 by id)",
+                            account.id
+                        ),
+                        account: Some(account.clone()),
+                    });
+                };
+                Ok(RestoreCheck {
+                    after: active_state(&user),
+                    restored: was.is_some() && user.active == was,
+                    observed: format!("active={}", active_word(user.active)),
+                    account: Some(self.account(&user, &account.name)),
+                })
+            }
+            "remove_from_groups" => {
+                let wanted = recorded_groups(before)?;
+                let now = self
+                    .member_groups(&account.id, None, ctx, &mut records)
+                    .await?;
+                let mut missing = Vec::new();
+                for g in wanted.iter().filter(|g| !now.iter().any(|n| n.id == g.id)) {
+                    if self.group_exists(&g.id, ctx, &mut records).await? {
+                        missing.push(format!("not back in {} ({})", g.name, g.id));
+                    } else {
+                        missing.push(format!(
+                            "not restorable: group {} ({}) no longer exists",
+                            g.name, g.id
+                        ));
+                    }
+                }
+                let after = json!({
+                    "groups": now
+                        .iter()
+                        .map(|g| json!({"id": g.id, "name": g.display_name}))
+                        .collect::<Vec<_>>(),
+                });
+                let back: Vec<&str> = wanted
+                    .iter()
+                    .filter(|g| now.iter().any(|n| n.id == g.id))
+                    .map(|g| g.name.as_str())
+                    .collect();
+                let mut observed = if back.is_empty() {
+                    "member of none of the recorded groups".to_string()
+                } else {
+                    format!("member again of: {}", back.join(", "))
+                };
+                if !missing.is_empty() {
+                    observed.push_str(&format!("; {}", missing.join("; ")));
+                }
+                Ok(RestoreCheck {
+                    after,
+                    restored: missing.is_empty(),
+                    observed,
+                    account: Some(account.clone()),
+                })
+            }
+            other => Err(ProviderError::Permanent(format!(
+                "system `{}`: {other} cannot be restored in SCIM",
+                self.system
+            ))),
+        }
     }
 
     async fn check(

@@ -25,6 +25,7 @@ mod prompt_pty;
 mod reliability_cli;
 mod remind_cli;
 mod report_cli;
+mod rollback_cli;
 mod runbook_cli;
 mod scheduling_docs;
 mod secrets_cli;

@@ -621,26 +621,28 @@ fn a_departure_looks_each_person_up_once_then_changes_and_reads_by_id() {
     let expected = |pairs: &[(&str, usize)]| -> std::collections::BTreeMap<String, usize> {
         pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
     };
-    // hr: the preflight's lookup for each of its two steps, then deactivate: PATCH by id and the
-    // check's read by id; groups: the member search, the PATCH, the check's member search.
+    // hr: the preflight's lookup for each of its two steps, then deactivate: the pre-state read
+    // by id (for rollback), the PATCH by id and the check's read by id; groups: the member search
+    // (which is also the pre-state), the PATCH, the check's member search.
     assert_eq!(
         request_kinds(&hr),
         expected(&[
             ("GET Users?filter", 2),
             ("PATCH Users/{id}", 1),
-            ("GET Users/{id}", 1),
+            ("GET Users/{id}", 2),
             ("GET Groups?filter", 2),
             ("PATCH Groups/{id}", 1),
         ])
     );
-    // crm: a lookup, a change and a read by id for each of deactivate and delete.
+    // crm: a lookup, a change and a read by id for each of deactivate and delete, and
+    // deactivate's pre-state read by id.
     assert_eq!(
         request_kinds(&crm),
         expected(&[
             ("GET Users?filter", 2),
             ("PATCH Users/{id}", 1),
             ("DELETE Users/{id}", 1),
-            ("GET Users/{id}", 2),
+            ("GET Users/{id}", 3),
         ])
     );
     // Each change went to the account the preflight found, and each check read it.

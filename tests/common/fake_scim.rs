@@ -314,6 +314,14 @@ fn routes(st: &Shared) -> Routes {
         )
         .route(
             "GET",
+            &group,
+            authed(st, |s, r| match s.groups.get(r.param("id")) {
+                Some(g) => scim_json(200, g),
+                None => scim_error(404, None, &format!("Resource {} not found", r.param("id"))),
+            }),
+        )
+        .route(
+            "GET",
             &user,
             authed(st, |s, r| match user_id(s, r) {
                 Ok(id) => scim_json(200, &s.users[&id]),
@@ -411,6 +419,11 @@ impl FakeScim {
 
     pub fn remove_user(&self, id: &str) {
         self.state.lock().unwrap().users.remove(id);
+    }
+
+    /// Delete a group behind the tool's back.
+    pub fn remove_group(&self, id: &str) {
+        self.state.lock().unwrap().groups.remove(id);
     }
 
     /// Add a group holding `members` (user ids); returns its id.
@@ -579,7 +592,8 @@ fn patch(template: &str, ops: &[&str], value: bool) -> Operation {
 /// What the scim adapter may send (src/providers/scim.rs): every request carries
 /// `Authorization: Bearer …` and an `Accept`; users are found by `filter`, read, patched
 /// (`replace active`) and deleted by id; groups are searched by member with SCIM paging
-/// (`startIndex`, `count`) and patched to `remove` the member.
+/// (`startIndex`, `count`), patched to `remove` the member (and, by rollback, to `add` it back
+/// with the path `members`), and read by id (a rollback's check: does the group still exist?).
 pub fn scim_contract() -> Contract {
     let users = format!("{PREFIX}/Users");
     let user = format!("{PREFIX}/Users/{{id}}");
@@ -596,7 +610,8 @@ pub fn scim_contract() -> Contract {
             .query("filter", true, QueryValue::Any)
             .query("startIndex", true, QueryValue::Integer)
             .query("count", true, QueryValue::Integer))
-        .op(patch(&group, &["remove"], false))
+        .op(Operation::new("GET", &group))
+        .op(patch(&group, &["remove", "add"], true))
 }
 
 fn scim_error(status: u16, scim_type: Option<&str>, detail: &str) -> Reply {
@@ -714,7 +729,8 @@ fn list_groups(
     )
 }
 
-/// PATCH a group: only `remove` with the path `members[value eq "<id>"]`.
+/// PATCH a group: `remove` with the path `members[value eq "<id>"]`, or `add` with the path
+/// `members` and a value listing `{"value": "<id>"}` members (RFC 7644 §3.5.2.1).
 fn patch_group(s: &mut State, id: &str, body: &[u8]) -> Reply {
     if !s.groups.contains_key(id) {
         return scim_error(404, None, &format!("Resource {id} not found"));
@@ -724,6 +740,33 @@ fn patch_group(s: &mut State, id: &str, body: &[u8]) -> Reply {
     };
     for op in req["Operations"].as_array().cloned().unwrap_or_default() {
         let path = op["path"].as_str().unwrap_or("");
+        let name = op["op"].as_str().unwrap_or("").to_ascii_lowercase();
+        if name == "add" {
+            if !path.eq_ignore_ascii_case("members") {
+                return scim_error(
+                    400,
+                    Some("invalidPath"),
+                    &format!("unsupported path {path}"),
+                );
+            }
+            let Some(values) = op["value"].as_array() else {
+                return scim_error(400, Some("invalidValue"), "add members needs a list value");
+            };
+            let group = s.groups.get_mut(id).unwrap();
+            if !group["members"].is_array() {
+                group["members"] = json!([]);
+            }
+            for v in values {
+                let Some(member) = v["value"].as_str() else {
+                    return scim_error(400, Some("invalidValue"), "a member without a value");
+                };
+                let members = group["members"].as_array_mut().unwrap();
+                if !members.iter().any(|m| m["value"] == json!(member)) {
+                    members.push(json!({"value": member}));
+                }
+            }
+            continue;
+        }
         let inner = path
             .strip_prefix("members[")
             .and_then(|r| r.strip_suffix(']'));
@@ -737,11 +780,12 @@ fn patch_group(s: &mut State, id: &str, body: &[u8]) -> Reply {
                 );
             }
         };
-        if !op["op"]
-            .as_str()
-            .is_some_and(|o| o.eq_ignore_ascii_case("remove"))
-        {
-            return scim_error(400, Some("invalidSyntax"), "only remove is supported");
+        if name != "remove" {
+            return scim_error(
+                400,
+                Some("invalidSyntax"),
+                "only remove and add are supported",
+            );
         }
         if let Some(a) = s.groups.get_mut(id).unwrap()["members"].as_array_mut() {
             a.retain(|m| m["value"] != json!(member));

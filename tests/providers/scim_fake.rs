@@ -1240,3 +1240,186 @@ mod auth {
         assert_eq!(endpoint.issued(), 2);
     }
 }
+
+// ---- Rollback: the pre-state each apply records, restore, check_restored ----
+
+/// A context that keeps the pre-states an apply records.
+fn before_ctx() -> (CallCtx, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    (
+        CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone())),
+        seen,
+    )
+}
+
+#[tokio::test]
+async fn deactivate_records_active_and_restore_puts_it_back() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("gina@corp", true);
+    let p = provider(&fake);
+    // The preflight found the account just now: the apply reads its pre-state by id first.
+    let account = Account::new(id.clone(), "SCIM id", "gina@corp");
+    let (ctx, seen) = before_ctx();
+    let ctx = ctx.found_just_now();
+    let out = p
+        .apply(&on(call("deactivate_user", "gina@corp"), &account), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    assert_eq!(*seen.lock().unwrap(), vec![json!({"active": true})]);
+    let methods: Vec<&str> = out.requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        ["GET", "PATCH"],
+        "the read by id comes before the change"
+    );
+    assert_eq!(fake.user(&id).unwrap()["active"], json!(false));
+
+    let before = seen.lock().unwrap()[0].clone();
+    let on_it = on(call("deactivate_user", "gina@corp"), &account);
+    let lines: Vec<String> = p
+        .describe_restore(&on_it, &before)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("GET {}/Users/{id}", fake.base_url),
+            format!("PATCH {}/Users/{id}", fake.base_url)
+        ]
+    );
+    let restored = p
+        .restore(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(restored.changed, "{restored:?}");
+    assert_eq!(
+        restored.summary,
+        format!("restored SCIM user {id} (active: false → true)")
+    );
+    assert_eq!(fake.user(&id).unwrap()["active"], json!(true));
+    let last = fake.requests().last().unwrap().clone();
+    assert_eq!(
+        last.body,
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": true}],
+        }))
+    );
+    let chk = p
+        .check_restored(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(chk.restored, "{chk:?}");
+    assert_eq!(chk.after, json!({"active": true}));
+    // Idempotent: a second restore changes nothing.
+    let again = p
+        .restore(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert_eq!(fake.count("PATCH"), 2);
+
+    // A user that was already inactive before: restore keeps it inactive.
+    let was_off = json!({"active": false});
+    let kept = p
+        .restore(&on_it, &was_off, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(kept.changed);
+    assert_eq!(fake.user(&id).unwrap()["active"], json!(false));
+
+    // Deleted since: SCIM has no undelete.
+    fake.remove_user(&id);
+    let err = p
+        .restore(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap_err();
+    assert!(message(&err).contains("no longer exists"), "{err:?}");
+    let chk = p
+        .check_restored(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.restored);
+    assert!(
+        chk.observed.starts_with("not restorable"),
+        "{}",
+        chk.observed
+    );
+    fake.assert_contract();
+}
+
+#[tokio::test]
+async fn remove_from_groups_records_the_groups_and_restore_re_adds_them_by_id() {
+    let fake = FakeScim::start(TOKEN).await;
+    let id = fake.add_user("hank@corp", true);
+    let other = fake.add_user("ivy@corp", true);
+    let eng = fake.add_group("eng", &[&id, &other]);
+    let vpn = fake.add_group("vpn", &[&id]);
+    let ops = fake.add_group("ops", &[&other]);
+    let p = provider(&fake);
+    let (ctx, seen) = before_ctx();
+    let out = p
+        .apply(&call("remove_from_groups", "hank@corp"), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed);
+    let before = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        before,
+        json!({"groups": [{"id": eng, "name": "eng"}, {"id": vpn, "name": "vpn"}]})
+    );
+    assert!(fake.group_members(&vpn).is_empty());
+    let account = out.account.unwrap();
+    let on_it = on(call("remove_from_groups", "hank@corp"), &account);
+
+    // vpn is deleted meanwhile: it cannot come back.
+    fake.remove_group(&vpn);
+    let restored = p
+        .restore(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(restored.changed);
+    assert_eq!(
+        restored.summary,
+        format!("re-added SCIM user {id} to 1 group(s): eng; no longer exist: vpn ({vpn})")
+    );
+    assert_eq!(fake.group_members(&eng), vec![other.clone(), id.clone()]);
+    assert_eq!(fake.group_members(&ops), vec![other.clone()]);
+    let add = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.raw_path.ends_with(&eng))
+        .find(|r| r.body.as_ref().unwrap()["Operations"][0]["op"] == "add")
+        .expect("a PATCH add on eng");
+    assert_eq!(
+        add.body.unwrap()["Operations"][0],
+        json!({"op": "add", "path": "members", "value": [{"value": id}]})
+    );
+    let chk = p
+        .check_restored(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!chk.restored, "{chk:?}");
+    assert_eq!(
+        chk.observed,
+        format!("member again of: eng; not restorable: group vpn ({vpn}) no longer exists")
+    );
+    assert_eq!(chk.after, json!({"groups": [{"id": eng, "name": "eng"}]}));
+    // Idempotent: nothing is added twice.
+    let patches = fake.count("PATCH");
+    let again = p
+        .restore(&on_it, &before, &CallCtx::silent())
+        .await
+        .unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert_eq!(
+        fake.count("PATCH"),
+        patches + 1,
+        "only the gone group is tried"
+    );
+    assert_eq!(fake.group_members(&eng).len(), 2);
+    fake.assert_contract();
+}

@@ -403,3 +403,194 @@ async fn real_scim2_server_groups() {
     assert_eq!(chk.observed, "still member of: eng, ops");
     drop(server);
 }
+
+/// Rollback on the real server: a deactivated user removed from its groups comes back active
+/// and in each group, by id; a group deleted since is reported as not restorable.
+#[tokio::test]
+async fn real_scim2_server_restore() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+    };
+    let p = quick_retries(ScimProvider::new(&config(&server.base_url)).unwrap());
+    let none = serde_json::Map::new();
+    let alice = admin.create_user("alice@corp.test").await;
+    let bob = admin.create_user("bob@corp.test").await;
+    let eng = admin.create_group("eng", &[&alice, &bob]).await;
+    let vpn = admin.create_group("vpn", &[&alice]).await;
+    let gone = admin.create_group("gone", &[&alice]).await;
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let ctx = CallCtx::silent().on_before(move |v| sink.lock().unwrap().push(v.clone()));
+    let out = p
+        .apply(&call("deactivate_user", "alice@corp.test", &none), &ctx)
+        .await
+        .unwrap();
+    let account = out.account.unwrap();
+    let out = p
+        .apply(&call("remove_from_groups", "alice@corp.test", &none), &ctx)
+        .await
+        .unwrap();
+    assert!(out.changed, "{out:?}");
+    let befores = seen.lock().unwrap().clone();
+    assert_eq!(befores[0], json!({"active": true}));
+    let mut recorded: Vec<&str> = befores[1]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    recorded.sort();
+    let mut expected = vec![eng.as_str(), vpn.as_str(), gone.as_str()];
+    expected.sort();
+    assert_eq!(recorded, expected);
+    assert_eq!(admin.get_user(&alice).await.1["active"], json!(false));
+
+    // The group `gone` is deleted before the rollback.
+    let resp = admin
+        .http
+        .delete(format!("{}/Groups/{gone}", admin.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+
+    let silent = CallCtx::silent();
+    let deact = StepCall {
+        account: Some(&account),
+        ..call("deactivate_user", "alice@corp.test", &none)
+    };
+    let r = p.restore(&deact, &befores[0], &silent).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    assert_eq!(admin.get_user(&alice).await.1["active"], json!(true));
+    let chk = p
+        .check_restored(&deact, &befores[0], &silent)
+        .await
+        .unwrap();
+    assert!(chk.restored, "{chk:?}");
+    assert_eq!(chk.after, json!({"active": true}));
+
+    let groups = StepCall {
+        account: Some(&account),
+        ..call("remove_from_groups", "alice@corp.test", &none)
+    };
+    let r = p.restore(&groups, &befores[1], &silent).await.unwrap();
+    assert!(r.changed, "{r:?}");
+    assert!(r.summary.contains("no longer exist: gone"), "{}", r.summary);
+    let mut eng_members = admin.members(&eng).await;
+    eng_members.sort();
+    let mut want = vec![alice.clone(), bob.clone()];
+    want.sort();
+    assert_eq!(eng_members, want);
+    assert_eq!(admin.members(&vpn).await, vec![alice.clone()]);
+    let chk = p
+        .check_restored(&groups, &befores[1], &silent)
+        .await
+        .unwrap();
+    assert!(!chk.restored, "{chk:?}");
+    assert!(
+        chk.observed.contains(&format!(
+            "not restorable: group gone ({gone}) no longer exists"
+        )),
+        "{}",
+        chk.observed
+    );
+    // Restoring again adds nobody twice.
+    let again = p.restore(&groups, &befores[1], &silent).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert_eq!(admin.members(&vpn).await, vec![alice.clone()]);
+    drop(server);
+}
+
+/// A rescinded termination rolled back on the real server through the binary: `start`, then
+/// `rollback --out` and `start --plan`; the user is active again and back in its groups, the
+/// delete that never ran is cancelled, and the evidence shows before and after.
+#[test]
+fn real_scim2_server_rollback_through_the_binary() {
+    use common::cli_env::{CliEnv, text};
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: server.base_url.clone(),
+    };
+    let (alice, eng) = rt.block_on(async {
+        let alice = admin.create_user("alice@corp.example").await;
+        let bob = admin.create_user("bob@corp.example").await;
+        let eng = admin.create_group("eng", &[&alice, &bob]).await;
+        (alice, eng)
+    });
+    let mut env = CliEnv::new();
+    env.var("SCIM_TOKEN", TOKEN);
+    env.write_runbook(&format!(
+        r#"
+[runbook]
+name = "Real SCIM leaver"
+
+[systems.hr]
+kind = "scim"
+base_url = "{}"
+token = {{ env = "SCIM_TOKEN" }}
+
+[[step]]
+id = "hr-deactivate"
+lane = "it"
+system = "hr"
+action = "deactivate_user"
+
+[[step]]
+id = "hr-groups"
+lane = "it"
+system = "hr"
+action = "remove_from_groups"
+after = ["hr-deactivate"]
+
+[[step]]
+id = "badge"
+lane = "facilities"
+manual = "Collect the badge"
+phase = "close"
+"#,
+        server.base_url
+    ));
+    let out = env.run(&CliEnv::start_args("alice@corp.example"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = env.departure_of("alice@corp.example").unwrap();
+    rt.block_on(async {
+        assert_eq!(admin.get_user(&alice).await.1["active"], json!(false));
+        assert!(!admin.members(&eng).await.contains(&alice));
+    });
+    let out = env.run(&["rollback", &id, "--out", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = env.run(&["start", "--plan", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    rt.block_on(async {
+        assert_eq!(admin.get_user(&alice).await.1["active"], json!(true));
+        assert!(admin.members(&eng).await.contains(&alice));
+    });
+    env.assert_evidence_verifies(&id);
+    let ev: Value =
+        serde_json::from_slice(&std::fs::read(env.evidence_path(&id)).unwrap()).unwrap();
+    let rb = &ev["predicate"]["rollback"];
+    assert_eq!(rb["complete"], true, "{rb}");
+    assert_eq!(rb["cancelled"][0]["step"], "badge");
+    let steps = rb["steps"].as_array().unwrap();
+    let d = steps.iter().find(|s| s["step"] == "hr-deactivate").unwrap();
+    assert_eq!(d["before"], json!({"active": true}));
+    assert_eq!(d["after"], json!({"active": true}));
+    assert_eq!(d["outcome"], "restored");
+    let g = steps.iter().find(|s| s["step"] == "hr-groups").unwrap();
+    assert_eq!(g["before"]["groups"][0]["id"], json!(eng));
+    assert_eq!(g["outcome"], "restored");
+    drop(server);
+}

@@ -10,6 +10,7 @@ pub(super) const APPROVALS_KEYS: &[&str] = &[
     "destructive",
     "involuntary",
     "steps",
+    "rollback",
 ];
 const ROLES: &[&str] = &["manager", "hr", "security"];
 
@@ -44,7 +45,7 @@ impl Check<'_> {
                         );
                     }
                 }
-                "all" | "destructive" | "involuntary" => self.roles(key, v),
+                "all" | "destructive" | "involuntary" | "rollback" => self.roles(key, v),
                 "steps" => {
                     let Some(per) = self.table(key, v, "{ delete-user = [\"security\"] }") else {
                         continue;
