@@ -51,6 +51,29 @@ pub fn find_kind(name: &str) -> Option<&'static KindSpec> {
     KINDS.iter().copied().find(|k| k.name == name)
 }
 
+#[cfg(test)]
+mod inverse_tests {
+    use super::*;
+
+    /// Every action of every kind says how `offboard rollback` undoes it, or why it cannot:
+    /// none is left with the placeholder, and no declaration is empty.
+    #[test]
+    fn every_action_declares_its_inverse() {
+        for kind in KINDS {
+            for a in kind.actions {
+                let text = match a.inverse {
+                    Inverse::Restore(t) => t,
+                    Inverse::None(t) => {
+                        assert_ne!(t, UNDO_NOT_BUILT, "{}.{}", kind.name, a.name);
+                        t
+                    }
+                };
+                assert!(text.trim().len() > 10, "{}.{}: {text:?}", kind.name, a.name);
+            }
+        }
+    }
+}
+
 /// What a kind offers, for validation, planning and documentation.
 pub struct KindSpec {
     pub name: &'static str,

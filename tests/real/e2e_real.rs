@@ -512,3 +512,330 @@ owner = "facilities@corp.example"
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["drift"], json!(["app-deactivate"]));
 }
+
+/// Issue 15's "done when": a rescinded termination rolled back on Samba AD and SCIM. Alice is
+/// disabled in AD, taken out of two AD groups and given a new random password; her SCIM account
+/// is deactivated and taken out of its group; the badge is still to collect. HR rescinds:
+/// `offboard rollback --out`, then `start --plan`. AD has her enabled and in both groups again
+/// (read back by plain `ldapsearch`), SCIM has her active and in her group, the badge step is
+/// cancelled, and the signed evidence shows each step's before and after, and that the password
+/// could not be restored, and why (her old password stays refused).
+#[test]
+fn a_rescinded_termination_is_rolled_back_on_samba_ad_and_scim() {
+    use common::cli_env::{CliEnv, text};
+    let Some(scim) = RealServer::scim(SCIM_TOKEN) else {
+        return;
+    };
+    let Some(samba) = RealServer::samba() else {
+        return;
+    };
+    let ad_url = "ldaps://127.0.0.1";
+    let ad_admin = "Administrator@corp.test";
+    let base = "DC=corp,DC=test";
+    let alice_dn = "CN=Alice Rescinded,CN=Users,DC=corp,DC=test";
+    let vpn_dn = "CN=Rollback VPN,CN=Users,DC=corp,DC=test";
+    let fin_dn = "CN=Rollback Finance,CN=Users,DC=corp,DC=test";
+    let old_pw = "Al1ce!Rescind-pw";
+    ldapmodify(
+        ad_url,
+        &samba.ca(),
+        ad_admin,
+        &format!(
+            "dn: {alice_dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: arescind\nuserPrincipalName: arescind@corp.test\n\n\
+             dn: {alice_dn}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {}\n-\n\n\
+             dn: {alice_dn}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 512\n-\n\n\
+             dn: {vpn_dn}\nchangetype: add\nobjectClass: group\nsAMAccountName: rollback-vpn\nmember: {alice_dn}\n\n\
+             dn: {fin_dn}\nchangetype: add\nobjectClass: group\nsAMAccountName: rollback-finance\nmember: {alice_dn}\n",
+            unicode_pwd(old_pw)
+        ),
+    );
+    let member_of = || -> Vec<String> {
+        let out = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-H",
+                ad_url,
+                "-D",
+                ad_admin,
+            ])
+            .args([
+                "-w",
+                DIR_ADMIN_PW,
+                "-b",
+                base,
+                "(sAMAccountName=arescind)",
+                "memberOf",
+            ])
+            .env("LDAPTLS_CACERT", samba.ca())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("memberOf: ").map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    let uac = || -> u32 {
+        ldap_attr(
+            ad_url,
+            &samba.ca(),
+            ad_admin,
+            base,
+            "(sAMAccountName=arescind)",
+            "userAccountControl",
+        )
+        .parse()
+        .unwrap()
+    };
+    let binds = |pw: &str| -> bool {
+        // Samba has no WhoAmI operation: a base search of the RootDSE binds as her.
+        let out = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-H",
+                ad_url,
+                "-D",
+                "arescind@corp.test",
+                "-w",
+                pw,
+            ])
+            .args(["-s", "base", "-b", "", "(objectClass=*)", "dnsHostName"])
+            .env("LDAPTLS_CACERT", samba.ca())
+            .output()
+            .unwrap();
+        eprintln!(
+            "bind as arescind: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.status.success()
+    };
+    let mut groups_before = vec![fin_dn.to_string(), vpn_dn.to_string()];
+    groups_before.sort();
+    assert_eq!(member_of(), groups_before);
+    assert!(binds(old_pw), "alice cannot bind before the departure");
+
+    // Alice in SCIM, active, in a group with Bob.
+    let scim_url = format!("http://127.0.0.1:{}/v2", scim.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = Http {
+        client: reqwest::Client::new(),
+    };
+    let bearer = format!("Bearer {SCIM_TOKEN}");
+    let scim_auth = ("authorization", bearer.as_str());
+    let (alice_id, group_id) = rt.block_on(async {
+        let mut ids = Vec::new();
+        for name in ["arescind@corp.example", "bob-rescind@corp.example"] {
+            let (s, v) = http
+                .call(
+                    "POST",
+                    &format!("{scim_url}/Users"),
+                    scim_auth,
+                    Some(json!({
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": name,
+                        "active": true,
+                    })),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            ids.push(v["id"].as_str().unwrap().to_string());
+        }
+        let (s, g) = http
+            .call(
+                "POST",
+                &format!("{scim_url}/Groups"),
+                scim_auth,
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": "rescind-eng",
+                    "members": [{"value": ids[0]}, {"value": ids[1]}],
+                })),
+            )
+            .await;
+        assert_eq!(s, 201, "{g}");
+        (ids[0].clone(), g["id"].as_str().unwrap().to_string())
+    });
+    let scim_state = |rt: &tokio::runtime::Runtime| -> (Value, Vec<String>) {
+        rt.block_on(async {
+            let (_, u) = http
+                .call(
+                    "GET",
+                    &format!("{scim_url}/Users/{alice_id}"),
+                    scim_auth,
+                    None,
+                )
+                .await;
+            let (_, g) = http
+                .call(
+                    "GET",
+                    &format!("{scim_url}/Groups/{group_id}"),
+                    scim_auth,
+                    None,
+                )
+                .await;
+            let members = g["members"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|m| m["value"].as_str().map(str::to_string))
+                .collect();
+            (u["active"].clone(), members)
+        })
+    };
+
+    let mut env = CliEnv::new();
+    env.var("E2E_SCIM_TOKEN", SCIM_TOKEN);
+    env.var("E2E_DIR_PW", DIR_ADMIN_PW);
+    env.write_runbook(&format!(
+        r#"
+[runbook]
+name = "Rescindable leaver"
+
+[systems.ad]
+kind = "ldap"
+flavor = "active_directory"
+base_url = "{ad_url}"
+ca_file = "{ad_ca}"
+bind_dn = "{ad_admin}"
+bind_password = {{ env = "E2E_DIR_PW" }}
+base_dn = "{base}"
+user = "{{{{ user.id }}}}@corp.test"
+
+[systems.app]
+kind = "scim"
+base_url = "{scim_url}"
+token = {{ env = "E2E_SCIM_TOKEN" }}
+user = "{{{{ user.id }}}}@corp.example"
+
+[[step]]
+id = "ad-disable"
+lane = "it"
+system = "ad"
+action = "disable_account"
+
+[[step]]
+id = "ad-groups"
+lane = "it"
+system = "ad"
+action = "remove_from_groups"
+after = ["ad-disable"]
+
+[[step]]
+id = "ad-password"
+lane = "it"
+system = "ad"
+action = "reset_password"
+after = ["ad-disable"]
+
+[[step]]
+id = "app-deactivate"
+lane = "saas"
+system = "app"
+action = "deactivate_user"
+
+[[step]]
+id = "app-groups"
+lane = "saas"
+system = "app"
+action = "remove_from_groups"
+after = ["app-deactivate"]
+
+[[step]]
+id = "badge"
+lane = "facilities"
+manual = "Collect the badge of {{{{ user.id }}}}"
+owner = "facilities@corp.example"
+"#,
+        ad_ca = samba.ca().display(),
+    ));
+    let out = env.run(&[
+        "start",
+        "arescind",
+        "-r",
+        "offboard.toml",
+        "--type",
+        "involuntary",
+        "--non-interactive",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = env.departure_of("arescind").unwrap();
+    // Cut everywhere.
+    assert_eq!(uac() & 2, 2);
+    assert!(member_of().is_empty(), "{:?}", member_of());
+    assert!(!binds(old_pw));
+    let (active, members) = scim_state(&rt);
+    assert_eq!(active, json!(false));
+    assert!(!members.contains(&alice_id));
+
+    // HR rescinds the termination.
+    let out = env.run(&["rollback", &id, "--out", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = text(&out);
+    assert!(plan.contains("ad-password"), "{plan}");
+    let out = env.run(&["start", "--plan", "rollback.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Back everywhere, read by plain LDAP and SCIM, not through offboard.
+    assert_eq!(uac() & 2, 0, "AD account still disabled");
+    assert_eq!(member_of(), groups_before);
+    let (active, members) = scim_state(&rt);
+    assert_eq!(active, json!(true));
+    assert!(members.contains(&alice_id), "{members:?}");
+    // The password is the one thing that cannot come back.
+    assert!(!binds(old_pw), "the old password works again");
+
+    env.assert_evidence_verifies(&id);
+    let ev: Value =
+        serde_json::from_slice(&std::fs::read(env.evidence_path(&id)).unwrap()).unwrap();
+    let rb = &ev["predicate"]["rollback"];
+    assert_eq!(rb["complete"], true, "{rb}");
+    assert_eq!(rb["cancelled"][0]["step"], "badge", "{rb}");
+    let step = |s: &str| {
+        rb["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["step"] == s)
+            .unwrap_or_else(|| panic!("no rollback step {s}: {rb}"))
+            .clone()
+    };
+    let d = step("ad-disable");
+    assert_eq!(d["outcome"], "restored", "{d}");
+    assert_eq!(d["before"]["disabled"], false, "{d}");
+    assert_eq!(d["after"]["disabled"], false, "{d}");
+    let g = step("ad-groups");
+    assert_eq!(g["outcome"], "restored", "{g}");
+    assert_eq!(g["before"]["groups"].as_array().unwrap().len(), 2, "{g}");
+    let p = step("ad-password");
+    assert_eq!(p["outcome"], "not restorable", "{p}");
+    assert!(
+        p["not_restorable"]
+            .as_str()
+            .unwrap()
+            .contains("old password"),
+        "{p}"
+    );
+    let a = step("app-deactivate");
+    assert_eq!(a["before"], json!({"active": true}), "{a}");
+    assert_eq!(a["after"], json!({"active": true}), "{a}");
+    assert_eq!(step("app-groups")["outcome"], "restored");
+    // No secret reached the departure's files.
+    for f in common::cli_env::walk(&env.departure_dir(&id)) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for secret in [SCIM_TOKEN, DIR_ADMIN_PW, old_pw] {
+            assert!(!text.contains(secret), "a secret reached {}", f.display());
+        }
+    }
+}
