@@ -124,7 +124,15 @@ fn select_state(printer: &Printer, cli: &Cli, state: StateDir) -> anyhow::Result
         }
     };
     let target = crate::store::target_from_table(&def, &path)?;
-    crate::store::select_target(state, target, operator)
+    crate::store::select_target(state, target, operator).map_err(|mut e| {
+        if let Some(c) = e.downcast_mut::<CliError>() {
+            c.hints.push(format!(
+                "this database is the [state] table of {} (--state or OFFBOARD_STATE would override it)",
+                path.display()
+            ));
+        }
+        e
+    })
 }
 
 /// The runbook whose `[state]` table applies: the command's `-r` (which already falls back to

@@ -79,17 +79,18 @@ pub fn target_from_table(def: &StateDef, runbook: &Path) -> Result<Target> {
         ("PGSSLMODE", Some(_)) => Some("verify-full".to_string()),
         _ => std::env::var(k).ok(),
     };
-    let target = Target::parse_with(&def.url, &env).map_err(|e| match e.downcast::<CliError>() {
-        // The URL's checks speak of --state; here the URL is the table's.
-        Ok(c) => {
-            let msg = c.error.to_string();
-            let msg = msg.strip_prefix("--state: ").unwrap_or(&msg);
-            let mut out = CliError::new(c.exit, anyhow::anyhow!("{place}: url: {msg}"));
-            out.hints = c.hints;
-            anyhow::Error::new(out)
-        }
-        Err(e) => e.context(place.clone()),
-    })?;
+    let target =
+        Target::parse_with(&def.url, &env).map_err(|e| match e.downcast::<CliError>() {
+            // The URL's checks speak of --state; here the URL is the table's.
+            Ok(c) => {
+                let msg = c.error.to_string();
+                let msg = msg.strip_prefix("--state: ").unwrap_or(&msg);
+                let mut out = CliError::new(c.exit, anyhow::anyhow!("{place}: url: {msg}"));
+                out.hints = c.hints;
+                anyhow::Error::new(out)
+            }
+            Err(e) => e.context(place.clone()),
+        })?;
     let Some(r) = &def.password else {
         return Ok(target);
     };

@@ -47,9 +47,9 @@ impl Check<'_> {
         }
         match url {
             Some((url, span)) if ca_file => {
-                let clash = url.query_pairs().find(|(k, v)| {
-                    k == "sslrootcert" || (k == "sslmode" && v != "verify-full")
-                });
+                let clash = url
+                    .query_pairs()
+                    .find(|(k, v)| k == "sslrootcert" || (k == "sslmode" && v != "verify-full"));
                 if let Some((k, _)) = clash {
                     self.push(
                         format!("[state] has a `ca_file`, and its `url` sets `{k}` too"),
@@ -164,20 +164,16 @@ impl Check<'_> {
 /// password never shown), without judging the rest of the runbook: commands that use no other
 /// part of it (status, confirm, remind…) still learn where the departures are.
 pub fn state_of_file(path: &Path) -> Result<Option<StateDef>, RunbookError> {
-    let fail = |message: String, source: String, span: Option<Range<usize>>| RunbookError {
-        path: path.display().to_string(),
-        source,
-        diagnostics: vec![Diagnostic {
-            message,
-            span,
-            hint: Some(format!(
-                "`offboard runbook check {}` shows every problem",
-                path.display()
-            )),
-        }],
+    // A file that cannot be read as TOML at all is reported as the full check reports it.
+    let unreadable = |fallback: &str| match super::load_file(path) {
+        Err(e) => e,
+        Ok(_) => RunbookError {
+            path: path.display().to_string(),
+            source: String::new(),
+            diagnostics: vec![Diagnostic::new(fallback.to_string(), None)],
+        },
     };
-    let bytes = std::fs::read(path)
-        .map_err(|e| fail(format!("cannot read runbook: {e}"), String::new(), None))?;
+    let bytes = std::fs::read(path).map_err(|_| unreadable("cannot read runbook"))?;
     if bytes.len() > super::MAX_RUNBOOK_BYTES {
         return Err(RunbookError {
             path: path.display().to_string(),
@@ -185,23 +181,11 @@ pub fn state_of_file(path: &Path) -> Result<Option<StateDef>, RunbookError> {
             diagnostics: vec![Diagnostic::new(too_large(), None).hint(too_large_hint())],
         });
     }
-    let source = String::from_utf8(bytes)
-        .map_err(|_| fail("runbook is not UTF-8 text".into(), String::new(), None))?;
+    let source = String::from_utf8(bytes).map_err(|_| unreadable("runbook is not UTF-8 text"))?;
     if super::too_deep(&source).is_some() {
-        return Err(fail(
-            "runbook nests too deep".into(),
-            String::new(),
-            None,
-        ));
+        return Err(unreadable("runbook nests too deep"));
     }
-    let doc = DeTable::parse(&source).map_err(|e| {
-        // The text is not shown: the syntax error may be inside a secret.
-        fail(
-            format!("invalid TOML: {}", e.message().trim_end()),
-            String::new(),
-            None,
-        )
-    })?;
+    let doc = DeTable::parse(&source).map_err(|_| unreadable("invalid TOML"))?;
     let Some((k, v)) = doc.get_ref().iter().find(|(k, _)| k.get_ref() == "state") else {
         return Ok(None);
     };
@@ -218,12 +202,13 @@ pub fn state_of_file(path: &Path) -> Result<Option<StateDef>, RunbookError> {
     struct Only {
         state: StateDef,
     }
-    let only: Only = toml::from_str(&source).map_err(|e| {
-        fail(
+    let only: Only = toml::from_str(&source).map_err(|e| RunbookError {
+        path: path.display().to_string(),
+        source: String::new(),
+        diagnostics: vec![Diagnostic::new(
             format!("[state]: {}", e.message().trim_end()),
-            String::new(),
             None,
-        )
+        )],
     })?;
     Ok(Some(only.state))
 }
@@ -247,9 +232,8 @@ mod tests {
 
     #[test]
     fn a_password_in_the_url_is_refused_and_masked() {
-        let src = format!(
-            "{HEAD}{STEP}\n[state]\nurl = \"postgres://offboard:hunter2@db/offboard\"\n"
-        );
+        let src =
+            format!("{HEAD}{STEP}\n[state]\nurl = \"postgres://offboard:hunter2@db/offboard\"\n");
         let (msg, line, col, hint) = find(&src, "carries a password");
         assert_eq!(
             msg,
