@@ -360,3 +360,47 @@ pub fn put_evidence(dir: &Path, revision: u32, bytes: &[u8], signature: &[u8]) -
     };
     shared.pg.put_evidence(&id, revision, bytes, signature)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(url: &str, ca_file: Option<&str>) -> StateDef {
+        StateDef {
+            url: url.into(),
+            password: None,
+            ca_file: ca_file.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_state_tables_ca_file_means_verify_full_relative_to_the_runbook() {
+        let rb = Path::new("/etc/offboard/offboard.toml");
+        let t = target_from_table(
+            &def(
+                "postgres://tech@db.corp.example/offboard",
+                Some("db-ca.pem"),
+            ),
+            rb,
+        )
+        .unwrap();
+        assert!(t.verify_full);
+        assert_eq!(
+            t.ca_file.as_deref(),
+            Some(Path::new("/etc/offboard/db-ca.pem"))
+        );
+        assert_eq!(t.display(), "postgres://tech@db.corp.example:5432/offboard");
+        // Without one, a remote database is refused as with --state, naming the table.
+        let e = target_from_table(&def("postgres://tech@db.corp.example/offboard", None), rb)
+            .unwrap_err();
+        let c = e.downcast_ref::<CliError>().expect("a usage error");
+        assert_eq!(c.exit, Exit::Usage);
+        assert!(
+            c.error.to_string().starts_with(
+                "[state] in /etc/offboard/offboard.toml: url: sslmode=verify-full needs the CA"
+            ),
+            "{}",
+            c.error
+        );
+    }
+}

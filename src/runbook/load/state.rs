@@ -219,6 +219,23 @@ mod tests {
 
     const STEP: &str = "\n[[step]]\nid = \"s\"\nlane = \"it\"\nmanual = \"x\"\n";
 
+    /// The keys the validator allows are exactly the model's (from the schema).
+    #[test]
+    fn state_keys_match_the_model() {
+        let schema: serde_json::Value =
+            serde_json::from_str(&crate::runbook::schema::schema_json()).unwrap();
+        let mut model: Vec<&str> = schema["$defs"]["StateDef"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        model.sort();
+        let mut ours = super::STATE_KEYS.to_vec();
+        ours.sort();
+        assert_eq!(model, ours);
+    }
+
     #[test]
     fn a_state_table_loads() {
         let src = format!(
