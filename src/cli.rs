@@ -74,7 +74,8 @@ pub struct GlobalArgs {
 
     /// Keep departures in a shared PostgreSQL database instead: postgres://USER@HOST/DB
     /// [?sslmode=verify-full&sslrootcert=CA.pem&password_env=NAME]; the password only by
-    /// reference (password_env, PGPASSWORD, ~/.pgpass). Keys stay in --state-dir
+    /// reference (password_env, PGPASSWORD, ~/.pgpass). Keys stay in --state-dir. Without it
+    /// (or OFFBOARD_STATE): the runbook's [state] table, if any (docs/postgres.md)
     #[arg(
         long,
         global = true,

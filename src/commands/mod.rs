@@ -69,16 +69,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return Exit::Usage.code();
         }
     };
-    // `--state postgres://…`: the shared database, its departures cached under the state dir.
-    // Commands that read no departure (and `state`, which names its own) do not connect.
-    let url = match cli.command {
-        Command::Completions { .. }
-        | Command::Runbook(_)
-        | Command::Keys(_)
-        | Command::State(_) => None,
-        _ => cli.global.state.as_deref(),
-    };
-    let state = match crate::store::select(state, url, cli.command.operator()) {
+    // `--state postgres://…` (or the runbook's `[state]` table): the shared database, its
+    // departures cached under the state dir. Commands that read no departure (and `state`,
+    // which names its own) do not connect.
+    let state = match select_state(&printer, &cli, state) {
         Ok(s) => s,
         Err(e) => return report(&printer, e).code(),
     };
@@ -93,6 +87,78 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(exit) => exit.code(),
         Err(err) => report(&ctx.printer, err).code(),
     }
+}
+
+/// Where this command's departures are kept. One rule: `--state` (or `OFFBOARD_STATE`), else
+/// the `[state]` table of the runbook the command uses (its `-r`, else `OFFBOARD_RUNBOOK`, else
+/// `./offboard.toml`, also for commands that read nothing else from a runbook), else the local
+/// state dir. `demo` never takes a runbook's table: it runs the sandbox.
+fn select_state(printer: &Printer, cli: &Cli, state: StateDir) -> anyhow::Result<StateDir> {
+    let operator = cli.command.operator();
+    if matches!(
+        cli.command,
+        Command::Completions { .. } | Command::Runbook(_) | Command::Keys(_) | Command::State(_)
+    ) {
+        return Ok(state);
+    }
+    if let Some(url) = cli.global.state.as_deref().filter(|u| !u.is_empty()) {
+        return crate::store::select(state, Some(url), operator);
+    }
+    if matches!(cli.command, Command::Demo(_)) {
+        return Ok(state);
+    }
+    let Some(path) = state_runbook(&cli.command) else {
+        return Ok(state);
+    };
+    // A runbook that is not there is the command's to report (or not its concern).
+    if !path.is_file() {
+        return Ok(state);
+    }
+    let def = match crate::runbook::state_of_file(&path) {
+        Ok(Some(def)) => def,
+        Ok(None) => return Ok(state),
+        Err(e) => {
+            let mut err = CliError::new(Exit::Usage, anyhow::anyhow!(e.render(printer.color)));
+            err.rendered = true;
+            return Err(err.into());
+        }
+    };
+    let target = crate::store::target_from_table(&def, &path)?;
+    crate::store::select_target(state, target, operator).map_err(|mut e| {
+        if let Some(c) = e.downcast_mut::<CliError>() {
+            c.hints.push(format!(
+                "this database is the [state] table of {} (--state or OFFBOARD_STATE would override it)",
+                path.display()
+            ));
+        }
+        e
+    })
+}
+
+/// The runbook whose `[state]` table applies: the command's `-r` (which already falls back to
+/// `OFFBOARD_RUNBOOK` where the command has one), else `OFFBOARD_RUNBOOK`, else
+/// `./offboard.toml`.
+fn state_runbook(command: &Command) -> Option<std::path::PathBuf> {
+    use crate::cli::IntakeCommand;
+    let named = match command {
+        Command::Start(a) => a.input.runbook.runbook.clone(),
+        Command::Plan(a) | Command::Preflight(a) => a.input.runbook.runbook.clone(),
+        Command::Rollback(a) => a.runbook.clone(),
+        Command::Attach(a) => a.runbook.clone(),
+        Command::Remind(a) => a.runbook.runbook.clone(),
+        Command::Verify(a) => a.runbook.clone(),
+        Command::Intake(IntakeCommand::Parse(a)) => a.runbook.runbook.clone(),
+        Command::Intake(IntakeCommand::Poll(a)) => a.runbook.runbook.clone(),
+        Command::Intake(IntakeCommand::Due(a)) => a.runbook.clone(),
+        _ => None,
+    };
+    named
+        .or_else(|| {
+            std::env::var_os("OFFBOARD_RUNBOOK")
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+        })
+        .or_else(|| Some("offboard.toml".into()))
 }
 
 fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {

@@ -17,7 +17,7 @@ pub mod schema;
 pub mod template;
 
 pub use diag::{Diagnostic, RunbookError};
-pub use load::{Runbook, load_file, load_str};
+pub use load::{Runbook, load_file, load_str, state_of_file};
 
 /// The whole runbook file.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -59,6 +59,28 @@ pub struct RunbookFile {
     /// docs/approvals.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<crate::approval::ApprovalsDef>,
+    /// Where departures are kept: a shared PostgreSQL database instead of the local state dir,
+    /// for every command that uses this runbook (`-r`, `OFFBOARD_RUNBOOK` or `./offboard.toml`).
+    /// `--state` and `OFFBOARD_STATE` take precedence. See docs/postgres.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateDef>,
+}
+
+/// The `[state]` table: the shared PostgreSQL database departures are kept in.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateDef {
+    /// `postgres://USER@HOST[:PORT]/DB`, without a password (one in the URL is refused).
+    #[schemars(regex(pattern = "^postgres(ql)?://"))]
+    pub url: String,
+    /// The database password, by reference: `{ env = "OFFBOARD_PG_PASSWORD" }`, `{ file = … }`
+    /// or `{ command = [...] }`. Without it: `PGPASSWORD`, then `~/.pgpass`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+    /// The CA that signed the server's certificate (relative to the runbook's directory): the
+    /// connection is then `sslmode=verify-full` (certificate and host name checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 /// The `[assets]` table: where the list of what the person holds comes from, and the return

@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 
 use crate::exit::{CliError, Exit};
 use crate::journal::{self, Event, JOURNAL_FILE, Record};
+use crate::runbook::StateDef;
 use crate::state::{self, StateDir};
 use postgres::{Holder, Pg, Target};
 
@@ -54,14 +55,62 @@ pub fn select(state: StateDir, url: Option<&str>, operator: Option<&str>) -> Res
         // `--state DIR` means the same as `--state-dir DIR`.
         return StateDir::resolve(Some(Path::new(url)));
     }
-    let target = Target::parse(url)?;
+    select_target(state, Target::parse(url)?, operator)
+}
+
+/// The database a runbook's `[state]` table names (`runbook` is the file it is in: a relative
+/// `ca_file` is relative to its directory). A `ca_file` means `sslmode=verify-full` with that
+/// CA; the password is read from its reference now, and kept only in memory.
+pub fn target_from_table(def: &StateDef, runbook: &Path) -> Result<Target> {
+    let place = format!("[state] in {}", runbook.display());
+    let ca = def.ca_file.as_deref().map(|c| {
+        let c = match (c.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => Path::new(&home).join(rest),
+            _ => PathBuf::from(c),
+        };
+        if c.is_relative() {
+            runbook.parent().unwrap_or(Path::new(".")).join(c)
+        } else {
+            c
+        }
+    });
+    let env = |k: &str| match (k, &ca) {
+        ("PGSSLROOTCERT", Some(c)) => Some(c.display().to_string()),
+        ("PGSSLMODE", Some(_)) => Some("verify-full".to_string()),
+        _ => std::env::var(k).ok(),
+    };
+    let target =
+        Target::parse_with(&def.url, &env).map_err(|e| match e.downcast::<CliError>() {
+            // The URL's checks speak of --state; here the URL is the table's.
+            Ok(c) => {
+                let msg = c.error.to_string();
+                let msg = msg.strip_prefix("--state: ").unwrap_or(&msg);
+                let mut out = CliError::new(c.exit, anyhow::anyhow!("{place}: url: {msg}"));
+                out.hints = c.hints;
+                anyhow::Error::new(out)
+            }
+            Err(e) => e.context(place.clone()),
+        })?;
+    let Some(r) = &def.password else {
+        return Ok(target);
+    };
+    let password = crate::secrets::resolve(r).map_err(|e| {
+        CliError::new(Exit::Usage, e.context(format!("{place}: reading the password ({r})")))
+            .hint("the password is given by reference: check that the variable is exported, the file readable or the command working for this user")
+    })?;
+    Ok(target.with_password(password, format!("{place}: password ({r})")))
+}
+
+/// Select the shared database `target` for this process: connect, point the state's departures
+/// at the database's cache and bring the cache up to date.
+pub fn select_target(state: StateDir, target: Target, operator: Option<&str>) -> Result<StateDir> {
     let pg = Pg::connect(&target).map_err(|e| {
         CliError::new(Exit::Failure, e)
             .hint(format!(
                 "check that the database at {} is up and that this login may connect",
                 target.display()
             ))
-            .hint("the password comes from ?password_env=NAME, PGPASSWORD or ~/.pgpass, never from the URL")
+            .hint("the password comes from ?password_env=NAME, the runbook's [state] password, PGPASSWORD or ~/.pgpass, never from the URL")
     })?;
     let departures = state
         .root()
@@ -310,4 +359,48 @@ pub fn put_evidence(dir: &Path, revision: u32, bytes: &[u8], signature: &[u8]) -
         return Ok(());
     };
     shared.pg.put_evidence(&id, revision, bytes, signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(url: &str, ca_file: Option<&str>) -> StateDef {
+        StateDef {
+            url: url.into(),
+            password: None,
+            ca_file: ca_file.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_state_tables_ca_file_means_verify_full_relative_to_the_runbook() {
+        let rb = Path::new("/etc/offboard/offboard.toml");
+        let t = target_from_table(
+            &def(
+                "postgres://tech@db.corp.example/offboard",
+                Some("db-ca.pem"),
+            ),
+            rb,
+        )
+        .unwrap();
+        assert!(t.verify_full);
+        assert_eq!(
+            t.ca_file.as_deref(),
+            Some(Path::new("/etc/offboard/db-ca.pem"))
+        );
+        assert_eq!(t.display(), "postgres://tech@db.corp.example:5432/offboard");
+        // Without one, a remote database is refused as with --state, naming the table.
+        let e = target_from_table(&def("postgres://tech@db.corp.example/offboard", None), rb)
+            .unwrap_err();
+        let c = e.downcast_ref::<CliError>().expect("a usage error");
+        assert_eq!(c.exit, Exit::Usage);
+        assert!(
+            c.error.to_string().starts_with(
+                "[state] in /etc/offboard/offboard.toml: url: sslmode=verify-full needs the CA"
+            ),
+            "{}",
+            c.error
+        );
+    }
 }

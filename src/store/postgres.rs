@@ -180,6 +180,14 @@ impl Target {
         Ok(target)
     }
 
+    /// Use this password (from a `[state]` table's reference); `source` names where it came
+    /// from, never what it is.
+    pub fn with_password(mut self, password: secrecy::SecretString, source: String) -> Target {
+        self.password = Some(password);
+        self.password_source = Some(source);
+        self
+    }
+
     /// `postgres://user@host:port/dbname`: never a password.
     pub fn display(&self) -> String {
         let host = if self.host.contains(':') {

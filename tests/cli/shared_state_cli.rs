@@ -81,3 +81,110 @@ fn verify_full_without_a_ca_and_unsupported_sslmodes_are_usage_errors() {
         assert!(text(&out).contains(want), "{url}: {}", text(&out));
     }
 }
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_state_table_with_a_password_in_its_url_is_refused_with_exit_2_and_never_printed() {
+    let bad = format!(
+        "{RUNBOOK}\n[state]\nurl = \"postgres://tech:hunter2-secret@127.0.0.1:5432/offboard\"\n"
+    );
+    let env = CliEnv::with_runbook(&bad);
+    // A command that takes no runbook reads ./offboard.toml's [state]; `runbook check` too.
+    for args in [&["status"][..], &["runbook", "check", "offboard.toml"]] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let t = text(&out);
+        assert!(
+            t.contains("the `url` in [state] carries a password"),
+            "{args:?}: {t}"
+        );
+        assert!(t.contains("offboard.toml:"), "{args:?}: {t}");
+        assert!(t.contains("password = { env ="), "{args:?}: {t}");
+        assert!(!t.contains("hunter2-secret"), "{args:?}: {t}");
+    }
+    assert!(!env.state().join("departures").exists());
+    // An inline password is refused the same way.
+    let inline = format!(
+        "{RUNBOOK}\n[state]\nurl = \"postgres://tech@127.0.0.1:5432/offboard\"\npassword = \"hunter2-secret\"\n"
+    );
+    env.write_runbook(&inline);
+    let out = env.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("the `password` of [state] is not a reference"),
+        "{t}"
+    );
+    assert!(!t.contains("hunter2-secret"), "{t}");
+    // A runbook that is not TOML cannot say where departures are: not guessed, reported as
+    // `runbook check` reports it.
+    env.write_runbook("[runbook\nname = \"t\"\n");
+    let out = env.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("invalid TOML"), "{}", text(&out));
+    assert!(text(&out).contains("offboard.toml:1:"), "{}", text(&out));
+}
+
+#[test]
+fn the_state_table_selects_the_database_for_every_command_and_the_flag_wins() {
+    let table_port = closed_port();
+    let flag_port = closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("team.toml");
+    std::fs::write(
+        &runbook,
+        format!(
+            "{RUNBOOK}\n[state]\nurl = \"postgres://tech@127.0.0.1:{table_port}/offboard?sslmode=disable\"\npassword = {{ env = \"TEAM_DB_PW\" }}\n"
+        ),
+    )
+    .unwrap();
+    let mut env = CliEnv::new();
+    env.var("OFFBOARD_RUNBOOK", runbook.to_str().unwrap());
+    env.var("TEAM_DB_PW", "pw-5e4d3c2b");
+    let table = format!("connecting to postgres://tech@127.0.0.1:{table_port}/offboard");
+    // Commands with no runbook of their own, and one naming it with -r.
+    let rb = runbook.to_str().unwrap();
+    for args in [
+        &["status"][..],
+        &["confirm", "alice@example.com", "badge"],
+        &["remind", "--dry-run"],
+        &["evidence", "export", "alice@example.com", "--out", "x"],
+        &["plan", "alice@example.com", "-r", rb],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let t = text(&out);
+        assert!(t.contains(&table), "{args:?}: {t}");
+        assert!(!t.contains("pw-5e4d3c2b"), "{args:?}: {t}");
+    }
+    assert!(!env.state().join("departures").exists());
+    // --state (and OFFBOARD_STATE) come before the table.
+    let flag = format!("postgres://tech@127.0.0.1:{flag_port}/offboard");
+    let out = env.run(&["--state", &flag, "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains(&format!("connecting to {flag}")), "{t}");
+    assert!(!t.contains(&table), "{t}");
+    env.var("OFFBOARD_STATE", &flag);
+    let t = text(&env.run(&["status"]));
+    assert!(t.contains(&format!("connecting to {flag}")), "{t}");
+    // The password's reference must resolve: an unset variable is a usage error naming it.
+    let mut env = CliEnv::new();
+    env.var("OFFBOARD_RUNBOOK", rb);
+    let out = env.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("TEAM_DB_PW"), "{}", text(&out));
+    // Without a [state] table, the local state dir as before.
+    let mut env = CliEnv::with_runbook(RUNBOOK);
+    env.var("TEAM_DB_PW", "x");
+    let out = env.run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -926,3 +926,77 @@ fn pg_two_machines_starting_the_same_person_at_once_make_one_departure() {
     );
     assert_eq!(db.departures().len(), 1, "two departures for one person");
 }
+
+/// Every file under `dir`, by path (so the test can look at names and contents).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn pg_a_runbook_state_table_with_a_password_reference_and_a_ca_file_is_the_shared_record() {
+    let Some(db) = Db::start_tls(true) else {
+        return;
+    };
+    // Machine A: no --state, no OFFBOARD_STATE: the runbook's [state] table, over TLS
+    // (verify-full against the CA named relative to the runbook), the password from a variable.
+    let table = format!(
+        "\n[state]\nurl = \"postgres://tech@localhost:{}/offboard\"\npassword = {{ env = \"TEAM_DB_PW\" }}\nca_file = \"db-ca.pem\"\n",
+        db.port()
+    );
+    let rb = format!("{RUNBOOK}{table}").replace("latency_ms = 200", "latency_ms = 0");
+    let mut a = CliEnv::with_runbook(&rb.replace("latency_ms = 100", "latency_ms = 0"));
+    std::fs::copy(db.server.pg_ca(), a.path().join("db-ca.pem")).unwrap();
+    a.var("TEAM_DB_PW", TOOL_PW);
+    let out = a.run(&start_args("alice@corp.example"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = db
+        .departures()
+        .pop()
+        .expect("the departure is in the database");
+    assert!(db.chain(&id).len() > 10);
+    // Machine B, elsewhere, sees it through the same runbook (OFFBOARD_RUNBOOK) with a command
+    // that takes no runbook.
+    let mut b = CliEnv::new();
+    b.var("OFFBOARD_RUNBOOK", a.runbook().to_str().unwrap());
+    b.var("TEAM_DB_PW", TOOL_PW);
+    let out = b.run(&["status", "alice@corp.example"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains(&id), "{}", text(&out));
+    // The wrong password is refused by the server, and not printed.
+    b.var("TEAM_DB_PW", "not-the-pw-31c9");
+    let out = b.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("not-the-pw-31c9"), "{}", text(&out));
+    // The password is nowhere: not in the journal, the evidence, the cache or its path.
+    let mut rows = db.lines(&id).join("\n");
+    rows.push_str(&db.admin("SELECT encode(bytes, 'escape') FROM offboard.evidence"));
+    assert!(!rows.contains(TOOL_PW));
+    for env in [&a, &b] {
+        for f in files_under(&env.state()) {
+            assert!(
+                !f.display().to_string().contains(TOOL_PW),
+                "{}",
+                f.display()
+            );
+            if f.is_file() {
+                let bytes = std::fs::read(&f).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(TOOL_PW),
+                    "{}",
+                    f.display()
+                );
+            }
+        }
+    }
+}

@@ -26,9 +26,12 @@ mod assets;
 mod graph;
 mod notify;
 mod params;
+mod state;
 mod steps;
 mod systems;
 mod ticketing;
+
+pub use state::state_of_file;
 
 use graph::AfterRef;
 
@@ -371,6 +374,7 @@ const TOP_KEYS: &[&str] = &[
     "notify",
     "intake",
     "approvals",
+    "state",
 ];
 const META_KEYS: &[&str] = &["name", "description", "legal_hold"];
 const INPUT_KEYS: &[&str] = &["prompt", "required", "default"];
@@ -708,6 +712,9 @@ impl<'s> Check<'s> {
         }
         if let Some((k, v)) = get("approvals") {
             self.approvals_table(k.span(), v, &assets::step_ids(doc));
+        }
+        if let Some((k, v)) = get("state") {
+            self.state_table(k.span(), v);
         }
     }
 

@@ -308,7 +308,7 @@ impl Check<'_> {
 
     /// Mask every scalar inside `v` (recursively through lists and tables) when diagnostics are
     /// shown: it was written where a secret belongs and is not a well-formed reference.
-    fn hide(&mut self, v: &Val<'_>) {
+    pub(super) fn hide(&mut self, v: &Val<'_>) {
         match v.get_ref() {
             DeValue::Array(items) => items.iter().for_each(|i| self.hide(i)),
             DeValue::Table(t) => t.iter().for_each(|(_, i)| self.hide(i)),
