@@ -451,6 +451,13 @@ fn run(ctx: &Ctx, driving: &Driving, key: &SigningKey) -> anyhow::Result<Exit> {
         "cancelled by rollback (plan sha256:{})",
         &rb.gate.digest[..rb.gate.digest.len().min(12)]
     );
+    // Listen before the first change (the cancels included), so that a signal from then on
+    // journals where the rollback stopped instead of killing the process mid-way.
+    let rt = common::runtime()?;
+    let mut stop = {
+        let _in_runtime = rt.enter();
+        crate::app::StopSignals::listen()?
+    };
     for c in &plan.cancel {
         if !rb.cancelled.contains(&c.step) {
             driving.append(
@@ -462,10 +469,7 @@ fn run(ctx: &Ctx, driving: &Driving, key: &SigningKey) -> anyhow::Result<Exit> {
             p.detail(format!("cancelled {}", safe(&c.step)));
         }
     }
-    let rt = common::runtime()?;
     let interrupted: Option<String> = rt.block_on(async {
-        // Listen before the first restore, so a signal journals where the rollback stopped.
-        let mut stop = crate::app::StopSignals::listen()?;
         let work = async {
             for u in &plan.undo {
                 let st = rb.state(&u.step);
