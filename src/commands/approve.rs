@@ -137,9 +137,22 @@ pub fn exec(ctx: &Ctx, args: ApproveArgs) -> anyhow::Result<Exit> {
     }
     text.push_str(&format!("Plan digest: sha256:{}", plan.digest));
     p.info(text);
+    sign(ctx, &args, &message, &plan.digest, "plan.json")
+}
+
+/// Sign `message` (the approval line over `digest`) with the approver's `--key`, write
+/// `<plan>.<role>.sig` atomically and say so.
+fn sign(
+    ctx: &Ctx,
+    args: &ApproveArgs,
+    message: &str,
+    digest: &str,
+    example: &str,
+) -> anyhow::Result<Exit> {
+    let p = &ctx.printer;
     let Some(key_path) = ctx.global.key.as_deref() else {
         return Err(CliError::usage("no approver key: give it with --key")
-            .hint("e.g. `offboard approve plan.json --role security --key ~/.ssh/id_ed25519` (an unencrypted OpenSSH Ed25519 key)")
+            .hint(format!("e.g. `offboard approve {example} --role security --key ~/.ssh/id_ed25519` (an unencrypted OpenSSH Ed25519 key)"))
             .into());
     };
     let key = crate::keys::load(key_path).map_err(|e| CliError::new(Exit::Usage, e))?;
@@ -154,7 +167,7 @@ pub fn exec(ctx: &Ctx, args: ApproveArgs) -> anyhow::Result<Exit> {
     ));
     p.json_result(&serde_json::json!({
         "role": args.role,
-        "digest": plan.digest,
+        "digest": digest,
         "fingerprint": key.fingerprint(),
         "signature_file": out,
     }));
@@ -207,28 +220,7 @@ fn approve_rollback(ctx: &Ctx, args: ApproveArgs) -> anyhow::Result<Exit> {
     }
     text.push_str(&format!("Rollback plan digest: sha256:{}", file.digest));
     p.info(text);
-    let Some(key_path) = ctx.global.key.as_deref() else {
-        return Err(CliError::usage("no approver key: give it with --key")
-            .hint("e.g. `offboard approve rollback.json --role security --key ~/.ssh/id_ed25519`")
-            .into());
-    };
-    let key = crate::keys::load(key_path).map_err(|e| CliError::new(Exit::Usage, e))?;
-    let sig = key.sign_in(crate::approval::NAMESPACE, message.as_bytes())?;
-    let out = crate::approval::sig_path(&args.plan, args.role);
-    crate::state::write_atomic(&out, sig.as_bytes())?;
-    p.result(format!(
-        "Approved as {} with key {}: {}",
-        args.role,
-        key.fingerprint(),
-        out.display()
-    ));
-    p.json_result(&serde_json::json!({
-        "role": args.role,
-        "digest": file.digest,
-        "fingerprint": key.fingerprint(),
-        "signature_file": out,
-    }));
-    Ok(Exit::Ok)
+    sign(ctx, &args, &message, &file.digest, "rollback.json")
 }
 
 /// `start --plan`: the command line the plan was made with, to build it again.
