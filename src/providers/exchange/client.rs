@@ -76,17 +76,6 @@ pub fn error_text(body: &[u8]) -> Option<String> {
     blank.then(|| "Exchange sent no error text".to_string())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rollback
-//
-// | action | pre-state (`before`) | restore |
-// | --- | --- | --- |
-// | `convert_to_shared` | `{id, RecipientTypeDetails}` | `Set-Mailbox -Type <old>` |
-// | `set_forwarding`, `disable_forwarding` | `{id, ForwardingSmtpAddress, ForwardingAddress, DeliverToMailboxAndForward}` | `Set-Mailbox` with the three old values |
-// | `hide_from_gal` | `{id, HiddenFromAddressListsEnabled}` | `Set-Mailbox -HiddenFromAddressListsEnabled <old>` |
-// | `grant_full_access` | `{id, user, fullAccess}` | `Remove-MailboxPermission -User <user> -AccessRights FullAccess` unless held before |
-// | `remove_mailbox_permissions` | `{id, grants: [{mailbox, name, rights, inheritance, inherited}]}` | `Add-MailboxPermission` per explicit grant, `AutoMapping $false` |
-
 impl ExchangeProvider {
     pub(super) fn perm(&self, call: &StepCall<'_>, msg: impl std::fmt::Display) -> ProviderError {
         ProviderError::Permanent(format!(

@@ -25,6 +25,11 @@
 //! kind records), or its Exchange `Guid` when it has none. Every check reads the state back
 //! with a `Get-` cmdlet (or `Remove-CalendarEvents -PreviewOnly`, which changes nothing), and
 //! every apply runs the check first, so a change already in place is not sent again.
+//!
+//! The code lives by layer: `client` (InvokeCommand, paging, cmdlet errors), `mailbox` (the
+//! lookup and the readers of cmdlet output), `actions` (every action's check and apply) and
+//! `undo` (pre-state and restores); this file holds the action table, `connect` and the
+//! `Provider` dispatch.
 
 use std::sync::Arc;
 

@@ -12,6 +12,17 @@ use crate::providers::{
     StepCall,
 };
 
+// ---------------------------------------------------------------------------------------------
+// Rollback
+//
+// | action | pre-state (`before`) | restore |
+// | --- | --- | --- |
+// | `convert_to_shared` | `{id, RecipientTypeDetails}` | `Set-Mailbox -Type <old>` |
+// | `set_forwarding`, `disable_forwarding` | `{id, ForwardingSmtpAddress, ForwardingAddress, DeliverToMailboxAndForward}` | `Set-Mailbox` with the three old values |
+// | `hide_from_gal` | `{id, HiddenFromAddressListsEnabled}` | `Set-Mailbox -HiddenFromAddressListsEnabled <old>` |
+// | `grant_full_access` | `{id, user, fullAccess}` | `Remove-MailboxPermission -User <user> -AccessRights FullAccess` unless held before |
+// | `remove_mailbox_permissions` | `{id, grants: [{mailbox, name, rights, inheritance, inherited}]}` | `Add-MailboxPermission` per explicit grant, `AutoMapping $false` |
+
 /// The fields of `Set-Mailbox` each mailbox-property action records and puts back.
 pub(super) fn restored_fields(action: &str) -> &'static [&'static str] {
     match action {

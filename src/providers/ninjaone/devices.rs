@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 use super::client::not_the_person;
 use super::{Find, FindParams, LOGON_KIND, NinjaOneProvider};
 use crate::providers::kit::http::Request;
-use crate::providers::kit::paging;
-use crate::providers::kit::paging::Paging;
+use crate::providers::kit::paging::{self, Paging};
 use crate::providers::{
     Account, ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall, params,
 };

@@ -61,6 +61,11 @@
 //! Errors read NinjaOne's `{resultCode, errorMessage, incidentId}` (and the token endpoint's
 //! `{error, error_description}`). No rate-limit figures are published; 429 and 5xx are retried
 //! by the kit, honouring `Retry-After`.
+//!
+//! The code lives by concern: `client` (the HTTP client and NinjaOne's errors), `end_users`
+//! (the person, `remove_end_user`), `devices` (finding the devices, `decommission_device`),
+//! `tags` (`tag_devices`), `scripts` (`run_script`), `maintenance` (`set_maintenance`) and
+//! `undo` (the restores); this file holds the action table and the `Provider` dispatch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -6,8 +6,7 @@ use super::client::not_the_person;
 use super::devices::Device;
 use super::{CLOCK_SKEW, NinjaOneProvider, ScriptParams, now_secs, parse_time, when};
 use crate::providers::kit::http::{Request, with_query};
-use crate::providers::kit::paging;
-use crate::providers::kit::paging::Paging;
+use crate::providers::kit::paging::{self, Paging};
 use crate::providers::{
     ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall, params,
 };

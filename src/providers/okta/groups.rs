@@ -5,8 +5,7 @@ use serde_json::Value;
 use super::apps::Unlinked;
 use super::users::{Resolved, gone, not_the_person};
 use super::{GroupsParams, OktaProvider, done};
-use crate::providers::kit::paging;
-use crate::providers::kit::paging::Paging;
+use crate::providers::kit::paging::{self, Paging};
 use crate::providers::{
     ApplyOutcome, CallCtx, CheckOutcome, ProviderError, RequestRecord, StepCall, params,
 };

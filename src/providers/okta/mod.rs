@@ -28,6 +28,11 @@
 //! `X-Rate-Limit-Reset` (epoch seconds), and a 429 waits for the reset too: both in the kit,
 //! shared by every departure this process drives (see [`crate::limits`]). Errors read
 //! `errorCode: errorSummary (causes)`.
+//!
+//! The code lives by concern: `client` (the HTTP client and Okta's errors), `users` (the
+//! lookup), `lifecycle` (suspend, deactivate, delete), `sessions` (sessions and factors),
+//! `groups`, `apps` and `undo` (the restores); this file holds the action table and the
+//! `Provider` dispatch.
 
 use std::sync::Arc;
 
