@@ -4,7 +4,7 @@
 //!
 //! It keeps mailboxes, mailbox permissions, mobile devices and organised meetings, and runs
 //! the cmdlets the `exchange` kind sends against them, answering as the service does (as far
-//! as public tooling shows it; see the module docs of src/providers/exchange.rs): output in
+//! as public tooling shows it; see the module docs of src/providers/exchange/mod.rs): output in
 //! `value` with `@adminapi.warnings`, lists paged by `@odata.nextLink` (the same POST to that
 //! URL, honouring `Prefer: odata.maxpagesize`), a cmdlet's failure as an OData error whose
 //! `details[].message` is `<code>|<exception type>|<text>` (404 for
