@@ -333,7 +333,9 @@ fn a_batch_killed_halfway_resumes_with_nothing_repeated_or_lost() {
     let mut args = START.to_vec();
     args.extend(["--parallel", "2"]);
     let mut child = env.spawn(&args);
-    // Wait until some departures have finished and others are under way, then SIGKILL.
+    // Wait until some departures have finished (their evidence written: one killed between its
+    // last step and its seal is rightly reopened by the resume) and others are under way, then
+    // SIGKILL.
     let t0 = Instant::now();
     loop {
         let (found, _) = env.departures();
@@ -341,7 +343,7 @@ fn a_batch_killed_halfway_resumes_with_nothing_repeated_or_lost() {
             .iter()
             .filter(|(id, _)| {
                 std::fs::read_to_string(env.journal_path(id))
-                    .is_ok_and(|j| j.contains("\"run_finished\""))
+                    .is_ok_and(|j| j.contains("\"evidence_written\""))
             })
             .count();
         if finished >= 2 && found.len() > finished {
