@@ -586,12 +586,19 @@ impl Pg {
         let key = lock_key(departure);
         let h = holder.clone();
         self.call(move |c| async move {
-            let got: bool = c
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-                .await
-                .with_context(|| format!("locking departure {d} in the database"))?
-                .get(0);
-            if !got {
+            // The holder takes the lock, then records its row: a process that lost the race by
+            // a moment may look before that row is there, or after a quick holder has already
+            // let go. Try again for up to 2 s before saying the holder did not name itself.
+            let mut tries = 0;
+            loop {
+                let got: bool = c
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                    .await
+                    .with_context(|| format!("locking departure {d} in the database"))?
+                    .get(0);
+                if got {
+                    break;
+                }
                 let row = c
                     .query_opt(
                         "SELECT host, pid, operator, since FROM offboard.holders WHERE departure = $1",
@@ -599,20 +606,26 @@ impl Pg {
                     )
                     .await
                     .context("reading who holds the departure")?;
-                return Ok(Some(match row {
-                    Some(r) => Holder {
-                        host: r.get(0),
-                        pid: r.get::<_, i32>(1) as u32,
-                        operator: r.get(2),
-                        since: r.get(3),
-                    },
-                    None => Holder {
-                        host: "another host".into(),
-                        pid: 0,
-                        operator: "someone".into(),
-                        since: "a moment ago".into(),
-                    },
-                }));
+                tries += 1;
+                match row {
+                    Some(r) => {
+                        return Ok(Some(Holder {
+                            host: r.get(0),
+                            pid: r.get::<_, i32>(1) as u32,
+                            operator: r.get(2),
+                            since: r.get(3),
+                        }));
+                    }
+                    None if tries >= 20 => {
+                        return Ok(Some(Holder {
+                            host: "another host".into(),
+                            pid: 0,
+                            operator: "someone".into(),
+                            since: "a moment ago".into(),
+                        }));
+                    }
+                    None => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
             }
             c.execute(
                 "INSERT INTO offboard.holders (departure, host, pid, operator, since) VALUES ($1, $2, $3, $4, $5) \
