@@ -22,6 +22,28 @@ impl NinjaOneProvider {
             .unwrap_or_default()
     }
 
+    /// Each device `before` recorded, read again by its id, beside its recorded entry. A device
+    /// gone since is left out and said in `gone` ("device N is gone (404)").
+    pub(super) async fn recorded_devices_now(
+        &self,
+        recorded: Vec<Value>,
+        ctx: &CallCtx,
+        records: &mut Vec<RequestRecord>,
+        gone: &mut Vec<String>,
+    ) -> Result<Vec<(Value, Device)>, ProviderError> {
+        let mut found = Vec::new();
+        for rd in recorded {
+            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            match self.device_by_id(id, ctx, records).await? {
+                Some(d) => found.push((rd, d)),
+                None => gone.push(format!("device {id} is gone (404)")),
+            }
+        }
+        Ok(found)
+    }
+
     /// The account rollback acts for: the one the apply recorded.
     pub(super) fn recorded_account(&self, call: &StepCall<'_>) -> Result<Account, ProviderError> {
         call.account.cloned().ok_or_else(|| {
@@ -82,14 +104,16 @@ impl NinjaOneProvider {
         let mut records = Vec::new();
         let mut done = Vec::new();
         let mut notes = Vec::new();
-        for rd in Self::recorded_devices(before) {
-            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
-                continue;
-            };
-            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
-                notes.push(format!("device {id} is gone (404)"));
-                continue;
-            };
+        for (rd, d) in self
+            .recorded_devices_now(
+                Self::recorded_devices(before),
+                ctx,
+                &mut records,
+                &mut notes,
+            )
+            .await?
+        {
+            let id = d.id;
             let mut what = Vec::new();
             if let Some(old) = rd.get("tags").and_then(Value::as_array) {
                 let want = Self::tag_names(old);
@@ -194,14 +218,11 @@ impl NinjaOneProvider {
         };
         let mut after = Vec::new();
         let mut missing = Vec::new();
-        for rd in devices {
-            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
-                continue;
-            };
-            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
-                missing.push(format!("device {id} is gone (404)"));
-                continue;
-            };
+        for (rd, d) in self
+            .recorded_devices_now(devices, ctx, &mut records, &mut missing)
+            .await?
+        {
+            let id = d.id;
             let mut now =
                 json!({ "id": d.id, "name": d.name, "tags": null, "custom_fields": null });
             if let Some(old) = rd.get("tags").and_then(Value::as_array) {
@@ -263,14 +284,16 @@ impl NinjaOneProvider {
         let mut records = Vec::new();
         let mut done = Vec::new();
         let mut notes = Vec::new();
-        for rd in Self::recorded_devices(before) {
-            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
-                continue;
-            };
-            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
-                notes.push(format!("device {id} is gone (404)"));
-                continue;
-            };
+        for (rd, d) in self
+            .recorded_devices_now(
+                Self::recorded_devices(before),
+                ctx,
+                &mut records,
+                &mut notes,
+            )
+            .await?
+        {
+            let id = d.id;
             let now = maintenance_of(&d)["maintenance"].clone();
             let now_on = now.is_object() && window_on(&now);
             match Self::wanted_window(&rd) {
@@ -317,14 +340,15 @@ impl NinjaOneProvider {
         let mut records = Vec::new();
         let mut after = Vec::new();
         let mut missing = Vec::new();
-        for rd in Self::recorded_devices(before) {
-            let Some(id) = rd.get("id").and_then(Value::as_u64) else {
-                continue;
-            };
-            let Some(d) = self.device_by_id(id, ctx, &mut records).await? else {
-                missing.push(format!("device {id} is gone (404)"));
-                continue;
-            };
+        for (rd, d) in self
+            .recorded_devices_now(
+                Self::recorded_devices(before),
+                ctx,
+                &mut records,
+                &mut missing,
+            )
+            .await?
+        {
             let now = maintenance_of(&d);
             let m = &now["maintenance"];
             let now_on = m.is_object() && window_on(m);
